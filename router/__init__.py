@@ -1,0 +1,1 @@
+"""hookrouter: the receiver, the store, the workers and the admin API."""

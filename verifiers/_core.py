@@ -1,0 +1,143 @@
+"""The provider registry and the request value every provider module works on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from verifiers.errors import MalformedBody, MissingHeader, MissingSecret, UnknownProvider
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeReply:
+    """What the router must answer to a provider's handshake or challenge.
+
+    ``persist`` carries values the router must store for the integration (Asana's ``X-Hook-Secret``,
+    Notion's verification token), keyed by purpose, e.g. ``{"secret": "..."}``.
+    """
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    persist: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """What the router needs to route one event: the tenant, the event type and the delivery id.
+
+    ``body`` is set only when a batched delivery was split: it is then this event's own JSON.
+    """
+
+    provider_id: str = ""
+    event_type: str = ""
+    delivery_id: str = ""
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One inbound request, headers already lower-cased."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    method: str
+    url: str
+    now: float
+    secrets: tuple[str, ...]
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def require_header(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None or value == "":
+            raise MissingHeader(f"{name} is required", header=name, headers_seen=sorted(self.headers))
+        return value
+
+    def require_secrets(self) -> tuple[str, ...]:
+        usable = tuple(s for s in self.secrets if s)
+        if not usable:
+            raise MissingSecret("no active secret configured")
+        return usable
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or MalformedBody."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise MalformedBody("body is not valid JSON") from None
+
+    def json_object(self) -> dict[str, Any]:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise MalformedBody("body is not a JSON object")
+        return data
+
+
+Verify = Callable[[Request], None]
+Handshake = Callable[[Request], "HandshakeReply | None"]
+Extract = Callable[[Request], "list[EventInfo]"]
+
+
+def _no_handshake(request: Request) -> HandshakeReply | None:
+    return None
+
+
+def _no_extract(request: Request) -> list[EventInfo]:
+    return [EventInfo()]
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    verify: Verify
+    handshake: Handshake = _no_handshake
+    extract: Extract = _no_extract
+    aliases: tuple[str, ...] = ()
+
+
+_REGISTRY: dict[str, Provider] = {}
+
+
+def register(provider: Provider) -> Provider:
+    for name in (provider.name, *provider.aliases):
+        if name in _REGISTRY:
+            raise ValueError(f"provider {name!r} registered twice")
+        _REGISTRY[name] = provider
+    return provider
+
+
+def lookup(name: str) -> Provider:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownProvider(f"no verifier for provider {name[:64]!r}") from None
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def lowercase(headers: Mapping[str, str]) -> dict[str, str]:
+    # Starlette's Headers, a dict, a list-backed mapping: whatever it is, match names case-insensitively.
+    # With repeated names the first wins, as Starlette's Headers.get does.
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        out.setdefault(str(key).lower(), str(value))
+    return out
+
+
+def build_request(
+    *, secrets: Sequence[str], headers: Mapping[str, str], body: bytes, method: str, url: str, now: float
+) -> Request:
+    return Request(
+        headers=lowercase(headers),
+        body=bytes(body),
+        method=method.upper(),
+        url=url,
+        now=now,
+        secrets=tuple(secrets),
+    )
