@@ -1,8 +1,17 @@
-"""Imports every provider module so each registers itself. One line per provider, sorted."""
+"""Imports every provider module so each registers itself.
 
-from verifiers import (  # noqa: F401
-    github,
-    slack,
-    standard_webhooks,
-    stripe,
-)
+Every public module of the package (no leading underscore) other than ``errors`` is a provider:
+adding ``verifiers/<name>.py`` that calls ``register(...)`` is all it takes to add one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+_NOT_PROVIDERS = {"errors"}
+
+for _info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+    if not _info.name.startswith("_") and _info.name not in _NOT_PROVIDERS:
+        importlib.import_module(f"verifiers.{_info.name}")
