@@ -1,0 +1,125 @@
+"""The admin API (``/api/...``): bearer-token protected views of the registry and stored events."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router.state import app_state
+from router.store import StoredEvent
+from subscriptions.models import Integration
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _authorised(request: Request) -> str:
+    """ "" when the bearer token matches; otherwise the error code to answer with."""
+    token = app_state(request)["settings"].admin_token
+    if token is None:
+        return "admin_api_disabled"
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        return "unauthorized"
+    return ""
+
+
+def admin(endpoint: Endpoint) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        problem = _authorised(request)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=401, headers={"www-authenticate": "Bearer"})
+        return await endpoint(request)
+
+    return guarded
+
+
+def _summary(event: StoredEvent, outcome: bytes | str | None) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "received_at": int(event.text("received_at") or 0),
+        "project": event.text("project"),
+        "integration": event.text("integration"),
+        "integration_type": event.text("integration_type"),
+        "provider_id": event.text("provider_id"),
+        "credential": event.text("credential") or None,
+        "event_type": event.text("event_type"),
+        "delivery_id": event.text("delivery_id"),
+        "routing": json.loads(outcome) if outcome else {"status": "received"},
+    }
+
+
+def _detail(event: StoredEvent, outcome: bytes | str | None) -> dict[str, Any]:
+    body = event.fields.get("body", b"")
+    out = _summary(event, outcome)
+    out["headers"] = json.loads(event.fields.get("headers", b"{}"))
+    out["body_base64"] = base64.b64encode(body).decode()
+    try:
+        out["body"] = body.decode("utf-8")
+    except UnicodeDecodeError:
+        out["body"] = None
+    return out
+
+
+@admin
+async def list_events(request: Request) -> Response:
+    state = app_state(request)
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
+    except ValueError:
+        return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+    events = await state["store"].latest(state["keys"].ingest, limit)
+    outcomes = await state["store"].redis.hmget(state["keys"].outcomes, [e.id for e in events]) if events else []
+    return JSONResponse({"data": [_summary(e, o) for e, o in zip(events, outcomes, strict=True)]})
+
+
+@admin
+async def get_event(request: Request) -> Response:
+    state = app_state(request)
+    event_id = request.path_params["event_id"]
+    parts = event_id.split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    event = await state["store"].get(state["keys"].ingest, event_id)
+    if event is None:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    outcome = await state["store"].redis.hget(state["keys"].outcomes, event_id)
+    return JSONResponse(_detail(event, outcome))
+
+
+@admin
+async def list_integrations(request: Request) -> Response:
+    snapshot = app_state(request)["cache"].current
+    return JSONResponse({"data": [_integration(i) for i in snapshot.integrations.values()]})
+
+
+def _integration(integration: Integration) -> dict[str, Any]:
+    # Secrets are never returned, only how many are active.
+    data = integration.model_dump(mode="json", exclude={"secrets"})
+    data["secrets_count"] = len(integration.secrets)
+    return data
+
+
+@admin
+async def list_triggers(request: Request) -> Response:
+    state = app_state(request)
+    workflow_id = request.path_params["workflow_id"]
+    if workflow_id not in state["cache"].current.workflows:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    jobs = await state["store"].latest(state["keys"].triggers(workflow_id), 50)
+    keep = ("job_id", "event_id", "workflow", "credential", "user", "event_type", "provider_id")
+    return JSONResponse({"data": [{"id": j.id, **{k: j.text(k) for k in keep}} for j in jobs]})
+
+
+routes = [
+    Route("/api/events", list_events),
+    Route("/api/events/{event_id}", get_event),
+    Route("/api/integrations", list_integrations),
+    Route("/api/workflows/{workflow_id}/triggers", list_triggers),
+]

@@ -1,0 +1,114 @@
+"""create_app(): the Starlette application, its lifespan and its route table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router import admin
+from router.errors import StoreUnavailable
+from router.ingest import receive
+from router.keys import ROUTING_GROUP, Keys
+from router.settings import Settings
+from router.state import State, app_state
+from router.store import EventStore
+from router.worker import RoutingWorker, WorkerConfig
+from subscriptions.crypto import SecretBox, parse_master_key
+from subscriptions.keys import RegistryKeys
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 10.0
+
+
+def connect(settings: Settings) -> Redis:
+    if not settings.redis_url:
+        raise ValueError("redis_url is not set (the CLI starts an embedded Redis when REDIS_URL is unset)")
+    # One quick retry, then fail: a webhook waiting seconds on a dead Redis should get its 503 and let the
+    # provider retry, not hold the connection.
+    return Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+    )
+
+
+def build_registry(settings: Settings, redis: Redis) -> Registry:
+    if settings.master_key is None:
+        raise ValueError("HOOKROUTER_MASTER_KEY is not set: it encrypts webhook secrets at rest")
+    box = SecretBox(parse_master_key(settings.master_key.get_secret_value()))
+    return Registry(redis, box, RegistryKeys(settings.prefix))
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        batch=settings.route_batch,
+        block_ms=settings.route_block_ms,
+        claim_idle_ms=settings.claim_idle_ms,
+        max_deliveries=settings.max_deliveries,
+    )
+
+
+async def health(request: Request) -> Response:
+    try:
+        await app_state(request)["store"].redis.ping()
+    except (RedisError, OSError):
+        return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "store_unavailable"}, status_code=503, headers={"retry-after": "5"})
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        redis = connect(settings)
+        keys = Keys(settings.prefix)
+        registry = build_registry(settings, redis)
+        cache = SnapshotCache(registry, refresh_s=settings.registry_refresh_s)
+        store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
+        try:
+            await cache.refresh()
+            refresher = asyncio.create_task(cache.run())
+            worker = RoutingWorker(store, cache, keys, worker_config(settings)) if settings.run_workers else None
+            routing = asyncio.create_task(worker.run()) if worker else None
+            yield {"settings": settings, "store": store, "registry": registry, "cache": cache, "keys": keys}
+            if worker and routing:
+                worker.stop()  # finish the batch in hand, up to a deadline
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(routing), SHUTDOWN_GRACE_S)
+                await _cancel(routing)
+            await _cancel(refresher)
+        finally:
+            await redis.aclose()
+
+    routes = [
+        Route("/webhook/triggers/connect/{integration}/{integration_id}", receive, methods=["GET", "HEAD", "POST"]),
+        Route("/healthz", health),
+        *admin.routes,
+    ]
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={RedisError: _unavailable, StoreUnavailable: _unavailable}
+    )

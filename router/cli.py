@@ -1,0 +1,180 @@
+"""The ``hookrouter`` command: serve, worker, apply, events. The only place logging is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from router import logs
+from router.app import build_registry, connect, create_app, worker_config
+from router.bootstrap import prepare
+from router.embedded import EmbeddedRedis
+from router.keys import ROUTING_GROUP, Keys
+from router.settings import Settings
+from router.store import EventStore
+from router.worker import RoutingWorker
+from subscriptions.config import Change, apply, load
+from subscriptions.errors import ConfigError
+
+cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
+events_cli = typer.Typer(help="Look at stored events.", no_args_is_help=True)
+cli.add_typer(events_cli, name="events")
+console = Console()
+
+ConfigPath = Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="Config YAML.")]
+
+
+def _settings() -> tuple[Settings, EmbeddedRedis | None]:
+    settings = Settings()
+    logs.setup(settings.log_level)
+    return prepare(settings)
+
+
+async def _apply(settings: Settings, path: Path) -> list[Change]:
+    records = load(path)
+    redis = connect(settings)
+    try:
+        return await apply(build_registry(settings, redis), records)
+    finally:
+        await redis.aclose()
+
+
+def _print_changes(changes: list[Change]) -> None:
+    table = Table("kind", "id", "change")
+    for c in changes:
+        style = {"created": "green", "updated": "yellow"}.get(c.action, "dim")
+        table.add_row(c.kind, c.id, f"[{style}]{c.action}[/]")
+    console.print(table)
+    moved = sum(c.action != "unchanged" for c in changes)
+    console.print(f"{moved} changed, {len(changes) - moved} unchanged")
+
+
+def _run_apply(settings: Settings, path: Path) -> None:
+    try:
+        changes = asyncio.run(_apply(settings, path))
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    _print_changes(changes)
+
+
+@cli.command("apply")
+def apply_cmd(file: ConfigPath) -> None:
+    """Upsert a declarative config file; prints what changed. Idempotent."""
+    settings, embedded = _settings()
+    try:
+        _run_apply(settings, file)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@cli.command()
+def serve(
+    apply_file: Annotated[
+        Path | None, typer.Option("--apply", exists=True, dir_okay=False, help="Apply this config file before serving.")
+    ] = None,
+) -> None:
+    """Run the webhook receiver (and, unless HOOKROUTER_RUN_WORKERS=false, the routing workers)."""
+    settings, embedded = _settings()
+    try:
+        if embedded:
+            console.print(
+                f"[yellow]No REDIS_URL set: using an embedded redis-server with append-only persistence "
+                f"in {embedded.data_dir}[/]"
+            )
+        if apply_file:
+            _run_apply(settings, apply_file)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=logs.config(settings.log_level),
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+async def _work(settings: Settings) -> None:
+    redis = connect(settings)
+    keys = Keys(settings.prefix)
+    from subscriptions.snapshot import SnapshotCache
+
+    cache = SnapshotCache(build_registry(settings, redis), refresh_s=settings.registry_refresh_s)
+    store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
+    worker = RoutingWorker(store, cache, keys, worker_config(settings))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    refresher = asyncio.create_task(cache.run())
+    try:
+        await worker.run()
+    finally:
+        refresher.cancel()
+        await redis.aclose()
+
+
+@cli.command()
+def worker() -> None:
+    """Run routing workers only (scale these out; they coordinate through Redis consumer groups)."""
+    settings, embedded = _settings()
+    try:
+        asyncio.run(_work(settings))
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+async def _latest(settings: Settings, count: int) -> list[dict[str, str]]:
+    redis = connect(settings)
+    keys = Keys(settings.prefix)
+    store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
+    try:
+        events = await store.latest(keys.ingest, count)
+        outcomes = await redis.hmget(keys.outcomes, [e.id for e in events]) if events else []
+    finally:
+        await redis.aclose()
+    rows = []
+    for event, outcome in zip(events, outcomes, strict=True):
+        routing = json.loads(outcome) if outcome else {"status": "received"}
+        rows.append(
+            {
+                "id": event.id,
+                "integration": event.text("integration"),
+                "provider_id": event.text("provider_id"),
+                "event_type": event.text("event_type"),
+                "status": routing["status"],
+                "jobs": str(len(routing.get("jobs", []))),
+            }
+        )
+    return rows
+
+
+@events_cli.command("list")
+def events_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """The most recent stored events with their routing outcome."""
+    settings, embedded = _settings()
+    try:
+        rows = asyncio.run(_latest(settings, limit))
+    finally:
+        if embedded:
+            embedded.stop()
+    table = Table("id", "integration", "provider_id", "event_type", "status", "jobs")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+
+
+def main() -> None:
+    cli()

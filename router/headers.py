@@ -1,0 +1,46 @@
+"""Which request headers are stored with an event.
+
+Provider metadata (event type, delivery id, retry count, shop domain, ...) is kept for routing,
+search and replay. Anything that authenticates (signatures, tokens, cookies) is never stored: a
+stored event must not be a replayable credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+_KEEP_EXACT = frozenset({"content-type", "user-agent", "content-encoding"})
+_KEEP_PREFIXES = (
+    "x-github-",
+    "x-slack-",
+    "x-shopify-",
+    "shopify-",
+    "x-hubspot-",
+    "x-zm-",
+    "x-zendesk-",
+    "x-docusign-",
+    "x-xero-",
+    "x-trello-",
+    "x-twilio-",
+    "x-notion-",
+    "x-gitlab-",
+    "webhook-",
+    "svix-",
+    "box-",
+    "linear-",
+    "x-hook-",
+    "x-request-id",
+    "x-amz-sns-",
+)
+_NEVER = ("signature", "hmac", "authorization", "token", "secret", "cookie", "sig-hash", "api-key", "password")
+
+
+def allowed(name: str) -> bool:
+    lowered = name.lower()
+    if any(part in lowered for part in _NEVER):
+        return False
+    return lowered in _KEEP_EXACT or lowered.startswith(_KEEP_PREFIXES)
+
+
+def keep(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items() if allowed(name)}

@@ -1,0 +1,144 @@
+"""The webhook receiver: body → handshake → verify → extract → append → 2xx.
+
+Status codes are decided here and only here: 401 (verification failed; the body carries only the
+reason code), 404 (unknown integration or credential), 405 (a method the provider's handshake does
+not use), 413 (body over the limit), 503 (event store unreachable, so the provider retries). A 2xx
+is sent only after every entry's XADD has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+import verifiers
+from router import headers as stored_headers
+from router.errors import StoreUnavailable
+from router.state import State, app_state
+from subscriptions.models import Integration
+from subscriptions.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": code, **extra}, status_code=status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def public_url(request: Request, base: str) -> str:
+    """The URL the provider called, as it saw it: URL-signing schemes (Twilio, HubSpot v3) sign it."""
+    if not base:
+        return str(request.url)
+    query = request.url.query
+    return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+
+
+async def _persist_handshake(registry: Registry, integration: Integration, values: Mapping[str, str]) -> None:
+    secret = values.get("secret") or values.get("verification_token")
+    if not secret:
+        return
+    if integration.secrets:
+        # An unauthenticated handshake must not add a signing key to an integration that already has one:
+        # anyone could otherwise POST a handshake and then forge events with their own secret.
+        logger.warning(
+            "handshake secret not stored: integration already has secrets", extra={"integration": integration.id}
+        )
+        return
+    await registry.put(integration.model_copy(update={"secrets": [secret]}))
+    logger.info("stored the signing secret sent by the provider's handshake", extra={"integration": integration.id})
+
+
+async def receive(request: Request) -> Response:
+    state = app_state(request)
+    snapshot = state["cache"].current
+    integration = snapshot.integrations.get(request.path_params["integration_id"])
+    if integration is None or integration.type != request.path_params["integration"]:
+        return error(404, "unknown_integration")
+    credential_id = request.query_params.get("id")
+    if credential_id is not None:
+        credential = snapshot.credentials.get(credential_id)
+        if credential is None or credential.integration != integration.id:
+            return error(404, "unknown_credential")
+    try:
+        body = await read_body(request, state["settings"].max_body_bytes)
+    except BodyTooLarge:
+        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    return await _verified(request, state, integration, credential_id or "", body)
+
+
+async def _verified(
+    request: Request, state: State, integration: Integration, credential_id: str, body: bytes
+) -> Response:
+    secrets = [s.get_secret_value() for s in integration.secrets]
+    url = public_url(request, state["settings"].public_url)
+    kind = integration.type
+    try:
+        reply = verifiers.handshake(
+            kind, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url
+        )
+        if reply is not None:
+            if reply.persist:
+                await _persist_handshake(state["registry"], integration, reply.persist)
+            return Response(reply.body, reply.status, headers=dict(reply.headers))
+        if request.method != "POST":
+            return error(405, "method_not_allowed")
+        verifiers.verify(kind, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url)
+    except verifiers.VerificationError as exc:
+        logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
+        return error(401, exc.reason)
+    return await _store(request, state, integration, credential_id, body)
+
+
+async def _store(request: Request, state: State, integration: Integration, credential_id: str, body: bytes) -> Response:
+    events = verifiers.extract(
+        integration.type, headers=request.headers, body=body, method=request.method, url=str(request.url)
+    )
+    kept = json.dumps(stored_headers.keep(request.headers), separators=(",", ":"))
+    received_at = str(int(time.time() * 1000))
+    appends = []
+    for event in events:
+        fields: dict[str, str | bytes | int] = {
+            "project": integration.project,
+            "integration": integration.id,
+            "integration_type": integration.type,
+            "provider_id": event.provider_id,
+            "credential": credential_id,
+            "event_type": event.event_type,
+            "delivery_id": event.delivery_id,
+            "received_at": received_at,
+            "headers": kept,
+            "body": body if event.body is None else event.body,
+        }
+        appends.append(state["store"].append(state["keys"].ingest, fields))
+    try:
+        ids = await asyncio.gather(*appends)
+    except StoreUnavailable:
+        logger.warning("event store unavailable; asked the provider to retry", extra={"integration": integration.id})
+        return error(503, "store_unavailable", headers={"retry-after": "5"})
+    return JSONResponse({"ids": ids}, status_code=200)

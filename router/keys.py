@@ -1,0 +1,33 @@
+"""Every Redis key, stream and group name the router uses.
+
+Keys a single command or pipeline touches together share a hash tag (``{...}``) so the layout
+works unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+ROUTING_GROUP = "routing"
+
+
+class Keys:
+    def __init__(self, prefix: str = "hr") -> None:
+        self.prefix = prefix
+
+    @property
+    def ingest(self) -> str:
+        """Every accepted webhook, raw body and all."""
+        return f"{self.prefix}:{{ingest}}:events"
+
+    @property
+    def ingest_dead(self) -> str:
+        """Ingest entries that failed routing ``max_deliveries`` times."""
+        return f"{self.prefix}:{{ingest}}:dead"
+
+    @property
+    def outcomes(self) -> str:
+        """Routing outcome of every ingest entry, keyed by its entry id (matched N / no credential / ...)."""
+        return f"{self.prefix}:{{ingest}}:outcomes"
+
+    def triggers(self, workflow_id: str) -> str:
+        """Trigger jobs of one workflow, read by its runner."""
+        return f"{self.prefix}:{{wf:{workflow_id}}}:triggers"

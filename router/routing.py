@@ -1,0 +1,94 @@
+"""Routing: which (credential, workflow) pairs a stored event fires, and why not when none.
+
+Pure: a function of the registry snapshot and the stored event. The worker writes what it returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from router.keys import Keys
+from router.store import Append, StoredEvent
+from subscriptions.models import Credential
+from subscriptions.snapshot import Snapshot
+
+# Event fields copied into every trigger job, so a runner needs nothing but the job.
+_COPIED = (
+    "project",
+    "integration",
+    "integration_type",
+    "provider_id",
+    "event_type",
+    "delivery_id",
+    "received_at",
+    "headers",
+    "body",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """``status`` is one of: matched, no_credential, no_workflow, integration_unknown, integration_disabled."""
+
+    status: str
+    jobs: list[dict[str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"status": self.status, "jobs": self.jobs, "skipped": self.skipped}, separators=(",", ":"), sort_keys=True
+        )
+
+
+def _credentials(snapshot: Snapshot, event: StoredEvent) -> list[Credential]:
+    integration = event.text("integration")
+    named = event.text("credential")
+    if named:  # a user-level URL names its credential; the tenant in the body does not override it
+        cred = snapshot.credentials.get(named)
+        return [cred] if cred is not None and cred.integration == integration else []
+    provider_id = event.text("provider_id")
+    return snapshot.credentials_for(integration, provider_id) if provider_id else []
+
+
+def _credential_gate(snapshot: Snapshot, cred: Credential) -> str:
+    if cred.status != "VALID":
+        return "credential_invalid"
+    user = snapshot.users.get(cred.user)
+    if user is None:
+        return "user_unknown"
+    if user.disabled:
+        return "user_disabled"
+    return ""
+
+
+def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    integration = snapshot.integrations.get(event.text("integration"))
+    if integration is None:
+        return [], Outcome("integration_unknown")
+    if not integration.enabled:
+        return [], Outcome("integration_disabled")
+    credentials = _credentials(snapshot, event)
+    if not credentials:
+        return [], Outcome("no_credential")
+    workflows = snapshot.workflows_for(integration.id, event.text("event_type"))
+    skipped: Counter[str] = Counter()
+    writes: list[Append] = []
+    jobs: list[dict[str, str]] = []
+    for cred in credentials:
+        gate = _credential_gate(snapshot, cred)
+        for wf in workflows:
+            reason = gate or ("" if wf.deployed else "workflow_not_deployed")
+            reason = reason or ("" if snapshot.is_activated(wf.id, cred.user) else "workflow_not_activated")
+            if reason:
+                skipped[reason] += 1
+                continue
+            job_id = f"{event.id}:{wf.id}:{cred.id}"  # deterministic: a re-routed event yields the same ids
+            fields: dict[str, str | bytes | int] = {k: event.fields[k] for k in _COPIED if k in event.fields}
+            fields.update(job_id=job_id, event_id=event.id, workflow=wf.id, credential=cred.id, user=cred.user)
+            writes.append(Append(keys.triggers(wf.id), fields))
+            jobs.append({"job_id": job_id, "workflow": wf.id, "credential": cred.id, "user": cred.user})
+    if jobs:
+        return writes, Outcome("matched", jobs, dict(skipped))
+    return [], Outcome("no_workflow", [], dict(skipped))

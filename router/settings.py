@@ -1,0 +1,51 @@
+"""Process configuration, read once in the CLI and passed down explicitly."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting is an environment variable ``HOOKROUTER_<NAME>`` (``REDIS_URL`` also works)."""
+
+    model_config = SettingsConfigDict(env_prefix="HOOKROUTER_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HOOKROUTER_REDIS_URL", "REDIS_URL"),
+        description="Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
+    )
+    data_dir: Path = Field(default=Path(".hookrouter"), description="Embedded Redis data and generated keys.")
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP server binds.")
+    public_url: str = Field(
+        default="",
+        description="Base URL providers call (https://hooks.example.com); used by URL-signing schemes. "
+        "Unset: taken from the request.",
+    )
+    admin_token: SecretStr | None = Field(default=None, description="Bearer token for /api/*. Unset: admin API off.")
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes; encrypts secrets at rest. Unset: embedded mode generates one "
+        "in the data directory, otherwise startup fails.",
+    )
+    prefix: str = Field(default="hr", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Namespace of every Redis key.")
+    max_body_bytes: int = Field(default=10 * MIB, ge=1, description="Largest accepted webhook body, bytes.")
+    stream_maxlen: int = Field(default=10_000_000, ge=1000, description="Approximate cap per stream, entries.")
+    registry_refresh_s: float = Field(default=0.25, gt=0, le=1, description="Registry change poll interval, s.")
+    consumer_name: str = Field(default_factory=socket.gethostname, description="Stable worker name in groups.")
+    route_batch: int = Field(default=100, ge=1, le=10_000, description="Events read per routing batch.")
+    route_block_ms: int = Field(default=1000, ge=1, description="How long a worker blocks waiting for events, ms.")
+    claim_idle_ms: int = Field(
+        default=60_000, ge=1, description="Events pending this long on a silent worker are reclaimed, ms."
+    )
+    max_deliveries: int = Field(default=5, ge=1, description="Reads of one event before it is dead-lettered.")
+    retention_days: int = Field(default=90, ge=1, description="Stored events older than this are trimmed, days.")
+    run_workers: bool = Field(default=True, description="Run routing workers inside `serve`.")
+    log_level: str = Field(default="INFO", description="Log level of the JSON log lines.")

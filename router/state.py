@@ -1,0 +1,26 @@
+"""The lifespan state every endpoint reads, typed."""
+
+from __future__ import annotations
+
+from typing import TypedDict, cast
+
+from starlette.requests import Request
+
+from router.keys import Keys
+from router.settings import Settings
+from router.store import EventStore
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+
+
+class State(TypedDict):
+    settings: Settings
+    store: EventStore
+    registry: Registry
+    cache: SnapshotCache
+    keys: Keys
+
+
+def app_state(request: Request) -> State:
+    # request.state.x is typed Any; the lifespan's dict lives in scope["state"], so read it once, typed.
+    return cast(State, request.scope["state"])

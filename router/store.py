@@ -1,0 +1,190 @@
+"""EventStore: the only module that issues Redis Stream (X*) commands.
+
+Appends from concurrent requests are coalesced: every append made while a pipeline is in flight
+joins the next one, so N simultaneous webhooks cost about one round trip, and each caller still
+gets back only once its own entry's XADD has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from router.errors import StoreUnavailable
+
+Fields = Mapping[str, str | bytes | int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    stream: str
+    id: str
+    fields: dict[str, bytes]
+
+    def text(self, name: str) -> str:
+        return self.fields.get(name, b"").decode("utf-8", "replace")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
+    # redis-py types field mappings as invariant dicts of its EncodableT union; ours are narrower.
+    return dict(fields)
+
+
+def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
+    out = []
+    for entry_id, fields in entries:
+        if fields is None:  # deleted (trimmed) while pending: nothing left to process
+            continue
+        out.append(StoredEvent(stream, _text(entry_id), {_text(k): v for k, v in fields.items()}))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    stream: str
+    fields: Fields
+
+
+class EventStore:
+    def __init__(self, redis: Redis, *, maxlen: int, group: str, consumer: str) -> None:
+        self._redis = redis
+        self._maxlen = maxlen
+        self._group = group
+        self._consumer = consumer
+        self._pending: list[tuple[Append, asyncio.Future[str]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    # -- appending ---------------------------------------------------------------------------
+
+    async def append(self, stream: str, fields: Fields) -> str:
+        """XADD one entry; returns its id once Redis has it. Raises StoreUnavailable."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending.append((Append(stream, fields), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let every request of this loop turn join the batch
+            batch, self._pending = self._pending, []
+            try:
+                ids = await self._xadd_many([a for a, _ in batch])
+            except (RedisError, OSError) as exc:
+                for _, future in batch:
+                    if not future.done():
+                        error = StoreUnavailable("event store unavailable")
+                        error.__cause__ = exc
+                        future.set_exception(error)
+                continue
+            for (_, future), entry_id in zip(batch, ids, strict=True):
+                if not future.done():  # the caller may have gone (client disconnected)
+                    future.set_result(entry_id)
+
+    async def _xadd_many(self, appends: Sequence[Append]) -> list[str]:
+        self.round_trips += 1
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for a in appends:
+                # approximate=True lets Redis trim whole macro-nodes: exact MAXLEN costs a lot per XADD.
+                pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
+            return [_text(i) for i in await pipe.execute()]
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def ensure_group(self, stream: str) -> None:
+        try:
+            # id="0": a new group starts from the stream's first entry, so nothing stored before the first
+            # worker started is skipped.
+            await self._redis.xgroup_create(stream, self._group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+
+    async def read_new(self, stream: str, *, count: int, block_ms: int) -> list[StoredEvent]:
+        reply = await self._redis.xreadgroup(self._group, self._consumer, {stream: ">"}, count=count, block=block_ms)
+        if not reply:
+            return []
+        [[_, entries]] = cast(list[Any], reply)  # RESP2 shape: [[stream, [(id, fields), ...]]]
+        return _events(stream, entries)
+
+    async def claim_stale(self, stream: str, *, min_idle_ms: int, count: int = 100) -> list[StoredEvent]:
+        # "0-0": scan the whole pending list each time; it is short unless workers are dying.
+        reply = await self._redis.xautoclaim(stream, self._group, self._consumer, min_idle_ms, "0-0", count=count)
+        return _events(stream, reply[1])
+
+    async def times_delivered(self, stream: str, ids: Sequence[str]) -> dict[str, int]:
+        """How often each pending entry has been handed to a consumer (XPENDING's delivery counter)."""
+        if not ids:
+            return {}
+        rows = await self._redis.xpending_range(
+            stream, self._group, min=min(ids, key=_id_key), max=max(ids, key=_id_key), count=len(ids) * 2 + 100
+        )
+        wanted = set(ids)
+        return {_text(r["message_id"]): int(r["times_delivered"]) for r in rows if _text(r["message_id"]) in wanted}
+
+    async def ack(self, stream: str, ids: Sequence[str]) -> None:
+        if ids:
+            await self._redis.xack(stream, self._group, *ids)
+
+    async def write(self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str) -> None:
+        """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
+
+        Not a MULTI: the jobs go to other streams (other hash slots on a cluster). The caller acks the
+        source entries only after this returns, so a crash part-way leaves them pending to be routed
+        again: at-least-once, with a deterministic ``job_id`` in every job for consumers to deduplicate.
+        """
+        if not writes and not outcomes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for w in writes:
+                pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
+            if outcomes:
+                pipe.hset(outcomes_key, mapping=_wire(outcomes))
+            await pipe.execute()
+
+    async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                dead_stream,
+                _wire({**event.fields, "dead_reason": reason, "source_id": event.id}),
+                maxlen=self._maxlen,
+                approximate=True,
+            )
+            pipe.xack(stream, self._group, event.id)
+            await pipe.execute()
+
+    # -- reading back ------------------------------------------------------------------------
+
+    async def get(self, stream: str, entry_id: str) -> StoredEvent | None:
+        entries = await self._redis.xrange(stream, min=entry_id, max=entry_id, count=1)
+        found = _events(stream, entries or [])
+        return found[0] if found else None
+
+    async def latest(self, stream: str, count: int) -> list[StoredEvent]:
+        return _events(stream, await self._redis.xrevrange(stream, count=count) or [])
+
+    async def length(self, stream: str) -> int:
+        return int(await self._redis.xlen(stream))
+
+    async def trim_before(self, stream: str, min_id: str) -> int:
+        """Drop entries older than ``min_id`` (retention). Approximate: whole macro-nodes only."""
+        return int(await self._redis.xtrim(stream, minid=min_id, approximate=True))
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

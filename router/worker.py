@@ -1,0 +1,99 @@
+"""The routing worker: ingest stream → trigger streams, in a consumer group.
+
+Each batch: reclaim entries a silent worker left pending (XAUTOCLAIM past ``claim_idle_ms``), else
+read new ones; dead-letter entries handed out more than ``max_deliveries`` times; route the rest
+against the registry snapshot; write every trigger job and outcome; only then ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from router.keys import Keys
+from router.routing import route
+from router.store import Append, EventStore, StoredEvent
+from subscriptions.snapshot import SnapshotCache
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    batch: int = 100
+    block_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    max_deliveries: int = 5
+
+
+class RoutingWorker:
+    def __init__(self, store: EventStore, cache: SnapshotCache, keys: Keys, config: WorkerConfig) -> None:
+        self._store = store
+        self._cache = cache
+        self._keys = keys
+        self._config = config
+        self._stopping = asyncio.Event()
+        self.routed = 0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from run()."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self._store.ensure_group(self._keys.ingest)
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+                failures = 0
+            except (RedisError, OSError) as exc:
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0)
+                logger.warning(
+                    "routing paused: event store unavailable", extra={"error": type(exc).__name__, "retry_in_s": delay}
+                )
+                await asyncio.sleep(delay)
+
+    async def run_once(self) -> int:
+        """One batch; returns how many entries it settled (routed or dead-lettered)."""
+        stream = self._keys.ingest
+        events = await self._store.claim_stale(stream, min_idle_ms=self._config.claim_idle_ms, count=self._config.batch)
+        if events:
+            events = await self._drop_exhausted(events)
+        else:
+            events = await self._store.read_new(stream, count=self._config.batch, block_ms=self._config.block_ms)
+        if not events:
+            return 0
+        await self._route(events)
+        return len(events)
+
+    async def _drop_exhausted(self, events: list[StoredEvent]) -> list[StoredEvent]:
+        counts = await self._store.times_delivered(self._keys.ingest, [e.id for e in events])
+        keep = []
+        for event in events:
+            if counts.get(event.id, 0) > self._config.max_deliveries:
+                logger.error(
+                    "event dead-lettered after repeated routing failures",
+                    extra={"event_id": event.id, "deliveries": counts[event.id]},
+                )
+                await self._store.dead_letter(self._keys.ingest, self._keys.ingest_dead, event, "max_deliveries")
+            else:
+                keep.append(event)
+        return keep
+
+    async def _route(self, events: list[StoredEvent]) -> None:
+        snapshot = await self._cache.refresh()
+        writes: list[Append] = []
+        outcomes: dict[str, str] = {}
+        for event in events:
+            event_writes, outcome = route(snapshot, event, self._keys)
+            writes += event_writes
+            outcomes[event.id] = outcome.to_json()
+            logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
+        # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
+        await self._store.write(writes, outcomes, self._keys.outcomes)
+        await self._store.ack(self._keys.ingest, [e.id for e in events])
+        self.routed += len(events)

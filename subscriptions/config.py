@@ -1,0 +1,162 @@
+"""Declarative configuration: a YAML file describing one project, applied idempotently.
+
+Applying the same file twice changes nothing the second time. Records not named in the file are
+left alone (apply upserts; it never deletes).
+
+    project: {id: demo, name: Demo}
+    integrations:
+      - {id: slack-app, type: slack, secrets: ["${SLACK_SIGNING_SECRET}"]}
+    users:
+      - {id: user-1, metadata: {email: ada@example.com}}
+    credentials:
+      - {id: cred-1, user: user-1, integration: slack-app, provider_id: T123}
+    workflows:
+      - {id: wf-1, name: On message, integration: slack-app, trigger: message.channels,
+         activations: [user-1]}
+
+``${NAME}`` in a string is replaced by the environment variable NAME, so secrets need not be
+written into the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from subscriptions.errors import ConfigError
+from subscriptions.models import (
+    Activation,
+    ConnectedUser,
+    Credential,
+    Integration,
+    Project,
+    Workflow,
+    activation_id,
+)
+from subscriptions.registry import Registry
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: Project
+    integrations: list[dict[str, Any]] = Field(default_factory=list)
+    users: list[dict[str, Any]] = Field(default_factory=list)
+    credentials: list[dict[str, Any]] = Field(default_factory=list)
+    workflows: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    id: str
+    action: str  # created | updated | unchanged
+
+
+def _expand(value: Any, missing: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                missing.append(name)
+                return ""
+            return os.environ[name]
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, missing) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, missing) for k, v in value.items()}
+    return value
+
+
+def _build(model: type[BaseModel], data: dict[str, Any], project: str, where: str, errors: list[str]) -> Any:
+    try:
+        return model.model_validate({**data, "project": project})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            errors.append(f"{where}.{loc}: {err['msg']}")
+        return None
+
+
+def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
+    pid = cfg.project.id
+    records: list[BaseModel] = [cfg.project]
+    for n, item in enumerate(cfg.integrations):
+        records.append(_build(Integration, item, pid, f"integrations[{n}]", errors))
+    for n, item in enumerate(cfg.users):
+        records.append(_build(ConnectedUser, item, pid, f"users[{n}]", errors))
+    for n, item in enumerate(cfg.credentials):
+        records.append(_build(Credential, item, pid, f"credentials[{n}]", errors))
+    for n, item in enumerate(cfg.workflows):
+        data = dict(item)
+        users = data.pop("activations", [])
+        wf = _build(Workflow, data, pid, f"workflows[{n}]", errors)
+        records.append(wf)
+        if wf is not None and isinstance(users, list):
+            for user in users:
+                records.append(
+                    Activation(id=activation_id(wf.id, str(user)), project=pid, workflow=wf.id, user=str(user))
+                )
+        elif wf is not None:
+            errors.append(f"workflows[{n}].activations: must be a list of user ids")
+    return [r for r in records if r is not None]
+
+
+def _check_references(records: list[BaseModel], errors: list[str]) -> None:
+    ids: dict[type[BaseModel], set[str]] = {}
+    for r in records:
+        ids.setdefault(type(r), set()).add(str(r.model_dump()["id"]))
+    refs = [
+        (Credential, "user", ConnectedUser),
+        (Credential, "integration", Integration),
+        (Workflow, "integration", Integration),
+        (Activation, "user", ConnectedUser),
+    ]
+    for record in records:
+        for owner, attr, target in refs:
+            if isinstance(record, owner):
+                value = getattr(record, attr)
+                if value not in ids.get(target, set()):
+                    kind = owner.__name__.lower()
+                    errors.append(f"{kind} {record.model_dump()['id']!r}: {attr} {value!r} is not defined in this file")
+
+
+def load(path: Path) -> list[BaseModel]:
+    """Parse and validate a config file; ConfigError lists every problem at once."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    missing: list[str] = []
+    raw = _expand(raw, missing)
+    errors = [f"environment variable {name} is not set" for name in sorted(set(missing))]
+    try:
+        cfg = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        errors += [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors)) from None
+    records = _records(cfg, errors)
+    _check_references(records, errors)
+    if errors:
+        raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors))
+    return records
+
+
+async def apply(registry: Registry, records: list[BaseModel]) -> list[Change]:
+    changes = []
+    for record in records:
+        action = await registry.put(record)
+        kind = type(record).__name__.lower().replace("connecteduser", "user")
+        changes.append(Change(kind, str(record.model_dump()["id"]), action))
+    return changes

@@ -1,0 +1,76 @@
+"""Envelope encryption for secrets at rest (webhook secrets, destination keys).
+
+Each value gets a fresh 256-bit data key; the value is sealed with AES-GCM under that key and the
+data key is itself sealed with AES-GCM under the master key. Rotating the master key then means
+re-wrapping data keys, not re-encrypting values, and one leaked data key exposes one value.
+
+Stored form: ``hr1.<b64url(wrap_nonce | wrapped_key)>.<b64url(nonce | ciphertext)>``. The record
+kind and id are bound in as associated data, so a ciphertext copied onto another record fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from subscriptions.errors import SecretError
+
+PREFIX = "hr1"
+_NONCE = 12
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def generate_master_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def parse_master_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SecretError("master key is not base64") from None
+    if len(key) != 32:
+        raise SecretError(f"master key must be 32 bytes (base64 of 32 random bytes), got {len(key)}")
+    return key
+
+
+class SecretBox:
+    """Seals and opens secret values with a master key."""
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != 32:
+            raise ValueError("master key must be 32 bytes")
+        self._master = AESGCM(master_key)
+
+    def seal(self, plaintext: str, *, context: str) -> str:
+        data_key = AESGCM.generate_key(bit_length=256)
+        aad = context.encode()
+        wrap_nonce, nonce = os.urandom(_NONCE), os.urandom(_NONCE)
+        wrapped = self._master.encrypt(wrap_nonce, data_key, aad)
+        sealed = AESGCM(data_key).encrypt(nonce, plaintext.encode(), aad)
+        return f"{PREFIX}.{_b64(wrap_nonce + wrapped)}.{_b64(nonce + sealed)}"
+
+    def open(self, token: str, *, context: str) -> str:
+        try:
+            prefix, wrapped_part, sealed_part = token.split(".")
+            if prefix != PREFIX:
+                raise ValueError("unknown format")
+            wrapped, sealed = _unb64(wrapped_part), _unb64(sealed_part)
+            aad = context.encode()
+            data_key = self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], aad)
+            return AESGCM(data_key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad).decode()
+        except (ValueError, InvalidTag, binascii.Error, UnicodeDecodeError):
+            # Never echo the token: it is ciphertext of a secret, and the context names the record.
+            raise SecretError(f"cannot decrypt a stored secret of {context} (wrong master key?)") from None

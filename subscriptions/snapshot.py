@@ -1,0 +1,115 @@
+"""An immutable, indexed view of the registry for the hot path, and the cache that keeps it fresh.
+
+The receiver and the workers look up integrations, credentials and workflows on every event; a
+Redis round trip per lookup would dominate. The cache polls the registry's version counter (one
+GET) every ``refresh_s`` and rebuilds the snapshot only when it moved, so a change is seen within
+``refresh_s`` plus one load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from subscriptions.models import (
+    Activation,
+    ConnectedUser,
+    Credential,
+    Integration,
+    Project,
+    Workflow,
+    activation_id,
+    trigger_matches,
+)
+from subscriptions.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _typed(records: Sequence[BaseModel], model: type[T]) -> list[T]:
+    return [r for r in records if isinstance(r, model)]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int = 0
+    projects: dict[str, Project] = field(default_factory=dict)
+    integrations: dict[str, Integration] = field(default_factory=dict)
+    users: dict[str, ConnectedUser] = field(default_factory=dict)
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    workflows: dict[str, Workflow] = field(default_factory=dict)
+    activations: dict[str, Activation] = field(default_factory=dict)
+    by_tenant: dict[tuple[str, str], list[Credential]] = field(default_factory=dict)
+    by_integration: dict[str, list[Workflow]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, version: int, records: dict[str, list[BaseModel]]) -> Snapshot:
+        credentials = _typed(records.get("credential", []), Credential)
+        workflows = _typed(records.get("workflow", []), Workflow)
+        by_tenant: dict[tuple[str, str], list[Credential]] = defaultdict(list)
+        for cred in credentials:
+            if cred.provider_id:
+                by_tenant[(cred.integration, cred.provider_id)].append(cred)
+        by_integration: dict[str, list[Workflow]] = defaultdict(list)
+        for wf in workflows:
+            by_integration[wf.integration].append(wf)
+        return cls(
+            version=version,
+            projects={p.id: p for p in _typed(records.get("project", []), Project)},
+            integrations={i.id: i for i in _typed(records.get("integration", []), Integration)},
+            users={u.id: u for u in _typed(records.get("user", []), ConnectedUser)},
+            credentials={c.id: c for c in credentials},
+            workflows={w.id: w for w in workflows},
+            activations={a.id: a for a in _typed(records.get("activation", []), Activation)},
+            by_tenant=dict(by_tenant),
+            by_integration=dict(by_integration),
+        )
+
+    def credentials_for(self, integration: str, provider_id: str) -> list[Credential]:
+        return self.by_tenant.get((integration, provider_id), [])
+
+    def workflows_for(self, integration: str, event_type: str) -> list[Workflow]:
+        return [w for w in self.by_integration.get(integration, []) if trigger_matches(w.trigger, event_type)]
+
+    def is_activated(self, workflow: str, user: str) -> bool:
+        activation = self.activations.get(activation_id(workflow, user))
+        return activation is not None and activation.enabled
+
+
+class SnapshotCache:
+    def __init__(self, registry: Registry, *, refresh_s: float = 0.25) -> None:
+        self._registry = registry
+        self._refresh_s = refresh_s
+        self._snapshot = Snapshot()
+
+    @property
+    def current(self) -> Snapshot:
+        return self._snapshot
+
+    async def refresh(self) -> Snapshot:
+        """Reload when the registry's version moved; cheap (one GET) when it did not."""
+        if self._snapshot.version and await self._registry.version() == self._snapshot.version:
+            return self._snapshot
+        version, records = await self._registry.load()
+        self._snapshot = Snapshot.build(version, records)
+        return self._snapshot
+
+    async def run(self) -> None:
+        """Keep the snapshot fresh until cancelled; a Redis outage keeps the last good snapshot."""
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # a registry outage must not stop the receiver
+                logger.warning(
+                    "registry refresh failed; serving the last snapshot", extra={"error": type(exc).__name__}
+                )
