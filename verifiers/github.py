@@ -38,8 +38,9 @@ def extract(request: Request) -> list[EventInfo]:
         dig(data, "organization", "id"),
         dig(data, "repository", "id"),
     )
-    return [EventInfo(tenant, f"{event}.{action}" if event and action else event,
-                      request.header("x-github-delivery") or "")]
+    return [
+        EventInfo(tenant, f"{event}.{action}" if event and action else event, request.header("x-github-delivery") or "")
+    ]
 
 
 PROVIDER = register(Provider("github", verify, handshake, extract))

@@ -51,11 +51,15 @@ def extract(request: Request) -> list[EventInfo]:
     fields = form(request.body)
     if "payload" in fields:  # interactivity: a JSON document inside a form field
         payload = loads(fields["payload"].encode())
-        tenant = first(dig(payload, "team", "id"), dig(payload, "user", "team_id"))
+        # Org-wide (Enterprise Grid) installs send "team": null and only "enterprise".
+        tenant = first(dig(payload, "team", "id"), dig(payload, "user", "team_id"), dig(payload, "enterprise", "id"))
         return [EventInfo(tenant, dig(payload, "type"), first(dig(payload, "trigger_id"), dig(payload, "action_ts")))]
     event_type = "slash_command" if "command" in fields else ""
-    return [EventInfo(first(fields.get("team_id", ""), fields.get("enterprise_id", "")), event_type,
-                      fields.get("trigger_id", ""))]
+    return [
+        EventInfo(
+            first(fields.get("team_id", ""), fields.get("enterprise_id", "")), event_type, fields.get("trigger_id", "")
+        )
+    ]
 
 
 PROVIDER = register(Provider("slack", verify, handshake, extract))

@@ -12,6 +12,7 @@ Timestamps more than 300 s away from now, in either direction, are rejected.
 from __future__ import annotations
 
 import base64
+import contextlib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -52,9 +53,22 @@ def _signatures(header: str) -> dict[str, list[str]]:
 
 def hmac_key(secret: str) -> bytes:
     try:
-        return b64decode_strict(secret.removeprefix("whsec_"))
+        key = b64decode_strict(secret.removeprefix("whsec_"))
     except MalformedHeader:
         raise MissingSecret("secret is not base64 after its whsec_ prefix") from None
+    if not key:
+        # HMAC with an empty key is computable by anyone: "whsec_" alone must not verify anything.
+        raise MissingSecret("secret decodes to an empty key")
+    return key
+
+
+def _hmac_keys(secrets: list[str]) -> list[bytes]:
+    # One malformed secret in a rotation set must not lock out the others.
+    keys: list[bytes] = []
+    for secret in secrets:
+        with contextlib.suppress(MissingSecret):
+            keys.append(hmac_key(secret))
+    return keys
 
 
 def _ed25519_ok(secret: str, message: bytes, signatures: list[str]) -> bool:
@@ -77,15 +91,17 @@ def verify(request: Request) -> None:
     check_timestamp(timestamp, now=request.now, tolerance_s=TOLERANCE_S)
     signatures = _signatures(header)
     message = msg_id.encode() + b"." + timestamp.encode() + b"." + request.body
-    symmetric = [s for s in secrets if not s.startswith("whpk_")]
     public = [s for s in secrets if s.startswith("whpk_")]
+    keys = _hmac_keys([s for s in secrets if not s.startswith("whpk_")])
+    if not public and not keys:
+        raise MissingSecret("no secret is a usable whsec_ or whpk_ key")
     if public and signatures.get("v1a") and any(_ed25519_ok(k, message, signatures["v1a"]) for k in public):
         return
     if not signatures.get("v1"):
         if public:
             raise SignatureMismatch("no v1a signature matched", secrets_tried=len(public))
         raise UnsupportedVersion("webhook-signature has no v1 entry", versions=sorted(signatures))
-    expected = (base64.b64encode(hmac_digest(hmac_key(s), message)).decode() for s in symmetric)
+    expected = (base64.b64encode(hmac_digest(key, message)).decode() for key in keys)
     require_any(expected, signatures["v1"], scheme="standard-webhooks-v1")
 
 

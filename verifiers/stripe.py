@@ -12,7 +12,7 @@ age; we also reject timestamps more than 300 s in the future.
 from __future__ import annotations
 
 from verifiers._core import EventInfo, Provider, Request, register
-from verifiers._extract import dig, loads
+from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 from verifiers.errors import MalformedHeader, UnsupportedVersion
 
@@ -47,7 +47,9 @@ def verify(request: Request) -> None:
 
 def extract(request: Request) -> list[EventInfo]:
     data = loads(request.body)
-    return [EventInfo(dig(data, "account"), dig(data, "type"), dig(data, "id"))]
+    # Thin (v2) events and organization-level endpoints name the account in "context", not "account".
+    tenant = first(dig(data, "account"), dig(data, "context"))
+    return [EventInfo(tenant, dig(data, "type"), dig(data, "id"))]
 
 
 PROVIDER = register(Provider("stripe", verify, extract=extract))

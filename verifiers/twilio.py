@@ -1,0 +1,89 @@
+"""Twilio request validation (voice, messaging and other TwiML / status callbacks).
+
+Docs: https://www.twilio.com/docs/usage/webhooks/webhooks-security
+
+Signed string, HMAC-SHA1 keyed with the (sub)account's auth token, base64 in ``X-Twilio-Signature``:
+- form POSTs: ``url + "".join(name + value for each name sorted, each distinct value sorted)``;
+- JSON bodies: the URL carries ``bodySHA256=<hex sha256(raw body)>``; the HMAC covers the URL alone
+  and the body hash must match as well;
+- GET requests: the parameters are already in the URL.
+``url`` is the full public URL Twilio requested, query string included. As twilio-python does, the URL
+is tried as given, with its port removed, and with the scheme's default port (443/80) added, because
+Twilio's signing side is inconsistent about ports. There is no timestamp and no handshake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._extract import dig, first, form, loads
+from verifiers._hmac import hmac_b64, matches, require_any
+from verifiers.errors import MalformedBody, MalformedHeader, SignatureMismatch
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as given, without its port, and with the default port (twilio-python's order of tries)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise MalformedHeader("request URL is not a valid URL") from None
+    variants = [url]
+    if port is not None:
+        variants.append(urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0])))
+    elif parts.scheme in _DEFAULT_PORTS and parts.netloc:
+        variants.append(urlunsplit(parts._replace(netloc=f"{parts.netloc}:{_DEFAULT_PORTS[parts.scheme]}")))
+    return list(dict.fromkeys(variants))
+
+
+def signed_params(params: dict[str, list[str]]) -> str:
+    return "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
+
+
+def _form_params(body: bytes) -> dict[str, list[str]]:
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedBody("form body is not valid UTF-8 url-encoded data") from None
+
+
+def _params(request: Request, query: dict[str, list[str]]) -> dict[str, list[str]]:
+    claimed = query.get("bodySHA256")
+    if claimed is None:
+        return _form_params(request.body)
+    # JSON body: the URL (which the HMAC covers) pins the body through its hash.
+    if not matches(hashlib.sha256(request.body).hexdigest(), [claimed[0].lower()]):
+        raise SignatureMismatch("body does not match bodySHA256", scheme="twilio-body-sha256")
+    return {}
+
+
+def _expected(secrets: Iterable[str], urls: list[str], params: str) -> list[str]:
+    return [hmac_b64(s.encode(), (u + params).encode("utf-8", "replace"), "sha1") for s in secrets for u in urls]
+
+
+def verify(request: Request) -> None:
+    sig = request.require_header("x-twilio-signature")
+    secrets = request.require_secrets()
+    if not request.url:
+        raise MalformedHeader("the public request URL is required to check a Twilio signature")
+    urls = url_variants(request.url)
+    query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+    params = signed_params(_params(request, query))
+    require_any(_expected(secrets, urls, params), [sig.strip()], scheme="twilio-sha1", urls_tried=len(urls))
+
+
+def extract(request: Request) -> list[EventInfo]:
+    data = loads(request.body)
+    fields = {} if isinstance(data, dict | list) else form(request.body)
+    tenant = first(fields.get("AccountSid", ""), dig(data, "AccountSid"), dig(data, "account_sid"))
+    event_type = first(*(fields.get(k, "") for k in ("EventType", "MessageStatus", "SmsStatus", "CallStatus")))
+    # Twilio resends a failed callback with the same idempotency token; SIDs repeat across status updates.
+    return [EventInfo(tenant, first(event_type, dig(data, "type")), request.header("i-twilio-idempotency-token") or "")]
+
+
+PROVIDER = register(Provider("twilio", verify, extract=extract))
