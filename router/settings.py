@@ -14,7 +14,7 @@ MIB = 1024 * 1024
 class Settings(BaseSettings):
     """Every setting is an environment variable ``HOOKROUTER_<NAME>`` (``REDIS_URL`` also works)."""
 
-    model_config = SettingsConfigDict(env_prefix="HOOKROUTER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HOOKROUTER_", extra="ignore", populate_by_name=True)
 
     redis_url: str | None = Field(
         default=None,

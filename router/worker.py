@@ -36,6 +36,7 @@ class RoutingWorker:
         self._keys = keys
         self._config = config
         self._stopping = asyncio.Event()
+        self._group_ready = False
         self.routed = 0
 
     def stop(self) -> None:
@@ -43,7 +44,6 @@ class RoutingWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self._store.ensure_group(self._keys.ingest)
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -60,6 +60,9 @@ class RoutingWorker:
     async def run_once(self) -> int:
         """One batch; returns how many entries it settled (routed or dead-lettered)."""
         stream = self._keys.ingest
+        if not self._group_ready:
+            await self._store.ensure_group(stream)
+            self._group_ready = True
         events = await self._store.claim_stale(stream, min_idle_ms=self._config.claim_idle_ms, count=self._config.batch)
         if events:
             events = await self._drop_exhausted(events)

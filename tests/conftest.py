@@ -25,8 +25,21 @@ def start_redis(workdir: Path, *, appendonly: bool = False) -> subprocess.Popen[
         pytest.fail("redis-server not installed (apt-get install redis-server)")
     sock = workdir / "redis.sock"
     sock.unlink(missing_ok=True)
-    args = [exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(workdir),
-            "--save", "", "--appendonly", "yes" if appendonly else "no"]
+    args = [
+        exe,
+        "--port",
+        "0",
+        "--unixsocket",
+        str(sock),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(workdir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
     while not sock.exists():

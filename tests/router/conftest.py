@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from router.app import create_app
+from router.keys import ROUTING_GROUP, Keys
+from router.settings import Settings
+from router.store import EventStore
+from router.worker import RoutingWorker, WorkerConfig
+from subscriptions.config import apply
+from subscriptions.crypto import SecretBox
+from subscriptions.models import RECORD_TYPES, activation_id
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+
+MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
+ADMIN_TOKEN = "test-admin-token"
+SLACK_SECRET = "slack-signing-secret"
+TEAM = "T0001"
+
+
+def make_settings(redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "master_key": SecretStr(MASTER_KEY),
+        "admin_token": SecretStr(ADMIN_TOKEN),
+        "run_workers": False,
+        "consumer_name": "test",
+        "registry_refresh_s": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return make_settings(redis_url)
+
+
+@pytest.fixture
+def registry(redis: Redis) -> Registry:
+    return Registry(redis, SecretBox(base64.b64decode(MASTER_KEY)))
+
+
+Seed = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def seed(registry: Registry) -> Seed:
+    """Write registry records: seed(integration=[{...}], user=[...], ..., activate=[("wf", "user")])."""
+
+    async def _seed(activate: list[tuple[str, str]] | None = None, **kinds: list[dict[str, Any]]) -> None:
+        records = []
+        for kind, items in kinds.items():
+            for item in items:
+                records.append(RECORD_TYPES[kind].model_validate({"project": "p1", **item}))
+        for wf, user in activate or []:
+            records.append(
+                RECORD_TYPES["activation"].model_validate(
+                    {"id": activation_id(wf, user), "project": "p1", "workflow": wf, "user": user}
+                )
+            )
+        await apply(registry, records)
+
+    return _seed
+
+
+async def seed_slack(seed: Seed, *, users: int = 1, trigger: str = "*") -> None:
+    """One Slack integration, `users` users each with a credential on TEAM, one workflow active for all."""
+    ids = [f"u{n}" for n in range(1, users + 1)]
+    await seed(
+        integration=[{"id": "slack-app", "type": "slack", "secrets": [SLACK_SECRET]}],
+        user=[{"id": u} for u in ids],
+        credential=[{"id": f"cred-{u}", "user": u, "integration": "slack-app", "provider_id": TEAM} for u in ids],
+        workflow=[{"id": "wf-1", "name": "On message", "integration": "slack-app", "trigger": trigger}],
+        activate=[("wf-1", u) for u in ids],
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run (the registry snapshot is loaded then: seed before entering)."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hooks.test") as http:
+            yield http
+
+
+def make_worker(redis: Redis, registry: Registry, *, consumer: str = "w1", **config: Any) -> RoutingWorker:
+    store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer=consumer)
+    cfg = WorkerConfig(**{"block_ms": 10, **config})
+    return RoutingWorker(store, SnapshotCache(registry, refresh_s=0.05), Keys(), cfg)
+
+
+SLACK_URL = "/webhook/triggers/connect/slack/slack-app"
