@@ -60,6 +60,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         block_ms=settings.route_block_ms,
         claim_idle_ms=settings.claim_idle_ms,
         max_deliveries=settings.max_deliveries,
+        retention_days=settings.retention_days,
     )
 
 

@@ -93,6 +93,9 @@ def serve(
             )
         if apply_file:
             _run_apply(settings, apply_file)
+        # uvicorn re-raises SIGTERM once it has shut down; turn that into SystemExit so the finally below
+        # still stops the embedded Redis (which then writes out its append-only file).
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(
             create_app(settings),
             host=settings.host,
@@ -104,6 +107,10 @@ def serve(
     finally:
         if embedded:
             embedded.stop()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 async def _work(settings: Settings) -> None:

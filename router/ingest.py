@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Mapping
 
+from pydantic import SecretStr
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -68,7 +69,7 @@ async def _persist_handshake(registry: Registry, integration: Integration, value
             "handshake secret not stored: integration already has secrets", extra={"integration": integration.id}
         )
         return
-    await registry.put(integration.model_copy(update={"secrets": [secret]}))
+    await registry.put(integration.model_copy(update={"secrets": [SecretStr(secret)]}))
     logger.info("stored the signing secret sent by the provider's handshake", extra={"integration": integration.id})
 
 

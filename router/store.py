@@ -180,9 +180,23 @@ class EventStore:
     async def length(self, stream: str) -> int:
         return int(await self._redis.xlen(stream))
 
-    async def trim_before(self, stream: str, min_id: str) -> int:
-        """Drop entries older than ``min_id`` (retention). Approximate: whole macro-nodes only."""
-        return int(await self._redis.xtrim(stream, minid=min_id, approximate=True))
+    async def trim_before(self, stream: str, min_id: str, *, approximate: bool = True) -> int:
+        """Drop entries older than ``min_id`` (retention).
+
+        Approximate by default: Redis then frees whole macro-nodes only, which is far cheaper and keeps
+        at most a node's worth (about 100 entries) past the cut until the next run.
+        """
+        return int(await self._redis.xtrim(stream, minid=min_id, approximate=approximate))
+
+    async def trim_outcomes(self, key: str, min_id: str) -> int:
+        """Drop routing outcomes of events older than ``min_id`` (they are keyed by entry id)."""
+        cut = _id_key(min_id)
+        removed = 0
+        async for field_name, _ in self._redis.hscan_iter(key, count=1000):
+            name = _text(field_name)
+            if _id_key(name) < cut:
+                removed += int(await self._redis.hdel(key, name))
+        return removed
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

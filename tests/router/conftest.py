@@ -46,17 +46,20 @@ def settings(redis_url: str) -> Settings:
     return make_settings(redis_url)
 
 
+def make_registry(redis: Redis) -> Registry:
+    return Registry(redis, SecretBox(base64.b64decode(MASTER_KEY)))
+
+
 @pytest.fixture
 def registry(redis: Redis) -> Registry:
-    return Registry(redis, SecretBox(base64.b64decode(MASTER_KEY)))
+    return make_registry(redis)
 
 
 Seed = Callable[..., Awaitable[None]]
 
 
-@pytest.fixture
-def seed(registry: Registry) -> Seed:
-    """Write registry records: seed(integration=[{...}], user=[...], ..., activate=[("wf", "user")])."""
+def make_seed(registry: Registry) -> Seed:
+    """seed(integration=[{...}], user=[...], ..., activate=[("wf", "user")]) writes registry records."""
 
     async def _seed(activate: list[tuple[str, str]] | None = None, **kinds: list[dict[str, Any]]) -> None:
         records = []
@@ -72,6 +75,11 @@ def seed(registry: Registry) -> Seed:
         await apply(registry, records)
 
     return _seed
+
+
+@pytest.fixture
+def seed(registry: Registry) -> Seed:
+    return make_seed(registry)
 
 
 async def seed_slack(seed: Seed, *, users: int = 1, trigger: str = "*") -> None:
@@ -103,3 +111,9 @@ def make_worker(redis: Redis, registry: Registry, *, consumer: str = "w1", **con
 
 
 SLACK_URL = "/webhook/triggers/connect/slack/slack-app"
+
+
+async def xrange_all(redis: Redis, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Every entry of a stream, typed (redis-py types replies as a RESP2/RESP3 union)."""
+    reply: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(stream)  # type: ignore[assignment]
+    return reply

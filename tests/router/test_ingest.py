@@ -22,6 +22,7 @@ from tests.router.conftest import (
     make_worker,
     running,
     seed_slack,
+    xrange_all,
 )
 from tests.verifiers import test_github, test_slack, test_stripe
 
@@ -49,8 +50,7 @@ async def post_slack(http: httpx.AsyncClient, body: bytes, url: str = SLACK_URL,
 
 
 async def entries(redis: Redis, stream: str) -> list[dict[bytes, bytes]]:
-    reply: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(stream)  # type: ignore[assignment]
-    return [fields for _, fields in reply]
+    return [fields for _, fields in await xrange_all(redis, stream)]
 
 
 async def jobs(redis: Redis, workflow: str = "wf-1") -> list[dict[bytes, bytes]]:

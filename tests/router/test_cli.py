@@ -1,0 +1,138 @@
+"""The README's Quickstart and the CLI, run as a user would: real processes, real HTTP, real Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.router.conftest import MASTER_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "quickstart.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKROUTER_") and k != "REDIS_URL"}
+    return {**env, **extra}
+
+
+def hookrouter(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+class Server:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.port = port
+        self.env = cli_env(
+            HOOKROUTER_DATA_DIR=str(data_dir),
+            HOOKROUTER_PORT=str(port),
+            HOOKROUTER_ADMIN_TOKEN="quickstart-admin-token",
+            HOOKROUTER_CONSUMER_NAME="cli-test",
+        )
+        self.log = data_dir.parent / f"serve-{port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *args: str) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "router", "serve", *args],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "serve did not become healthy in 20 s:\n" + self.log.read_text()
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path / "data", free_port())
+    yield srv
+    srv.stop()
+
+
+def test_quickstart_serves_with_embedded_redis_and_routes_a_signed_event(server: Server) -> None:
+    server.start("--apply", str(EXAMPLE))
+    sent = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "send_test_webhook.py"), "--url", f"http://127.0.0.1:{server.port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server.env,
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert '"status": "matched"' in sent.stdout and '"workflow": "wf-channel-message"' in sent.stdout
+    log = server.log.read_text()
+    assert "embedded redis-server" in log and "quickstart-signing-secret" not in log
+    server.stop()
+    data = server.log.parent / "data"
+    assert (data / "appendonlydir").is_dir() and (data / "master.key").stat().st_mode & 0o077 == 0
+    assert not (data / "redis.sock").exists() or not _redis_alive(data / "redis.sock"), "embedded Redis left running"
+    # A restart keeps what was stored: append-only persistence in the data directory.
+    server.start()
+    events = httpx.get(
+        f"http://127.0.0.1:{server.port}/api/events", headers={"authorization": "Bearer quickstart-admin-token"}
+    ).json()["data"]
+    assert [e["routing"]["status"] for e in events] == ["matched"]
+
+
+def _redis_alive(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as conn:
+        try:
+            conn.connect(str(sock))
+        except OSError:
+            return False
+    return True
+
+
+def test_apply_prints_changes_and_is_idempotent(redis_url: str, tmp_path: Path) -> None:
+    env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest")
+    first = hookrouter("apply", "-f", str(EXAMPLE), env=env, cwd=tmp_path)
+    second = hookrouter("apply", "-f", str(EXAMPLE), env=env, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stdout + first.stderr
+    assert "6 changed, 0 unchanged" in first.stdout
+    assert "0 changed, 6 unchanged" in second.stdout
+
+
+def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("project: {id: p}\nintegrations:\n  - {id: i, type: nope}\n")
+    env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest")
+    result = hookrouter("apply", "-f", str(bad), env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "unknown integration type 'nope'" in result.stdout
+
+
+def test_external_redis_without_a_master_key_refuses_to_start(redis_url: str, tmp_path: Path) -> None:
+    result = hookrouter("apply", "-f", str(EXAMPLE), env=cli_env(REDIS_URL=redis_url), cwd=tmp_path)
+    assert result.returncode != 0 and "HOOKROUTER_MASTER_KEY is required" in result.stderr

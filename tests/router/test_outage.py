@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from router.keys import Keys
+from tests.conftest import start_redis
+from tests.router.conftest import make_registry, make_seed, make_settings, running, seed_slack
+from tests.router.test_ingest import post_slack, slack_event
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_redis_down_answers_503_then_service_resumes(tmp_path: Path) -> None:
+    proc = start_redis(tmp_path, appendonly=True)
+    url = f"unix://{tmp_path / 'redis.sock'}"
+    redis = Redis.from_url(url)
+    try:
+        await seed_slack(make_seed(make_registry(redis)))
+        async with running(make_settings(url)) as http:
+            assert (await post_slack(http, slack_event())).status_code == 200
+            proc.terminate()
+            proc.wait(timeout=5)
+            down = await post_slack(http, slack_event(event_id="Ev2"))
+            health = await http.get("/healthz")
+            assert (down.status_code, down.json()) == (503, {"error": "store_unavailable"})
+            assert down.headers["retry-after"] == "5" and health.status_code == 503
+            proc = start_redis(tmp_path, appendonly=True)
+            deadline = time.monotonic() + 5
+            while (back := await post_slack(http, slack_event(event_id="Ev3"))).status_code != 200:
+                assert time.monotonic() < deadline, f"still {back.status_code} after Redis came back"
+                await asyncio.sleep(0.05)
+            assert (await http.get("/healthz")).status_code == 200
+        # Append-only persistence kept the event accepted before the outage; the refused one was never stored.
+        assert await redis.xlen(Keys().ingest) == 2
+    finally:
+        await redis.aclose()
+        proc.terminate()
+        proc.wait(timeout=5)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from subscriptions.config import apply, load
+from subscriptions.crypto import SecretBox
+from subscriptions.errors import ConfigError
+from subscriptions.keys import RegistryKeys
+from subscriptions.models import Integration
+from subscriptions.registry import Registry
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
+KEY = bytes(range(32))
+
+
+@pytest.fixture
+def registry(redis: Redis) -> Registry:
+    return Registry(redis, SecretBox(KEY))
+
+
+@pytest.mark.anyio
+async def test_apply_twice_changes_nothing_the_second_time(registry: Registry) -> None:
+    first = await apply(registry, load(EXAMPLE))
+    version = await registry.version()
+    second = await apply(registry, load(EXAMPLE))
+    assert {c.action for c in first} == {"created"}
+    assert [(c.kind, c.id) for c in first] == [(c.kind, c.id) for c in second]
+    assert {c.action for c in second} == {"unchanged"}
+    assert await registry.version() == version
+
+
+@pytest.mark.anyio
+async def test_a_changed_field_is_reported_as_updated(registry: Registry, tmp_path: Path) -> None:
+    await apply(registry, load(EXAMPLE))
+    edited = tmp_path / "c.yaml"
+    edited.write_text(EXAMPLE.read_text().replace("quickstart-signing-secret", "rotated-secret"))
+    changes = await apply(registry, load(edited))
+    assert [(c.kind, c.id) for c in changes if c.action == "updated"] == [("integration", "slack-app")]
+    stored = await registry.get("integration", "slack-app")
+    assert isinstance(stored, Integration) and stored.secrets[0].get_secret_value() == "rotated-secret"
+
+
+@pytest.mark.anyio
+async def test_secrets_are_encrypted_at_rest(registry: Registry, redis: Redis) -> None:
+    await apply(registry, load(EXAMPLE))
+    raw = await redis.hget(RegistryKeys().records("integration"), "slack-app")
+    assert raw is not None and b"quickstart-signing-secret" not in raw and b"hr1." in raw
+    other = Registry(redis, SecretBox(bytes(32)))
+    with pytest.raises(Exception, match="cannot decrypt"):
+        await other.get("integration", "slack-app")
+
+
+def test_secret_repr_is_masked() -> None:
+    [_, integration, *_] = load(EXAMPLE)
+    assert "quickstart-signing-secret" not in repr(integration) + str(integration)
+
+
+def test_environment_variables_are_substituted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_SECRET_FOR_TEST", "from-env")
+    path = tmp_path / "c.yaml"
+    path.write_text(EXAMPLE.read_text().replace('"quickstart-signing-secret"', '"${SLACK_SECRET_FOR_TEST}"'))
+    integration = next(r for r in load(path) if isinstance(r, Integration))
+    assert integration.secrets[0].get_secret_value() == "from-env"
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "project: {id: p}\n"
+        "integrations:\n  - {id: i1, type: not-a-provider, secrets: ['${MISSING_VAR_FOR_TEST}']}\n"
+        "users:\n  - {id: u1}\n"
+        "credentials:\n  - {id: c1, user: ghost, integration: i1, status: BROKEN}\n"
+        "workflows:\n  - {id: w1, integration: i1, activations: [u1]}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    assert "MISSING_VAR_FOR_TEST is not set" in message
+    assert "unknown integration type 'not-a-provider'" in message and "slack" in message
+    assert "credentials[0].status" in message
+
+
+@pytest.mark.parametrize("text", ["project: [", "- just a list\n", "project: {id: 'bad id!'}\n"])
+def test_unparseable_files_raise_config_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError):
+        load(path)
