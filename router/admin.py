@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -117,9 +118,53 @@ async def list_triggers(request: Request) -> Response:
     return JSONResponse({"data": [{"id": j.id, **{k: j.text(k) for k in keep}} for j in jobs]})
 
 
+@admin
+async def verification_failures(request: Request) -> Response:
+    """Recent rejected webhooks of one integration, with the verifier's diagnostics (no secrets)."""
+    state = app_state(request)
+    integration_id = request.path_params["integration_id"]
+    if integration_id not in state["cache"].current.integrations:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"data": await state["diagnostics"].failures(integration_id)})
+
+
+@admin
+async def handshake_captures(request: Request) -> Response:
+    """Values providers handed over in handshakes (Notion's verification token, ...), for the operator."""
+    state = app_state(request)
+    integration_id = request.path_params["integration_id"]
+    if integration_id not in state["cache"].current.integrations:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"data": await state["diagnostics"].captures(integration_id)})
+
+
+@admin
+async def activate_capture(request: Request) -> Response:
+    """Make a captured handshake value an active signing secret of its integration."""
+    state = app_state(request)
+    integration = state["cache"].current.integrations.get(request.path_params["integration_id"])
+    if integration is None:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    at = request.path_params["at"]
+    captures = await state["diagnostics"].captures(integration.id)
+    match = next((c for c in captures if str(c["at"]) == at), None)
+    if match is None:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    if any(s.get_secret_value() == match["value"] for s in integration.secrets):
+        return JSONResponse(
+            {"integration": integration.id, "secrets_count": len(integration.secrets), "change": "unchanged"}
+        )
+    secrets = [*integration.secrets, SecretStr(match["value"])]
+    action = await state["registry"].put(integration.model_copy(update={"secrets": secrets}))
+    return JSONResponse({"integration": integration.id, "secrets_count": len(secrets), "change": action})
+
+
 routes = [
     Route("/api/events", list_events),
     Route("/api/events/{event_id}", get_event),
     Route("/api/integrations", list_integrations),
+    Route("/api/integrations/{integration_id}/verification-failures", verification_failures),
+    Route("/api/integrations/{integration_id}/handshakes", handshake_captures),
+    Route("/api/integrations/{integration_id}/handshakes/{at}/activate", activate_capture, methods=["POST"]),
     Route("/api/workflows/{workflow_id}/triggers", list_triggers),
 ]

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router import admin
+from router.diagnostics import Diagnostics
 from router.errors import StoreUnavailable
 from router.ingest import receive
 from router.keys import ROUTING_GROUP, Keys
@@ -95,7 +96,15 @@ def create_app(settings: Settings) -> Starlette:
             refresher = asyncio.create_task(cache.run())
             worker = RoutingWorker(store, cache, keys, worker_config(settings)) if settings.run_workers else None
             routing = asyncio.create_task(worker.run()) if worker else None
-            yield {"settings": settings, "store": store, "registry": registry, "cache": cache, "keys": keys}
+            diagnostics = Diagnostics(redis, keys, registry.box)
+            yield {
+                "settings": settings,
+                "store": store,
+                "registry": registry,
+                "cache": cache,
+                "keys": keys,
+                "diagnostics": diagnostics,
+            }
             if worker and routing:
                 worker.stop()  # finish the batch in hand, up to a deadline
                 with contextlib.suppress(TimeoutError):

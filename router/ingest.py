@@ -23,7 +23,6 @@ from router import headers as stored_headers
 from router.errors import StoreUnavailable
 from router.state import State, app_state
 from subscriptions.models import Integration
-from subscriptions.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -58,19 +57,22 @@ def public_url(request: Request, base: str) -> str:
     return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
-async def _persist_handshake(registry: Registry, integration: Integration, values: Mapping[str, str]) -> None:
-    secret = values.get("secret") or values.get("verification_token")
-    if not secret:
-        return
-    if integration.secrets:
-        # An unauthenticated handshake must not add a signing key to an integration that already has one:
-        # anyone could otherwise POST a handshake and then forge events with their own secret.
-        logger.warning(
-            "handshake secret not stored: integration already has secrets", extra={"integration": integration.id}
+async def _persist_handshake(state: State, integration: Integration, values: Mapping[str, str]) -> None:
+    """Keep what a handshake handed over; make it a signing secret only when that is safe.
+
+    Handshakes are unauthenticated by design, so anyone who knows the URL can send one. A provider
+    "secret" (Asana's X-Hook-Secret) becomes active only on an integration that has no secret yet; every
+    other value (Notion's verification token) waits for an operator to activate it through the admin API.
+    """
+    for purpose, value in values.items():
+        activate = purpose == "secret" and not integration.secrets
+        await state["diagnostics"].captured(integration.id, purpose, value, activated=activate)
+        if activate:
+            await state["registry"].put(integration.model_copy(update={"secrets": [SecretStr(value)]}))
+        logger.info(
+            "captured a handshake value",
+            extra={"integration": integration.id, "purpose": purpose, "activated": activate},
         )
-        return
-    await registry.put(integration.model_copy(update={"secrets": [SecretStr(secret)]}))
-    logger.info("stored the signing secret sent by the provider's handshake", extra={"integration": integration.id})
 
 
 async def receive(request: Request) -> Response:
@@ -105,13 +107,14 @@ async def _verified(
         )
         if reply is not None:
             if reply.persist:
-                await _persist_handshake(state["registry"], integration, reply.persist)
+                await _persist_handshake(state, integration, reply.persist)
             return Response(reply.body, reply.status, headers=dict(reply.headers))
         if request.method != "POST":
             return error(405, "method_not_allowed")
         verifiers.verify(kind, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url)
     except verifiers.VerificationError as exc:
         logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
+        await state["diagnostics"].failed(integration.id, kind, exc, request.headers.keys())
         return error(401, exc.reason)
     return await _store(request, state, integration, credential_id, body)
 

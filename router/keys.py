@@ -31,3 +31,11 @@ class Keys:
     def triggers(self, workflow_id: str) -> str:
         """Trigger jobs of one workflow, read by its runner."""
         return f"{self.prefix}:{{wf:{workflow_id}}}:triggers"
+
+    def verification_failures(self, integration_id: str) -> str:
+        """Capped list of recent verification failure diagnostics of one integration."""
+        return f"{self.prefix}:{{diag}}:{integration_id}:failures"
+
+    def handshake_captures(self, integration_id: str) -> str:
+        """Capped list of values providers sent in handshakes (encrypted), for the operator."""
+        return f"{self.prefix}:{{diag}}:{integration_id}:captures"

@@ -6,6 +6,7 @@ from typing import TypedDict, cast
 
 from starlette.requests import Request
 
+from router.diagnostics import Diagnostics
 from router.keys import Keys
 from router.settings import Settings
 from router.store import EventStore
@@ -19,6 +20,7 @@ class State(TypedDict):
     registry: Registry
     cache: SnapshotCache
     keys: Keys
+    diagnostics: Diagnostics
 
 
 def app_state(request: Request) -> State:

@@ -40,6 +40,10 @@ class Registry:
         self._box = box
         self._keys = keys or RegistryKeys()
 
+    @property
+    def box(self) -> SecretBox:
+        return self._box
+
     def _encode(self, kind: str, record: BaseModel) -> str:
         data = record.model_dump(mode="json")
         if isinstance(record, Integration):

@@ -1,0 +1,96 @@
+"""What an operator needs when webhooks of an integration are rejected, or a provider's handshake
+handed over a value: recent failures with the verifier's diagnostics, and captured handshake values.
+
+Failure records hold reason codes, header *names*, the scheme tried, timestamp skew, how many secrets
+were tried and 8-hex-char fingerprints of expected signatures: never a secret, a signature value or a
+body. Captured values (Notion's verification token, Asana's hook secret) are secrets and are sealed
+with the registry's master key before they reach Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+import verifiers
+from router.keys import Keys
+from subscriptions.crypto import SecretBox
+
+logger = logging.getLogger(__name__)
+
+KEEP = 50  # per integration: enough to see a pattern, bounded however hard someone hammers the URL
+
+
+def _safe(value: Any) -> Any:
+    # Diagnostics come from the verifier as plain values; keep only JSON-able scalars and lists of them.
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value][:20]
+    return str(value)
+
+
+def failure_record(
+    provider: str, exc: verifiers.VerificationError, header_names: Iterable[str], now: float
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "at": int(now * 1000),
+        "provider": provider,
+        "reason": exc.reason,
+        "headers_seen": sorted({h.lower() for h in header_names})[:50],
+    }
+    record.update({k: _safe(v) for k, v in exc.diagnostics.items() if k not in record})
+    return record
+
+
+class Diagnostics:
+    def __init__(self, redis: Redis, keys: Keys, box: SecretBox) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._box = box
+
+    async def failed(
+        self, integration_id: str, provider: str, exc: verifiers.VerificationError, header_names: Iterable[str]
+    ) -> None:
+        record = failure_record(provider, exc, header_names, time.time())
+        logger.debug("verification failed", extra={"integration": integration_id, **record})
+        key = self._keys.verification_failures(integration_id)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.lpush(key, json.dumps(record, separators=(",", ":")))
+                pipe.ltrim(key, 0, KEEP - 1)
+                await pipe.execute()
+        except (RedisError, OSError):
+            pass  # diagnostics are best effort: the 401 goes out whether or not they were kept
+
+    async def failures(self, integration_id: str, limit: int = KEEP) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(self._keys.verification_failures(integration_id), 0, limit - 1)
+        return [json.loads(item) for item in raw]
+
+    async def captured(self, integration_id: str, purpose: str, value: str, *, activated: bool) -> None:
+        key = self._keys.handshake_captures(integration_id)
+        record = {
+            "at": int(time.time() * 1000),
+            "purpose": purpose,
+            "activated": activated,
+            "value": self._box.seal(value, context=f"capture:{integration_id}"),
+        }
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, json.dumps(record, separators=(",", ":")))
+            pipe.ltrim(key, 0, KEEP - 1)
+            await pipe.execute()
+
+    async def captures(self, integration_id: str) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(self._keys.handshake_captures(integration_id), 0, KEEP - 1)
+        out = []
+        for item in raw:
+            record = json.loads(item)
+            record["value"] = self._box.open(record["value"], context=f"capture:{integration_id}")
+            out.append(record)
+        return out
