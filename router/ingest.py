@@ -128,6 +128,7 @@ async def _store(request: Request, state: State, integration: Integration, crede
     appends = []
     for event in events:
         fields: dict[str, str | bytes | int] = {
+            "source": "webhook",
             "project": integration.project,
             "integration": integration.id,
             "integration_type": integration.type,

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from router.keys import Keys
 from router.store import Append, StoredEvent
-from subscriptions.models import Credential
+from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
 
 # Event fields copied into every trigger job, so a runner needs nothing but the job.
@@ -30,7 +31,7 @@ _COPIED = (
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """``status`` is one of: matched, no_credential, no_workflow, integration_unknown, integration_disabled."""
+    """``status``: matched, no_credential, no_workflow, integration_unknown, integration_disabled, unknown_source."""
 
     status: str
     jobs: list[dict[str, str]] = field(default_factory=list)
@@ -52,7 +53,7 @@ def _credentials(snapshot: Snapshot, event: StoredEvent) -> list[Credential]:
     return snapshot.credentials_for(integration, provider_id) if provider_id else []
 
 
-def _credential_gate(snapshot: Snapshot, cred: Credential) -> str:
+def credential_gate(snapshot: Snapshot, cred: Credential) -> str:
     if cred.status != "VALID":
         return "credential_invalid"
     user = snapshot.users.get(cred.user)
@@ -63,7 +64,56 @@ def _credential_gate(snapshot: Snapshot, cred: Credential) -> str:
     return ""
 
 
-def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+def job(
+    event: StoredEvent, keys: Keys, workflow: Workflow, credential: Credential | None, user: str
+) -> tuple[Append, dict[str, str]]:
+    """One trigger job for ``workflow``, carrying the event. Its id is deterministic, so an event routed
+    twice (a worker died before acking) yields the same job id for the runner to deduplicate on."""
+    cred_id = credential.id if credential else ""
+    job_id = f"{event.id}:{workflow.id}:{cred_id or user}"
+    fields: dict[str, str | bytes | int] = {k: event.fields[k] for k in _COPIED if k in event.fields}
+    fields.update(
+        job_id=job_id,
+        event_id=event.id,
+        workflow=workflow.id,
+        credential=cred_id,
+        user=user,
+        trigger_type=workflow.trigger_type,
+    )
+    return Append(keys.triggers(workflow.id), fields), {
+        "job_id": job_id,
+        "workflow": workflow.id,
+        "credential": cred_id,
+        "user": user,
+    }
+
+
+def fan_out(
+    snapshot: Snapshot, event: StoredEvent, keys: Keys, credentials: list[Credential], workflows: list[Workflow]
+) -> tuple[list[Append], Outcome]:
+    """Jobs for every (credential, workflow) pair that passes the gates; the outcome says why not otherwise."""
+    skipped: Counter[str] = Counter()
+    writes: list[Append] = []
+    jobs: list[dict[str, str]] = []
+    for cred in credentials:
+        gate = credential_gate(snapshot, cred)
+        for wf in workflows:
+            if wf.integration != cred.integration:
+                continue
+            reason = gate or ("" if wf.deployed else "workflow_not_deployed")
+            reason = reason or ("" if snapshot.is_activated(wf.id, cred.user) else "workflow_not_activated")
+            if reason:
+                skipped[reason] += 1
+                continue
+            write, summary = job(event, keys, wf, cred, cred.user)
+            writes.append(write)
+            jobs.append(summary)
+    if jobs:
+        return writes, Outcome("matched", jobs, dict(skipped))
+    return [], Outcome("no_workflow", [], dict(skipped))
+
+
+def route_webhook(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
     integration = snapshot.integrations.get(event.text("integration"))
     if integration is None:
         return [], Outcome("integration_unknown")
@@ -72,23 +122,20 @@ def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Appe
     credentials = _credentials(snapshot, event)
     if not credentials:
         return [], Outcome("no_credential")
-    workflows = snapshot.workflows_for(integration.id, event.text("event_type"))
-    skipped: Counter[str] = Counter()
-    writes: list[Append] = []
-    jobs: list[dict[str, str]] = []
-    for cred in credentials:
-        gate = _credential_gate(snapshot, cred)
-        for wf in workflows:
-            reason = gate or ("" if wf.deployed else "workflow_not_deployed")
-            reason = reason or ("" if snapshot.is_activated(wf.id, cred.user) else "workflow_not_activated")
-            if reason:
-                skipped[reason] += 1
-                continue
-            job_id = f"{event.id}:{wf.id}:{cred.id}"  # deterministic: a re-routed event yields the same ids
-            fields: dict[str, str | bytes | int] = {k: event.fields[k] for k in _COPIED if k in event.fields}
-            fields.update(job_id=job_id, event_id=event.id, workflow=wf.id, credential=cred.id, user=cred.user)
-            writes.append(Append(keys.triggers(wf.id), fields))
-            jobs.append({"job_id": job_id, "workflow": wf.id, "credential": cred.id, "user": cred.user})
-    if jobs:
-        return writes, Outcome("matched", jobs, dict(skipped))
-    return [], Outcome("no_workflow", [], dict(skipped))
+    return fan_out(snapshot, event, keys, credentials, snapshot.workflows_for(integration, event.text("event_type")))
+
+
+Router = Callable[[Snapshot, StoredEvent, Keys], tuple[list[Append], Outcome]]
+
+# How each kind of stored event is routed, by its "source" field (webhooks predate the field: "").
+ROUTERS: dict[str, Router] = {
+    "": route_webhook,
+    "webhook": route_webhook,
+}
+
+
+def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    router = ROUTERS.get(event.text("source"))
+    if router is None:
+        return [], Outcome("unknown_source")
+    return router(snapshot, event, keys)

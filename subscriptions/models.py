@@ -19,10 +19,19 @@ class Record(BaseModel):
 
 
 class Project(BaseModel):
+    """A project of the platform.
+
+    ``user_token_public_keys`` (PEM) verify the RS256 user tokens its app signs for App Events and
+    Request triggers; several are accepted at once for key rotation. ``app_events`` are the App Event
+    names the project defines.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Id
     name: str = ""
+    user_token_public_keys: list[str] = Field(default_factory=list)
+    app_events: list[str] = Field(default_factory=list)
 
 
 class Integration(Record):
@@ -63,6 +72,8 @@ class Credential(Record):
     integration: Id
     provider_id: str | None = None
     status: Literal["VALID", "INVALID"] = "VALID"
+    values: dict[str, SecretStr] = Field(default_factory=dict)  # tokens etc. for provider API calls; sealed
+    settings_complete: bool = True  # the user finished the integration's required settings
 
 
 class StreamTarget(BaseModel):
@@ -71,15 +82,50 @@ class StreamTarget(BaseModel):
     type: Literal["stream"] = "stream"
 
 
-class Workflow(Record):
-    """A workflow fired by events of one integration whose event type matches ``trigger``.
+class FieldRule(BaseModel):
+    """One Request-trigger validation rule: a param, header or body field that must be present, equal
+    ``value`` (headers) or have ``data_type`` (body fields)."""
 
-    ``trigger`` is a provider event type (``message.channels``, ``issues.opened``) or ``*`` for all.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    required: bool = True
+    value: str | None = None
+    data_type: Literal["STRING", "NUMBER", "BOOLEAN", "OBJECT", "ARRAY", "FILE"] | None = None
+
+
+class RequestTrigger(BaseModel):
+    """How a Request-triggered workflow accepts calls, and whether it answers with its own response."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allow_arbitrary_payload: bool = True
+    param_validations: list[FieldRule] = Field(default_factory=list)
+    header_validations: list[FieldRule] = Field(default_factory=list)
+    body_validations: list[FieldRule] = Field(default_factory=list)
+    has_response: bool = False
+
+
+TriggerType = Literal["integration", "app_event", "request", "integration_enabled", "custom"]
+
+
+class Workflow(Record):
+    """A workflow of one integration and what starts it.
+
+    ``trigger_type`` says what ``trigger`` means:
+    - ``integration``: a trigger name of the integration's catalog ("Channel Message Sent"), a raw
+      provider event type as ``event:<type>``, or ``*`` for every event;
+    - ``app_event``: the App Event name;
+    - ``request``: unused (``request`` holds the Request trigger's rules);
+    - ``integration_enabled``: unused;
+    - ``custom``: the id of a custom webhook definition.
     """
 
     name: str = ""
     integration: Id
+    trigger_type: TriggerType = "integration"
     trigger: str = "*"
+    request: RequestTrigger | None = None
     target: StreamTarget = Field(default_factory=StreamTarget)
     deployed: bool = True
 
@@ -106,5 +152,10 @@ def activation_id(workflow: str, user: str) -> str:
     return f"{workflow}:{user}"
 
 
-def trigger_matches(trigger: str, event_type: str) -> bool:
-    return trigger == "*" or trigger == event_type
+def trigger_matches(integration_type: str, trigger: str, event_type: str) -> bool:
+    """Whether an integration trigger fires for a provider event type."""
+    if trigger == "*":
+        return True
+    if trigger.startswith("event:"):
+        return trigger[len("event:") :] == event_type
+    return trigger == event_type

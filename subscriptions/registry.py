@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from subscriptions.crypto import SecretBox
 from subscriptions.keys import KINDS, RegistryKeys
-from subscriptions.models import RECORD_TYPES, Integration
+from subscriptions.models import RECORD_TYPES
 
 
 def _kind_of(record: BaseModel) -> str:
@@ -26,12 +26,39 @@ def _kind_of(record: BaseModel) -> str:
     raise TypeError(f"not a registry record: {type(record).__name__}")
 
 
+_SEALED = "$sealed"
+
+
+def _merge_sealed(json_data: Any, sealed: Any) -> Any:
+    """JSON-mode data, with the sealed form wherever the python-mode dump held a SecretStr."""
+    if isinstance(sealed, dict) and set(sealed) == {_SEALED}:
+        return sealed
+    if isinstance(json_data, dict) and isinstance(sealed, dict):
+        return {k: _merge_sealed(v, sealed.get(k)) for k, v in json_data.items()}
+    if isinstance(json_data, list) and isinstance(sealed, list):
+        return [_merge_sealed(j, x) for j, x in zip(json_data, sealed, strict=False)]
+    return json_data
+
+
+def _reveal(value: Any) -> Any:
+    """model_dump(mode="python") output with every SecretStr replaced by its plaintext."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(v) for v in value]
+    return value
+
+
 def plain(record: BaseModel) -> dict[str, Any]:
-    """The record as JSON-able data with secrets in clear: for comparisons in memory only."""
-    data = record.model_dump(mode="json")
-    if isinstance(record, Integration):
-        data["secrets"] = [s.get_secret_value() for s in record.secrets]
-    return data
+    """The record as data with secrets in clear: for comparisons in memory only."""
+    return dict(_reveal(record.model_dump(mode="python")))
+
+
+def _context(kind: str, data: dict[str, Any]) -> str:
+    # Binds each ciphertext to its record: a sealed value copied onto another record does not open.
+    return f"{kind}:{data.get('project', data.get('id'))}:{data.get('id')}"
 
 
 class Registry:
@@ -44,19 +71,35 @@ class Registry:
     def box(self) -> SecretBox:
         return self._box
 
+    def _seal(self, value: Any, context: str) -> Any:
+        if isinstance(value, SecretStr):
+            return {_SEALED: self._box.seal(value.get_secret_value(), context=context)}
+        if isinstance(value, dict):
+            return {k: self._seal(v, context) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._seal(v, context) for v in value]
+        return value
+
+    def _open(self, value: Any, context: str) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {_SEALED}:
+                return self._box.open(value[_SEALED], context=context)
+            return {k: self._open(v, context) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._open(v, context) for v in value]
+        return value
+
     def _encode(self, kind: str, record: BaseModel) -> str:
-        data = record.model_dump(mode="json")
-        if isinstance(record, Integration):
-            context = f"integration:{record.project}:{record.id}"
-            data["secrets"] = [self._box.seal(s.get_secret_value(), context=context) for s in record.secrets]
-        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+        # Every SecretStr anywhere in the record (integration secrets, credential tokens, destination keys)
+        # is sealed on its own; the rest goes through pydantic's JSON mode.
+        data = json.loads(record.model_dump_json())
+        sealed = self._seal(record.model_dump(mode="python"), _context(kind, data))
+        merged = _merge_sealed(data, sealed)
+        return json.dumps(merged, separators=(",", ":"), sort_keys=True)
 
     def _decode(self, kind: str, raw: bytes | str) -> BaseModel:
         data = json.loads(raw)
-        if kind == "integration":
-            context = f"integration:{data['project']}:{data['id']}"
-            data["secrets"] = [SecretStr(self._box.open(s, context=context)) for s in data.get("secrets", [])]
-        return RECORD_TYPES[kind].model_validate(data)
+        return RECORD_TYPES[kind].model_validate(self._open(data, _context(kind, data)))
 
     async def version(self) -> int:
         raw = await self._redis.get(self._keys.version)

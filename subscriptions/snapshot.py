@@ -77,8 +77,13 @@ class Snapshot:
     def credentials_for(self, integration: str, provider_id: str) -> list[Credential]:
         return self.by_tenant.get((integration, provider_id), [])
 
-    def workflows_for(self, integration: str, event_type: str) -> list[Workflow]:
-        return [w for w in self.by_integration.get(integration, []) if trigger_matches(w.trigger, event_type)]
+    def workflows_for(self, integration: Integration, event_type: str) -> list[Workflow]:
+        """Integration-triggered workflows of ``integration`` that ``event_type`` fires."""
+        return [
+            w
+            for w in self.by_integration.get(integration.id, [])
+            if w.trigger_type == "integration" and trigger_matches(integration.type, w.trigger, event_type)
+        ]
 
     def is_activated(self, workflow: str, user: str) -> bool:
         activation = self.activations.get(activation_id(workflow, user))

@@ -89,3 +89,23 @@ def test_unparseable_files_raise_config_error(tmp_path: Path, text: str) -> None
     path.write_text(text)
     with pytest.raises(ConfigError):
         load(path)
+
+
+@pytest.mark.anyio
+async def test_every_secret_field_is_sealed_and_round_trips(registry: Registry, redis: Redis) -> None:
+    from subscriptions.models import Credential
+
+    cred = Credential(
+        id="c1",
+        project="p",
+        user="u1",
+        integration="i1",
+        provider_id="T1",
+        values={"access_token": "xoxb-token-value", "refresh_token": "refresh-value"},
+    )
+    assert await registry.put(cred) == "created"
+    raw = await redis.hget(RegistryKeys().records("credential"), "c1")
+    assert raw is not None and b"xoxb-token-value" not in raw and b"refresh-value" not in raw
+    back = await registry.get("credential", "c1")
+    assert isinstance(back, Credential) and back.values["access_token"].get_secret_value() == "xoxb-token-value"
+    assert await registry.put(cred) == "unchanged"
