@@ -96,14 +96,22 @@ async def get_event(request: Request) -> Response:
 
 @admin
 async def list_integrations(request: Request) -> Response:
-    snapshot = app_state(request)["cache"].current
-    return JSONResponse({"data": [_integration(i) for i in snapshot.integrations.values()]})
+    state = app_state(request)
+    duplicates = await state["store"].redis.hgetall(state["keys"].duplicates)
+    counts = {_str(k): int(v) for k, v in duplicates.items()}
+    integrations = state["cache"].current.integrations.values()
+    return JSONResponse({"data": [_integration(i, counts.get(i.id, 0)) for i in integrations]})
 
 
-def _integration(integration: Integration) -> dict[str, Any]:
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:
     # Secrets are never returned, only how many are active.
     data = integration.model_dump(mode="json", exclude={"secrets"})
     data["secrets_count"] = len(integration.secrets)
+    data["duplicates"] = duplicates
     return data
 
 

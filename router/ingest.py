@@ -22,6 +22,7 @@ import verifiers
 from router import headers as stored_headers
 from router.errors import StoreUnavailable
 from router.state import State, app_state
+from router.store import Append, Once
 from subscriptions.models import Integration
 
 logger = logging.getLogger(__name__)
@@ -140,10 +141,26 @@ async def _store(request: Request, state: State, integration: Integration, crede
             "headers": kept,
             "body": body if event.body is None else event.body,
         }
-        appends.append(state["store"].append(state["keys"].ingest, fields))
+        once = _once(state, integration, event.delivery_id)
+        appends.append(state["store"].add(Append(state["keys"].ingest, fields, once)))
     try:
-        ids = await asyncio.gather(*appends)
+        results = await asyncio.gather(*appends)
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"integration": integration.id})
         return error(503, "store_unavailable", headers={"retry-after": "5"})
-    return JSONResponse({"ids": ids}, status_code=200)
+    duplicates = sum(r.duplicate for r in results)
+    if duplicates:
+        # 2xx so the provider stops retrying; the first delivery's id says where the event already is.
+        logger.info("duplicate delivery", extra={"integration": integration.id, "count": duplicates})
+        return JSONResponse({"ids": [r.id for r in results], "duplicates": duplicates}, status_code=200)
+    return JSONResponse({"ids": [r.id for r in results]}, status_code=200)
+
+
+def _once(state: State, integration: Integration, delivery_id: str) -> Once | None:
+    """Deduplication of a provider delivery id, if the provider sent one and the window is not 0."""
+    settings = state["settings"]
+    window = settings.dedup_windows.get(integration.type, settings.dedup_window_s)
+    if not delivery_id or window <= 0:
+        return None
+    keys = state["keys"]
+    return Once(keys.seen(integration.id, delivery_id), window, keys.duplicates, integration.id)

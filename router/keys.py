@@ -6,6 +6,8 @@ works unchanged on Redis Cluster.
 
 from __future__ import annotations
 
+import hashlib
+
 ROUTING_GROUP = "routing"
 
 
@@ -27,6 +29,17 @@ class Keys:
     def outcomes(self) -> str:
         """Routing outcome of every ingest entry, keyed by its entry id (matched N / no credential / ...)."""
         return f"{self.prefix}:{{ingest}}:outcomes"
+
+    def seen(self, integration_id: str, delivery_id: str) -> str:
+        """Marker of a provider delivery id already stored; shares the ingest hash tag (checked in one script)."""
+        if len(delivery_id) > 200:  # bound key size whatever a provider (or an attacker) sends
+            delivery_id = "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
+        return f"{self.prefix}:{{ingest}}:seen:{integration_id}:{delivery_id}"
+
+    @property
+    def duplicates(self) -> str:
+        """Hash: integration id → repeat deliveries answered without storing."""
+        return f"{self.prefix}:{{ingest}}:duplicates"
 
     def triggers(self, workflow_id: str) -> str:
         """Trigger jobs of one workflow, read by its runner."""

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         default=60_000, ge=1, description="Events pending this long on a silent worker are reclaimed, ms."
     )
     max_deliveries: int = Field(default=5, ge=1, description="Reads of one event before it is dead-lettered.")
+    dedup_window_s: int = Field(
+        default=86_400, ge=0, description="A provider delivery id seen within this window is a duplicate, s (0: off)."
+    )
+    dedup_windows: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-provider windows overriding dedup_window_s, JSON: {"stripe": 259200}.',
+    )
     retention_days: int = Field(default=90, ge=1, description="Stored events older than this are trimmed, days.")
     run_workers: bool = Field(default=True, description="Run routing workers inside `serve`.")
     log_level: str = Field(default="INFO", description="Log level of the JSON log lines.")

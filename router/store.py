@@ -39,6 +39,13 @@ def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
     return dict(fields)
 
 
+def _appended(reply: Any) -> Appended:
+    if isinstance(reply, list):
+        created, entry_id = reply
+        return Appended(_text(entry_id), duplicate=not int(created))
+    return Appended(_text(reply))
+
+
 def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
     out = []
     for entry_id, fields in entries:
@@ -49,9 +56,44 @@ def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
 
 
 @dataclass(frozen=True, slots=True)
+class Once:
+    """Append only if ``key`` was not seen within ``ttl_s``; count repeats in hash ``counter`` under ``label``.
+
+    ``key`` must share the stream's hash tag: the check and the XADD run in one script.
+    """
+
+    key: str
+    ttl_s: int
+    counter: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class Append:
     stream: str
     fields: Fields
+    once: Once | None = None
+
+
+# Check-and-append in one atomic step: a provider's retry racing its first delivery cannot store twice, and
+# the seen-marker is written only with the entry, so a failed XADD never turns a retry into a "duplicate".
+# Returns {1, new id} or {0, id of the entry first stored}.
+_APPEND_ONCE = """
+local first = redis.call('GET', KEYS[2])
+if first then
+  redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+  return {0, first}
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
+redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
+return {1, id}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    id: str
+    duplicate: bool = False
 
 
 class EventStore:
@@ -60,7 +102,8 @@ class EventStore:
         self._maxlen = maxlen
         self._group = group
         self._consumer = consumer
-        self._pending: list[tuple[Append, asyncio.Future[str]]] = []
+        self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
+        self._append_once = redis.register_script(_APPEND_ONCE)
         self._flusher: asyncio.Task[None] | None = None
         self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
 
@@ -72,8 +115,12 @@ class EventStore:
 
     async def append(self, stream: str, fields: Fields) -> str:
         """XADD one entry; returns its id once Redis has it. Raises StoreUnavailable."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append((Append(stream, fields), future))
+        return (await self.add(Append(stream, fields))).id
+
+    async def add(self, append: Append) -> Appended:
+        """Append (or, with ``append.once``, append unless already seen); resolves once Redis answered."""
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._pending.append((append, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -83,7 +130,7 @@ class EventStore:
             await asyncio.sleep(0)  # let every request of this loop turn join the batch
             batch, self._pending = self._pending, []
             try:
-                ids = await self._xadd_many([a for a, _ in batch])
+                results = await self._xadd_many([a for a, _ in batch])
             except (RedisError, OSError) as exc:
                 for _, future in batch:
                     if not future.done():
@@ -91,17 +138,26 @@ class EventStore:
                         error.__cause__ = exc
                         future.set_exception(error)
                 continue
-            for (_, future), entry_id in zip(batch, ids, strict=True):
+            for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():  # the caller may have gone (client disconnected)
-                    future.set_result(entry_id)
+                    future.set_result(result)
 
-    async def _xadd_many(self, appends: Sequence[Append]) -> list[str]:
+    async def _xadd_many(self, appends: Sequence[Append]) -> list[Appended]:
         self.round_trips += 1
         async with self._redis.pipeline(transaction=False) as pipe:
             for a in appends:
-                # approximate=True lets Redis trim whole macro-nodes: exact MAXLEN costs a lot per XADD.
-                pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
-            return [_text(i) for i in await pipe.execute()]
+                if a.once is None:
+                    # approximate=True lets Redis trim whole macro-nodes: exact MAXLEN costs a lot per XADD.
+                    pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
+                else:
+                    flat = [item for pair in a.fields.items() for item in pair]
+                    await self._append_once(
+                        keys=[a.stream, a.once.key, a.once.counter],
+                        args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
+                        client=pipe,
+                    )
+            replies = await pipe.execute()
+        return [_appended(reply) for reply in replies]
 
     # -- consuming ---------------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from redis.asyncio import Redis
+
+from router.keys import Keys
+from router.settings import Settings
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_settings, running, seed_slack, xrange_all
+from tests.router.test_ingest import post_slack, slack_event
+from tests.verifiers import test_github
+
+pytestmark = pytest.mark.anyio
+KEYS = Keys()
+
+
+async def test_a_repeated_delivery_is_answered_2xx_stored_once_and_counted(
+    settings: Settings, seed: Seed, redis: Redis
+) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        first = await post_slack(http, slack_event(event_id="EvSame"))
+        again = await post_slack(http, slack_event(event_id="EvSame"), **{"x-slack-retry-num": "1"})
+        other = await post_slack(http, slack_event(event_id="EvOther"))
+        listed = await http.get("/api/integrations", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert again.json() == {"ids": first.json()["ids"], "duplicates": 1}
+    assert len(await xrange_all(redis, KEYS.ingest)) == 2
+    assert listed.json()["data"][0]["duplicates"] == 1
+
+
+async def test_concurrent_retries_race_to_one_stored_event(settings: Settings, seed: Seed, redis: Redis) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        replies = await asyncio.gather(*(post_slack(http, slack_event(event_id="EvRace")) for _ in range(20)))
+    assert {r.status_code for r in replies} == {200}
+    assert len({r.json()["ids"][0] for r in replies}) == 1
+    assert sum("duplicates" in r.json() for r in replies) == 19
+    assert len(await xrange_all(redis, KEYS.ingest)) == 1
+
+
+async def test_the_window_expires_and_is_per_provider(redis_url: str, seed: Seed, redis: Redis) -> None:
+    await seed_slack(seed)
+    await seed(integration=[{"id": "gh", "type": "github", "secrets": ["s"]}])
+    body = json.dumps({"action": "opened"}).encode()
+    settings = make_settings(redis_url, dedup_window_s=1, dedup_windows={"github": 0})
+    async with running(settings) as http:
+        await post_slack(http, slack_event(event_id="EvTTL"))
+        await asyncio.sleep(1.1)
+        after_window = await post_slack(http, slack_event(event_id="EvTTL"))
+        gh_headers = test_github.sign(body, secret="s", event="issues", delivery="d-1")
+        gh = [
+            await http.post("/webhook/triggers/connect/github/gh", content=body, headers=gh_headers) for _ in range(2)
+        ]
+    assert "duplicates" not in after_window.json()
+    assert all("duplicates" not in r.json() for r in gh)  # window 0: deduplication off for GitHub
+    assert len(await xrange_all(redis, KEYS.ingest)) == 4
+
+
+async def test_a_refused_delivery_is_not_marked_seen(settings: Settings, seed: Seed, redis: Redis) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        forged = await http.post(
+            "/webhook/triggers/connect/slack/slack-app",
+            content=slack_event(event_id="EvX"),
+            headers={"x-slack-signature": "v0=00"},
+        )
+        real = await post_slack(http, slack_event(event_id="EvX"))
+    assert forged.status_code == 401 and real.status_code == 200 and "duplicates" not in real.json()
+
+
+def test_long_delivery_ids_give_bounded_keys() -> None:
+    key = KEYS.seen("i", "x" * 10_000)
+    assert len(key) < 120 and key.startswith("hr:{ingest}:seen:i:sha256:")
