@@ -64,7 +64,7 @@ users:
 credentials:
   - {{id: bench-cred, user: bench-user, integration: {integration}, provider_id: {team}}}
 workflows:
-  - {{id: bench-wf, name: Bench message, integration: {integration}, trigger: message, activations: [bench-user]}}
+  - {{id: bench-wf, name: Bench message, integration: {integration}, trigger: "*", activations: [bench-user]}}
 """
 RESULT = re.compile(r"^BENCH_RESULT (.*)$", re.MULTILINE)
 
@@ -334,6 +334,9 @@ def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str
         "HOOKROUTER_HOST": "127.0.0.1",
         "HOOKROUTER_PORT": str(port),
         "HOOKROUTER_RUN_WORKERS": "true",
+        # wrk replays one signed body (one Slack event_id): with deduplication on, every request after the
+        # first would take the cheaper "already stored" path. Off, each request is a real append + route.
+        "HOOKROUTER_DEDUP_WINDOW_S": "0",
     }
 
 

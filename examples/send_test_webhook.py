@@ -32,7 +32,13 @@ def main() -> int:
             "type": "event_callback",
             "team_id": "T0QUICKSTART",
             "event_id": f"Ev{int(time.time())}",
-            "event": {"type": "message", "channel": "C1", "user": "U1", "text": "hello from the quickstart"},
+            "event": {
+                "type": "message",
+                "channel": "C1",
+                "channel_type": "channel",  # a public channel: fires the "Channel Message Sent" trigger
+                "user": "U1",
+                "text": "hello from the quickstart",
+            },
         }
     ).encode()
     ts = str(int(time.time()))

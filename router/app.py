@@ -8,25 +8,29 @@ import logging
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router import admin
+from router import admin, redis_client
+from router.app_events import trigger_app_event
+from router.custom import receive_custom
 from router.diagnostics import Diagnostics
 from router.errors import StoreUnavailable
 from router.ingest import receive
 from router.keys import ROUTING_GROUP, Keys
+from router.lifecycle_runner import start_lifecycle
+from router.request_triggers import trigger_request
+from router.responses import ResponseWaiter
 from router.settings import Settings
 from router.state import State, app_state
 from router.store import EventStore
 from router.worker import RoutingWorker, WorkerConfig
 from subscriptions.crypto import SecretBox, parse_master_key
-from subscriptions.keys import RegistryKeys
+from subscriptions.keys import LifecycleKeys, RegistryKeys
+from subscriptions.lifecycle_state import StateStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 
@@ -38,14 +42,7 @@ SHUTDOWN_GRACE_S = 10.0
 def connect(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise ValueError("redis_url is not set (the CLI starts an embedded Redis when REDIS_URL is unset)")
-    # One quick retry, then fail: a webhook waiting seconds on a dead Redis should get its 503 and let the
-    # provider retry, not hold the connection.
-    return Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
-    )
+    return redis_client.connect(settings.redis_url)
 
 
 def build_registry(settings: Settings, redis: Redis) -> Registry:
@@ -78,9 +75,13 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
+    # On Python 3.11 a cancellation that lands inside redis-py's wait_for can be lost (CPython gh-86296,
+    # fixed in 3.12): the loop then carries on as if nothing happened. Keep cancelling until it is done.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
     with contextlib.suppress(asyncio.CancelledError):
-        await task
+        task.result()
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -96,26 +97,37 @@ def create_app(settings: Settings) -> Starlette:
             refresher = asyncio.create_task(cache.run())
             worker = RoutingWorker(store, cache, keys, worker_config(settings)) if settings.run_workers else None
             routing = asyncio.create_task(worker.run()) if worker else None
+            lifecycle = await start_lifecycle(settings, redis, registry.box, cache, store) if worker else None
             diagnostics = Diagnostics(redis, keys, registry.box)
+            responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
+            listener = asyncio.create_task(responses.run())
             yield {
+                "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "settings": settings,
                 "store": store,
                 "registry": registry,
                 "cache": cache,
                 "keys": keys,
                 "diagnostics": diagnostics,
+                "responses": responses,
             }
+            await _cancel(listener)
             if worker and routing:
                 worker.stop()  # finish the batch in hand, up to a deadline
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(routing), SHUTDOWN_GRACE_S)
                 await _cancel(routing)
+            if lifecycle:
+                await lifecycle.stop()
             await _cancel(refresher)
         finally:
             await redis.aclose()
 
     routes = [
         Route("/webhook/triggers/connect/{integration}/{integration_id}", receive, methods=["GET", "HEAD", "POST"]),
+        Route("/webhook/triggers/custom/{definition_id}", receive_custom, methods=["GET", "HEAD", "POST"]),
+        Route("/projects/{project_id}/sdk/events/trigger", trigger_app_event, methods=["POST"]),
+        Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
         Route("/healthz", health),
         *admin.routes,
     ]

@@ -18,6 +18,7 @@ from router.app import build_registry, connect, create_app, worker_config
 from router.bootstrap import prepare
 from router.embedded import EmbeddedRedis
 from router.keys import ROUTING_GROUP, Keys
+from router.lifecycle_runner import start_lifecycle
 from router.settings import Settings
 from router.store import EventStore
 from router.worker import RoutingWorker
@@ -125,9 +126,11 @@ async def _work(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
     refresher = asyncio.create_task(cache.run())
+    lifecycle = await start_lifecycle(settings, redis, build_registry(settings, redis).box, cache, store)
     try:
         await worker.run()
     finally:
+        await lifecycle.stop()
         refresher.cancel()
         await redis.aclose()
 

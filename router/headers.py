@@ -7,6 +7,7 @@ stored event must not be a replayable credential.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 _KEEP_EXACT = frozenset({"content-type", "user-agent", "content-encoding"})
@@ -35,6 +36,7 @@ _KEEP_PREFIXES = (
 _NEVER = ("signature", "hmac", "authorization", "token", "secret", "cookie", "sig-hash", "api-key", "password")
 
 
+@functools.lru_cache(maxsize=1024)
 def allowed(name: str) -> bool:
     lowered = name.lower()
     if any(part in lowered for part in _NEVER):

@@ -82,7 +82,8 @@ async def receive(request: Request) -> Response:
     integration = snapshot.integrations.get(request.path_params["integration_id"])
     if integration is None or integration.type != request.path_params["integration"]:
         return error(404, "unknown_integration")
-    credential_id = request.query_params.get("id")
+    # Most provider URLs have no query string: skip building the parser for them.
+    credential_id = request.query_params.get("id") if request.scope["query_string"] else None
     if credential_id is not None:
         credential = snapshot.credentials.get(credential_id)
         if credential is None or credential.integration != integration.id:
@@ -99,31 +100,47 @@ async def receive(request: Request) -> Response:
 async def _verified(
     request: Request, state: State, integration: Integration, credential_id: str, body: bytes
 ) -> Response:
-    secrets = [s.get_secret_value() for s in integration.secrets]
-    url = public_url(request, state["settings"].public_url)
     kind = integration.type
+    secrets = [s.get_secret_value() for s in integration.secrets]
+    if credential_id:
+        # A user-level URL: the provider subscription created for that credential (Graph's clientState, a
+        # secret ClickUp returned) vouches for its events; other users' subscription secrets do not.
+        secrets += await state["subscription_secrets"].secrets_for(integration.id, credential_id)
+    inbound = verifiers.Inbound(
+        kind,
+        secrets=secrets,
+        headers=request.headers,
+        body=body,
+        method=request.method,
+        url=public_url(request, state["settings"].public_url),
+    )
     try:
-        reply = verifiers.handshake(
-            kind, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url
-        )
+        reply = inbound.handshake()
         if reply is not None:
             if reply.persist:
                 await _persist_handshake(state, integration, reply.persist)
             return Response(reply.body, reply.status, headers=dict(reply.headers))
         if request.method != "POST":
             return error(405, "method_not_allowed")
-        verifiers.verify(kind, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url)
+        inbound.verify()
     except verifiers.VerificationError as exc:
         logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
         await state["diagnostics"].failed(integration.id, kind, exc, request.headers.keys())
-        return error(401, exc.reason)
-    return await _store(request, state, integration, credential_id, body)
+        return Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
+    stored = await _store(request, state, integration, credential_id, body, inbound.extract())
+    if inbound.empty_responses and stored.status_code == 200:
+        return Response(status_code=200)
+    return stored
 
 
-async def _store(request: Request, state: State, integration: Integration, credential_id: str, body: bytes) -> Response:
-    events = verifiers.extract(
-        integration.type, headers=request.headers, body=body, method=request.method, url=str(request.url)
-    )
+async def _store(
+    request: Request,
+    state: State,
+    integration: Integration,
+    credential_id: str,
+    body: bytes,
+    events: list[verifiers.EventInfo],
+) -> Response:
     kept = json.dumps(stored_headers.keep(request.headers), separators=(",", ":"))
     received_at = str(int(time.time() * 1000))
     appends = []
@@ -144,7 +161,8 @@ async def _store(request: Request, state: State, integration: Integration, crede
         once = _once(state, integration, event.delivery_id)
         appends.append(state["store"].add(Append(state["keys"].ingest, fields, once)))
     try:
-        results = await asyncio.gather(*appends)
+        # One event is the common case: await it directly rather than through gather's extra task.
+        results = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"integration": integration.id})
         return error(503, "store_unavailable", headers={"retry-after": "5"})

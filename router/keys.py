@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 ROUTING_GROUP = "routing"
+RUNNER_GROUP = "runners"  # consumer group of workflow runners on each trigger stream
 
 
 class Keys:
@@ -52,3 +53,37 @@ class Keys:
     def handshake_captures(self, integration_id: str) -> str:
         """Capped list of values providers sent in handshakes (encrypted), for the operator."""
         return f"{self.prefix}:{{diag}}:{integration_id}:captures"
+
+    @property
+    def executions(self) -> str:
+        """Execution reports of workflow runners (success / workflow_failure), for event destinations."""
+        return f"{self.prefix}:{{executions}}:events"
+
+    def response(self, execution_id: str) -> str:
+        """Hash holding a Request-triggered workflow's response until its caller picks it up (with a TTL)."""
+        # Its own hash tag: single-key commands only, so responses spread over the cluster's slots.
+        return f"{self.prefix}:{{resp:{execution_id}}}"
+
+    @property
+    def responses_channel(self) -> str:
+        """Pub/sub channel announcing (by execution id) that a response hash was written."""
+        return f"{self.prefix}:{{responses}}:ready"
+
+    # Per-target delivery limits (router/limits.py). One hash tag per target, so a single script can
+    # check the breaker, the rate and the concurrency leases of that target atomically, cluster or not.
+
+    def target_rate(self, target_id: str) -> str:
+        """String: the target's GCRA theoretical arrival time, in microseconds since the epoch."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:rate"
+
+    def target_leases(self, target_id: str) -> str:
+        """Sorted set of in-flight delivery leases of the target: member = token, score = deadline (µs)."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:leases"
+
+    def target_breaker(self, target_id: str) -> str:
+        """Hash: the target's circuit breaker (state, consecutive failures, opened_at in µs)."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:breaker"
+
+    def target_probe(self, target_id: str) -> str:
+        """Marker (SET NX with a TTL) held by the one caller sending the half-open probe."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:probe"

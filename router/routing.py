@@ -139,3 +139,11 @@ def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Appe
     if router is None:
         return [], Outcome("unknown_source")
     return router(snapshot, event, keys)
+
+
+# Custom webhook events (router/routing_custom.py), App Events and Request triggers (router/routing_sdk.py): those
+# modules build on fan_out above and add themselves to ROUTERS on import (a plain import, so either module may be
+# imported first).
+import router.routing_custom  # noqa: E402
+import router.routing_lifecycle  # noqa: E402
+import router.routing_sdk  # noqa: E402, F401

@@ -56,3 +56,12 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1, description="Stored events older than this are trimmed, days.")
     run_workers: bool = Field(default=True, description="Run routing workers inside `serve`.")
     log_level: str = Field(default="INFO", description="Log level of the JSON log lines.")
+    user_token_leeway_s: float = Field(
+        default=60, ge=0, le=600, description="Clock skew allowed on user token iat/exp, s."
+    )
+    request_trigger_timeout_s: float = Field(
+        default=55, gt=0, le=600, description="How long a Request trigger waits for its workflow's response, s."
+    )
+    lifecycle_interval_s: float = Field(
+        default=30, gt=0, le=3600, description="How often workers reconcile provider subscriptions, s."
+    )

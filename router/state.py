@@ -8,8 +8,10 @@ from starlette.requests import Request
 
 from router.diagnostics import Diagnostics
 from router.keys import Keys
+from router.responses import ResponseWaiter
 from router.settings import Settings
 from router.store import EventStore
+from subscriptions.lifecycle_state import StateStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 
@@ -21,6 +23,8 @@ class State(TypedDict):
     cache: SnapshotCache
     keys: Keys
     diagnostics: Diagnostics
+    responses: ResponseWaiter
+    subscription_secrets: StateStore
 
 
 def app_state(request: Request) -> State:

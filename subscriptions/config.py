@@ -11,8 +11,11 @@ left alone (apply upserts; it never deletes).
     credentials:
       - {id: cred-1, user: user-1, integration: slack-app, provider_id: T123}
     workflows:
-      - {id: wf-1, name: On message, integration: slack-app, trigger: message.channels,
+      - {id: wf-1, name: On message, integration: slack-app, trigger: Channel Message Sent,
          activations: [user-1]}
+
+A workflow's integration trigger must be a trigger name of its integration type's catalog
+(subscriptions/trigger_catalog.py), ``event:<provider event type>`` or ``*``; load() rejects others.
 
 ``${NAME}`` in a string is replaced by the environment variable NAME, so secrets need not be
 written into the file.
@@ -29,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from subscriptions import custom, triggers
 from subscriptions.errors import ConfigError
 from subscriptions.models import (
     Activation,
@@ -52,6 +56,9 @@ class ConfigFile(BaseModel):
     users: list[dict[str, Any]] = Field(default_factory=list)
     credentials: list[dict[str, Any]] = Field(default_factory=list)
     workflows: list[dict[str, Any]] = Field(default_factory=list)
+    custom_webhooks: list[dict[str, Any]] = Field(default_factory=list)  # subscriptions.custom
+    api_resources: list[dict[str, Any]] = Field(default_factory=list)
+    resource_connections: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,12 @@ def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
                 )
         elif wf is not None:
             errors.append(f"workflows[{n}].activations: must be a list of user ids")
+    for n, item in enumerate(cfg.custom_webhooks):
+        records.append(_build(custom.CustomWebhook, item, pid, f"custom_webhooks[{n}]", errors))
+    for n, item in enumerate(cfg.api_resources):
+        records.append(_build(custom.ApiResource, item, pid, f"api_resources[{n}]", errors))
+    for n, item in enumerate(cfg.resource_connections):
+        records.append(_build(custom.ResourceConnection, item, pid, f"resource_connections[{n}]", errors))
     return [r for r in records if r is not None]
 
 
@@ -117,6 +130,7 @@ def _check_references(records: list[BaseModel], errors: list[str]) -> None:
     ids: dict[type[BaseModel], set[str]] = {}
     for r in records:
         ids.setdefault(type(r), set()).add(str(r.model_dump()["id"]))
+    ids.setdefault(Integration, set()).update(ids.get(custom.ApiResource, set()))  # API-resource workflows name it
     refs = [
         (Credential, "user", ConnectedUser),
         (Credential, "integration", Integration),
@@ -130,6 +144,16 @@ def _check_references(records: list[BaseModel], errors: list[str]) -> None:
                 if value not in ids.get(target, set()):
                     kind = owner.__name__.lower()
                     errors.append(f"{kind} {record.model_dump()['id']!r}: {attr} {value!r} is not defined in this file")
+
+
+def _check_triggers(records: list[BaseModel], errors: list[str]) -> None:
+    # A trigger name no event can fire would leave its workflow silently idle: reject it at apply.
+    types = {r.id: r.type for r in records if isinstance(r, Integration)}
+    for record in records:
+        if isinstance(record, Workflow) and record.trigger_type == "integration" and record.integration in types:
+            problem = triggers.check(types[record.integration], record.trigger)
+            if problem is not None:
+                errors.append(f"workflow {record.id!r}: {problem}")
 
 
 def load(path: Path) -> list[BaseModel]:
@@ -148,6 +172,8 @@ def load(path: Path) -> list[BaseModel]:
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors)) from None
     records = _records(cfg, errors)
     _check_references(records, errors)
+    _check_triggers(records, errors)
+    custom.check_references(records, errors)
     if errors:
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors))
     return records

@@ -3,7 +3,8 @@ written in one MULTI, even on Redis Cluster."""
 
 from __future__ import annotations
 
-KINDS = ("project", "integration", "user", "credential", "workflow", "activation")
+KINDS: tuple[str, ...] = ("project", "integration", "user", "credential", "workflow", "activation")
+KINDS += ("custom_webhook", "api_resource", "resource_connection")  # subscriptions.custom
 
 
 class RegistryKeys:
@@ -20,3 +21,33 @@ class RegistryKeys:
     def version(self) -> str:
         """Counter bumped on every change; readers reload their snapshot when it moves."""
         return f"{self._base}:version"
+
+
+class LifecycleKeys:
+    """Provider-side subscriptions and Integration Enabled markers. One hash tag, so a subscription's state
+    and its entry in the index and the secrets hash change in one MULTI."""
+
+    def __init__(self, prefix: str = "hr") -> None:
+        self._base = f"{prefix}:{{subs}}"
+
+    @property
+    def index(self) -> str:
+        """Set of every subscription with stored state (``credential|spec key``): the ACTUAL side."""
+        return f"{self._base}:index"
+
+    def state(self, member: str) -> str:
+        """Hash: status, provider id, sealed secret and spec, expires_at, attempts, next_attempt_at, error."""
+        return f"{self._base}:sub:{member}"
+
+    def lock(self, member: str) -> str:
+        """Short-lived claim (SET NX PX) held while one worker talks to the provider about ``member``."""
+        return f"{self._base}:lock:{member}"
+
+    def secrets(self, integration_id: str) -> str:
+        """Hash: subscription member → sealed secret, for verifying that integration's notifications."""
+        return f"{self._base}:secrets:{integration_id}"
+
+    @property
+    def enabled(self) -> str:
+        """Set of credential ids whose Integration Enabled event has been fired."""
+        return f"{self._base}:enabled"

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
 import verifiers
+from subscriptions import triggers
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 
@@ -153,9 +154,10 @@ def activation_id(workflow: str, user: str) -> str:
 
 
 def trigger_matches(integration_type: str, trigger: str, event_type: str) -> bool:
-    """Whether an integration trigger fires for a provider event type."""
-    if trigger == "*":
-        return True
-    if trigger.startswith("event:"):
-        return trigger[len("event:") :] == event_type
-    return trigger == event_type
+    """Whether an integration trigger fires for a provider event type (see subscriptions.triggers)."""
+    return triggers.matches(integration_type, trigger, event_type)
+
+
+# Custom webhooks and API resources live in their own module, which adds its kinds to RECORD_TYPES; it builds on
+# Record above, hence the import at the end (a plain import, so either module may be imported first).
+import subscriptions.custom  # noqa: E402, F401

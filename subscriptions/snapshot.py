@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from subscriptions.custom import ApiResource, CustomWebhook, ResourceConnection
 from subscriptions.models import (
     Activation,
     ConnectedUser,
@@ -50,6 +51,9 @@ class Snapshot:
     activations: dict[str, Activation] = field(default_factory=dict)
     by_tenant: dict[tuple[str, str], list[Credential]] = field(default_factory=dict)
     by_integration: dict[str, list[Workflow]] = field(default_factory=dict)
+    custom_webhooks: dict[str, CustomWebhook] = field(default_factory=dict)
+    api_resources: dict[str, ApiResource] = field(default_factory=dict)
+    resource_connections: dict[str, ResourceConnection] = field(default_factory=dict)
 
     @classmethod
     def build(cls, version: int, records: dict[str, list[BaseModel]]) -> Snapshot:
@@ -72,6 +76,9 @@ class Snapshot:
             activations={a.id: a for a in _typed(records.get("activation", []), Activation)},
             by_tenant=dict(by_tenant),
             by_integration=dict(by_integration),
+            custom_webhooks={d.id: d for d in _typed(records.get("custom_webhook", []), CustomWebhook)},
+            api_resources={r.id: r for r in _typed(records.get("api_resource", []), ApiResource)},
+            resource_connections={c.id: c for c in _typed(records.get("resource_connection", []), ResourceConnection)},
         )
 
     def credentials_for(self, integration: str, provider_id: str) -> list[Credential]:

@@ -97,6 +97,9 @@ class Provider:
     handshake: Handshake = _no_handshake
     extract: Extract = _no_extract
     aliases: tuple[str, ...] = ()
+    # The provider requires responses without a body (Xero: "There is no body in the response"), the
+    # rejections included: the router then answers with the status code alone.
+    empty_responses: bool = False
 
 
 _REGISTRY: dict[str, Provider] = {}

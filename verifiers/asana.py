@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, loads
+from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_hex, require_any
 from verifiers.errors import MalformedHeader
 
@@ -45,11 +45,16 @@ def handshake(request: Request) -> HandshakeReply | None:
 
 def _event(item: Any) -> EventInfo:
     resource, action = dig(item, "resource", "resource_type"), dig(item, "action")
+    # The changed field (task.changed.completed) and a story's subtype (story.added.comment_added) tell
+    # a completion from other edits and a comment from system activity.
+    subtype = dig(item, "resource", "resource_subtype") if resource == "story" else ""
+    detail = first(dig(item, "change", "field"), subtype)
     try:
         body: bytes | None = json.dumps(item, separators=(",", ":")).encode()
     except (ValueError, RecursionError):
         body = None
-    return EventInfo("", f"{resource}.{action}" if resource and action else action, "", body)
+    event_type = f"{resource}.{action}" if resource and action else action
+    return EventInfo("", f"{event_type}.{detail}" if event_type and detail else event_type, "", body)
 
 
 def extract(request: Request) -> list[EventInfo]:

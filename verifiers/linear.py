@@ -31,10 +31,18 @@ def verify(request: Request) -> None:
     check_window(stamp / 1000, now=request.now, tolerance_s=TOLERANCE_S)
 
 
+_UPDATED_PARTS = (("labelIds", "labels"), ("stateId", "state"))  # updatedFrom key, event type suffix
+
+
 def extract(request: Request) -> list[EventInfo]:
     data = loads(request.body)
     kind, action = dig(data, "type"), dig(data, "action")
     event_type = f"{kind}.{action}" if kind and action else kind or (request.header("linear-event") or "")
+    # An update's updatedFrom holds the previous values of what changed: name the parts triggers tell
+    # apart (Issue.update.state, Issue.update.labels, Issue.update.labels.state).
+    previous = data.get("updatedFrom") if isinstance(data, dict) and action == "update" else None
+    if isinstance(previous, dict):
+        event_type += "".join(f".{part}" for key, part in _UPDATED_PARTS if key in previous)
     return [EventInfo(dig(data, "organizationId"), event_type, request.header("linear-delivery") or "")]
 
 

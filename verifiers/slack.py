@@ -10,6 +10,7 @@ signing secret, lowercase hex with the ``v0=`` prefix in ``X-Slack-Signature``. 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
 from verifiers._extract import dig, first, form, loads
@@ -28,6 +29,8 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
+    if b"url_verification" not in request.body:  # skip parsing every event's JSON twice
+        return None
     data = loads(request.body)
     if not isinstance(data, dict) or data.get("type") != "url_verification":
         return None
@@ -35,6 +38,21 @@ def handshake(request: Request) -> HandshakeReply | None:
     challenge = data.get("challenge")
     text = challenge if isinstance(challenge, str) else ""
     return HandshakeReply(200, {"content-type": "application/json"}, json.dumps({"challenge": text}).encode())
+
+
+# A "message" event's channel_type says which subscription delivered it (message.channels, message.im,
+# ...); triggers tell channel messages from DMs by it, and edits (subtype message_changed) from new ones.
+_MESSAGE_SCOPES = {"channel": "channels", "group": "groups", "im": "im", "mpim": "mpim", "app_home": "app_home"}
+
+
+def _event_type(data: dict[str, Any]) -> str:
+    """``event.type``; for messages ``message.<scope>[.<subtype>]`` when Slack names the channel type."""
+    kind = first(dig(data, "event", "type"), dig(data, "type"))
+    scope = _MESSAGE_SCOPES.get(dig(data, "event", "channel_type"), "")
+    if kind != "message" or not scope:
+        return kind
+    subtype = dig(data, "event", "subtype")
+    return f"message.{scope}.{subtype}" if subtype else f"message.{scope}"
 
 
 def extract(request: Request) -> list[EventInfo]:
@@ -47,7 +65,7 @@ def extract(request: Request) -> list[EventInfo]:
             dig(data, "enterprise_id"),
             dig(data, "authorizations", 0, "enterprise_id"),
         )
-        return [EventInfo(tenant, first(dig(data, "event", "type"), dig(data, "type")), dig(data, "event_id"))]
+        return [EventInfo(tenant, _event_type(data), dig(data, "event_id"))]
     fields = form(request.body)
     if "payload" in fields:  # interactivity: a JSON document inside a form field
         payload = loads(fields["payload"].encode())

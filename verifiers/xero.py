@@ -49,4 +49,4 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(e, "tenantId"), _event_type(e), "", event_json(e)) for e in events if isinstance(e, dict)]
 
 
-PROVIDER = register(Provider("xero", verify, handshake, extract))
+PROVIDER = register(Provider("xero", verify, handshake, extract, empty_responses=True))

@@ -145,7 +145,7 @@ async def test_unknown_tenant_is_kept_and_marked(
 
 
 async def test_trigger_filters_by_event_type(settings: Settings, seed: Seed, redis: Redis, registry: Registry) -> None:
-    await seed_slack(seed, trigger="reaction_added")
+    await seed_slack(seed, trigger="New Message Reaction")
     async with running(settings) as http:
         other = await post_slack(http, slack_event("message"))
         wanted = await post_slack(http, slack_event("reaction_added", event_id="Ev2"))
@@ -243,8 +243,8 @@ async def test_github_and_stripe_events_are_verified_and_stored(
             {"id": "c-st", "user": "u1", "integration": "st", "provider_id": "acct_1"},
         ],
         workflow=[
-            {"id": "wf-gh", "integration": "gh", "trigger": "issues.opened"},
-            {"id": "wf-st", "integration": "st", "trigger": "invoice.paid"},
+            {"id": "wf-gh", "integration": "gh", "trigger": "Issue Created"},
+            {"id": "wf-st", "integration": "st", "trigger": "event:invoice.paid"},
         ],
         activate=[("wf-gh", "u1"), ("wf-st", "u1")],
     )
@@ -311,3 +311,30 @@ async def test_admin_api_requires_the_bearer_token(settings: Settings, seed: See
     async with running(make_settings(redis_url, admin_token=None)) as http:
         off = await http.get("/api/events", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
     assert off.json() == {"error": "admin_api_disabled"}
+
+
+async def test_a_user_level_url_accepts_its_own_subscription_secret_only(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    from subscriptions.keys import LifecycleKeys
+    from subscriptions.lifecycle_state import StateStore, SubscriptionState
+    from tests.verifiers import test_microsoft_graph
+
+    await seed(
+        integration=[{"id": "od", "type": "onedrive"}],
+        user=[{"id": "u1"}, {"id": "u2"}],
+        credential=[{"id": "c1", "user": "u1", "integration": "od"}, {"id": "c2", "user": "u2", "integration": "od"}],
+    )
+    states = StateStore(redis, registry.box, LifecycleKeys())
+    await states.save(
+        SubscriptionState(
+            credential="c1", integration="od", spec_key="graph", status="active", secret="client-state-of-c1"
+        )
+    )
+    body = json.dumps({"value": [test_microsoft_graph.notification("client-state-of-c1")]}).encode()
+    async with running(settings) as http:
+        own = await http.post("/webhook/triggers/connect/onedrive/od?id=c1", content=body)
+        other = await http.post("/webhook/triggers/connect/onedrive/od?id=c2", content=body)
+        app_level = await http.post("/webhook/triggers/connect/onedrive/od", content=body)
+    assert own.status_code == 200
+    assert other.status_code == 401 and app_level.status_code == 401

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from subscriptions.config import apply, load
@@ -101,7 +102,7 @@ async def test_every_secret_field_is_sealed_and_round_trips(registry: Registry, 
         user="u1",
         integration="i1",
         provider_id="T1",
-        values={"access_token": "xoxb-token-value", "refresh_token": "refresh-value"},
+        values={"access_token": SecretStr("xoxb-token-value"), "refresh_token": SecretStr("refresh-value")},
     )
     assert await registry.put(cred) == "created"
     raw = await redis.hget(RegistryKeys().records("credential"), "c1")

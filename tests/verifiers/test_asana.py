@@ -89,10 +89,16 @@ def test_rejects(headers: dict[str, str], body: bytes, kwargs: dict[str, Any], e
 def test_extract_splits_events() -> None:
     infos = verifiers.extract("asana", headers=sign(BODY), body=BODY)
     assert [(i.provider_id, i.event_type, i.delivery_id) for i in infos] == [
-        ("", "task.changed", ""),
-        ("", "story.added", ""),
+        ("", "task.changed.due_on", ""),
+        ("", "story.added.comment_added", ""),
     ]
     assert [i.body for i in infos] == [json.dumps(e, separators=(",", ":")).encode() for e in EVENTS]
+
+
+def test_extract_names_a_completion() -> None:
+    event = {"action": "changed", "resource": {"resource_type": "task"}, "change": {"field": "completed"}}
+    body = json.dumps({"events": [event]}).encode()
+    assert verifiers.extract("asana", headers=sign(body), body=body)[0].event_type == "task.changed.completed"
 
 
 @pytest.mark.parametrize("body", [b'{"events":[]}', b"", b"[1]", b'{"events":{}}'])

@@ -109,6 +109,20 @@ def test_extract() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("previous", "event_type"),
+    [
+        ({"stateId": "s1", "updatedAt": "x"}, "Issue.update.state"),
+        ({"labelIds": []}, "Issue.update.labels"),
+        ({"stateId": "s1", "labelIds": ["l1"]}, "Issue.update.labels.state"),
+        ({"title": "Old"}, "Issue.update"),
+    ],
+)
+def test_extract_names_what_an_update_changed(previous: dict[str, Any], event_type: str) -> None:
+    body = payload(updatedFrom=previous)
+    assert verifiers.extract("linear", headers=sign(body), body=body)[0].event_type == event_type
+
+
 def test_extract_falls_back_to_the_event_header() -> None:
     assert verifiers.extract("linear", headers=sign(b"{}"), body=b"{}") == [verifiers.EventInfo("", "Issue", DELIVERY)]
 

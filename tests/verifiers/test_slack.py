@@ -163,6 +163,28 @@ def test_extract_events_api() -> None:
     assert _extract(body) == verifiers.EventInfo("T123ABC456", "message", "Ev123ABC456")
 
 
+@pytest.mark.parametrize(
+    ("event", "event_type"),
+    [
+        ({"type": "message", "channel_type": "channel"}, "message.channels"),
+        ({"type": "message", "channel_type": "im"}, "message.im"),
+        ({"type": "message", "channel_type": "group"}, "message.groups"),
+        ({"type": "message", "channel_type": "mpim", "subtype": "file_share"}, "message.mpim.file_share"),
+        (
+            {"type": "message", "channel_type": "channel", "subtype": "message_changed"},
+            "message.channels.message_changed",
+        ),
+        ({"type": "message", "channel_type": "elsewhere"}, "message"),
+        ({"type": "app_mention", "channel_type": "channel"}, "app_mention"),
+    ],
+)
+def test_extract_names_the_message_subscription(event: dict[str, str], event_type: str) -> None:
+    # Slack's subscriptions (message.channels, message.im, ...) deliver one event type, "message";
+    # channel_type and subtype say which, so triggers can tell a channel message from a DM or an edit.
+    body = json.dumps({"type": "event_callback", "team_id": "T1", "event_id": "Ev1", "event": event}).encode()
+    assert _extract(body) == verifiers.EventInfo("T1", event_type, "Ev1")
+
+
 def test_extract_falls_back_to_authorizations() -> None:
     body = json.dumps(
         {

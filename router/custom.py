@@ -1,0 +1,250 @@
+"""The custom webhook receiver: ``/webhook/triggers/custom/{definition_id}``.
+
+body → setup handshake (answered with the definition's response; its ``persist`` values kept) → verify
+→ extract routing value, event type and delivery id with the definition's path expressions → append
+(source ``custom``) → the definition's response. Status codes as in ``router.ingest``, plus 400 when a
+user-level URL lacks its ``?id=`` and 503 when an entry-point verifier cannot be loaded (an operator's
+fix away, so the provider should retry).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import SecretStr
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+import verifiers
+from router import headers as stored_headers
+from router.errors import StoreUnavailable
+from router.ingest import BodyTooLarge, error, public_url, read_body
+from router.state import State, app_state
+from subscriptions import paths
+from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
+from subscriptions.snapshot import Snapshot
+from verifiers.custom_spec import CustomVerifier, HmacSpec, load_entry_point, verify_spec
+
+logger = logging.getLogger(__name__)
+
+MAX_PERSISTED_CHARS = 4096  # a provider's secret or token; anything longer is not one
+
+
+class VerifierUnavailable(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=1024)
+def _path(text: str) -> paths.Path:
+    # Definitions were validated when applied, so this parses; the cache makes it parse-once per process.
+    return paths.parse(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(canonical: str) -> HmacSpec:
+    return HmacSpec.parse(json.loads(canonical))
+
+
+@functools.lru_cache(maxsize=64)
+def _entry_point(reference: str) -> CustomVerifier:
+    return load_entry_point(reference)  # a failure is not cached: the next request tries again
+
+
+def parse_body(body: bytes, content_type: str) -> Any:
+    """What ``$.body`` paths walk: parsed JSON, the fields of a form-encoded body, or None."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        pass
+    if "application/x-www-form-urlencoded" in content_type.lower():
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return None
+
+
+def _value(expression: str | None, context: Mapping[str, Any]) -> str:
+    return (paths.evaluate_text(_path(expression), context) or "") if expression else ""
+
+
+def _fill(template: str, context: Mapping[str, Any]) -> str:
+    return TEMPLATE.sub(lambda m: paths.evaluate_text(_path(m.group(1)), context) or "", template)
+
+
+def _header_safe(value: str) -> str:
+    # A templated header value comes from the request: keep printable ASCII only, so it can neither split
+    # the response's headers nor fail latin-1 encoding.
+    return "".join(ch for ch in value if " " <= ch <= "~").strip()
+
+
+def render(spec: ResponseSpec, context: Mapping[str, Any], ids: list[str] | None) -> Response:
+    headers = {name: _header_safe(_fill(value, context)) for name, value in spec.headers.items()}
+    headers = {name: value for name, value in headers.items() if value}
+    if spec.body is not None:
+        return Response(_fill(spec.body, context).encode(), spec.status, headers=headers)
+    if ids is None:
+        return Response(b"", spec.status, headers=headers)
+    return JSONResponse({"ids": ids}, spec.status, headers=headers)
+
+
+def is_setup(spec: ResponseSpec, context: Mapping[str, Any]) -> bool:
+    if spec.setup_when is not None:
+        found = paths.evaluate_text(_path(spec.setup_when), context)
+        return found is not None and (spec.setup_equals is None or found == spec.setup_equals)
+    return any(paths.evaluate_text(_path(p), context) is not None for p in spec.persist.values())
+
+
+def _recipient_problem(snapshot: Snapshot, definition: CustomWebhook, recipient: str) -> tuple[int, str] | None:
+    if definition.level == "app":
+        return None
+    if not recipient:
+        return 400, "missing_id"
+    if definition.integration is not None:
+        cred = snapshot.credentials.get(recipient)
+        return None if cred is not None and cred.integration == definition.integration else (404, "unknown_credential")
+    conn = snapshot.resource_connections.get(recipient)
+    return None if conn is not None and conn.api_resource == definition.api_resource else (404, "unknown_connection")
+
+
+async def receive_custom(request: Request) -> Response:
+    state = app_state(request)
+    snapshot = state["cache"].current
+    definition = snapshot.custom_webhooks.get(request.path_params["definition_id"])
+    if definition is None:
+        return error(404, "unknown_definition")
+    recipient = request.query_params.get("id", "") if definition.level == "user" else ""
+    problem = _recipient_problem(snapshot, definition, recipient)
+    if problem is not None:
+        return error(problem[0], problem[1])
+    try:
+        body = await read_body(request, state["settings"].max_body_bytes)
+    except BodyTooLarge:
+        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    context = {
+        "body": parse_body(body, request.headers.get("content-type", "")),
+        "headers": request.headers,
+        "query": request.query_params,
+    }
+    return await _handle(request, state, snapshot, definition, recipient, body, context)
+
+
+def _secrets(snapshot: Snapshot, definition: CustomWebhook) -> list[str]:
+    secrets = definition.secrets
+    if not secrets and definition.integration is not None and definition.verification.provider is not None:
+        # A catalog scheme (Slack's, say) signs with the integration's signing secret unless the definition has its own.
+        integration = snapshot.integrations.get(definition.integration)
+        secrets = integration.secrets if integration is not None else []
+    return [s.get_secret_value() for s in secrets]
+
+
+def _verify(definition: CustomWebhook, secrets: list[str], request: Request, body: bytes, url: str) -> None:
+    check = definition.verification
+    kw: dict[str, Any] = {"secrets": secrets, "headers": request.headers, "body": body, "method": request.method}
+    if check.provider is not None:
+        verifiers.verify(check.provider, url=url, now=time.time(), **kw)
+    elif check.hmac is not None:
+        verify_spec(_spec(json.dumps(check.hmac, sort_keys=True)), url=url, now=time.time(), **kw)
+    elif check.entry_point is not None:
+        try:
+            verifier = _entry_point(check.entry_point)
+        except ValueError as exc:
+            raise VerifierUnavailable from exc
+        verifier(url=url, now=time.time(), **kw)
+
+
+async def _handle(
+    request: Request,
+    state: State,
+    snapshot: Snapshot,
+    definition: CustomWebhook,
+    recipient: str,
+    body: bytes,
+    context: Mapping[str, Any],
+) -> Response:
+    secrets = _secrets(snapshot, definition)
+    url = public_url(request, state["settings"].public_url)
+    provider = definition.verification.provider
+    try:
+        if provider is not None:
+            reply = verifiers.handshake(
+                provider, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url
+            )
+            if reply is not None:
+                await _persist(state, definition, reply.persist)
+                return Response(reply.body, reply.status, headers=dict(reply.headers))
+        if is_setup(definition.response, context):
+            values = {name: _value(p, context)[:MAX_PERSISTED_CHARS] for name, p in definition.response.persist.items()}
+            await _persist(state, definition, {k: v for k, v in values.items() if v})
+            return render(definition.response, context, None)
+        if request.method != "POST":
+            return error(405, "method_not_allowed")
+        _verify(definition, secrets, request, body, url)
+    except verifiers.VerificationError as exc:
+        scheme = provider or ("hmac" if definition.verification.hmac is not None else "entry_point")
+        logger.info("rejected custom webhook", extra={"definition": definition.id, "reason": exc.reason})
+        await state["diagnostics"].failed(definition.id, scheme, exc, request.headers.keys())
+        return error(401, exc.reason)
+    except VerifierUnavailable:
+        logger.warning("custom verifier cannot be loaded", extra={"definition": definition.id})
+        return error(503, "verifier_unavailable", headers={"retry-after": "30"})
+    return await _store(request, state, snapshot, definition, recipient, body, context)
+
+
+async def _persist(state: State, definition: CustomWebhook, values: Mapping[str, str]) -> None:
+    """Keep what a setup request handed over; make ``secret`` the signing secret only when that is safe.
+
+    Setup requests are unauthenticated by design: anyone who knows the URL can send one. So, as for
+    catalog handshakes (``router.ingest``), a persisted ``secret`` is activated only on a definition that
+    has no secret yet, checked against the registry (not the snapshot, which may be a moment behind);
+    every value is also recorded, encrypted, with the handshake captures under the definition's id.
+    """
+    for purpose, value in values.items():
+        activate = False
+        if purpose == "secret":
+            current = await state["registry"].get("custom_webhook", definition.id)
+            if isinstance(current, CustomWebhook) and not current.secrets:
+                activate = True
+                await state["registry"].put(current.model_copy(update={"secrets": [SecretStr(value)]}))
+                await state["cache"].refresh()  # this receiver verifies the next event with it at once
+        await state["diagnostics"].captured(definition.id, purpose, value, activated=activate)
+        logger.info(
+            "captured a setup value", extra={"definition": definition.id, "purpose": purpose, "activated": activate}
+        )
+
+
+async def _store(
+    request: Request,
+    state: State,
+    snapshot: Snapshot,
+    definition: CustomWebhook,
+    recipient: str,
+    body: bytes,
+    context: Mapping[str, Any],
+) -> Response:
+    integration = snapshot.integrations.get(definition.integration or "")
+    fields: dict[str, str | bytes | int] = {
+        "source": "custom",
+        "project": definition.project,
+        "integration": definition.owner,
+        "integration_type": integration.type if integration is not None else "api_resource",
+        "definition": definition.id,
+        "provider_id": _value(definition.routing, context),
+        "credential": recipient,
+        "event_type": _value(definition.event_type, context),
+        "delivery_id": _value(definition.delivery_id, context),
+        "received_at": str(int(time.time() * 1000)),
+        "headers": json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
+        "body": body,
+    }
+    try:
+        entry_id = await state["store"].append(state["keys"].ingest, fields)
+    except StoreUnavailable:
+        logger.warning("event store unavailable; asked the provider to retry", extra={"definition": definition.id})
+        return error(503, "store_unavailable", headers={"retry-after": "5"})
+    return render(definition.response, context, [entry_id])
