@@ -1,0 +1,72 @@
+"""Standard Webhooks signatures for the deliveries we send to HTTP targets.
+
+Spec: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+
+- ``webhook-id``: the message id, the same on every retry of one delivery (the receiver's dedup key);
+- ``webhook-timestamp``: unix seconds of this attempt (receivers reject stale ones, so re-sign each retry);
+- ``webhook-signature``: ``v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>``, one entry per
+  secret, space-separated, so that during a rotation receivers holding either secret accept the request.
+
+A secret is ``whsec_`` + base64 of the key bytes, as Svix and the Standard Webhooks libraries write it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets as _secrets
+from collections.abc import Sequence
+
+__all__ = ["SECRET_PREFIX", "generate_secret", "secret_key", "sign", "sign_headers"]
+
+SECRET_PREFIX = "whsec_"  # noqa: S105  (a format marker, not a secret)
+_KEY_BYTES = 32  # the spec asks for 24 to 64 random bytes; Svix generates 24
+
+
+def generate_secret() -> str:
+    """A fresh random ``whsec_`` secret for a new target."""
+    return SECRET_PREFIX + base64.b64encode(_secrets.token_bytes(_KEY_BYTES)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_`` secret. ValueError for anything else, so bad config fails when saved."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("a signing secret starts with whsec_")
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a signing secret is whsec_ followed by base64") from None
+    if not key:
+        # HMAC with an empty key is computable by anyone.
+        raise ValueError("a signing secret must not be empty")
+    return key
+
+
+def sign(msg_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """One ``v1,<base64>`` signature entry."""
+    message = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    digest = hmac.new(secret_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _check_msg_id(msg_id: str) -> None:
+    # It goes into a header verbatim: printable ASCII only, nothing a header could be split on.
+    if not msg_id or not all("!" <= ch <= "~" for ch in msg_id):
+        raise ValueError("a message id is non-empty printable ASCII without spaces")
+
+
+def sign_headers(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt, signed with every secret in ``secrets``."""
+    _check_msg_id(msg_id)
+    if isinstance(secrets, str):  # a lone str is a Sequence[str] of characters: a classic slip
+        raise TypeError("secrets is a sequence of secrets, not one secret")
+    if not secrets:
+        raise ValueError("at least one signing secret is needed")
+    unique = list(dict.fromkeys(secrets))  # a secret listed twice during a rotation signs once
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp)),
+        "webhook-signature": " ".join(sign(msg_id, int(timestamp), body, s) for s in unique),
+    }
