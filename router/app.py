@@ -21,13 +21,12 @@ from router.diagnostics import Diagnostics
 from router.errors import StoreUnavailable
 from router.ingest import receive
 from router.keys import ROUTING_GROUP, Keys
-from router.lifecycle_runner import start_lifecycle
 from router.request_triggers import trigger_request
 from router.responses import ResponseWaiter
 from router.settings import Settings
 from router.state import State, app_state
 from router.store import EventStore
-from router.worker import RoutingWorker, WorkerConfig
+from router.workers import Workers, cancel
 from subscriptions.crypto import SecretBox, parse_master_key
 from subscriptions.keys import LifecycleKeys, RegistryKeys
 from subscriptions.lifecycle_state import StateStore
@@ -35,8 +34,6 @@ from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 
 logger = logging.getLogger(__name__)
-
-SHUTDOWN_GRACE_S = 10.0
 
 
 def connect(settings: Settings) -> Redis:
@@ -52,16 +49,6 @@ def build_registry(settings: Settings, redis: Redis) -> Registry:
     return Registry(redis, box, RegistryKeys(settings.prefix))
 
 
-def worker_config(settings: Settings) -> WorkerConfig:
-    return WorkerConfig(
-        batch=settings.route_batch,
-        block_ms=settings.route_block_ms,
-        claim_idle_ms=settings.claim_idle_ms,
-        max_deliveries=settings.max_deliveries,
-        retention_days=settings.retention_days,
-    )
-
-
 async def health(request: Request) -> Response:
     try:
         await app_state(request)["store"].redis.ping()
@@ -72,16 +59,6 @@ async def health(request: Request) -> Response:
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "store_unavailable"}, status_code=503, headers={"retry-after": "5"})
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    # On Python 3.11 a cancellation that lands inside redis-py's wait_for can be lost (CPython gh-86296,
-    # fixed in 3.12): the loop then carries on as if nothing happened. Keep cancelling until it is done.
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
-    with contextlib.suppress(asyncio.CancelledError):
-        task.result()
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -95,31 +72,25 @@ def create_app(settings: Settings) -> Starlette:
         try:
             await cache.refresh()
             refresher = asyncio.create_task(cache.run())
-            worker = RoutingWorker(store, cache, keys, worker_config(settings)) if settings.run_workers else None
-            routing = asyncio.create_task(worker.run()) if worker else None
-            lifecycle = await start_lifecycle(settings, redis, registry.box, cache, store) if worker else None
-            diagnostics = Diagnostics(redis, keys, registry.box)
+            workers = Workers(settings, redis, registry.box, cache, keys) if settings.run_workers else None
+            if workers:
+                await workers.start()
             responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
             listener = asyncio.create_task(responses.run())
             yield {
-                "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "settings": settings,
                 "store": store,
                 "registry": registry,
                 "cache": cache,
                 "keys": keys,
-                "diagnostics": diagnostics,
+                "diagnostics": Diagnostics(redis, keys, registry.box),
                 "responses": responses,
+                "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
             }
-            await _cancel(listener)
-            if worker and routing:
-                worker.stop()  # finish the batch in hand, up to a deadline
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(routing), SHUTDOWN_GRACE_S)
-                await _cancel(routing)
-            if lifecycle:
-                await lifecycle.stop()
-            await _cancel(refresher)
+            await cancel(listener)
+            if workers:
+                await workers.stop()
+            await cancel(refresher)
         finally:
             await redis.aclose()
 

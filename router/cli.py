@@ -14,16 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from router import logs
-from router.app import build_registry, connect, create_app, worker_config
+from router.app import build_registry, connect, create_app
 from router.bootstrap import prepare
 from router.embedded import EmbeddedRedis
 from router.keys import ROUTING_GROUP, Keys
-from router.lifecycle_runner import start_lifecycle
 from router.settings import Settings
 from router.store import EventStore
-from router.worker import RoutingWorker
+from router.workers import Workers, cancel
 from subscriptions.config import Change, apply, load
 from subscriptions.errors import ConfigError
+from subscriptions.snapshot import SnapshotCache
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
 events_cli = typer.Typer(help="Look at stored events.", no_args_is_help=True)
@@ -116,28 +116,27 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 async def _work(settings: Settings) -> None:
     redis = connect(settings)
-    keys = Keys(settings.prefix)
-    from subscriptions.snapshot import SnapshotCache
-
-    cache = SnapshotCache(build_registry(settings, redis), refresh_s=settings.registry_refresh_s)
-    store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
-    worker = RoutingWorker(store, cache, keys, worker_config(settings))
+    registry = build_registry(settings, redis)
+    cache = SnapshotCache(registry, refresh_s=settings.registry_refresh_s)
+    workers = Workers(settings, redis, registry.box, cache, Keys(settings.prefix))
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
+        loop.add_signal_handler(sig, stopping.set)
+    await cache.refresh()
     refresher = asyncio.create_task(cache.run())
-    lifecycle = await start_lifecycle(settings, redis, build_registry(settings, redis).box, cache, store)
+    await workers.start()
     try:
-        await worker.run()
+        await stopping.wait()
     finally:
-        await lifecycle.stop()
-        refresher.cancel()
+        await workers.stop()  # the batches in hand finish, up to a deadline
+        await cancel(refresher)
         await redis.aclose()
 
 
 @cli.command()
 def worker() -> None:
-    """Run routing workers only (scale these out; they coordinate through Redis consumer groups)."""
+    """Run the workers only: routing, delivery, subscriptions (scale out; they share Redis consumer groups)."""
     settings, embedded = _settings()
     try:
         asyncio.run(_work(settings))

@@ -87,3 +87,38 @@ class Keys:
     def target_probe(self, target_id: str) -> str:
         """Marker (SET NX with a TTL) held by the one caller sending the half-open probe."""
         return f"{self.prefix}:{{tgt:{target_id}}}:probe"
+
+    # -- delivery to HTTP targets: everything under one hash tag, so a job's reschedule, dead-lettering and
+    # ack are one MULTI, and due retries move back to the work stream in one script.
+
+    @property
+    def delivery_jobs(self) -> str:
+        """Work stream of HTTP deliveries (new jobs and retries that came due)."""
+        return f"{self.prefix}:{{delivery}}:jobs"
+
+    @property
+    def delivery_dead(self) -> str:
+        """Dead letters: jobs whose attempts ran out or that a target refused for good, with their history."""
+        return f"{self.prefix}:{{delivery}}:dead"
+
+    @property
+    def delivery_scheduled(self) -> str:
+        """Sorted set of job ids waiting for a retry, scored by due time (unix s)."""
+        return f"{self.prefix}:{{delivery}}:scheduled"
+
+    def delivery_job(self, job_id: str) -> str:
+        """Hash holding a scheduled job's fields (body, attempts so far) until it is due."""
+        return f"{self.prefix}:{{delivery}}:job:{job_id}"
+
+    def delivery_history(self, job_id: str) -> str:
+        """Hash: a finished job's status and attempt history (kept for the retention period)."""
+        return f"{self.prefix}:{{delivery}}:history:{job_id}"
+
+    def delivery_order(self, workflow_id: str, credential_id: str) -> str:
+        """Sorted set of an ordered (workflow, credential) pair's pending job ids, by arrival."""
+        return f"{self.prefix}:{{delivery}}:order:{workflow_id}:{credential_id}"
+
+    @property
+    def disabled_targets(self) -> str:
+        """Hash: workflow id of a target disabled by a 410 Gone → when and why."""
+        return f"{self.prefix}:{{delivery}}:disabled"

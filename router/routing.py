@@ -80,7 +80,9 @@ def job(
         user=user,
         trigger_type=workflow.trigger_type,
     )
-    return Append(keys.triggers(workflow.id), fields), {
+    # HTTP targets share one work stream that delivery workers drain; stream targets get the workflow's own.
+    stream = keys.delivery_jobs if workflow.target.type == "http" else keys.triggers(workflow.id)
+    return Append(stream, fields), {
         "job_id": job_id,
         "workflow": workflow.id,
         "credential": cred_id,

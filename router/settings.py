@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from router.retry import RetryPolicy
 
 MIB = 1024 * 1024
 
@@ -53,6 +55,19 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-provider windows overriding dedup_window_s, JSON: {"stripe": 259200}.',
     )
+    retry_schedule: str = Field(
+        default="5s,5m,30m,2h,5h,10h,10h",
+        description="Delays between delivery attempts to HTTP targets (8 attempts over about 27.6 h), "
+        "comma-separated with units ms/s/m/h/d; a target may set its own.",
+    )
+    delivery_in_flight: int = Field(default=50, ge=1, le=10_000, description="Concurrent HTTP attempts per worker.")
+    delivery_batch: int = Field(default=50, ge=1, le=10_000, description="Delivery jobs read per batch.")
+    delivery_claim_idle_ms: int = Field(
+        default=180_000,
+        ge=130_000,
+        description="Delivery jobs pending this long on a silent worker are reclaimed, ms; above the longest "
+        "target timeout (120 s) so a slow delivery is never duplicated.",
+    )
     retention_days: int = Field(default=90, ge=1, description="Stored events older than this are trimmed, days.")
     run_workers: bool = Field(default=True, description="Run routing workers inside `serve`.")
     log_level: str = Field(default="INFO", description="Log level of the JSON log lines.")
@@ -65,3 +80,9 @@ class Settings(BaseSettings):
     lifecycle_interval_s: float = Field(
         default=30, gt=0, le=3600, description="How often workers reconcile provider subscriptions, s."
     )
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        RetryPolicy.parse(value)  # ValueError names what is wrong; bad config fails at startup
+        return value

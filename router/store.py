@@ -90,6 +90,39 @@ return {1, id}
 """
 
 
+# The job hashes are not in KEYS: they are named by the ids the script reads. They share the hash tag of
+# KEYS, so the script stays on one slot of a cluster.
+_REQUEUE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do
+  local key = ARGV[3] .. id
+  local fields = redis.call('HGETALL', key)
+  if #fields > 0 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
+  end
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only)."""
+
+    job_id: str
+    fields: Mapping[str, Any]
+    scheduled: str = ""
+    job_key: str = ""
+    retry_at: float | None = None
+    dead_stream: str = ""
+    history_key: str = ""
+    history: Mapping[str, Any] | None = None
+    history_ttl_s: int = 86_400
+    release_order: str = ""  # an ordered pair's queue to take this job off, letting the next one go
+
+
 @dataclass(frozen=True, slots=True)
 class Appended:
     id: str
@@ -104,6 +137,7 @@ class EventStore:
         self._consumer = consumer
         self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
         self._append_once = redis.register_script(_APPEND_ONCE)
+        self._requeue = redis.register_script(_REQUEUE_DUE)
         self._flusher: asyncio.Task[None] | None = None
         self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
 
@@ -211,6 +245,51 @@ class EventStore:
             if outcomes:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
             await pipe.execute()
+
+    async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
+        """Record what became of one work entry and ack it, atomically (MULTI: all keys share a hash tag).
+
+        A retry goes to the scheduled set with the job's fields (attempts so far included), a give-up to
+        the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
+        crash before EXEC leaves the entry pending, to be reclaimed: nothing is lost, nothing half-done.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if outcome.retry_at is not None and outcome.job_key:
+                pipe.delete(outcome.job_key)
+                pipe.hset(outcome.job_key, mapping=_wire(outcome.fields))
+                pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
+            if outcome.dead_stream:
+                pipe.xadd(outcome.dead_stream, _wire(outcome.fields), maxlen=self._maxlen, approximate=True)
+            if outcome.release_order:
+                pipe.zrem(outcome.release_order, outcome.job_id)
+            if outcome.history_key and outcome.history:
+                pipe.hset(outcome.history_key, mapping=_wire(outcome.history))
+                pipe.expire(outcome.history_key, outcome.history_ttl_s)
+            pipe.xack(stream, self._group, entry_id)
+            await pipe.execute()
+
+    async def redrive(self, dead_stream: str, stream: str, entries: Sequence[StoredEvent]) -> None:
+        """Put dead letters back on the work stream (with the fields given) and drop them from the dead stream."""
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                pipe.xadd(stream, _wire(entry.fields), maxlen=self._maxlen, approximate=True)
+            pipe.xdel(dead_stream, *[e.id for e in entries])
+            await pipe.execute()
+
+    async def scan(self, stream: str, *, after: str = "-", count: int = 100) -> list[StoredEvent]:
+        """Entries in id order from ``after`` (exclusive when it is an id), for listings and bulk operations."""
+        start = "-" if after == "-" else f"({after}"
+        return _events(stream, await self._redis.xrange(stream, min=start, count=count) or [])
+
+    async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> int:
+        """Move retries that came due from the scheduled set back onto the work stream; any worker may run it.
+
+        One script per call, so two workers moving at once cannot both re-add a job.
+        """
+        moved = await self._requeue(keys=[scheduled, stream], args=[now, count, job_key_prefix, self._maxlen])
+        return int(moved)
 
     async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
@@ -78,9 +80,53 @@ class Credential(Record):
 
 
 class StreamTarget(BaseModel):
+    """Trigger jobs go to the workflow's Redis stream, read by a workflow runner."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["stream"] = "stream"
+
+
+_DURATION = r"^\s*(none|\d+(\.\d+)?(ms|s|m|h|d)(\s*,\s*\d+(\.\d+)?(ms|s|m|h|d))*)\s*$"
+
+
+class HttpTarget(BaseModel):
+    """Trigger jobs are POSTed to ``url`` with Standard Webhooks headers signed with every secret in ``secrets``
+    (``whsec_`` + base64; several during a rotation), retried on the ``retry_schedule``, within per-target limits.
+
+    ``ordered``: jobs of one (credential, workflow) are delivered one at a time in arrival order; a later one
+    waits until the earlier one succeeded or was dead-lettered. Off by default: parallel is faster.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["http"] = "http"
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    secrets: list[SecretStr] = Field(min_length=1)
+    timeout_s: float = Field(default=15.0, gt=0, le=120)
+    retry_schedule: Annotated[str, StringConstraints(pattern=_DURATION)] | None = None
+    max_concurrency: int = Field(default=10, ge=1, le=1000)
+    rate_per_s: float = Field(default=50.0, gt=0, le=100_000)
+    burst: int = Field(default=50, ge=1, le=100_000)
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_open_s: float = Field(default=30.0, gt=0, le=86_400)
+    ordered: bool = False
+
+    @field_validator("secrets")
+    @classmethod
+    def _whsec(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        for secret in secrets:
+            value = secret.get_secret_value()
+            try:
+                key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+            except (binascii.Error, ValueError):
+                key = b""
+            if not value.startswith("whsec_") or len(key) < 16:
+                raise ValueError("target secrets are whsec_ followed by the base64 of at least 16 random bytes")
+        return secrets
+
+
+Target = Annotated[StreamTarget | HttpTarget, Field(discriminator="type")]
 
 
 class FieldRule(BaseModel):
@@ -127,7 +173,7 @@ class Workflow(Record):
     trigger_type: TriggerType = "integration"
     trigger: str = "*"
     request: RequestTrigger | None = None
-    target: StreamTarget = Field(default_factory=StreamTarget)
+    target: Target = Field(default_factory=StreamTarget)
     deployed: bool = True
 
 

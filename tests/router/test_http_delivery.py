@@ -229,7 +229,9 @@ async def test_connection_refused(http: httpx.AsyncClient) -> None:
 async def test_closed_without_answer(http: httpx.AsyncClient) -> None:
     with raw_server(read_request_head) as base:  # reads the request, then hangs up
         result = await post(http, base + "/hook")
-    assert (result.status, result.error_class, result.verdict) == (None, "protocol_error", Verdict.RETRY)
+    # Which error the client sees depends on how far it got when the socket closed; all of them are retried.
+    assert result.status is None and result.verdict is Verdict.RETRY
+    assert result.error_class in {"protocol_error", "read_error", "write_error"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,336 @@
+"""Delivery to HTTP targets: the work stream → signed POSTs, with retries, dead letters and per-target limits.
+
+Every worker (any number, in `serve` or `worker` processes) runs the same loop:
+1. move retries that came due from the scheduled set back onto the work stream;
+2. reclaim entries a dead worker left pending (XAUTOCLAIM past ``claim_idle_ms``, which is longer than
+   any attempt may take, so a slow delivery in progress is never taken over), else read new ones;
+3. per job: target gone or disabled → dead letter; ordered pair not at its head → wait; not admitted by
+   the target's limits (breaker, rate, concurrency) → reschedule without spending an attempt; else POST;
+4. success → history; 410 → the target is disabled and the job dead-lettered; other 4xx → dead letter;
+   retryable → rescheduled on the retry schedule (Retry-After honoured) or dead-lettered when it ran out;
+   the outcome and the ack are one MULTI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from redis.exceptions import RedisError
+
+from router.http_delivery import Attempt, post_signed
+from router.keys import Keys
+from router.limits import Admission, Limiter, TargetLimits
+from router.retry import DEFAULT_POLICY, RetryPolicy, Verdict
+from router.store import EventStore, Settle, StoredEvent
+from subscriptions.models import HttpTarget, Workflow
+from subscriptions.snapshot import Snapshot, SnapshotCache
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_GROUP = "delivery"
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    batch: int = 50
+    block_ms: int = 1000
+    # Above the longest attempt a target may configure (timeout_s ≤ 120) plus margin: an entry idle this long
+    # belongs to a dead worker, never to one still waiting on a slow target.
+    claim_idle_ms: int = 180_000
+    in_flight: int = 50  # concurrent attempts per worker
+    retry: RetryPolicy = DEFAULT_POLICY
+    history_ttl_s: int = 90 * 86_400
+    order_wait_s: float = 1.0  # how soon a job waiting behind an earlier one of its ordered pair looks again
+
+
+def message_id(job_id: str) -> str:
+    """The webhook-id a target sees: stable across retries (targets deduplicate on it), free of the '.' and
+    ':' a job id may hold, which Standard Webhooks' signed string cannot take."""
+    return "msg_" + hashlib.sha256(job_id.encode()).hexdigest()[:32]
+
+
+def limits_of(target: HttpTarget) -> TargetLimits:
+    return TargetLimits(
+        max_concurrency=target.max_concurrency,
+        rate_per_s=target.rate_per_s,
+        burst=target.burst,
+        breaker_failures=target.breaker_failures,
+        breaker_open_s=target.breaker_open_s,
+    )
+
+
+def _order_score(event_id: str) -> float:
+    ms, _, seq = event_id.partition("-")
+    try:
+        return int(ms) * 1000 + min(int(seq or 0), 999)
+    except ValueError:
+        return 0.0
+
+
+@dataclass
+class _Job:
+    event: StoredEvent
+    fields: dict[str, Any] = field(init=False)
+    attempts: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fields = dict(self.event.fields)
+        try:
+            self.attempts = list(json.loads(self.fields.get("attempts", b"[]")))
+        except (ValueError, TypeError):
+            self.attempts = []
+
+    def text(self, name: str) -> str:
+        return self.event.text(name)
+
+    @property
+    def id(self) -> str:
+        return self.text("job_id") or self.event.id
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: EventStore,
+        cache: SnapshotCache,
+        keys: Keys,
+        limiter: Limiter,
+        http: httpx.AsyncClient,
+        config: DeliveryConfig,
+        *,
+        clock: Clock = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._keys = keys
+        self._limiter = limiter
+        self._http = http
+        self._config = config
+        self._clock = clock
+        self._rand = rand
+        self._stopping = asyncio.Event()
+        self._group_ready = False
+        self.settled = 0
+
+    def stop(self) -> None:
+        """Finish the attempts in hand, then return from run()."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+                failures = 0
+            except (RedisError, OSError) as exc:
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0)
+                logger.warning(
+                    "delivery paused: event store unavailable", extra={"error": type(exc).__name__, "retry_in_s": delay}
+                )
+                await asyncio.sleep(delay)
+
+    async def run_once(self) -> int:
+        """One batch; returns how many jobs it settled."""
+        stream = self._keys.delivery_jobs
+        if not self._group_ready:
+            await self._store.ensure_group(stream)
+            self._group_ready = True
+        await self._store.requeue_due(
+            self._keys.delivery_scheduled, stream, self._keys.delivery_job(""), self._clock(), self._config.batch
+        )
+        events = await self._store.claim_stale(stream, min_idle_ms=self._config.claim_idle_ms, count=self._config.batch)
+        if not events:
+            events = await self._store.read_new(stream, count=self._config.batch, block_ms=self._config.block_ms)
+        if not events:
+            return 0
+        snapshot = await self._cache.refresh()
+        gate = asyncio.Semaphore(self._config.in_flight)
+        await asyncio.gather(*(self._one(snapshot, _Job(e), gate) for e in events))
+        self.settled += len(events)
+        return len(events)
+
+    async def _one(self, snapshot: Snapshot, job: _Job, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            outcome = await self._deliver(snapshot, job)
+        await self._store.settle(self._keys.delivery_jobs, job.event.id, outcome=outcome)
+
+    async def _deliver(self, snapshot: Snapshot, job: _Job) -> Settle:
+        workflow = snapshot.workflows.get(job.text("workflow"))
+        if workflow is None or workflow.target.type != "http":
+            return self._dead(job, "target_removed")
+        target = workflow.target
+        if await self._store.redis.hexists(self._keys.disabled_targets, workflow.id):
+            return self._dead(job, "target_disabled", workflow, target)
+        if target.ordered and not await self._at_head(workflow, job):
+            return self._retry_at(job, self._clock() + self._config.order_wait_s)
+        admission = await self._limiter.admit(workflow.id, limits_of(target), target.timeout_s + 10, self._clock)
+        if not admission.admitted:
+            return self._retry_at(job, self._clock() + max(admission.wait_s, 0.01))
+        attempt = await self._attempt(workflow.id, target, job, admission)
+        job.attempts.append(json.loads(attempt.to_json()))
+        return await self._after(job, workflow, target, attempt)
+
+    async def _attempt(self, target_id: str, target: HttpTarget, job: _Job, admission: Admission) -> Attempt:
+        success = False
+        try:
+            attempt = await post_signed(
+                self._http,
+                url=target.url,
+                body=bytes(job.fields.get("body", b"")),
+                msg_id=message_id(job.id),
+                secrets=[s.get_secret_value() for s in target.secrets],
+                timeout_s=target.timeout_s,
+                now=self._clock,
+                headers=_content_type(job),
+            )
+            # Only what says the target is unwell counts against its breaker; a 4xx is about this one job.
+            success = attempt.verdict is not Verdict.RETRY
+            return attempt
+        finally:
+            await self._limiter.done(target_id, admission, success, self._clock)
+
+    async def _after(self, job: _Job, workflow: Workflow, target: HttpTarget, attempt: Attempt) -> Settle:
+        if attempt.verdict is Verdict.SUCCESS:
+            return self._finished(job, "delivered", workflow, target)
+        if attempt.verdict is Verdict.DISABLE:
+            await self._store.redis.hset(
+                self._keys.disabled_targets, workflow.id, json.dumps({"at": self._clock(), "status": attempt.status})
+            )
+            logger.error("target disabled: it answered 410 Gone", extra={"workflow": workflow.id})
+            return self._dead(job, "target_gone", workflow, target)
+        if attempt.verdict is Verdict.FAIL:
+            return self._dead(job, "rejected", workflow, target)
+        policy = RetryPolicy.parse(target.retry_schedule) if target.retry_schedule else self._config.retry
+        delay = policy.delay_s(len(job.attempts), attempt.retry_after_s, self._rand)
+        if delay is None:
+            return self._dead(job, "attempts_exhausted", workflow, target)
+        logger.warning(
+            "delivery failed; retry scheduled",
+            extra={
+                "workflow": workflow.id,
+                "job_id": job.id,
+                "attempt": len(job.attempts),
+                "status": attempt.status,
+                "error": attempt.error_class,
+                "retry_in_s": round(delay, 3),
+            },
+        )
+        return self._retry_at(job, self._clock() + delay)
+
+    async def _at_head(self, workflow: Workflow, job: _Job) -> bool:
+        key = self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
+        redis = self._store.redis
+        await redis.zadd(key, {job.id: _order_score(job.text("event_id"))}, nx=True)
+        head = await redis.zrange(key, 0, 0)
+        return bool(head) and _str(head[0]) == job.id
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _order_key(self, workflow: Workflow | None, target: HttpTarget | None, job: _Job) -> str:
+        if workflow is None or target is None or not target.ordered:
+            return ""
+        return self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
+
+    def _retry_at(self, job: _Job, due: float) -> Settle:
+        fields = {**job.fields, "attempts": json.dumps(job.attempts)}
+        return Settle(
+            job.id,
+            fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
+            retry_at=due,
+        )
+
+    def _history(self, job: _Job, status: str, reason: str = "") -> dict[str, Any]:
+        return {
+            "status": status,
+            "reason": reason,
+            "workflow": job.text("workflow"),
+            "event_id": job.text("event_id"),
+            "attempts": json.dumps(job.attempts),
+            "at": self._clock(),
+        }
+
+    def _finished(self, job: _Job, status: str, workflow: Workflow, target: HttpTarget) -> Settle:
+        return Settle(
+            job.id,
+            job.fields,
+            history_key=self._keys.delivery_history(job.id),
+            history=self._history(job, status),
+            history_ttl_s=self._config.history_ttl_s,
+            release_order=self._order_key(workflow, target, job),
+        )
+
+    def _dead(
+        self, job: _Job, reason: str, workflow: Workflow | None = None, target: HttpTarget | None = None
+    ) -> Settle:
+        logger.error(
+            "delivery dead-lettered",
+            extra={"job_id": job.id, "workflow": job.text("workflow"), "reason": reason, "attempts": len(job.attempts)},
+        )
+        fields = {
+            **job.fields,
+            "attempts": json.dumps(job.attempts),
+            "dead_reason": reason,
+            "dead_at": str(self._clock()),
+        }
+        return Settle(
+            job.id,
+            fields,
+            dead_stream=self._keys.delivery_dead,
+            history_key=self._keys.delivery_history(job.id),
+            history=self._history(job, "dead", reason),
+            history_ttl_s=self._config.history_ttl_s,
+            release_order=self._order_key(workflow, target, job),
+        )
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _content_type(job: _Job) -> dict[str, str]:
+    try:
+        stored = json.loads(job.fields.get("headers", b"{}"))
+    except ValueError:
+        return {}
+    value = stored.get("content-type") if isinstance(stored, dict) else None
+    return {"content-type": value} if isinstance(value, str) else {}
+
+
+async def redrive(
+    store: EventStore, keys: Keys, *, entry_id: str | None = None, workflow: str | None = None, limit: int = 10_000
+) -> int:
+    """Put dead letters back to work: one (by its dead-letter entry id) or all of one workflow's target.
+
+    Their attempt history is kept under ``previous_attempts``; the retry schedule starts afresh.
+    """
+    picked: list[StoredEvent] = []
+    after = "-"
+    while len(picked) < limit:
+        page = await store.scan(keys.delivery_dead, after=after, count=500)
+        if not page:
+            break
+        for entry in page:
+            if (entry_id is None or entry.id == entry_id) and (workflow is None or entry.text("workflow") == workflow):
+                picked.append(entry)
+        after = page[-1].id
+    revived = []
+    for entry in picked[:limit]:
+        fields = {k: v for k, v in entry.fields.items() if k not in ("dead_reason", "dead_at", "attempts")}
+        fields["previous_attempts"] = entry.fields.get("attempts", b"[]")
+        revived.append(StoredEvent(entry.stream, entry.id, fields))
+    await store.redrive(keys.delivery_dead, keys.delivery_jobs, revived)
+    return len(revived)

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+import verifiers
+from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id, redrive
+from router.keys import Keys
+from router.limits import Limiter
+from router.retry import RetryPolicy
+from router.settings import Settings
+from router.store import EventStore
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+from tests.router.conftest import Seed, make_worker, running, seed_slack, xrange_all
+from tests.router.loopback import Reply, http_sink
+from tests.router.test_ingest import post_slack, slack_event
+
+pytestmark = pytest.mark.anyio
+KEYS = Keys()
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+FAST = RetryPolicy.parse("50ms,50ms", jitter=0.0)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+async def seed_target(seed: Seed, url: str, **target: Any) -> None:
+    await seed(
+        integration=[{"id": "slack-app", "type": "slack", "secrets": ["slack-signing-secret"]}],
+        user=[{"id": "u1"}],
+        credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "provider_id": "T0001"}],
+        workflow=[
+            {
+                "id": "wf-http",
+                "integration": "slack-app",
+                "trigger": "*",
+                "target": {"type": "http", "url": url, "secrets": [SECRET], "timeout_s": 1, **target},
+            }
+        ],
+        activate=[("wf-http", "u1")],
+    )
+
+
+def delivery_worker(
+    redis: Redis, registry: Registry, http: httpx.AsyncClient, *, consumer: str = "d1", **config: Any
+) -> DeliveryWorker:
+    store = EventStore(redis, maxlen=100_000, group=DELIVERY_GROUP, consumer=consumer)
+    cfg = DeliveryConfig(**{"block_ms": 10, "retry": FAST, **config})
+    return DeliveryWorker(store, SnapshotCache(registry, refresh_s=0.05), KEYS, Limiter(redis, KEYS), http, cfg)
+
+
+async def send_events(settings: Settings, redis: Redis, registry: Registry, count: int = 1) -> list[str]:
+    async with running(settings) as client:
+        ids = [(await post_slack(client, slack_event(event_id=f"Ev{n}"))).json()["ids"][0] for n in range(count)]
+    await make_worker(redis, registry).run_once()
+    return ids
+
+
+async def drain(worker: DeliveryWorker, *, until: float = 5.0) -> None:
+    """Run batches until nothing is pending, scheduled or in the stream (or the deadline passes)."""
+    deadline = time.monotonic() + until
+    while time.monotonic() < deadline:
+        await worker.run_once()
+        redis = worker._store.redis
+        pending = (await redis.xpending(KEYS.delivery_jobs, DELIVERY_GROUP))["pending"]
+        if not pending and not await redis.zcard(KEYS.delivery_scheduled) and await _unread(redis) == 0:
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _unread(redis: Redis) -> int:
+    groups = await redis.xinfo_groups(KEYS.delivery_jobs)
+    return int(groups[0].get("lag") or 0) if groups else 0
+
+
+async def history(redis: Redis, job_id: str) -> dict[str, Any]:
+    raw: dict[bytes, bytes] = await redis.hgetall(KEYS.delivery_history(job_id))  # type: ignore[assignment]
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def job_id_of(event_id: str) -> str:
+    return f"{event_id}:wf-http:cred-u1"
+
+
+async def test_a_job_is_posted_signed_and_its_history_kept(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink() as sink:
+        await seed_target(seed, sink.url())
+        [event_id] = await send_events(settings, redis, registry)
+        await drain(delivery_worker(redis, registry, http))
+        [received] = sink.received
+    assert received.body == slack_event(event_id="Ev0")
+    assert received.headers["webhook-id"] == message_id(job_id_of(event_id))
+    verifiers.verify("standard_webhooks", secrets=[SECRET], headers=received.headers, body=received.body)
+    record = await history(redis, job_id_of(event_id))
+    assert record["status"] == "delivered" and len(json.loads(record["attempts"])) == 1
+
+
+async def test_500_then_200_is_retried_then_delivered(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(500, 503) as sink:
+        await seed_target(seed, sink.url())
+        [event_id] = await send_events(settings, redis, registry)
+        await drain(delivery_worker(redis, registry, http, retry=RetryPolicy.parse("10ms,10ms,10ms", jitter=0)))
+        record = await history(redis, job_id_of(event_id))
+        assert len(sink.received) == 3
+    assert record["status"] == "delivered"
+    assert [a["status"] for a in json.loads(record["attempts"])] == [500, 503, 200]
+    assert len({r.headers["webhook-id"] for r in sink.received}) == 1  # one id for every retry of a job
+
+
+async def test_retry_after_is_honoured(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(Reply(429, headers={"retry-after": "120"})) as sink:
+        await seed_target(seed, sink.url())
+        [event_id] = await send_events(settings, redis, registry)
+        before = time.time()
+        await delivery_worker(redis, registry, http).run_once()
+    scheduled: list[tuple[bytes, float]] = await redis.zrange(  # type: ignore[assignment]
+        KEYS.delivery_scheduled, 0, -1, withscores=True
+    )
+    [(member, due)] = scheduled
+    assert member.decode() == job_id_of(event_id)
+    assert 119 <= due - before <= 125  # the 50 ms schedule step lost to the target's 120 s
+
+
+@pytest.mark.parametrize(("status", "reason"), [(400, "rejected"), (404, "rejected"), (410, "target_gone")])
+async def test_permanent_refusals_are_dead_lettered_at_once(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient, status: int, reason: str
+) -> None:
+    with http_sink(default=Reply(status)) as sink:
+        await seed_target(seed, sink.url())
+        await send_events(settings, redis, registry)
+        await drain(delivery_worker(redis, registry, http))
+        assert len(sink.received) == 1
+    [(_, dead)] = await xrange_all(redis, KEYS.delivery_dead)
+    assert dead[b"dead_reason"].decode() == reason and len(json.loads(dead[b"attempts"])) == 1
+    assert (await redis.hexists(KEYS.disabled_targets, "wf-http")) == (status == 410)
+
+
+async def test_a_gone_target_takes_no_more_attempts(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(default=Reply(410)) as sink:
+        await seed_target(seed, sink.url())
+        await send_events(settings, redis, registry, count=3)
+        worker = delivery_worker(redis, registry, http, in_flight=1)
+        await drain(worker)
+        assert len(sink.received) == 1
+    reasons = sorted(f[b"dead_reason"].decode() for _, f in await xrange_all(redis, KEYS.delivery_dead))
+    assert reasons == ["target_disabled", "target_disabled", "target_gone"]
+
+
+async def test_timeouts_are_retried_and_exhaustion_dead_letters_with_history(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(default=Reply(200, delay_s=3)) as sink:
+        await seed_target(seed, sink.url(), timeout_s=0.2, retry_schedule="10ms,10ms")
+        [event_id] = await send_events(settings, redis, registry)
+        await drain(delivery_worker(redis, registry, http), until=10)
+        assert len(sink.received) == 3
+    [(_, dead)] = await xrange_all(redis, KEYS.delivery_dead)
+    attempts = json.loads(dead[b"attempts"])
+    assert dead[b"dead_reason"] == b"attempts_exhausted" and [a["error_class"] for a in attempts] == ["timeout"] * 3
+    assert all(a["duration_ms"] < 1000 for a in attempts)
+    assert (await history(redis, job_id_of(event_id)))["status"] == "dead"
+
+
+async def test_dead_letters_can_be_redriven(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(default=Reply(500)) as sink:
+        await seed_target(seed, sink.url(), retry_schedule="none")
+        await send_events(settings, redis, registry, count=2)
+        worker = delivery_worker(redis, registry, http)
+        await drain(worker)
+        assert len(await xrange_all(redis, KEYS.delivery_dead)) == 2
+        sink.reset(Reply(200))
+        [(first_dead, _), _] = await xrange_all(redis, KEYS.delivery_dead)
+        assert await redrive(worker._store, KEYS, entry_id=first_dead.decode()) == 1
+        await drain(worker)
+        assert len(await xrange_all(redis, KEYS.delivery_dead)) == 1
+        assert await redrive(worker._store, KEYS, workflow="wf-http") == 1
+        await drain(worker)
+        # reset() cleared the record of the two failures: what remains is each job delivered once re-driven.
+        assert len({r.headers["webhook-id"] for r in sink.received}) == len(sink.received) == 2
+    assert await xrange_all(redis, KEYS.delivery_dead) == []
+
+
+async def test_the_breaker_stops_attempts_to_a_failing_target(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(default=Reply(500)) as sink:
+        await seed_target(seed, sink.url(), breaker_failures=2, breaker_open_s=60, retry_schedule="10ms,10ms,10ms")
+        await send_events(settings, redis, registry, count=4)
+        worker = delivery_worker(redis, registry, http, in_flight=1)
+        for _ in range(10):
+            await worker.run_once()
+            await asyncio.sleep(0.02)
+        assert len(sink.received) == 2  # then the breaker is open: jobs wait instead of hammering
+    assert await redis.zcard(KEYS.delivery_scheduled) == 4
+
+
+async def test_ordered_targets_deliver_one_pair_in_arrival_order(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(500, default=Reply(200)) as sink:
+        await seed_target(seed, sink.url(), ordered=True, retry_schedule="50ms,50ms")
+        await send_events(settings, redis, registry, count=3)
+        await drain(delivery_worker(redis, registry, http, order_wait_s=0.02), until=10)
+        bodies = [json.loads(r.body)["event_id"] for r in sink.received]
+    # The first event failed once; the later ones waited for it instead of overtaking it.
+    assert bodies == ["Ev0", "Ev0", "Ev1", "Ev2"]
+    assert await redis.exists(KEYS.delivery_order("wf-http", "cred-u1")) == 0
+
+
+async def test_two_workers_deliver_every_job_once(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink() as sink:
+        await seed_target(seed, sink.url(), rate_per_s=10_000, burst=10_000)
+        await send_events(settings, redis, registry, count=40)
+        a = delivery_worker(redis, registry, http, consumer="a", batch=5)
+        b = delivery_worker(redis, registry, http, consumer="b", batch=5)
+        await asyncio.gather(drain(a), drain(b))
+        ids = [r.headers["webhook-id"] for r in sink.received]
+    assert len(ids) == 40 and len(set(ids)) == 40
+
+
+async def test_stream_targets_never_reach_the_delivery_stream(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_slack(seed)
+    await send_events(settings, redis, registry)
+    assert len(await xrange_all(redis, KEYS.triggers("wf-1"))) == 1
+    assert await redis.exists(KEYS.delivery_jobs) == 0
