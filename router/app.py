@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router import admin, redis_client
+from router import admin, admin_delivery, redis_client
 from router.app_events import trigger_app_event
 from router.custom import receive_custom
 from router.diagnostics import Diagnostics
@@ -101,6 +101,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
         Route("/healthz", health),
         *admin.routes,
+        *admin_delivery.routes,
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={RedisError: _unavailable, StoreUnavailable: _unavailable}

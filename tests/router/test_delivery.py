@@ -19,7 +19,7 @@ from router.settings import Settings
 from router.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
-from tests.router.conftest import Seed, make_worker, running, seed_slack, xrange_all
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack, xrange_all
 from tests.router.loopback import Reply, http_sink
 from tests.router.test_ingest import post_slack, slack_event
 
@@ -248,3 +248,33 @@ async def test_stream_targets_never_reach_the_delivery_stream(
     await send_events(settings, redis, registry)
     assert len(await xrange_all(redis, KEYS.triggers("wf-1"))) == 1
     assert await redis.exists(KEYS.delivery_jobs) == 0
+
+
+async def test_the_admin_api_lists_redrives_and_reenables(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    with http_sink(default=Reply(410)) as sink:
+        await seed_target(seed, sink.url())
+        [event_id] = await send_events(settings, redis, registry)
+        worker = delivery_worker(redis, registry, http)
+        await drain(worker)
+        async with running(settings) as client:
+            listed = (await client.get("/api/dead-letters?workflow=wf-http", headers=auth)).json()["data"]
+            target = (await client.get("/api/targets/wf-http", headers=auth)).json()
+            job = (await client.get(f"/api/deliveries/{job_id_of(event_id)}", headers=auth)).json()
+            bad = await client.post("/api/dead-letters/redrive", json={"id": "x", "workflow": "y"}, headers=auth)
+            enabled = (await client.post("/api/targets/wf-http/enable", headers=auth)).json()
+            sink.reset(Reply(200))
+            redriven = (
+                await client.post("/api/dead-letters/redrive", json={"workflow": "wf-http"}, headers=auth)
+            ).json()
+            await drain(worker)
+            after = (await client.get(f"/api/deliveries/{job_id_of(event_id)}", headers=auth)).json()
+        assert len(sink.received) == 1
+    [dead] = listed
+    assert dead["reason"] == "target_gone" and dead["attempts"][0]["status"] == 410
+    assert target["disabled"]["status"] == 410 and target["breaker"]["state"] == "closed"
+    assert job["status"] == "dead" and bad.status_code == 400
+    assert enabled["was_disabled"] is True and redriven == {"redriven": 1}
+    assert after["status"] == "delivered"
