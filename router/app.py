@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -14,15 +15,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router import admin, admin_delivery, redis_client
+from router import admin, admin_delivery, admin_destinations, notify_producers, redis_client
 from router.app_events import trigger_app_event
 from router.custom import receive_custom
+from router.destination_delivery import DestinationSender
+from router.destinations.email import SmtpConfig
 from router.diagnostics import Diagnostics
 from router.errors import StoreUnavailable
 from router.ingest import receive
 from router.keys import ROUTING_GROUP, Keys
+from router.limits import Limiter
+from router.notifications import Notifier
 from router.request_triggers import trigger_request
 from router.responses import ResponseWaiter
+from router.retry import RetryPolicy
 from router.settings import Settings
 from router.state import State, app_state
 from router.store import EventStore
@@ -77,17 +83,35 @@ def create_app(settings: Settings) -> Starlette:
                 await workers.start()
             responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
             listener = asyncio.create_task(responses.run())
+            admin_http = httpx.AsyncClient(follow_redirects=False)  # the admin API's own calls (destination tests)
+            sender = DestinationSender(
+                redis,
+                keys,
+                Limiter(redis, keys),
+                admin_http,
+                Notifier(store, keys),
+                SmtpConfig.from_settings(settings),
+                auto_disable_after=settings.destination_auto_disable_after,
+                retry=RetryPolicy.parse(settings.retry_schedule),
+            )
             yield {
                 "settings": settings,
                 "store": store,
                 "registry": registry,
                 "cache": cache,
                 "keys": keys,
-                "diagnostics": Diagnostics(redis, keys, registry.box),
+                "diagnostics": Diagnostics(
+                    redis,
+                    keys,
+                    registry.box,
+                    burst=notify_producers.burst_detector(settings, redis, keys, store, cache),
+                ),
                 "responses": responses,
                 "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
+                "destination_sender": sender,
             }
             await cancel(listener)
+            await admin_http.aclose()
             if workers:
                 await workers.stop()
             await cancel(refresher)
@@ -102,6 +126,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health),
         *admin.routes,
         *admin_delivery.routes,
+        *admin_destinations.routes,
+        *notify_producers.routes,
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={RedisError: _unavailable, StoreUnavailable: _unavailable}

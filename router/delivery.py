@@ -20,15 +20,18 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from redis.exceptions import RedisError
 
+from router.delivery_outcomes import Job, Outcomes
+from router.destination_delivery import DestinationSender
 from router.http_delivery import Attempt, post_signed
 from router.keys import Keys
 from router.limits import Admission, Limiter, TargetLimits
+from router.notifications import Notifier, router_event
 from router.retry import DEFAULT_POLICY, RetryPolicy, Verdict
 from router.store import EventStore, Settle, StoredEvent
 from subscriptions.models import HttpTarget, Workflow
@@ -77,27 +80,6 @@ def _order_score(event_id: str) -> float:
         return 0.0
 
 
-@dataclass
-class _Job:
-    event: StoredEvent
-    fields: dict[str, Any] = field(init=False)
-    attempts: list[dict[str, Any]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.fields = dict(self.event.fields)
-        try:
-            self.attempts = list(json.loads(self.fields.get("attempts", b"[]")))
-        except (ValueError, TypeError):
-            self.attempts = []
-
-    def text(self, name: str) -> str:
-        return self.event.text(name)
-
-    @property
-    def id(self) -> str:
-        return self.text("job_id") or self.event.id
-
-
 class DeliveryWorker:
     def __init__(
         self,
@@ -110,6 +92,8 @@ class DeliveryWorker:
         *,
         clock: Clock = time.time,
         rand: Callable[[], float] = random.random,
+        destinations: DestinationSender | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
@@ -119,6 +103,9 @@ class DeliveryWorker:
         self._config = config
         self._clock = clock
         self._rand = rand
+        self._out = Outcomes(keys, config.history_ttl_s, clock)
+        self._destinations = destinations
+        self._notifier = notifier
         self._stopping = asyncio.Event()
         self._group_ready = False
         self.settled = 0
@@ -157,32 +144,39 @@ class DeliveryWorker:
             return 0
         snapshot = await self._cache.refresh()
         gate = asyncio.Semaphore(self._config.in_flight)
-        await asyncio.gather(*(self._one(snapshot, _Job(e), gate) for e in events))
+        await asyncio.gather(*(self._one(snapshot, Job(e), gate) for e in events))
         self.settled += len(events)
         return len(events)
 
-    async def _one(self, snapshot: Snapshot, job: _Job, gate: asyncio.Semaphore) -> None:
+    async def _one(self, snapshot: Snapshot, job: Job, gate: asyncio.Semaphore) -> None:
         async with gate:
             outcome = await self._deliver(snapshot, job)
+        if outcome.dead_stream and job.text("target_kind") != "destination" and self._notifier is not None:
+            # Before the settle: a crash in between repeats the event (at-least-once), never loses it.
+            await self._notifier.emit(_exhausted(snapshot, job, outcome))
         await self._store.settle(self._keys.delivery_jobs, job.event.id, outcome=outcome)
 
-    async def _deliver(self, snapshot: Snapshot, job: _Job) -> Settle:
+    async def _deliver(self, snapshot: Snapshot, job: Job) -> Settle:
+        if job.text("target_kind") == "destination":
+            if self._destinations is None:
+                return self._out.retry_at(job, self._clock() + 5)  # a worker without destinations configured
+            return await self._destinations.deliver(snapshot, job, self._out)
         workflow = snapshot.workflows.get(job.text("workflow"))
         if workflow is None or workflow.target.type != "http":
-            return self._dead(job, "target_removed")
+            return self._out.dead(job, "target_removed")
         target = workflow.target
         if await self._store.redis.hexists(self._keys.disabled_targets, workflow.id):
-            return self._dead(job, "target_disabled", workflow, target)
+            return self._out.dead(job, "target_disabled", self._order_key(workflow, target, job))
         if target.ordered and not await self._at_head(workflow, job):
-            return self._retry_at(job, self._clock() + self._config.order_wait_s)
+            return self._out.retry_at(job, self._clock() + self._config.order_wait_s)
         admission = await self._limiter.admit(workflow.id, limits_of(target), target.timeout_s + 10, self._clock)
         if not admission.admitted:
-            return self._retry_at(job, self._clock() + max(admission.wait_s, 0.01))
+            return self._out.retry_at(job, self._clock() + max(admission.wait_s, 0.01))
         attempt = await self._attempt(workflow.id, target, job, admission)
         job.attempts.append(json.loads(attempt.to_json()))
         return await self._after(job, workflow, target, attempt)
 
-    async def _attempt(self, target_id: str, target: HttpTarget, job: _Job, admission: Admission) -> Attempt:
+    async def _attempt(self, target_id: str, target: HttpTarget, job: Job, admission: Admission) -> Attempt:
         success = False
         try:
             attempt = await post_signed(
@@ -201,21 +195,21 @@ class DeliveryWorker:
         finally:
             await self._limiter.done(target_id, admission, success, self._clock)
 
-    async def _after(self, job: _Job, workflow: Workflow, target: HttpTarget, attempt: Attempt) -> Settle:
+    async def _after(self, job: Job, workflow: Workflow, target: HttpTarget, attempt: Attempt) -> Settle:
         if attempt.verdict is Verdict.SUCCESS:
-            return self._finished(job, "delivered", workflow, target)
+            return self._out.finished(job, "delivered", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.DISABLE:
             await self._store.redis.hset(
                 self._keys.disabled_targets, workflow.id, json.dumps({"at": self._clock(), "status": attempt.status})
             )
             logger.error("target disabled: it answered 410 Gone", extra={"workflow": workflow.id})
-            return self._dead(job, "target_gone", workflow, target)
+            return self._out.dead(job, "target_gone", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.FAIL:
-            return self._dead(job, "rejected", workflow, target)
+            return self._out.dead(job, "rejected", self._order_key(workflow, target, job))
         policy = RetryPolicy.parse(target.retry_schedule) if target.retry_schedule else self._config.retry
         delay = policy.delay_s(len(job.attempts), attempt.retry_after_s, self._rand)
         if delay is None:
-            return self._dead(job, "attempts_exhausted", workflow, target)
+            return self._out.dead(job, "attempts_exhausted", self._order_key(workflow, target, job))
         logger.warning(
             "delivery failed; retry scheduled",
             extra={
@@ -227,81 +221,42 @@ class DeliveryWorker:
                 "retry_in_s": round(delay, 3),
             },
         )
-        return self._retry_at(job, self._clock() + delay)
+        return self._out.retry_at(job, self._clock() + delay)
 
-    async def _at_head(self, workflow: Workflow, job: _Job) -> bool:
+    async def _at_head(self, workflow: Workflow, job: Job) -> bool:
         key = self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
         redis = self._store.redis
         await redis.zadd(key, {job.id: _order_score(job.text("event_id"))}, nx=True)
         head = await redis.zrange(key, 0, 0)
         return bool(head) and _str(head[0]) == job.id
 
-    # -- outcomes ------------------------------------------------------------------------------
-
-    def _order_key(self, workflow: Workflow | None, target: HttpTarget | None, job: _Job) -> str:
+    def _order_key(self, workflow: Workflow | None, target: HttpTarget | None, job: Job) -> str:
         if workflow is None or target is None or not target.ordered:
             return ""
         return self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
 
-    def _retry_at(self, job: _Job, due: float) -> Settle:
-        fields = {**job.fields, "attempts": json.dumps(job.attempts)}
-        return Settle(
-            job.id,
-            fields,
-            scheduled=self._keys.delivery_scheduled,
-            job_key=self._keys.delivery_job(job.id),
-            retry_at=due,
-        )
 
-    def _history(self, job: _Job, status: str, reason: str = "") -> dict[str, Any]:
-        return {
-            "status": status,
-            "reason": reason,
-            "workflow": job.text("workflow"),
-            "event_id": job.text("event_id"),
-            "attempts": json.dumps(job.attempts),
-            "at": self._clock(),
-        }
-
-    def _finished(self, job: _Job, status: str, workflow: Workflow, target: HttpTarget) -> Settle:
-        return Settle(
-            job.id,
-            job.fields,
-            history_key=self._keys.delivery_history(job.id),
-            history=self._history(job, status),
-            history_ttl_s=self._config.history_ttl_s,
-            release_order=self._order_key(workflow, target, job),
-        )
-
-    def _dead(
-        self, job: _Job, reason: str, workflow: Workflow | None = None, target: HttpTarget | None = None
-    ) -> Settle:
-        logger.error(
-            "delivery dead-lettered",
-            extra={"job_id": job.id, "workflow": job.text("workflow"), "reason": reason, "attempts": len(job.attempts)},
-        )
-        fields = {
-            **job.fields,
-            "attempts": json.dumps(job.attempts),
-            "dead_reason": reason,
-            "dead_at": str(self._clock()),
-        }
-        return Settle(
-            job.id,
-            fields,
-            dead_stream=self._keys.delivery_dead,
-            history_key=self._keys.delivery_history(job.id),
-            history=self._history(job, "dead", reason),
-            history_ttl_s=self._config.history_ttl_s,
-            release_order=self._order_key(workflow, target, job),
-        )
+def _exhausted(snapshot: Snapshot, job: Job, outcome: Settle) -> dict[str, Any]:
+    reason = str(outcome.fields.get("dead_reason", ""))
+    workflow = job.text("workflow")
+    return router_event(
+        snapshot,
+        "delivery_exhausted",
+        project=job.text("project"),
+        integration=job.text("integration"),
+        workflow=workflow,
+        user=job.text("user"),
+        message=f"Trigger job of workflow \u201c{workflow}\u201c was dead-lettered ({reason}) after "
+        f"{len(job.attempts)} attempt(s)",
+        data={"jobId": job.id, "eventId": job.text("event_id"), "reason": reason, "attempts": job.attempts},
+    )
 
 
 def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _content_type(job: _Job) -> dict[str, str]:
+def _content_type(job: Job) -> dict[str, str]:
     try:
         stored = json.loads(job.fields.get("headers", b"{}"))
     except ValueError:

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -49,11 +49,18 @@ def failure_record(
     return record
 
 
+class BurstSink(Protocol):
+    """Counts failed verifications per integration and minute (router.notify_producers.BurstDetector)."""
+
+    async def failed(self, integration_id: str, project: str, reason: str, now: float) -> None: ...
+
+
 class Diagnostics:
-    def __init__(self, redis: Redis, keys: Keys, box: SecretBox) -> None:
+    def __init__(self, redis: Redis, keys: Keys, box: SecretBox, burst: BurstSink | None = None) -> None:
         self._redis = redis
         self._keys = keys
         self._box = box
+        self.burst = burst  # None: no verification_failures events (tests, tools)
 
     async def failed(
         self, integration_id: str, provider: str, exc: verifiers.VerificationError, header_names: Iterable[str]
@@ -68,6 +75,8 @@ class Diagnostics:
                 await pipe.execute()
         except (RedisError, OSError):
             pass  # diagnostics are best effort: the 401 goes out whether or not they were kept
+        if self.burst is not None:
+            await self.burst.failed(integration_id, "", exc.reason, record["at"] / 1000)  # never raises
 
     async def failures(self, integration_id: str, limit: int = KEEP) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(self._keys.verification_failures(integration_id), 0, limit - 1)

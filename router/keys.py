@@ -122,3 +122,29 @@ class Keys:
     def disabled_targets(self) -> str:
         """Hash: workflow id of a target disabled by a 410 Gone → when and why."""
         return f"{self.prefix}:{{delivery}}:disabled"
+
+    # -- failure events for event destinations
+
+    @property
+    def notifications(self) -> str:
+        """Every failure event, written here first: durable, listable, replayable."""
+        return f"{self.prefix}:{{notify}}:events"
+
+    @property
+    def destination_failures(self) -> str:
+        """Hash: destination id → consecutive non-2xx deliveries (reset by a success)."""
+        return f"{self.prefix}:{{notify}}:failures"
+
+    @property
+    def disabled_destinations(self) -> str:
+        """Hash: destination id → when and why it was disabled automatically."""
+        return f"{self.prefix}:{{notify}}:disabled"
+
+    def verification_burst(self, integration_id: str, window: int) -> str:
+        """Hash of failed verifications of one integration in one minute: ``count`` and one count per reason."""
+        return f"{self.prefix}:{{notify}}:burst:{integration_id}:{window}"
+
+    @property
+    def credential_states(self) -> str:
+        """Hash: ``s|<credential>`` → ``STATUS:version`` last seen, ``r|<credential>`` → reason of its next failure."""
+        return f"{self.prefix}:{{notify}}:credentials"

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="Delivery jobs pending this long on a silent worker are reclaimed, ms; above the longest "
         "target timeout (120 s) so a slow delivery is never duplicated.",
     )
+    destination_auto_disable_after: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Consecutive failed deliveries after which an event destination is disabled (a success resets).",
+    )
     retention_days: int = Field(default=90, ge=1, description="Stored events older than this are trimmed, days.")
     run_workers: bool = Field(default=True, description="Run routing workers inside `serve`.")
     log_level: str = Field(default="INFO", description="Log level of the JSON log lines.")
@@ -79,6 +85,33 @@ class Settings(BaseSettings):
     )
     lifecycle_interval_s: float = Field(
         default=30, gt=0, le=3600, description="How often workers reconcile provider subscriptions, s."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server email destinations send through. Unset: email destinations fail."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port; 465 means implicit TLS (SMTPS).")
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH user name. Unset: no AUTH.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password.")
+    smtp_from: str = Field(default="hookrouter@localhost", description="Sender address of notification emails.")
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Require STARTTLS before AUTH and the message; false sends in plain text (a local relay). "
+        "Not used on port 465.",
+    )
+    smtp_timeout_s: float = Field(default=15, gt=0, le=600, description="Longest one email send may take, s.")
+    execution_url_template: str = Field(
+        default="",
+        max_length=2048,
+        description="Link to one execution in workflow_failure events (data.executionUrl), with {execution_id}, "
+        "{workflow_id} and {project_id} replaced: https://dashboard.example.com/executions/{execution_id}. "
+        "Unset: empty.",
+    )
+    verification_burst_threshold: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="Failed verifications of one integration within a minute that raise one verification_failures "
+        "event for that minute.",
     )
 
     @field_validator("retry_schedule")

@@ -6,6 +6,7 @@ from typing import TypedDict, cast
 
 from starlette.requests import Request
 
+from router.destination_delivery import DestinationSender
 from router.diagnostics import Diagnostics
 from router.keys import Keys
 from router.responses import ResponseWaiter
@@ -25,6 +26,7 @@ class State(TypedDict):
     diagnostics: Diagnostics
     responses: ResponseWaiter
     subscription_secrets: StateStore
+    destination_sender: DestinationSender
 
 
 def app_state(request: Request) -> State:

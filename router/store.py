@@ -205,7 +205,10 @@ class EventStore:
                 raise
 
     async def read_new(self, stream: str, *, count: int, block_ms: int) -> list[StoredEvent]:
-        reply = await self._redis.xreadgroup(self._group, self._consumer, {stream: ">"}, count=count, block=block_ms)
+        # block_ms 0 means "don't wait" here; BLOCK 0 would mean "wait forever" to Redis.
+        reply = await self._redis.xreadgroup(
+            self._group, self._consumer, {stream: ">"}, count=count, block=block_ms if block_ms > 0 else None
+        )
         if not reply:
             return []
         [[_, entries]] = cast(list[Any], reply)  # RESP2 shape: [[stream, [(id, fields), ...]]]

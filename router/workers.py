@@ -14,9 +14,14 @@ import httpx
 from redis.asyncio import Redis
 
 from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.destination_delivery import DestinationSender
+from router.destination_fanout import DESTINATIONS_GROUP, DestinationFanout
+from router.destinations.email import SmtpConfig
 from router.keys import ROUTING_GROUP, Keys
 from router.lifecycle_runner import RunningLifecycle, start_lifecycle
 from router.limits import Limiter
+from router.notifications import Notifier
+from router.notify_producers import Producers
 from router.retry import RetryPolicy
 from router.settings import Settings
 from router.store import EventStore
@@ -73,14 +78,36 @@ class Workers:
         limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)
         self._http = httpx.AsyncClient(limits=limits, follow_redirects=False)
         self.routing = RoutingWorker(self.routing_store, cache, keys, routing_config(settings))
-        self.delivery = DeliveryWorker(
-            delivery_store, cache, keys, Limiter(redis, keys), self._http, delivery_config(settings)
+        limiter = Limiter(redis, keys)
+        self.notifier = Notifier(self.routing_store, keys)
+        sender = DestinationSender(
+            redis,
+            keys,
+            limiter,
+            self._http,
+            self.notifier,
+            SmtpConfig.from_settings(settings),
+            auto_disable_after=settings.destination_auto_disable_after,
+            retry=RetryPolicy.parse(settings.retry_schedule),
         )
+        self.delivery = DeliveryWorker(
+            delivery_store,
+            cache,
+            keys,
+            limiter,
+            self._http,
+            delivery_config(settings),
+            destinations=sender,
+            notifier=self.notifier,
+        )
+        notify_store = EventStore(redis, maxlen=settings.stream_maxlen, group=DESTINATIONS_GROUP, consumer=consumer)
+        self.fanout = DestinationFanout(notify_store, cache, keys, block_ms=settings.route_block_ms)
+        self.producers = Producers(settings, redis, cache, keys, self.notifier)
         self._tasks: list[asyncio.Task[None]] = []
         self._lifecycle: RunningLifecycle | None = None
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self.routing.run()), asyncio.create_task(self.delivery.run())]
+        self._tasks = [asyncio.create_task(w.run()) for w in (self.routing, self.delivery, self.fanout, self.producers)]
         self._lifecycle = await start_lifecycle(self._settings, self._redis, self._box, self._cache, self.routing_store)
 
     async def wait(self) -> None:
@@ -88,8 +115,8 @@ class Workers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
-        self.routing.stop()
-        self.delivery.stop()
+        for worker in (self.routing, self.delivery, self.fanout, self.producers):
+            worker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace_s)
         for task in self._tasks:

@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from subscriptions import custom, triggers
+from subscriptions.destinations import Destination
 from subscriptions.errors import ConfigError
 from subscriptions.models import (
     Activation,
@@ -57,6 +58,7 @@ class ConfigFile(BaseModel):
     credentials: list[dict[str, Any]] = Field(default_factory=list)
     workflows: list[dict[str, Any]] = Field(default_factory=list)
     custom_webhooks: list[dict[str, Any]] = Field(default_factory=list)  # subscriptions.custom
+    destinations: list[dict[str, Any]] = Field(default_factory=list)  # subscriptions.destinations
     api_resources: list[dict[str, Any]] = Field(default_factory=list)
     resource_connections: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -117,6 +119,8 @@ def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
                 )
         elif wf is not None:
             errors.append(f"workflows[{n}].activations: must be a list of user ids")
+    for n, item in enumerate(cfg.destinations):
+        records.append(_build(Destination, item, pid, f"destinations[{n}]", errors))
     for n, item in enumerate(cfg.custom_webhooks):
         records.append(_build(custom.CustomWebhook, item, pid, f"custom_webhooks[{n}]", errors))
     for n, item in enumerate(cfg.api_resources):

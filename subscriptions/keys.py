@@ -5,6 +5,7 @@ from __future__ import annotations
 
 KINDS: tuple[str, ...] = ("project", "integration", "user", "credential", "workflow", "activation")
 KINDS += ("custom_webhook", "api_resource", "resource_connection")  # subscriptions.custom
+KINDS += ("destination",)  # subscriptions.destinations
 
 
 class RegistryKeys:

@@ -206,4 +206,5 @@ def trigger_matches(integration_type: str, trigger: str, event_type: str) -> boo
 
 # Custom webhooks and API resources live in their own module, which adds its kinds to RECORD_TYPES; it builds on
 # Record above, hence the import at the end (a plain import, so either module may be imported first).
-import subscriptions.custom  # noqa: E402, F401
+import subscriptions.custom  # noqa: E402
+import subscriptions.destinations  # noqa: E402, F401

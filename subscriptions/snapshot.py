@@ -18,6 +18,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from subscriptions.custom import ApiResource, CustomWebhook, ResourceConnection
+from subscriptions.destinations import Destination
 from subscriptions.models import (
     Activation,
     ConnectedUser,
@@ -54,6 +55,7 @@ class Snapshot:
     custom_webhooks: dict[str, CustomWebhook] = field(default_factory=dict)
     api_resources: dict[str, ApiResource] = field(default_factory=dict)
     resource_connections: dict[str, ResourceConnection] = field(default_factory=dict)
+    destinations: dict[str, Destination] = field(default_factory=dict)
 
     @classmethod
     def build(cls, version: int, records: dict[str, list[BaseModel]]) -> Snapshot:
@@ -79,7 +81,12 @@ class Snapshot:
             custom_webhooks={d.id: d for d in _typed(records.get("custom_webhook", []), CustomWebhook)},
             api_resources={r.id: r for r in _typed(records.get("api_resource", []), ApiResource)},
             resource_connections={c.id: c for c in _typed(records.get("resource_connection", []), ResourceConnection)},
+            destinations={d.id: d for d in _typed(records.get("destination", []), Destination)},
         )
+
+    def destinations_for(self, project: str, event_type: str) -> list[Destination]:
+        """The enabled destinations of a project that take this event type."""
+        return [d for d in self.destinations.values() if d.project == project and d.wants(event_type)]
 
     def credentials_for(self, integration: str, provider_id: str) -> list[Credential]:
         return self.by_tenant.get((integration, provider_id), [])

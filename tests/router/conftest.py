@@ -65,7 +65,8 @@ def make_seed(registry: Registry) -> Seed:
         records = []
         for kind, items in kinds.items():
             for item in items:
-                records.append(RECORD_TYPES[kind].model_validate({"project": "p1", **item}))
+                data = item if kind == "project" else {"project": "p1", **item}
+                records.append(RECORD_TYPES[kind].model_validate(data))
         for wf, user in activate or []:
             records.append(
                 RECORD_TYPES["activation"].model_validate(
@@ -106,7 +107,7 @@ async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 def make_worker(redis: Redis, registry: Registry, *, consumer: str = "w1", **config: Any) -> RoutingWorker:
     store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer=consumer)
-    cfg = WorkerConfig(**{"block_ms": 10, **config})
+    cfg = WorkerConfig(**{"block_ms": 0, **config})
     return RoutingWorker(store, SnapshotCache(registry, refresh_s=0.05), Keys(), cfg)
 
 

@@ -56,7 +56,7 @@ def delivery_worker(
     redis: Redis, registry: Registry, http: httpx.AsyncClient, *, consumer: str = "d1", **config: Any
 ) -> DeliveryWorker:
     store = EventStore(redis, maxlen=100_000, group=DELIVERY_GROUP, consumer=consumer)
-    cfg = DeliveryConfig(**{"block_ms": 10, "retry": FAST, **config})
+    cfg = DeliveryConfig(**{"block_ms": 0, "retry": FAST, **config})
     return DeliveryWorker(store, SnapshotCache(registry, refresh_s=0.05), KEYS, Limiter(redis, KEYS), http, cfg)
 
 

@@ -1,0 +1,414 @@
+"""Fan-out throughput of one worker process, each figure next to a baseline measured in the same run.
+
+    python bench/fanout.py [--events 20000] [--deliveries 3000] [--concurrency 50] [--batch 100]
+
+(a)  routing: ``--events`` Slack events preloaded into the ingest stream, then RoutingWorker.run_once in a
+     loop (this process, one worker) until every one is routed to its workflow's trigger stream.
+(a') baseline: the same entries XADDed to the ingest stream with a redis-py pipeline, ``--batch`` per round
+     trip, on the same client: routing reads, writes a job and an outcome and acks each event, so raw XADD
+     of the events themselves bounds it from above.
+(b)  delivery: ``--deliveries`` events of a second integration, routed (untimed) to a workflow with an HTTP
+     target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency`` attempts in flight)
+     until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
+(b') baseline: a bare httpx.AsyncClient POST loop, the same body, the same concurrency and client limits,
+     against the same sink.
+
+Each figure and its baseline run in 3 alternating rounds, summed, so a machine whose load drifts skews both
+alike. CPU/item is this process's user + system time per event or POST (Redis's and the sink's not counted).
+
+Redis is a throwaway redis-server on a unix socket in a temporary directory (never a shared Redis). The sink
+is uvicorn + Starlette in a separate process, answering 200 at once. The measured part is cut off after
+110 s (on a loaded machine, use smaller counts); every subprocess is stopped at the end, also on error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.embedded import find_redis_server
+from router.keys import ROUTING_GROUP, Keys
+from router.limits import Limiter
+from router.redis_client import connect
+from router.store import EventStore
+from router.worker import RoutingWorker, WorkerConfig
+from subscriptions.config import apply
+from subscriptions.crypto import SecretBox
+from subscriptions.models import RECORD_TYPES, activation_id
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+
+TEAM_ID = "TBENCH"
+ROUTE_INTEGRATION = "bench-route"
+HTTP_INTEGRATION = "bench-http"
+RUN_TIMEOUT_S = 110.0  # everything measured; with startup and cleanup the bench stays under 2 minutes
+START_TIMEOUT_S = 10.0
+MAXLEN = 10_000_000  # Settings.stream_maxlen's default
+KEYS = Keys()
+
+
+class BenchError(Exception):
+    pass
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    def positive(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError("must be at least 1")
+        return value
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=positive, default=20_000, help="events routed in (a) (default 20000)")
+    parser.add_argument("--deliveries", type=positive, default=3000, help="HTTP deliveries in (b) (default 3000)")
+    parser.add_argument("--concurrency", type=positive, default=50, help="attempts in flight in (b) (default 50)")
+    parser.add_argument("--batch", type=positive, default=100, help="routing batch and XADD pipeline (default 100)")
+    parser.add_argument("--serve-sink", type=int, metavar="FD", help=argparse.SUPPRESS)  # the sink subprocess
+    return parser.parse_args(argv)
+
+
+# -- the sink: a separate process, so its CPU is not the measured process's -----------------------------
+
+
+def serve_sink(fd: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    received = 0
+
+    async def hook(request: Request) -> Response:
+        nonlocal received
+        await request.body()
+        received += 1
+        return Response(status_code=200)
+
+    async def count(request: Request) -> Response:
+        return PlainTextResponse(str(received))
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"]), Route("/count", count)])
+    sock = socket.socket(fileno=fd)
+    uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def sink_process(logdir: Path) -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = int(sock.getsockname()[1])
+    args = [sys.executable, str(Path(__file__).resolve()), "--serve-sink", str(sock.fileno())]
+    with (logdir / "sink.log").open("wb") as log:
+        proc = subprocess.Popen(args, pass_fds=[sock.fileno()], stdout=log, stderr=subprocess.STDOUT)
+    sock.close()  # the child has its own copy
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/count", timeout=1).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("the sink did not start:\n" + (logdir / "sink.log").read_text(errors="replace"))
+            time.sleep(0.05)
+        yield base
+    finally:
+        stop(proc)
+
+
+def sink_count(base: str) -> int:
+    return int(httpx.get(base + "/count", timeout=5).text)
+
+
+# -- Redis ----------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    sock = workdir / "redis.sock"
+    args = [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+    args += ["--dir", str(workdir), "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("redis-server did not start")
+            time.sleep(0.01)
+        yield f"unix://{sock}"
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- setup ----------------------------------------------------------------------------------------------
+
+
+def records(sink_url: str, concurrency: int) -> list[BaseModel]:
+    whsec = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    target: dict[str, Any] = {
+        "target": {
+            "type": "http",
+            "url": sink_url,
+            "secrets": [whsec],
+            "timeout_s": 10,
+            # Limits out of the way: this measures the engine, not a throttle.
+            "max_concurrency": max(concurrency * 2, 10),
+            "rate_per_s": 100_000,
+            "burst": 100_000,
+        }
+    }
+    raw: list[tuple[str, dict[str, Any]]] = [("user", {"id": "bench-user"})]
+    # wf-route keeps the default target (its trigger stream); wf-http POSTs to the sink.
+    for integration, workflow, extra in ((ROUTE_INTEGRATION, "wf-route", {}), (HTTP_INTEGRATION, "wf-http", target)):
+        cred = {"id": f"cred-{integration}", "user": "bench-user", "integration": integration, "provider_id": TEAM_ID}
+        raw += [
+            ("integration", {"id": integration, "type": "slack", "secrets": ["bench-signing-secret"]}),
+            ("credential", cred),
+            ("workflow", {"id": workflow, "integration": integration, "trigger": "*", **extra}),
+            ("activation", {"id": activation_id(workflow, "bench-user"), "workflow": workflow, "user": "bench-user"}),
+        ]
+    return [RECORD_TYPES[kind].model_validate({"project": "bench", **item}) for kind, item in raw]
+
+
+def slack_body(event_id: str) -> bytes:
+    body = {"type": "event_callback", "team_id": TEAM_ID, "event_id": event_id, "event": {"type": "message"}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def ingest_fields(integration: str, n: int) -> dict[Any, Any]:
+    """An ingest entry as the receiver stores a Slack message event (router/ingest.py)."""
+    event_id = f"Ev{integration}{n}"
+    return {
+        "source": "webhook",
+        "project": "bench",
+        "integration": integration,
+        "integration_type": "slack",
+        "provider_id": TEAM_ID,
+        "credential": "",
+        "event_type": "message",
+        "delivery_id": event_id,
+        "received_at": str(int(time.time() * 1000)),
+        "headers": json.dumps({"content-type": "application/json"}),
+        "body": slack_body(event_id),
+    }
+
+
+ROUNDS = 3  # each figure and its baseline alternate, so a machine whose load drifts skews both alike
+
+
+def split(total: int) -> list[int]:
+    return [total // ROUNDS + (1 if i < total % ROUNDS else 0) for i in range(ROUNDS)]
+
+
+@dataclass
+class Phase:
+    """Items, wall time and this process's CPU time (user + system), summed over the rounds."""
+
+    count: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    _marks: tuple[float, float] = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._marks = (time.perf_counter(), time.process_time())
+
+    def stop(self, count: int) -> None:
+        wall, cpu = self._marks
+        self.wall_s += time.perf_counter() - wall
+        self.cpu_s += time.process_time() - cpu
+        self.count += count
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s * 1e6 / self.count if self.count else 0.0
+
+
+async def xadd_all(redis: Redis, entries: Sequence[dict[Any, Any]], batch: int) -> None:
+    """XADD ``entries`` to the ingest stream, ``batch`` per pipeline (the routing worker's XADD settings)."""
+    for start in range(0, len(entries), batch):
+        async with redis.pipeline(transaction=False) as pipe:
+            for fields in entries[start : start + batch]:
+                pipe.xadd(KEYS.ingest, fields, maxlen=MAXLEN, approximate=True)
+            await pipe.execute()
+
+
+# -- measuring ------------------------------------------------------------------------------------------
+
+
+async def route_all(worker: RoutingWorker, count: int) -> None:
+    routed = 0
+    while routed < count:
+        routed += await worker.run_once()
+
+
+async def deliver_until(worker: DeliveryWorker, settled: int) -> None:
+    while worker.settled < settled:
+        await worker.run_once()
+
+
+def http_client(concurrency: int) -> httpx.AsyncClient:
+    # As router/workers.py builds the delivery client.
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=50)
+    return httpx.AsyncClient(limits=limits, follow_redirects=False)
+
+
+async def bare_posts(http: httpx.AsyncClient, url: str, count: int, concurrency: int, body: bytes) -> None:
+    left = count
+    headers = {"content-type": "application/json"}
+
+    async def loop() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            reply = await http.post(url, content=body, headers=headers, timeout=10)
+            if reply.status_code != 200:
+                raise BenchError(f"the sink answered {reply.status_code}")
+
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+
+
+async def bench_routing(args: argparse.Namespace, redis: Redis, router: RoutingWorker) -> tuple[Phase, Phase]:
+    xadd, routing = Phase(), Phase()
+    offset = 0
+    for size in split(args.events):
+        entries = [ingest_fields(ROUTE_INTEGRATION, n) for n in range(offset, offset + size)]
+        offset += size
+        xadd.start()
+        await xadd_all(redis, entries, args.batch)
+        xadd.stop(size)
+        routing.start()
+        await route_all(router, size)
+        routing.stop(size)
+    jobs = int(await redis.xlen(KEYS.triggers("wf-route")))
+    if jobs != args.events:
+        raise BenchError(f"{args.events} events routed into {jobs} trigger jobs: the bench config is wrong")
+    return xadd, routing
+
+
+async def bench_delivery(
+    args: argparse.Namespace, redis: Redis, cache: SnapshotCache, sink: str
+) -> tuple[Phase, Phase]:
+    bare, delivered = Phase(), Phase()
+    body = slack_body(f"Ev{HTTP_INTEGRATION}0")
+    url = sink + "/hook"
+    async with http_client(args.concurrency) as http:
+        await bare_posts(http, url, min(args.deliveries, 500), args.concurrency, body)  # warm-up
+        before = sink_count(sink)
+        worker = DeliveryWorker(
+            EventStore(redis, maxlen=MAXLEN, group=DELIVERY_GROUP, consumer="bench"),
+            cache,
+            KEYS,
+            Limiter(redis, KEYS),
+            http,
+            DeliveryConfig(batch=args.concurrency, block_ms=1, in_flight=args.concurrency),
+        )
+        for size in split(args.deliveries):
+            bare.start()
+            await bare_posts(http, url, size, args.concurrency, body)
+            bare.stop(size)
+            done = worker.settled
+            delivered.start()
+            await deliver_until(worker, done + size)
+            delivered.stop(worker.settled - done)
+    posted = sink_count(sink) - before - bare.count
+    dead = int(await redis.xlen(KEYS.delivery_dead))
+    if posted != args.deliveries or dead:
+        raise BenchError(f"{posted} POSTs and {dead} dead letters for {args.deliveries} jobs")
+    return bare, delivered
+
+
+async def bench(args: argparse.Namespace, redis_url: str, sink: str) -> dict[str, Phase]:
+    redis = connect(redis_url)
+    try:
+        registry = Registry(redis, SecretBox(secrets.token_bytes(32)))
+        await apply(registry, records(sink + "/hook", args.concurrency))
+        cache = SnapshotCache(registry, refresh_s=0.25)
+        await cache.refresh()
+        store = EventStore(redis, maxlen=MAXLEN, group=ROUTING_GROUP, consumer="bench")
+        router = RoutingWorker(store, cache, KEYS, WorkerConfig(batch=args.batch, block_ms=1))
+        xadd, routing = await bench_routing(args, redis, router)
+        # The delivery jobs: events of the HTTP-target workflow, routed before anything is timed.
+        await xadd_all(redis, [ingest_fields(HTTP_INTEGRATION, n) for n in range(args.deliveries)], args.batch)
+        await route_all(router, args.deliveries)
+        bare, delivery = await bench_delivery(args, redis, cache, sink)
+        return {"xadd": xadd, "routing": routing, "bare": bare, "delivery": delivery}
+    finally:
+        await redis.aclose()
+
+
+def report(args: argparse.Namespace, p: dict[str, Phase]) -> None:
+    def row(name: str, phase: Phase, unit: str, base: Phase | None = None, label: str = "") -> str:
+        ratio = f"{phase.rate / base.rate:6.1%} of {label}" if base else ""
+        return f"{name:<40} {phase.rate:>9,.0f} {unit:<9} {phase.cpu_us:>8,.0f} us CPU/item   {ratio}"
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"{args.events} events routed, {args.deliveries} deliveries, in {ROUNDS} alternating rounds")
+    print(row(f"(a') raw XADD, pipelines of {args.batch}", p["xadd"], "events/s"))
+    print(row(f"(a)  routing, 1 worker, batch {args.batch}", p["routing"], "events/s", p["xadd"], "(a')"))
+    print(row(f"(b') bare httpx POSTs, {args.concurrency} concurrent", p["bare"], "POST/s"))
+    print(row(f"(b)  delivery, 1 worker, {args.concurrency} in flight", p["delivery"], "POST/s", p["bare"], "(b')"))
+
+
+async def bounded(run: Coroutine[Any, Any, dict[str, Phase]]) -> dict[str, Phase]:
+    try:
+        return await asyncio.wait_for(run, RUN_TIMEOUT_S)
+    except TimeoutError:
+        raise BenchError(f"not done within {RUN_TIMEOUT_S:.0f} s: try fewer --events or --deliveries") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_sink is not None:
+        serve_sink(args.serve_sink)
+        return 0
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="hookrouter-fanout-") as tmp,
+            redis_server(Path(tmp)) as redis_url,
+            sink_process(Path(tmp)) as sink,
+        ):
+            phases = asyncio.run(bounded(bench(args, redis_url, sink)))
+    except BenchError as exc:
+        print(f"fanout bench failed: {exc}", file=sys.stderr)
+        return 1
+    report(args, phases)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

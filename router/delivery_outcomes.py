@@ -1,0 +1,100 @@
+"""What becomes of a delivery job: rescheduled, finished, or dead-lettered, as a `Settle` for the store."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.keys import Keys
+from router.store import Settle, StoredEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    event: StoredEvent
+    fields: dict[str, Any] = field(init=False)
+    attempts: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fields = dict(self.event.fields)
+        try:
+            self.attempts = list(json.loads(self.fields.get("attempts", b"[]")))
+        except (ValueError, TypeError):
+            self.attempts = []
+
+    def text(self, name: str) -> str:
+        return self.event.text(name)
+
+    @property
+    def id(self) -> str:
+        return self.text("job_id") or self.event.id
+
+
+class Outcomes:
+    def __init__(self, keys: Keys, history_ttl_s: int, clock: Callable[[], float]) -> None:
+        self._keys = keys
+        self._history_ttl_s = history_ttl_s
+        self._clock = clock
+
+    def retry_at(self, job: Job, due: float) -> Settle:
+        fields = {**job.fields, "attempts": json.dumps(job.attempts)}
+        return Settle(
+            job.id,
+            fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
+            retry_at=due,
+        )
+
+    def history(self, job: Job, status: str, reason: str = "") -> dict[str, Any]:
+        return {
+            "status": status,
+            "reason": reason,
+            "workflow": job.text("workflow"),
+            "destination": job.text("destination"),
+            "event_id": job.text("event_id"),
+            "attempts": json.dumps(job.attempts),
+            "at": self._clock(),
+        }
+
+    def finished(self, job: Job, status: str, release_order: str = "") -> Settle:
+        return Settle(
+            job.id,
+            job.fields,
+            history_key=self._keys.delivery_history(job.id),
+            history=self.history(job, status),
+            history_ttl_s=self._history_ttl_s,
+            release_order=release_order,
+        )
+
+    def dead(self, job: Job, reason: str, release_order: str = "") -> Settle:
+        logger.error(
+            "delivery dead-lettered",
+            extra={
+                "job_id": job.id,
+                "workflow": job.text("workflow"),
+                "destination": job.text("destination"),
+                "reason": reason,
+                "attempts": len(job.attempts),
+            },
+        )
+        fields = {
+            **job.fields,
+            "attempts": json.dumps(job.attempts),
+            "dead_reason": reason,
+            "dead_at": str(self._clock()),
+        }
+        return Settle(
+            job.id,
+            fields,
+            dead_stream=self._keys.delivery_dead,
+            history_key=self._keys.delivery_history(job.id),
+            history=self.history(job, "dead", reason),
+            history_ttl_s=self._history_ttl_s,
+            release_order=release_order,
+        )

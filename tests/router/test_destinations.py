@@ -1,0 +1,244 @@
+"""Event destinations end to end: notification stream → fan-out → delivery jobs → a real loopback target."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.destination_delivery import DestinationSender
+from router.destination_fanout import DESTINATIONS_GROUP, DestinationFanout
+from router.keys import Keys
+from router.limits import Limiter
+from router.notifications import Notifier, router_event
+from router.retry import RetryPolicy
+from router.settings import Settings
+from router.store import EventStore
+from subscriptions.registry import Registry
+from subscriptions.snapshot import Snapshot, SnapshotCache
+from tests.router.conftest import ADMIN_TOKEN, Seed, running, xrange_all
+from tests.router.loopback import Reply, http_sink
+
+pytestmark = pytest.mark.anyio
+KEYS = Keys()
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+FAST = RetryPolicy.parse("20ms,20ms", jitter=0.0)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+class Pipeline:
+    """The destination half of the workers, driven step by step."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        registry: Registry,
+        http: httpx.AsyncClient,
+        *,
+        auto_disable_after: int = 10,
+        retry: RetryPolicy = FAST,
+        in_flight: int = 50,
+    ) -> None:
+        cache = SnapshotCache(registry, refresh_s=0.01)
+        store = EventStore(redis, maxlen=10_000, group=DELIVERY_GROUP, consumer="d")
+        self.notifier = Notifier(EventStore(redis, maxlen=10_000, group="x", consumer="n"), KEYS)
+        limiter = Limiter(redis, KEYS)
+        sender = DestinationSender(
+            redis, KEYS, limiter, http, self.notifier, None, auto_disable_after=auto_disable_after, retry=retry
+        )
+        self.delivery = DeliveryWorker(
+            store,
+            cache,
+            KEYS,
+            limiter,
+            http,
+            DeliveryConfig(block_ms=0, retry=retry, in_flight=in_flight),
+            destinations=sender,
+            notifier=self.notifier,
+        )
+        self.fanout = DestinationFanout(
+            EventStore(redis, maxlen=10_000, group=DESTINATIONS_GROUP, consumer="f"), cache, KEYS, block_ms=0
+        )
+
+    async def emit(self, message: str = "Workflow failed", kind: str = "workflow_failure") -> str:
+        event = router_event(Snapshot(), kind, project="p1", message=message, data={"error": "boom"})
+        return await self.notifier.emit(event)
+
+    async def run(self, rounds: int = 30) -> None:
+        for _ in range(rounds):
+            moved = await self.fanout.run_once() + await self.delivery.run_once()
+            if not moved:
+                await asyncio.sleep(0.03)
+
+
+async def seed_destinations(seed: Seed, *urls: str, **extra: Any) -> None:
+    await seed(
+        project=[{"id": "p1", "name": "Project One"}],
+        destination=[{"id": f"d{n}", "type": "webhook", "url": url, **extra} for n, url in enumerate(urls)],
+    )
+
+
+async def test_an_event_reaches_every_destination_of_its_project(
+    redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient
+) -> None:
+    with http_sink() as a, http_sink() as b:
+        await seed_destinations(seed, a.url(), b.url())
+        pipeline = Pipeline(redis, registry, http)
+        await pipeline.emit("Workflow \u201cSync\u201c failed")
+        await pipeline.run()
+        [got_a], [got_b] = a.received, b.received
+    assert json.loads(got_a.body)["message"] == "Workflow \u201cSync\u201c failed"  # default payload: the event
+    assert got_a.body == got_b.body and json.loads(got_a.body)["project"] == {"id": "p1", "name": ""}
+
+
+async def test_the_event_type_filter_and_disabled_destinations(
+    redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient
+) -> None:
+    with http_sink() as wants, http_sink() as filtered, http_sink() as off:
+        await seed(
+            project=[{"id": "p1"}],
+            destination=[
+                {"id": "wants", "url": wants.url(), "event_types": ["workflow_failure"]},
+                {"id": "filtered", "url": filtered.url(), "event_types": ["credentials_failure"]},
+                {"id": "off", "url": off.url(), "enabled": False},
+            ],
+        )
+        pipeline = Pipeline(redis, registry, http)
+        await pipeline.emit()
+        await pipeline.run()
+        assert (len(wants.received), len(filtered.received), len(off.received)) == (1, 0, 0)
+
+
+async def test_failed_deliveries_are_retried(
+    redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient
+) -> None:
+    with http_sink(500, 502) as sink:
+        await seed_destinations(seed, sink.url())
+        pipeline = Pipeline(redis, registry, http)
+        await pipeline.emit()
+        await pipeline.run(60)
+        assert [len(sink.received)] == [3]
+
+
+async def test_consecutive_failures_disable_a_destination_and_the_others_are_told(
+    redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    with http_sink(default=Reply(500)) as failing, http_sink() as healthy:
+        await seed(
+            project=[{"id": "p1", "name": "Project One"}],
+            destination=[
+                {"id": "failing", "name": "Broken hook", "url": failing.url(), "event_types": ["workflow_failure"]},
+                {"id": "healthy", "url": healthy.url(), "event_types": ["destination_disabled"]},
+            ],
+        )
+        # One attempt at a time, so the count is exact (concurrent attempts may each see it below the threshold).
+        pipeline = Pipeline(redis, registry, http, auto_disable_after=3, retry=RetryPolicy.parse("none"), in_flight=1)
+        for n in range(4):
+            await pipeline.emit(f"failure {n}")
+        await pipeline.run(60)
+        assert len(failing.received) == 3  # the fourth event found it disabled
+        [told] = healthy.received
+        async with running(settings) as client:
+            state = (await client.get("/api/destinations/failing", headers=AUTH)).json()
+            enabled = await client.post("/api/destinations/failing/enable", headers=AUTH)
+        failing.reset(Reply(200))
+        await pipeline.emit("after re-enable")
+        await pipeline.run(60)
+        assert [json.loads(r.body)["message"] for r in failing.received] == ["after re-enable"]
+    announcement = json.loads(told.body)
+    assert announcement["type"] == "destination_disabled" and "Broken hook" in announcement["message"]
+    assert announcement["data"]["failures"] == 3 and announcement["project"]["name"] == "Project One"
+    assert state["auto_disabled"]["failures"] == 3 and enabled.status_code == 200
+    reasons = [f[b"dead_reason"] for _, f in await xrange_all(redis, KEYS.delivery_dead)]
+    # No retries here: the first two ran out at once, the third crossed the threshold, the fourth found it off.
+    assert reasons == [b"attempts_exhausted", b"attempts_exhausted", b"destination_disabled", b"destination_disabled"]
+
+
+async def test_a_dead_lettered_trigger_job_raises_delivery_exhausted(
+    redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    from tests.router.test_delivery import seed_target, send_events
+
+    with http_sink(default=Reply(400)) as target, http_sink() as destination:
+        await seed_target(seed, target.url())
+        await seed(project=[{"id": "p1", "name": "Project One"}], destination=[{"id": "ops", "url": destination.url()}])
+        await send_events(settings, redis, registry)
+        await Pipeline(redis, registry, http).run(40)
+        [received] = destination.received
+    event = json.loads(received.body)
+    assert event["type"] == "delivery_exhausted" and event["workflow"]["id"] == "wf-http"
+    assert event["data"]["reason"] == "rejected" and event["data"]["attempts"][0]["status"] == 400
+
+
+async def test_the_admin_api_manages_destinations_without_showing_secrets(settings: Settings, seed: Seed) -> None:
+    await seed(project=[{"id": "p1"}])
+    slack_url = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+    async with running(settings) as client:
+        created = await client.put(
+            "/api/destinations/ops",
+            headers=AUTH,
+            json={"project": "p1", "template": "slack", "url": slack_url, "event_types": ["workflow_failure"]},
+        )
+        again = await client.put(
+            "/api/destinations/ops",
+            headers=AUTH,
+            json={"project": "p1", "template": "slack", "url": slack_url, "event_types": ["workflow_failure"]},
+        )
+        bad = await client.put(
+            "/api/destinations/bad",
+            headers=AUTH,
+            json={"project": "p1", "template": "slack", "url": "ftp://nope/SECRETISH", "event_types": ["nope"]},
+        )
+        await asyncio.sleep(0.1)  # the receiver's snapshot refreshes every 50 ms in tests
+        listed = await client.get("/api/destinations", headers=AUTH)
+        one = await client.get("/api/destinations/ops", headers=AUTH)
+        disabled = await client.post("/api/destinations/ops/disable", headers=AUTH)
+        deleted = await client.delete("/api/destinations/ops", headers=AUTH)
+        unauthorised = await client.get("/api/destinations")
+    assert (created.status_code, again.json()["change"]) == (201, "unchanged")
+    assert bad.status_code == 400 and "SECRETISH" not in bad.text and "unknown event types ['nope']" in bad.text
+    assert "XXXXSECRETXXXX" not in listed.text + one.text
+    assert one.json()["url"] == "https://hooks.slack.com/…"
+    assert disabled.json()["enabled"] is False and deleted.json() == {"deleted": True}
+    assert unauthorised.status_code == 401
+
+
+async def test_the_test_action_reports_status_latency_and_error(settings: Settings, seed: Seed) -> None:
+    with http_sink(Reply(200), Reply(503)) as sink:
+        await seed_destinations(seed, sink.url())
+        async with running(settings) as client:
+            ok = (await client.post("/api/destinations/d0/test", headers=AUTH)).json()
+            failing = (await client.post("/api/destinations/d0/test", headers=AUTH)).json()
+            missing = await client.post("/api/destinations/nope/test", headers=AUTH)
+        sample = json.loads(sink.received[0].body)
+    assert ok["ok"] is True and ok["status"] == 200 and ok["error"] is None and ok["latency_ms"] >= 0
+    assert failing == {**failing, "ok": False, "status": 503, "error": "http_status"}
+    assert missing.status_code == 404 and sample["type"] == "workflow_failure"
+
+
+async def test_notifications_are_listed_and_replayed(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink() as sink:
+        await seed_destinations(seed, sink.url())
+        pipeline = Pipeline(redis, registry, http)
+        first = await pipeline.emit("original")
+        async with running(settings) as client:
+            listed = (await client.get("/api/notifications?type=workflow_failure", headers=AUTH)).json()["data"]
+            replay = await client.post(f"/api/notifications/{first}/replay", headers=AUTH)
+        await pipeline.run()
+        assert [json.loads(r.body)["message"] for r in sink.received] == ["original", "original"]
+    assert [n["id"] for n in listed] == [first] and replay.status_code == 202
+    assert time.time() - listed[0]["timestamp"] / 1000 < 60

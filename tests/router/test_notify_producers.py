@@ -1,0 +1,420 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from router import notify_producers
+from router.app import create_app
+from router.keys import Keys
+from router.notifications import Notifier
+from router.notify_producers import (
+    NOTIFY_GROUP,
+    BridgeConfig,
+    BurstDetector,
+    CredentialWatch,
+    ExecutionsBridge,
+    Fact,
+    Producers,
+    Transitions,
+    burst_detector,
+)
+from router.runner import Job, RunnerClient
+from router.settings import Settings
+from router.state import State
+from router.store import EventStore
+from subscriptions.models import Credential, Project
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, Seed, make_settings, seed_slack, xrange_all
+from tests.verifiers import test_slack
+
+pytestmark = pytest.mark.anyio
+KEYS = Keys()
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+URL_TEMPLATE = "https://dashboard.example.com/executions/{execution_id}?wf={workflow_id}"
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+
+
+async def seed_world(registry: Registry, seed: Seed, *, cred_status: str = "VALID") -> None:
+    """Project p1 "Test Project Name", Slack integration, user u1 with metadata, credential, workflow wf-1."""
+    await registry.put(Project(id="p1", name="Test Project Name"))
+    await seed_slack(seed)
+    await seed(user=[{"id": "u1", "metadata": {"email": "u1@example.com"}}])
+    if cred_status != "VALID":
+        await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": cred_status}])
+
+
+async def events(redis: Redis, kind: str | None = None) -> list[dict[str, Any]]:
+    out = [json.loads(fields[b"event"]) for _, fields in await xrange_all(redis, KEYS.notifications)]
+    return [e for e in out if kind is None or e["type"] == kind]
+
+
+def notifier(redis: Redis, group: str = NOTIFY_GROUP) -> Notifier:
+    return Notifier(EventStore(redis, maxlen=10_000, group=group, consumer="t"), KEYS)
+
+
+async def bridge(redis: Redis, registry: Registry, **config: Any) -> ExecutionsBridge:
+    cache = SnapshotCache(registry)
+    await cache.refresh()
+    store = EventStore(redis, maxlen=10_000, group=NOTIFY_GROUP, consumer="t")
+    cfg = BridgeConfig(**{"execution_url_template": URL_TEMPLATE, "block_ms": 10, **config})
+    return ExecutionsBridge(store, Notifier(store, KEYS), lambda: cache.current, KEYS, cfg)
+
+
+def assert_stamp(event: dict[str, Any]) -> None:
+    ms = event["timestamp"]
+    assert isinstance(ms, int) and abs(ms - time.time() * 1000) < 60_000
+    iso = datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    assert event["timestampISO"] == iso
+
+
+def assert_workflow_failure(event: dict[str, Any], *, execution_id: str, error: str, step: dict[str, Any]) -> None:
+    """Every field of platform-api.md §3.8's workflow_failure, with our registry's names."""
+    assert set(event) == {
+        "type", "timestamp", "timestampISO", "message", "user", "project", "integration", "workflow", "data",
+    }  # fmt: skip
+    assert event["type"] == "workflow_failure"
+    assert_stamp(event)
+    assert event["message"] == "Workflow \u201cOn message\u201c failed for User u1"
+    assert event["user"] == {"id": "u1", "metadata": {"email": "u1@example.com"}}
+    assert event["project"] == {"id": "p1", "name": "Test Project Name"}
+    assert event["integration"] == {"id": "slack-app", "type": "slack"}
+    assert event["workflow"] == {"id": "wf-1", "name": "On message"}
+    assert event["data"] == {
+        "type": "workflow_failure",
+        "projectId": "p1",
+        "workflowId": "wf-1",
+        "workflowExecution": {"id": execution_id},
+        "stepExecution": step,
+        "timestamp": event["timestamp"],
+        "error": error,
+        "executionUrl": f"https://dashboard.example.com/executions/{execution_id}?wf=wf-1",
+    }
+
+
+def assert_credentials_failure(event: dict[str, Any], *, error: str) -> None:
+    assert set(event) == {"type", "timestamp", "timestampISO", "message", "user", "project", "integration", "data"}
+    assert event["type"] == "credentials_failure"
+    assert_stamp(event)
+    assert event["message"] == "Connected User \u201cu1\u201c credential for slack expired and can not be refreshed."
+    assert event["user"] == {"id": "u1", "metadata": {"email": "u1@example.com"}}
+    assert event["project"] == {"id": "p1", "name": "Test Project Name"}
+    assert event["integration"] == {"id": "slack-app", "type": "slack"}
+    assert event["data"] == {"userId": "u1", "error": error}
+
+
+@contextlib.asynccontextmanager
+async def app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, State]]:
+    """The real app with this module's routes and burst detector wired as the lead wires them (no-op once done)."""
+    application = create_app(settings)
+    paths = {getattr(r, "path", "") for r in application.routes}
+    application.router.routes.extend(r for r in notify_producers.routes if r.path not in paths)
+    captured: dict[str, Any] = {}
+
+    async def probe(request: Request) -> Response:
+        captured.update(request.scope["state"])
+        return Response()
+
+    application.router.routes.append(Route("/_probe/state", probe))
+    async with LifespanManager(application) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hooks.test") as http:
+            await http.get("/_probe/state")
+            state = cast(State, captured)
+            if state["diagnostics"].burst is None:
+                redis = state["store"].redis
+                state["diagnostics"].burst = burst_detector(
+                    settings, redis, state["keys"], state["store"], state["cache"]
+                )
+            yield http, state
+
+
+# -- workflow_failure ------------------------------------------------------------------------------------------
+
+
+async def test_runner_failure_report_becomes_one_workflow_failure(redis: Redis, registry: Registry, seed: Seed) -> None:
+    await seed_world(registry, seed)
+    runner = RunnerClient(redis, KEYS, "wf-1", "runner-1")
+    fields = {"job_id": "j1", "workflow": "wf-1", "project": "p1", "user": "u1", "execution_id": "exec-1"}
+    job = Job("1-0", {k: v.encode() for k, v in fields.items()})
+    await runner.report_success(job)  # successes are acked without an event
+    await runner.report_failure(job, "Test error message", step_id="step-1", instance_id="inst-1")
+    b = await bridge(redis, registry)
+    assert await b.step() == 2
+    assert await b.step() == 0  # acked: nothing is handed out again
+    [event] = await events(redis)
+    step = {"stepId": "step-1", "instanceId": "inst-1"}
+    assert_workflow_failure(event, execution_id="exec-1", error="Test error message", step=step)
+    pending = await redis.xpending(KEYS.executions, NOTIFY_GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_a_report_is_notified_again_if_the_bridge_died_before_acking(
+    redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"exec-2"})
+    await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
+    store = EventStore(redis, maxlen=10_000, group=NOTIFY_GROUP, consumer="dead")
+    await store.ensure_group(KEYS.executions)
+    await store.read_new(KEYS.executions, count=10, block_ms=10)  # taken, never acked
+    b = await bridge(redis, registry, claim_idle_ms=1)
+    await asyncio.sleep(0.01)
+    assert await b.step() == 1
+    assert len(await events(redis, "workflow_failure")) == 1
+
+
+async def test_old_reports_are_acked_without_a_notification(redis: Redis, registry: Registry, seed: Seed) -> None:
+    await seed_world(registry, seed)
+    job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1"})
+    await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "long ago")
+    await asyncio.sleep(1.1)
+    b = await bridge(redis, registry, max_age_s=1)
+    assert await b.step() == 1
+    assert await events(redis) == []
+
+
+async def test_http_failure_report_takes_the_runner_path(
+    settings: Settings, redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    body = {"workflow": "wf-1", "user": "u1", "error": "Test error message", "step": {"stepId": "s1"}}
+    async with app(settings) as (http, _):
+        accepted = await http.post("/api/executions/exec-9/failure", json=body, headers=AUTH)
+        unauthorised = await http.post("/api/executions/exec-9/failure", json=body)
+        unknown = await http.post("/api/executions/exec-9/failure", json={**body, "workflow": "nope"}, headers=AUTH)
+    assert accepted.status_code == 202 and accepted.json()["execution_id"] == "exec-9"
+    assert unauthorised.status_code == 401
+    assert unknown.status_code == 404 and unknown.json() == {"error": "unknown_workflow"}
+    [(_, record)] = await xrange_all(redis, KEYS.executions)
+    assert record[b"integration_type"] == b"slack" and record[b"execution_id"] == b"exec-9"
+    assert await (await bridge(redis, registry)).step() == 1
+    [event] = await events(redis)
+    assert_workflow_failure(
+        event, execution_id="exec-9", error="Test error message", step={"stepId": "s1", "instanceId": "s1"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("exec-1", b"not json", ["body: not valid JSON"]),
+        ("exec-1", b"[]", ["body: Input should be a valid dictionary or instance of FailureReport"]),
+        ("exec-1", b"{}", ["workflow: Field required", "user: Field required", "error: Field required"]),
+        (
+            "exec-1",
+            b'{"workflow": "wf-1", "user": "u 1", "error": "", "step": {"instanceId": "i"}, "extra": 1}',
+            [
+                "user: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$'",
+                "error: String should have at least 1 character",
+                "step.stepId: Field required",
+                "extra: Extra inputs are not permitted",
+            ],
+        ),
+        ("-bad", b'{"workflow": "wf-1", "user": "u1", "error": "x"}', ["execution_id: "]),
+    ],
+)
+async def test_bad_failure_reports_get_400_listing_every_problem(
+    settings: Settings, redis: Redis, registry: Registry, seed: Seed, path: str, body: bytes, expected: list[str]
+) -> None:
+    await seed_world(registry, seed)
+    async with app(settings) as (http, _):
+        reply = await http.post(f"/api/executions/{path}/failure", content=body, headers=AUTH)
+    assert reply.status_code == 400 and reply.json()["error"] == "invalid_body"
+    problems = reply.json()["problems"]
+    assert len(problems) == len(expected)
+    assert all(p.startswith(e) for p, e in zip(problems, expected, strict=True)), problems
+    assert await redis.exists(KEYS.executions) == 0
+
+
+# -- credentials_failure ---------------------------------------------------------------------------------------
+
+
+async def test_invalidate_marks_invalid_and_notifies_once(
+    settings: Settings, redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    watch = CredentialWatch(Transitions(redis, KEYS), notifier(redis))
+    cache = SnapshotCache(registry)
+    assert await watch.observe(await cache.refresh()) == 0  # a worker watching all along
+    async with app(settings) as (http, _):
+        url = "/api/credentials/cred-u1/invalidate"
+        first = await http.post(url, json={"error": "invalid_grant"}, headers=AUTH)
+        again = await http.post(url, json={"error": "invalid_grant"}, headers=AUTH)
+        unauthorised = await http.post(url, json={"error": "invalid_grant"})
+        missing = await http.post("/api/credentials/nope/invalidate", json={"error": "x"}, headers=AUTH)
+        bad = await http.post(url, json={}, headers=AUTH)
+    assert first.json() == {"credential": "cred-u1", "status": "INVALID", "change": "updated"}
+    assert again.json()["change"] == "unchanged"
+    assert unauthorised.status_code == 401 and missing.status_code == 404
+    assert bad.status_code == 400 and bad.json()["problems"] == ["error: Field required"]
+    stored = await registry.get("credential", "cred-u1")
+    assert isinstance(stored, Credential) and stored.status == "INVALID"
+    assert await watch.observe(await cache.refresh()) == 0  # the worker sees the change: already notified
+    [event] = await events(redis)
+    assert_credentials_failure(event, error="invalid_grant")
+
+
+async def test_a_watch_that_wins_the_race_notifies_with_the_requests_reason(
+    redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    transitions = Transitions(redis, KEYS)
+    watch = CredentialWatch(transitions, notifier(redis))
+    cache = SnapshotCache(registry)
+    await watch.observe(await cache.refresh())
+    await transitions.set_reason("cred-u1", "invalid_grant")  # what the endpoint does before its put
+    await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": "INVALID"}])
+    assert await watch.observe(await cache.refresh()) == 1
+    [event] = await events(redis)
+    assert_credentials_failure(event, error="invalid_grant")
+
+
+async def test_apply_driven_invalidation_is_notified_once_by_racing_watchers(
+    redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    caches = [SnapshotCache(registry), SnapshotCache(registry)]
+    watches = [CredentialWatch(Transitions(redis, KEYS), notifier(redis)) for _ in caches]
+    for watch, cache in zip(watches, caches, strict=True):
+        assert await watch.observe(await cache.refresh()) == 0
+    invalid = {"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": "INVALID"}
+    await seed(credential=[invalid])
+    await caches[0].refresh()
+    await seed(project=[], user=[{"id": "u2"}])  # another change lands before the second watcher polls
+    await caches[1].refresh()
+    assert caches[0].current.version != caches[1].current.version  # they see the change at different versions
+    emitted = await asyncio.gather(*(w.observe(c.current) for w, c in zip(watches, caches, strict=True)))
+    assert sum(emitted) == 1
+    [event] = await events(redis)
+    assert_credentials_failure(event, error="marked_invalid")
+    # A lagging worker replaying an older VALID snapshot cannot re-arm the transition.
+    assert await Transitions(redis, KEYS).record([Fact("cred-u1", "VALID", 1)]) == []
+    late = CredentialWatch(Transitions(redis, KEYS), notifier(redis))  # a worker that starts now
+    assert await late.observe(caches[1].current) == 0
+    # Valid again, then invalid again: a new transition, one more event.
+    await seed(credential=[{**invalid, "status": "VALID"}])
+    for watch, cache in zip(watches, caches, strict=True):
+        await watch.observe(await cache.refresh())
+    await seed(credential=[invalid])
+    snapshots = [await c.refresh() for c in caches]
+    emitted = await asyncio.gather(*(w.observe(s) for w, s in zip(watches, snapshots, strict=True)))
+    assert sum(emitted) == 1 and len(await events(redis)) == 2
+
+
+async def test_credentials_invalid_from_the_start_notify_nobody(redis: Redis, registry: Registry, seed: Seed) -> None:
+    await seed_world(registry, seed, cred_status="INVALID")
+    watches = [CredentialWatch(Transitions(redis, KEYS), notifier(redis)) for _ in range(2)]
+    snapshot = await SnapshotCache(registry).refresh()
+    assert await asyncio.gather(*(w.observe(snapshot) for w in watches)) == [0, 0]
+    await seed(user=[{"id": "u2"}])
+    snapshot = await SnapshotCache(registry).refresh()
+    assert await asyncio.gather(*(w.observe(snapshot) for w in watches)) == [0, 0]
+    assert await events(redis) == []
+
+
+# -- verification_failures -------------------------------------------------------------------------------------
+
+
+async def _inside_one_minute(seconds_needed: float) -> None:
+    """The window is the wall-clock minute: don't start a burst that would straddle two."""
+    left = 60 - time.time() % 60
+    if left < seconds_needed:
+        await asyncio.sleep(left + 0.05)
+
+
+@pytest.mark.parametrize(("forged", "expected"), [(25, 1), (19, 0)])
+async def test_forged_webhooks_raise_one_verification_failures_event(
+    redis_url: str, redis: Redis, registry: Registry, seed: Seed, forged: int, expected: int
+) -> None:
+    await seed_world(registry, seed)
+    body = b'{"type":"event_callback","team_id":"T0001"}'
+    async with app(make_settings(redis_url)) as (http, _):
+        await _inside_one_minute(8)
+        for _ in range(forged):
+            headers = test_slack.sign(body, secret="attacker", now=int(time.time()))
+            assert (await http.post(SLACK_URL, content=body, headers=headers)).status_code == 401
+    found = await events(redis, "verification_failures")
+    assert len(found) == expected
+    if expected:
+        [event] = found
+        assert event["project"] == {"id": "p1", "name": "Test Project Name"}
+        assert event["integration"] == {"id": "slack-app", "type": "slack"}
+        assert event["message"] == (
+            "20 webhooks to integration slack-app failed verification within a minute "
+            "(last reason: signature_mismatch): a misconfigured secret or an attack"
+        )
+        assert event["data"]["count"] == 20 and event["data"]["reasons"] == {"signature_mismatch": 20}
+        assert event["data"]["windowStart"] == event["timestamp"] // 60_000 * 60_000
+        assert_stamp(event)
+
+
+async def test_one_event_per_integration_and_minute_however_many_receivers(
+    redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    cache = SnapshotCache(registry)
+    await cache.refresh()
+    detectors = [BurstDetector(redis, KEYS, notifier(redis), lambda: cache.current, threshold=5) for _ in range(3)]
+    minute = 1_800_000_000 // 60 * 60
+    calls = [d.failed("slack-app", "", "signature_mismatch", minute + 1.5) for d in detectors for _ in range(10)]
+    await asyncio.gather(*calls)
+    await detectors[0].failed("slack-app", "", "timestamp_out_of_range", minute + 59.9)  # same minute
+    await detectors[0].failed("other-app", "p9", "signature_mismatch", minute + 2)  # below its own threshold
+    for _ in range(5):
+        await detectors[1].failed("slack-app", "", "signature_mismatch", minute + 60)  # the next minute
+    found = await events(redis, "verification_failures")
+    assert [e["data"]["windowStart"] for e in found] == [minute * 1000, (minute + 60) * 1000]
+    assert all(e["project"]["id"] == "p1" and e["data"]["integrationId"] == "slack-app" for e in found)
+    assert 0 < await redis.ttl(KEYS.verification_burst("slack-app", minute // 60)) <= 120
+
+
+async def test_a_burst_detector_without_redis_does_not_raise(registry: Registry) -> None:
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    cache = SnapshotCache(registry)
+    detector = BurstDetector(dead, KEYS, notifier(dead), lambda: cache.current, threshold=1)
+    await detector.failed("slack-app", "p1", "signature_mismatch", time.time())
+    await dead.aclose()
+
+
+# -- the workers' share ------------------------------------------------------------------------------------------
+
+
+async def test_producers_run_the_bridge_and_the_watch_until_stopped(
+    redis_url: str, redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    settings = make_settings(redis_url, route_block_ms=10, execution_url_template=URL_TEMPLATE)
+    cache = SnapshotCache(registry, refresh_s=0.01)
+    await cache.refresh()
+    refresher = asyncio.create_task(cache.run())
+    producers = Producers(settings, redis, cache, KEYS, notifier(redis, "routing"))
+    task = asyncio.create_task(producers.run())
+    job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"e1"})
+    await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
+    await asyncio.sleep(0.1)  # the watch records the VALID credential before it changes
+    await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": "INVALID"}])
+    deadline = time.monotonic() + 3
+    while len(await events(redis)) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    producers.stop()
+    await asyncio.wait_for(task, timeout=2)
+    refresher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await refresher
+    assert sorted(e["type"] for e in await events(redis)) == ["credentials_failure", "workflow_failure"]
