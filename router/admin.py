@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.state import app_state
-from router.store import StoredEvent
 from subscriptions.models import Integration
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -39,59 +36,6 @@ def admin(endpoint: Endpoint) -> Endpoint:
         return await endpoint(request)
 
     return guarded
-
-
-def _summary(event: StoredEvent, outcome: bytes | str | None) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "received_at": int(event.text("received_at") or 0),
-        "project": event.text("project"),
-        "integration": event.text("integration"),
-        "integration_type": event.text("integration_type"),
-        "provider_id": event.text("provider_id"),
-        "credential": event.text("credential") or None,
-        "event_type": event.text("event_type"),
-        "delivery_id": event.text("delivery_id"),
-        "routing": json.loads(outcome) if outcome else {"status": "received"},
-    }
-
-
-def _detail(event: StoredEvent, outcome: bytes | str | None) -> dict[str, Any]:
-    body = event.fields.get("body", b"")
-    out = _summary(event, outcome)
-    out["headers"] = json.loads(event.fields.get("headers", b"{}"))
-    out["body_base64"] = base64.b64encode(body).decode()
-    try:
-        out["body"] = body.decode("utf-8")
-    except UnicodeDecodeError:
-        out["body"] = None
-    return out
-
-
-@admin
-async def list_events(request: Request) -> Response:
-    state = app_state(request)
-    try:
-        limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
-    except ValueError:
-        return JSONResponse({"error": "limit must be an integer"}, status_code=400)
-    events = await state["store"].latest(state["keys"].ingest, limit)
-    outcomes = await state["store"].redis.hmget(state["keys"].outcomes, [e.id for e in events]) if events else []
-    return JSONResponse({"data": [_summary(e, o) for e, o in zip(events, outcomes, strict=True)]})
-
-
-@admin
-async def get_event(request: Request) -> Response:
-    state = app_state(request)
-    event_id = request.path_params["event_id"]
-    parts = event_id.split("-")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        return JSONResponse({"error": "not_found"}, status_code=404)
-    event = await state["store"].get(state["keys"].ingest, event_id)
-    if event is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
-    outcome = await state["store"].redis.hget(state["keys"].outcomes, event_id)
-    return JSONResponse(_detail(event, outcome))
 
 
 @admin
@@ -168,8 +112,6 @@ async def activate_capture(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/events", list_events),
-    Route("/api/events/{event_id}", get_event),
     Route("/api/integrations", list_integrations),
     Route("/api/integrations/{integration_id}/verification-failures", verification_failures),
     Route("/api/integrations/{integration_id}/handshakes", handshake_captures),

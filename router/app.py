@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router import admin, admin_delivery, admin_destinations, notify_producers, redis_client
+from router import (
+    admin,
+    admin_delivery,
+    admin_destinations,
+    admin_history,
+    admin_replay,
+    notify_producers,
+    redis_client,
+)
 from router.app_events import trigger_app_event
 from router.custom import receive_custom
 from router.destination_delivery import DestinationSender
@@ -126,7 +134,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health),
         *admin.routes,
         *admin_delivery.routes,
+        *admin_history.routes,
         *admin_destinations.routes,
+        *admin_replay.routes,
         *notify_producers.routes,
     ]
     return Starlette(

@@ -1,9 +1,8 @@
-"""The ``hookrouter`` command: serve, worker, apply, events. The only place logging is configured."""
+"""The ``hookrouter`` command: serve, worker, apply, events, replay. The only place logging is configured."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -16,18 +15,18 @@ from rich.table import Table
 from router import logs
 from router.app import build_registry, connect, create_app
 from router.bootstrap import prepare
+from router.cli_events import events_cli, replay
 from router.embedded import EmbeddedRedis
-from router.keys import ROUTING_GROUP, Keys
+from router.keys import Keys
 from router.settings import Settings
-from router.store import EventStore
 from router.workers import Workers, cancel
 from subscriptions.config import Change, apply, load
 from subscriptions.errors import ConfigError
 from subscriptions.snapshot import SnapshotCache
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
-events_cli = typer.Typer(help="Look at stored events.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events")
+cli.command("replay")(replay)
 console = Console()
 
 ConfigPath = Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="Config YAML.")]
@@ -143,46 +142,6 @@ def worker() -> None:
     finally:
         if embedded:
             embedded.stop()
-
-
-async def _latest(settings: Settings, count: int) -> list[dict[str, str]]:
-    redis = connect(settings)
-    keys = Keys(settings.prefix)
-    store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
-    try:
-        events = await store.latest(keys.ingest, count)
-        outcomes = await redis.hmget(keys.outcomes, [e.id for e in events]) if events else []
-    finally:
-        await redis.aclose()
-    rows = []
-    for event, outcome in zip(events, outcomes, strict=True):
-        routing = json.loads(outcome) if outcome else {"status": "received"}
-        rows.append(
-            {
-                "id": event.id,
-                "integration": event.text("integration"),
-                "provider_id": event.text("provider_id"),
-                "event_type": event.text("event_type"),
-                "status": routing["status"],
-                "jobs": str(len(routing.get("jobs", []))),
-            }
-        )
-    return rows
-
-
-@events_cli.command("list")
-def events_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
-    """The most recent stored events with their routing outcome."""
-    settings, embedded = _settings()
-    try:
-        rows = asyncio.run(_latest(settings, limit))
-    finally:
-        if embedded:
-            embedded.stop()
-    table = Table("id", "integration", "provider_id", "event_type", "status", "jobs")
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from router.ingest import BodyTooLarge, error, public_url, read_body
 from router.state import State, app_state
 from subscriptions import paths
 from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
+from subscriptions.custom_lifecycle import secrets_owner
 from subscriptions.snapshot import Snapshot
 from verifiers.custom_spec import CustomVerifier, HmacSpec, load_entry_point, verify_spec
 
@@ -168,6 +169,8 @@ async def _handle(
     context: Mapping[str, Any],
 ) -> Response:
     secrets = _secrets(snapshot, definition)
+    if recipient:  # user level: the secret the provider returned for this recipient's subscription vouches too
+        secrets += await state["subscription_secrets"].secrets_for(secrets_owner(definition.id), recipient)
     url = public_url(request, state["settings"].public_url)
     provider = definition.verification.provider
     try:

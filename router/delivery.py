@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from redis.exceptions import RedisError
 
 from router.delivery_outcomes import Job, Outcomes
 from router.destination_delivery import DestinationSender
+from router.history import index_settled
 from router.http_delivery import Attempt, post_signed
 from router.keys import Keys
 from router.limits import Admission, Limiter, TargetLimits
+from router.loop import run_until_stopped
 from router.notifications import Notifier, router_event
 from router.retry import DEFAULT_POLICY, RetryPolicy, Verdict
 from router.store import EventStore, Settle, StoredEvent
@@ -115,18 +116,7 @@ class DeliveryWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-                failures = 0
-            except (RedisError, OSError) as exc:
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0)
-                logger.warning(
-                    "delivery paused: event store unavailable", extra={"error": type(exc).__name__, "retry_in_s": delay}
-                )
-                await asyncio.sleep(delay)
+        await run_until_stopped(self.run_once, self._stopping, "delivery")
 
     async def run_once(self) -> int:
         """One batch; returns how many jobs it settled."""
@@ -155,6 +145,7 @@ class DeliveryWorker:
             # Before the settle: a crash in between repeats the event (at-least-once), never loses it.
             await self._notifier.emit(_exhausted(snapshot, job, outcome))
         await self._store.settle(self._keys.delivery_jobs, job.event.id, outcome=outcome)
+        await index_settled(self._store.redis, self._keys, job, outcome)
 
     async def _deliver(self, snapshot: Snapshot, job: Job) -> Settle:
         if job.text("target_kind") == "destination":

@@ -11,9 +11,8 @@ import asyncio
 import json
 import logging
 
-from redis.exceptions import RedisError
-
 from router.keys import Keys
+from router.loop import run_until_stopped
 from router.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -46,19 +45,7 @@ class DestinationFanout:
         self._stopping.set()
 
     async def run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-                failures = 0
-            except (RedisError, OSError) as exc:
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0)
-                logger.warning(
-                    "destination fan-out paused: event store unavailable",
-                    extra={"error": type(exc).__name__, "retry_in_s": delay},
-                )
-                await asyncio.sleep(delay)
+        await run_until_stopped(self.run_once, self._stopping, "destination fan-out")
 
     async def run_once(self) -> int:
         stream = self._keys.notifications

@@ -7,6 +7,7 @@ works unchanged on Redis Cluster.
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote
 
 ROUTING_GROUP = "routing"
 RUNNER_GROUP = "runners"  # consumer group of workflow runners on each trigger stream
@@ -148,3 +149,42 @@ class Keys:
     def credential_states(self) -> str:
         """Hash: ``s|<credential>`` → ``STATUS:version`` last seen, ``r|<credential>`` → reason of its next failure."""
         return f"{self.prefix}:{{notify}}:credentials"
+
+    # -- replay jobs (router/replay.py): one hash tag, so a job's record and the pending set change in one script
+
+    def replay_job(self, request_id: str) -> str:
+        """Hash: one replay request (its parameters, status, counts and resume cursor), keyed by the client's id."""
+        return f"{self.prefix}:{{replay}}:job:{request_id}"
+
+    @property
+    def replay_pending(self) -> str:
+        """Sorted set of replay request ids waiting for a worker, scored by creation time (ms)."""
+        return f"{self.prefix}:{{replay}}:pending"
+
+    def replay_claim(self, request_id: str) -> str:
+        """Marker (SET NX with a TTL, renewed while it runs) held by the one worker running a replay."""
+        return f"{self.prefix}:{{replay}}:claim:{request_id}"
+
+    # -- event history indexes (router/history.py). One hash tag for all of them: a filtered query intersects
+    # several sets in one script or pipeline, across projects, and the ingest stream they index is one slot too.
+
+    def event_index(self, kind: str, *values: str) -> str:
+        """Sorted set of event ids (score: the id's time) for one filter value: ``kind`` is all, project,
+        integration, provider, type, credential, user or status; values are percent-encoded so no ':' in
+        an integration id can make two filters share a key."""
+        encoded = ":".join(quote(v, safe="") for v in values)
+        return f"{self.prefix}:{{idx}}:ev:{kind}" + (f":{encoded}" if values else "")
+
+    def job_index(self, kind: str, *values: str) -> str:
+        """Sorted set of trigger job ids (score: their event's time): all, workflow, user or status."""
+        encoded = ":".join(quote(v, safe="") for v in values)
+        return f"{self.prefix}:{{idx}}:job:{kind}" + (f":{encoded}" if values else "")
+
+    def event_jobs(self, event_id: str) -> str:
+        """Hash: an event's HTTP trigger jobs → their delivery status (queued, delivered, failed, dead)."""
+        return f"{self.prefix}:{{idx}}:ev-jobs:{event_id}"
+
+    @property
+    def index_registry(self) -> str:
+        """Set of every index key ever written, so retention trims them all without a SCAN."""
+        return f"{self.prefix}:{{idx}}:registry"

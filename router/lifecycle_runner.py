@@ -24,6 +24,7 @@ from router.routing_lifecycle import INTEGRATION_ENABLED
 from router.settings import Settings
 from router.store import EventStore
 from subscriptions.crypto import SecretBox
+from subscriptions.custom_lifecycle import custom_subscriptions
 from subscriptions.enabled import EnabledMarks
 from subscriptions.keys import LifecycleKeys
 from subscriptions.lifecycle import Lifecycle
@@ -132,7 +133,9 @@ def build_runner(
     lifecycle_keys = LifecycleKeys(settings.prefix)
     lifecycle = None
     if settings.public_url:
-        lifecycle = Lifecycle(cache.refresh, redis, box, http, settings.public_url, keys=lifecycle_keys)
+        lifecycle = Lifecycle(
+            cache.refresh, redis, box, http, settings.public_url, keys=lifecycle_keys, holders=(custom_subscriptions,)
+        )
     else:
         logger.info("provider-side subscriptions are off: HOOKROUTER_PUBLIC_URL is not set")
     marks = EnabledMarks(redis, lifecycle_keys)

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         description="Failed verifications of one integration within a minute that raise one verification_failures "
         "event for that minute.",
     )
+    replay_rate_per_s: float = Field(
+        default=200,
+        gt=0,
+        le=1_000_000,
+        description="Events per second one replay appends (reroute) or re-creates jobs for (redeliver); replays also "
+        "pause while the live routing backlog is high.",
+    )
 
     @field_validator("retry_schedule")
     @classmethod

@@ -336,6 +336,69 @@ class EventStore:
                 removed += int(await self._redis.hdel(key, name))
         return removed
 
+    # -- replay (router/replay.py) ----------------------------------------------------------
+
+    async def get_many(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
+        """The entries with these ids that are still stored, in the order given; one round trip."""
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.xrange(stream, min=entry_id, max=entry_id, count=1)
+            replies = await pipe.execute()
+        return [event for reply in replies for event in _events(stream, reply or [])]
+
+    async def backlog(self, stream: str, group: str) -> int:
+        """Entries of ``stream`` the group has not finished: not yet read (lag) plus read but not acked (pending).
+
+        0 when the stream or the group does not exist: nobody consumes it, so there is no live traffic to starve.
+        """
+        try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no such key
+            return 0
+        for info in cast(list[dict[Any, Any]], groups):
+            if _text(info.get("name", "")) == group:
+                pending = int(info.get("pending") or 0)
+                if "lag" not in info:  # Redis < 7 reports no lag: count what lies past the group's position
+                    after = _text(info.get("last-delivered-id", "0-0"))
+                    unread = await self._redis.xrange(stream, min=f"({after}", count=_BACKLOG_COUNT_CAP)
+                    return pending + len(unread or [])
+                # lag is nil when Redis cannot tell (entries deleted past the group's position): count pending only.
+                lag = info.get("lag")
+                return pending + (int(lag) if lag is not None else 0)
+        return 0
+
+    # -- event history (router/history.py) --------------------------------------------------
+
+    async def delete(self, stream: str, ids: Sequence[str]) -> int:
+        """XDEL these entries (per-project retention shorter than the stream's); returns how many existed."""
+        return int(await self._redis.xdel(stream, *ids)) if ids else 0
+
+    async def unrouted(self, stream: str, group: str, *, count: int) -> list[StoredEvent]:
+        """Up to ``count`` entries the group has not finished: read but not acked, then never read; by id.
+
+        Without the group (no worker ever ran) every entry is unread.
+        """
+        last = "0-0"
+        try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no such key
+            return []
+        pending: list[str] = []
+        for info in cast(list[dict[Any, Any]], groups):
+            if _text(info.get("name", "")) == group:
+                last = _text(info.get("last-delivered-id", "0-0"))
+                rows = await self._redis.xpending_range(stream, group, min="-", max="+", count=count)
+                pending = [_text(r["message_id"]) for r in rows]
+        events = await self.get_many(stream, pending) if pending else []
+        # "(" makes the start exclusive: the group's last-delivered entry is already pending or done.
+        unread = await self._redis.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=count)
+        return (events + _events(stream, unread or []))[:count]
+
+
+_BACKLOG_COUNT_CAP = 10_000  # enough to tell "busy" from "idle"; counting further would only cost time
+
 
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")

@@ -12,9 +12,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
+from router.history import index_dead_lettered, index_routed, trim_history
 from router.keys import Keys
+from router.loop import run_until_stopped
 from router.routing import route
 from router.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import SnapshotCache
@@ -40,6 +40,7 @@ class RoutingWorker:
         self._config = config
         self._stopping = asyncio.Event()
         self._group_ready = False
+        self._next_trim = 0.0
         self.routed = 0
 
     def stop(self) -> None:
@@ -47,22 +48,13 @@ class RoutingWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        failures = 0
-        next_trim = 0.0
-        while not self._stopping.is_set():
-            try:
-                if time.monotonic() >= next_trim:
-                    await self.trim(time.time())
-                    next_trim = time.monotonic() + self._config.retention_every_s
-                await self.run_once()
-                failures = 0
-            except (RedisError, OSError) as exc:
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0)
-                logger.warning(
-                    "routing paused: event store unavailable", extra={"error": type(exc).__name__, "retry_in_s": delay}
-                )
-                await asyncio.sleep(delay)
+        await run_until_stopped(self._batch_and_retention, self._stopping, "routing")
+
+    async def _batch_and_retention(self) -> None:
+        if time.monotonic() >= self._next_trim:
+            await self.trim(time.time())
+            self._next_trim = time.monotonic() + self._config.retention_every_s
+        await self.run_once()
 
     async def run_once(self) -> int:
         """One batch; returns how many entries it settled (routed or dead-lettered)."""
@@ -87,7 +79,9 @@ class RoutingWorker:
         not approximate: it runs hourly, and an operator asking for 90 days should get 90 days.
         Every worker may run this; trimming twice is harmless.
         """
-        min_id = f"{int((now - self._config.retention_days * 86400) * 1000)}-0"
+        min_id = await trim_history(
+            self._store, self._keys, await self._cache.refresh(), now, self._config.retention_days
+        )
         for stream in (self._keys.ingest, self._keys.ingest_dead):
             await self._store.trim_before(stream, min_id, approximate=False)
         await self._store.trim_outcomes(self._keys.outcomes, min_id)
@@ -102,6 +96,7 @@ class RoutingWorker:
                     extra={"event_id": event.id, "deliveries": counts[event.id]},
                 )
                 await self._store.dead_letter(self._keys.ingest, self._keys.ingest_dead, event, "max_deliveries")
+                await index_dead_lettered(self._store.redis, self._keys, [event])
             else:
                 keep.append(event)
         return keep
@@ -117,5 +112,6 @@ class RoutingWorker:
             logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
         # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
         await self._store.write(writes, outcomes, self._keys.outcomes)
+        await index_routed(self._store.redis, self._keys, events, outcomes, writes)
         await self._store.ack(self._keys.ingest, [e.id for e in events])
         self.routed += len(events)

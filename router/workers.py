@@ -22,6 +22,8 @@ from router.lifecycle_runner import RunningLifecycle, start_lifecycle
 from router.limits import Limiter
 from router.notifications import Notifier
 from router.notify_producers import Producers
+from router.replay import ReplayConfig, Replayer, ReplayRunner
+from router.replay_jobs import ReplayJobs
 from router.retry import RetryPolicy
 from router.settings import Settings
 from router.store import EventStore
@@ -103,11 +105,20 @@ class Workers:
         notify_store = EventStore(redis, maxlen=settings.stream_maxlen, group=DESTINATIONS_GROUP, consumer=consumer)
         self.fanout = DestinationFanout(notify_store, cache, keys, block_ms=settings.route_block_ms)
         self.producers = Producers(settings, redis, cache, keys, self.notifier)
+        replay_jobs = ReplayJobs(redis, keys, record_ttl_s=settings.retention_days * 86_400)
+        replayer = Replayer(
+            self.routing_store, keys, replay_jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s)
+        )
+        self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
+        self._workers = (self.routing, self.delivery, self.fanout, self.producers, self.replay)
         self._tasks: list[asyncio.Task[None]] = []
         self._lifecycle: RunningLifecycle | None = None
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(w.run()) for w in (self.routing, self.delivery, self.fanout, self.producers)]
+        self._tasks = [
+            asyncio.create_task(w.run())
+            for w in (self.routing, self.delivery, self.fanout, self.producers, self.replay)
+        ]
         self._lifecycle = await start_lifecycle(self._settings, self._redis, self._box, self._cache, self.routing_store)
 
     async def wait(self) -> None:
@@ -115,7 +126,7 @@ class Workers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
-        for worker in (self.routing, self.delivery, self.fanout, self.producers):
+        for worker in self._workers:
             worker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace_s)

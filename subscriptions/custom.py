@@ -13,6 +13,12 @@ configuration time.
 - **level ``user``**: each user's URL carries ``?id=<credential id>`` (or ``<resource connection id>``
   for an API resource); that names the recipient and ``routing`` must not be set.
 
+``setup: api_request`` definitions carry a ``subscription`` (a ``SubscriptionSpec``): the requests that
+create (and delete) the webhook at the provider, or at the operator's API, once per credential or
+connection whose user activated a workflow on the definition (``subscriptions.custom_lifecycle``). Its
+``key`` and ``webhook_path`` are the definition's own (``custom_subscription_key``, ``custom_webhook_path``)
+and are filled in when left out.
+
 Importing this module registers its record kinds in ``subscriptions.models.RECORD_TYPES``.
 """
 
@@ -27,6 +33,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 import verifiers
 from subscriptions import paths
 from subscriptions.models import RECORD_TYPES, ConnectedUser, Id, Integration, Record, Workflow
+from subscriptions.providers.spec import SubscriptionSpec
 from verifiers.custom_spec import HmacSpec, load_entry_point
 
 PathExpr = Annotated[str, AfterValidator(paths.check)]
@@ -124,6 +131,17 @@ class ResponseSpec(BaseModel):
         return self
 
 
+def custom_subscription_key(definition_id: str) -> str:
+    """The spec key of a definition's subscriptions: one subscription per (credential or connection, key)."""
+    return f"custom:{definition_id}"
+
+
+def custom_webhook_path(definition_id: str, level: str) -> str:
+    """The path the provider is given (``{{settings.webhookURL}}``); user level names the recipient."""
+    path = f"/webhook/triggers/custom/{definition_id}"
+    return path + "?id={{credential.id}}" if level == "user" else path
+
+
 class CustomWebhook(Record):
     """An operator-defined webhook trigger (see the module docstring)."""
 
@@ -138,16 +156,43 @@ class CustomWebhook(Record):
     event_type: PathExpr | None = None
     delivery_id: PathExpr | None = None
     response: ResponseSpec = Field(default_factory=ResponseSpec)
+    subscription: SubscriptionSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subscription_defaults(cls, data: Any) -> Any:
+        # The key and the webhook path follow from the definition: fill them in so an operator need not.
+        if isinstance(data, dict) and isinstance(data.get("subscription"), dict) and isinstance(data.get("id"), str):
+            defaults = {
+                "key": custom_subscription_key(data["id"]),
+                "webhook_path": custom_webhook_path(data["id"], str(data.get("level", "app"))),
+            }
+            data = {**data, "subscription": {**defaults, **data["subscription"]}}
+        return data
 
     @model_validator(mode="after")
     def _shape(self) -> CustomWebhook:
         if (self.integration is None) == (self.api_resource is None):
             raise ValueError("a custom webhook is attached to exactly one of integration or api_resource")
+        self._check_subscription()
         if self.level == "app" and self.routing is None:
             raise ValueError("an app-level custom webhook needs routing: a path to the tenant id, e.g. $.body.team.id")
         if self.level == "user" and self.routing is not None:
             raise ValueError("a user-level custom webhook routes by its URL's ?id= parameter; remove routing")
         return self
+
+    def _check_subscription(self) -> None:
+        if self.setup == "api_request" and self.subscription is None:
+            raise ValueError("setup: api_request needs a subscription: the requests that create the provider's webhook")
+        if self.setup == "manual" and self.subscription is not None:
+            raise ValueError("a subscription is only for setup: api_request (setup is manual)")
+        if self.subscription is None:
+            return
+        key, path = custom_subscription_key(self.id), custom_webhook_path(self.id, self.level)
+        if self.subscription.key != key:
+            raise ValueError(f"subscription.key is the definition's own ({key!r}); remove it")
+        if self.subscription.webhook_path != path:
+            raise ValueError(f"subscription.webhook_path is the definition's own ({path!r}); remove it")
 
     @property
     def owner(self) -> str:

@@ -19,7 +19,7 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -68,9 +68,19 @@ class SubscriptionKey(NamedTuple):
 
 @dataclass(frozen=True)
 class Desired:
+    """``owner`` files the subscription's secret (``StateStore.secrets_for``) under something other than the
+    integration id; ``context`` adds placeholders (``{{resource.base_url}}``) to the rendering context."""
+
     credential: Credential
     integration: Integration
     spec: SubscriptionSpec
+    owner: str = ""
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+HolderSource = Callable[[Snapshot], Iterable[Desired]]
+"""Subscriptions held by something other than a registry credential (an API resource connection, presented
+as a credential): every one it yields is desired, so it applies the usability and activation rules itself."""
 
 
 def usable(snapshot: Snapshot, credential: Credential) -> Integration | None:
@@ -83,9 +93,12 @@ def usable(snapshot: Snapshot, credential: Credential) -> Integration | None:
 
 
 def desired_subscriptions(
-    snapshot: Snapshot, sources: Sequence[SpecSource] = DEFAULT_SOURCES
+    snapshot: Snapshot, sources: Sequence[SpecSource] = DEFAULT_SOURCES, holders: Sequence[HolderSource] = ()
 ) -> dict[SubscriptionKey, Desired]:
     out: dict[SubscriptionKey, Desired] = {}
+    for holder in holders:
+        for want in holder(snapshot):
+            out.setdefault(SubscriptionKey(want.credential.id, want.spec.key), want)
     for cred in snapshot.credentials.values():
         integration = usable(snapshot, cred)
         if integration is None:
@@ -137,6 +150,7 @@ class Lifecycle:
         *,
         keys: LifecycleKeys | None = None,
         sources: Sequence[SpecSource] = DEFAULT_SOURCES,
+        holders: Sequence[HolderSource] = (),
         config: LifecycleConfig | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
@@ -148,6 +162,7 @@ class Lifecycle:
         self._http = http
         self._base = webhook_base_url.rstrip("/")
         self._sources = tuple(sources)
+        self._holders = tuple(holders)
         self._config = config or LifecycleConfig()
         self._clock = clock
         self._jitter = jitter
@@ -161,7 +176,8 @@ class Lifecycle:
 
     async def reconcile_once(self) -> Counter[str]:
         """One pass over DESIRED ∪ ACTUAL; returns what it did ({"created": 1, "retry": 2, ...})."""
-        desired = {k.member: d for k, d in desired_subscriptions(await self._snapshots(), self._sources).items()}
+        wanted = desired_subscriptions(await self._snapshots(), self._sources, self._holders)
+        desired = {k.member: d for k, d in wanted.items()}
         done: Counter[str] = Counter()
         for member in sorted(set(desired) | await self._store.members()):
             want = desired.get(member)
@@ -223,7 +239,7 @@ class Lifecycle:
 
     def _context(self, want: Desired) -> dict[str, str]:
         cred, integration, spec = want.credential, want.integration, want.spec
-        ctx = {f"api.{k}": v for k, v in self._config.api_bases.items()}
+        ctx = {f"api.{k}": v for k, v in self._config.api_bases.items()} | dict(want.context)
         ctx |= {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
         ctx |= {
             "credential.id": cred.id,
@@ -282,7 +298,7 @@ class Lifecycle:
 
     async def _create(self, want: Desired, previous: SubscriptionState | None) -> str:
         now, spec = self._clock(), want.spec
-        state = SubscriptionState(want.credential.id, want.integration.id, spec.key, spec=spec)
+        state = SubscriptionState(want.credential.id, want.owner or want.integration.id, spec.key, spec=spec)
         if previous is not None and previous.status == "pending":
             state.attempts = previous.attempts
         ctx = self._context(want)

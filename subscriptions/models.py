@@ -35,6 +35,8 @@ class Project(BaseModel):
     name: str = ""
     user_token_public_keys: list[str] = Field(default_factory=list)
     app_events: list[str] = Field(default_factory=list)
+    # Days its stored events (and their index entries) are kept; None: the router's retention_days.
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class Integration(Record):

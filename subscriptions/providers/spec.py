@@ -10,6 +10,7 @@ flat context built per (credential, spec):
 - ``trigger.<param>``: the spec's own ``params`` (a Graph resource, a list of event names);
 - ``subscription.id``, ``subscription.clientState`` (a secret we generate), ``subscription.expirationDateTime``;
 - ``api.<name>``: provider API base URLs (overridable: national clouds, tests).
+- ``resource.base_url``, ``resource.id``: an API resource's, for its connections' subscriptions.
 
 Rendering never evaluates anything: a placeholder is a key lookup, and a missing key is a TemplateError.
 """
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
 # Namespaces whose values are URLs themselves: inserted into a URL template as they are, not percent-encoded.
-_URL_NAMESPACES = ("api.", "settings.")
+_URL_NAMESPACES = ("api.", "settings.", "resource.")
 
 USER_LEVEL_PATH = "/webhook/triggers/connect/{{integration.type}}/{{integration.id}}?id={{credential.id}}"
 

