@@ -501,6 +501,15 @@ async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> 
     await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
 
 
+async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, succeeded: bool) -> None:
+    """A workflow runner reported a stream-target job's execution: it SUCCEEDED or FAILED."""
+    if not event_id or not job_id:
+        return
+    status = "delivered" if succeeded else "dead"
+    script = redis.register_script(_STATUS)
+    await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job_id, status])
+
+
 # -- retention ---------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from router.history import index_reported
 from router.keys import RUNNER_GROUP, Keys
 from router.responses import RunnerResponse, iso_ms, publish
 from router.store import EventStore, StoredEvent
@@ -160,4 +161,9 @@ class RunnerClient:
             "error": str(extra.get("error", "")),
             "data": json.dumps(data, separators=(",", ":")),
         }
-        return await self._store.append(self._keys.executions, fields)
+        report_id = await self._store.append(self._keys.executions, fields)
+        # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
+        await index_reported(
+            self._store.redis, self._keys, job.text("event_id"), job.job_id, kind == "workflow_success"
+        )
+        return report_id
