@@ -183,7 +183,9 @@ async def test_rate_holds_across_two_clients_in_real_time(limiter: Limiter, othe
     await asyncio.gather(*(hammer(lim) for lim in [limiter, other] * 8))
     elapsed = time.time() - start
     assert admitted <= limits.rate_per_s * elapsed + limits.burst
-    assert admitted >= limits.burst + limits.rate_per_s * 0.3 * 0.5  # it did admit, at about the rate
+    # The burst is always granted; how much of the steady rate a loaded machine manages to take in 0.3 s is not
+    # a property of the limiter (the fake-clock tests above pin the rate down exactly).
+    assert admitted >= limits.burst
 
 
 # The arrival time one second after T0, as an integer, with a fraction, and in exponent notation.
