@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.redis_client import decoded
 from router.state import app_state
 from subscriptions.models import Integration
 
@@ -42,13 +43,9 @@ def admin(endpoint: Endpoint) -> Endpoint:
 async def list_integrations(request: Request) -> Response:
     state = app_state(request)
     duplicates = await state["store"].redis.hgetall(state["keys"].duplicates)
-    counts = {_str(k): int(v) for k, v in duplicates.items()}
+    counts = {decoded(k): int(v) for k, v in duplicates.items()}
     integrations = state["cache"].current.integrations.values()
     return JSONResponse({"data": [_integration(i, counts.get(i.id, 0)) for i in integrations]})
-
-
-def _str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from router.admin import admin
 from router.delivery import redrive
 from router.limits import Limiter
+from router.redis_client import decoded
 from router.state import app_state
 from router.store import StoredEvent
 
@@ -101,13 +102,9 @@ async def delivery_history(request: Request) -> Response:
     raw = await state["store"].redis.hgetall(state["keys"].delivery_history(request.path_params["job_id"]))
     if not raw:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    record = {_s(k): _s(v) for k, v in raw.items()}
+    record = {decoded(k): decoded(v) for k, v in raw.items()}
     record["attempts"] = json.loads(record.get("attempts", "[]"))
     return JSONResponse(record)
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _is_id(value: str) -> bool:

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from router import headers as stored_headers
 from router.admin import admin
 from router.history import BadFilter, EventFilter, EventIndex, JobFilter, Page
+from router.redis_client import decoded
 from router.responses import iso_ms
 from router.state import State, app_state
 from router.store import StoredEvent
@@ -173,7 +174,7 @@ async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]
     by_id = {j.get("job_id"): j for j in summaries}
     out = []
     for n, job_id in enumerate(job_ids):
-        history = {_text(k): _text(v) for k, v in replies[3 * n].items()}
+        history = {decoded(k): decoded(v) for k, v in replies[3 * n].items()}
         due, waiting = replies[3 * n + 1], replies[3 * n + 2]
         job = dict(by_id.get(job_id, {}))
         if history:
@@ -181,15 +182,11 @@ async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]
             job["attempts"] = json.loads(history.get("attempts") or "[]")
             job["ended_at"] = float(history.get("at") or 0) or None
         elif due is not None:  # a retry is scheduled
-            job.update(state="retrying", next_attempt_at=float(due), attempts=json.loads(_text(waiting or b"[]")))
+            job.update(state="retrying", next_attempt_at=float(due), attempts=json.loads(decoded(waiting or b"[]")))
         else:  # on its work stream: a delivery worker's or the workflow runner's
             job.update(state="queued", attempts=[])
         out.append(job)
     return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @admin

@@ -28,6 +28,7 @@ from router.app import build_registry, connect
 from router.bootstrap import prepare
 from router.history import EventFilter, EventIndex
 from router.keys import ROUTING_GROUP, Keys
+from router.redis_client import decoded
 from router.replay import ReplayConfig, Replayer
 from router.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
 from router.replay_jobs import parse_when as _parse_when
@@ -94,10 +95,6 @@ def _filter(**values: Any) -> EventFilter:
         after_ms=_when(values["since"], "--since"),
         before_ms=_when(values["until"], "--until"),
     )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- events list / show / tail -----------------------------------------------------------------
@@ -170,7 +167,7 @@ async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
     jobs: list[dict[str, Any]] = []
     for job in routing.get("jobs", []):
         history = await ctx.redis.hgetall(ctx.keys.delivery_history(job["job_id"]))
-        record: dict[str, Any] = {_text(k): _text(v) for k, v in history.items()}
+        record: dict[str, Any] = {decoded(k): decoded(v) for k, v in history.items()}
         if "attempts" in record:
             record["attempts"] = json.loads(record["attempts"])
         jobs.append({**job, "delivery": record or None})

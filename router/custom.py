@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import SecretStr
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 import verifiers
 from router import headers as stored_headers
 from router.errors import StoreUnavailable
-from router.ingest import BodyTooLarge, error, public_url, read_body
+from router.ingest import BodyTooLarge, error, persist_handshake, public_url, read_body
 from router.state import State, app_state
 from subscriptions import paths
 from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
@@ -179,11 +178,11 @@ async def _handle(
                 provider, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url
             )
             if reply is not None:
-                await _persist(state, definition, reply.persist)
+                await persist_handshake(state, "custom_webhook", definition.id, reply.persist)
                 return Response(reply.body, reply.status, headers=dict(reply.headers))
         if is_setup(definition.response, context):
             values = {name: _value(p, context)[:MAX_PERSISTED_CHARS] for name, p in definition.response.persist.items()}
-            await _persist(state, definition, {k: v for k, v in values.items() if v})
+            await persist_handshake(state, "custom_webhook", definition.id, {k: v for k, v in values.items() if v})
             return render(definition.response, context, None)
         if request.method != "POST":
             return error(405, "method_not_allowed")
@@ -197,28 +196,6 @@ async def _handle(
         logger.warning("custom verifier cannot be loaded", extra={"definition": definition.id})
         return error(503, "verifier_unavailable", headers={"retry-after": "30"})
     return await _store(request, state, snapshot, definition, recipient, body, context)
-
-
-async def _persist(state: State, definition: CustomWebhook, values: Mapping[str, str]) -> None:
-    """Keep what a setup request handed over; make ``secret`` the signing secret only when that is safe.
-
-    Setup requests are unauthenticated by design: anyone who knows the URL can send one. So, as for
-    catalog handshakes (``router.ingest``), a persisted ``secret`` is activated only on a definition that
-    has no secret yet, checked against the registry (not the snapshot, which may be a moment behind);
-    every value is also recorded, encrypted, with the handshake captures under the definition's id.
-    """
-    for purpose, value in values.items():
-        activate = False
-        if purpose == "secret":
-            current = await state["registry"].get("custom_webhook", definition.id)
-            if isinstance(current, CustomWebhook) and not current.secrets:
-                activate = True
-                await state["registry"].put(current.model_copy(update={"secrets": [SecretStr(value)]}))
-                await state["cache"].refresh()  # this receiver verifies the next event with it at once
-        await state["diagnostics"].captured(definition.id, purpose, value, activated=activate)
-        logger.info(
-            "captured a setup value", extra={"definition": definition.id, "purpose": purpose, "activated": activate}
-        )
 
 
 async def _store(

@@ -33,6 +33,7 @@ from router.keys import Keys
 from router.limits import Admission, Limiter, TargetLimits
 from router.loop import run_until_stopped
 from router.notifications import Notifier, router_event
+from router.redis_client import decoded
 from router.retry import DEFAULT_POLICY, RetryPolicy, Verdict
 from router.store import EventStore, Settle, StoredEvent
 from subscriptions.models import HttpTarget, Workflow
@@ -219,7 +220,7 @@ class DeliveryWorker:
         redis = self._store.redis
         await redis.zadd(key, {job.id: _order_score(job.text("event_id"))}, nx=True)
         head = await redis.zrange(key, 0, 0)
-        return bool(head) and _str(head[0]) == job.id
+        return bool(head) and decoded(head[0]) == job.id
 
     def _order_key(self, workflow: Workflow | None, target: HttpTarget | None, job: Job) -> str:
         if workflow is None or target is None or not target.ordered:
@@ -241,10 +242,6 @@ def _exhausted(snapshot: Snapshot, job: Job, outcome: Settle) -> dict[str, Any]:
         f"{len(job.attempts)} attempt(s)",
         data={"jobId": job.id, "eventId": job.text("event_id"), "reason": reason, "attempts": job.attempts},
     )
-
-
-def _str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _content_type(job: Job) -> dict[str, str]:

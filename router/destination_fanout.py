@@ -13,6 +13,7 @@ import logging
 
 from router.keys import Keys
 from router.loop import run_until_stopped
+from router.redis_client import decoded
 from router.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -58,7 +59,7 @@ class DestinationFanout:
         if not events:
             return 0
         snapshot = await self._cache.refresh()
-        disabled = {_s(k) for k in await self._store.redis.hkeys(self._keys.disabled_destinations)}
+        disabled = {decoded(k) for k in await self._store.redis.hkeys(self._keys.disabled_destinations)}
         writes = [job for event in events for job in self._jobs(event, snapshot, disabled)]
         await self._store.write(writes, {}, "")
         await self._store.ack(stream, [e.id for e in events])
@@ -83,10 +84,6 @@ class DestinationFanout:
                 )
             )
         return jobs
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def event_of(entry: StoredEvent) -> dict[str, object]:

@@ -44,6 +44,7 @@ from redis.exceptions import ResponseError
 
 from router.delivery_outcomes import Job
 from router.keys import ROUTING_GROUP, Keys
+from router.redis_client import decoded
 from router.store import Append, EventStore, Settle, StoredEvent
 from subscriptions.snapshot import Snapshot
 
@@ -133,10 +134,6 @@ def score(entry_id: str) -> int:
     return int(ms) * 1000 + min(int(seq or 0), 999)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _encode_cursor(position: tuple[int, str], total: int) -> str:
     raw = json.dumps({"s": position[0], "m": position[1], "t": total}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -194,7 +191,7 @@ class _Walker:
             bottom = low if after is None else str(after[0])
             reply = await self._redis.zrangebyscore(key, bottom, high, start=0, num=n)
         # Every member's score is score(member), by construction: cheaper to compute than to read back.
-        return [(score(m), m) for m in map(_text, cast(list[Any], reply))]
+        return [(score(m), m) for m in map(decoded, cast(list[Any], reply))]
 
     async def _walk(
         self,
@@ -524,7 +521,7 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
     longest = max([default_days, *days.values()])
     stream_cut = int((now - longest * 86400) * 1000)
     redis = store.redis
-    registry = [_text(k) for k in await redis.smembers(keys.index_registry)]
+    registry = [decoded(k) for k in await redis.smembers(keys.index_registry)]
     prefix = keys.event_index("project") + ":"
     for key in registry:
         if key.startswith(prefix):
@@ -532,7 +529,7 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
             if cut > stream_cut:
                 await _delete_older(store, keys, key, cut * 1000)
     while ids := [
-        _text(m)
+        decoded(m)
         for m in await redis.zrangebyscore(keys.event_index("all"), "-inf", f"({stream_cut * 1000}", start=0, num=1000)
     ]:
         async with redis.pipeline(transaction=False) as pipe:
@@ -548,7 +545,7 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
 
 async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: int) -> None:
     redis = store.redis
-    while ids := [_text(m) for m in await redis.zrangebyscore(project_key, "-inf", f"({cut}", start=0, num=500)]:
+    while ids := [decoded(m) for m in await redis.zrangebyscore(project_key, "-inf", f"({cut}", start=0, num=500)]:
         events = {e.id: e for e in await store.get_many(keys.ingest, ids)}
         outcomes = await redis.hmget(keys.outcomes, ids)
         async with redis.pipeline(transaction=False) as pipe:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import SecretStr
 from starlette.requests import ClientDisconnect, Request
@@ -23,6 +24,7 @@ from router import headers as stored_headers
 from router.errors import StoreUnavailable
 from router.state import State, app_state
 from router.store import Append, Once
+from subscriptions.custom import CustomWebhook
 from subscriptions.models import Integration
 
 logger = logging.getLogger(__name__)
@@ -58,21 +60,29 @@ def public_url(request: Request, base: str) -> str:
     return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
-async def _persist_handshake(state: State, integration: Integration, values: Mapping[str, str]) -> None:
-    """Keep what a handshake handed over; make it a signing secret only when that is safe.
+async def persist_handshake(
+    state: State, kind: Literal["integration", "custom_webhook"], record_id: str, values: Mapping[str, str]
+) -> None:
+    """Keep what a handshake (or a custom webhook's setup request) handed over; make it a signing secret only
+    when that is safe.
 
-    Handshakes are unauthenticated by design, so anyone who knows the URL can send one. A provider
-    "secret" (Asana's X-Hook-Secret) becomes active only on an integration that has no secret yet; every
-    other value (Notion's verification token) waits for an operator to activate it through the admin API.
+    Handshakes are unauthenticated by design, so anyone who knows the URL can send one. A ``secret`` (Asana's
+    X-Hook-Secret, a custom setup secret) becomes active only on a record that has no secret yet, checked
+    against the registry rather than the snapshot, which may be a moment behind. Every value is also captured,
+    encrypted, for the operator (Notion's verification token waits there to be activated through the admin API).
     """
     for purpose, value in values.items():
-        activate = purpose == "secret" and not integration.secrets
-        await state["diagnostics"].captured(integration.id, purpose, value, activated=activate)
-        if activate:
-            await state["registry"].put(integration.model_copy(update={"secrets": [SecretStr(value)]}))
+        activate = False
+        if purpose == "secret":
+            current = await state["registry"].get(kind, record_id)
+            if isinstance(current, Integration | CustomWebhook) and not current.secrets:
+                activate = True
+                await state["registry"].put(current.model_copy(update={"secrets": [SecretStr(value)]}))
+                await state["cache"].refresh()  # this receiver verifies the next event with it at once
+        await state["diagnostics"].captured(record_id, purpose, value, activated=activate)
         logger.info(
             "captured a handshake value",
-            extra={"integration": integration.id, "purpose": purpose, "activated": activate},
+            extra={"kind": kind, "id": record_id, "purpose": purpose, "activated": activate},
         )
 
 
@@ -118,7 +128,7 @@ async def _verified(
         reply = inbound.handshake()
         if reply is not None:
             if reply.persist:
-                await _persist_handshake(state, integration, reply.persist)
+                await persist_handshake(state, "integration", integration.id, reply.persist)
             return Response(reply.body, reply.status, headers=dict(reply.headers))
         if request.method != "POST":
             return error(405, "method_not_allowed")

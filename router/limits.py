@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from router.errors import StoreUnavailable
 from router.keys import Keys
+from router.redis_client import decoded
 
 Clock = Callable[[], float]
 Verdict = Literal["closed", "half_open_probe", "open"]
@@ -237,10 +238,6 @@ def _us(clock: Clock) -> int:
     return round(clock() * _US)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _check_lease(lease_s: float) -> int:
     if not _finite_in(lease_s, 0.0, 86_400.0):
         raise ValueError(f"lease_s must be > 0 and <= 86400, not {lease_s!r}")
@@ -262,7 +259,7 @@ _VERDICTS: dict[str, Verdict] = {"closed": "closed", "half_open_probe": "half_op
 
 
 def _closed_or_open(reply: Any) -> Literal["closed", "open"]:
-    return "open" if _text(reply) == "open" else "closed"
+    return "open" if decoded(reply) == "open" else "closed"
 
 
 class Limiter:
@@ -305,8 +302,8 @@ class Limiter:
         reply = await self._run(self._admit, self._target_keys(target_id), args)
         ok, kind, wait_us = reply
         if int(ok):
-            return Admission(True, token=token, probe=_text(kind) == "half_open_probe", limits=limits)
-        reason: Reason = _REASONS[_text(kind)]
+            return Admission(True, token=token, probe=decoded(kind) == "half_open_probe", limits=limits)
+        reason: Reason = _REASONS[decoded(kind)]
         wait_s = int(wait_us) / _US
         if reason == "concurrency":
             wait_s = min(wait_s, self._concurrency_retry_s)
@@ -365,7 +362,7 @@ class Limiter:
         keys = [self._keys.target_breaker(target_id), self._keys.target_probe(target_id)]
         args = [_us(now), math.ceil(limits.breaker_open_s * _US), max(ttl_ms, 1), secrets.token_hex(8)]
         verdict, _ = await self._run(self._allow, keys, args)
-        return _VERDICTS[_text(verdict)]
+        return _VERDICTS[decoded(verdict)]
 
     async def record(
         self, target_id: str, limits: TargetLimits, success: bool, now: Clock = time.time
@@ -384,11 +381,11 @@ class Limiter:
                 (state, failures, opened_at), probes = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreUnavailable("limits store unavailable") from exc
-        is_open = state is not None and _text(state) == "open"
+        is_open = state is not None and decoded(state) == "open"
         return {
             "state": "open" if is_open else "closed",
             "consecutive_failures": int(failures or 0),
-            "opened_at": float(_text(opened_at)) / _US if is_open and opened_at is not None else None,
+            "opened_at": float(decoded(opened_at)) / _US if is_open and opened_at is not None else None,
             "probe_in_flight": bool(probes),
         }
 

@@ -34,6 +34,7 @@ from router.admin import admin
 from router.errors import StoreUnavailable
 from router.keys import Keys
 from router.notifications import Notifier
+from router.redis_client import decoded
 from router.runner import Job, RunnerClient
 from router.settings import Settings
 from router.state import app_state
@@ -227,7 +228,7 @@ class Transitions:
                 replies = await pipe.execute()
             for fact, (won, reason, replaced) in zip(part, replies, strict=True):
                 if int(won):
-                    claimed.append(Claimed(fact, _text(reason), _text(replaced)))
+                    claimed.append(Claimed(fact, decoded(reason), decoded(replaced)))
         return claimed
 
     async def set_reason(self, credential: str, reason: str) -> None:
@@ -239,10 +240,6 @@ class Transitions:
     async def unclaim(self, claim: Claimed) -> None:
         args: list[str | int] = [claim.fact.credential, claim.fact.version, claim.replaced_version, claim.reason]
         await self._unclaim(keys=[self._key], args=args)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def notify_claimed(
@@ -334,7 +331,7 @@ class BurstDetector:
     ) -> None:
         snapshot = self._snapshot()
         project = project or _project_of(snapshot, integration_id)
-        reasons = {_text(k)[7:]: int(v) for k, v in counts.items() if _text(k).startswith("reason:")}
+        reasons = {decoded(k)[7:]: int(v) for k, v in counts.items() if decoded(k).startswith("reason:")}
         message = (
             f"{self._threshold} webhooks to integration {integration_id} failed verification within a minute "
             f"(last reason: {reason}): a misconfigured secret or an attack"

@@ -38,6 +38,11 @@ _FAST: dict[type[AbstractConnection], type[AbstractConnection]] = {
 }
 
 
+def decoded(value: Any) -> str:
+    """A Redis reply value (bytes, as this client returns them) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def connect(url: str) -> Redis:
     # One quick retry, then fail: a webhook waiting seconds on a dead Redis should get its 503 and let the
     # provider retry, not hold the connection.

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from router.history import EventFilter
 from router.keys import Keys
+from router.redis_client import decoded
 from router.responses import iso_ms
 
 MODES = ("reroute", "redeliver")
@@ -173,10 +174,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class ReplayJobs:
     """The job records: create (idempotent per request id), read, claim, finish."""
 
@@ -198,7 +195,7 @@ class ReplayJobs:
             keys=[self._keys.replay_job(rid), self._keys.replay_pending],
             args=[params, _now_ms(), "1" if queue else "0", self._ttl_s, rid],
         )
-        if not int(created) and _text(stored) != params:
+        if not int(created) and decoded(stored) != params:
             raise ReplayConflict(rid)
         job = await self.get(rid)
         if job is None:  # expired between the two calls: practically never; say so rather than guess
@@ -209,14 +206,14 @@ class ReplayJobs:
         raw = await self._redis.hgetall(self._keys.replay_job(request_id))
         if not raw:
             return None
-        return ReplayJob.from_hash(request_id, {_text(k): _text(v) for k, v in raw.items()})
+        return ReplayJob.from_hash(request_id, {decoded(k): decoded(v) for k, v in raw.items()})
 
     async def update(self, request_id: str, fields: dict[str, str]) -> None:
         mapping: dict[Any, Any] = {**fields, "updated_at": str(_now_ms())}
         await self._redis.hset(self._keys.replay_job(request_id), mapping=mapping)
 
     async def pending(self, count: int = 10) -> list[str]:
-        return [_text(r) for r in await self._redis.zrange(self._keys.replay_pending, 0, count - 1)]
+        return [decoded(r) for r in await self._redis.zrange(self._keys.replay_pending, 0, count - 1)]
 
     async def claim(self, request_id: str, owner: str, ttl_s: int) -> bool:
         return bool(await self._redis.set(self._keys.replay_claim(request_id), owner, nx=True, ex=ttl_s))

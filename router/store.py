@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from router.errors import StoreUnavailable
+from router.redis_client import decoded
 
 Fields = Mapping[str, str | bytes | int]
 
@@ -30,10 +31,6 @@ class StoredEvent:
         return self.fields.get(name, b"").decode("utf-8", "replace")
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
     # redis-py types field mappings as invariant dicts of its EncodableT union; ours are narrower.
     return dict(fields)
@@ -42,8 +39,8 @@ def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
 def _appended(reply: Any) -> Appended:
     if isinstance(reply, list):
         created, entry_id = reply
-        return Appended(_text(entry_id), duplicate=not int(created))
-    return Appended(_text(reply))
+        return Appended(decoded(entry_id), duplicate=not int(created))
+    return Appended(decoded(reply))
 
 
 def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
@@ -51,7 +48,7 @@ def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
     for entry_id, fields in entries:
         if fields is None:  # deleted (trimmed) while pending: nothing left to process
             continue
-        out.append(StoredEvent(stream, _text(entry_id), {_text(k): v for k, v in fields.items()}))
+        out.append(StoredEvent(stream, decoded(entry_id), {decoded(k): v for k, v in fields.items()}))
     return out
 
 
@@ -227,7 +224,7 @@ class EventStore:
             stream, self._group, min=min(ids, key=_id_key), max=max(ids, key=_id_key), count=len(ids) * 2 + 100
         )
         wanted = set(ids)
-        return {_text(r["message_id"]): int(r["times_delivered"]) for r in rows if _text(r["message_id"]) in wanted}
+        return {decoded(r["message_id"]): int(r["times_delivered"]) for r in rows if decoded(r["message_id"]) in wanted}
 
     async def ack(self, stream: str, ids: Sequence[str]) -> None:
         if ids:
@@ -331,7 +328,7 @@ class EventStore:
         cut = _id_key(min_id)
         removed = 0
         async for field_name, _ in self._redis.hscan_iter(key, count=1000):
-            name = _text(field_name)
+            name = decoded(field_name)
             if _id_key(name) < cut:
                 removed += int(await self._redis.hdel(key, name))
         return removed
@@ -358,10 +355,10 @@ class EventStore:
         except ResponseError:  # no such key
             return 0
         for info in cast(list[dict[Any, Any]], groups):
-            if _text(info.get("name", "")) == group:
+            if decoded(info.get("name", "")) == group:
                 pending = int(info.get("pending") or 0)
                 if "lag" not in info:  # Redis < 7 reports no lag: count what lies past the group's position
-                    after = _text(info.get("last-delivered-id", "0-0"))
+                    after = decoded(info.get("last-delivered-id", "0-0"))
                     unread = await self._redis.xrange(stream, min=f"({after}", count=_BACKLOG_COUNT_CAP)
                     return pending + len(unread or [])
                 # lag is nil when Redis cannot tell (entries deleted past the group's position): count pending only.
@@ -387,10 +384,10 @@ class EventStore:
             return []
         pending: list[str] = []
         for info in cast(list[dict[Any, Any]], groups):
-            if _text(info.get("name", "")) == group:
-                last = _text(info.get("last-delivered-id", "0-0"))
+            if decoded(info.get("name", "")) == group:
+                last = decoded(info.get("last-delivered-id", "0-0"))
                 rows = await self._redis.xpending_range(stream, group, min="-", max="+", count=count)
-                pending = [_text(r["message_id"]) for r in rows]
+                pending = [decoded(r["message_id"]) for r in rows]
         events = await self.get_many(stream, pending) if pending else []
         # "(" makes the start exclusive: the group's last-delivered entry is already pending or done.
         unread = await self._redis.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=count)
