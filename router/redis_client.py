@@ -1,41 +1,28 @@
-"""The one way the router opens Redis: a pool whose connections pack commands with hiredis.
+"""The one way the router opens Redis, with every wait bounded.
 
-redis-py's asyncio connections build the RESP bytes of every command in Python (its sync client
-already uses hiredis for this). On the ingest path an XADD carries a dozen fields, and packing it in
-Python costs several times what hiredis does; the replies were already parsed by hiredis.
+redis-py (8.2 and later) packs commands with hiredis on its asyncio connections by itself, so the client
+is used as published: nothing here reaches into its connection classes.
+
+Bounds, because a frozen Redis (SIGSTOP, a stalled failover, a saturated host) must cost a caller a known
+time, never an open-ended wait:
+- ``socket_connect_timeout`` and ``socket_timeout`` are the command deadline: a reply that has not come
+  within it raises ``TimeoutError`` (a ``RedisError``), which the receiver turns into 503 + Retry-After;
+- no retry after a timeout: a retry would double the wait (a 10 s timeout once meant a 20 s 503); a
+  connection refused or reset is retried once at once, since that is a Redis that restarted;
+- a blocking read (XREADGROUP BLOCK) gets ``block_s`` on top of the deadline: a worker's pool says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool, UnixDomainSocketConnection
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
+from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-
-class _HiredisPacking(AbstractConnection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        # Commands such as "CLIENT SETNAME" arrive as one string; Redis expects separate arguments.
-        head = args[0].encode().split() if isinstance(args[0], str) else args[0].split()
-        encode = self.encoder.encode
-        return [hiredis.pack_command(tuple(head) + tuple(encode(a) for a in args[1:]))]  # type: ignore[no-untyped-call]
-
-
-class FastConnection(_HiredisPacking, Connection):
-    pass
-
-
-class FastUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
-    pass
-
-
-_FAST: dict[type[AbstractConnection], type[AbstractConnection]] = {
-    Connection: FastConnection,
-    UnixDomainSocketConnection: FastUnixConnection,
-}
+DEFAULT_DEADLINE_S = 2.0
 
 
 def decoded(value: Any) -> str:
@@ -43,11 +30,18 @@ def decoded(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def connect(url: str) -> Redis:
-    # One quick retry, then fail: a webhook waiting seconds on a dead Redis should get its 503 and let the
-    # provider retry, not hold the connection.
+def connect(url: str, *, deadline_s: float = DEFAULT_DEADLINE_S, block_s: float = 0.0) -> Redis:
+    """A client whose every command answers or fails within ``deadline_s`` (plus ``block_s`` for blocking reads).
+
+    Args:
+        deadline_s: longest wait for a connection or a reply.
+        block_s: longest BLOCK a caller of this client passes to XREADGROUP, added to the reply deadline.
+    """
     pool = ConnectionPool.from_url(
-        url, socket_connect_timeout=2, socket_timeout=10, retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)
+        url,
+        socket_connect_timeout=deadline_s,
+        socket_timeout=deadline_s + block_s,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        retry_on_timeout=False,
     )
-    pool.connection_class = _FAST.get(pool.connection_class, pool.connection_class)
     return Redis.from_pool(pool)
