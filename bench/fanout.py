@@ -7,8 +7,8 @@
 (a') baseline: the same entries XADDed to the ingest stream with a redis-py pipeline, ``--batch`` per round
      trip, on the same client: routing reads, writes a job and an outcome and acks each event, so raw XADD
      of the events themselves bounds it from above.
-(b)  delivery: ``--deliveries`` events of a second integration, routed (untimed) to a workflow with an HTTP
-     target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency`` attempts in flight)
+(b)  delivery: ``--deliveries`` events of a second integration, routed (untimed, a round's share at a time) to
+     a workflow with an HTTP target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency`` attempts in flight)
      until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
 (b') baseline: a bare httpx.AsyncClient POST loop, the same body, the same concurrency and client limits,
      against the same sink.
@@ -321,7 +321,7 @@ async def bench_routing(args: argparse.Namespace, redis: Redis, router: RoutingW
 
 
 async def bench_delivery(
-    args: argparse.Namespace, redis: Redis, cache: SnapshotCache, sink: str
+    args: argparse.Namespace, redis: Redis, cache: SnapshotCache, router: RoutingWorker, sink: str
 ) -> tuple[Phase, Phase]:
     bare, delivered = Phase(), Phase()
     body = slack_body(f"Ev{HTTP_INTEGRATION}0")
@@ -337,7 +337,12 @@ async def bench_delivery(
             http,
             DeliveryConfig(batch=args.concurrency, block_ms=1, in_flight=args.concurrency),
         )
+        offset = 0
         for size in split(args.deliveries):
+            # This round's jobs, routed before the clock starts: the worker sees exactly ``size`` of them.
+            await xadd_all(redis, [ingest_fields(HTTP_INTEGRATION, n) for n in range(offset, offset + size)], args.batch)
+            await route_all(router, size)
+            offset += size
             bare.start()
             await bare_posts(http, url, size, args.concurrency, body)
             bare.stop(size)
@@ -362,10 +367,7 @@ async def bench(args: argparse.Namespace, redis_url: str, sink: str) -> dict[str
         store = EventStore(redis, maxlen=MAXLEN, group=ROUTING_GROUP, consumer="bench")
         router = RoutingWorker(store, cache, KEYS, WorkerConfig(batch=args.batch, block_ms=1))
         xadd, routing = await bench_routing(args, redis, router)
-        # The delivery jobs: events of the HTTP-target workflow, routed before anything is timed.
-        await xadd_all(redis, [ingest_fields(HTTP_INTEGRATION, n) for n in range(args.deliveries)], args.batch)
-        await route_all(router, args.deliveries)
-        bare, delivery = await bench_delivery(args, redis, cache, sink)
+        bare, delivery = await bench_delivery(args, redis, cache, router, sink)
         return {"xadd": xadd, "routing": routing, "bare": bare, "delivery": delivery}
     finally:
         await redis.aclose()
