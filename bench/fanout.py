@@ -7,9 +7,9 @@
 (a') baseline: the same entries XADDed to the ingest stream with a redis-py pipeline, ``--batch`` per round
      trip, on the same client: routing reads, writes a job and an outcome and acks each event, so raw XADD
      of the events themselves bounds it from above.
-(b)  delivery: ``--deliveries`` events of a second integration, routed (untimed, a round's share at a time) to
-     a workflow with an HTTP target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency`` attempts in flight)
-     until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
+(b)  delivery: ``--deliveries`` events of a second integration, routed (untimed, a round's share at a time)
+     to a workflow with an HTTP target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency``
+     attempts in flight) until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
 (b') baseline: a bare httpx.AsyncClient POST loop, the same body, the same concurrency and client limits,
      against the same sink.
 
@@ -340,7 +340,8 @@ async def bench_delivery(
         offset = 0
         for size in split(args.deliveries):
             # This round's jobs, routed before the clock starts: the worker sees exactly ``size`` of them.
-            await xadd_all(redis, [ingest_fields(HTTP_INTEGRATION, n) for n in range(offset, offset + size)], args.batch)
+            entries = [ingest_fields(HTTP_INTEGRATION, n) for n in range(offset, offset + size)]
+            await xadd_all(redis, entries, args.batch)
             await route_all(router, size)
             offset += size
             bare.start()
