@@ -14,4 +14,5 @@ def test_every_setting_is_in_the_readme_table() -> None:
 
 def test_readme_names_the_two_commands() -> None:
     assert "hookrouter serve --apply examples/quickstart.yaml" in README
-    assert "pip install -e '.[test]' && pytest" in README
+    assert "pip install -c requirements.lock -e '.[test]' && pytest" in README
+    assert "pip install -c requirements.lock -e '.[embedded]'" in README
