@@ -38,7 +38,7 @@ def prepare(settings: Settings) -> tuple[Settings, EmbeddedRedis | None]:
                 "(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')"
             )
         return settings, None
-    embedded = EmbeddedRedis(settings.data_dir)
+    embedded = EmbeddedRedis(settings.data_dir, fsync=settings.redis_appendfsync)
     url = embedded.start()
     key = settings.master_key or _key_file(embedded.data_dir)
     return settings.model_copy(update={"redis_url": url, "master_key": key}), embedded

