@@ -35,16 +35,19 @@ ENV PATH="/opt/hookrouter/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     HOOKROUTER_HOST=0.0.0.0 \
     HOOKROUTER_PORT=8000 \
+    HOOKROUTER_HEALTH_PORT=8001 \
     HOOKROUTER_DATA_DIR=/home/hookrouter/.hookrouter
 
 USER 10001:10001
 WORKDIR /home/hookrouter
-EXPOSE 8000
+EXPOSE 8000 8001
 
-# No curl in the slim image: python's urllib. urlopen raises on a non-2xx (503 while Redis is down)
-# or on a refused connection, so the exit status is 1 unless /healthz answered 200.
+# Liveness, not readiness: a Redis outage must not get healthy containers restarted (/readyz tells a load
+# balancer or a Kubernetes readiness probe about Redis). No curl in the slim image: python's urllib, which
+# raises unless /healthz answers 2xx. `serve` answers on HOOKROUTER_PORT, `worker` on HOOKROUTER_HEALTH_PORT:
+# either one answering is healthy.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HOOKROUTER_PORT', '8000'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as u\nfor p in (os.environ.get('HOOKROUTER_PORT', '8000'), os.environ.get('HOOKROUTER_HEALTH_PORT', '8001')):\n    try:\n        u.urlopen('http://127.0.0.1:%s/healthz' % p, timeout=2); raise SystemExit(0)\n    except OSError: pass\nraise SystemExit(1)"]
 
 # Exec form: hookrouter is PID 1 and gets SIGTERM itself (uvicorn and the worker both drain on it).
 ENTRYPOINT ["hookrouter"]

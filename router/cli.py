@@ -13,16 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from router import logs
-from router.app import build_registry, connect, create_app
+from router.app import create_app, create_worker_app
 from router.bootstrap import prepare
 from router.cli_events import events_cli, replay
 from router.embedded import EmbeddedRedis
-from router.keys import Keys
+from router.runtime import build_registry, connect
 from router.settings import Settings
-from router.workers import Workers, cancel
 from subscriptions.config import Change, apply, load
 from subscriptions.errors import ConfigError
-from subscriptions.snapshot import SnapshotCache
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
 cli.add_typer(events_cli, name="events")
@@ -113,32 +111,21 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-async def _work(settings: Settings) -> None:
-    redis = connect(settings)
-    registry = build_registry(settings, redis)
-    cache = SnapshotCache(registry, refresh_s=settings.registry_refresh_s)
-    workers = Workers(settings, redis, registry.box, cache, Keys(settings.prefix))
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await cache.refresh()
-    refresher = asyncio.create_task(cache.run())
-    await workers.start()
-    try:
-        await stopping.wait()
-    finally:
-        await workers.stop()  # the batches in hand finish, up to a deadline
-        await cancel(refresher)
-        await redis.aclose()
-
-
 @cli.command()
 def worker() -> None:
-    """Run the workers only: routing, delivery, subscriptions (scale out; they share Redis consumer groups)."""
+    """Run the workers only: routing, delivery, subscriptions (scale out; they share Redis consumer groups).
+
+    Serves /healthz and /readyz on HOOKROUTER_HOST:HOOKROUTER_HEALTH_PORT for probes."""
     settings, embedded = _settings()
     try:
-        asyncio.run(_work(settings))
+        signal.signal(signal.SIGTERM, _exit_on_signal)  # as in serve: the finally below still runs
+        uvicorn.run(
+            create_worker_app(settings),
+            host=settings.host,
+            port=settings.health_port,
+            log_config=logs.config(settings.log_level),
+            server_header=False,
+        )
     finally:
         if embedded:
             embedded.stop()

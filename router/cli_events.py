@@ -24,7 +24,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from router import logs
-from router.app import build_registry, connect
 from router.bootstrap import prepare
 from router.history import EventFilter, EventIndex
 from router.keys import ROUTING_GROUP, Keys
@@ -33,6 +32,7 @@ from router.replay import ReplayConfig, Replayer
 from router.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
 from router.replay_jobs import parse_when as _parse_when
 from router.responses import iso_ms
+from router.runtime import build_registry, connect
 from router.settings import Settings
 from router.store import EventStore, StoredEvent
 from subscriptions.snapshot import SnapshotCache

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 import verifiers
 from router import headers as stored_headers
 from router.errors import StoreUnavailable
-from router.ingest import BodyTooLarge, error, persist_handshake, public_url, read_body
+from router.ingest import BodyTooLarge, error, persist_handshake, public_url, read_body, with_diagnostics
 from router.state import State, app_state
 from subscriptions import paths
 from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
@@ -190,8 +190,7 @@ async def _handle(
     except verifiers.VerificationError as exc:
         scheme = provider or ("hmac" if definition.verification.hmac is not None else "entry_point")
         logger.info("rejected custom webhook", extra={"definition": definition.id, "reason": exc.reason})
-        await state["diagnostics"].failed(definition.id, scheme, exc, request.headers.keys())
-        return error(401, exc.reason)
+        return with_diagnostics(error(401, exc.reason), state, definition.id, scheme, exc, request)
     except VerifierUnavailable:
         logger.warning("custom verifier cannot be loaded", extra={"definition": definition.id})
         return error(503, "verifier_unavailable", headers={"retry-after": "30"})

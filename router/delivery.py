@@ -25,13 +25,13 @@ from typing import Any
 
 import httpx
 
+from router.consumer import GroupReader
 from router.delivery_outcomes import Job, Outcomes
 from router.destination_delivery import DestinationSender
 from router.history import index_settled
 from router.http_delivery import Attempt, post_signed
 from router.keys import Keys
 from router.limits import Admission, Limiter, TargetLimits
-from router.loop import run_until_stopped
 from router.notifications import Notifier, router_event
 from router.redis_client import decoded
 from router.retry import DEFAULT_POLICY, RetryPolicy, Verdict
@@ -108,34 +108,35 @@ class DeliveryWorker:
         self._out = Outcomes(keys, config.history_ttl_s, clock)
         self._destinations = destinations
         self._notifier = notifier
-        self._stopping = asyncio.Event()
-        self._group_ready = False
+        self._reader = GroupReader(
+            store, keys.delivery_jobs, count=config.batch, block_ms=config.block_ms, claim_idle_ms=config.claim_idle_ms
+        )
         self.settled = 0
 
-    def stop(self) -> None:
-        """Finish the attempts in hand, then return from run()."""
-        self._stopping.set()
-
-    async def run(self) -> None:
-        await run_until_stopped(self.run_once, self._stopping, "delivery")
+    def reset(self) -> None:
+        """After a failed batch: see router.consumer (group recreated, own pending jobs taken up again)."""
+        self._reader.reset()
 
     async def run_once(self) -> int:
         """One batch; returns how many jobs it settled."""
-        stream = self._keys.delivery_jobs
-        if not self._group_ready:
-            await self._store.ensure_group(stream)
-            self._group_ready = True
         await self._store.requeue_due(
-            self._keys.delivery_scheduled, stream, self._keys.delivery_job(""), self._clock(), self._config.batch
+            self._keys.delivery_scheduled,
+            self._keys.delivery_jobs,
+            self._keys.delivery_job(""),
+            self._clock(),
+            self._config.batch,
         )
-        events = await self._store.claim_stale(stream, min_idle_ms=self._config.claim_idle_ms, count=self._config.batch)
-        if not events:
-            events = await self._store.read_new(stream, count=self._config.batch, block_ms=self._config.block_ms)
+        events = (await self._reader.next()).events
         if not events:
             return 0
         snapshot = await self._cache.refresh()
         gate = asyncio.Semaphore(self._config.in_flight)
-        await asyncio.gather(*(self._one(snapshot, Job(e), gate) for e in events))
+        # Every attempt of the batch ends before a failure is raised: a job still in flight must not be taken
+        # up again by the recovery that follows (it would be delivered twice at once).
+        results = await asyncio.gather(*(self._one(snapshot, Job(e), gate) for e in events), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
         self.settled += len(events)
         return len(events)
 

@@ -7,12 +7,11 @@ stream; the entry is acked only once its jobs are written (at-least-once; job id
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
+from router.consumer import GroupReader
 from router.keys import Keys
-from router.loop import run_until_stopped
 from router.redis_client import decoded
 from router.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
@@ -36,33 +35,23 @@ class DestinationFanout:
         self._store = store
         self._cache = cache
         self._keys = keys
-        self._batch = batch
-        self._block_ms = block_ms
-        self._claim_idle_ms = claim_idle_ms
-        self._stopping = asyncio.Event()
-        self._group_ready = False
+        self._reader = GroupReader(
+            store, keys.notifications, count=batch, block_ms=block_ms, claim_idle_ms=claim_idle_ms
+        )
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        await run_until_stopped(self.run_once, self._stopping, "destination fan-out")
+    def reset(self) -> None:
+        """After a failed batch: see router.consumer (group recreated, own pending entries taken up again)."""
+        self._reader.reset()
 
     async def run_once(self) -> int:
-        stream = self._keys.notifications
-        if not self._group_ready:
-            await self._store.ensure_group(stream)
-            self._group_ready = True
-        events = await self._store.claim_stale(stream, min_idle_ms=self._claim_idle_ms, count=self._batch)
-        if not events:
-            events = await self._store.read_new(stream, count=self._batch, block_ms=self._block_ms)
+        events = (await self._reader.next()).events
         if not events:
             return 0
         snapshot = await self._cache.refresh()
         disabled = {decoded(k) for k in await self._store.redis.hkeys(self._keys.disabled_destinations)}
         writes = [job for event in events for job in self._jobs(event, snapshot, disabled)]
         await self._store.write(writes, {}, "")
-        await self._store.ack(stream, [e.id for e in events])
+        await self._store.ack(self._keys.notifications, [e.id for e in events])
         return len(events)
 
     def _jobs(self, event: StoredEvent, snapshot: Snapshot, disabled: set[str]) -> list[Append]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import SecretStr
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,6 +26,7 @@ from router.errors import StoreUnavailable
 from router.state import State, app_state
 from router.store import Append, Once
 from subscriptions.custom import CustomWebhook
+from subscriptions.errors import UnreadableRecord
 from subscriptions.models import Integration
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def with_diagnostics(
+    rejected: Response, state: State, source: str, scheme: str, exc: verifiers.VerificationError, request: Request
+) -> Response:
+    """``rejected``, recording the failure's diagnostics once it has been sent: a slow or frozen Redis must not
+    hold the answer to a request that failed verification."""
+    rejected.background = BackgroundTask(state["diagnostics"].failed, source, scheme, exc, list(request.headers.keys()))
+    return rejected
+
+
 def public_url(request: Request, base: str) -> str:
     """The URL the provider called, as it saw it: URL-signing schemes (Twilio, HubSpot v3) sign it."""
     if not base:
@@ -74,7 +85,10 @@ async def persist_handshake(
     for purpose, value in values.items():
         activate = False
         if purpose == "secret":
-            current = await state["registry"].get(kind, record_id)
+            try:
+                current = await state["registry"].get(kind, record_id)
+            except UnreadableRecord:
+                current = None  # what it holds cannot be told: never activate on top of it
             if isinstance(current, Integration | CustomWebhook) and not current.secrets:
                 activate = True
                 await state["registry"].put(current.model_copy(update={"secrets": [SecretStr(value)]}))
@@ -135,8 +149,8 @@ async def _verified(
         inbound.verify()
     except verifiers.VerificationError as exc:
         logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
-        await state["diagnostics"].failed(integration.id, kind, exc, request.headers.keys())
-        return Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
+        rejected = Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
+        return with_diagnostics(rejected, state, integration.id, kind, exc, request)
     stored = await _store(request, state, integration, credential_id, body, inbound.extract())
     if inbound.empty_responses and stored.status_code == 200:
         return Response(status_code=200)

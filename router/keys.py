@@ -165,6 +165,10 @@ class Keys:
         """Marker (SET NX with a TTL, renewed while it runs) held by the one worker running a replay."""
         return f"{self.prefix}:{{replay}}:claim:{request_id}"
 
+    def readiness_probe(self, consumer: str) -> str:
+        """String written by /readyz of one process (proof that Redis takes writes); expires after a minute."""
+        return f"{self.prefix}:{{health}}:{consumer}"
+
     # -- event history indexes (router/history.py). One hash tag for all of them: a filtered query intersects
     # several sets in one script or pipeline, across projects, and the ingest stream they index is one slot too.
 

@@ -1,14 +1,13 @@
-"""The lifecycle scheduler: Integration Enabled events and provider-side subscriptions, every few seconds.
+"""The lifecycle pass: Integration Enabled events and provider-side subscriptions, every few seconds.
 
-Runs in every worker process (``serve`` with workers, ``hookrouter worker``); the work is claimed in Redis
-(subscriptions.enabled, subscriptions.lifecycle), so running it N times does it once. Integration Enabled
+The supervisor runs a pass every ``interval_s`` in every worker process (``serve`` with workers, ``hookrouter
+worker``); the work is claimed in Redis (subscriptions.enabled, subscriptions.lifecycle), so running it N times
+does it once. Integration Enabled
 events are appended here, because only the router's EventStore issues stream commands.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -16,7 +15,6 @@ from collections.abc import Callable
 
 import httpx
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from router.errors import StoreUnavailable
 from router.keys import Keys
@@ -53,13 +51,8 @@ class LifecycleRunner:
         self._keys = keys
         self._marks = marks
         self._lifecycle = lifecycle
-        self._interval_s = interval_s
         self._clock = clock
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        """Return from run() after the pass in hand (a provider call is not cut off half-way)."""
-        self._stopping.set()
+        self.interval_s = interval_s
 
     async def run_once(self) -> list[str]:
         """One pass; returns the ids of the Integration Enabled events it appended."""
@@ -97,35 +90,6 @@ class LifecycleRunner:
             "body": json.dumps({"credentialId": cred.id, "userId": cred.user}, separators=(",", ":")),
         }
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except (RedisError, OSError, StoreUnavailable) as exc:
-                logger.warning("lifecycle pass failed; retrying next interval", extra={"error": type(exc).__name__})
-            except Exception:  # a bug in one pass must not end the scheduler for the life of the process
-                logger.exception("lifecycle pass crashed; retrying next interval")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval_s)
-
-
-class RunningLifecycle:
-    """The runner's task and the HTTP client it owns; ``stop()`` cancels one and closes the other."""
-
-    def __init__(self, runner: LifecycleRunner, task: asyncio.Task[None], http: httpx.AsyncClient) -> None:
-        self.runner = runner
-        self._task = task
-        self._http = http
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        self.runner.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._http.aclose()
-
 
 def build_runner(
     settings: Settings, redis: Redis, box: SecretBox, cache: SnapshotCache, store: EventStore, http: httpx.AsyncClient
@@ -142,11 +106,3 @@ def build_runner(
     return LifecycleRunner(
         cache, store, Keys(settings.prefix), marks, lifecycle, interval_s=settings.lifecycle_interval_s
     )
-
-
-async def start_lifecycle(
-    settings: Settings, redis: Redis, box: SecretBox, cache: SnapshotCache, store: EventStore
-) -> RunningLifecycle:
-    http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S, follow_redirects=False)
-    runner = build_runner(settings, redis, box, cache, store, http)
-    return RunningLifecycle(runner, asyncio.create_task(runner.run()), http)

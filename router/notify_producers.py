@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -31,6 +29,7 @@ from starlette.routing import Route
 
 from router import notifications
 from router.admin import admin
+from router.consumer import GroupReader
 from router.errors import StoreUnavailable
 from router.keys import Keys
 from router.notifications import Notifier
@@ -39,6 +38,7 @@ from router.runner import Job, RunnerClient
 from router.settings import Settings
 from router.state import app_state
 from router.store import EventStore, StoredEvent
+from router.supervisor import Task
 from subscriptions.models import Credential, Id, Workflow
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -105,33 +105,18 @@ class ExecutionsBridge:
         self._snapshot = snapshot
         self._stream = keys.executions
         self._config = config
-        self._stopping = False
-        self._claimed_at = 0.0
-        self._group_ready = False
+        self._reader = GroupReader(
+            store, keys.executions, count=config.batch, block_ms=config.block_ms, claim_idle_ms=config.claim_idle_ms
+        )
 
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.step()
-            except (StoreUnavailable, RedisError, OSError) as exc:
-                # The entry stays pending and is reclaimed once idle: nothing is lost while Redis is away.
-                logger.warning("executions bridge: store unavailable", extra={"error": type(exc).__name__})
-                self._group_ready = False  # a Redis that restarted empty has lost the group too
-                await asyncio.sleep(1)
+    def reset(self) -> None:
+        """After a failed batch: see router.consumer. Reports stay pending meanwhile: nothing is lost while
+        Redis is away."""
+        self._reader.reset()
 
     async def step(self) -> int:
-        """One batch: reclaim reports a dead bridge left (now and then), read new ones, notify, ack."""
-        if not self._group_ready:
-            await self._store.ensure_group(self._stream)
-            self._group_ready = True
-        reports: list[StoredEvent] = []
-        if time.monotonic() - self._claimed_at > self._config.claim_idle_ms / 2000:
-            self._claimed_at = time.monotonic()
-            reports = await self._store.claim_stale(self._stream, min_idle_ms=self._config.claim_idle_ms)
-        reports += await self._store.read_new(self._stream, count=self._config.batch, block_ms=self._config.block_ms)
+        """One batch: reports left pending (by this bridge or a dead one) first, else new ones; notify, ack."""
+        reports = (await self._reader.next()).events
         for report in reports:
             await self._handle(report)
         return len(reports)
@@ -374,7 +359,7 @@ def burst_detector(
 
 
 class Producers:
-    """The workers' share: the executions bridge and the credential watch. ``run()`` until ``stop()``."""
+    """The workers' share: the executions bridge and the credential watch, two supervised tasks."""
 
     def __init__(self, settings: Settings, redis: Redis, cache: SnapshotCache, keys: Keys, notifier: Notifier) -> None:
         store = EventStore(redis, maxlen=settings.stream_maxlen, group=NOTIFY_GROUP, consumer=settings.consumer_name)
@@ -387,23 +372,15 @@ class Producers:
         self._poll_s = settings.registry_refresh_s
         self.bridge = ExecutionsBridge(store, notifier, lambda: cache.current, keys, config)
         self.watch = CredentialWatch(Transitions(redis, keys), notifier)
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        self.bridge.stop()
-        self._stopping.set()
+    def tasks(self) -> list[Task]:
+        return [
+            Task("executions-bridge", self.bridge.step, reset=self.bridge.reset),
+            Task("credential-watch", self._observe, pause_s=self._poll_s),
+        ]
 
-    async def run(self) -> None:
-        await asyncio.gather(self.bridge.run(), self._watch())
-
-    async def _watch(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.watch.observe(self._cache.current)
-            except (StoreUnavailable, RedisError, OSError) as exc:
-                logger.warning("credential watch: store unavailable", extra={"error": type(exc).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_s)
+    async def _observe(self) -> None:
+        await self.watch.observe(self._cache.current)
 
 
 # -- admin endpoints ------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ whenever the live backlog (routing group lag plus pending; for redeliver also th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
@@ -160,6 +159,8 @@ class Replayer:
         async def waiting(n: int) -> None:
             await self._jobs.update(rid, {"waiting_backlog": str(n)})
             await self._jobs.renew(rid, owner, self._config.claim_ttl_s)
+            if progress is not None:  # paused, not stuck: the caller hears from the job all the same
+                progress(dataclasses.replace(job, status="running", counts=counts, total=total, cursor=cursor))
 
         async for ids in self._ids(job, throttle.batch):
             if cursor and job.request.event_id is None:
@@ -299,39 +300,27 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 
 
 class ReplayRunner:
-    """The workers' loop: pick queued replay jobs, one at a time per process, until stop()."""
+    """The workers' task: run the first queued replay job nobody holds, one at a time per process."""
 
-    def __init__(self, replayer: Replayer, jobs: ReplayJobs, *, owner: str, poll_s: float = 1.0) -> None:
+    def __init__(self, replayer: Replayer, jobs: ReplayJobs, *, owner: str) -> None:
         self._replayer = replayer
         self._jobs = jobs
         self._owner = owner
-        self._poll_s = poll_s
         self._stopping = asyncio.Event()
+        # A replay may run for minutes: each batch tells the supervisor it is still making progress.
+        self.heartbeat: Callable[[], None] = lambda: None
 
     def stop(self) -> None:
         """Stop after the batch in hand; the job stays pending and resumes from its cursor elsewhere."""
         self._stopping.set()
 
-    async def run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                ran = await self.run_once()
-                failures = 0
-            except Exception as exc:  # the loop must outlive any one job; the job itself recorded what failed
-                failures += 1
-                ran = False
-                logger.warning("replay runner paused", extra={"error": type(exc).__name__})
-            if not ran:
-                delay = self._poll_s if failures == 0 else min(0.1 * 2**failures, 5.0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-
     async def run_once(self) -> bool:
         """Run the first queued job nobody holds; False when there was none."""
         for request_id in await self._jobs.pending():
             owner = f"{self._owner}:{uuid.uuid4().hex[:8]}"
-            job = await self._replayer.run(request_id, owner=owner, stopping=self._stopping)
+            job = await self._replayer.run(
+                request_id, owner=owner, stopping=self._stopping, progress=lambda _: self.heartbeat()
+            )
             if job is not None:
                 return True
         return False

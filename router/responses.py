@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from router.keys import Keys
@@ -75,6 +76,7 @@ class ResponseWaiter:
         self._redis = redis
         self._keys = keys
         self._waiting: dict[str, asyncio.Event] = {}
+        self._pubsub: PubSub | None = None
 
     @contextlib.contextmanager
     def expect(self, execution_id: str) -> Iterator[asyncio.Event]:
@@ -113,27 +115,30 @@ class ResponseWaiter:
         for ready in self._waiting.values():
             ready.set()
 
-    async def run(self) -> None:
-        """Listen until cancelled; reconnect with backoff when Redis goes away."""
-        failures = 0
-        while True:
+    async def run_once(self) -> None:
+        """Listen for up to a second (one supervised pass); subscribe first if not subscribed."""
+        if self._pubsub is None:
+            pubsub = self._redis.pubsub()
             try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self._keys.responses_channel)
-                    failures = 0
-                    self._wake_all()  # whatever was published while nobody listened is found by a re-read
-                    while True:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                        if message is not None:
-                            self._ring(message.get("data"))
-            except (RedisError, OSError) as exc:
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0)
-                logger.warning(
-                    "response listener lost Redis; reconnecting",
-                    extra={"error": type(exc).__name__, "retry_in_s": delay},
-                )
-                await asyncio.sleep(delay)
+                await pubsub.subscribe(self._keys.responses_channel)
+            except BaseException:
+                await pubsub.aclose()
+                raise
+            self._pubsub = pubsub
+            self._wake_all()  # whatever was published while nobody listened is found by a re-read
+        try:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        except BaseException:
+            await self.aclose()  # a lost connection: the next pass subscribes again
+            raise
+        if message is not None:
+            self._ring(message.get("data"))
+
+    async def aclose(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
 
     def _ring(self, data: object) -> None:
         execution_id = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)

@@ -30,8 +30,28 @@ class Settings(BaseSettings):
         description="When the embedded Redis writes its append-only file to disk: always (before it answers), "
         "everysec (a host crash loses up to 1 s of acknowledged events) or no (the OS decides: up to ~30 s).",
     )
+    redis_deadline_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Longest a request waits on Redis before it is answered 503 with Retry-After, s; also bounds "
+        "every Redis command of the workers (plus their blocking reads' own wait).",
+    )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP server binds.")
+    max_concurrent_requests: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Requests one process handles at once; beyond it a request is answered 503 with Retry-After "
+        "at once instead of queueing (/healthz is never refused).",
+    )
+    health_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Port on which `hookrouter worker` serves /healthz and /readyz (on HOOKROUTER_HOST); 0: none.",
+    )
     public_url: str = Field(
         default="",
         description="Base URL providers call (https://hooks.example.com); used by URL-signing schemes. "

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from router.destination_delivery import DestinationSender
 from router.diagnostics import Diagnostics
+from router.health import Readiness
 from router.keys import Keys
 from router.responses import ResponseWaiter
 from router.settings import Settings
@@ -27,6 +28,7 @@ class State(TypedDict):
     responses: ResponseWaiter
     subscription_secrets: StateStore
     destination_sender: DestinationSender
+    readiness: Readiness
 
 
 def app_state(request: Request) -> State:

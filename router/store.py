@@ -2,12 +2,15 @@
 
 Appends from concurrent requests are coalesced: every append made while a pipeline is in flight
 joins the next one, so N simultaneous webhooks cost about one round trip, and each caller still
-gets back only once its own entry's XADD has returned.
+gets back only once its own entry's XADD has returned. A caller waits at most ``deadline_s`` for that
+(then StoreUnavailable: the receiver answers 503 and the provider retries); an append whose caller has
+given up is not sent at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,6 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from router.errors import StoreUnavailable
 from router.redis_client import decoded
+from router.supervisor import cancel
 
 Fields = Mapping[str, str | bytes | int]
 
@@ -127,8 +131,11 @@ class Appended:
 
 
 class EventStore:
-    def __init__(self, redis: Redis, *, maxlen: int, group: str, consumer: str) -> None:
+    def __init__(
+        self, redis: Redis, *, maxlen: int, group: str, consumer: str, deadline_s: float | None = None
+    ) -> None:
         self._redis = redis
+        self._deadline_s = deadline_s
         self._maxlen = maxlen
         self._group = group
         self._consumer = consumer
@@ -142,6 +149,15 @@ class EventStore:
     def redis(self) -> Redis:
         return self._redis
 
+    async def aclose(self) -> None:
+        """Let appends in flight finish (up to the deadline), then stop; before the Redis client is closed."""
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flusher), self._deadline_s or 5.0)
+        await cancel(flusher)
+
     # -- appending ---------------------------------------------------------------------------
 
     async def append(self, stream: str, fields: Fields) -> str:
@@ -154,26 +170,38 @@ class EventStore:
         self._pending.append((append, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await future
+        if self._deadline_s is None:
+            return await future
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                return await future
+        except TimeoutError:
+            raise StoreUnavailable(f"event store did not answer within {self._deadline_s} s") from None
 
     async def _flush(self) -> None:
         while self._pending:
             await asyncio.sleep(0)  # let every request of this loop turn join the batch
-            batch, self._pending = self._pending, []
+            # Appends whose caller gave up (deadline, disconnect) are dropped: the caller was told 503.
+            batch, self._pending = [(a, f) for a, f in self._pending if not f.done()], []
+            if not batch:
+                continue
             try:
                 results = await self._xadd_many([a for a, _ in batch])
             except (RedisError, OSError) as exc:
-                for _, future in batch:
-                    if not future.done():
-                        error = StoreUnavailable("event store unavailable")
-                        error.__cause__ = exc
-                        future.set_exception(error)
-                continue
+                results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():  # the caller may have gone (client disconnected)
+                if future.done():  # the caller may have gone (client disconnected, deadline passed)
+                    continue
+                if isinstance(result, Appended):
                     future.set_result(result)
+                else:
+                    error = StoreUnavailable("event store unavailable")
+                    error.__cause__ = result
+                    future.set_exception(error)
 
-    async def _xadd_many(self, appends: Sequence[Append]) -> list[Appended]:
+    async def _xadd_many(self, appends: Sequence[Append]) -> list[Appended | Exception]:
+        """One pipeline; each append's own result, or the error Redis gave that one (OOM, say): a refused
+        append must not turn its neighbours, which Redis stored, into 503s that providers would send again."""
         self.round_trips += 1
         async with self._redis.pipeline(transaction=False) as pipe:
             for a in appends:
@@ -187,8 +215,8 @@ class EventStore:
                         args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
                         client=pipe,
                     )
-            replies = await pipe.execute()
-        return [_appended(reply) for reply in replies]
+            replies = await pipe.execute(raise_on_error=False)
+        return [reply if isinstance(reply, Exception) else _appended(reply) for reply in replies]
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -209,6 +237,16 @@ class EventStore:
         if not reply:
             return []
         [[_, entries]] = cast(list[Any], reply)  # RESP2 shape: [[stream, [(id, fields), ...]]]
+        return _events(stream, entries)
+
+    async def read_own_pending(self, stream: str, *, count: int) -> list[StoredEvent]:
+        """This consumer's entries read but not acknowledged (XREADGROUP from "0"), oldest first.
+
+        Like XAUTOCLAIM, this counts as another delivery of each entry (XPENDING's counter goes up)."""
+        reply = await self._redis.xreadgroup(self._group, self._consumer, {stream: "0"}, count=count)
+        if not reply:
+            return []
+        [[_, entries]] = cast(list[Any], reply)
         return _events(stream, entries)
 
     async def claim_stale(self, stream: str, *, min_idle_ms: int, count: int = 100) -> list[StoredEvent]:

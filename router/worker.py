@@ -2,19 +2,18 @@
 
 Each batch: reclaim entries a silent worker left pending (XAUTOCLAIM past ``claim_idle_ms``), else
 read new ones; dead-letter entries handed out more than ``max_deliveries`` times; route the rest
-against the registry snapshot; write every trigger job and outcome; only then ack.
+against the registry snapshot; write every trigger job and outcome; only then ack. ``run_once`` is one
+batch and ``trim`` one retention pass; the process's supervisor (``router.supervisor``) repeats both.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
+from router.consumer import GroupReader
 from router.history import index_dead_lettered, index_routed, trim_history
 from router.keys import Keys
-from router.loop import run_until_stopped
 from router.routing import route
 from router.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import SnapshotCache
@@ -29,7 +28,6 @@ class WorkerConfig:
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5
     retention_days: int = 90
-    retention_every_s: float = 3600.0
 
 
 class RoutingWorker:
@@ -38,38 +36,21 @@ class RoutingWorker:
         self._cache = cache
         self._keys = keys
         self._config = config
-        self._stopping = asyncio.Event()
-        self._group_ready = False
-        self._next_trim = 0.0
+        self._reader = GroupReader(
+            store, keys.ingest, count=config.batch, block_ms=config.block_ms, claim_idle_ms=config.claim_idle_ms
+        )
         self.routed = 0
 
-    def stop(self) -> None:
-        """Finish the batch in hand, then return from run()."""
-        self._stopping.set()
-
-    async def run(self) -> None:
-        await run_until_stopped(self._batch_and_retention, self._stopping, "routing")
-
-    async def _batch_and_retention(self) -> None:
-        if time.monotonic() >= self._next_trim:
-            await self.trim(time.time())
-            self._next_trim = time.monotonic() + self._config.retention_every_s
-        await self.run_once()
+    def reset(self) -> None:
+        """After a failed batch: see router.consumer (group recreated, own pending entries taken up again)."""
+        self._reader.reset()
 
     async def run_once(self) -> int:
-        """One batch; returns how many entries it settled (routed or dead-lettered)."""
-        stream = self._keys.ingest
-        if not self._group_ready:
-            await self._store.ensure_group(stream)
-            self._group_ready = True
-        events = await self._store.claim_stale(stream, min_idle_ms=self._config.claim_idle_ms, count=self._config.batch)
+        """One batch; returns how many entries it routed (entries dead-lettered instead are not counted)."""
+        batch = await self._reader.next()
+        events = await self._drop_exhausted(batch.events) if batch.redelivered else batch.events
         if events:
-            events = await self._drop_exhausted(events)
-        else:
-            events = await self._store.read_new(stream, count=self._config.batch, block_ms=self._config.block_ms)
-        if not events:
-            return 0
-        await self._route(events)
+            await self._route(events)
         return len(events)
 
     async def trim(self, now: float) -> None:

@@ -1,14 +1,14 @@
-"""The background workers of one process: routing, delivery to HTTP targets, and the subscription lifecycle.
+"""The background workers of one process: routing, retention, delivery to HTTP targets and destinations,
+failure-event producers, replays and the subscription lifecycle.
 
 `hookrouter serve` runs them beside the receiver (unless HOOKROUTER_RUN_WORKERS=false); `hookrouter worker`
-runs only them. Either way they start and stop here: stop() lets each finish the batch in hand, up to a
-deadline, then cancels what is left.
+runs only them. Either way they are built here and registered as tasks with the process's supervisor
+(``router.supervisor``), which runs, restarts and stops them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import time
 
 import httpx
 from redis.asyncio import Redis
@@ -18,7 +18,7 @@ from router.destination_delivery import DestinationSender
 from router.destination_fanout import DESTINATIONS_GROUP, DestinationFanout
 from router.destinations.email import SmtpConfig
 from router.keys import ROUTING_GROUP, Keys
-from router.lifecycle_runner import RunningLifecycle, start_lifecycle
+from router.lifecycle_runner import PROVIDER_TIMEOUT_S, build_runner
 from router.limits import Limiter
 from router.notifications import Notifier
 from router.notify_producers import Producers
@@ -27,21 +27,14 @@ from router.replay_jobs import ReplayJobs
 from router.retry import RetryPolicy
 from router.settings import Settings
 from router.store import EventStore
+from router.supervisor import Supervisor, Task
 from router.worker import RoutingWorker, WorkerConfig
 from subscriptions.crypto import SecretBox
 from subscriptions.snapshot import SnapshotCache
 
-SHUTDOWN_GRACE_S = 10.0
-
-
-async def cancel(task: asyncio.Task[None]) -> None:
-    # On Python 3.11 a cancellation that lands inside redis-py's wait_for can be lost (CPython gh-86296,
-    # fixed in 3.12): the loop then carries on as if nothing happened. Keep cancelling until it is done.
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
-    with contextlib.suppress(asyncio.CancelledError):
-        task.result()
+RETENTION_EVERY_S = 3600.0  # hourly: retention is in days, and each pass trims exactly to the cut
+# Longest a delivery batch may take between heartbeats: a target may take up to 120 s to answer.
+DELIVERY_BUDGET_S = 150.0
 
 
 def routing_config(settings: Settings) -> WorkerConfig:
@@ -68,20 +61,32 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
 class Workers:
     def __init__(self, settings: Settings, redis: Redis, box: SecretBox, cache: SnapshotCache, keys: Keys) -> None:
         self._settings = settings
-        self._redis = redis
-        self._box = box
-        self._cache = cache
-        self._keys = keys
         consumer = settings.consumer_name
-        self.routing_store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=consumer)
-        delivery_store = EventStore(redis, maxlen=settings.stream_maxlen, group=DELIVERY_GROUP, consumer=consumer)
+
+        self._stores: list[EventStore] = []
+
+        def store(group: str) -> EventStore:
+            self._stores.append(
+                EventStore(
+                    redis,
+                    maxlen=settings.stream_maxlen,
+                    group=group,
+                    consumer=consumer,
+                    deadline_s=settings.redis_deadline_s,
+                )
+            )
+            return self._stores[-1]
+
+        self.routing_store = store(ROUTING_GROUP)
         # One client per process; its pool is sized above the in-flight attempts so a wait for a free
         # connection never eats into a target's timeout.
         limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)
         self._http = httpx.AsyncClient(limits=limits, follow_redirects=False)
+        self._provider_http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S, follow_redirects=False)
         self.routing = RoutingWorker(self.routing_store, cache, keys, routing_config(settings))
         limiter = Limiter(redis, keys)
         self.notifier = Notifier(self.routing_store, keys)
+        retry = RetryPolicy.parse(settings.retry_schedule)
         sender = DestinationSender(
             redis,
             keys,
@@ -90,10 +95,10 @@ class Workers:
             self.notifier,
             SmtpConfig.from_settings(settings),
             auto_disable_after=settings.destination_auto_disable_after,
-            retry=RetryPolicy.parse(settings.retry_schedule),
+            retry=retry,
         )
         self.delivery = DeliveryWorker(
-            delivery_store,
+            store(DELIVERY_GROUP),
             cache,
             keys,
             limiter,
@@ -102,36 +107,40 @@ class Workers:
             destinations=sender,
             notifier=self.notifier,
         )
-        notify_store = EventStore(redis, maxlen=settings.stream_maxlen, group=DESTINATIONS_GROUP, consumer=consumer)
-        self.fanout = DestinationFanout(notify_store, cache, keys, block_ms=settings.route_block_ms)
+        self.fanout = DestinationFanout(store(DESTINATIONS_GROUP), cache, keys, block_ms=settings.route_block_ms)
         self.producers = Producers(settings, redis, cache, keys, self.notifier)
         replay_jobs = ReplayJobs(redis, keys, record_ttl_s=settings.retention_days * 86_400)
         replayer = Replayer(
             self.routing_store, keys, replay_jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s)
         )
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
-        self._workers = (self.routing, self.delivery, self.fanout, self.producers, self.replay)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._lifecycle: RunningLifecycle | None = None
+        self.lifecycle = build_runner(settings, redis, box, cache, self.routing_store, self._provider_http)
 
-    async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(w.run())
-            for w in (self.routing, self.delivery, self.fanout, self.producers, self.replay)
-        ]
-        self._lifecycle = await start_lifecycle(self._settings, self._redis, self._box, self._cache, self.routing_store)
+    def register(self, supervisor: Supervisor) -> None:
+        """Add every worker task to ``supervisor`` (which starts, restarts and stops them)."""
+        # A pass that blocks in XREADGROUP returns within block_ms; the budget leaves room for a slow batch.
+        blocking_budget_s = 30 + self._settings.route_block_ms / 1000
+        supervisor.add(Task("routing", self.routing.run_once, budget_s=blocking_budget_s, reset=self.routing.reset))
+        supervisor.add(Task("retention", self._trim, pause_s=RETENTION_EVERY_S, budget_s=600))
+        supervisor.add(Task("delivery", self.delivery.run_once, budget_s=DELIVERY_BUDGET_S, reset=self.delivery.reset))
+        supervisor.add(
+            Task("destination-fanout", self.fanout.run_once, budget_s=blocking_budget_s, reset=self.fanout.reset)
+        )
+        for task in self.producers.tasks():
+            supervisor.add(task)
+        # A replay beats after every batch and while it waits for the live backlog to drain.
+        self.replay.heartbeat = supervisor.add(
+            Task("replay", self.replay.run_once, pause_s=1.0, budget_s=60, stop=self.replay.stop)
+        )
+        # A pass may call providers (up to PROVIDER_TIMEOUT_S each) for many credentials.
+        supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
 
-    async def wait(self) -> None:
-        """Until every worker returned (after stop())."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def _trim(self) -> None:
+        await self.routing.trim(time.time())
 
-    async def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
-        for worker in self._workers:
-            worker.stop()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=grace_s)
-        for task in self._tasks:
-            await cancel(task)
-        if self._lifecycle is not None:
-            await self._lifecycle.stop()
+    async def aclose(self) -> None:
+        """Close the stores and the HTTP clients; after the supervisor stopped."""
+        for store in self._stores:
+            await store.aclose()
         await self._http.aclose()
+        await self._provider_http.aclose()

@@ -23,6 +23,17 @@ class RegistryKeys:
         """Counter bumped on every change; readers reload their snapshot when it moves."""
         return f"{self._base}:version"
 
+    @property
+    def epoch(self) -> str:
+        """Random token written with the first record: a registry emptied and written again (FLUSHALL, a Redis
+        restarted without data) gets a new one, so readers reload even when the version counter lands where it was."""
+        return f"{self._base}:epoch"
+
+    @property
+    def key_check(self) -> str:
+        """A value sealed with the master key the registry was first written with: a different key fails at start."""
+        return f"{self._base}:key-check"
+
 
 class LifecycleKeys:
     """Provider-side subscriptions and Integration Enabled markers. One hash tag, so a subscription's state

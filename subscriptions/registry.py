@@ -3,20 +3,30 @@
 Each kind lives in one hash (id → JSON); every change bumps a version counter in the same MULTI so
 readers (the in-process snapshot) can tell cheaply whether anything moved. Secrets are sealed with
 the SecretBox before they reach Redis and opened only when a snapshot is built.
+
+A record this code cannot read (not JSON, failing validation because a newer version wrote it, a secret
+that does not decrypt) is skipped by ``load``/``all``: logged once with its key, kept in ``unreadable``
+(key → reason) while it stays so, and never allowed to stop the others from loading. ``put`` replaces it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from redis.asyncio import Redis
 
 from subscriptions.crypto import SecretBox
+from subscriptions.errors import SecretError, UnreadableRecord
 from subscriptions.keys import KINDS, RegistryKeys
 from subscriptions.models import RECORD_TYPES
+
+logger = logging.getLogger(__name__)
 
 
 def _kind_of(record: BaseModel) -> str:
@@ -66,6 +76,8 @@ class Registry:
         self._redis = redis
         self._box = box
         self._keys = keys or RegistryKeys()
+        self.unreadable: dict[str, str] = {}  # "kind:id" → reason, as of the last load
+        self._reported: set[str] = set()  # digests of unreadable values already logged
 
     @property
     def box(self) -> SecretBox:
@@ -97,34 +109,92 @@ class Registry:
         merged = _merge_sealed(data, sealed)
         return json.dumps(merged, separators=(",", ":"), sort_keys=True)
 
-    def _decode(self, kind: str, raw: bytes | str) -> BaseModel:
-        data = json.loads(raw)
-        return RECORD_TYPES[kind].model_validate(self._open(data, _context(kind, data)))
+    def _decode(self, kind: str, record_id: str, raw: bytes | str) -> BaseModel:
+        """The record; raises UnreadableRecord (nothing else) when it cannot be read."""
+        key = f"{kind}:{record_id}"
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            return RECORD_TYPES[kind].model_validate(self._open(data, _context(kind, data)))
+        except ValidationError:  # before ValueError, its base: a record of a shape this version does not know
+            raise UnreadableRecord(key, "invalid_record") from None
+        except SecretError:
+            raise UnreadableRecord(key, "undecryptable_secret") from None
+        except (ValueError, RecursionError):
+            raise UnreadableRecord(key, "invalid_json") from None
+
+    def _readable(self, kind: str, raw: dict[Any, Any], unreadable: dict[str, str]) -> list[BaseModel]:
+        records = []
+        for record_id, value in sorted(raw.items()):
+            try:
+                records.append(self._decode(kind, _text(record_id), value))
+            except UnreadableRecord as exc:
+                unreadable[exc.key] = exc.reason
+                self._report(exc, value)
+        return records
+
+    def _report(self, exc: UnreadableRecord, value: bytes | str) -> None:
+        # Once per stored value: a refresh every 0.25 s must not log the same record four times a second.
+        # Never the value itself: it may hold secrets.
+        digest = hashlib.sha256(f"{exc.key}\0".encode() + _bytes(value)).hexdigest()
+        if digest not in self._reported:
+            if len(self._reported) >= 10_000:  # bounded, whatever keeps rewriting bad records
+                self._reported.clear()
+            self._reported.add(digest)
+            logger.error(
+                "registry record skipped: it cannot be read",
+                extra={"key": self._keys.records(exc.key.split(":", 1)[0]), "record": exc.key, "reason": exc.reason},
+            )
+
+    async def check_master_key(self) -> None:
+        """Raise SecretError if this registry's secrets were sealed with another master key.
+
+        Records whose secrets do not decrypt are skipped one by one, so a wrong key would otherwise start a
+        process that knows no integration; the first process to start with a key leaves a value sealed with it.
+        """
+        sealed = self._box.seal("hookrouter", context="key-check")
+        await self._redis.set(self._keys.key_check, sealed, nx=True)
+        stored = await self._redis.get(self._keys.key_check)
+        if stored is not None:
+            self._box.open(_text(stored), context="key-check")  # SecretError: wrong master key
 
     async def version(self) -> int:
         raw = await self._redis.get(self._keys.version)
         return int(raw or 0)
 
+    async def stamp(self) -> tuple[str, int]:
+        """(epoch, version): what a reader compares to tell whether anything moved; one round trip."""
+        epoch, version = await self._redis.mget(self._keys.epoch, self._keys.version)
+        return _text(epoch or b""), int(version or 0)
+
     async def get(self, kind: str, record_id: str) -> BaseModel | None:
+        """The record, None if absent; raises UnreadableRecord if it cannot be read."""
         raw = await self._redis.hget(self._keys.records(kind), record_id)
-        return None if raw is None else self._decode(kind, raw)
+        return None if raw is None else self._decode(kind, record_id, raw)
 
     async def all(self, kind: str) -> list[BaseModel]:
+        """Every readable record of one kind (unreadable ones are skipped, see the module docstring)."""
         raw = await self._redis.hgetall(self._keys.records(kind))
-        return [self._decode(kind, value) for _, value in sorted(raw.items())]
+        return self._readable(kind, raw, {})
 
     async def put(self, record: BaseModel) -> str:
         """Insert or replace one record. Returns "created", "updated" or "unchanged"."""
         kind = _kind_of(record)
         record_id = str(record.model_dump()["id"])
-        current = await self.get(kind, record_id)
+        try:
+            current = await self.get(kind, record_id)
+            existed = current is not None
+        except UnreadableRecord:
+            current, existed = None, True  # an unreadable record is replaced: an update
         if current is not None and plain(current) == plain(record):
             return "unchanged"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.records(kind), record_id, self._encode(kind, record))
             pipe.incr(self._keys.version)
+            pipe.set(self._keys.epoch, uuid.uuid4().hex, nx=True)
             await pipe.execute()
-        return "created" if current is None else "updated"
+        return "updated" if existed else "created"
 
     async def delete(self, kind: str, record_id: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -133,16 +203,23 @@ class Registry:
             removed, _ = await pipe.execute()
         return bool(removed)
 
-    async def load(self, kinds: Iterable[str] = KINDS) -> tuple[int, dict[str, list[BaseModel]]]:
-        """Every record of every kind plus the version they were read at, in one round trip."""
+    async def load(self, kinds: Iterable[str] = KINDS) -> tuple[tuple[str, int], dict[str, list[BaseModel]]]:
+        """Every record of every kind plus the stamp (epoch, version) they were read at, in one round trip."""
         kinds = list(kinds)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._keys.version)
+            pipe.mget(self._keys.epoch, self._keys.version)
             for kind in kinds:
                 pipe.hgetall(self._keys.records(kind))
-            version_raw, *hashes = await pipe.execute()
-        records = {
-            kind: [self._decode(kind, value) for _, value in sorted(raw.items())]
-            for kind, raw in zip(kinds, hashes, strict=True)
-        }
-        return int(version_raw or 0), records
+            (epoch, version), *hashes = await pipe.execute()
+        unreadable: dict[str, str] = {}
+        records = {kind: self._readable(kind, raw, unreadable) for kind, raw in zip(kinds, hashes, strict=True)}
+        self.unreadable = unreadable
+        return (_text(epoch or b""), int(version or 0)), records
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

@@ -1,15 +1,13 @@
 """An immutable, indexed view of the registry for the hot path, and the cache that keeps it fresh.
 
 The receiver and the workers look up integrations, credentials and workflows on every event; a
-Redis round trip per lookup would dominate. The cache polls the registry's version counter (one
-GET) every ``refresh_s`` and rebuilds the snapshot only when it moved, so a change is seen within
-``refresh_s`` plus one load.
+Redis round trip per lookup would dominate. The cache polls the registry's version counter and epoch
+(one MGET) every ``refresh_s`` and rebuilds the snapshot only when either moved, so a change is seen
+within ``refresh_s`` plus one load, also after Redis was emptied and written again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,9 +29,6 @@ from subscriptions.models import (
 )
 from subscriptions.registry import Registry
 
-logger = logging.getLogger(__name__)
-
-
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -44,6 +39,7 @@ def _typed(records: Sequence[BaseModel], model: type[T]) -> list[T]:
 @dataclass(frozen=True)
 class Snapshot:
     version: int = 0
+    epoch: str = ""
     projects: dict[str, Project] = field(default_factory=dict)
     integrations: dict[str, Integration] = field(default_factory=dict)
     users: dict[str, ConnectedUser] = field(default_factory=dict)
@@ -58,7 +54,7 @@ class Snapshot:
     destinations: dict[str, Destination] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, version: int, records: dict[str, list[BaseModel]]) -> Snapshot:
+    def build(cls, version: int, records: dict[str, list[BaseModel]], epoch: str = "") -> Snapshot:
         credentials = _typed(records.get("credential", []), Credential)
         workflows = _typed(records.get("workflow", []), Workflow)
         by_tenant: dict[tuple[str, str], list[Credential]] = defaultdict(list)
@@ -70,6 +66,7 @@ class Snapshot:
             by_integration[wf.integration].append(wf)
         return cls(
             version=version,
+            epoch=epoch,
             projects={p.id: p for p in _typed(records.get("project", []), Project)},
             integrations={i.id: i for i in _typed(records.get("integration", []), Integration)},
             users={u.id: u for u in _typed(records.get("user", []), ConnectedUser)},
@@ -116,19 +113,9 @@ class SnapshotCache:
 
     async def refresh(self) -> Snapshot:
         """Reload when the registry's version moved; cheap (one GET) when it did not."""
-        if self._snapshot.version and await self._registry.version() == self._snapshot.version:
-            return self._snapshot
-        version, records = await self._registry.load()
-        self._snapshot = Snapshot.build(version, records)
+        current = self._snapshot
+        if current.version and await self._registry.stamp() == (current.epoch, current.version):
+            return current
+        (epoch, version), records = await self._registry.load()
+        self._snapshot = Snapshot.build(version, records, epoch)
         return self._snapshot
-
-    async def run(self) -> None:
-        """Keep the snapshot fresh until cancelled; a Redis outage keeps the last good snapshot."""
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                await self.refresh()
-            except Exception as exc:  # a registry outage must not stop the receiver
-                logger.warning(
-                    "registry refresh failed; serving the last snapshot", extra={"error": type(exc).__name__}
-                )

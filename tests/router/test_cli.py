@@ -138,3 +138,43 @@ def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Pat
 def test_external_redis_without_a_master_key_refuses_to_start(redis_url: str, tmp_path: Path) -> None:
     result = hookrouter("apply", "-f", str(EXAMPLE), env=cli_env(REDIS_URL=redis_url), cwd=tmp_path)
     assert result.returncode != 0 and "HOOKROUTER_MASTER_KEY is required" in result.stderr
+
+
+def test_worker_serves_health_and_readiness_and_stops_on_sigterm(redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = cli_env(
+        REDIS_URL=redis_url,
+        HOOKROUTER_MASTER_KEY=MASTER_KEY,
+        HOOKROUTER_PREFIX="workertest",
+        HOOKROUTER_HEALTH_PORT=str(port),
+        HOOKROUTER_CONSUMER_NAME="cli-worker",
+    )
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "router", "worker"], env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "worker not ready in 20 s:\n" + log.read_text()
+            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+        tasks = ready.json()["tasks"]
+        assert {"routing", "delivery", "retention", "registry-refresh", "lifecycle"} <= set(tasks)
+        assert all(task["state"] == "running" for task in tasks.values())
+        # Only probes: the webhook routes live in `serve`.
+        assert httpx.get(f"http://127.0.0.1:{port}/api/events", timeout=2).status_code == 404
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) in (0, 128 + signal.SIGTERM), log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -35,6 +35,7 @@ from router.runner import Job, RunnerClient
 from router.settings import Settings
 from router.state import State
 from router.store import EventStore
+from router.supervisor import Supervisor, Task
 from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
@@ -395,16 +396,18 @@ async def test_a_burst_detector_without_redis_does_not_raise(registry: Registry)
 # -- the workers' share ------------------------------------------------------------------------------------------
 
 
-async def test_producers_run_the_bridge_and_the_watch_until_stopped(
+async def test_producers_run_the_bridge_and_the_watch_under_a_supervisor(
     redis_url: str, redis: Redis, registry: Registry, seed: Seed
 ) -> None:
     await seed_world(registry, seed)
     settings = make_settings(redis_url, route_block_ms=10, execution_url_template=URL_TEMPLATE)
     cache = SnapshotCache(registry, refresh_s=0.01)
     await cache.refresh()
-    refresher = asyncio.create_task(cache.run())
-    producers = Producers(settings, redis, cache, KEYS, notifier(redis, "routing"))
-    task = asyncio.create_task(producers.run())
+    supervisor = Supervisor()
+    supervisor.add(Task("registry-refresh", cache.refresh, pause_s=0.01))
+    for task in Producers(settings, redis, cache, KEYS, notifier(redis, "routing")).tasks():
+        supervisor.add(task)
+    supervisor.start()
     job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"e1"})
     await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
     await asyncio.sleep(0.1)  # the watch records the VALID credential before it changes
@@ -412,9 +415,5 @@ async def test_producers_run_the_bridge_and_the_watch_until_stopped(
     deadline = time.monotonic() + 3
     while len(await events(redis)) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    producers.stop()
-    await asyncio.wait_for(task, timeout=2)
-    refresher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await refresher
+    await asyncio.wait_for(supervisor.stop(), timeout=2)
     assert sorted(e["type"] for e in await events(redis)) == ["credentials_failure", "workflow_failure"]

@@ -26,15 +26,21 @@ async def test_redis_down_answers_503_then_service_resumes(tmp_path: Path) -> No
             proc.terminate()
             proc.wait(timeout=5)
             down = await post_slack(http, slack_event(event_id="Ev2"))
-            health = await http.get("/healthz")
+            alive, ready = await http.get("/healthz"), await http.get("/readyz")
             assert (down.status_code, down.json()) == (503, {"error": "store_unavailable"})
-            assert down.headers["retry-after"] == "5" and health.status_code == 503
+            assert down.headers["retry-after"] == "5"
+            # Liveness never depends on Redis; readiness says Redis is away.
+            assert alive.status_code == 200 and ready.status_code == 503
+            assert ready.json()["redis"] == {"ok": False, "error": "unavailable"}
             proc = start_redis(tmp_path, appendonly=True)
             deadline = time.monotonic() + 5
             while (back := await post_slack(http, slack_event(event_id="Ev3"))).status_code != 200:
                 assert time.monotonic() < deadline, f"still {back.status_code} after Redis came back"
                 await asyncio.sleep(0.05)
-            assert (await http.get("/healthz")).status_code == 200
+            deadline = time.monotonic() + 5
+            while (await http.get("/readyz")).status_code != 200:  # every task's next pass succeeds
+                assert time.monotonic() < deadline, (await http.get("/readyz")).json()
+                await asyncio.sleep(0.05)
         # Append-only persistence kept the event accepted before the outage; the refused one was never stored.
         assert await redis.xlen(Keys().ingest) == 2
     finally:

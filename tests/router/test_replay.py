@@ -15,6 +15,7 @@ from router.replay import ReplayConfig, Replayer, ReplayRunner
 from router.replay_jobs import ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest, parse_when
 from router.settings import Settings
 from router.store import EventStore
+from router.supervisor import Supervisor, Task
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, TEAM, Seed, make_worker, running, seed_slack, xrange_all
@@ -294,15 +295,18 @@ async def test_a_job_that_fails_for_good_is_marked_failed(seed: Seed, redis: Red
         raise ValueError("bad data")
 
     rep._index.query = boom  # type: ignore[method-assign]
-    runner = ReplayRunner(rep, jobs_, owner="w1", poll_s=0.01)
-    task = asyncio.create_task(runner.run())
+    runner = ReplayRunner(rep, jobs_, owner="w1")
+    supervisor = Supervisor(backoff_base_s=0.01)
+    supervisor.add(Task("replay", runner.run_once, pause_s=0.01, stop=runner.stop))
+    supervisor.start()
     for _ in range(100):
         job = await jobs_.get("broken")
         if job is not None and job.status == "failed":
             break
         await asyncio.sleep(0.01)
-    runner.stop()
-    await asyncio.wait_for(task, 5)
+    [health] = supervisor.health()
+    await asyncio.wait_for(supervisor.stop(), 5)
+    assert health.restarts >= 1 and health.last_error == "ValueError"  # the runner outlived the job's failure
     assert job is not None and job.status == "failed" and job.error == "ValueError"
     assert await jobs_.pending() == []
 

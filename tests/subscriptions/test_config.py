@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from subscriptions.config import apply, load
 from subscriptions.crypto import SecretBox
-from subscriptions.errors import ConfigError
+from subscriptions.errors import ConfigError, SecretError, UnreadableRecord
 from subscriptions.keys import RegistryKeys
 from subscriptions.models import Integration
 from subscriptions.registry import Registry
@@ -49,9 +49,13 @@ async def test_secrets_are_encrypted_at_rest(registry: Registry, redis: Redis) -
     await apply(registry, load(EXAMPLE))
     raw = await redis.hget(RegistryKeys().records("integration"), "slack-app")
     assert raw is not None and b"quickstart-signing-secret" not in raw and b"hr1." in raw
+    await registry.check_master_key()  # the first process to start leaves its key's mark
     other = Registry(redis, SecretBox(bytes(32)))
-    with pytest.raises(Exception, match="cannot decrypt"):
+    with pytest.raises(UnreadableRecord) as info:
         await other.get("integration", "slack-app")
+    assert info.value.reason == "undecryptable_secret"
+    with pytest.raises(SecretError, match="cannot decrypt"):  # so a process with the wrong key refuses to start
+        await other.check_master_key()
 
 
 def test_secret_repr_is_masked() -> None:
