@@ -246,11 +246,11 @@ def start_redis(procs: Processes, workdir: Path) -> tuple[Path, int]:
         time.sleep(0.05)
 
 
-def wait_healthy(procs: Processes, name: str, proc: subprocess.Popen[bytes], base: str) -> None:
+def wait_healthy(procs: Processes, name: str, proc: subprocess.Popen[bytes], base: str, path: str = "/healthz") -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(base + path, timeout=1).status_code == 200:
                 return
         if proc.poll() is not None or time.monotonic() > deadline:
             raise BenchError(f"{name} did not become healthy:\n{procs.tail(name)}")
@@ -353,7 +353,7 @@ def bench_hookrouter(
     env = hookrouter_env(redis_sock, workdir / "data", port)
     proc = procs.start("hookrouter", [exe, "serve", "--apply", str(config)], env)
     base = f"http://127.0.0.1:{port}"
-    wait_healthy(procs, "hookrouter", proc, base)
+    wait_healthy(procs, "hookrouter", proc, base, "/readyz")  # Redis writable, every task running
     pids = {"server": proc.pid, "redis": redis_pid}
     if profile is None:
         result = measure(load, base + PATH, body, "hookrouter", pids)
