@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from starlette.applications import Starlette
 
 from router import logs
 from router.app import create_app, create_worker_app
@@ -91,24 +92,10 @@ def serve(
             )
         if apply_file:
             _run_apply(settings, apply_file)
-        # uvicorn re-raises SIGTERM once it has shut down; turn that into SystemExit so the finally below
-        # still stops the embedded Redis (which then writes out its append-only file).
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=logs.config(settings.log_level),
-            proxy_headers=True,
-            server_header=False,
-        )
+        _run(create_app(settings), settings, settings.port)
     finally:
         if embedded:
             embedded.stop()
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 @cli.command()
@@ -118,17 +105,28 @@ def worker() -> None:
     Serves /healthz and /readyz on HOOKROUTER_HOST:HOOKROUTER_HEALTH_PORT for probes."""
     settings, embedded = _settings()
     try:
-        signal.signal(signal.SIGTERM, _exit_on_signal)  # as in serve: the finally below still runs
-        uvicorn.run(
-            create_worker_app(settings),
-            host=settings.host,
-            port=settings.health_port,
-            log_config=logs.config(settings.log_level),
-            server_header=False,
-        )
+        _run(create_worker_app(settings), settings, settings.health_port)
     finally:
         if embedded:
             embedded.stop()
+
+
+def _run(app: Starlette, settings: Settings, port: int) -> None:
+    # uvicorn re-raises SIGTERM once it has shut down; turn that into SystemExit so the caller's finally
+    # still stops the embedded Redis (which then writes out its append-only file).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        log_config=logs.config(settings.log_level),
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
