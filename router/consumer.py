@@ -2,10 +2,12 @@
 destination fan-out and the executions bridge.
 
 Each ``next()`` returns one batch, in this order of preference:
-1. after a start or a failed pass (``reset()``), this consumer's own pending entries (XREADGROUP from ``0``):
-   a batch that was read but not acknowledged when Redis went away, or when the process was killed (consumer
-   names are stable across restarts), is taken up again at once instead of after ``claim_idle_ms``;
-2. entries another consumer left pending longer than ``claim_idle_ms`` (XAUTOCLAIM: a dead worker's);
+1. after a failed pass (``reset()``), the entries of the batch that pass had in hand and did not acknowledge
+   (XCLAIM of exactly those ids): a batch read just before Redis went away is taken up again as soon as Redis
+   is back, instead of after ``claim_idle_ms``. Only ids this process itself read, never "every entry pending
+   under this consumer name": two processes given the same name (serve and worker on one host) must not take
+   each other's work in progress;
+2. entries any consumer left pending longer than ``claim_idle_ms`` (XAUTOCLAIM: a dead worker's);
 3. new entries (XREADGROUP ``>``, blocking up to ``block_ms``).
 The first two are marked ``redelivered``: the caller may count their deliveries and dead-letter poison.
 
@@ -34,23 +36,29 @@ class GroupReader:
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
         self._group_ready = False
-        self._recovering = True
+        self._in_hand: list[str] = []  # ids of the last batch returned
+        self._retry: list[str] = []
 
     def reset(self) -> None:
-        """After a failed pass: make sure of the group again and take up this consumer's own pending entries."""
+        """After a failed pass: make sure of the group again and take up the batch that was in hand."""
         self._group_ready = False
-        self._recovering = True
+        self._retry = self._in_hand
 
     async def next(self, *, block_ms: int | None = None) -> Batch:
         """One batch (possibly empty); ``block_ms`` overrides how long to wait for new entries."""
+        batch = await self._next(block_ms)
+        self._in_hand = [event.id for event in batch.events]
+        return batch
+
+    async def _next(self, block_ms: int | None) -> Batch:
         if not self._group_ready:
             await self.store.ensure_group(self.stream)
             self._group_ready = True
-        if self._recovering:
-            own = await self.store.read_own_pending(self.stream, count=self._count)
-            if own:
-                return Batch(own, redelivered=True)
-            self._recovering = False
+        if self._retry:
+            retry, self._retry = self._retry, []
+            again = await self.store.claim_ids(self.stream, retry)  # those still unacknowledged
+            if again:
+                return Batch(again, redelivered=True)
         stale = await self.store.claim_stale(self.stream, min_idle_ms=self._claim_idle_ms, count=self._count)
         if stale:
             return Batch(stale, redelivered=True)

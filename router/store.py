@@ -239,15 +239,13 @@ class EventStore:
         [[_, entries]] = cast(list[Any], reply)  # RESP2 shape: [[stream, [(id, fields), ...]]]
         return _events(stream, entries)
 
-    async def read_own_pending(self, stream: str, *, count: int) -> list[StoredEvent]:
-        """This consumer's entries read but not acknowledged (XREADGROUP from "0"), oldest first.
-
-        Like XAUTOCLAIM, this counts as another delivery of each entry (XPENDING's counter goes up)."""
-        reply = await self._redis.xreadgroup(self._group, self._consumer, {stream: "0"}, count=count)
-        if not reply:
+    async def claim_ids(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
+        """Take these entries over for this consumer, now (XCLAIM, no idle minimum); those no longer pending
+        (acknowledged, deleted) are left out. Counts as another delivery of each (XPENDING's counter)."""
+        if not ids:
             return []
-        [[_, entries]] = cast(list[Any], reply)
-        return _events(stream, entries)
+        reply = await self._redis.xclaim(stream, self._group, self._consumer, 0, list(ids))
+        return _events(stream, reply or [])
 
     async def claim_stale(self, stream: str, *, min_idle_ms: int, count: int = 100) -> list[StoredEvent]:
         # "0-0": scan the whole pending list each time; it is short unless workers are dying.
