@@ -1,7 +1,8 @@
 """Delivery to HTTP targets: the work stream → signed POSTs, with retries, dead letters and per-target limits.
 
 Every worker (any number, in `serve` or `worker` processes) runs the same loop:
-1. move retries that came due from the scheduled set back onto the work stream;
+1. move retries that came due from the scheduled set back onto the work stream (as references to the job's
+   hash: a job's body is stored once, see ``router/store.py``);
 2. reclaim entries a dead worker left pending (XAUTOCLAIM past ``claim_idle_ms``, which is longer than
    any attempt may take, so a slow delivery in progress is never taken over), else read new ones;
 3. per job: target gone or disabled → dead letter; ordered pair not at its head → wait; not admitted by
@@ -133,11 +134,31 @@ class DeliveryWorker:
             events = await self._store.read_new(stream, count=self._config.batch, block_ms=self._config.block_ms)
         if not events:
             return 0
-        snapshot = await self._cache.refresh()
-        gate = asyncio.Semaphore(self._config.in_flight)
-        await asyncio.gather(*(self._one(snapshot, Job(e), gate) for e in events))
+        jobs = await self._jobs(events)
+        if jobs:
+            snapshot = await self._cache.refresh()
+            gate = asyncio.Semaphore(self._config.in_flight)
+            await asyncio.gather(*(self._one(snapshot, job, gate) for job in jobs))
         self.settled += len(events)
         return len(events)
+
+    async def _jobs(self, events: list[StoredEvent]) -> list[Job]:
+        """The jobs of these entries: a reference (``job_ref``) is resolved to the job's hash. A reference whose
+        hash is gone belongs to a job that ended meanwhile (through a duplicate entry): it is acked and dropped."""
+        refs = [e for e in events if "job_ref" in e.fields]
+        stored = await self._store.job_hashes([self._keys.delivery_job(e.text("job_ref")) for e in refs])
+        by_entry = {e.id: fields for e, fields in zip(refs, stored, strict=True)}
+        jobs: list[Job] = []
+        gone: list[str] = []
+        for event in events:
+            if event.id not in by_entry:
+                jobs.append(Job(event))
+            elif by_entry[event.id]:
+                jobs.append(Job(StoredEvent(event.stream, event.id, by_entry[event.id]), stored=True))
+            else:
+                gone.append(event.id)
+        await self._store.ack(self._keys.delivery_jobs, gone)
+        return jobs
 
     async def _one(self, snapshot: Snapshot, job: Job, gate: asyncio.Semaphore) -> None:
         async with gate:

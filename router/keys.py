@@ -108,7 +108,7 @@ class Keys:
         return f"{self.prefix}:{{delivery}}:scheduled"
 
     def delivery_job(self, job_id: str) -> str:
-        """Hash holding a scheduled job's fields (body, attempts so far) until it is due."""
+        """Hash holding a rescheduled job's fields (body, attempts so far) until the job ends: its one copy."""
         return f"{self.prefix}:{{delivery}}:job:{job_id}"
 
     def delivery_history(self, job_id: str) -> str:

@@ -3,6 +3,16 @@
 Appends from concurrent requests are coalesced: every append made while a pipeline is in flight
 joins the next one, so N simultaneous webhooks cost about one round trip, and each caller still
 gets back only once its own entry's XADD has returned.
+
+Delivery jobs are stored once, however often they are retried. A new job is one work-stream entry with
+all its fields (body included). Its first reschedule moves those fields into the job's hash, in the
+MULTI that acks the entry (which the acked-entry trim then drops); the scheduled set holds only the job
+id, and a job that comes due goes back on the work stream as a small reference entry (``job_ref``), its
+hash staying where it is. Later reschedules rewrite only the attempt history. The hash goes when the job
+ends (delivered, or moved into the dead-letter stream), in the same MULTI as its ack. Why not the body
+referenced from the ingest stream instead: destination jobs and re-driven dead letters have no ingest
+entry, and a project's retention may be shorter than a retry schedule; a job that carries what it sends
+never depends on another key's retention.
 """
 
 from __future__ import annotations
@@ -87,37 +97,49 @@ return {1, id}
 """
 
 
-# The job hashes are not in KEYS: they are named by the ids the script reads. They share the hash tag of
-# KEYS, so the script stays on one slot of a cluster.
+# Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
+# are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
+# cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
+# Returns {moved, score of the earliest job still scheduled or false}: when to look again.
 _REQUEUE_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
-  local key = ARGV[3] .. id
-  local fields = redis.call('HGETALL', key)
-  if #fields > 0 then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
+  if redis.call('EXISTS', ARGV[3] .. id) == 1 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'job_ref', id)
   end
-  redis.call('DEL', key)
   redis.call('ZREM', KEYS[1], id)
 end
-return #ids
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#ids, first[2] or false}
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Settle:
-    """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only)."""
+    """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only).
+
+    ``fields``: for a reschedule, what to write into the job's hash (everything the first time, then only the
+    attempts); for a dead letter, the dead-letter entry. ``job_key``: the job's hash, written on a reschedule
+    and deleted otherwise (with the job's id taken off ``scheduled``, should a duplicate entry of it be there).
+    """
 
     job_id: str
     fields: Mapping[str, Any]
     scheduled: str = ""
     job_key: str = ""
+    job_ttl_s: int = 0  # a bound on a rescheduled job's hash, past its due time: never reached while it lives
     retry_at: float | None = None
     dead_stream: str = ""
     history_key: str = ""
     history: Mapping[str, Any] | None = None
     history_ttl_s: int = 86_400
     release_order: str = ""  # an ordered pair's queue to take this job off, letting the next one go
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    moved: int
+    next_due: float | None  # when the earliest job still scheduled comes due (unix s); None: nothing scheduled
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,15 +271,20 @@ class EventStore:
     async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
         """Record what became of one work entry and ack it, atomically (MULTI: all keys share a hash tag).
 
-        A retry goes to the scheduled set with the job's fields (attempts so far included), a give-up to
-        the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
+        A retry goes to the scheduled set (its id) and the job's hash (its fields: see ``Settle``), a give-up
+        to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
         crash before EXEC leaves the entry pending, to be reclaimed: nothing is lost, nothing half-done.
         """
         async with self._redis.pipeline(transaction=True) as pipe:
             if outcome.retry_at is not None and outcome.job_key:
-                pipe.delete(outcome.job_key)
                 pipe.hset(outcome.job_key, mapping=_wire(outcome.fields))
+                if outcome.job_ttl_s > 0:
+                    pipe.expire(outcome.job_key, outcome.job_ttl_s)
                 pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
+            elif outcome.job_key:
+                pipe.delete(outcome.job_key)
+                if outcome.scheduled:
+                    pipe.zrem(outcome.scheduled, outcome.job_id)
             if outcome.dead_stream:
                 pipe.xadd(outcome.dead_stream, _wire(outcome.fields), maxlen=self._maxlen, approximate=True)
             if outcome.release_order:
@@ -283,13 +310,24 @@ class EventStore:
         start = "-" if after == "-" else f"({after}"
         return _events(stream, await self._redis.xrange(stream, min=start, count=count) or [])
 
-    async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> int:
-        """Move retries that came due from the scheduled set back onto the work stream; any worker may run it.
+    async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> Requeued:
+        """Move up to ``count`` retries that came due back onto the work stream, as references to their hash;
+        any worker may run it. Also says when the next one comes due.
 
         One script per call, so two workers moving at once cannot both re-add a job.
         """
-        moved = await self._requeue(keys=[scheduled, stream], args=[now, count, job_key_prefix, self._maxlen])
-        return int(moved)
+        moved, first = await self._requeue(keys=[scheduled, stream], args=[now, count, job_key_prefix, self._maxlen])
+        return Requeued(int(moved), float(first) if first else None)
+
+    async def job_hashes(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """The fields of these job hashes, in order (empty for a hash that is gone); one round trip."""
+        if not keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        return [{decoded(k): v for k, v in reply.items()} for reply in replies]
 
     async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
