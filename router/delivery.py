@@ -238,9 +238,13 @@ class DeliveryWorker:
 
     async def _at_head(self, workflow: Workflow, job: Job) -> bool:
         key = self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
-        redis = self._store.redis
-        await redis.zadd(key, {job.id: _order_score(job.text("event_id"))}, nx=True)
-        head = await redis.zrange(key, 0, 0)
+        async with self._store.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {job.id: _order_score(job.text("event_id"))}, nx=True)
+            # Members leave as their jobs settle; the TTL, renewed while the pair is in use, bounds what a job
+            # that never settled here leaves behind (its workflow was removed, or stopped being ordered).
+            pipe.expire(key, self._config.history_ttl_s)
+            pipe.zrange(key, 0, 0)
+            *_, head = await pipe.execute()
         return bool(head) and decoded(head[0]) == job.id
 
     def _order_key(self, workflow: Workflow | None, target: HttpTarget | None, job: Job) -> str:

@@ -47,6 +47,12 @@ class Keys:
         """Trigger jobs of one workflow, read by its runner."""
         return f"{self.prefix}:{{wf:{workflow_id}}}:triggers"
 
+    @property
+    def stream_registry(self) -> str:
+        """Set of every stream trigger jobs were written to, so trimming reaches them all (those of workflows
+        removed since included) without a SCAN."""
+        return f"{self.prefix}:{{wf}}:streams"
+
     def verification_failures(self, integration_id: str) -> str:
         """Capped list of recent verification failure diagnostics of one integration."""
         return f"{self.prefix}:{{diag}}:{integration_id}:failures"

@@ -113,6 +113,49 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#ids, first[2] or false}
 """
 
+# Drop the entries every consumer group of the stream has acknowledged, and nothing else. A group has not
+# finished its oldest pending entry (read, not acked) nor anything after its last-delivered id (not read yet);
+# the cut is the lowest of those over all groups. A stream no group reads yet is left alone: its entries wait
+# for their reader (retention and MAXLEN still bound them). Pending entries older than the stream's first entry
+# were trimmed (retention) before anyone acked them: they hold nothing back, so the oldest pending entry that
+# still exists counts (Redis 6.2 keeps such entries pending for good; 7 drops them on the next XAUTOCLAIM).
+# One script, so a group created or rewound between reading the groups and trimming cannot lose entries.
+# XINFO GROUPS and XPENDING answer the same on Redis 6.2 and 7. Returns how many entries were trimmed.
+_TRIM_ACKED = """
+local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #head == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function before(a_ms, a_seq, b_ms, b_seq) return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq) end
+local first_ms, first_seq = parse(head[1][1])
+local cut_ms, cut_seq = nil, nil
+for _, group in ipairs(groups) do
+  local name, last = nil, '0-0'
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  local ms, seq = nil, nil
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])  -- the oldest entry read but not acked: keep it
+    if before(ms, seq, first_ms, first_seq) then
+      local live = redis.call('XPENDING', KEYS[1], name, head[1][1], '+', 1)
+      if #live > 0 then ms, seq = parse(live[1][1]) else ms, seq = nil, nil end
+    end
+  end
+  if ms == nil then
+    ms, seq = parse(last)
+    seq = seq + 1  -- everything up to the last entry handed out is acked: keep what follows it
+  end
+  if cut_ms == nil or before(ms, seq, cut_ms, cut_seq) then cut_ms, cut_seq = ms, seq end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', cut_ms, cut_seq))
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Settle:
@@ -157,6 +200,7 @@ class EventStore:
         self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
         self._append_once = redis.register_script(_APPEND_ONCE)
         self._requeue = redis.register_script(_REQUEUE_DUE)
+        self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
         self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
 
@@ -252,12 +296,16 @@ class EventStore:
         if ids:
             await self._redis.xack(stream, self._group, *ids)
 
-    async def write(self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str) -> None:
+    async def write(
+        self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str, *, stream_registry: str = ""
+    ) -> None:
         """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
 
         Not a MULTI: the jobs go to other streams (other hash slots on a cluster). The caller acks the
         source entries only after this returns, so a crash part-way leaves them pending to be routed
         again: at-least-once, with a deterministic ``job_id`` in every job for consumers to deduplicate.
+        ``stream_registry``: a set every stream written is added to, so trimming finds them all without a
+        SCAN, also those of workflows removed since.
         """
         if not writes and not outcomes:
             return
@@ -266,6 +314,8 @@ class EventStore:
                 pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
             if outcomes:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
+            if stream_registry and writes:
+                pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
             await pipe.execute()
 
     async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
@@ -329,6 +379,17 @@ class EventStore:
             replies = await pipe.execute()
         return [{decoded(k): v for k, v in reply.items()} for reply in replies]
 
+    async def trim_acked(self, streams: Sequence[str]) -> int:
+        """Drop the entries of each stream that every one of its consumer groups has acknowledged (see
+        ``_TRIM_ACKED``); streams no group reads are left alone. Returns how many entries went."""
+        if not streams:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                await self._trim_acked(keys=[stream], client=pipe)
+            replies = await pipe.execute()
+        return sum(int(r) for r in replies)
+
     async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(
@@ -365,10 +426,16 @@ class EventStore:
         """Drop routing outcomes of events older than ``min_id`` (they are keyed by entry id)."""
         cut = _id_key(min_id)
         removed = 0
+        old: list[str] = []
         async for field_name, _ in self._redis.hscan_iter(key, count=1000):
             name = decoded(field_name)
             if _id_key(name) < cut:
-                removed += int(await self._redis.hdel(key, name))
+                old.append(name)
+            if len(old) >= 1000:  # one HDEL per page, not one round trip per field
+                removed += int(await self._redis.hdel(key, *old))
+                old = []
+        if old:
+            removed += int(await self._redis.hdel(key, *old))
         return removed
 
     # -- replay (router/replay.py) ----------------------------------------------------------
