@@ -1,5 +1,5 @@
 """Bounded storage against a real Redis: acknowledged entries are trimmed, a job's body is stored once however often
-it is retried, retention reaches every stream."""
+it is retried, retention reaches every stream; and retries come back to work at their due time, not a poll's."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from router.delivery import DeliveryWorker
 from router.keys import RUNNER_GROUP, Keys
+from router.retry import RetryPolicy
 from router.runner import RunnerClient
 from router.settings import Settings
 from router.store import EventStore
@@ -211,3 +212,40 @@ async def test_the_routing_worker_retention_takes_seconds_too(seed: Seed, redis:
         await redis.xadd(KEYS.ingest, {"body": b"x"}, id=f"{ms}-0")
     await make_worker(redis, registry, retention_s=2.0).trim(now)
     assert await redis.xlen(KEYS.ingest) == 1
+
+
+# -- timers, not polls ----------------------------------------------------------------------------------------
+
+
+async def test_a_retry_is_attempted_when_due_not_after_the_block_period(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(500, default=Reply(200)) as sink:
+        await seed_target(seed, sink.url())  # the worker's schedule: 300 ms, without jitter
+        await send_events(settings, redis, registry)
+        # An idle worker blocks on the stream; with 5 s blocks a poll would find the retry only 5 s later.
+        worker = delivery_worker(redis, registry, http, block_ms=5000, retry=RetryPolicy.parse("300ms", jitter=0.0))
+        while len(sink.received) < 2:
+            await worker.run_once()
+        first, second = sink.received
+    assert 0.3 <= second.at - first.at < 2.0
+
+
+async def test_a_rate_limited_target_receives_its_jobs_at_its_rate(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    jobs = 40
+    with http_sink() as sink:
+        await seed_target(seed, sink.url(), rate_per_s=5, burst=1)
+        await send_events(settings, redis, registry, count=jobs)
+        # HOOKROUTER_ROUTE_BLOCK_MS's default: jobs held back by the limit must not wait for it.
+        worker = delivery_worker(redis, registry, http, block_ms=1000)
+        started = time.monotonic()
+        while len(sink.received) < jobs:
+            assert time.monotonic() - started < 20, f"{len(sink.received)} of {jobs} after 20 s"
+            await worker.run_once()
+        received = sink.received
+    took = received[-1].at - received[0].at
+    # 5/s with a burst of 1: one at once, then one every 0.2 s; 39 intervals take 7.8 s at the least.
+    assert 39 * 0.2 - 0.05 <= took < 12, took
+    assert len({r.headers["webhook-id"] for r in received}) == jobs
