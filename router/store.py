@@ -382,13 +382,13 @@ class EventStore:
     async def trim_acked(self, streams: Sequence[str]) -> int:
         """Drop the entries of each stream that every one of its consumer groups has acknowledged (see
         ``_TRIM_ACKED``); streams no group reads are left alone. Returns how many entries went."""
-        if not streams:
-            return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for stream in streams:
-                await self._trim_acked(keys=[stream], client=pipe)
-            replies = await pipe.execute()
-        return sum(int(r) for r in replies)
+        trimmed = 0
+        for start in range(0, len(streams), 500):  # a round trip per 500 streams, not one pipeline for them all
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in streams[start : start + 500]:
+                    await self._trim_acked(keys=[stream], client=pipe)
+                trimmed += sum(int(r) for r in await pipe.execute())
+        return trimmed
 
     async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
