@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
         admin_http = httpx.AsyncClient(follow_redirects=False)  # the admin API's own calls (destination tests)
         try:
-            runtime.supervisor.add(Task("response-listener", responses.run_once, budget_s=10))
+            runtime.supervisor.add(Task("response-listener", responses.run_once, budget_s=10, interruptible=True))
             await runtime.start()
             sender = DestinationSender(
                 redis,

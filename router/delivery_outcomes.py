@@ -1,9 +1,14 @@
-"""What becomes of a delivery job: rescheduled, finished, or dead-lettered, as a `Settle` for the store."""
+"""What becomes of a delivery job: rescheduled, finished, or dead-lettered, as a `Settle` for the store.
+
+A job's fields (body included) live in one place at a time: its work-stream entry while new, its hash once
+rescheduled (see ``router/store.py``), the dead-letter stream once it gave up; finished, only its history.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +21,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Job:
+    """A delivery job as a worker holds it. ``event`` is its work-stream entry (its id is what gets acked) with
+    the job's fields: the entry's own for a new job, the job's hash for one that came back from the scheduled
+    set (``stored``: its fields are in the hash already, so a reschedule rewrites only the attempts)."""
+
     event: StoredEvent
+    stored: bool = False
     fields: dict[str, Any] = field(init=False)
     attempts: list[dict[str, Any]] = field(init=False)
 
@@ -42,12 +52,16 @@ class Outcomes:
         self._clock = clock
 
     def retry_at(self, job: Job, due: float) -> Settle:
-        fields = {**job.fields, "attempts": json.dumps(job.attempts)}
+        attempts = {"attempts": json.dumps(job.attempts)}
+        # The body goes into the hash once, with the first reschedule; after that only the attempts change.
+        fields = attempts if job.stored else {**job.fields, **attempts}
         return Settle(
             job.id,
             fields,
             scheduled=self._keys.delivery_scheduled,
             job_key=self._keys.delivery_job(job.id),
+            # Far past the due time: the hash never expires under a job still waiting, only if one were orphaned.
+            job_ttl_s=self._history_ttl_s + max(0, math.ceil(due - self._clock())),
             retry_at=due,
         )
 
@@ -66,6 +80,8 @@ class Outcomes:
         return Settle(
             job.id,
             job.fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
             history_key=self._keys.delivery_history(job.id),
             history=self.history(job, status),
             history_ttl_s=self._history_ttl_s,
@@ -92,6 +108,8 @@ class Outcomes:
         return Settle(
             job.id,
             fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
             dead_stream=self._keys.delivery_dead,
             history_key=self._keys.delivery_history(job.id),
             history=self.history(job, "dead", reason),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
-from router.consumer import GroupReader
+from router.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.keys import Keys
 from router.redis_client import decoded
 from router.store import Append, EventStore, StoredEvent
@@ -36,7 +36,12 @@ class DestinationFanout:
         self._cache = cache
         self._keys = keys
         self._reader = GroupReader(
-            store, keys.notifications, count=batch, block_ms=block_ms, claim_idle_ms=claim_idle_ms
+            store,
+            keys.notifications,
+            count=batch,
+            block_ms=block_ms,
+            claim_idle_ms=claim_idle_ms,
+            recover_idle_ms=QUICK_RECOVER_IDLE_MS,
         )
 
     def reset(self) -> None:

@@ -16,7 +16,7 @@ Writers (each one call in the code that already owns the moment):
 - ``index_settled`` in ``DeliveryWorker._one`` after the settle: the job's status (delivered, failed = a retry
   scheduled, dead), and the event's = the worst of its HTTP jobs (dead > failed > routed > delivered), computed
   from a small per-event hash in the same script, so concurrent settles of two jobs never race.
-- ``trim_history`` in ``RoutingWorker.trim``: retention for indexes, and per project.
+- ``trim_history`` in the retention pass (``router/trimming.py``): retention for indexes, and per project.
 
 Status ``received`` is not a set: it is the routing backlog (entries read but not acked, then never read), small
 while workers keep up. That keeps ingest free of index writes and covers every producer (webhooks, App Events,
@@ -510,22 +510,24 @@ async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, s
 # -- retention ---------------------------------------------------------------------------------
 
 
-async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: float, default_days: int) -> str:
+async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: float, default_s: float) -> str:
     """Retention of indexes (and of projects keeping events for fewer days); returns the streams' MINID cut.
 
-    The shared ingest stream is trimmed (XTRIM MINID, by the caller) at the longest retention in force: the
-    default or any project's. A project keeping events for fewer days has its older events deleted here one by
-    one (XDEL, with their outcomes and index entries), found through its project index, never by a scan.
+    ``default_s``: the retention of projects that set none, in seconds. The shared ingest stream is trimmed
+    (XTRIM MINID, by the caller) at the longest retention in force: the default or any project's. A project
+    keeping events for fewer days has its older events deleted here one by one (XDEL, with their outcomes and
+    index entries), found through its project index, never by a scan. Index keys that retention emptied (Redis
+    deletes an empty sorted set) leave the index registry, so it lists only keys that hold something.
     """
-    days = {p.id: p.retention_days or default_days for p in snapshot.projects.values()}
-    longest = max([default_days, *days.values()])
-    stream_cut = int((now - longest * 86400) * 1000)
+    kept_s = {p.id: p.retention_days * 86400 if p.retention_days else default_s for p in snapshot.projects.values()}
+    longest = max([default_s, *kept_s.values()])
+    stream_cut = int((now - longest) * 1000)
     redis = store.redis
     registry = [decoded(k) for k in await redis.smembers(keys.index_registry)]
     prefix = keys.event_index("project") + ":"
     for key in registry:
         if key.startswith(prefix):
-            cut = int((now - days.get(unquote(key[len(prefix) :]), default_days) * 86400) * 1000)
+            cut = int((now - kept_s.get(unquote(key[len(prefix) :]), default_s)) * 1000)
             if cut > stream_cut:
                 await _delete_older(store, keys, key, cut * 1000)
     while ids := [
@@ -540,7 +542,20 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
         for key in registry:
             pipe.zremrangebyscore(key, "-inf", f"({stream_cut * 1000}")
         await pipe.execute()
+    forget = redis.register_script(_FORGET_EMPTY)
+    for start in range(0, len(registry), 500):
+        await forget(keys=[keys.index_registry, *registry[start : start + 500]])
     return f"{stream_cut}-0"
+
+
+# KEYS: 1 the index registry, then index keys. Drops from the registry those that no longer exist. In one script,
+# so a writer's ZADD and SADD (one pipeline, in that order) cannot fall between the check and the SREM.
+_FORGET_EMPTY = """
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SREM', KEYS[1], KEYS[i]) end
+end
+return 0
+"""
 
 
 async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: int) -> None:

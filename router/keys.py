@@ -47,6 +47,12 @@ class Keys:
         """Trigger jobs of one workflow, read by its runner."""
         return f"{self.prefix}:{{wf:{workflow_id}}}:triggers"
 
+    @property
+    def stream_registry(self) -> str:
+        """Set of every stream trigger jobs were written to, so trimming reaches them all (those of workflows
+        removed since included) without a SCAN."""
+        return f"{self.prefix}:{{wf}}:streams"
+
     def verification_failures(self, integration_id: str) -> str:
         """Capped list of recent verification failure diagnostics of one integration."""
         return f"{self.prefix}:{{diag}}:{integration_id}:failures"
@@ -108,7 +114,7 @@ class Keys:
         return f"{self.prefix}:{{delivery}}:scheduled"
 
     def delivery_job(self, job_id: str) -> str:
-        """Hash holding a scheduled job's fields (body, attempts so far) until it is due."""
+        """Hash holding a rescheduled job's fields (body, attempts so far) until the job ends: its one copy."""
         return f"{self.prefix}:{{delivery}}:job:{job_id}"
 
     def delivery_history(self, job_id: str) -> str:

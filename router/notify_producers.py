@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from router import notifications
 from router.admin import admin
-from router.consumer import GroupReader
+from router.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.errors import StoreUnavailable
 from router.keys import Keys
 from router.notifications import Notifier
@@ -106,7 +106,12 @@ class ExecutionsBridge:
         self._stream = keys.executions
         self._config = config
         self._reader = GroupReader(
-            store, keys.executions, count=config.batch, block_ms=config.block_ms, claim_idle_ms=config.claim_idle_ms
+            store,
+            keys.executions,
+            count=config.batch,
+            block_ms=config.block_ms,
+            claim_idle_ms=config.claim_idle_ms,
+            recover_idle_ms=QUICK_RECOVER_IDLE_MS,
         )
 
     def reset(self) -> None:

@@ -205,7 +205,9 @@ class Replayer:
         else:
             # The copies or jobs and the job's counts and cursor in one round trip. Not atomic: a crash in
             # between replays that batch again on resume (at-least-once, like routing itself).
-            await self._store.write(writes, state, self._keys.replay_job(request.request_id))
+            await self._store.write(
+                writes, state, self._keys.replay_job(request.request_id), stream_registry=self._keys.stream_registry
+            )
         return counts.replayed - before
 
     def _selected(

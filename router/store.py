@@ -5,6 +5,16 @@ joins the next one, so N simultaneous webhooks cost about one round trip, and ea
 gets back only once its own entry's XADD has returned. A caller waits at most ``deadline_s`` for that
 (then StoreUnavailable: the receiver answers 503 and the provider retries); an append whose caller has
 given up is not sent at all.
+
+Delivery jobs are stored once, however often they are retried. A new job is one work-stream entry with
+all its fields (body included). Its first reschedule moves those fields into the job's hash, in the
+MULTI that acks the entry (which the acked-entry trim then drops); the scheduled set holds only the job
+id, and a job that comes due goes back on the work stream as a small reference entry (``job_ref``), its
+hash staying where it is. Later reschedules rewrite only the attempt history. The hash goes when the job
+ends (delivered, or moved into the dead-letter stream), in the same MULTI as its ack. Why not the body
+referenced from the ingest stream instead: destination jobs and re-driven dead letters have no ingest
+entry, and a project's retention may be shorter than a retry schedule; a job that carries what it sends
+never depends on another key's retention.
 """
 
 from __future__ import annotations
@@ -91,37 +101,92 @@ return {1, id}
 """
 
 
-# The job hashes are not in KEYS: they are named by the ids the script reads. They share the hash tag of
-# KEYS, so the script stays on one slot of a cluster.
+# Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
+# are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
+# cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
+# Returns {moved, score of the earliest job still scheduled or false}: when to look again.
 _REQUEUE_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
-  local key = ARGV[3] .. id
-  local fields = redis.call('HGETALL', key)
-  if #fields > 0 then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
+  if redis.call('EXISTS', ARGV[3] .. id) == 1 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'job_ref', id)
   end
-  redis.call('DEL', key)
   redis.call('ZREM', KEYS[1], id)
 end
-return #ids
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#ids, first[2] or false}
+"""
+
+# Drop the entries every consumer group of the stream has acknowledged, and nothing else. A group has not
+# finished its oldest pending entry (read, not acked) nor anything after its last-delivered id (not read yet);
+# the cut is the lowest of those over all groups. A stream no group reads yet is left alone: its entries wait
+# for their reader (retention and MAXLEN still bound them). Pending entries older than the stream's first entry
+# were trimmed (retention) before anyone acked them: they hold nothing back, so the oldest pending entry that
+# still exists counts (Redis 6.2 keeps such entries pending for good; 7 drops them on the next XAUTOCLAIM).
+# One script, so a group created or rewound between reading the groups and trimming cannot lose entries.
+# XINFO GROUPS and XPENDING answer the same on Redis 6.2 and 7. Returns how many entries were trimmed.
+_TRIM_ACKED = """
+local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #head == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function before(a_ms, a_seq, b_ms, b_seq) return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq) end
+local first_ms, first_seq = parse(head[1][1])
+local cut_ms, cut_seq = nil, nil
+for _, group in ipairs(groups) do
+  local name, last = nil, '0-0'
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  local ms, seq = nil, nil
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])  -- the oldest entry read but not acked: keep it
+    if before(ms, seq, first_ms, first_seq) then
+      local live = redis.call('XPENDING', KEYS[1], name, head[1][1], '+', 1)
+      if #live > 0 then ms, seq = parse(live[1][1]) else ms, seq = nil, nil end
+    end
+  end
+  if ms == nil then
+    ms, seq = parse(last)
+    seq = seq + 1  -- everything up to the last entry handed out is acked: keep what follows it
+  end
+  if cut_ms == nil or before(ms, seq, cut_ms, cut_seq) then cut_ms, cut_seq = ms, seq end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', cut_ms, cut_seq))
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Settle:
-    """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only)."""
+    """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only).
+
+    ``fields``: for a reschedule, what to write into the job's hash (everything the first time, then only the
+    attempts); for a dead letter, the dead-letter entry. ``job_key``: the job's hash, written on a reschedule
+    and deleted otherwise (with the job's id taken off ``scheduled``, should a duplicate entry of it be there).
+    """
 
     job_id: str
     fields: Mapping[str, Any]
     scheduled: str = ""
     job_key: str = ""
+    job_ttl_s: int = 0  # a bound on a rescheduled job's hash, past its due time: never reached while it lives
     retry_at: float | None = None
     dead_stream: str = ""
     history_key: str = ""
     history: Mapping[str, Any] | None = None
     history_ttl_s: int = 86_400
     release_order: str = ""  # an ordered pair's queue to take this job off, letting the next one go
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    moved: int
+    next_due: float | None  # when the earliest job still scheduled comes due (unix s); None: nothing scheduled
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +207,7 @@ class EventStore:
         self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
         self._append_once = redis.register_script(_APPEND_ONCE)
         self._requeue = redis.register_script(_REQUEUE_DUE)
+        self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
         self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
 
@@ -247,6 +313,13 @@ class EventStore:
         reply = await self._redis.xclaim(stream, self._group, self._consumer, 0, list(ids))
         return _events(stream, reply or [])
 
+    async def own_pending(self, stream: str, *, min_idle_ms: int, count: int) -> list[str]:
+        """Ids pending under this consumer's name for at least ``min_idle_ms`` (XPENDING IDLE, Redis 6.2+)."""
+        rows = await self._redis.xpending_range(
+            stream, self._group, min="-", max="+", count=count, consumername=self._consumer, idle=min_idle_ms
+        )
+        return [decoded(r["message_id"]) for r in rows]
+
     async def claim_stale(self, stream: str, *, min_idle_ms: int, count: int = 100) -> list[StoredEvent]:
         # "0-0": scan the whole pending list each time; it is short unless workers are dying.
         reply = await self._redis.xautoclaim(stream, self._group, self._consumer, min_idle_ms, "0-0", count=count)
@@ -266,12 +339,16 @@ class EventStore:
         if ids:
             await self._redis.xack(stream, self._group, *ids)
 
-    async def write(self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str) -> None:
+    async def write(
+        self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str, *, stream_registry: str = ""
+    ) -> None:
         """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
 
         Not a MULTI: the jobs go to other streams (other hash slots on a cluster). The caller acks the
         source entries only after this returns, so a crash part-way leaves them pending to be routed
         again: at-least-once, with a deterministic ``job_id`` in every job for consumers to deduplicate.
+        ``stream_registry``: a set every stream written is added to, so trimming finds them all without a
+        SCAN, also those of workflows removed since.
         """
         if not writes and not outcomes:
             return
@@ -280,20 +357,27 @@ class EventStore:
                 pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
             if outcomes:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
+            if stream_registry and writes:
+                pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
             await pipe.execute()
 
     async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
         """Record what became of one work entry and ack it, atomically (MULTI: all keys share a hash tag).
 
-        A retry goes to the scheduled set with the job's fields (attempts so far included), a give-up to
-        the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
+        A retry goes to the scheduled set (its id) and the job's hash (its fields: see ``Settle``), a give-up
+        to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
         crash before EXEC leaves the entry pending, to be reclaimed: nothing is lost, nothing half-done.
         """
         async with self._redis.pipeline(transaction=True) as pipe:
             if outcome.retry_at is not None and outcome.job_key:
-                pipe.delete(outcome.job_key)
                 pipe.hset(outcome.job_key, mapping=_wire(outcome.fields))
+                if outcome.job_ttl_s > 0:
+                    pipe.expire(outcome.job_key, outcome.job_ttl_s)
                 pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
+            elif outcome.job_key:
+                pipe.delete(outcome.job_key)
+                if outcome.scheduled:
+                    pipe.zrem(outcome.scheduled, outcome.job_id)
             if outcome.dead_stream:
                 pipe.xadd(outcome.dead_stream, _wire(outcome.fields), maxlen=self._maxlen, approximate=True)
             if outcome.release_order:
@@ -319,13 +403,35 @@ class EventStore:
         start = "-" if after == "-" else f"({after}"
         return _events(stream, await self._redis.xrange(stream, min=start, count=count) or [])
 
-    async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> int:
-        """Move retries that came due from the scheduled set back onto the work stream; any worker may run it.
+    async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> Requeued:
+        """Move up to ``count`` retries that came due back onto the work stream, as references to their hash;
+        any worker may run it. Also says when the next one comes due.
 
         One script per call, so two workers moving at once cannot both re-add a job.
         """
-        moved = await self._requeue(keys=[scheduled, stream], args=[now, count, job_key_prefix, self._maxlen])
-        return int(moved)
+        moved, first = await self._requeue(keys=[scheduled, stream], args=[now, count, job_key_prefix, self._maxlen])
+        return Requeued(int(moved), float(first) if first else None)
+
+    async def job_hashes(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """The fields of these job hashes, in order (empty for a hash that is gone); one round trip."""
+        if not keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        return [{decoded(k): v for k, v in reply.items()} for reply in replies]
+
+    async def trim_acked(self, streams: Sequence[str]) -> int:
+        """Drop the entries of each stream that every one of its consumer groups has acknowledged (see
+        ``_TRIM_ACKED``); streams no group reads are left alone. Returns how many entries went."""
+        trimmed = 0
+        for start in range(0, len(streams), 500):  # a round trip per 500 streams, not one pipeline for them all
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in streams[start : start + 500]:
+                    await self._trim_acked(keys=[stream], client=pipe)
+                trimmed += sum(int(r) for r in await pipe.execute())
+        return trimmed
 
     async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -363,10 +469,16 @@ class EventStore:
         """Drop routing outcomes of events older than ``min_id`` (they are keyed by entry id)."""
         cut = _id_key(min_id)
         removed = 0
+        old: list[str] = []
         async for field_name, _ in self._redis.hscan_iter(key, count=1000):
             name = decoded(field_name)
             if _id_key(name) < cut:
-                removed += int(await self._redis.hdel(key, name))
+                old.append(name)
+            if len(old) >= 1000:  # one HDEL per page, not one round trip per field
+                removed += int(await self._redis.hdel(key, *old))
+                old = []
+        if old:
+            removed += int(await self._redis.hdel(key, *old))
         return removed
 
     # -- replay (router/replay.py) ----------------------------------------------------------

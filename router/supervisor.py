@@ -47,6 +47,8 @@ class Task:
         budget_s: longest a pass may go without a heartbeat before the task counts as stalled.
         reset: called after a failed pass, before the retry.
         stop: called when stopping, for tasks whose pass can end early on request.
+        interruptible: a pass that holds nothing worth finishing (a listener waiting for a message): cancelled
+            at once when stopping instead of awaited.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Task:
     budget_s: float = 30.0
     reset: Callable[[], None] | None = None
     stop: Callable[[], None] | None = None
+    interruptible: bool = False
 
 
 @dataclass
@@ -131,6 +134,8 @@ class Supervisor:
         for slot in self._slots.values():
             if slot.task.stop is not None:
                 slot.task.stop()
+            if slot.task.interruptible and slot.runner is not None:
+                await cancel(slot.runner)
         runners = [s.runner for s in self._slots.values() if s.runner is not None]
         if runners:
             await asyncio.wait(runners, timeout=grace_s)

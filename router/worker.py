@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from router.consumer import GroupReader
-from router.history import index_dead_lettered, index_routed, trim_history
+from router.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.history import index_dead_lettered, index_routed
 from router.keys import Keys
 from router.routing import route
 from router.store import Append, EventStore, StoredEvent
+from router.trimming import retention
 from subscriptions.snapshot import SnapshotCache
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class WorkerConfig:
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5
     retention_days: int = 90
+    retention_s: float | None = None  # overrides retention_days, in seconds (benches and tests: a short retention)
 
 
 class RoutingWorker:
@@ -37,7 +39,12 @@ class RoutingWorker:
         self._keys = keys
         self._config = config
         self._reader = GroupReader(
-            store, keys.ingest, count=config.batch, block_ms=config.block_ms, claim_idle_ms=config.claim_idle_ms
+            store,
+            keys.ingest,
+            count=config.batch,
+            block_ms=config.block_ms,
+            claim_idle_ms=config.claim_idle_ms,
+            recover_idle_ms=QUICK_RECOVER_IDLE_MS,
         )
         self.routed = 0
 
@@ -54,18 +61,10 @@ class RoutingWorker:
         return len(events)
 
     async def trim(self, now: float) -> None:
-        """Retention: drop events (and their outcomes and dead letters) older than ``retention_days``.
-
-        Stream ids start with their append time in ms, so the cut is an id: XTRIM MINID, no scan. Exact,
-        not approximate: it runs hourly, and an operator asking for 90 days should get 90 days.
-        Every worker may run this; trimming twice is harmless.
-        """
-        min_id = await trim_history(
-            self._store, self._keys, await self._cache.refresh(), now, self._config.retention_days
-        )
-        for stream in (self._keys.ingest, self._keys.ingest_dead):
-            await self._store.trim_before(stream, min_id, approximate=False)
-        await self._store.trim_outcomes(self._keys.outcomes, min_id)
+        """Retention: drop events (their outcomes, indexes, trigger jobs, dead letters, ...) older than
+        ``retention_days``; ``router/trimming.py`` says what, and who else trims what."""
+        retention_s = self._config.retention_s or self._config.retention_days * 86_400
+        await retention(self._store, self._keys, self._cache, now, retention_s)
 
     async def _drop_exhausted(self, events: list[StoredEvent]) -> list[StoredEvent]:
         counts = await self._store.times_delivered(self._keys.ingest, [e.id for e in events])
@@ -92,7 +91,7 @@ class RoutingWorker:
             outcomes[event.id] = outcome.to_json()
             logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
         # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
-        await self._store.write(writes, outcomes, self._keys.outcomes)
+        await self._store.write(writes, outcomes, self._keys.outcomes, stream_registry=self._keys.stream_registry)
         await index_routed(self._store.redis, self._keys, events, outcomes, writes)
         await self._store.ack(self._keys.ingest, [e.id for e in events])
         self.routed += len(events)

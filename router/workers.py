@@ -1,5 +1,5 @@
-"""The background workers of one process: routing, retention, delivery to HTTP targets and destinations,
-failure-event producers, replays and the subscription lifecycle.
+"""The background workers of one process: routing, retention and the trim of acknowledged work, delivery to
+HTTP targets and destinations, failure-event producers, replays and the subscription lifecycle.
 
 `hookrouter serve` runs them beside the receiver (unless HOOKROUTER_RUN_WORKERS=false); `hookrouter worker`
 runs only them. Either way they are built here and registered as tasks with the process's supervisor
@@ -7,8 +7,6 @@ runs only them. Either way they are built here and registered as tasks with the 
 """
 
 from __future__ import annotations
-
-import time
 
 import httpx
 from redis.asyncio import Redis
@@ -28,11 +26,11 @@ from router.retry import RetryPolicy
 from router.settings import Settings
 from router.store import EventStore
 from router.supervisor import Supervisor, Task
+from router.trimming import AckedTrim, Retention, RetentionConfig
 from router.worker import RoutingWorker, WorkerConfig
 from subscriptions.crypto import SecretBox
 from subscriptions.snapshot import SnapshotCache
 
-RETENTION_EVERY_S = 3600.0  # hourly: retention is in days, and each pass trims exactly to the cut
 # Longest a delivery batch may take between heartbeats: a target may take up to 120 s to answer.
 DELIVERY_BUDGET_S = 150.0
 
@@ -115,13 +113,17 @@ class Workers:
         )
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
         self.lifecycle = build_runner(settings, redis, box, cache, self.routing_store, self._provider_http)
+        retention_s = settings.retention_days * 86_400.0
+        self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))
+        self.acked_trim = AckedTrim(self.routing_store, keys)
 
     def register(self, supervisor: Supervisor) -> None:
         """Add every worker task to ``supervisor`` (which starts, restarts and stops them)."""
         # A pass that blocks in XREADGROUP returns within block_ms; the budget leaves room for a slow batch.
         blocking_budget_s = 30 + self._settings.route_block_ms / 1000
         supervisor.add(Task("routing", self.routing.run_once, budget_s=blocking_budget_s, reset=self.routing.reset))
-        supervisor.add(Task("retention", self._trim, pause_s=RETENTION_EVERY_S, budget_s=600))
+        supervisor.add(Task("retention", self.retention.run_once, pause_s=self.retention.interval_s, budget_s=600))
+        supervisor.add(Task("acked-trim", self.acked_trim.run_once, pause_s=self.acked_trim.interval_s))
         supervisor.add(Task("delivery", self.delivery.run_once, budget_s=DELIVERY_BUDGET_S, reset=self.delivery.reset))
         supervisor.add(
             Task("destination-fanout", self.fanout.run_once, budget_s=blocking_budget_s, reset=self.fanout.reset)
@@ -134,9 +136,6 @@ class Workers:
         )
         # A pass may call providers (up to PROVIDER_TIMEOUT_S each) for many credentials.
         supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
-
-    async def _trim(self) -> None:
-        await self.routing.trim(time.time())
 
     async def aclose(self) -> None:
         """Close the stores and the HTTP clients; after the supervisor stopped."""

@@ -114,7 +114,9 @@ def make_worker(redis: Redis, registry: Registry, *, consumer: str = "w1", **con
 SLACK_URL = "/webhook/triggers/connect/slack/slack-app"
 
 
-async def xrange_all(redis: Redis, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    """Every entry of a stream, typed (redis-py types replies as a RESP2/RESP3 union)."""
-    reply: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(stream)  # type: ignore[assignment]
+async def xrange_all(redis: Redis, stream: str, *, after: str = "") -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Every entry of a stream (after the id ``after``, if given), typed (redis-py types replies as a RESP2/RESP3
+    union)."""
+    start = f"({after}" if after else "-"
+    reply: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(stream, min=start)  # type: ignore[assignment]
     return reply

@@ -168,7 +168,7 @@ def test_worker_serves_health_and_readiness_and_stops_on_sigterm(redis_url: str,
             time.sleep(0.1)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
         tasks = ready.json()["tasks"]
-        assert {"routing", "delivery", "retention", "registry-refresh", "lifecycle"} <= set(tasks)
+        assert {"routing", "delivery", "retention", "acked-trim", "registry-refresh", "lifecycle"} <= set(tasks)
         assert all(task["state"] == "running" for task in tasks.values())
         # Only probes: the webhook routes live in `serve`.
         assert httpx.get(f"http://127.0.0.1:{port}/api/events", timeout=2).status_code == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -15,10 +17,13 @@ pytestmark = pytest.mark.anyio
 STREAM = "test:stream"
 
 
-def reader(redis: Redis, consumer: str = "c1", **kw: int) -> GroupReader:
+def reader(
+    redis: Redis, consumer: str = "c1", *, claim_idle_ms: int = 60_000, recover_idle_ms: int | None = None
+) -> GroupReader:
     store = EventStore(redis, maxlen=10_000, group="g", consumer=consumer)
-    config = {"count": 10, "block_ms": 0, "claim_idle_ms": 60_000, **kw}
-    return GroupReader(store, STREAM, **config)
+    return GroupReader(
+        store, STREAM, count=10, block_ms=0, claim_idle_ms=claim_idle_ms, recover_idle_ms=recover_idle_ms
+    )
 
 
 async def add(redis: Redis, n: int) -> list[str]:
@@ -73,3 +78,23 @@ async def test_a_flushed_redis_gets_its_group_back_after_reset(redis: Redis) -> 
     assert (await r.next()).events == []  # the group is back; what was in hand is gone with the data
     [new] = await add(redis, 1)
     assert [e.id for e in (await r.next()).events] == [new]
+
+
+async def test_entries_of_a_read_whose_reply_was_lost_are_taken_up_once_idle_enough(redis: Redis) -> None:
+    [lost] = await add(redis, 1)
+    r = reader(redis, recover_idle_ms=50)
+    await r.store.ensure_group(STREAM)
+    # Redis handed the entry to this consumer, but the reply never arrived (the read's deadline passed first).
+    await r.store.read_new(STREAM, count=10, block_ms=0)
+    r.reset()
+    assert (await r.next()).events == []  # not idle long enough yet: it could be a same-named twin's
+    await asyncio.sleep(0.1)
+    batch = await r.next()
+    assert [e.id for e in batch.events] == [lost] and batch.redelivered
+
+
+async def test_without_a_failure_nothing_pending_under_the_name_is_taken(redis: Redis) -> None:
+    await add(redis, 1)
+    twin = reader(redis, recover_idle_ms=0)
+    await reader(redis).next()  # the other process with the same name is working on it
+    assert (await twin.next()).events == []

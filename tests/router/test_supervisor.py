@@ -189,3 +189,20 @@ def test_names_are_unique() -> None:
     supervisor.add(Task("a", once))
     with pytest.raises(ValueError, match="already supervised"):
         supervisor.add(Task("a", once))
+
+
+async def test_an_interruptible_task_is_cancelled_at_once_when_stopping() -> None:
+    entered = asyncio.Event()
+
+    async def listen() -> None:
+        entered.set()
+        await asyncio.sleep(3600)  # waiting for a message that may never come
+
+    supervisor = Supervisor()
+    supervisor.add(Task("listener", listen, interruptible=True))
+    supervisor.start()
+    await entered.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await supervisor.stop(grace_s=5)
+    assert loop.time() - started < 1 and supervisor.health()[0].state == "stopped"
