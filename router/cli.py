@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from starlette.applications import Starlette
 
 from router import logs
@@ -50,7 +51,7 @@ def _print_changes(changes: list[Change]) -> None:
     table = Table("kind", "id", "change")
     for c in changes:
         style = {"created": "green", "updated": "yellow"}.get(c.action, "dim")
-        table.add_row(c.kind, c.id, f"[{style}]{c.action}[/]")
+        table.add_row(c.kind, Text(c.id), Text(c.action, style=style))
     console.print(table)
     moved = sum(c.action != "unchanged" for c in changes)
     console.print(f"{moved} changed, {len(changes) - moved} unchanged")
@@ -60,7 +61,7 @@ def _run_apply(settings: Settings, path: Path) -> None:
     try:
         changes = asyncio.run(_apply(settings, path))
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(Text(str(exc), style="red"))
         raise typer.Exit(2) from None
     _print_changes(changes)
 

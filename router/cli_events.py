@@ -20,8 +20,10 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from router import logs
 from router.bootstrap import prepare
@@ -125,7 +127,7 @@ async def _rows(ctx: Ctx, events: list[StoredEvent]) -> list[list[str]]:
 def _table(rows: list[list[str]]) -> Table:
     table = Table("id", "received", "integration", "provider_id", "event_type", "status", "jobs", "replay_of")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(v) for v in row))  # stored values came from webhooks: text, never Rich markup
     return table
 
 
@@ -205,7 +207,7 @@ def events_show(event_id: Annotated[str, typer.Argument(help="Event (ingest stre
     ms, _, seq = event_id.partition("-")
     detail = _in_process(run) if ms.isdigit() and seq.isdigit() else None
     if detail is None:
-        console.print(f"[red]no stored event {event_id}[/]")
+        console.print(Text(f"no stored event {event_id}", style="red"))
         raise typer.Exit(1)
     console.print_json(data=detail)
 
@@ -230,7 +232,7 @@ def events_tail(
                     after = events[-1].id
                     shown = [e for e in events if integration is None or e.text("integration") == integration]
                     for row in await _rows(ctx, shown):
-                        console.print("  ".join(v for v in row if v))
+                        console.print(Text("  ".join(v for v in row if v)))
                     continue
                 await asyncio.sleep(interval_s)
 
@@ -278,7 +280,7 @@ def replay(
         req = ReplayRequest(rid, mode=mode, dry_run=dry_run, event_id=event_id, filter=flt)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    console.print(f"replay [bold]{rid}[/] ({mode}{', dry run' if dry_run else ''})")
+    console.print(f"replay [bold]{escape(rid)}[/] ({mode}{', dry run' if dry_run else ''})")
     started = time.monotonic()
     relative = _relative(since) or _relative(until)
     job = _in_process(lambda settings: _replay(settings, req, relative))
@@ -286,7 +288,7 @@ def replay(
     if job.status == "failed":
         raise typer.Exit(1)
     if job.status not in FINISHED:
-        console.print(f"[yellow]stopped; run again with --request-id {rid} to carry on[/]")
+        console.print(f"[yellow]stopped; run again with --request-id {escape(rid)} to carry on[/]")
         raise typer.Exit(130)
 
 
@@ -310,7 +312,7 @@ async def _job(jobs: ReplayJobs, req: ReplayRequest, relative: bool) -> ReplayJo
     # "--since 2h" means two hours before the FIRST run: the same command again is the same request.
     if existing is not None and relative and _untimed(existing.request) == _untimed(req):
         return existing
-    console.print(f"[red]request id {req.request_id} belongs to a replay with other parameters[/]")
+    console.print(f"[red]request id {escape(req.request_id)} belongs to a replay with other parameters[/]")
     raise typer.Exit(2)
 
 

@@ -69,6 +69,36 @@ async def test_events_tail_prints_new_events(redis: Redis, redis_url: str, tmp_p
     assert new in out and "fresh" in out and "old" not in out
 
 
+async def test_stored_values_are_printed_as_text_not_markup(
+    redis: Redis, registry: Registry, redis_url: str, tmp_path: Path
+) -> None:
+    # Event types and provider ids come from webhook bodies: Rich must print them, not interpret them.
+    store = EventStore(redis, maxlen=1000, group=ROUTING_GROUP, consumer="t")
+    hostile = {
+        "integration": "[bold]int[/bold]",
+        "event_type": "task.[/]",
+        "provider_id": "[red]T1",
+        "received_at": "1",
+    }
+    stored = await store.append(KEYS.ingest, hostile)
+    await route_all(redis, registry)  # writes the indexes `events list` reads
+    listed = hookrouter("events", "list", env=env(redis_url), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert stored in listed.stdout and "task.[/]" in listed.stdout and "[red]T1" in listed.stdout
+    assert "[bold]int[/bold]" in listed.stdout
+    args = [sys.executable, "-m", "router", "events", "tail", "--interval-s", "0.05", "--stop-after-s", "3"]
+    proc = subprocess.Popen(args, env=env(redis_url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and b"following new events" in proc.stdout.readline()
+        time.sleep(0.3)
+        new = await store.append(KEYS.ingest, {**hostile, "event_type": "[/]oops", "received_at": "2"})
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert new.encode() in out and b"[/]oops" in out and b"[bold]int[/bold]" in out
+
+
 async def test_replay_reroutes_with_a_progress_bar_and_a_summary_once_per_request_id(
     settings: Settings, seed: Seed, redis: Redis, registry: Registry, redis_url: str, tmp_path: Path
 ) -> None:
