@@ -12,6 +12,7 @@ from starlette.routing import Route
 from router.admin import admin
 from router.delivery import redrive
 from router.limits import Limiter
+from router.params import BadParameter, clamped_limit, is_stream_id
 from router.redis_client import decoded
 from router.state import app_state
 from router.store import StoredEvent
@@ -37,10 +38,10 @@ async def list_dead_letters(request: Request) -> Response:
     workflow = request.query_params.get("workflow")
     after = request.query_params.get("after", "-")
     try:
-        limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
-    except ValueError:
-        return JSONResponse({"error": "limit must be an integer"}, status_code=400)
-    if after != "-" and not _is_id(after):
+        limit = clamped_limit(request, 100, 1000)
+    except BadParameter as exc:
+        return JSONResponse({"error": exc.message}, status_code=400)
+    if after != "-" and not is_stream_id(after):
         return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
     data = [_dead(e) for e in entries if workflow is None or e.text("workflow") == workflow]
@@ -64,7 +65,7 @@ async def redrive_dead_letters(request: Request) -> Response:
         or (entry_id is None) == (workflow is None)
     ):
         return JSONResponse({"error": 'give exactly one of "id" or "workflow"'}, status_code=400)
-    if entry_id is not None and not _is_id(entry_id):
+    if entry_id is not None and not is_stream_id(entry_id):
         return JSONResponse({"error": "not_found"}, status_code=404)
     count = await redrive(state["store"], state["keys"], entry_id=entry_id, workflow=workflow)
     if entry_id is not None and count == 0:
@@ -105,11 +106,6 @@ async def delivery_history(request: Request) -> Response:
     record = {decoded(k): decoded(v) for k, v in raw.items()}
     record["attempts"] = json.loads(record.get("attempts", "[]"))
     return JSONResponse(record)
-
-
-def _is_id(value: str) -> bool:
-    ms, _, seq = value.partition("-")
-    return ms.isdigit() and seq.isdigit()
 
 
 routes = [

@@ -20,6 +20,7 @@ from router.admin import admin
 from router.destination_fanout import event_of
 from router.destinations import RenderError, validate
 from router.notifications import workflow_failure
+from router.params import BadParameter, clamped_limit, is_stream_id
 from router.state import app_state
 from subscriptions.destinations import Destination
 from subscriptions.snapshot import Snapshot
@@ -158,9 +159,9 @@ async def list_notifications(request: Request) -> Response:
     state = app_state(request)
     kind = request.query_params.get("type")
     try:
-        limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
-    except ValueError:
-        return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+        limit = clamped_limit(request, 50, 1000)
+    except BadParameter as exc:
+        return JSONResponse({"error": exc.message}, status_code=400)
     entries = await state["store"].latest(state["keys"].notifications, limit)
     data = [{"id": e.id, **event_of(e)} for e in entries if kind is None or e.text("type") == kind]
     return JSONResponse({"data": data})
@@ -171,8 +172,7 @@ async def replay_notification(request: Request) -> Response:
     """Send a stored event to the destinations again (as a new entry marked ``replay_of``)."""
     state = app_state(request)
     entry_id = request.path_params["notification_id"]
-    ms, _, seq = entry_id.partition("-")
-    entry = await state["store"].get(state["keys"].notifications, entry_id) if ms.isdigit() and seq.isdigit() else None
+    entry = await state["store"].get(state["keys"].notifications, entry_id) if is_stream_id(entry_id) else None
     if entry is None:
         return JSONResponse(NOT_FOUND, status_code=404)
     fields: dict[str, str | bytes | int] = {**entry.fields, "replay_of": entry.id}

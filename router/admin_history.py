@@ -22,13 +22,14 @@ from starlette.routing import Route
 from router import headers as stored_headers
 from router.admin import admin
 from router.history import BadFilter, EventFilter, EventIndex, JobFilter, Page
+from router.params import decimal
 from router.redis_client import decoded
 from router.responses import iso_ms
 from router.state import State, app_state
 from router.store import StoredEvent
 
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_JOB_ID = re.compile(r"^(\d{1,20}-\d{1,20}):.+$")
+_JOB_ID = re.compile(r"^([0-9]{1,20}-[0-9]{1,20}):.+$")
 # Only events that passed verification are stored: a rejected request is kept as a diagnostic of its integration.
 _VERIFIED_BY = {
     "": "provider signature",
@@ -67,10 +68,10 @@ def _dates(request: Request) -> tuple[int | None, int | None]:
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    value = decimal(request.query_params.get("limit", "100"))
+    if value is None or not 1 <= value <= 1000:
         raise BadFilter("limit must be an integer from 1 to 1000")
-    return int(raw)
+    return value
 
 
 def _next_link(request: Request, page: Page) -> str | None:

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from router.admin import admin
 from router.history import EventFilter
+from router.params import is_stream_id
 from router.replay_jobs import MODES, ReplayConflict, ReplayJobs, ReplayRequest, parse_when
 from router.state import State, app_state
 
@@ -118,8 +119,7 @@ async def get_replay(request: Request) -> Response:
 async def replay_event(request: Request) -> Response:
     """Body (optional): {mode?, dry_run?, request_id?}; the request id defaults to ``event:<id>:<mode>``."""
     event_id = request.path_params["event_id"]
-    ms, _, seq = event_id.partition("-")
-    if not (ms.isdigit() and seq.isdigit()):
+    if not is_stream_id(event_id):
         return JSONResponse({"error": "not_found"}, status_code=404)
     body = await _body(request) if await request.body() else {}
     if body is None:

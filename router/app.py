@@ -28,7 +28,7 @@ from router.custom import receive_custom
 from router.destination_delivery import DestinationSender
 from router.destinations.email import SmtpConfig
 from router.diagnostics import Diagnostics
-from router.errors import StoreUnavailable
+from router.errors import StoreUnavailable, store_outage
 from router.health import Readiness
 from router.ingest import receive
 from router.keys import ROUTING_GROUP
@@ -52,6 +52,15 @@ logger = logging.getLogger(__name__)
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "store_unavailable"}, status_code=503, headers={"retry-after": "5"})
+
+
+async def _redis_error(request: Request, exc: Exception) -> Response:
+    # Only an outage is worth a retry; a command Redis refused (WRONGTYPE, a bad argument) will be refused
+    # again, so it is a 500 with its traceback in the log, not a 503 that hides a bug as "unavailable".
+    if store_outage(exc):
+        return await _unavailable(request, exc)
+    logger.error("Redis refused a command", exc_info=exc, extra={"path": request.url.path})
+    return JSONResponse({"error": "internal_error"}, status_code=500)
 
 
 async def _unreadable(request: Request, exc: Exception) -> Response:
@@ -128,7 +137,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
-            RedisError: _unavailable,
+            RedisError: _redis_error,
             StoreUnavailable: _unavailable,
             UnreadableRecord: _unreadable,
         },

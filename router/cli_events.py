@@ -29,6 +29,7 @@ from router import logs
 from router.bootstrap import prepare
 from router.history import EventFilter, EventIndex
 from router.keys import ROUTING_GROUP, Keys
+from router.params import is_stream_id
 from router.redis_client import decoded
 from router.replay import ReplayConfig, Replayer
 from router.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
@@ -204,8 +205,7 @@ def events_show(event_id: Annotated[str, typer.Argument(help="Event (ingest stre
             found = await ctx.store.get_many(ctx.keys.ingest, [event_id])
             return await _detail(ctx, found[0]) if found else None
 
-    ms, _, seq = event_id.partition("-")
-    detail = _in_process(run) if ms.isdigit() and seq.isdigit() else None
+    detail = _in_process(run) if is_stream_id(event_id) else None
     if detail is None:
         console.print(Text(f"no stored event {event_id}", style="red"))
         raise typer.Exit(1)

@@ -144,7 +144,7 @@ def decode_cursor(cursor: str) -> tuple[tuple[int, str], int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return (int(data["s"]), str(data["m"])), int(data["t"])
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error) as exc:
         raise BadFilter("cursor is not a cursor this API returned") from exc
 
 
@@ -345,10 +345,12 @@ class EventIndex:
 
     async def job_status(self, job_ids: Sequence[str]) -> list[str]:
         """EXECUTING, SUCCEEDED or FAILED per job; "" for a job the index does not know."""
+        if not job_ids:
+            return []  # ZMSCORE takes at least one member
         async with self._redis.pipeline(transaction=False) as pipe:
             for status in JOB_STATUSES:
                 pipe.zmscore(self._keys.job_index("status", status), list(job_ids))
-            found = await pipe.execute() if job_ids else []
+            found = await pipe.execute()
         return [
             next((s for s, scores in zip(JOB_STATUSES, found, strict=True) if scores[i] is not None), "")
             for i in range(len(job_ids))

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 import verifiers
 from router import headers as stored_headers
 from router.errors import StoreUnavailable
+from router.params import decimal
 from router.state import State, app_state
 from router.store import Append, Once
 from subscriptions.custom import CustomWebhook
@@ -41,8 +42,8 @@ def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, *
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = decimal(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from router.delivery import DELIVERY_GROUP
 from router.history import EventFilter, EventIndex
 from router.keys import ROUTING_GROUP, Keys
+from router.params import decimal
 from router.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing import job as trigger_job
 from router.store import Append, EventStore, StoredEvent
@@ -298,7 +299,7 @@ def _transient(exc: Exception) -> bool:
 
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
-    return (int(ms), int(seq or 0)) if ms.isdigit() and seq.isdigit() else (0, 0)
+    return (int(ms), int(seq or 0)) if decimal(ms) is not None and decimal(seq) is not None else (0, 0)
 
 
 class ReplayRunner:

@@ -130,7 +130,7 @@ class _Failed(Exception):
 
 def _retry_after(response: httpx.Response) -> float:
     value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else 0.0
+    return float(value) if value.isascii() and value.isdigit() else 0.0
 
 
 def renew_at(state: SubscriptionState, spec: SubscriptionSpec) -> float:
