@@ -26,7 +26,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     base = parser.parse_args().url.rstrip("/")
-    token = os.environ.get("HOOKROUTER_ADMIN_TOKEN", "quickstart-admin-token")
+    token = os.environ.get("HOOKROUTER_ADMIN_TOKEN", "quickstart-admin-token-for-local-use-only")
     body = json.dumps(
         {
             "type": "event_callback",

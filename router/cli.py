@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -33,7 +34,15 @@ ConfigPath = Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=
 
 
 def _settings() -> tuple[Settings, EmbeddedRedis | None]:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One line per bad setting, named as the operator wrote it; never the value (it may be a secret).
+        for error in exc.errors():
+            name = "HOOKROUTER_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"invalid setting {name}: {message}", err=True)
+        raise typer.Exit(2) from None
     logs.setup(settings.log_level)
     return prepare(settings)
 

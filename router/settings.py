@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from router.retry import RetryPolicy
 
 MIB = 1024 * 1024
+MIN_ADMIN_TOKEN_CHARS = 32  # ~190 bits as token_urlsafe(32) prints 43: out of reach of guessing over HTTP
 
 
 class Settings(BaseSettings):
@@ -57,7 +58,11 @@ class Settings(BaseSettings):
         description="Base URL providers call (https://hooks.example.com); used by URL-signing schemes. "
         "Unset: taken from the request.",
     )
-    admin_token: SecretStr | None = Field(default=None, description="Bearer token for /api/*. Unset: admin API off.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description=f"Bearer token for /api/*, at least {MIN_ADMIN_TOKEN_CHARS} printable ASCII characters without "
+        "spaces (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`). Unset: admin API off.",
+    )
     master_key: SecretStr | None = Field(
         default=None,
         description="Base64 of 32 random bytes; encrypts secrets at rest. Unset: embedded mode generates one "
@@ -146,6 +151,19 @@ class Settings(BaseSettings):
         description="Events per second one replay appends (reroute) or re-creates jobs for (redeliver); replays also "
         "pause while the live routing backlog is high.",
     )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty or short token would open /api/* (secrets, replays) to a guess: refuse to start instead.
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if len(token) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {len(token)})")
+        if not all("!" <= c <= "~" for c in token):
+            raise ValueError("must be printable ASCII without spaces (it is sent in an Authorization header)")
+        return value
 
     @field_validator("retry_schedule")
     @classmethod

@@ -23,7 +23,7 @@ from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 
 MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "test-admin-token-0123456789abcdefghij"
 SLACK_SECRET = "slack-signing-secret"
 TEAM = "T0001"
 

@@ -79,3 +79,9 @@ async def test_a_redis_command_error_is_not_reported_as_an_outage(settings: Sett
         response = await http.get("/api/notifications", headers=AUTH)
     assert response.status_code == 500, response.text
     assert response.json()["error"] == "internal_error"
+
+
+@pytest.mark.parametrize("token", ["", " ", "x" * 31])
+def test_settings_refuse_an_empty_or_short_admin_token(token: str) -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        Settings(admin_token=token, _env_file=None)  # type: ignore[call-arg,arg-type]

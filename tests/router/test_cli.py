@@ -43,7 +43,7 @@ class Server:
         self.env = cli_env(
             HOOKROUTER_DATA_DIR=str(data_dir),
             HOOKROUTER_PORT=str(port),
-            HOOKROUTER_ADMIN_TOKEN="quickstart-admin-token",
+            HOOKROUTER_ADMIN_TOKEN="quickstart-admin-token-for-local-use-only",
             HOOKROUTER_CONSUMER_NAME="cli-test",
         )
         self.log = data_dir.parent / f"serve-{port}.log"
@@ -104,7 +104,8 @@ def test_quickstart_serves_with_embedded_redis_and_routes_a_signed_event(server:
     # A restart keeps what was stored: append-only persistence in the data directory.
     server.start()
     events = httpx.get(
-        f"http://127.0.0.1:{server.port}/api/events", headers={"authorization": "Bearer quickstart-admin-token"}
+        f"http://127.0.0.1:{server.port}/api/events",
+        headers={"authorization": "Bearer quickstart-admin-token-for-local-use-only"},
     ).json()["data"]
     assert [e["routing"]["status"] for e in events] == ["matched"]
 
@@ -178,3 +179,13 @@ def test_worker_serves_health_and_readiness_and_stops_on_sigterm(redis_url: str,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("token", ["", "short", "x" * 31, "a valid length token but with spaces!"])
+def test_an_empty_or_weak_admin_token_refuses_to_start(tmp_path: Path, token: str) -> None:
+    result = hookrouter("serve", env=cli_env(HOOKROUTER_ADMIN_TOKEN=token, HOOKROUTER_DATA_DIR=str(tmp_path)), cwd=ROOT)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "invalid setting HOOKROUTER_ADMIN_TOKEN" in result.stderr
+    assert not (tmp_path / "redis.sock").exists()  # refused before anything started
+    if token:
+        assert token not in result.stderr  # the value is never echoed
