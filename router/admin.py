@@ -84,7 +84,18 @@ async def handshake_captures(request: Request) -> Response:
     integration_id = request.path_params["integration_id"]
     if integration_id not in state["cache"].current.integrations:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    return JSONResponse({"data": await state["diagnostics"].captures(integration_id)})
+    captures, dropped = await state["diagnostics"].captures(integration_id)
+    return JSONResponse({"data": captures, "dropped": dropped})
+
+
+@admin
+async def clear_handshake_captures(request: Request) -> Response:
+    """Forget an integration's captures, so the next handshake the provider resends has room to be kept."""
+    state = app_state(request)
+    integration_id = request.path_params["integration_id"]
+    if integration_id not in state["cache"].current.integrations:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"deleted": await state["diagnostics"].clear_captures(integration_id)})
 
 
 @admin
@@ -94,9 +105,11 @@ async def activate_capture(request: Request) -> Response:
     integration = state["cache"].current.integrations.get(request.path_params["integration_id"])
     if integration is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    at = request.path_params["at"]
-    captures = await state["diagnostics"].captures(integration.id)
-    match = next((c for c in captures if str(c["at"]) == at), None)
+    at = request.path_params["at"]  # a capture's id, or (as before ids existed) its time in milliseconds
+    captures, _ = await state["diagnostics"].captures(integration.id)
+    match = next((c for c in captures if c.get("id") == at), None) or next(
+        (c for c in captures if str(c["at"]) == at), None
+    )
     if match is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
     if any(s.get_secret_value() == match["value"] for s in integration.secrets):
@@ -112,6 +125,7 @@ routes = [
     Route("/api/integrations", list_integrations),
     Route("/api/integrations/{integration_id}/verification-failures", verification_failures),
     Route("/api/integrations/{integration_id}/handshakes", handshake_captures),
+    Route("/api/integrations/{integration_id}/handshakes", clear_handshake_captures, methods=["DELETE"]),
     Route("/api/integrations/{integration_id}/handshakes/{at}/activate", activate_capture, methods=["POST"]),
     Route("/api/workflows/{workflow_id}/triggers", list_triggers),
 ]

@@ -44,6 +44,7 @@ from router.state import State
 from router.store import EventStore
 from router.supervisor import Task
 from subscriptions.errors import UnreadableRecord
+from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys
 from subscriptions.lifecycle_state import StateStore
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> Starlette:
                 ),
                 "responses": responses,
                 "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
+                "handshakes": HandshakeExpectations(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "destination_sender": sender,
                 "readiness": runtime.readiness,
             }

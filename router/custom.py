@@ -23,7 +23,15 @@ from starlette.responses import JSONResponse, Response
 import verifiers
 from router import headers as stored_headers
 from router.errors import StoreUnavailable
-from router.ingest import BodyTooLarge, error, persist_handshake, public_url, read_body, with_diagnostics
+from router.ingest import (
+    BodyTooLarge,
+    client_address,
+    error,
+    persist_handshake,
+    public_url,
+    read_body,
+    with_diagnostics,
+)
 from router.state import State, app_state
 from subscriptions import paths
 from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
@@ -178,11 +186,16 @@ async def _handle(
                 provider, secrets=secrets, headers=request.headers, body=body, method=request.method, url=url
             )
             if reply is not None:
-                await persist_handshake(state, "custom_webhook", definition.id, reply.persist)
+                owner, source = secrets_owner(definition.id), client_address(request)
+                await persist_handshake(
+                    state, definition.id, reply.persist, owner=owner, credential=recipient, source=source
+                )
                 return Response(reply.body, reply.status, headers=dict(reply.headers))
         if is_setup(definition.response, context):
             values = {name: _value(p, context)[:MAX_PERSISTED_CHARS] for name, p in definition.response.persist.items()}
-            await persist_handshake(state, "custom_webhook", definition.id, {k: v for k, v in values.items() if v})
+            kept = {k: v for k, v in values.items() if v}
+            owner, source = secrets_owner(definition.id), client_address(request)
+            await persist_handshake(state, definition.id, kept, owner=owner, credential=recipient, source=source)
             return render(definition.response, context, None)
         if request.method != "POST":
             return error(405, "method_not_allowed")

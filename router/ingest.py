@@ -13,9 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Literal
 
-from pydantic import SecretStr
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -26,8 +24,6 @@ from router.errors import StoreUnavailable
 from router.params import decimal
 from router.state import State, app_state
 from router.store import Append, Once
-from subscriptions.custom import CustomWebhook
-from subscriptions.errors import UnreadableRecord
 from subscriptions.models import Integration
 
 logger = logging.getLogger(__name__)
@@ -72,32 +68,35 @@ def public_url(request: Request, base: str) -> str:
     return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
-async def persist_handshake(
-    state: State, kind: Literal["integration", "custom_webhook"], record_id: str, values: Mapping[str, str]
-) -> None:
-    """Keep what a handshake (or a custom webhook's setup request) handed over; make it a signing secret only
-    when that is safe.
+def client_address(request: Request) -> str:
+    """Who sent a request, as the server saw it (proxy headers count only from trusted proxies)."""
+    return request.client.host if request.client is not None else ""
 
-    Handshakes are unauthenticated by design, so anyone who knows the URL can send one. A ``secret`` (Asana's
-    X-Hook-Secret, a custom setup secret) becomes active only on a record that has no secret yet, checked
-    against the registry rather than the snapshot, which may be a moment behind. Every value is also captured,
-    encrypted, for the operator (Notion's verification token waits there to be activated through the admin API).
+
+async def persist_handshake(
+    state: State,
+    record_id: str,
+    values: Mapping[str, str],
+    *,
+    owner: str,
+    credential: str,
+    source: str,
+) -> None:
+    """Keep what a handshake (or a custom webhook's setup request) handed over for the operator; let a secret
+    sign events only when the router itself asked for it.
+
+    Handshakes are unauthenticated by design: anyone who knows the URL can send one. So a ``secret`` (Asana's
+    X-Hook-Secret, a custom setup secret) is never written over or beside a record's secrets here; it becomes
+    the secret of one provider subscription only while the lifecycle code is creating that subscription for
+    ``credential`` (``subscriptions.handshakes``), once. Every value is also captured, sealed, for the operator,
+    who can activate it through the admin API (Notion's verification token waits there).
     """
     for purpose, value in values.items():
-        activate = False
-        if purpose == "secret":
-            try:
-                current = await state["registry"].get(kind, record_id)
-            except UnreadableRecord:
-                current = None  # what it holds cannot be told: never activate on top of it
-            if isinstance(current, Integration | CustomWebhook) and not current.secrets:
-                activate = True
-                await state["registry"].put(current.model_copy(update={"secrets": [SecretStr(value)]}))
-                await state["cache"].refresh()  # this receiver verifies the next event with it at once
-        await state["diagnostics"].captured(record_id, purpose, value, activated=activate)
+        activated = purpose == "secret" and await state["handshakes"].offer(owner, credential, value)
+        kept = await state["diagnostics"].captured(record_id, purpose, value, activated=activated, source=source)
         logger.info(
             "captured a handshake value",
-            extra={"kind": kind, "id": record_id, "purpose": purpose, "activated": activate},
+            extra={"id": record_id, "purpose": purpose, "activated": activated, "kept": kept, "source": source},
         )
 
 
@@ -143,7 +142,14 @@ async def _verified(
         reply = inbound.handshake()
         if reply is not None:
             if reply.persist:
-                await persist_handshake(state, "integration", integration.id, reply.persist)
+                await persist_handshake(
+                    state,
+                    integration.id,
+                    reply.persist,
+                    owner=integration.id,
+                    credential=credential_id,
+                    source=client_address(request),
+                )
             return Response(reply.body, reply.status, headers=dict(reply.headers))
         if request.method != "POST":
             return error(405, "method_not_allowed")

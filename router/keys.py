@@ -58,8 +58,12 @@ class Keys:
         return f"{self.prefix}:{{diag}}:{integration_id}:failures"
 
     def handshake_captures(self, integration_id: str) -> str:
-        """Capped list of values providers sent in handshakes (encrypted), for the operator."""
+        """Capped list of values providers sent in handshakes (encrypted), for the operator, oldest first."""
         return f"{self.prefix}:{{diag}}:{integration_id}:captures"
+
+    def handshake_capture_counts(self, integration_id: str) -> str:
+        """Hash beside ``handshake_captures``: captures kept per source address, and how many were dropped."""
+        return f"{self.prefix}:{{diag}}:{integration_id}:capture-counts"
 
     @property
     def executions(self) -> str:

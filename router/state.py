@@ -13,6 +13,7 @@ from router.keys import Keys
 from router.responses import ResponseWaiter
 from router.settings import Settings
 from router.store import EventStore
+from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.lifecycle_state import StateStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
@@ -27,6 +28,7 @@ class State(TypedDict):
     diagnostics: Diagnostics
     responses: ResponseWaiter
     subscription_secrets: StateStore
+    handshakes: HandshakeExpectations
     destination_sender: DestinationSender
     readiness: Readiness
 

@@ -3,6 +3,8 @@ written in one MULTI, even on Redis Cluster."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 KINDS: tuple[str, ...] = ("project", "integration", "user", "credential", "workflow", "activation")
 KINDS += ("custom_webhook", "api_resource", "resource_connection")  # subscriptions.custom
 KINDS += ("destination",)  # subscriptions.destinations
@@ -58,6 +60,11 @@ class LifecycleKeys:
     def secrets(self, integration_id: str) -> str:
         """Hash: subscription member → sealed secret, for verifying that integration's notifications."""
         return f"{self._base}:secrets:{integration_id}"
+
+    def expected_handshake(self, owner: str, credential: str) -> str:
+        """String with a TTL: a handshake secret awaited while the router creates ``credential``'s subscription
+        of ``owner`` (``subscriptions.handshakes``); parts percent-encoded so no two pairs share a key."""
+        return f"{self._base}:handshake:{quote(owner, safe='')}:{quote(credential, safe='')}"
 
     @property
     def enabled(self) -> str:

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError
 
 from subscriptions.crypto import SecretBox
+from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys
 from subscriptions.lifecycle_state import StateStore, SubscriptionState, member_of
 from subscriptions.models import Credential, Integration, Workflow
@@ -159,6 +160,7 @@ class Lifecycle:
         self._redis = redis
         self._keys = keys or LifecycleKeys()
         self._store = StateStore(redis, box, self._keys)
+        self._handshakes = HandshakeExpectations(redis, box, self._keys)
         self._http = http
         self._base = webhook_base_url.rstrip("/")
         self._sources = tuple(sources)
@@ -307,17 +309,22 @@ class Lifecycle:
         if spec.lifetime_s:
             ctx["subscription.expirationDateTime"] = iso(now + spec.lifetime_s)
         state.context = ctx
+        # A provider may send its handshake (Asana's X-Hook-Secret) to the URL before the create call returns:
+        # only while this expectation is open may the receiver take its secret, and for this subscription only.
+        await self._handshakes.expect(state.integration, state.credential, self._config.lock_s)
         try:
             response, data = await self._call(spec.create, ctx)
             provider_id = read_path(data, response.headers, spec.id_path)
             if not provider_id:
                 raise _Failed("response_without_id", status=response.status_code, retryable=False)
         except _Failed as exc:
+            await self._handshakes.take(state.integration, state.credential)
             outcome = self._failed(state, "create", exc)
             await self._store.save(state)
             return outcome
+        handed = await self._handshakes.take(state.integration, state.credential)
         state.status, state.op, state.provider_id, state.issued_at = "active", "create", provider_id, now
-        state.secret = ctx.get("subscription.clientState", "")
+        state.secret = ctx.get("subscription.clientState", "") or handed
         if spec.secret_path:
             state.secret = read_path(data, response.headers, spec.secret_path) or state.secret
         state.expires_at = self._expiry(spec, data, response, now)

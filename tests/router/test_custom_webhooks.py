@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,7 +23,7 @@ from subscriptions.custom import CustomWebhook
 from subscriptions.errors import ConfigError
 from subscriptions.registry import Registry
 from tests.router.conftest import Seed, make_worker, running, xrange_all
-from tests.verifiers import test_slack
+from tests.verifiers import test_asana, test_slack
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
@@ -198,7 +199,7 @@ async def test_catalog_provider_verification_with_the_integration_secret(
     assert stored[b"provider_id"] == b"T1" and stored[b"integration_type"] == b"slack"
 
 
-async def test_setup_request_gets_the_configured_response_and_its_secret_verifies_later_events(
+async def test_setup_request_gets_the_configured_response_and_its_values_are_captured_not_armed(
     settings: Settings, seed: Seed, redis: Redis, registry: Registry
 ) -> None:
     response = {
@@ -211,31 +212,56 @@ async def test_setup_request_gets_the_configured_response_and_its_secret_verifie
     await seed_crm(seed, custom=definition(secrets=[], response=response), teams={"u1": "T1"})
     body = b'{"team": {"id": "T1"}}'
     async with running(settings) as http:
-        before = await http.post(url("cw-1"), content=body, headers=hmac_headers(body, "provider-issued"))
         setup = await http.post(
             url("cw-1", shop="s1"),
             content=b'{"verification_token": "vt-1"}',
             headers={"X-Hook-Secret": "provider-issued"},
         )
-        after = await http.post(url("cw-1"), content=body, headers=hmac_headers(body, "provider-issued"))
         forged = await http.post(url("cw-1"), content=b"{}", headers={"X-Hook-Secret": "attacker"})
-        still = await http.post(url("cw-1"), content=body, headers=hmac_headers(body, "provider-issued"))
+        after = await http.post(url("cw-1"), content=body, headers=hmac_headers(body, "provider-issued"))
         attacker = await http.post(url("cw-1"), content=body, headers=hmac_headers(body, "attacker"))
-    assert (before.status_code, before.json()) == (401, {"error": "missing_secret"})
     assert setup.status_code == 200 and setup.headers["x-hook-secret"] == "provider-issued"
     assert setup.json() == {"ok": True, "shop": "s1"}
-    assert after.status_code == 200 and after.json() == {"ok": True, "shop": ""}  # the configured body, every time
-    assert "x-hook-secret" not in after.headers  # a header that renders empty is left out
-    assert forged.status_code == 200 and still.status_code == 200 and attacker.status_code == 401
+    assert forged.status_code == 200 and forged.json() == {"ok": True, "shop": ""}  # the configured body
+    assert "x-hook-secret" in forged.headers
+    # Nobody asked for a secret here (the router creates no subscription for this definition): none is armed.
+    assert (after.status_code, after.json()) == (401, {"error": "missing_secret"})
+    assert (attacker.status_code, attacker.json()) == (401, {"error": "missing_secret"})
     stored = await registry.get("custom_webhook", "cw-1")
-    assert isinstance(stored, CustomWebhook) and [s.get_secret_value() for s in stored.secrets] == ["provider-issued"]
-    assert len(await xrange_all(redis, KEYS.ingest)) == 2  # setup requests store no event
-    captures = await Diagnostics(redis, KEYS, registry.box).captures("cw-1")
-    assert {(c["purpose"], c["value"], c["activated"]) for c in captures} == {
-        ("secret", "provider-issued", True),
+    assert isinstance(stored, CustomWebhook) and stored.secrets == []
+    assert await redis.exists(KEYS.ingest) == 0  # setup requests store no event
+    captures, _ = await Diagnostics(redis, KEYS, registry.box).captures("cw-1")
+    assert [(c["purpose"], c["value"], c["activated"]) for c in captures] == [
+        ("secret", "provider-issued", False),
         ("token", "vt-1", False),
         ("secret", "attacker", False),
-    }
+    ]
+
+
+async def test_a_handshake_never_replaces_the_secret_a_definition_borrows_from_its_integration(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    """A catalog scheme's definition signs with its integration's secret: an unauthenticated X-Hook-Secret must
+    not become the only active secret there (events signed with it accepted, the real ones refused)."""
+    await seed(
+        integration=[{"id": "tasks", "type": "asana", "secrets": ["integration-secret"]}],
+        user=[{"id": "u1"}],
+        credential=[{"id": "cred-u1", "user": "u1", "integration": "tasks", "provider_id": "T1"}],
+        custom_webhook=[{"id": "cw-a", "integration": "tasks", "level": "user", "verification": {"provider": "asana"}}],
+        workflow=[{"id": "wf-a", "integration": "tasks", "trigger_type": "custom", "trigger": "cw-a"}],
+        activate=[("wf-a", "u1")],
+    )
+    body = b'{"events": [{"action": "added"}]}'
+    target = url("cw-a", id="cred-u1")
+    async with running(settings) as http:
+        shaken = await http.post(target, headers={"x-hook-secret": "attacker"})
+        await asyncio.sleep(0.15)  # past the receiver's registry refresh
+        forged = await http.post(target, content=body, headers=test_asana.sign(body, secret="attacker"))
+        genuine = await http.post(target, content=body, headers=test_asana.sign(body, secret="integration-secret"))
+    assert shaken.status_code == 200
+    assert (forged.status_code, genuine.status_code) == (401, 200)
+    stored = await registry.get("custom_webhook", "cw-a")
+    assert isinstance(stored, CustomWebhook) and stored.secrets == []
 
 
 async def seed_resource(seed: Seed, *, level: str = "user", workflows: int = 3) -> None:

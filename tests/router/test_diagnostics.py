@@ -7,9 +7,20 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from router.diagnostics import CAPTURE_TTL_S, CAPTURES_KEPT, CAPTURES_PER_SOURCE, Diagnostics
+from router.keys import Keys
 from router.settings import Settings
-from tests.router.conftest import ADMIN_TOKEN, SLACK_SECRET, SLACK_URL, Seed, running, seed_slack
+from tests.router.conftest import (
+    ADMIN_TOKEN,
+    SLACK_SECRET,
+    SLACK_URL,
+    Seed,
+    make_registry,
+    running,
+    seed_slack,
+)
 from tests.verifiers import test_asana, test_notion, test_slack
 
 pytestmark = pytest.mark.anyio
@@ -67,32 +78,73 @@ async def test_notion_token_is_captured_and_only_active_once_an_operator_says_so
     assert activated.json()["change"] == "updated"
 
 
-async def test_asana_hook_secret_is_active_only_on_an_integration_without_one(settings: Settings, seed: Seed) -> None:
+async def test_asana_hook_secret_from_a_handshake_is_only_captured(settings: Settings, seed: Seed) -> None:
+    """No record's secret changes on an unauthenticated handshake, whether it has a secret or not: the router
+    takes one only while it creates the subscription itself (tests/subscriptions/test_handshakes.py)."""
     await seed(
         integration=[{"id": "fresh", "type": "asana"}, {"id": "armed", "type": "asana", "secrets": ["existing-secret"]}]
     )
     body = json.dumps({"events": [{"action": "changed", "resource": {"gid": "1"}}]}).encode()
+    forged = test_asana.sign(body, secret="attacker-or-asana")
     async with running(settings) as http:
         for name in ("fresh", "armed"):
             reply = await http.post(
                 f"/webhook/triggers/connect/asana/{name}", headers={"x-hook-secret": "attacker-or-asana"}
             )
             assert reply.headers["x-hook-secret"] == "attacker-or-asana"
-        await _until(
-            lambda: http.post(
-                "/webhook/triggers/connect/asana/fresh",
-                content=body,
-                headers=test_asana.sign(body, secret="attacker-or-asana"),
-            ),
-            200,
-        )
-        armed = await http.post(
-            "/webhook/triggers/connect/asana/armed",
-            content=body,
-            headers=test_asana.sign(body, secret="attacker-or-asana"),
-        )
-        [capture] = (await http.get("/api/integrations/armed/handshakes", headers=AUTH)).json()["data"]
-    assert armed.status_code == 401 and capture["activated"] is False
+        await asyncio.sleep(0.15)  # past the receiver's registry refresh: nothing changed there either
+        fresh = await http.post("/webhook/triggers/connect/asana/fresh", content=body, headers=forged)
+        armed = await http.post("/webhook/triggers/connect/asana/armed", content=body, headers=forged)
+        captures = {
+            name: (await http.get(f"/api/integrations/{name}/handshakes", headers=AUTH)).json()["data"]
+            for name in ("fresh", "armed")
+        }
+        [capture] = captures["fresh"]
+        activated = await http.post(f"/api/integrations/fresh/handshakes/{capture['id']}/activate", headers=AUTH)
+        await _until(lambda: http.post("/webhook/triggers/connect/asana/fresh", content=body, headers=forged), 200)
+    assert (fresh.status_code, fresh.json()) == (401, {"error": "missing_secret"})
+    assert (armed.status_code, armed.json()) == (401, {"error": "signature_mismatch"})
+    assert [c["activated"] for c in captures["fresh"] + captures["armed"]] == [False, False]
+    assert activated.json()["change"] == "updated"  # the operator, who knows it came from Asana, arms it
+
+
+async def test_forged_handshakes_never_push_out_a_kept_capture(settings: Settings, seed: Seed, redis: Redis) -> None:
+    """Notion's token arrives once: a flood of forged ones afterwards, from one address or many, must not evict
+    it; what does not fit is counted, and the operator can clear the list for the provider to resend."""
+    await seed(integration=[{"id": "notion-app", "type": "notion"}])
+    url = "/webhook/triggers/connect/notion/notion-app"
+    async with running(settings) as http:
+        await http.post(url, json={"verification_token": "secret_genuine"})
+        for n in range(60):
+            await http.post(url, json={"verification_token": f"secret_forged{n}"})
+        listed = (await http.get("/api/integrations/notion-app/handshakes", headers=AUTH)).json()
+        cleared = await http.delete("/api/integrations/notion-app/handshakes", headers=AUTH)
+        await http.post(url, json={"verification_token": "secret_resent"})
+        after = (await http.get("/api/integrations/notion-app/handshakes", headers=AUTH)).json()
+        unknown = await http.delete("/api/integrations/nope/handshakes", headers=AUTH)
+    values = [c["value"] for c in listed["data"]]
+    assert values[0] == "secret_genuine"  # oldest first, and kept
+    assert len(values) == CAPTURES_PER_SOURCE  # every request came from one address (the test client's)
+    assert {c["source"] for c in listed["data"]} == {"127.0.0.1"}
+    assert listed["dropped"] == 61 - CAPTURES_PER_SOURCE
+    assert cleared.json() == {"deleted": CAPTURES_PER_SOURCE}
+    assert [c["value"] for c in after["data"]] == ["secret_resent"] and after["dropped"] == 0
+    assert unknown.status_code == 404
+
+
+async def test_captures_are_bounded_across_sources(redis: Redis) -> None:
+    diagnostics = Diagnostics(redis, Keys(), make_registry(redis).box)
+    kept = [
+        await diagnostics.captured("app", "token", f"v{n}", activated=False, source=f"10.0.{n}.1") for n in range(30)
+    ]
+    assert kept == [True] * CAPTURES_KEPT + [False] * (30 - CAPTURES_KEPT)
+    assert await diagnostics.captured("app", "secret", "asked-for", activated=True, source="10.9.9.9") is True
+    captures, dropped = await diagnostics.captures("app")
+    assert [c["value"] for c in captures] == [f"v{n}" for n in range(CAPTURES_KEPT)] + ["asked-for"]
+    assert dropped == 30 - CAPTURES_KEPT
+    for key in (Keys().handshake_captures("app"), Keys().handshake_capture_counts("app")):
+        assert 0 < await redis.ttl(key) <= CAPTURE_TTL_S  # an abandoned integration's captures lapse
+    assert len(await redis.hkeys(Keys().handshake_capture_counts("app"))) <= CAPTURES_KEPT + 2
 
 
 async def _until(send: Callable[[], Awaitable[httpx.Response]], status: int) -> None:

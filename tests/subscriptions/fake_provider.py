@@ -1,7 +1,8 @@
-"""A provider API on a real loopback socket: Microsoft Graph subscriptions and ClickUp webhooks.
+"""A provider API on a real loopback socket: Microsoft Graph subscriptions, ClickUp and Asana webhooks.
 
 Records every call; ``fail`` queues statuses answered instead of the next calls (500, 429, 401, ...);
-``delay_s`` slows every answer (to hold two workers in a race).
+``delay_s`` slows every answer (to hold two workers in a race). ``handshake``, run on the test's event loop
+``loop``, plays Asana's handshake: sent to the target while the create call waits for its answer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class FakeProvider:
     live: dict[str, Any] = field(default_factory=dict)
     delay_s: float = 0.0
     base: str = ""
+    handshake: Callable[[str], Coroutine[Any, Any, int]] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
     def fail(self, status: int, **headers: str) -> None:
         self.failures.append((status, headers))
@@ -91,6 +94,18 @@ class FakeProvider:
         self.live.pop(request.path_params["id"], None)
         return JSONResponse({})
 
+    async def asana_create(self, request: Request) -> Response:
+        if (failed := await self._record(request)) is not None:
+            return failed
+        target = self.calls[-1].body["data"]["target"]
+        if self.handshake is not None and self.loop is not None:
+            status = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.handshake(target), self.loop))
+            if status != 200:  # Asana creates nothing when the target does not answer its handshake
+                return JSONResponse({"errors": [{"message": "handshake failed"}]}, status_code=400)
+        gid = f"as-{len(self.live) + 1}"
+        self.live[gid] = target
+        return JSONResponse({"data": {"gid": gid, "target": target}}, status_code=201)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -98,6 +113,7 @@ class FakeProvider:
                 Route("/graph/subscriptions/{id}", self.graph_one, methods=["PATCH", "DELETE"]),
                 Route("/clickup/team/{team}/webhook", self.clickup_create, methods=["POST"]),
                 Route("/clickup/webhook/{id}", self.clickup_delete, methods=["DELETE"]),
+                Route("/asana/webhooks", self.asana_create, methods=["POST"]),
             ]
         )
 
