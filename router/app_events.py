@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from router import headers as stored_headers
+from router import strict_json
 from router.errors import StoreUnavailable
 from router.ingest import BodyTooLarge, error, read_body
 from router.sdk import Refused, identify
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def _event(raw: bytes) -> tuple[str, Any]:
     try:
-        doc = json.loads(raw)
+        doc = strict_json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise Refused(400, "invalid_json", message="the body is not valid JSON") from exc
     name = doc.get("name") if isinstance(doc, dict) else None

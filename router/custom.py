@@ -89,10 +89,22 @@ def _header_safe(value: str) -> str:
     return "".join(ch for ch in value if " " <= ch <= "~").strip()
 
 
+# A configured body may repeat request values ({{$.query.shop}}): the sender picks part of what is answered, so
+# a browser must never take it for a page. The Content-Type is the configured literal or plain text (a templated
+# one would let the sender choose text/html), never sniffed, and the answer may not run anything.
+PLAIN_TEXT = "text/plain; charset=utf-8"
+LOCKED_DOWN = {"x-content-type-options": "nosniff", "content-security-policy": "default-src 'none'; sandbox"}
+
+
 def render(spec: ResponseSpec, context: Mapping[str, Any], ids: list[str] | None) -> Response:
-    headers = {name: _header_safe(_fill(value, context)) for name, value in spec.headers.items()}
-    headers = {name: value for name, value in headers.items() if value}
+    headers = {
+        name.lower(): _header_safe(_fill(value, context))
+        for name, value in spec.headers.items()
+        if name.lower() != "content-type" or "{{" not in value
+    }
+    headers = {name: value for name, value in headers.items() if value} | LOCKED_DOWN
     if spec.body is not None:
+        headers.setdefault("content-type", PLAIN_TEXT)
         return Response(_fill(spec.body, context).encode(), spec.status, headers=headers)
     if ids is None:
         return Response(b"", spec.status, headers=headers)

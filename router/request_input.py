@@ -21,6 +21,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import Message
 
+from router import strict_json
 from subscriptions.models import FieldRule, RequestTrigger
 
 FILE_PART = "paragon-file"
@@ -68,7 +69,7 @@ def _json(raw: bytes) -> tuple[Any, dict[str, str] | None]:
     if not raw.strip():
         return {}, None
     try:
-        doc = json.loads(raw)
+        doc = strict_json.loads(raw)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadInput("invalid_json", "the body is not valid JSON") from exc
     if isinstance(doc, dict) and doc.get("dataType") == "FILE":

@@ -54,7 +54,14 @@ def identify(request: Request, state: State) -> Caller:
         raise Refused(404, "unknown_project")
     try:
         token = bearer(request.headers.get("authorization"))
-        user = authenticate(token, project, snapshot, leeway_s=state["settings"].user_token_leeway_s)
+        settings = state["settings"]
+        user = authenticate(
+            token,
+            project,
+            snapshot,
+            leeway_s=settings.user_token_leeway_s,
+            max_lifetime_s=settings.user_token_max_lifetime_s,
+        )
     except TokenRejected as exc:
         logger.info("rejected user token", extra={"project": project.id, "reason": exc.reason})
         raise Refused(exc.status, exc.reason) from None

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     user_token_leeway_s: float = Field(
         default=60, ge=0, le=600, description="Clock skew allowed on user token iat/exp, s."
     )
+    user_token_max_lifetime_s: float = Field(
+        default=86400,
+        ge=60,
+        le=366 * 86400,
+        description="A user token whose exp lies further ahead than this is refused (401 token_lifetime_too_long), s.",
+    )
     request_trigger_timeout_s: float = Field(
         default=55, gt=0, le=600, description="How long a Request trigger waits for its workflow's response, s."
     )

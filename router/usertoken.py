@@ -2,14 +2,17 @@
 
 A token is valid when its signature verifies with one of the project's public keys (several during a
 key rotation), it carries ``sub``, ``iat`` and ``exp``, its ``iat``/``exp`` hold within the configured
-clock skew, and ``sub`` names a connected user of that project. Failures raise ``TokenRejected`` with a
-stable ``reason`` code and the ``status`` to answer: 401 for the token itself, 403 for a disabled user.
+clock skew, its ``exp`` lies no further ahead than the configured maximum lifetime (a leaked token that
+never expires is a standing credential), and ``sub`` names a connected user of that project. Failures
+raise ``TokenRejected`` with a stable ``reason`` code and the ``status`` to answer: 401 for the token
+itself, 403 for a disabled user.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -48,7 +51,7 @@ def bearer(authorization: str | None) -> str:
     return token.strip()
 
 
-def _claims(token: str, project: Project, leeway_s: float) -> dict[str, object]:
+def _claims(token: str, project: Project, leeway_s: float, max_lifetime_s: float) -> dict[str, object]:
     keys = [k for k in map(_public_key, project.user_token_public_keys) if k is not None]
     if not keys:
         raise TokenRejected("user_tokens_not_configured")
@@ -58,6 +61,9 @@ def _claims(token: str, project: Project, leeway_s: float) -> dict[str, object]:
             claims: dict[str, object] = jwt.decode(
                 token, key, algorithms=["RS256"], leeway=leeway_s, options={"require": _REQUIRED}
             )
+            exp = claims["exp"]  # PyJWT has checked it is a number
+            if not isinstance(exp, int | float) or exp - time.time() > max_lifetime_s + leeway_s:
+                raise TokenRejected("token_lifetime_too_long")
             return claims
         except jwt.InvalidSignatureError:
             continue  # the next key of a rotation may verify it
@@ -75,9 +81,11 @@ def _claims(token: str, project: Project, leeway_s: float) -> dict[str, object]:
     raise TokenRejected(reason)
 
 
-def authenticate(token: str, project: Project, snapshot: Snapshot, *, leeway_s: float) -> ConnectedUser:
+def authenticate(
+    token: str, project: Project, snapshot: Snapshot, *, leeway_s: float, max_lifetime_s: float
+) -> ConnectedUser:
     """The connected user ``token`` speaks for, or TokenRejected."""
-    sub = _claims(token, project, leeway_s).get("sub")
+    sub = _claims(token, project, leeway_s, max_lifetime_s).get("sub")
     user = snapshot.users.get(sub) if isinstance(sub, str) else None
     if user is None or user.project != project.id:
         raise TokenRejected("unknown_user")

@@ -170,6 +170,57 @@ async def test_bad_tokens_are_refused_with_a_reason(
 
 
 @pytest.mark.parametrize(
+    ("ttl_s", "status"),
+    [(86400, 201), (86400 + 30, 201), (86400 + 3600, 401), (10 * 365 * 86400, 401)],
+)
+async def test_a_token_valid_further_ahead_than_the_maximum_lifetime_is_refused(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, ttl_s: int, status: int
+) -> None:
+    """A token that never (or only in years) expires is a standing credential once it leaks: bounded by
+    HOOKROUTER_USER_TOKEN_MAX_LIFETIME_S (a day) plus the clock-skew leeway."""
+    await seed_project(registry)
+    await seed_workflows(seed)
+    async with running(settings) as http:
+        response = await send(http, {"name": "Contact Created"}, bearer(ttl_s=ttl_s))
+    assert response.status_code == status
+    if status == 401:
+        assert response.json() == {"error": "token_lifetime_too_long"}
+        assert await redis.exists(KEYS.ingest) == 0
+
+
+async def test_the_maximum_lifetime_is_a_setting(redis_url: str, seed: Seed, registry: Registry) -> None:
+    await seed_project(registry)
+    await seed_workflows(seed)
+    async with running(make_settings(redis_url, user_token_max_lifetime_s=600)) as http:
+        short = await send(http, {"name": "Contact Created"}, bearer(ttl_s=600))
+        hour = await send(http, {"name": "Contact Created"}, bearer(ttl_s=3600))
+    assert short.status_code == 201
+    assert (hour.status_code, hour.json()) == (401, {"error": "token_lifetime_too_long"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "Contact Created", "payload": {"amount": NaN}}',
+        b'{"name": "Contact Created", "payload": {"amount": Infinity}}',
+        b'{"name": "Contact Created", "payload": {"amount": -Infinity}}',
+        b'{"name": "Contact Created", "payload": {"amount": 1e999}}',
+        b'{"name": "Contact Created", "payload": [-1e400]}',
+    ],
+)
+async def test_non_finite_numbers_are_refused_as_invalid_json(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, body: bytes
+) -> None:
+    """Python reads them; RFC 8259 and every other runtime do not: the stored event would be unreadable."""
+    await seed_project(registry)
+    await seed_workflows(seed)
+    async with running(settings) as http:
+        response = await http.post(URL, content=body, headers={**bearer(), "content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json"
+    assert await redis.exists(KEYS.ingest) == 0
+
+
+@pytest.mark.parametrize(
     ("claims", "accepted"),
     [
         ({"age_s": 3630}, True),  # expired 30 s ago: within the 60 s leeway

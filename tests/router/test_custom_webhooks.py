@@ -238,6 +238,28 @@ async def test_setup_request_gets_the_configured_response_and_its_values_are_cap
     ]
 
 
+@pytest.mark.parametrize(
+    ("headers", "content_type"),
+    [
+        ({}, "text/plain; charset=utf-8"),
+        ({"Content-Type": "{{ $.query.ct }}"}, "text/plain; charset=utf-8"),  # the sender may not pick it
+        ({"content-type": "application/json"}, "application/json"),  # a literal the operator chose is kept
+    ],
+)
+async def test_a_reflected_response_is_never_a_page(
+    settings: Settings, seed: Seed, headers: dict[str, str], content_type: str
+) -> None:
+    response = {"status": 200, "headers": headers, "body": "{{$.query.shop}}", "setup_when": "$.query.shop"}
+    await seed_crm(seed, custom=definition(response=response), teams={"u1": "T1"})
+    payload = "<script>alert(document.domain)</script>"
+    async with running(settings) as http:
+        answered = await http.post(url("cw-1", shop=payload, ct="text/html"))
+    assert answered.status_code == 200 and answered.text == payload  # what the operator configured, verbatim
+    assert answered.headers["content-type"] == content_type
+    assert answered.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in answered.headers["content-security-policy"]
+
+
 async def test_a_handshake_never_replaces_the_secret_a_definition_borrows_from_its_integration(
     settings: Settings, seed: Seed, registry: Registry
 ) -> None:

@@ -180,6 +180,8 @@ async def test_other_bodies(
     ("kw", "error"),
     [
         ({"content": b"{oops", "headers": {"content-type": "application/json"}}, "invalid_json"),
+        ({"content": b'{"amount": NaN}', "headers": {"content-type": "application/json"}}, "invalid_json"),
+        ({"content": b'{"amount": 1e999}', "headers": {"content-type": "application/json"}}, "invalid_json"),
         ({"json": {"name": "x", "data": "zz", "dataType": "FILE"}}, "invalid_file"),
         ({"json": {"name": "x", "data": 12, "dataType": "FILE"}}, "invalid_file"),
         (
