@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from verifiers import _catalog  # noqa: F401  (registers every provider module)
 from verifiers._core import EventInfo, HandshakeReply, Request, build_request, lookup, names
+from verifiers._extract import HANDSHAKE_MAX_BYTES
 from verifiers.errors import (
     MalformedBody,
     MalformedHeader,
@@ -24,6 +25,7 @@ from verifiers.errors import (
 )
 
 __all__ = [
+    "HANDSHAKE_MAX_BYTES",
     "EventInfo",
     "HandshakeReply",
     "Inbound",

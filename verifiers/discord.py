@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, first, loads
+from verifiers._extract import dig, first, handshake_json, loads
 from verifiers._hmac import check_timestamp
 from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch
 
@@ -86,7 +86,7 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
-    data = loads(request.body)
+    data = handshake_json(request.body, b'"type"')
     if not isinstance(data, dict) or isinstance(data.get("type"), bool):
         return None
     if data.get("type") == 1 and "event" not in data:

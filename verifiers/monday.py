@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, first, loads
+from verifiers._extract import dig, first, handshake_json, loads
 from verifiers.errors import (
     MalformedBody,
     MalformedHeader,
@@ -100,7 +100,7 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
-    data = loads(request.body)
+    data = handshake_json(request.body, b'"challenge"')
     if not isinstance(data, dict) or "challenge" not in data:
         return None
     challenge = data["challenge"]

@@ -16,7 +16,7 @@ persisted token as pending until the operator confirms it, never silently replac
 from __future__ import annotations
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, first, loads
+from verifiers._extract import dig, first, handshake_json, loads
 from verifiers._hmac import hmac_hex, require_any
 from verifiers.errors import MalformedBody
 
@@ -31,7 +31,7 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
-    data = loads(request.body)
+    data = handshake_json(request.body, b'"verification_token"')
     if request.method != "POST" or not isinstance(data, dict) or "verification_token" not in data:
         return None
     token = data["verification_token"]

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, first, form, loads
+from verifiers._extract import dig, first, form, handshake_json, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 
 TOLERANCE_S = 300
@@ -29,9 +29,7 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
-    if b"url_verification" not in request.body:  # skip parsing every event's JSON twice
-        return None
-    data = loads(request.body)
+    data = handshake_json(request.body, b"url_verification")
     if not isinstance(data, dict) or data.get("type") != "url_verification":
         return None
     verify(request)  # Slack signs the challenge: a forged one must not be echoed

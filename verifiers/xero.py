@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from verifiers._batch_b import event_json
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, loads
+from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import hmac_b64, require_any
 
 
@@ -29,7 +29,7 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
-    data = loads(request.body)
+    data = handshake_json(request.body, b'"events"')
     if not isinstance(data, dict) or data.get("events") != []:
         return None
     verify(request)

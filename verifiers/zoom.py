@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
-from verifiers._extract import dig, loads
+from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import check_timestamp, fingerprint, hmac_hex, matches
 from verifiers.errors import MalformedBody, SignatureMismatch
 
@@ -50,7 +50,7 @@ def verify(request: Request) -> None:
 
 
 def handshake(request: Request) -> HandshakeReply | None:
-    data = loads(request.body)
+    data = handshake_json(request.body, b"endpoint.url_validation")
     if not isinstance(data, dict) or data.get("event") != "endpoint.url_validation":
         return None
     secret = _signing_secret(request)
