@@ -1,7 +1,7 @@
 """The custom webhook receiver: ``/webhook/triggers/custom/{definition_id}``.
 
 body → setup handshake (answered with the definition's response; its ``persist`` values kept) → verify
-→ extract routing value, event type and delivery id with the definition's path expressions → append
+→ parse the body → extract routing value, event type and delivery id with the definition's path expressions → append
 (source ``custom``) → the definition's response. Status codes as in ``router.ingest``, plus 400 when a
 user-level URL lacks its ``?id=`` and 503 when an entry-point verifier cannot be loaded (an operator's
 fix away, so the provider should retry).
@@ -146,12 +146,19 @@ async def receive_custom(request: Request) -> Response:
         return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
     except ClientDisconnect:
         return Response(status_code=400)
-    context = {
-        "body": parse_body(body, request.headers.get("content-type", "")),
-        "headers": request.headers,
-        "query": request.query_params,
-    }
-    return await _handle(request, state, snapshot, definition, recipient, body, context)
+    return await _handle(request, state, snapshot, definition, recipient, body)
+
+
+def request_context(request: Request, body: bytes | None) -> dict[str, Any]:
+    """What path expressions walk; ``body=None`` leaves ``$.body`` paths unresolved."""
+    parsed = None if body is None else parse_body(body, request.headers.get("content-type", ""))
+    return {"body": parsed, "headers": request.headers, "query": request.query_params}
+
+
+def setup_context(request: Request, body: bytes) -> dict[str, Any]:
+    # Setup detection runs before verification: only a body small enough to be a handshake is parsed, so an
+    # unsigned 10 MiB body costs no parsing (a provider's setup request is a few hundred bytes).
+    return request_context(request, body if len(body) <= verifiers.HANDSHAKE_MAX_BYTES else None)
 
 
 def _secrets(snapshot: Snapshot, definition: CustomWebhook) -> list[str]:
@@ -185,7 +192,6 @@ async def _handle(
     definition: CustomWebhook,
     recipient: str,
     body: bytes,
-    context: Mapping[str, Any],
 ) -> Response:
     secrets = _secrets(snapshot, definition)
     if recipient:  # user level: the secret the provider returned for this recipient's subscription vouches too
@@ -203,12 +209,13 @@ async def _handle(
                     state, definition.id, reply.persist, owner=owner, credential=recipient, source=source
                 )
                 return Response(reply.body, reply.status, headers=dict(reply.headers))
-        if is_setup(definition.response, context):
-            values = {name: _value(p, context)[:MAX_PERSISTED_CHARS] for name, p in definition.response.persist.items()}
+        setup = setup_context(request, body)
+        if is_setup(definition.response, setup):
+            values = {name: _value(p, setup)[:MAX_PERSISTED_CHARS] for name, p in definition.response.persist.items()}
             kept = {k: v for k, v in values.items() if v}
             owner, source = secrets_owner(definition.id), client_address(request)
             await persist_handshake(state, definition.id, kept, owner=owner, credential=recipient, source=source)
-            return render(definition.response, context, None)
+            return render(definition.response, setup, None)
         if request.method != "POST":
             return error(405, "method_not_allowed")
         _verify(definition, secrets, request, body, url)
@@ -219,7 +226,8 @@ async def _handle(
     except VerifierUnavailable:
         logger.warning("custom verifier cannot be loaded", extra={"definition": definition.id})
         return error(503, "verifier_unavailable", headers={"retry-after": "30"})
-    return await _store(request, state, snapshot, definition, recipient, body, context)
+    # Parsed only now that the body is verified: routing, event type and the response may read all of it.
+    return await _store(request, state, snapshot, definition, recipient, body, request_context(request, body))
 
 
 async def _store(
