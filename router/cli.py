@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -20,6 +20,7 @@ from router.app import create_app, create_worker_app
 from router.bootstrap import prepare
 from router.cli_events import events_cli, replay
 from router.embedded import EmbeddedRedis
+from router.http_protocol import Limits, bounded_protocol
 from router.runtime import build_registry, connect
 from router.settings import Settings
 from subscriptions.config import Change, apply, load
@@ -121,18 +122,33 @@ def worker() -> None:
             embedded.stop()
 
 
+def server_options(settings: Settings, port: int) -> dict[str, Any]:
+    """uvicorn's keyword arguments for one server: ``uvicorn.run(app, **server_options(settings, port))``."""
+    limits = Limits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=settings.max_connections,
+    )
+    return {
+        "host": settings.host,
+        "port": port,
+        "log_config": logs.config(settings.log_level),
+        "proxy_headers": True,
+        "server_header": False,
+        # Always httptools with the bounds above, never uvicorn's automatic choice (h11 has none of them), and
+        # no WebSockets: no route uses them, and an upgraded connection would escape the bounds.
+        "http": bounded_protocol(limits),
+        "ws": "none",
+    }
+
+
 def _run(app: Starlette, settings: Settings, port: int) -> None:
     # uvicorn re-raises SIGTERM once it has shut down; turn that into SystemExit so the caller's finally
     # still stops the embedded Redis (which then writes out its append-only file).
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=port,
-        log_config=logs.config(settings.log_level),
-        proxy_headers=True,
-        server_header=False,
-    )
+    uvicorn.run(app, **server_options(settings, port))
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -47,6 +47,36 @@ class Settings(BaseSettings):
         description="Requests one process handles at once; beyond it a request is answered 503 with Retry-After "
         "at once instead of queueing (/healthz is never refused).",
     )
+    max_connections: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        description="Open connections one process accepts; beyond it a new connection is answered 503 overloaded "
+        "(with Retry-After) before anything is read, and closed.",
+    )
+    max_header_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        le=16 * MIB,
+        description="Largest request head (request line and headers), bytes; beyond it 431 headers_too_large.",
+    )
+    max_headers: int = Field(
+        default=100, ge=8, le=10_000, description="Most headers one request may have; beyond it 431 too_many_headers."
+    )
+    header_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=600,
+        description="Time a request line and headers may take to arrive, from the connection or the request's "
+        "first byte, s; past it 408 request_timeout and the connection is closed.",
+    )
+    body_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Time a request body may take to arrive, from the end of the headers, s; past it 408 "
+        "request_timeout and the connection is closed.",
+    )
     health_port: int = Field(
         default=8001,
         ge=0,
