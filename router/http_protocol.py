@@ -171,10 +171,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.cycle is not None and not self.cycle.response_complete:
-            # A response is still being produced for the previous request: finish it, then close.
-            self.cycle.keep_alive = False
-            return
         self._answer(408, "request_timeout")
 
     def _body_timed_out(self) -> None:
@@ -192,6 +188,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _answer(self, status: int, reason: str) -> None:
         logger.info("request refused by the HTTP layer", extra={"status": status, "reason": reason})
+        cycle = self.cycle
+        if self._phase != "body" and cycle is not None and not cycle.response_complete:
+            # A pipelined head went wrong while the previous request's response is still being produced:
+            # writing now would corrupt that response, so let it finish and close after it.
+            self._done = True
+            self._cancel_timers()
+            cycle.keep_alive = False
+            return
         self._close_with(_response(status, reason, self.server_state.default_headers))
 
     def _refuse(self) -> None:

@@ -21,10 +21,12 @@ import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from router.app import create_app
 from router.cli import server_options
+from router.settings import Settings
 from tests.router.conftest import SLACK_URL, make_registry, make_seed, make_settings
 
 GENEROUS_S = 10.0  # far above every timeout configured here
@@ -228,3 +230,21 @@ def test_the_head_is_answered_431_exactly_when_over_a_limit(redis_url: str, head
         assert (status, error) in {(431, "headers_too_large"), (431, "too_many_headers")}
     else:
         assert (status, error) == (200, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_header_bytes", 0),
+        ("max_headers", 0),
+        ("header_timeout_s", 0),
+        ("body_timeout_s", -1),
+        ("max_connections", 0),
+    ],
+)
+def test_bounds_that_would_refuse_everything_fail_at_startup(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, name: str, value: int
+) -> None:
+    monkeypatch.setenv(f"HOOKROUTER_{name.upper()}", str(value))
+    with pytest.raises(ValidationError, match=name):
+        Settings(redis_url=redis_url)
