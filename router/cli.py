@@ -19,6 +19,8 @@ from router import logs
 from router.app import create_app, create_worker_app
 from router.bootstrap import prepare
 from router.cli_events import events_cli, replay
+from router.egress import EgressPolicy
+from router.egress_checks import record_refusals
 from router.embedded import EmbeddedRedis
 from router.runtime import build_registry, connect
 from router.settings import Settings
@@ -49,6 +51,9 @@ def _settings() -> tuple[Settings, EmbeddedRedis | None]:
 
 async def _apply(settings: Settings, path: Path) -> list[Change]:
     records = load(path)
+    refusals = record_refusals(records, EgressPolicy.parse(settings.egress_allow))
+    if refusals:
+        raise ConfigError(f"{path}: refused by the egress policy:\n  " + "\n  ".join(refusals))
     redis = connect(settings)
     try:
         return await apply(build_registry(settings, redis), records)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.egress import EgressPolicy
 from router.retry import RetryPolicy
 
 MIB = 1024 * 1024
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
         default="",
         description="Base URL providers call (https://hooks.example.com); used by URL-signing schemes. "
         "Unset: taken from the request.",
+    )
+    egress_allow: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks (10.0.0.0/8,::1) the router may send requests to "
+        "besides public addresses. Unset: loopback, private, link-local, multicast and other non-public addresses "
+        "are refused for every outbound request.",
     )
     admin_token: SecretStr | None = Field(
         default=None,
@@ -169,6 +176,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {len(token)})")
         if not all("!" <= c <= "~" for c in token):
             raise ValueError("must be printable ASCII without spaces (it is sent in an Authorization header)")
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress(cls, value: str) -> str:
+        EgressPolicy.parse(value)  # a typo in the allow-list fails at startup, naming the bad entry
         return value
 
     @field_validator("retry_schedule")
