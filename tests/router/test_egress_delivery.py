@@ -120,20 +120,17 @@ async def test_the_test_action_reports_a_refused_address_and_never_connects(stri
 
 async def test_the_test_action_is_not_a_port_scanner(settings: Settings, seed: Seed) -> None:
     # A closed port, a port whose service hangs up without answering, and one that speaks another protocol
-    # look the same: unreachable, without a latency figure.
-    with raw_server(lambda conn: None) as silent, raw_server(lambda conn: conn.sendall(b"SSH-2.0-x\r\n")) as ssh:
-        await seed_destinations(seed, refused_url(), silent + "/hook", ssh + "/hook")
+    # look the same: unreachable, without a latency figure. A server that answers is still reported as such.
+    with (
+        raw_server(lambda conn: None) as silent,
+        raw_server(lambda conn: conn.sendall(b"SSH-2.0-x\r\n")) as ssh,
+        http_sink(Reply(503)) as sink,
+    ):
+        await seed_destinations(seed, refused_url(), silent + "/hook", ssh + "/hook", sink.url())
         async with running(settings) as client:
-            answers = [(await client.post(f"/api/destinations/d{n}/test", headers=AUTH)).json() for n in range(3)]
-    assert answers == [{"ok": False, "status": None, "latency_ms": None, "error": "unreachable"}] * 3
-
-
-async def test_the_test_action_still_reports_an_answer(settings: Settings, seed: Seed) -> None:
-    with http_sink(Reply(503)) as sink:
-        await seed_destinations(seed, sink.url())
-        async with running(settings) as client:
-            answer = (await client.post("/api/destinations/d0/test", headers=AUTH)).json()
-    assert answer["status"] == 503 and answer["error"] == "http_status" and answer["latency_ms"] >= 0
+            answers = [(await client.post(f"/api/destinations/d{n}/test", headers=AUTH)).json() for n in range(4)]
+    assert answers[:3] == [{"ok": False, "status": None, "latency_ms": None, "error": "unreachable"}] * 3
+    assert answers[3]["status"] == 503 and answers[3]["error"] == "http_status" and answers[3]["latency_ms"] >= 0
 
 
 def test_apply_refuses_a_config_with_refused_addresses(redis_url: str, tmp_path: Path) -> None:
