@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import verifiers
 from subscriptions import custom, triggers
 from subscriptions.destinations import Destination
 from subscriptions.errors import ConfigError
@@ -160,8 +161,25 @@ def _check_triggers(records: list[BaseModel], errors: list[str]) -> None:
                 errors.append(f"workflow {record.id!r}: {problem}")
 
 
-def load(path: Path) -> list[BaseModel]:
-    """Parse and validate a config file; ConfigError lists every problem at once."""
+def check_public_urls(records: list[BaseModel], public_url: str, errors: list[str]) -> None:
+    """An integration whose scheme signs its URL needs to know that URL: the router never takes it from the
+    request's Host, which anyone can set."""
+    for record in records:
+        if not isinstance(record, Integration) or record.public_url or public_url:
+            continue
+        if verifiers.needs_public_url(record.type, [s.get_secret_value() for s in record.secrets]):
+            errors.append(
+                f"integration {record.id!r}: type {record.type} signs its webhook URL; set HOOKROUTER_PUBLIC_URL "
+                "or the integration's public_url"
+            )
+
+
+def load(path: Path, *, public_url: str = "") -> list[BaseModel]:
+    """Parse and validate a config file; ConfigError lists every problem at once.
+
+    ``public_url`` is the router's HOOKROUTER_PUBLIC_URL: without it, integrations of URL-signing types must
+    carry their own ``public_url``.
+    """
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -177,6 +195,7 @@ def load(path: Path) -> list[BaseModel]:
     records = _records(cfg, errors)
     _check_references(records, errors)
     _check_triggers(records, errors)
+    check_public_urls(records, public_url, errors)
     custom.check_references(records, errors)
     if errors:
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors))

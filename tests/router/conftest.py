@@ -36,6 +36,7 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         "run_workers": False,
         "consumer_name": "test",
         "registry_refresh_s": 0.05,
+        "public_url": "http://hooks.test",  # the base_url of running(): URL-signing schemes check against it
     }
     values.update(overrides)
     return Settings(**values)
