@@ -14,11 +14,12 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from router.keys import Keys
 from router.public_url import signed_url, target
-from tests.router.conftest import Seed, make_settings, running
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_settings, running
 from tests.verifiers import test_gmail, test_hubspot
 
 pytestmark = pytest.mark.anyio
@@ -147,6 +148,21 @@ async def test_an_integration_public_url_overrides_the_setting(redis_url: str, s
         accepted = await http.post(path, content=BODY, headers=own)
     assert refused.status_code == 401
     assert accepted.status_code == 200, accepted.text
+
+
+async def test_the_integrations_listing_shows_its_public_url(redis_url: str, seed: Seed) -> None:
+    await seed_twilio(seed, public_url="https://twilio-hooks.example.org")
+    async with running(make_settings(redis_url)) as http:
+        listed = await http.get("/api/integrations", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    [integration] = listed.json()["data"]
+    assert integration["public_url"] == "https://twilio-hooks.example.org"
+    assert "secrets" not in integration
+
+
+@pytest.mark.parametrize("bad", ["hooks.example.com", "ftp://hooks.example.com", "https://h.example/?a=1", "https://"])
+def test_the_public_url_setting_must_be_an_absolute_base(redis_url: str, bad: str) -> None:
+    with pytest.raises(ValidationError, match="public_url"):
+        make_settings(redis_url, public_url=bad)
 
 
 async def test_query_reading_schemes_still_work_without_a_public_url(redis_url: str, seed: Seed) -> None:
