@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 import uvicorn
@@ -23,7 +23,7 @@ from router.egress import EgressPolicy
 from router.egress_checks import record_refusals
 from router.embedded import EmbeddedRedis
 from router.runtime import build_registry, connect
-from router.settings import Settings
+from router.settings import Settings, proxy_networks
 from subscriptions.config import Change, apply, load
 from subscriptions.errors import ConfigError
 
@@ -50,7 +50,7 @@ def _settings() -> tuple[Settings, EmbeddedRedis | None]:
 
 
 async def _apply(settings: Settings, path: Path) -> list[Change]:
-    records = load(path)
+    records = load(path, public_url=settings.public_url)
     refusals = record_refusals(records, EgressPolicy.parse(settings.egress_allow))
     if refusals:
         raise ConfigError(f"{path}: refused by the egress policy:\n  " + "\n  ".join(refusals))
@@ -135,9 +135,26 @@ def _run(app: Starlette, settings: Settings, port: int) -> None:
         host=settings.host,
         port=port,
         log_config=logs.config(settings.log_level),
-        proxy_headers=True,
         server_header=False,
+        **proxy_options(settings),
     )
+
+
+def proxy_options(settings: Settings) -> ProxyOptions:
+    """uvicorn's proxy-header options: X-Forwarded-For/-Proto believed only from HOOKROUTER_TRUSTED_PROXIES.
+
+    uvicorn's own default trusts loopback (or $FORWARDED_ALLOW_IPS, which may be "*"); a sidecar on the
+    same host could then set any client address. With no proxies configured the headers are not read.
+    """
+    networks = proxy_networks(settings.trusted_proxies)
+    if not networks:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(networks)}
+
+
+class ProxyOptions(TypedDict):
+    proxy_headers: bool
+    forwarded_allow_ips: str
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
@@ -49,6 +50,8 @@ class Integration(Record):
     type: str
     secrets: list[SecretStr] = Field(default_factory=list)
     enabled: bool = True
+    # Base URL its provider calls, when not HOOKROUTER_PUBLIC_URL: URL-signing schemes check against it.
+    public_url: str | None = None
 
     @field_validator("type")
     @classmethod
@@ -57,6 +60,25 @@ class Integration(Record):
         if value not in known:
             raise ValueError(f"unknown integration type {value!r}; known types: {', '.join(known)}")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_base_url(value)
+        return value
+
+
+def check_base_url(value: str) -> None:
+    """A public base URL: http(s), a host, no query or fragment (the request's own are appended)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("public_url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("public_url must be an absolute http(s) URL, like https://hooks.example.com")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("public_url must not have a query string or fragment")
 
 
 class ConnectedUser(Record):

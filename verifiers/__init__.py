@@ -15,6 +15,7 @@ from verifiers.errors import (
     MalformedBody,
     MalformedHeader,
     MissingHeader,
+    MissingPublicUrl,
     MissingSecret,
     SignatureMismatch,
     TimestampOutOfRange,
@@ -30,6 +31,7 @@ __all__ = [
     "MalformedBody",
     "MalformedHeader",
     "MissingHeader",
+    "MissingPublicUrl",
     "MissingSecret",
     "Request",
     "SignatureMismatch",
@@ -39,7 +41,9 @@ __all__ = [
     "VerificationError",
     "extract",
     "handshake",
+    "needs_public_url",
     "providers",
+    "signs_url",
     "verify",
 ]
 
@@ -148,3 +152,15 @@ class Inbound:
 def providers() -> list[str]:
     """Every registered provider name, aliases included."""
     return names()
+
+
+def signs_url(provider: str) -> bool:
+    """Whether ``provider``'s scheme signs the URL it called, host included (Twilio, HubSpot v2/v3, Trello,
+    Mandrill, monday's aud, Pub/Sub's aud, Gong's webhook_url): such an integration needs a public URL."""
+    return lookup(provider).signs_url
+
+
+def needs_public_url(provider: str, secrets: Sequence[str]) -> bool:
+    """``signs_url``, unless the secrets themselves name what the URL would stand for (Pub/Sub's ``aud=``)."""
+    spec = lookup(provider)
+    return spec.signs_url and not spec.own_audience(secrets)

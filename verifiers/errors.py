@@ -6,6 +6,7 @@ stable, low-cardinality ``reason`` code that the router returns to the caller an
     VerificationError
     ├── UnknownProvider          unknown_provider
     ├── MissingSecret            missing_secret
+    ├── MissingPublicUrl         missing_public_url
     ├── MissingHeader            missing_header
     ├── MalformedHeader          malformed_header
     ├── MalformedBody            malformed_body
@@ -39,6 +40,16 @@ class UnknownProvider(VerificationError):
 
 class MissingSecret(VerificationError):
     reason = "missing_secret"
+
+
+class MissingPublicUrl(VerificationError):
+    """A scheme that signs the URL the provider called, and no public URL is configured to check it against.
+
+    The router never rebuilds that URL from the request's Host or X-Forwarded-* headers: anyone can set
+    those, and a signature made for another host would then verify here.
+    """
+
+    reason = "missing_public_url"
 
 
 class MissingHeader(VerificationError):

@@ -136,6 +136,20 @@ def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Pat
     assert result.returncode == 2 and "unknown integration type 'nope'" in result.stdout
 
 
+def test_apply_refuses_a_url_signing_integration_without_a_public_url(redis_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "twilio.yaml"
+    config.write_text("project: {id: p}\nintegrations:\n  - {id: tw-sms, type: twilio, secrets: [auth-token]}\n")
+    env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest")
+    refused = hookrouter("apply", "-f", str(config), env=env, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    output = " ".join(refused.stdout.split())  # Rich wraps long lines
+    assert "integration 'tw-sms': type twilio signs its webhook URL; set HOOKROUTER_PUBLIC_URL" in output
+    accepted = hookrouter(
+        "apply", "-f", str(config), env={**env, "HOOKROUTER_PUBLIC_URL": "https://h.example"}, cwd=tmp_path
+    )
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
 def test_external_redis_without_a_master_key_refuses_to_start(redis_url: str, tmp_path: Path) -> None:
     result = hookrouter("apply", "-f", str(EXAMPLE), env=cli_env(REDIS_URL=redis_url), cwd=tmp_path)
     assert result.returncode != 0 and "HOOKROUTER_MASTER_KEY is required" in result.stderr

@@ -12,6 +12,7 @@ from subscriptions.errors import ConfigError, SecretError, UnreadableRecord
 from subscriptions.keys import RegistryKeys
 from subscriptions.models import Integration
 from subscriptions.registry import Registry
+from tests.verifiers import test_gmail
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
 KEY = bytes(range(32))
@@ -114,3 +115,47 @@ async def test_every_secret_field_is_sealed_and_round_trips(registry: Registry, 
     back = await registry.get("credential", "c1")
     assert isinstance(back, Credential) and back.values["access_token"].get_secret_value() == "xoxb-token-value"
     assert await registry.put(cred) == "unchanged"
+
+
+URL_BOUND_FILE = """
+project: {id: p}
+integrations:
+  - {id: tw, type: twilio, secrets: [auth-token]}
+  - {id: gm, type: gmail, secrets: ["token=t0ken"]}
+  - {id: sl, type: slack, secrets: [signing-secret]}
+"""
+
+
+@pytest.mark.parametrize("kind", ["twilio", "hubspot", "trello", "mandrill", "monday", "gong", "gmail"])
+def test_a_url_signing_integration_without_a_public_url_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Gmail's with a public key: a Pub/Sub token's audience then defaults to the public URL.
+    monkeypatch.setenv("HOOK_SECRET", test_gmail.PEM if kind == "gmail" else "s3cret")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"project: {{id: p}}\nintegrations:\n  - {{id: hook-1, type: {kind}, secrets: ['${{HOOK_SECRET}}']}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert f"integration 'hook-1': type {kind} signs its webhook URL" in str(info.value)
+    assert "HOOKROUTER_PUBLIC_URL" in str(info.value) and "public_url" in str(info.value)
+    load(path, public_url="https://hooks.example.com")  # the setting is enough
+
+
+def test_an_integration_public_url_or_a_pinned_audience_is_enough(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        URL_BOUND_FILE.replace("secrets: [auth-token]}", "secrets: [auth-token], public_url: 'https://t.example'}")
+    )
+    records = load(path)  # gmail with URL tokens only and slack sign no host
+    [twilio] = [r for r in records if isinstance(r, Integration) and r.id == "tw"]
+    assert twilio.public_url == "https://t.example"
+
+
+@pytest.mark.parametrize("bad", ["hooks.example.com", "ftp://h.example", "https://h.example/?x=1", "https://"])
+def test_an_integration_public_url_must_be_an_absolute_base(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(URL_BOUND_FILE.replace("secrets: [auth-token]}", f"secrets: [a], public_url: '{bad}'}}"))
+    with pytest.raises(ConfigError, match="public_url"):
+        load(path)
