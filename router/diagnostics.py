@@ -127,7 +127,7 @@ class Diagnostics:
             "purpose": purpose,
             "activated": activated,
             "source": source,
-            "value": self._box.seal(value, context=f"capture:{integration_id}"),
+            "value": self._box.seal(value, context=("capture", integration_id)),
         }
         keys = [self._keys.handshake_captures(integration_id), self._keys.handshake_capture_counts(integration_id)]
         args: list[str | int] = [json.dumps(record, separators=(",", ":")), "source:" + source]
@@ -143,7 +143,7 @@ class Diagnostics:
         out = []
         for item in raw:
             record = json.loads(item)
-            record["value"] = self._box.open(record["value"], context=f"capture:{integration_id}")
+            record["value"] = self._box.open(record["value"], context=("capture", integration_id))
             out.append(record)
         return out, int(dropped or 0)
 
