@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import re
 import time
@@ -14,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from router import request_input
 from router.keys import Keys
 from router.request_input import CallInput, violations
 from router.responses import ResponseWaiter
@@ -260,7 +260,7 @@ def test_header_rules_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) 
         compared.append((a, b))
         return a == b
 
-    monkeypatch.setattr(request_input.hmac, "compare_digest", compare_digest)
+    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
     rules = RequestTrigger.model_validate({"header_validations": [{"key": "X-Key", "value": "s3cret-\u00e9"}]})
     good = CallInput({"x-key": "s3cret-\u00e9"}, {}, {}, None)
     odd = CallInput({"x-key": "\ud800"}, {}, {}, None)  # a lone surrogate: valid JSON, not UTF-8

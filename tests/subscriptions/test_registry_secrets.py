@@ -44,7 +44,7 @@ def registry(redis: Redis) -> Registry:
 
 async def _raw(redis: Redis) -> bytes:
     raw = await redis.hget(KEYS.records("workflow"), "wf-1")
-    assert raw is not None
+    assert isinstance(raw, bytes)
     return raw
 
 
