@@ -10,8 +10,9 @@ from subscriptions.config import apply, load
 from subscriptions.crypto import SecretBox
 from subscriptions.errors import ConfigError, SecretError, UnreadableRecord
 from subscriptions.keys import RegistryKeys
-from subscriptions.models import Integration
+from subscriptions.models import Activation, Integration, activation_id
 from subscriptions.registry import Registry
+from subscriptions.snapshot import Snapshot
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
 KEY = bytes(range(32))
@@ -114,3 +115,27 @@ async def test_every_secret_field_is_sealed_and_round_trips(registry: Registry, 
     back = await registry.get("credential", "c1")
     assert isinstance(back, Credential) and back.values["access_token"].get_secret_value() == "xoxb-token-value"
     assert await registry.put(cred) == "unchanged"
+
+
+def test_activations_whose_ids_coincide_are_refused(tmp_path: Path) -> None:
+    # The id joins workflow and user with ':': "w:x" for "u" and "w" for "x:u" would be one record, the second
+    # silently replacing the first.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "project: {id: p}\n"
+        "integrations: [{id: i, type: slack, secrets: [s]}]\n"
+        "users: [{id: u}, {id: 'x:u'}]\n"
+        "workflows:\n"
+        "  - {id: 'w:x', integration: i, activations: [u]}\n"
+        "  - {id: w, integration: i, activations: ['x:u']}\n"
+    )
+    with pytest.raises(ConfigError, match="activating user 'x:u' clashes with an activation of 'w:x'"):
+        load(path)
+
+
+def test_an_activation_counts_for_its_own_workflow_and_user_only() -> None:
+    # Stored by an earlier apply: workflow "w:x" activated for user "u", under the id "w:x:u".
+    record = Activation(id=activation_id("w:x", "u"), project="p", workflow="w:x", user="u")
+    snapshot = Snapshot.build(1, {"activation": [record]})
+    assert snapshot.is_activated("w:x", "u")
+    assert not snapshot.is_activated("w", "x:u")  # the same joined id, another workflow and user
