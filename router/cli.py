@@ -19,7 +19,7 @@ from router import logs
 from router.app import create_app, create_worker_app
 from router.bootstrap import prepare
 from router.cli_events import events_cli, replay
-from router.embedded import EmbeddedRedis, EmbeddedRedisError
+from router.embedded import EmbeddedRedis
 from router.runtime import build_registry, connect
 from router.settings import Settings
 from subscriptions.config import Change, apply, load
@@ -44,11 +44,7 @@ def _settings() -> tuple[Settings, EmbeddedRedis | None]:
             typer.echo(f"invalid setting {name}: {message}", err=True)
         raise typer.Exit(2) from None
     logs.setup(settings.log_level)
-    try:
-        return prepare(settings)
-    except EmbeddedRedisError as exc:
-        typer.echo(f"cannot start the embedded Redis: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return prepare(settings)
 
 
 async def _apply(settings: Settings, path: Path) -> list[Change]:

@@ -23,7 +23,7 @@ from router.delivery_outcomes import Job, Outcomes
 from router.destinations import RenderError, render
 from router.destinations.email import SmtpConfig, send
 from router.http_delivery import Attempt, attempt
-from router.keys import Keys, destination_target_id
+from router.keys import Keys
 from router.limits import Limiter, TargetLimits
 from router.notifications import Notifier, router_event
 from router.retry import RetryPolicy, Verdict
@@ -90,7 +90,7 @@ class DestinationSender:
             event = json.loads(job.fields.get("notification", b"{}"))
         except ValueError:
             return out.dead(job, "malformed_event")
-        target_id = destination_target_id(destination.id)
+        target_id = self._keys.destination_target(destination.id)
         admission = await self._limiter.admit(target_id, TargetLimits.DEFAULT, TIMEOUT_S + 10, self._clock)
         if not admission.admitted:
             return out.retry_at(job, self._clock() + max(admission.wait_s, 0.01))

@@ -108,6 +108,11 @@ class Keys:
     # Per-target delivery limits (router/limits.py). One hash tag per target, so a single script can
     # check the breaker, the rate and the concurrency leases of that target atomically, cluster or not.
 
+    @staticmethod
+    def destination_target(destination_id: str) -> str:
+        """The target id of a destination's limits; workflow ids (the other targets) cannot hold ``=``."""
+        return f"dest={part(destination_id)}"
+
     def target_rate(self, target_id: str) -> str:
         """String: the target's GCRA theoretical arrival time, in microseconds since the epoch."""
         return f"{self.prefix}:{{tgt:{target_id}}}:rate"
@@ -245,8 +250,3 @@ def replay_job_id(original_job_id: str, request_id: str) -> str:
 def destination_job_id(event_id: str, destination_id: str) -> str:
     """A failure event's delivery to one destination: ``=`` never comes out of ``part``, so no trigger job has it."""
     return f"{event_id}:dest={part(destination_id)}"
-
-
-def destination_target_id(destination_id: str) -> str:
-    """The delivery-limits target of a destination; workflow ids (the other targets) cannot hold ``=``."""
-    return f"dest={part(destination_id)}"

@@ -7,7 +7,6 @@ import pytest
 from router.keys import (
     Keys,
     destination_job_id,
-    destination_target_id,
     part,
     replay_job_id,
     trigger_job_id,
@@ -40,7 +39,7 @@ def test_a_destination_job_is_never_a_trigger_job_of_a_workflow_named_dest() -> 
 
 def test_a_destination_shares_no_delivery_limits_with_a_workflow() -> None:
     # Limits, breaker and leases are keyed by target id: workflow "dest:alerts" used to share destination "alerts"'s.
-    target = destination_target_id("alerts")
+    target = KEYS.destination_target("alerts")
     with pytest.raises(ValueError):
         _workflow(target)  # no workflow id can be it
     assert KEYS.target_breaker(target) != KEYS.target_breaker("dest:alerts")
