@@ -239,7 +239,7 @@ class DeliveryWorker:
         try:
             attempt = await post_signed(
                 self._http,
-                url=target.url,
+                url=target.url.get_secret_value(),
                 body=bytes(job.fields.get("body", b"")),
                 msg_id=message_id(job.id),
                 secrets=[s.get_secret_value() for s in target.secrets],

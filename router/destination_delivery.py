@@ -90,7 +90,7 @@ class DestinationSender:
             event = json.loads(job.fields.get("notification", b"{}"))
         except ValueError:
             return out.dead(job, "malformed_event")
-        target_id = f"dest:{destination.id}"
+        target_id = self._keys.destination_target(destination.id)
         admission = await self._limiter.admit(target_id, TargetLimits.DEFAULT, TIMEOUT_S + 10, self._clock)
         if not admission.admitted:
             return out.retry_at(job, self._clock() + max(admission.wait_s, 0.01))

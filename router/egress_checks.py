@@ -50,7 +50,7 @@ def record_refusals(records: Iterable[BaseModel], policy: EgressPolicy) -> list[
         if isinstance(record, Destination):
             problems += [f"destination {record.id!r}: {p}" for p in destination_refusals(record, policy)]
         elif isinstance(record, Workflow) and isinstance(record.target, HttpTarget):
-            if refused(record.target.url, policy):
+            if refused(record.target.url.get_secret_value(), policy):
                 problems.append(f"workflow {record.id!r}: target.url: {_WHY}")
         elif isinstance(record, ApiResource) and record.base_url and refused(record.base_url, policy):
             problems.append(f"api_resource {record.id!r}: base_url: {_WHY}")

@@ -205,4 +205,5 @@ def _once(state: State, integration: Integration, delivery_id: str) -> Once | No
     if not delivery_id or window <= 0:
         return None
     keys = state["keys"]
-    return Once(keys.seen(integration.id, delivery_id), window, keys.duplicates, integration.id)
+    seen = keys.seen(integration.project, integration.id, delivery_id)
+    return Once(seen, window, keys.duplicates, integration.id, keys.seen_before(integration.id, delivery_id))

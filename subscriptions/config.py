@@ -100,9 +100,24 @@ def _build(model: type[BaseModel], data: dict[str, Any], project: str, where: st
         return None
 
 
+def _activations(
+    wf: Workflow, users: list[Any], pid: str, taken: dict[str, str], errors: list[str]
+) -> list[Activation]:
+    out = []
+    for user in map(str, users):
+        record_id = activation_id(wf.id, user)
+        # The id joins workflow and user with ':': two pairs may share it, and one would silently replace the other.
+        if taken.setdefault(record_id, wf.id) != wf.id:
+            other = taken[record_id]
+            errors.append(f"workflow {wf.id!r}: activating user {user!r} clashes with an activation of {other!r}")
+        out.append(Activation(id=record_id, project=pid, workflow=wf.id, user=user))
+    return out
+
+
 def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
     pid = cfg.project.id
     records: list[BaseModel] = [cfg.project]
+    taken: dict[str, str] = {}
     for n, item in enumerate(cfg.integrations):
         records.append(_build(Integration, item, pid, f"integrations[{n}]", errors))
     for n, item in enumerate(cfg.users):
@@ -115,10 +130,7 @@ def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
         wf = _build(Workflow, data, pid, f"workflows[{n}]", errors)
         records.append(wf)
         if wf is not None and isinstance(users, list):
-            for user in users:
-                records.append(
-                    Activation(id=activation_id(wf.id, str(user)), project=pid, workflow=wf.id, user=str(user))
-                )
+            records.extend(_activations(wf, users, pid, taken, errors))
         elif wf is not None:
             errors.append(f"workflows[{n}].activations: must be a list of user ids")
     for n, item in enumerate(cfg.destinations):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from verifiers import _catalog  # noqa: F401  (registers every provider module)
 from verifiers._core import EventInfo, HandshakeReply, Request, build_request, lookup, names
 from verifiers.errors import (
+    SECRET_SCHEMES,
     MalformedBody,
     MalformedHeader,
     MissingHeader,
@@ -25,6 +26,7 @@ from verifiers.errors import (
 )
 
 __all__ = [
+    "SECRET_SCHEMES",
     "EventInfo",
     "HandshakeReply",
     "Inbound",

@@ -203,3 +203,14 @@ def test_an_empty_or_weak_admin_token_refuses_to_start(tmp_path: Path, token: st
     assert not (tmp_path / "redis.sock").exists()  # refused before anything started
     if token:
         assert token not in result.stderr  # the value is never echoed
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another user needs root")
+def test_a_data_directory_that_is_not_private_refuses_to_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    os.chown(data, 4242, 4242)  # another user's: it could read every stored event
+    result = hookrouter("serve", env=cli_env(HOOKROUTER_DATA_DIR=str(data)), cwd=ROOT)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot start the embedded Redis" in result.stderr and "belongs to uid 4242" in result.stderr
+    assert "Traceback" not in result.stderr and not (data / "redis.sock").exists()

@@ -10,8 +10,9 @@ from subscriptions.config import apply, load
 from subscriptions.crypto import SecretBox
 from subscriptions.errors import ConfigError, SecretError, UnreadableRecord
 from subscriptions.keys import RegistryKeys
-from subscriptions.models import Integration
+from subscriptions.models import Activation, Integration, activation_id
 from subscriptions.registry import Registry
+from subscriptions.snapshot import Snapshot
 from tests.verifiers import test_gmail
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
@@ -49,7 +50,7 @@ async def test_a_changed_field_is_reported_as_updated(registry: Registry, tmp_pa
 async def test_secrets_are_encrypted_at_rest(registry: Registry, redis: Redis) -> None:
     await apply(registry, load(EXAMPLE))
     raw = await redis.hget(RegistryKeys().records("integration"), "slack-app")
-    assert raw is not None and b"quickstart-signing-secret" not in raw and b"hr1." in raw
+    assert raw is not None and b"quickstart-signing-secret" not in raw and b"hr2." in raw
     await registry.check_master_key()  # the first process to start leaves its key's mark
     other = Registry(redis, SecretBox(bytes(32)))
     with pytest.raises(UnreadableRecord) as info:
@@ -159,3 +160,27 @@ def test_an_integration_public_url_must_be_an_absolute_base(tmp_path: Path, bad:
     path.write_text(URL_BOUND_FILE.replace("secrets: [auth-token]}", f"secrets: [a], public_url: '{bad}'}}"))
     with pytest.raises(ConfigError, match="public_url"):
         load(path)
+
+
+def test_activations_whose_ids_coincide_are_refused(tmp_path: Path) -> None:
+    # The id joins workflow and user with ':': "w:x" for "u" and "w" for "x:u" would be one record, the second
+    # silently replacing the first.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "project: {id: p}\n"
+        "integrations: [{id: i, type: slack, secrets: [s]}]\n"
+        "users: [{id: u}, {id: 'x:u'}]\n"
+        "workflows:\n"
+        "  - {id: 'w:x', integration: i, activations: [u]}\n"
+        "  - {id: w, integration: i, activations: ['x:u']}\n"
+    )
+    with pytest.raises(ConfigError, match="activating user 'x:u' clashes with an activation of 'w:x'"):
+        load(path)
+
+
+def test_an_activation_counts_for_its_own_workflow_and_user_only() -> None:
+    # Stored by an earlier apply: workflow "w:x" activated for user "u", under the id "w:x:u".
+    record = Activation(id=activation_id("w:x", "u"), project="p", workflow="w:x", user="u")
+    snapshot = Snapshot.build(1, {"activation": [record]})
+    assert snapshot.is_activated("w:x", "u")
+    assert not snapshot.is_activated("w", "x:u")  # the same joined id, another workflow and user
