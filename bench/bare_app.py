@@ -4,8 +4,9 @@
 
 Served exactly as ``hookrouter serve`` serves its app (router/cli.py): one uvicorn process, uvicorn's
 default loop and HTTP implementations (uvloop and httptools when installed, as ``uvicorn[standard]``
-installs them), the same log configuration, ``proxy_headers=True`` and ``server_header=False``. Any
-difference between the two measurements is therefore hookrouter's own work per request.
+installs them), the same log configuration, the same proxy options (``proxy_options``: proxy headers
+ignored unless HOOKROUTER_TRUSTED_PROXIES names the peer) and ``server_header=False``. Any difference
+between the two measurements is therefore hookrouter's own work per request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router import logs
+from router.cli import proxy_options
+from router.settings import Settings
 
 PATH = "/webhook/triggers/connect/slack/bench-slack"  # same path as the hookrouter run; the router ignores it
 
@@ -47,8 +50,8 @@ def main() -> None:
         host=args.host,
         port=args.port,
         log_config=logs.config(args.log_level),
-        proxy_headers=True,
         server_header=False,
+        **proxy_options(Settings()),
     )
 
 

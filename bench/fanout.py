@@ -11,7 +11,8 @@
      to a workflow with an HTTP target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency``
      attempts in flight) until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
 (b') baseline: a bare httpx.AsyncClient POST loop, the same body, the same concurrency and client limits,
-     against the same sink.
+     against the same sink. The worker's client goes through the egress guard (router/egress_transport.py),
+     as in production, with loopback allowed.
 
 Each figure and its baseline run in 3 alternating rounds, summed, so a machine whose load drifts skews both
 alike. CPU/item is this process's user + system time per event or POST (Redis's and the sink's not counted).
@@ -45,6 +46,8 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.egress import EgressPolicy
+from router.egress_transport import guarded_client
 from router.embedded import find_redis_server
 from router.keys import ROUTING_GROUP, Keys
 from router.limits import Limiter
@@ -281,10 +284,18 @@ async def deliver_until(worker: DeliveryWorker, settled: int) -> None:
         await worker.run_once()
 
 
+def limits(concurrency: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=50)
+
+
 def http_client(concurrency: int) -> httpx.AsyncClient:
-    # As router/workers.py builds the delivery client.
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=50)
-    return httpx.AsyncClient(limits=limits, follow_redirects=False)
+    # The baseline: a bare client with the limits router/workers.py gives the delivery client.
+    return httpx.AsyncClient(limits=limits(concurrency), follow_redirects=False)
+
+
+def delivery_client(concurrency: int) -> httpx.AsyncClient:
+    # As router/workers.py builds it: through the egress guard, which must allow the loopback sink.
+    return guarded_client(EgressPolicy.parse("127.0.0.0/8"), limits=limits(concurrency))
 
 
 async def bare_posts(http: httpx.AsyncClient, url: str, count: int, concurrency: int, body: bytes) -> None:
@@ -326,15 +337,16 @@ async def bench_delivery(
     bare, delivered = Phase(), Phase()
     body = slack_body(f"Ev{HTTP_INTEGRATION}0")
     url = sink + "/hook"
-    async with http_client(args.concurrency) as http:
+    async with http_client(args.concurrency) as http, delivery_client(args.concurrency) as guarded:
         await bare_posts(http, url, min(args.deliveries, 500), args.concurrency, body)  # warm-up
+        await bare_posts(guarded, url, min(args.deliveries, 500), args.concurrency, body)
         before = sink_count(sink)
         worker = DeliveryWorker(
             EventStore(redis, maxlen=MAXLEN, group=DELIVERY_GROUP, consumer="bench"),
             cache,
             KEYS,
             Limiter(redis, KEYS),
-            http,
+            guarded,
             DeliveryConfig(batch=args.concurrency, block_ms=1, in_flight=args.concurrency),
         )
         offset = 0

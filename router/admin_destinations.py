@@ -19,6 +19,7 @@ from starlette.routing import Route
 from router.admin import admin
 from router.destination_fanout import event_of
 from router.destinations import RenderError, validate
+from router.egress_checks import destination_refusals
 from router.notifications import workflow_failure
 from router.params import BadParameter, clamped_limit, is_stream_id
 from router.state import app_state
@@ -75,6 +76,9 @@ async def put_destination(request: Request) -> Response:
         validate(destination)
     except (ValueError, TypeError, ValidationError, RenderError) as exc:
         return JSONResponse({"error": "invalid_destination", "message": _message(exc)}, status_code=400)
+    refusals = destination_refusals(destination, state["egress"])
+    if refusals:
+        return JSONResponse({"error": "address_refused", "message": "; ".join(refusals)}, status_code=400)
     if destination.project not in state["cache"].current.projects:
         return JSONResponse({"error": "unknown_project"}, status_code=400)
     change = await state["registry"].put(destination)
@@ -131,6 +135,12 @@ def sample_event(snapshot: Snapshot, project: str) -> dict[str, Any]:
     return event
 
 
+# Transport failures the test action reports as one: it must not tell a closed port from a filtered one or
+# from a service that speaks another protocol, or it would serve as a port scanner of the allowed networks.
+_NO_CONNECTION = frozenset({"invalid_url", "unsupported_protocol", "address_refused"})
+_REFUSED = {"ok": False, "status": None, "latency_ms": None, "error": "address_refused"}
+
+
 @admin
 async def test_destination(request: Request) -> Response:
     """Send a sample event now; answer with the destination's status, latency and error, if any."""
@@ -139,11 +149,17 @@ async def test_destination(request: Request) -> Response:
     destination = snapshot.destinations.get(request.path_params["destination_id"])
     if destination is None:
         return JSONResponse(NOT_FOUND, status_code=404)
+    if destination_refusals(destination, state["egress"]):
+        return JSONResponse(_REFUSED)  # saved before the policy changed, or by apply with another allow-list
     started = time.monotonic()
     try:
         result = await state["destination_sender"].send_once(destination, sample_event(snapshot, destination.project))
     except RenderError as exc:
         return JSONResponse({"ok": False, "status": None, "latency_ms": 0, "error": f"render_error: {exc}"})
+    if result.error_class == "address_refused":
+        return JSONResponse(_REFUSED)
+    if destination.type != "email" and result.status is None and result.error_class not in _NO_CONNECTION:
+        return JSONResponse({"ok": False, "status": None, "latency_ms": None, "error": "unreachable"})
     return JSONResponse(
         {
             "ok": result.verdict == "success",

@@ -6,7 +6,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -28,6 +27,8 @@ from router.custom import receive_custom
 from router.destination_delivery import DestinationSender
 from router.destinations.email import SmtpConfig
 from router.diagnostics import Diagnostics
+from router.egress import EgressPolicy
+from router.egress_transport import guarded_client
 from router.errors import StoreUnavailable, store_outage
 from router.health import Readiness
 from router.ingest import receive
@@ -83,7 +84,8 @@ def create_app(settings: Settings) -> Starlette:
             deadline_s=settings.redis_deadline_s,
         )
         responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
-        admin_http = httpx.AsyncClient(follow_redirects=False)  # the admin API's own calls (destination tests)
+        egress = EgressPolicy.parse(settings.egress_allow)
+        admin_http = guarded_client(egress)  # the admin API's own calls (destination tests)
         try:
             runtime.supervisor.add(Task("response-listener", responses.run_once, budget_s=10, interruptible=True))
             await runtime.start()
@@ -114,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
                 "handshakes": HandshakeExpectations(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "destination_sender": sender,
                 "readiness": runtime.readiness,
+                "egress": egress,
             }
         finally:
             await runtime.supervisor.stop()  # every task's pass in hand finishes first, up to a grace period

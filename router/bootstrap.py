@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from router.embedded import EmbeddedRedis
+from router.embedded import EmbeddedRedis, EmbeddedRedisError
 from router.settings import Settings
 from subscriptions.crypto import generate_master_key
 
@@ -39,6 +39,9 @@ def prepare(settings: Settings) -> tuple[Settings, EmbeddedRedis | None]:
             )
         return settings, None
     embedded = EmbeddedRedis(settings.data_dir, fsync=settings.redis_appendfsync)
-    url = embedded.start()
+    try:
+        url = embedded.start()
+    except EmbeddedRedisError as exc:
+        raise SystemExit(f"cannot start the embedded Redis: {exc}") from None  # one line, not a traceback
     key = settings.master_key or _key_file(embedded.data_dir)
     return settings.model_copy(update={"redis_url": url, "master_key": key}), embedded

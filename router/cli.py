@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 import uvicorn
@@ -19,10 +19,12 @@ from router import logs
 from router.app import create_app, create_worker_app
 from router.bootstrap import prepare
 from router.cli_events import events_cli, replay
+from router.egress import EgressPolicy
+from router.egress_checks import record_refusals
 from router.embedded import EmbeddedRedis
 from router.http_protocol import Limits, bounded_protocol
 from router.runtime import build_registry, connect
-from router.settings import Settings
+from router.settings import Settings, proxy_networks
 from subscriptions.config import Change, apply, load
 from subscriptions.errors import ConfigError
 
@@ -49,7 +51,10 @@ def _settings() -> tuple[Settings, EmbeddedRedis | None]:
 
 
 async def _apply(settings: Settings, path: Path) -> list[Change]:
-    records = load(path)
+    records = load(path, public_url=settings.public_url)
+    refusals = record_refusals(records, EgressPolicy.parse(settings.egress_allow))
+    if refusals:
+        raise ConfigError(f"{path}: refused by the egress policy:\n  " + "\n  ".join(refusals))
     redis = connect(settings)
     try:
         return await apply(build_registry(settings, redis), records)
@@ -135,8 +140,8 @@ def server_options(settings: Settings, port: int) -> dict[str, Any]:
         "host": settings.host,
         "port": port,
         "log_config": logs.config(settings.log_level),
-        "proxy_headers": True,
         "server_header": False,
+        **proxy_options(settings),
         # Always httptools with the bounds above, never uvicorn's automatic choice (h11 has none of them), and
         # no WebSockets: no route uses them, and an upgraded connection would escape the bounds.
         "http": bounded_protocol(limits),
@@ -149,6 +154,23 @@ def _run(app: Starlette, settings: Settings, port: int) -> None:
     # still stops the embedded Redis (which then writes out its append-only file).
     signal.signal(signal.SIGTERM, _exit_on_signal)
     uvicorn.run(app, **server_options(settings, port))
+
+
+def proxy_options(settings: Settings) -> ProxyOptions:
+    """uvicorn's proxy-header options: X-Forwarded-For/-Proto believed only from HOOKROUTER_TRUSTED_PROXIES.
+
+    uvicorn's own default trusts loopback (or $FORWARDED_ALLOW_IPS, which may be "*"); a sidecar on the
+    same host could then set any client address. With no proxies configured the headers are not read.
+    """
+    networks = proxy_networks(settings.trusted_proxies)
+    if not networks:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(networks)}
+
+
+class ProxyOptions(TypedDict):
+    proxy_headers: bool
+    forwarded_allow_ips: str
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

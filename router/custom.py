@@ -28,10 +28,10 @@ from router.ingest import (
     client_address,
     error,
     persist_handshake,
-    public_url,
     read_body,
     with_diagnostics,
 )
+from router.public_url import signed_url
 from router.state import State, app_state
 from subscriptions import paths
 from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
@@ -196,7 +196,7 @@ async def _handle(
     secrets = _secrets(snapshot, definition)
     if recipient:  # user level: the secret the provider returned for this recipient's subscription vouches too
         secrets += await state["subscription_secrets"].secrets_for(secrets_owner(definition.id), recipient)
-    url = public_url(request, state["settings"].public_url)
+    url = signed_url(request, state["settings"].public_url)
     provider = definition.verification.provider
     try:
         if provider is not None:

@@ -37,7 +37,7 @@ from router.consumer import GroupReader
 from router.delivery_outcomes import Job, Outcomes
 from router.destination_delivery import DestinationSender
 from router.history import index_settled
-from router.http_delivery import Attempt, post_signed
+from router.http_delivery import Attempt, dead_reason, post_signed
 from router.keys import Keys
 from router.limits import Admission, Limiter, TargetLimits
 from router.notifications import Notifier, router_event
@@ -239,7 +239,7 @@ class DeliveryWorker:
         try:
             attempt = await post_signed(
                 self._http,
-                url=target.url,
+                url=target.url.get_secret_value(),
                 body=bytes(job.fields.get("body", b"")),
                 msg_id=message_id(job.id),
                 secrets=[s.get_secret_value() for s in target.secrets],
@@ -263,7 +263,7 @@ class DeliveryWorker:
             logger.error("target disabled: it answered 410 Gone", extra={"workflow": workflow.id})
             return self._out.dead(job, "target_gone", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.FAIL:
-            return self._out.dead(job, "rejected", self._order_key(workflow, target, job))
+            return self._out.dead(job, dead_reason(attempt), self._order_key(workflow, target, job))
         policy = RetryPolicy.parse(target.retry_schedule) if target.retry_schedule else self._config.retry
         delay = policy.delay_s(len(job.attempts), attempt.retry_after_s, self._rand)
         if delay is None:

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from router.delivery_outcomes import Job, Outcomes
 from router.destinations import RenderError, render
 from router.destinations.email import SmtpConfig, send
-from router.http_delivery import Attempt, attempt
+from router.http_delivery import Attempt, attempt, dead_reason
 from router.keys import Keys
 from router.limits import Limiter, TargetLimits
 from router.notifications import Notifier, router_event
@@ -90,7 +90,7 @@ class DestinationSender:
             event = json.loads(job.fields.get("notification", b"{}"))
         except ValueError:
             return out.dead(job, "malformed_event")
-        target_id = f"dest:{destination.id}"
+        target_id = self._keys.destination_target(destination.id)
         admission = await self._limiter.admit(target_id, TargetLimits.DEFAULT, TIMEOUT_S + 10, self._clock)
         if not admission.admitted:
             return out.retry_at(job, self._clock() + max(admission.wait_s, 0.01))
@@ -115,7 +115,7 @@ class DestinationSender:
             await self._disable(snapshot, destination, failures, result)
             return out.dead(job, "destination_disabled")
         if result.verdict is not Verdict.RETRY:
-            return out.dead(job, "rejected")
+            return out.dead(job, dead_reason(result))
         delay = self._retry.delay_s(len(job.attempts), result.retry_after_s, self._rand)
         if delay is None:
             return out.dead(job, "attempts_exhausted")

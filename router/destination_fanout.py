@@ -11,7 +11,7 @@ import json
 import logging
 
 from router.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
-from router.keys import Keys
+from router.keys import Keys, destination_job_id
 from router.redis_client import decoded
 from router.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
@@ -68,7 +68,7 @@ class DestinationFanout:
                 Append(
                     self._keys.delivery_jobs,
                     {
-                        "job_id": f"{event.id}:dest:{destination.id}",
+                        "job_id": destination_job_id(event.id, destination.id),
                         "target_kind": "destination",
                         "destination": destination.id,
                         "event_id": event.id,

@@ -2,9 +2,12 @@
 handed over a value: recent failures with the verifier's diagnostics, and captured handshake values.
 
 Failure records hold reason codes, header *names*, the scheme tried, timestamp skew, how many secrets
-were tried and 8-hex-char fingerprints of expected signatures: never a secret, a signature value or a
-body. Captured values (Notion's verification token, Asana's hook secret) are secrets and are sealed
-with the registry's master key before they reach Redis.
+were tried and 8-hex-char fingerprints of expected HMACs: never a secret, a signature value or a body.
+Where the scheme compares the secret itself (``verifiers.SECRET_SCHEMES``) there is no fingerprint: a hash of
+the secret is a guessing oracle. Records kept before that rule lose theirs when listed.
+
+Captured values (Notion's verification token, Asana's hook secret) are secrets and are sealed with the
+registry's master key before they reach Redis.
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ def _safe(value: Any) -> Any:
     return str(value)
 
 
+def _without_secret_hash(record: dict[str, Any]) -> dict[str, Any]:
+    if record.get("scheme") in verifiers.SECRET_SCHEMES:
+        record.pop("expected_fingerprints", None)
+    return record
+
+
 def failure_record(
     provider: str, exc: verifiers.VerificationError, header_names: Iterable[str], now: float
 ) -> dict[str, Any]:
@@ -71,7 +80,7 @@ def failure_record(
         "headers_seen": sorted({h.lower() for h in header_names})[:50],
     }
     record.update({k: _safe(v) for k, v in exc.diagnostics.items() if k not in record})
-    return record
+    return _without_secret_hash(record)
 
 
 class BurstSink(Protocol):
@@ -106,7 +115,7 @@ class Diagnostics:
 
     async def failures(self, integration_id: str, limit: int = KEEP) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(self._keys.verification_failures(integration_id), 0, limit - 1)
-        return [json.loads(item) for item in raw]
+        return [_without_secret_hash(json.loads(item)) for item in raw]
 
     async def captured(
         self, integration_id: str, purpose: str, value: str, *, activated: bool, source: str = ""
@@ -118,7 +127,7 @@ class Diagnostics:
             "purpose": purpose,
             "activated": activated,
             "source": source,
-            "value": self._box.seal(value, context=f"capture:{integration_id}"),
+            "value": self._box.seal(value, context=("capture", integration_id)),
         }
         keys = [self._keys.handshake_captures(integration_id), self._keys.handshake_capture_counts(integration_id)]
         args: list[str | int] = [json.dumps(record, separators=(",", ":")), "source:" + source]
@@ -134,7 +143,7 @@ class Diagnostics:
         out = []
         for item in raw:
             record = json.loads(item)
-            record["value"] = self._box.open(record["value"], context=f"capture:{integration_id}")
+            record["value"] = self._box.open(record["value"], context=("capture", integration_id))
             out.append(record)
         return out, int(dropped or 0)
 

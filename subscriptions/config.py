@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import verifiers
 from subscriptions import custom, triggers
 from subscriptions.destinations import Destination
 from subscriptions.errors import ConfigError
@@ -45,6 +46,7 @@ from subscriptions.models import (
     activation_id,
 )
 from subscriptions.registry import Registry
+from verifiers.custom_spec import HmacSpec
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -98,9 +100,24 @@ def _build(model: type[BaseModel], data: dict[str, Any], project: str, where: st
         return None
 
 
+def _activations(
+    wf: Workflow, users: list[Any], pid: str, taken: dict[str, str], errors: list[str]
+) -> list[Activation]:
+    out = []
+    for user in map(str, users):
+        record_id = activation_id(wf.id, user)
+        # The id joins workflow and user with ':': two pairs may share it, and one would silently replace the other.
+        if taken.setdefault(record_id, wf.id) != wf.id:
+            other = taken[record_id]
+            errors.append(f"workflow {wf.id!r}: activating user {user!r} clashes with an activation of {other!r}")
+        out.append(Activation(id=record_id, project=pid, workflow=wf.id, user=user))
+    return out
+
+
 def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
     pid = cfg.project.id
     records: list[BaseModel] = [cfg.project]
+    taken: dict[str, str] = {}
     for n, item in enumerate(cfg.integrations):
         records.append(_build(Integration, item, pid, f"integrations[{n}]", errors))
     for n, item in enumerate(cfg.users):
@@ -113,10 +130,7 @@ def _records(cfg: ConfigFile, errors: list[str]) -> list[BaseModel]:
         wf = _build(Workflow, data, pid, f"workflows[{n}]", errors)
         records.append(wf)
         if wf is not None and isinstance(users, list):
-            for user in users:
-                records.append(
-                    Activation(id=activation_id(wf.id, str(user)), project=pid, workflow=wf.id, user=str(user))
-                )
+            records.extend(_activations(wf, users, pid, taken, errors))
         elif wf is not None:
             errors.append(f"workflows[{n}].activations: must be a list of user ids")
     for n, item in enumerate(cfg.destinations):
@@ -160,8 +174,39 @@ def _check_triggers(records: list[BaseModel], errors: list[str]) -> None:
                 errors.append(f"workflow {record.id!r}: {problem}")
 
 
-def load(path: Path) -> list[BaseModel]:
-    """Parse and validate a config file; ConfigError lists every problem at once."""
+def check_public_urls(records: list[BaseModel], public_url: str, errors: list[str]) -> None:
+    """An integration whose scheme signs its URL needs to know that URL: the router never takes it from the
+    request's Host, which anyone can set."""
+    if public_url:
+        return
+    for record in records:
+        if isinstance(record, Integration) and not record.public_url:
+            if verifiers.needs_public_url(record.type, [s.get_secret_value() for s in record.secrets]):
+                errors.append(
+                    f"integration {record.id!r}: type {record.type} signs its webhook URL; set HOOKROUTER_PUBLIC_URL "
+                    "or the integration's public_url"
+                )
+        elif isinstance(record, custom.CustomWebhook) and _custom_signs_url(record.verification):
+            errors.append(f"custom webhook {record.id!r}: its verification signs the URL; set HOOKROUTER_PUBLIC_URL")
+
+
+def _custom_signs_url(check: custom.Verification) -> bool:
+    if check.provider is not None:
+        return verifiers.signs_url(check.provider)
+    if check.hmac is None:
+        return False  # an entry point may read the URL; nothing here can tell
+    try:
+        return any(kind == "url" for kind, _ in HmacSpec.parse(check.hmac).parts)
+    except ValueError:
+        return False  # reported by the definition's own validation
+
+
+def load(path: Path, *, public_url: str = "") -> list[BaseModel]:
+    """Parse and validate a config file; ConfigError lists every problem at once.
+
+    ``public_url`` is the router's HOOKROUTER_PUBLIC_URL: without it, integrations of URL-signing types must
+    carry their own ``public_url``.
+    """
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -177,6 +222,7 @@ def load(path: Path) -> list[BaseModel]:
     records = _records(cfg, errors)
     _check_references(records, errors)
     _check_triggers(records, errors)
+    check_public_urls(records, public_url, errors)
     custom.check_references(records, errors)
     if errors:
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors))

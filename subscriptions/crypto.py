@@ -4,8 +4,13 @@ Each value gets a fresh 256-bit data key; the value is sealed with AES-GCM under
 data key is itself sealed with AES-GCM under the master key. Rotating the master key then means
 re-wrapping data keys, not re-encrypting values, and one leaked data key exposes one value.
 
-Stored form: ``hr1.<b64url(wrap_nonce | wrapped_key)>.<b64url(nonce | ciphertext)>``. The record
-kind and id are bound in as associated data, so a ciphertext copied onto another record fails.
+Stored form: ``hr2.<b64url(wrap_nonce | wrapped_key)>.<b64url(nonce | ciphertext)>``. The record
+kind and id are bound in as associated data, so a ciphertext copied onto another record fails. The
+associated data is built by ``context(*parts)``, which length-prefixes every part: joined with ``:``, the
+parts ``("integration", "a:b", "c")`` and ``("integration", "a", "b:c")`` would bind the same bytes.
+
+``hr1`` values (sealed before, with the parts joined by ``:``) still open; their owners re-seal them as
+``hr2`` on the next write.
 """
 
 from __future__ import annotations
@@ -14,14 +19,35 @@ import base64
 import binascii
 import os
 import secrets
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from subscriptions.errors import SecretError
 
-PREFIX = "hr1"
+PREFIX = "hr2"
+LEGACY_PREFIX = "hr1"
 _NONCE = 12
+
+Context = str | Sequence[str]  # the parts naming what a value belongs to; a str is one part
+
+
+def context(*parts: str) -> bytes:
+    """Associated data from parts: ``hr2;`` then ``<byte length>:<part>`` for each, so no two lists share it."""
+    out = bytearray(b"hr2;")
+    for part in parts:
+        raw = part.encode()
+        out += b"%d:%s" % (len(raw), raw)
+    return bytes(out)
+
+
+def _parts(value: Context) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _aad(prefix: str, parts: tuple[str, ...]) -> bytes:
+    return context(*parts) if prefix == PREFIX else ":".join(parts).encode()
 
 
 def _b64(data: bytes) -> str:
@@ -54,23 +80,29 @@ class SecretBox:
             raise ValueError("master key must be 32 bytes")
         self._master = AESGCM(master_key)
 
-    def seal(self, plaintext: str, *, context: str) -> str:
+    def seal(self, plaintext: str, *, context: Context) -> str:
         data_key = AESGCM.generate_key(bit_length=256)
-        aad = context.encode()
+        aad = _aad(PREFIX, _parts(context))
         wrap_nonce, nonce = os.urandom(_NONCE), os.urandom(_NONCE)
         wrapped = self._master.encrypt(wrap_nonce, data_key, aad)
         sealed = AESGCM(data_key).encrypt(nonce, plaintext.encode(), aad)
         return f"{PREFIX}.{_b64(wrap_nonce + wrapped)}.{_b64(nonce + sealed)}"
 
-    def open(self, token: str, *, context: str) -> str:
+    def open(self, token: str, *, context: Context) -> str:
+        parts = _parts(context)
         try:
             prefix, wrapped_part, sealed_part = token.split(".")
-            if prefix != PREFIX:
+            if prefix not in (PREFIX, LEGACY_PREFIX):
                 raise ValueError("unknown format")
             wrapped, sealed = _unb64(wrapped_part), _unb64(sealed_part)
-            aad = context.encode()
+            aad = _aad(prefix, parts)
             data_key = self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], aad)
             return AESGCM(data_key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad).decode()
         except (ValueError, InvalidTag, binascii.Error, UnicodeDecodeError):
             # Never echo the token: it is ciphertext of a secret, and the context names the record.
-            raise SecretError(f"cannot decrypt a stored secret of {context} (wrong master key?)") from None
+            raise SecretError(f"cannot decrypt a stored secret of {':'.join(parts)} (wrong master key?)") from None
+
+
+def is_current(token: str) -> bool:
+    """Whether a sealed value is in the current form (else its owner re-seals it on the next write)."""
+    return token.startswith(PREFIX + ".")

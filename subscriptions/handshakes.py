@@ -41,8 +41,8 @@ class HandshakeExpectations:
         self._keys = keys
         self._offer = redis.register_script(_OFFER)
 
-    def _context(self, owner: str, credential: str) -> str:
-        return "handshake:" + self._keys.expected_handshake(owner, credential)
+    def _context(self, owner: str, credential: str) -> tuple[str, str]:
+        return "handshake", self._keys.expected_handshake(owner, credential)
 
     async def expect(self, owner: str, credential: str, ttl_s: float) -> None:
         await self._redis.set(self._keys.expected_handshake(owner, credential), PENDING, px=max(1, int(ttl_s * 1000)))

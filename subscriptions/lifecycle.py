@@ -264,6 +264,10 @@ class Lifecycle:
         except httpx.InvalidURL:
             raise _Failed("invalid_url", retryable=False) from None
         except httpx.HTTPError as exc:
+            # The router's egress guard marks a refused address `retryable = False` (with its `reason`): a
+            # policy does not change by waiting, so the call fails for good rather than backing off forever.
+            if getattr(exc, "retryable", True) is False:
+                raise _Failed(str(getattr(exc, "reason", "refused")), retryable=False) from None
             raise _Failed(f"transport: {type(exc).__name__}", retryable=True) from None
         status = response.status_code
         if status >= 500 or status in (408, 429):

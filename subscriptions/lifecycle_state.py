@@ -85,8 +85,8 @@ class StateStore:
         self._box = box
         self._keys = keys
 
-    def _aad(self, member: str) -> str:
-        return f"subscription:{member}"
+    def _aad(self, member: str) -> tuple[str, str]:
+        return "subscription", member
 
     async def members(self) -> set[str]:
         return {_text(m) for m in await self._redis.smembers(self._keys.index)}

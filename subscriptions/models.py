@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
@@ -49,6 +51,8 @@ class Integration(Record):
     type: str
     secrets: list[SecretStr] = Field(default_factory=list)
     enabled: bool = True
+    # Base URL its provider calls, when not HOOKROUTER_PUBLIC_URL: URL-signing schemes check against it.
+    public_url: str | None = None
 
     @field_validator("type")
     @classmethod
@@ -57,6 +61,25 @@ class Integration(Record):
         if value not in known:
             raise ValueError(f"unknown integration type {value!r}; known types: {', '.join(known)}")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_base_url(value)
+        return value
+
+
+def check_base_url(value: str) -> None:
+    """A public base URL: http(s), a host, no query or fragment (the request's own are appended)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("public_url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("public_url must be an absolute http(s) URL, like https://hooks.example.com")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("public_url must not have a query string or fragment")
 
 
 class ConnectedUser(Record):
@@ -89,6 +112,7 @@ class StreamTarget(BaseModel):
     type: Literal["stream"] = "stream"
 
 
+_TARGET_URL = re.compile(r"https?://[^\s]+")
 _DURATION = r"^\s*(none|\d+(\.\d+)?(ms|s|m|h|d)(\s*,\s*\d+(\.\d+)?(ms|s|m|h|d))*)\s*$"
 
 
@@ -98,12 +122,15 @@ class HttpTarget(BaseModel):
 
     ``ordered``: jobs of one (credential, workflow) are delivered one at a time in arrival order; a later one
     waits until the earlier one succeeded or was dead-lettered. Off by default: parallel is faster.
+
+    ``url`` is a secret (its path or query often carries a token): sealed at rest, never echoed, and kept out
+    of validation errors.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     type: Literal["http"] = "http"
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    url: SecretStr
     secrets: list[SecretStr] = Field(min_length=1)
     timeout_s: float = Field(default=15.0, gt=0, le=120)
     retry_schedule: Annotated[str, StringConstraints(pattern=_DURATION)] | None = None
@@ -113,6 +140,14 @@ class HttpTarget(BaseModel):
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_open_s: float = Field(default=30.0, gt=0, le=86_400)
     ordered: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: SecretStr) -> SecretStr:
+        value = url.get_secret_value()
+        if len(value) > 2048 or not _TARGET_URL.fullmatch(value):
+            raise ValueError("target url must be http(s)://, without spaces, at most 2048 characters")
+        return url
 
     @field_validator("secrets")
     @classmethod
@@ -133,13 +168,15 @@ Target = Annotated[StreamTarget | HttpTarget, Field(discriminator="type")]
 
 class FieldRule(BaseModel):
     """One Request-trigger validation rule: a param, header or body field that must be present, equal
-    ``value`` (headers) or have ``data_type`` (body fields)."""
+    ``value`` (headers) or have ``data_type`` (body fields).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``value`` is often a shared secret (a header a caller must send): sealed at rest like other secrets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     key: str
     required: bool = True
-    value: str | None = None
+    value: SecretStr | None = None
     data_type: Literal["STRING", "NUMBER", "BOOLEAN", "OBJECT", "ARRAY", "FILE"] | None = None
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, ValidationError
 from redis.asyncio import Redis
 
-from subscriptions.crypto import SecretBox
+from subscriptions.crypto import SecretBox, is_current
 from subscriptions.errors import SecretError, UnreadableRecord
 from subscriptions.keys import KINDS, RegistryKeys
 from subscriptions.models import RECORD_TYPES
@@ -66,9 +66,21 @@ def plain(record: BaseModel) -> dict[str, Any]:
     return dict(_reveal(record.model_dump(mode="python")))
 
 
-def _context(kind: str, data: dict[str, Any]) -> str:
+def _context(kind: str, data: dict[str, Any]) -> tuple[str, str, str]:
     # Binds each ciphertext to its record: a sealed value copied onto another record does not open.
-    return f"{kind}:{data.get('project', data.get('id'))}:{data.get('id')}"
+    return kind, str(data.get("project", data.get("id"))), str(data.get("id"))
+
+
+def _sealing(value: Any, path: str = "") -> set[str]:
+    """Where a stored document holds a sealed value, and in which form: two documents with the same answer need
+    no rewrite; a value kept in clear by an older version, or sealed in an older form, makes them differ."""
+    if isinstance(value, dict):
+        if set(value) == {_SEALED}:
+            return {f"{path}={is_current(str(value[_SEALED]))}"}
+        return set().union(*(_sealing(v, f"{path}/{k}") for k, v in value.items()))
+    if isinstance(value, list):
+        return set().union(*(_sealing(v, f"{path}/{n}") for n, v in enumerate(value)))
+    return set()
 
 
 class Registry:
@@ -83,7 +95,7 @@ class Registry:
     def box(self) -> SecretBox:
         return self._box
 
-    def _seal(self, value: Any, context: str) -> Any:
+    def _seal(self, value: Any, context: tuple[str, ...]) -> Any:
         if isinstance(value, SecretStr):
             return {_SEALED: self._box.seal(value.get_secret_value(), context=context)}
         if isinstance(value, dict):
@@ -92,7 +104,7 @@ class Registry:
             return [self._seal(v, context) for v in value]
         return value
 
-    def _open(self, value: Any, context: str) -> Any:
+    def _open(self, value: Any, context: tuple[str, ...]) -> Any:
         if isinstance(value, dict):
             if set(value) == {_SEALED}:
                 return self._box.open(value[_SEALED], context=context)
@@ -179,22 +191,32 @@ class Registry:
         return self._readable(kind, raw, {})
 
     async def put(self, record: BaseModel) -> str:
-        """Insert or replace one record. Returns "created", "updated" or "unchanged"."""
+        """Insert or replace one record. Returns "created", "updated" or "unchanged".
+
+        A record equal to the one stored is still rewritten, as "unchanged", when the stored one keeps a secret
+        in clear or sealed in an older form: re-saving a record is how an operator migrates it."""
         kind = _kind_of(record)
         record_id = str(record.model_dump()["id"])
+        raw = await self._redis.hget(self._keys.records(kind), record_id)
         try:
-            current = await self.get(kind, record_id)
-            existed = current is not None
+            current = None if raw is None else self._decode(kind, record_id, raw)
         except UnreadableRecord:
-            current, existed = None, True  # an unreadable record is replaced: an update
+            current = None  # an unreadable record is replaced: an update
+        encoded = self._encode(kind, record)
         if current is not None and plain(current) == plain(record):
+            if _sealing(json.loads(raw or "{}")) == _sealing(json.loads(encoded)):
+                return "unchanged"
+            await self._write(kind, record_id, encoded)
             return "unchanged"
+        await self._write(kind, record_id, encoded)
+        return "updated" if raw is not None else "created"
+
+    async def _write(self, kind: str, record_id: str, encoded: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.records(kind), record_id, self._encode(kind, record))
+            pipe.hset(self._keys.records(kind), record_id, encoded)
             pipe.incr(self._keys.version)
             pipe.set(self._keys.epoch, uuid.uuid4().hex, nx=True)
             await pipe.execute()
-        return "updated" if existed else "created"
 
     async def delete(self, kind: str, record_id: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -24,7 +24,6 @@ from subscriptions.models import (
     Integration,
     Project,
     Workflow,
-    activation_id,
     trigger_matches,
 )
 from subscriptions.registry import Registry
@@ -46,6 +45,9 @@ class Snapshot:
     credentials: dict[str, Credential] = field(default_factory=dict)
     workflows: dict[str, Workflow] = field(default_factory=dict)
     activations: dict[str, Activation] = field(default_factory=dict)
+    # By (workflow, user), not by id: the id joins the two with ':', and workflow "w:x" of user "u" must not
+    # activate workflow "w" for user "x:u".
+    by_activation: dict[tuple[str, str], Activation] = field(default_factory=dict)
     by_tenant: dict[tuple[str, str], list[Credential]] = field(default_factory=dict)
     by_integration: dict[str, list[Workflow]] = field(default_factory=dict)
     custom_webhooks: dict[str, CustomWebhook] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class Snapshot:
         by_integration: dict[str, list[Workflow]] = defaultdict(list)
         for wf in workflows:
             by_integration[wf.integration].append(wf)
+        activations = _typed(records.get("activation", []), Activation)
         return cls(
             version=version,
             epoch=epoch,
@@ -72,7 +75,8 @@ class Snapshot:
             users={u.id: u for u in _typed(records.get("user", []), ConnectedUser)},
             credentials={c.id: c for c in credentials},
             workflows={w.id: w for w in workflows},
-            activations={a.id: a for a in _typed(records.get("activation", []), Activation)},
+            activations={a.id: a for a in activations},
+            by_activation={(a.workflow, a.user): a for a in activations},
             by_tenant=dict(by_tenant),
             by_integration=dict(by_integration),
             custom_webhooks={d.id: d for d in _typed(records.get("custom_webhook", []), CustomWebhook)},
@@ -97,7 +101,7 @@ class Snapshot:
         ]
 
     def is_activated(self, workflow: str, user: str) -> bool:
-        activation = self.activations.get(activation_id(workflow, user))
+        activation = self.by_activation.get((workflow, user))
         return activation is not None and activation.enabled
 
 

@@ -13,9 +13,11 @@ from verifiers import _catalog  # noqa: F401  (registers every provider module)
 from verifiers._core import EventInfo, HandshakeReply, Request, build_request, lookup, names
 from verifiers._extract import HANDSHAKE_MAX_BYTES
 from verifiers.errors import (
+    SECRET_SCHEMES,
     MalformedBody,
     MalformedHeader,
     MissingHeader,
+    MissingPublicUrl,
     MissingSecret,
     SignatureMismatch,
     TimestampOutOfRange,
@@ -26,12 +28,14 @@ from verifiers.errors import (
 
 __all__ = [
     "HANDSHAKE_MAX_BYTES",
+    "SECRET_SCHEMES",
     "EventInfo",
     "HandshakeReply",
     "Inbound",
     "MalformedBody",
     "MalformedHeader",
     "MissingHeader",
+    "MissingPublicUrl",
     "MissingSecret",
     "Request",
     "SignatureMismatch",
@@ -41,7 +45,9 @@ __all__ = [
     "VerificationError",
     "extract",
     "handshake",
+    "needs_public_url",
     "providers",
+    "signs_url",
     "verify",
 ]
 
@@ -150,3 +156,15 @@ class Inbound:
 def providers() -> list[str]:
     """Every registered provider name, aliases included."""
     return names()
+
+
+def signs_url(provider: str) -> bool:
+    """Whether ``provider``'s scheme signs the URL it called, host included (Twilio, HubSpot v2/v3, Trello,
+    Mandrill, monday's aud, Pub/Sub's aud, Gong's webhook_url): such an integration needs a public URL."""
+    return lookup(provider).signs_url
+
+
+def needs_public_url(provider: str, secrets: Sequence[str]) -> bool:
+    """``signs_url``, unless the secrets themselves name what the URL would stand for (Pub/Sub's ``aud=``)."""
+    spec = lookup(provider)
+    return spec.signs_url and not spec.own_audience(secrets)

@@ -6,8 +6,16 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from verifiers.errors import MalformedBody, MissingHeader, MissingSecret, UnknownProvider
+from verifiers.errors import (
+    MalformedBody,
+    MalformedHeader,
+    MissingHeader,
+    MissingPublicUrl,
+    MissingSecret,
+    UnknownProvider,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,17 @@ class Request:
             raise MissingSecret("no active secret configured")
         return usable
 
+    def public_url(self) -> str:
+        """The absolute URL the provider called, for schemes that sign it; MissingPublicUrl when the router
+        has only the request's own path (no public URL configured for the integration)."""
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            raise MalformedHeader("the public request URL is not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise MissingPublicUrl("this scheme signs the public URL, and none is configured")
+        return self.url
+
     def json(self) -> Any:
         """The body parsed as JSON, or MalformedBody."""
         try:
@@ -90,6 +109,10 @@ def _no_extract(request: Request) -> list[EventInfo]:
     return [EventInfo()]
 
 
+def _no_own_audience(secrets: Sequence[str]) -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Provider:
     name: str
@@ -100,6 +123,11 @@ class Provider:
     # The provider requires responses without a body (Xero: "There is no body in the response"), the
     # rejections included: the router then answers with the status code alone.
     empty_responses: bool = False
+    # The scheme signs (or binds a token to) the URL the provider called, host included, so the router must
+    # know the public URL. ``own_audience`` says when the secrets already name what the URL would (Pub/Sub's
+    # aud=), making the public URL unnecessary.
+    signs_url: bool = False
+    own_audience: Callable[[Sequence[str]], bool] = _no_own_audience
 
 
 _REGISTRY: dict[str, Provider] = {}

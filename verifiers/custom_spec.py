@@ -193,7 +193,7 @@ def _signed_bytes(spec: HmacSpec, request: Request, timestamp: str) -> bytes:
         elif kind == "timestamp":
             pieces.append(timestamp.encode("utf-8", "replace"))
         elif kind == "url":
-            pieces.append(request.url.encode("utf-8", "replace"))
+            pieces.append(request.public_url().encode("utf-8", "replace"))
         elif kind == "method":
             pieces.append(request.method.encode("utf-8", "replace"))
         else:

@@ -6,6 +6,7 @@ stable, low-cardinality ``reason`` code that the router returns to the caller an
     VerificationError
     ├── UnknownProvider          unknown_provider
     ├── MissingSecret            missing_secret
+    ├── MissingPublicUrl         missing_public_url
     ├── MissingHeader            missing_header
     ├── MalformedHeader          malformed_header
     ├── MalformedBody            malformed_body
@@ -14,13 +15,19 @@ stable, low-cardinality ``reason`` code that the router returns to the caller an
     └── SignatureMismatch        signature_mismatch
 
 ``diagnostics`` holds facts an operator can act on (header names seen, scheme tried, timestamp skew,
-how many secrets were tried, a short fingerprint of the expected value); it never holds a secret, a
+how many secrets were tried, a short fingerprint of an expected HMAC); it never holds a secret, a
 body, or a full signature.
+
+``SECRET_SCHEMES`` names the schemes where the expected value *is* the secret (a URL token, Basic
+credentials, Graph's clientState): a hash of it would let anyone who reads the diagnostics test guesses
+offline, so their failures carry no fingerprint at all.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+SECRET_SCHEMES = frozenset({"mailchimp-url-secret", "pipedrive-basic", "client-state", "url-token"})
 
 
 class VerificationError(Exception):
@@ -39,6 +46,16 @@ class UnknownProvider(VerificationError):
 
 class MissingSecret(VerificationError):
     reason = "missing_secret"
+
+
+class MissingPublicUrl(VerificationError):
+    """A scheme that signs the URL the provider called, and no public URL is configured to check it against.
+
+    The router never rebuilds that URL from the request's Host or X-Forwarded-* headers: anyone can set
+    those, and a signature made for another host would then verify here.
+    """
+
+    reason = "missing_public_url"
 
 
 class MissingHeader(VerificationError):

@@ -14,8 +14,9 @@ integration's secrets, one entry each (a request passes when either configured w
    - a PEM public key or X.509 certificate (``-----BEGIN ...``), or a JWK / JWK set as JSON
      (``{"kty": "RSA", "kid": ...}`` or ``{"keys": [...]}``); a key with a ``kid`` is used only for
      tokens with that ``kid``;
-   - ``aud=<audience>``: the audience set on the subscription. Default: ``request.url``, which is
-     what Pub/Sub uses when none is set;
+   - ``aud=<audience>``: the audience set on the subscription. Default: the push endpoint URL built
+     from the configured public URL (what Pub/Sub uses when none is set), never from the request's
+     Host; with neither, a token is refused with ``missing_public_url``;
    - ``iss=<issuer>``: default ``https://accounts.google.com`` or ``accounts.google.com``;
    - ``email=<service account email>``: when given, the token's ``email`` must be one of them and
      ``email_verified`` true. Set it: without it any Google-signed token for the audience passes.
@@ -34,6 +35,7 @@ import base64
 import binascii
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,9 +133,7 @@ def _signed_claims(token: str, keys: tuple[Key, ...]) -> dict[str, Any]:
 
 def _check_claims(claims: dict[str, Any], config: Config, request: Request) -> None:
     check_jwt_times(claims, now=request.now)
-    audiences = config.audiences or ((request.url,) if request.url else ())
-    if not audiences:
-        raise MissingSecret("no aud= secret and no request URL to default the audience to")
+    audiences = config.audiences or (request.public_url(),)
     aud = claims.get("aud")
     received = [a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)]
     require_any(audiences, received, scheme="oidc-aud")
@@ -180,4 +180,11 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(_mailbox(data), "history" if isinstance(data, dict) else "", delivery)]
 
 
-PROVIDER = register(Provider("gmail", verify, extract=extract))
+def own_audience(secrets: Sequence[str]) -> bool:
+    """Whether the secrets pin what a token must be for without the public URL: an ``aud=`` entry, or URL
+    tokens alone (they compare a query parameter, never the host)."""
+    config = parse_secrets(tuple(secrets))
+    return bool(config.audiences) or not config.keys
+
+
+PROVIDER = register(Provider("gmail", verify, extract=extract, signs_url=True, own_audience=own_audience))

@@ -106,7 +106,7 @@ def _check_bindings(claims: dict[str, Any], request: Request) -> None:
     ):
         raise SignatureMismatch("body does not match the JWT body_sha256 claim", scheme="gong-rs256")
     url = claims.get("webhook_url")
-    if not isinstance(url, str) or not request.url or normalize_url(url) != normalize_url(request.url):
+    if not isinstance(url, str) or normalize_url(url) != normalize_url(request.public_url()):
         raise SignatureMismatch("JWT webhook_url is not this endpoint", scheme="gong-rs256")
 
 
@@ -127,4 +127,4 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", "call" if call_id else "", call_id)]
 
 
-PROVIDER = register(Provider("gong", verify, extract=extract))
+PROVIDER = register(Provider("gong", verify, extract=extract, signs_url=True))

@@ -15,7 +15,8 @@ The scheme is chosen from the headers:
 
 v1/v2 sign no timestamp; replays are stopped by deduplicating ``eventId``. A webhooks-API delivery is
 a JSON array of up to 100 events, each with ``portalId``, ``subscriptionType`` and ``eventId``; it is
-split one event per ``EventInfo``.
+split one event per ``EventInfo``. The URI of v2/v3 is the configured public URL with the path as
+received (``MissingPublicUrl`` when none is configured); v1 needs none.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _verify_v3(request: Request, signature: str) -> None:
     timestamp = request.require_header("x-hubspot-request-timestamp")
     secrets = request.require_secrets()
     check_timestamp(timestamp, now=request.now, tolerance_s=V3_TOLERANCE_S, scale=1000)
-    message = _utf8(request.method) + _utf8(v3_uri(request.url)) + request.body + timestamp.encode()
+    message = _utf8(request.method) + _utf8(v3_uri(request.public_url())) + request.body + timestamp.encode()
     expected = (hmac_b64(s.encode(), message) for s in secrets)
     require_any(expected, [signature.strip()], scheme="hubspot-v3", url_set=bool(request.url))
 
@@ -65,7 +66,7 @@ def _verify_legacy(request: Request) -> None:
     if version == "v1":
         suffix = request.body
     elif version == "v2":
-        suffix = _utf8(request.method) + _utf8(request.url) + request.body
+        suffix = _utf8(request.method) + _utf8(request.public_url()) + request.body
     else:
         raise UnsupportedVersion("unknown X-HubSpot-Signature-Version", header="x-hubspot-signature-version")
     expected = (hashlib.sha256(s.encode() + suffix).hexdigest() for s in secrets)
@@ -107,4 +108,4 @@ def extract(request: Request) -> list[EventInfo]:
     return [_event(data)] if isinstance(data, dict) else []
 
 
-PROVIDER = register(Provider("hubspot", verify, extract=extract))
+PROVIDER = register(Provider("hubspot", verify, extract=extract, signs_url=True))

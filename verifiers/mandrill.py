@@ -35,7 +35,7 @@ def signed_string(url: str, body: bytes) -> bytes:
 def verify(request: Request) -> None:
     sig = request.require_header("x-mandrill-signature")
     secrets = request.require_secrets()
-    message = signed_string(request.url, request.body)
+    message = signed_string(request.public_url(), request.body)
     require_any((hmac_b64(s.encode(), message, "sha1") for s in secrets), [sig.strip()], scheme="mandrill")
 
 
@@ -56,4 +56,4 @@ def extract(request: Request) -> list[EventInfo]:
     ]
 
 
-PROVIDER = register(Provider("mandrill", verify, handshake, extract))
+PROVIDER = register(Provider("mandrill", verify, handshake, extract, signs_url=True))

@@ -6,8 +6,9 @@ and https://developer.monday.com/apps/docs/advanced-concepts
 Scheme: ``Authorization: <JWT>`` (a ``Bearer`` prefix is tolerated), HS256, keyed with the app's
 Signing Secret (board webhooks, integration recipes) or Client Secret (app lifecycle webhooks): give
 both as secrets. The JWT signs its claims, not the body. We require ``exp`` and check it, and any
-``iat`` / ``nbf``, against the injected clock with 30 s of skew (monday issues 5-minute tokens), and,
-when the public URL is configured, that ``aud`` is that URL (with or without its query string).
+``iat`` / ``nbf``, against the injected clock with 30 s of skew (monday issues 5-minute tokens), and
+that ``aud`` is the configured public URL (with or without its query string): without one the token
+is refused with ``missing_public_url``, since a token minted for another app's URL would otherwise pass.
 Webhooks created plainly through the API or UI, not by an app, carry no JWT: they fail here with
 ``missing_header`` and need a secret in the URL instead.
 
@@ -45,12 +46,12 @@ def _token(request: Request) -> str:
     return value[7:].strip() if value[:7].lower() == "bearer " else value
 
 
-def _audiences(url: str) -> list[str] | None:
-    return [url, url.split("?", 1)[0].split("#", 1)[0]] if url else None
+def _audiences(url: str) -> list[str]:
+    return [url, url.split("?", 1)[0].split("#", 1)[0]]
 
 
 def _decode(token: str, secret: str, url: str) -> dict[str, Any]:
-    options: jwt.types.Options = {**_OPTIONS, "verify_aud": bool(url)}
+    options: jwt.types.Options = {**_OPTIONS, "verify_aud": True}
     with warnings.catch_warnings():
         # PyJWT warns on HMAC keys under 32 bytes; the secret is the provider's choice, not ours.
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
@@ -60,9 +61,10 @@ def _decode(token: str, secret: str, url: str) -> dict[str, Any]:
 def _claims(request: Request) -> dict[str, Any]:
     token = _token(request)
     secrets = request.require_secrets()
+    url = request.public_url()
     for secret in secrets:
         try:
-            return _decode(token, secret, request.url)
+            return _decode(token, secret, url)
         except jwt.InvalidSignatureError:
             continue
         except jwt.InvalidAudienceError:
@@ -126,4 +128,4 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, event_type, dig(data, "event", "triggerUuid"))]
 
 
-PROVIDER = register(Provider("monday", verify, handshake, extract))
+PROVIDER = register(Provider("monday", verify, handshake, extract, signs_url=True))

@@ -19,7 +19,7 @@ from verifiers._hmac import hmac_b64, require_any
 def verify(request: Request) -> None:
     sig = request.require_header("x-trello-webhook")
     secrets = request.require_secrets()
-    message = request.body + request.url.encode("utf-8", "replace")
+    message = request.body + request.public_url().encode("utf-8", "replace")
     require_any((hmac_b64(s.encode(), message, "sha1") for s in secrets), [sig.strip()], scheme="trello")
 
 
@@ -33,4 +33,4 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, dig(data, "action", "type"), dig(data, "action", "id"))]
 
 
-PROVIDER = register(Provider("trello", verify, handshake, extract))
+PROVIDER = register(Provider("trello", verify, handshake, extract, signs_url=True))

@@ -2,14 +2,18 @@
 
 Docs: https://www.twilio.com/docs/usage/webhooks/webhooks-security
 
-Signed string, HMAC-SHA1 keyed with the (sub)account's auth token, base64 in ``X-Twilio-Signature``:
+Signed string, HMAC-SHA1 keyed with the (sub)account's auth token, base64 in ``X-Twilio-Signature``
+(or, when a Webhooks Rule signs with a SharedKey, keyed with that key's secret and hashed with the
+algorithm named by ``X-Twilio-Webhooks-Signature-Settings: key=<sid>,algorithm=HMAC_SHA256``;
+docs: https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys). The signed string is:
 - form POSTs: ``url + "".join(name + value for each name sorted, each distinct value sorted)``;
 - JSON bodies: the URL carries ``bodySHA256=<hex sha256(raw body)>``; the HMAC covers the URL alone
   and the body hash must match as well;
 - GET requests: the parameters are already in the URL.
-``url`` is the full public URL Twilio requested, query string included. As twilio-python does, the URL
-is tried as given, with its port removed, and with the scheme's default port (443/80) added, because
-Twilio's signing side is inconsistent about ports. There is no timestamp and no handshake.
+``url`` is the full public URL Twilio requested, query string included; it must come from the
+configured public URL (``MissingPublicUrl`` otherwise), with the path exactly as received. As
+twilio-python does, the URL is tried as given, with its port removed, and with the scheme's default
+port (443/80) added, because Twilio's signing side is inconsistent about ports. There is no timestamp and no handshake.
 """
 
 from __future__ import annotations
@@ -21,9 +25,29 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from verifiers._core import EventInfo, Provider, Request, register
 from verifiers._extract import dig, first, form, loads
 from verifiers._hmac import hmac_b64, matches, require_any
-from verifiers.errors import MalformedBody, MalformedHeader, SignatureMismatch
+from verifiers.errors import MalformedBody, MalformedHeader, SignatureMismatch, UnsupportedVersion
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
+_ALGORITHMS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+
+
+def algorithm(settings: str | None) -> str:
+    """The hash Twilio signed with: SHA-1 unless the settings header names another algorithm we know.
+
+    The header is ``key=<SharedKey sid>,algorithm=HMAC_SHA256``; an algorithm we do not know is refused
+    rather than checked with SHA-1, which could never match and would hide the cause.
+    """
+    if settings is None:
+        return "sha1"
+    fields = {key.strip().lower(): value.strip() for key, _, value in (p.partition("=") for p in settings.split(","))}
+    name = fields.get("algorithm", "").upper()
+    if not name:
+        return "sha1"
+    try:
+        return _ALGORITHMS[name]
+    except KeyError:
+        raise UnsupportedVersion("unknown Twilio signature algorithm", header=SETTINGS_HEADER) from None
 
 
 def url_variants(url: str) -> list[str]:
@@ -62,19 +86,20 @@ def _params(request: Request, query: dict[str, list[str]]) -> dict[str, list[str
     return {}
 
 
-def _expected(secrets: Iterable[str], urls: list[str], params: str) -> list[str]:
-    return [hmac_b64(s.encode(), (u + params).encode("utf-8", "replace"), "sha1") for s in secrets for u in urls]
+def _expected(secrets: Iterable[str], urls: list[str], params: str, digest: str) -> list[str]:
+    return [hmac_b64(s.encode(), (u + params).encode("utf-8", "replace"), digest) for s in secrets for u in urls]
 
 
 def verify(request: Request) -> None:
     sig = request.require_header("x-twilio-signature")
+    digest = algorithm(request.header(SETTINGS_HEADER))
     secrets = request.require_secrets()
-    if not request.url:
-        raise MalformedHeader("the public request URL is required to check a Twilio signature")
-    urls = url_variants(request.url)
-    query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+    url = request.public_url()
+    urls = url_variants(url)
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
     params = signed_params(_params(request, query))
-    require_any(_expected(secrets, urls, params), [sig.strip()], scheme="twilio-sha1", urls_tried=len(urls))
+    expected = _expected(secrets, urls, params, digest)
+    require_any(expected, [sig.strip()], scheme=f"twilio-{digest}", urls_tried=len(urls))
 
 
 def extract(request: Request) -> list[EventInfo]:
@@ -86,4 +111,4 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, first(event_type, dig(data, "type")), request.header("i-twilio-idempotency-token") or "")]
 
 
-PROVIDER = register(Provider("twilio", verify, extract=extract))
+PROVIDER = register(Provider("twilio", verify, extract=extract, signs_url=True))

@@ -36,6 +36,9 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         "run_workers": False,
         "consumer_name": "test",
         "registry_refresh_s": 0.05,
+        # The loopback sinks tests deliver to are internal addresses: allowed here, as an operator would.
+        "egress_allow": "127.0.0.0/8,::1",
+        "public_url": "http://hooks.test",  # the base_url of running(): URL-signing schemes check against it
     }
     values.update(overrides)
     return Settings(**values)

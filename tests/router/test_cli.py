@@ -136,6 +136,20 @@ def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Pat
     assert result.returncode == 2 and "unknown integration type 'nope'" in result.stdout
 
 
+def test_apply_refuses_a_url_signing_integration_without_a_public_url(redis_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "twilio.yaml"
+    config.write_text("project: {id: p}\nintegrations:\n  - {id: tw-sms, type: twilio, secrets: [auth-token]}\n")
+    env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest")
+    refused = hookrouter("apply", "-f", str(config), env=env, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    output = " ".join(refused.stdout.split())  # Rich wraps long lines
+    assert "integration 'tw-sms': type twilio signs its webhook URL; set HOOKROUTER_PUBLIC_URL" in output
+    accepted = hookrouter(
+        "apply", "-f", str(config), env={**env, "HOOKROUTER_PUBLIC_URL": "https://h.example"}, cwd=tmp_path
+    )
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
 def test_external_redis_without_a_master_key_refuses_to_start(redis_url: str, tmp_path: Path) -> None:
     result = hookrouter("apply", "-f", str(EXAMPLE), env=cli_env(REDIS_URL=redis_url), cwd=tmp_path)
     assert result.returncode != 0 and "HOOKROUTER_MASTER_KEY is required" in result.stderr
@@ -189,3 +203,14 @@ def test_an_empty_or_weak_admin_token_refuses_to_start(tmp_path: Path, token: st
     assert not (tmp_path / "redis.sock").exists()  # refused before anything started
     if token:
         assert token not in result.stderr  # the value is never echoed
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another user needs root")
+def test_a_data_directory_that_is_not_private_refuses_to_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    os.chown(data, 4242, 4242)  # another user's: it could read every stored event
+    result = hookrouter("serve", env=cli_env(HOOKROUTER_DATA_DIR=str(data)), cwd=ROOT)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot start the embedded Redis" in result.stderr and "belongs to uid 4242" in result.stderr
+    assert "Traceback" not in result.stderr and not (data / "redis.sock").exists()

@@ -61,6 +61,7 @@ def worker_process(redis_url: str, log: Path) -> Iterator[subprocess.Popen[bytes
         HOOKROUTER_DELIVERY_CLAIM_IDLE_MS="130000",  # the minimum allowed: w1 itself never reclaims here
         HOOKROUTER_LIFECYCLE_INTERVAL_S="3600",
         HOOKROUTER_HEALTH_PORT="0",  # no fixed port: suites on one machine must not collide
+        HOOKROUTER_EGRESS_ALLOW="127.0.0.0/8",  # the sink is on loopback
     )
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "router", "worker"], env=env, cwd=ROOT, stdout=out, stderr=out)

@@ -542,3 +542,27 @@ async def test_unencodable_json_strings_are_stored_not_500(settings: Settings, s
     assert response.status_code == 200 and response.text == "?"
     [(_, stored)] = await xrange_all(redis, KEYS.ingest)
     assert stored[b"provider_id"] == b"T?" and stored[b"event_type"] == b"?"
+
+
+def url_signing_definition(verification: str) -> str:
+    return f"custom_webhooks:\n  - {{id: cw-url, api_resource: tasklab, level: user, verification: {verification}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("verification", "signs_no_host"),
+    [
+        ("{provider: twilio}", "{provider: github}"),
+        (
+            "{hmac: {algorithm: sha256, encoding: hex, signature_header: X-Sig, signed_content: '{url}{body}'}}",
+            "{hmac: {algorithm: sha256, encoding: hex, signature_header: X-Sig, signed_content: '{body}'}}",
+        ),
+    ],
+)
+def test_a_definition_that_signs_the_url_needs_a_public_url(
+    tmp_path: Path, verification: str, signs_no_host: str
+) -> None:
+    path = write(tmp_path, url_signing_definition(verification))
+    with pytest.raises(ConfigError, match="custom webhook 'cw-url': its verification signs the URL"):
+        load(path)
+    load(path, public_url="https://hooks.example.com")
+    load(write(tmp_path, url_signing_definition(signs_no_host)))

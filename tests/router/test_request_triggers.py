@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import re
 import time
@@ -237,6 +238,35 @@ async def test_a_call_meeting_the_rules_passes_json_or_form(settings: Settings, 
         bad_form = await http.post(url("wf-rules") + "?query=q", data={"userId": "u", "count": "many"}, headers=headers)
     assert as_json.status_code == 202 and as_form.status_code == 202
     assert bad_form.status_code == 400 and [v["key"] for v in bad_form.json()["violations"]] == ["count"]
+
+
+async def test_credential_headers_are_checked_but_never_stored(settings: Settings, seeded: None, redis: Redis) -> None:
+    headers = {**bearer(), "X-Tasklab-Id": "t1", "x-shared-secret": "s3cret-value", "x-api-key": "k3y-of-caller"}
+    async with running(settings) as http:
+        passed = await http.post(url("wf-rules") + "?query=q", json={"userId": "u", "count": 3}, headers=headers)
+    assert passed.status_code == 202
+    [(_, fields)] = await xrange_all(redis, KEYS.ingest)
+    stored = json.loads(fields[b"body"])
+    assert stored["headers"]["x-tasklab-id"] == "t1"  # other headers are the workflow's to see
+    assert "x-shared-secret" not in stored["headers"] and "x-api-key" not in stored["headers"]
+    for value in (b"s3cret-value", b"k3y-of-caller"):
+        assert all(value not in v for v in fields.values())
+
+
+def test_header_rules_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+
+    def compare_digest(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return a == b
+
+    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+    rules = RequestTrigger.model_validate({"header_validations": [{"key": "X-Key", "value": "s3cret-\u00e9"}]})
+    good = CallInput({"x-key": "s3cret-\u00e9"}, {}, {}, None)
+    odd = CallInput({"x-key": "\ud800"}, {}, {}, None)  # a lone surrogate: valid JSON, not UTF-8
+    assert violations(good, rules) == []
+    assert [v["problem"] for v in violations(odd, rules)] == ["unexpected_value"]
+    assert compared[0] == ("s3cret-\u00e9".encode(), "s3cret-\u00e9".encode())
 
 
 # -- who may call which workflow -------------------------------------------------------------------

@@ -10,8 +10,10 @@ from subscriptions.config import apply, load
 from subscriptions.crypto import SecretBox
 from subscriptions.errors import ConfigError, SecretError, UnreadableRecord
 from subscriptions.keys import RegistryKeys
-from subscriptions.models import Integration
+from subscriptions.models import Activation, Integration, activation_id
 from subscriptions.registry import Registry
+from subscriptions.snapshot import Snapshot
+from tests.verifiers import test_gmail
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
 KEY = bytes(range(32))
@@ -48,7 +50,7 @@ async def test_a_changed_field_is_reported_as_updated(registry: Registry, tmp_pa
 async def test_secrets_are_encrypted_at_rest(registry: Registry, redis: Redis) -> None:
     await apply(registry, load(EXAMPLE))
     raw = await redis.hget(RegistryKeys().records("integration"), "slack-app")
-    assert raw is not None and b"quickstart-signing-secret" not in raw and b"hr1." in raw
+    assert raw is not None and b"quickstart-signing-secret" not in raw and b"hr2." in raw
     await registry.check_master_key()  # the first process to start leaves its key's mark
     other = Registry(redis, SecretBox(bytes(32)))
     with pytest.raises(UnreadableRecord) as info:
@@ -114,3 +116,71 @@ async def test_every_secret_field_is_sealed_and_round_trips(registry: Registry, 
     back = await registry.get("credential", "c1")
     assert isinstance(back, Credential) and back.values["access_token"].get_secret_value() == "xoxb-token-value"
     assert await registry.put(cred) == "unchanged"
+
+
+URL_BOUND_FILE = """
+project: {id: p}
+integrations:
+  - {id: tw, type: twilio, secrets: [auth-token]}
+  - {id: gm, type: gmail, secrets: ["token=t0ken"]}
+  - {id: sl, type: slack, secrets: [signing-secret]}
+"""
+
+
+@pytest.mark.parametrize("kind", ["twilio", "hubspot", "trello", "mandrill", "monday", "gong", "gmail"])
+def test_a_url_signing_integration_without_a_public_url_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Gmail's with a public key: a Pub/Sub token's audience then defaults to the public URL.
+    monkeypatch.setenv("HOOK_SECRET", test_gmail.PEM if kind == "gmail" else "s3cret")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"project: {{id: p}}\nintegrations:\n  - {{id: hook-1, type: {kind}, secrets: ['${{HOOK_SECRET}}']}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert f"integration 'hook-1': type {kind} signs its webhook URL" in str(info.value)
+    assert "HOOKROUTER_PUBLIC_URL" in str(info.value) and "public_url" in str(info.value)
+    load(path, public_url="https://hooks.example.com")  # the setting is enough
+
+
+def test_an_integration_public_url_or_a_pinned_audience_is_enough(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        URL_BOUND_FILE.replace("secrets: [auth-token]}", "secrets: [auth-token], public_url: 'https://t.example'}")
+    )
+    records = load(path)  # gmail with URL tokens only and slack sign no host
+    [twilio] = [r for r in records if isinstance(r, Integration) and r.id == "tw"]
+    assert twilio.public_url == "https://t.example"
+
+
+@pytest.mark.parametrize("bad", ["hooks.example.com", "ftp://h.example", "https://h.example/?x=1", "https://"])
+def test_an_integration_public_url_must_be_an_absolute_base(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(URL_BOUND_FILE.replace("secrets: [auth-token]}", f"secrets: [a], public_url: '{bad}'}}"))
+    with pytest.raises(ConfigError, match="public_url"):
+        load(path)
+
+
+def test_activations_whose_ids_coincide_are_refused(tmp_path: Path) -> None:
+    # The id joins workflow and user with ':': "w:x" for "u" and "w" for "x:u" would be one record, the second
+    # silently replacing the first.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "project: {id: p}\n"
+        "integrations: [{id: i, type: slack, secrets: [s]}]\n"
+        "users: [{id: u}, {id: 'x:u'}]\n"
+        "workflows:\n"
+        "  - {id: 'w:x', integration: i, activations: [u]}\n"
+        "  - {id: w, integration: i, activations: ['x:u']}\n"
+    )
+    with pytest.raises(ConfigError, match="activating user 'x:u' clashes with an activation of 'w:x'"):
+        load(path)
+
+
+def test_an_activation_counts_for_its_own_workflow_and_user_only() -> None:
+    # Stored by an earlier apply: workflow "w:x" activated for user "u", under the id "w:x:u".
+    record = Activation(id=activation_id("w:x", "u"), project="p", workflow="w:x", user="u")
+    snapshot = Snapshot.build(1, {"activation": [record]})
+    assert snapshot.is_activated("w:x", "u")
+    assert not snapshot.is_activated("w", "x:u")  # the same joined id, another workflow and user

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subscriptions.crypto import SecretBox, generate_master_key, parse_master_key
+from subscriptions.crypto import SecretBox, context, generate_master_key, is_current, parse_master_key
 from subscriptions.errors import SecretError
 
 KEY = bytes(range(32))
@@ -47,3 +51,36 @@ def test_master_key_parsing() -> None:
     for bad in ("not base64!", "c2hvcnQ="):
         with pytest.raises(SecretError):
             parse_master_key(bad)
+
+
+def _sealed_before(plaintext: str, aad: str) -> str:
+    """A value as versions before hr2 sealed it: the parts joined with ':' as associated data."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    data_key, wrap_nonce, nonce = AESGCM.generate_key(bit_length=256), os.urandom(12), os.urandom(12)
+    wrapped = AESGCM(KEY).encrypt(wrap_nonce, data_key, aad.encode())
+    sealed = AESGCM(data_key).encrypt(nonce, plaintext.encode(), aad.encode())
+    return f"hr1.{b64(wrap_nonce + wrapped)}.{b64(nonce + sealed)}"
+
+
+def test_context_parts_cannot_run_into_each_other() -> None:
+    # Joined with ':', integration "a:b" of record "c" and integration "a" of record "b:c" bound the same bytes.
+    assert context("integration", "a:b", "c") != context("integration", "a", "b:c")
+    assert context("ab", "") != context("a", "b") != context("a", "b", "")
+    box = SecretBox(KEY)
+    token = box.seal("s3cret", context=("integration", "a", "b:c"))
+    assert token.startswith("hr2.")
+    with pytest.raises(SecretError):
+        box.open(token, context=("integration", "a:b", "c"))
+    assert box.open(token, context=("integration", "a", "b:c")) == "s3cret"
+
+
+def test_values_sealed_before_still_open_under_their_old_context_only() -> None:
+    old = _sealed_before("s3cret", "integration:p:i")
+    box = SecretBox(KEY)
+    assert not is_current(old)
+    assert box.open(old, context=("integration", "p", "i")) == "s3cret"
+    with pytest.raises(SecretError):
+        box.open(old, context=("integration", "p", "other"))

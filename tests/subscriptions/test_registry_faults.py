@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 
 import pytest
@@ -14,6 +15,7 @@ from subscriptions.keys import RegistryKeys
 from subscriptions.models import ConnectedUser, Integration
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
+from tests.subscriptions.test_crypto import _sealed_before
 
 pytestmark = pytest.mark.anyio
 
@@ -101,3 +103,36 @@ async def test_a_process_with_another_master_key_refuses_to_start(registry: Regi
     await registry.check_master_key()  # the same key, again: fine
     with pytest.raises(SecretError):
         await Registry(redis, SecretBox(bytes(32))).check_master_key()
+
+
+async def test_a_sealed_secret_copied_onto_a_record_whose_parts_join_the_same_does_not_open(
+    registry: Registry, redis: Redis
+) -> None:
+    # Record "b:c" of project "a" and record "c" of project "a:b" joined to the same associated data.
+    source = Integration.model_validate({"id": "b:c", "project": "a", "type": "slack", "secrets": ["s3cret"]})
+    await registry.put(source)
+    stolen = json.loads(await redis.hget(KEYS.records("integration"), "b:c") or b"{}")["secrets"]
+    target = {"id": "c", "project": "a:b", "type": "slack", "secrets": stolen}
+    await redis.hset(KEYS.records("integration"), "c", json.dumps(target))
+    with pytest.raises(UnreadableRecord) as info:
+        await registry.get("integration", "c")
+    assert info.value.reason == "undecryptable_secret"
+
+
+async def test_secrets_sealed_before_open_and_are_sealed_again_on_the_next_put(
+    registry: Registry, redis: Redis
+) -> None:
+    old = {
+        "id": "i1",
+        "project": "p1",
+        "type": "slack",
+        "secrets": [{"$sealed": _sealed_before("s", "integration:p1:i1")}],
+    }
+    await redis.hset(KEYS.records("integration"), "i1", json.dumps(old))
+    stored = await registry.get("integration", "i1")
+    assert isinstance(stored, Integration) and stored.secrets[0].get_secret_value() == "s"
+    assert await registry.put(integration("i1")) == "unchanged"
+    raw = json.loads(await redis.hget(KEYS.records("integration"), "i1") or b"{}")
+    assert raw["secrets"][0]["$sealed"].startswith("hr2.")
+    again = await registry.get("integration", "i1")
+    assert isinstance(again, Integration) and again.secrets[0].get_secret_value() == "s"

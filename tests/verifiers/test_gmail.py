@@ -88,6 +88,22 @@ def test_audience_defaults_to_the_request_url() -> None:
     _verify(sign(BODY), secrets=[PEM])
 
 
+def test_without_a_public_url_the_audience_cannot_default_and_the_token_is_refused() -> None:
+    """The router hands a path-only URL when no public URL is configured: a token for any host is refused."""
+    with pytest.raises(verifiers.MissingPublicUrl):
+        _verify(sign(BODY, aud="https://evil.example/webhook/triggers/connect/gmail/21"), secrets=[PEM], url="/webhook")
+    _verify(sign(BODY), secrets=[PEM, f"aud={URL}"], url="/webhook/triggers/connect/gmail/21")  # aud= pins it
+
+
+@pytest.mark.parametrize(
+    ("secrets", "needs"),
+    [([PEM], True), ([PEM, f"aud={URL}"], False), (["token=t0ken"], False), ([PEM, "token=t0ken"], True)],
+)
+def test_needs_a_public_url_unless_the_secrets_pin_the_audience(secrets: list[str], needs: bool) -> None:
+    assert verifiers.signs_url("gmail")
+    assert verifiers.needs_public_url("gmail", secrets) is needs
+
+
 def test_legacy_issuer_spelling_accepted() -> None:
     _verify(sign(BODY, iss="accounts.google.com"))
 

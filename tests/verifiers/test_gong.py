@@ -17,6 +17,7 @@ import verifiers
 from verifiers import (
     MalformedHeader,
     MissingHeader,
+    MissingPublicUrl,
     MissingSecret,
     SignatureMismatch,
     TimestampOutOfRange,
@@ -105,7 +106,8 @@ def _hs256_token() -> dict[str, str]:
         pytest.param(
             sign(BODY), BODY, None, URL.replace("cred_9", "cred_8"), NOW, SignatureMismatch, id="other-endpoint"
         ),
-        pytest.param(sign(BODY), BODY, None, "", NOW, SignatureMismatch, id="no-url"),
+        pytest.param(sign(BODY), BODY, None, "", NOW, MissingPublicUrl, id="no-url"),
+        pytest.param(sign(BODY), BODY, None, "/webhook/x", NOW, MissingPublicUrl, id="path-only"),
         pytest.param(sign(BODY, webhook_url=None), BODY, None, URL, NOW, SignatureMismatch, id="no-url-claim"),
         pytest.param(sign(BODY, body_sha256=None), BODY, None, URL, NOW, SignatureMismatch, id="no-body-claim"),
         pytest.param(sign(BODY, now=NOW - 361), BODY, None, URL, NOW, TimestampOutOfRange, id="expired"),

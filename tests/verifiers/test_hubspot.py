@@ -16,6 +16,7 @@ import verifiers
 from verifiers import (
     MalformedHeader,
     MissingHeader,
+    MissingPublicUrl,
     MissingSecret,
     SignatureMismatch,
     TimestampOutOfRange,
@@ -149,7 +150,8 @@ V2 = sign(BODY, version="v2")
         (V3, BODY + b" ", {}, SignatureMismatch),
         (V3, BODY, {"secrets": ["wrong"]}, SignatureMismatch),
         (V3, BODY, {"url": URL + "&x=1"}, SignatureMismatch),
-        (V3, BODY, {"url": ""}, SignatureMismatch),
+        (V3, BODY, {"url": ""}, MissingPublicUrl),
+        (V2, BODY, {"url": "/webhook/hook"}, MissingPublicUrl),
         (V3, BODY, {"method": "PUT"}, SignatureMismatch),
         (V2, BODY, {"url": "https://internal:8080/hook"}, SignatureMismatch),
         (V2, BODY + b"x", {}, SignatureMismatch),

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import verifiers
-from verifiers import MalformedBody, MissingHeader, MissingSecret, SignatureMismatch, VerificationError
+from verifiers import (
+    MalformedBody,
+    MissingHeader,
+    MissingPublicUrl,
+    MissingSecret,
+    SignatureMismatch,
+    VerificationError,
+)
 
 # Mailchimp Transactional publishes the algorithm (mailchimp.com/developer/transactional/guides/
 # track-respond-activity-webhooks/, "Authenticating webhook requests") but no signed example, so the
@@ -61,7 +68,7 @@ def test_fields_are_percent_decoded_before_signing() -> None:
         pytest.param(sign(BODY), BODY + b"x", [SECRET], URL, SignatureMismatch, id="tampered-body"),
         pytest.param(sign(BODY), BODY, ["other"], URL, SignatureMismatch, id="wrong-secret"),
         pytest.param(sign(BODY), BODY, [SECRET], URL + "?x=1", SignatureMismatch, id="other-url"),
-        pytest.param(sign(BODY), BODY, [SECRET], "", SignatureMismatch, id="url-not-configured"),
+        pytest.param(sign(BODY), BODY, [SECRET], "", MissingPublicUrl, id="url-not-configured"),
         pytest.param({}, BODY, [SECRET], URL, MissingHeader, id="missing-header"),
         pytest.param({"x-mandrill-signature": "***"}, BODY, [SECRET], URL, SignatureMismatch, id="garbled"),
         pytest.param(sign(BODY), b"mandrill_events=\xff", [SECRET], URL, MalformedBody, id="non-utf8-body"),

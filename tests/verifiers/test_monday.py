@@ -71,10 +71,16 @@ def call(headers: dict[str, str], **kwargs: Any) -> None:
     verifiers.verify("monday", headers=headers, **args)
 
 
+def test_without_a_public_url_the_token_is_refused() -> None:
+    """aud cannot be checked against nothing: a token minted for another app's URL would pass."""
+    for url in ("", "/webhook/triggers/connect/monday/m1"):
+        with pytest.raises(verifiers.MissingPublicUrl):
+            call(sign(aud="https://evil.example/hook"), url=url)
+
+
 def test_valid_token() -> None:
     call(sign())
     call({"authorization": "Bearer " + sign()["Authorization"]})
-    call(sign(aud="whatever"), url="")  # no public URL configured: aud cannot be checked
     call(sign(), url=URL + "?id=cred_1")  # aud is the endpoint; the call may carry a query string
     call(sign(), now=NOW + 300 + 30)  # 30 s of clock skew allowed past exp
 

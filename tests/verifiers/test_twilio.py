@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import verifiers
-from verifiers import MalformedHeader, MissingHeader, MissingSecret, SignatureMismatch, VerificationError
+from verifiers import (
+    MalformedHeader,
+    MissingHeader,
+    MissingPublicUrl,
+    MissingSecret,
+    SignatureMismatch,
+    UnsupportedVersion,
+    VerificationError,
+)
 
 # twilio/twilio-python tests/unit/test_request_validator.py: token, URL, parameters and signatures.
 TOKEN = "12345"
@@ -33,10 +41,13 @@ JSON_URL = URL + "&bodySHA256=" + JSON_BODY_SHA256
 JSON_SIG = "a9nBmqA0ju/hNViExpshrM61xv4="
 
 
-def sign(body: bytes, *, secret: str = TOKEN, url: str = URL, json_body: bool = False) -> dict[str, str]:
+def sign(
+    body: bytes, *, secret: str = TOKEN, url: str = URL, json_body: bool = False, digest: str = "sha1"
+) -> dict[str, str]:
     """X-Twilio-Signature for a form ``body`` posted to ``url`` (or, with ``json_body``, for the URL alone).
 
-    For a JSON body pass a ``url`` that already carries ``bodySHA256`` (see ``json_url``).
+    For a JSON body pass a ``url`` that already carries ``bodySHA256`` (see ``json_url``). ``digest="sha256"``
+    signs as a SharedKey Webhook Setting with ``algorithm=HMAC_SHA256`` does (the caller adds its header).
     """
     message = url
     if not json_body:
@@ -45,8 +56,8 @@ def sign(body: bytes, *, secret: str = TOKEN, url: str = URL, json_body: bool = 
             name, _, value = pair.partition("=")
             pairs.setdefault(unquote_plus(name), set()).add(unquote_plus(value))
         message += "".join(name + value for name in sorted(pairs) for value in sorted(pairs[name]))
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha1).digest()
-    return {"x-twilio-signature": base64.b64encode(digest).decode()}
+    mac = hmac.new(secret.encode(), message.encode(), digest).digest()
+    return {"x-twilio-signature": base64.b64encode(mac).decode()}
 
 
 def json_url(body: bytes, url: str = URL) -> str:
@@ -104,6 +115,73 @@ def test_blank_form_values_are_signed() -> None:
     _verify(sign(body)["x-twilio-signature"], body, URL)
 
 
+# A raw path with a percent-escape: Twilio signs it exactly as configured, escape included.
+ESCAPED_URL = "https://hooks.example.com/webhook/triggers/connect/twilio/tw%40e2e?id=cred%2B1"
+SHARED_KEY = "sk-secret-of-the-shared-key"
+
+
+def shared_key_headers(body: bytes, algorithm: str, *, digest: str, url: str = ESCAPED_URL) -> dict[str, str]:
+    settings = f"key=KS0123456789abcdef0123456789abcdef,algorithm={algorithm}"
+    return {**sign(body, secret=SHARED_KEY, url=url, digest=digest), "X-Twilio-Webhooks-Signature-Settings": settings}
+
+
+@pytest.mark.parametrize(
+    ("headers", "digest"),
+    [
+        pytest.param({}, "sha1", id="no-settings-header-is-sha1"),
+        pytest.param({"X-Twilio-Webhooks-Signature-Settings": "key=KS1,algorithm=HMAC_SHA1"}, "sha1", id="sha1"),
+        pytest.param({"X-Twilio-Webhooks-Signature-Settings": "key=KS1, algorithm=HMAC_SHA256"}, "sha256", id="sha256"),
+        pytest.param(
+            {"X-Twilio-Webhooks-Signature-Settings": "algorithm=hmac_sha256,key=KS1"}, "sha256", id="any-order"
+        ),
+        pytest.param({"X-Twilio-Webhooks-Signature-Settings": "key=KS1"}, "sha1", id="no-algorithm-is-sha1"),
+    ],
+)
+def test_signature_settings_choose_the_hash(headers: dict[str, str], digest: str) -> None:
+    body = FORM_BODY
+    for url in (ESCAPED_URL, ESCAPED_URL.replace("?", "/x?")):
+        signed = {**sign(body, secret=SHARED_KEY, url=url, digest=digest), **headers}
+        verifiers.verify("twilio", secrets=[SHARED_KEY], headers=signed, body=body, url=url)
+
+
+def test_sha256_shared_key_form_and_json() -> None:
+    """Both algorithms, form and JSON bodies, over a raw path holding %40 (tw@e2e as Twilio was given it)."""
+    _verify_headers(shared_key_headers(FORM_BODY, "HMAC_SHA256", digest="sha256"), FORM_BODY, ESCAPED_URL)
+    _verify_headers(shared_key_headers(FORM_BODY, "HMAC_SHA1", digest="sha1"), FORM_BODY, ESCAPED_URL)
+    url = json_url(JSON_BODY, ESCAPED_URL)
+    headers = shared_key_headers(JSON_BODY, "HMAC_SHA256", digest="sha256", url=url)
+    headers["x-twilio-signature"] = sign(JSON_BODY, secret=SHARED_KEY, url=url, json_body=True, digest="sha256")[
+        "x-twilio-signature"
+    ]
+    _verify_headers(headers, JSON_BODY, url)
+
+
+def test_sha256_signature_is_not_checked_as_sha1_nor_the_reverse() -> None:
+    sha256_signed = shared_key_headers(FORM_BODY, "HMAC_SHA1", digest="sha256")
+    sha1_signed = shared_key_headers(FORM_BODY, "HMAC_SHA256", digest="sha1")
+    for headers in (sha256_signed, sha1_signed):
+        with pytest.raises(SignatureMismatch):
+            _verify_headers(headers, FORM_BODY, ESCAPED_URL)
+
+
+def test_the_decoded_path_does_not_verify_a_signature_over_the_raw_one() -> None:
+    headers = shared_key_headers(FORM_BODY, "HMAC_SHA256", digest="sha256")
+    with pytest.raises(SignatureMismatch):
+        _verify_headers(headers, FORM_BODY, ESCAPED_URL.replace("%40", "@"))
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA512", "RSA", "sha256"])
+def test_unknown_algorithm_is_unsupported(algorithm: str) -> None:
+    headers = shared_key_headers(FORM_BODY, algorithm, digest="sha256")
+    with pytest.raises(UnsupportedVersion) as info:
+        _verify_headers(headers, FORM_BODY, ESCAPED_URL)
+    assert info.value.reason == "unsupported_version"
+
+
+def _verify_headers(headers: dict[str, str], body: bytes, url: str) -> None:
+    verifiers.verify("twilio", secrets=[TOKEN, SHARED_KEY], headers=headers, body=body, url=url)
+
+
 @pytest.mark.parametrize(
     ("sig", "body", "url", "secrets", "error"),
     [
@@ -111,7 +189,8 @@ def test_blank_form_values_are_signed() -> None:
         pytest.param(FORM_SIG, FORM_BODY, URL + "&baz=3", [TOKEN], SignatureMismatch, id="tampered-url"),
         pytest.param(FORM_SIG, FORM_BODY, URL, ["54321"], SignatureMismatch, id="wrong-secret"),
         pytest.param(JSON_SIG, JSON_BODY + b" ", JSON_URL, [TOKEN], SignatureMismatch, id="json-body-hash-mismatch"),
-        pytest.param(FORM_SIG, FORM_BODY, "", [TOKEN], MalformedHeader, id="no-url"),
+        pytest.param(FORM_SIG, FORM_BODY, "", [TOKEN], MissingPublicUrl, id="no-url"),
+        pytest.param(FORM_SIG, FORM_BODY, "/myapp.php?foo=1&bar=2", [TOKEN], MissingPublicUrl, id="path-only"),
         pytest.param(FORM_SIG, FORM_BODY, "https://[::1/x", [TOKEN], MalformedHeader, id="garbled-url"),
         pytest.param(FORM_SIG, FORM_BODY, "https://h:99999/x", [TOKEN], MalformedHeader, id="bad-port"),
         pytest.param("!!!", FORM_BODY, URL, [TOKEN], SignatureMismatch, id="garbled-signature"),
@@ -156,9 +235,12 @@ def test_extract_json() -> None:
     body=st.binary(max_size=256),
     sig=st.text(max_size=60),
     url=st.one_of(st.text(max_size=80), st.sampled_from([URL, JSON_URL, "http://h:80/x?bodySHA256=zz"])),
+    settings_header=st.one_of(st.none(), st.text(max_size=60)),
 )
-def test_only_verification_errors_escape(body: bytes, sig: str, url: str) -> None:
+def test_only_verification_errors_escape(body: bytes, sig: str, url: str, settings_header: str | None) -> None:
     headers = {"x-twilio-signature": sig}
+    if settings_header is not None:
+        headers["x-twilio-webhooks-signature-settings"] = settings_header
     with contextlib.suppress(VerificationError):
         verifiers.verify("twilio", secrets=[TOKEN], headers=headers, body=body, url=url)
     with contextlib.suppress(VerificationError):

@@ -1,0 +1,189 @@
+"""The egress policy and the guarded client: which addresses outbound requests may reach, checked after DNS,
+connected to as checked, against real loopback servers."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+import httpcore
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from router.egress import AddressRefused, EgressPolicy
+from router.egress_transport import GuardedTransport, guarded_client
+from router.settings import Settings
+from tests.router.loopback import Reply, http_sink
+
+pytestmark = pytest.mark.anyio
+
+DEFAULT = EgressPolicy.parse("")
+LOOPBACK = EgressPolicy.parse("127.0.0.0/8,::1")
+PUBLIC = "93.184.216.34"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.255.0.9",
+        "::1",
+        "[::1]",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "100.64.0.1",  # carrier-grade NAT
+        "169.254.169.254",  # cloud metadata
+        "fe80::1",
+        "fe80::1%1",
+        "fd00::1",  # unique-local
+        "fc00::1",
+        "224.0.0.1",
+        "ff02::1",
+        "0.0.0.0",  # noqa: S104 (an address to refuse, not one to bind)
+        "::",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:7f00:1",
+        "::ffff:169.254.169.254",
+        "::127.0.0.1",  # IPv4-compatible
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2001:db8::1",
+    ],
+)
+def test_non_public_addresses_are_refused(host: str) -> None:
+    with pytest.raises(AddressRefused) as info:
+        DEFAULT.check_host(host)
+    assert info.value.reason == "address_refused" and info.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    "host", ["0x7f000001", "2130706433", "0177.0.0.1", "127.1", "127.0.0.1.", "0x7f.1", "017700000001"]
+)
+def test_odd_spellings_are_refused_even_when_the_address_is_allowed(host: str) -> None:
+    with pytest.raises(AddressRefused):
+        LOOPBACK.check_host(host)
+
+
+@pytest.mark.parametrize("host", [PUBLIC, "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "hooks.example.com"])
+def test_public_addresses_and_names_pass(host: str) -> None:
+    DEFAULT.check_host(host)
+
+
+def test_the_allow_list_opens_only_what_it_names() -> None:
+    policy = EgressPolicy.parse(" 10.0.0.0/8 , ::1,192.168.7.7")
+    allowed = ["10.1.2.3", "::1", "192.168.7.7", "::ffff:10.1.2.3"]
+    refused = ["127.0.0.1", "192.168.7.8", "169.254.169.254", "fd00::1"]
+    assert all(policy.allowed(ipaddress.ip_address(a)) for a in allowed)
+    assert not any(policy.allowed(ipaddress.ip_address(a)) for a in refused)
+
+
+@pytest.mark.parametrize("allow", ["localhost", "10.0.0.0/33", "10.0.0.1,nope"])
+def test_a_bad_allow_list_fails_at_startup(allow: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(egress_allow=allow)
+    assert "egress_allow" in str(info.value)
+
+
+async def test_a_loopback_server_is_refused_without_the_allow_list_and_reached_with_it() -> None:
+    with http_sink() as sink:
+        async with guarded_client(DEFAULT) as http:
+            with pytest.raises(AddressRefused):
+                await http.post(sink.url(), content=b"{}")
+            with pytest.raises(AddressRefused):
+                await http.post(sink.url().replace("127.0.0.1", "localhost"), content=b"{}")
+        assert sink.received == []
+        async with guarded_client(LOOPBACK) as http:
+            response = await http.post(sink.url(), content=b"{}")
+        assert response.status_code == 200 and len(sink.received) == 1
+
+
+@pytest.mark.parametrize("host", ["0x7f000001", "2130706433", "127.1", "[::ffff:127.0.0.1]"])
+async def test_other_spellings_of_loopback_never_reach_the_server(host: str) -> None:
+    with http_sink() as sink:
+        port = sink.url().split(":")[2].split("/")[0]
+        policy = DEFAULT if host.startswith("[") else LOOPBACK  # the odd spellings: even with loopback allowed
+        async with guarded_client(policy) as http:
+            with pytest.raises(AddressRefused):
+                await http.post(f"http://{host}:{port}/hook", content=b"{}")
+        assert sink.received == []
+
+
+class Recorder(httpcore.AsyncNetworkBackend):
+    """Records where the guarded backend connects; connects nowhere."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.hosts.append(host)
+        raise httpcore.ConnectError("recorded")
+
+
+class Rebinding:
+    """A DNS server that answers a public address first and loopback after that."""
+
+    def __init__(self, first: list[str], then: list[str]) -> None:
+        self.first, self.then, self.calls = first, then, 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return self.first if self.calls == 1 else self.then
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked() -> None:
+    resolver, recorder = Rebinding([PUBLIC], ["127.0.0.1"]), Recorder()
+    transport = GuardedTransport(DEFAULT, resolver=resolver, backend=recorder)
+    async with httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("http://rebind.example/")
+    assert recorder.hosts == [PUBLIC] and resolver.calls == 1
+
+
+async def test_every_resolved_address_is_checked() -> None:
+    recorder = Recorder()
+    transport = GuardedTransport(DEFAULT, resolver=Rebinding([PUBLIC, "127.0.0.1"], []), backend=recorder)
+    async with httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(AddressRefused):
+            await http.get("http://two-faced.example/")
+    assert recorder.hosts == []
+
+
+async def test_a_rebinding_name_reaches_the_checked_server_with_its_own_host_header() -> None:
+    # Only 127.0.0.1 is allowed; the name answers it once, then the metadata address. A client that looked the
+    # name up again to connect would not reach the sink at all (the system resolver does not know the name).
+    with http_sink() as sink:
+        port = int(sink.url().split(":")[2].split("/")[0])
+        resolver = Rebinding(["127.0.0.1"], ["169.254.169.254"])
+        async with guarded_client(EgressPolicy.parse("127.0.0.1"), resolver=resolver) as http:
+            response = await http.post(f"http://rebind.test:{port}/hook", content=b"{}")
+        assert response.status_code == 200 and resolver.calls == 1
+        assert sink.received[0].headers["host"] == f"rebind.test:{port}"
+
+
+async def test_redirects_are_not_followed() -> None:
+    with http_sink(Reply(302, headers={"location": "http://169.254.169.254/latest/meta-data/"})) as sink:
+        async with guarded_client(LOOPBACK) as http:
+            response = await http.get(sink.url())
+    assert response.status_code == 302 and len(sink.received) == 1
+
+
+async def test_proxy_settings_in_the_environment_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    with http_sink() as target, http_sink() as proxy:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url("/"))
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        async with guarded_client(LOOPBACK) as http:
+            response = await http.post(target.url(), content=b"{}")
+        assert response.status_code == 200 and len(target.received) == 1 and proxy.received == []
