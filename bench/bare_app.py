@@ -2,11 +2,11 @@
 
     python bench/bare_app.py --port 8001
 
-Served exactly as ``hookrouter serve`` serves its app (router/cli.py): one uvicorn process, uvicorn's
-default loop and HTTP implementations (uvloop and httptools when installed, as ``uvicorn[standard]``
-installs them), the same log configuration, the same proxy options (``proxy_options``: proxy headers
-ignored unless HOOKROUTER_TRUSTED_PROXIES names the peer) and ``server_header=False``. Any difference
-between the two measurements is therefore hookrouter's own work per request.
+Served exactly as ``hookrouter serve`` serves its app (router/cli.py, ``server_options``): one uvicorn
+process, uvicorn's default loop (uvloop when installed), the bounded httptools protocol with the same limits,
+the same log configuration, the same proxy options (proxy headers ignored unless
+HOOKROUTER_TRUSTED_PROXIES names the peer) and ``server_header=False``. Any difference between the two
+measurements is therefore hookrouter's own work per request.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router import logs
-from router.cli import proxy_options
+from router.cli import server_options
 from router.settings import Settings
 
 PATH = "/webhook/triggers/connect/slack/bench-slack"  # same path as the hookrouter run; the router ignores it
@@ -45,14 +45,8 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
     logs.setup(args.log_level)  # as cli._settings() does before serving
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=logs.config(args.log_level),
-        server_header=False,
-        **proxy_options(Settings()),
-    )
+    options = server_options(Settings(), args.port) | {"host": args.host, "log_config": logs.config(args.log_level)}
+    uvicorn.run(app, **options)
 
 
 if __name__ == "__main__":
