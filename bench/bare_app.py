@@ -2,7 +2,7 @@
 
     python bench/bare_app.py --port 8001
 
-Served exactly as ``hookrouter serve`` serves its app (router/cli.py, ``server_options``): one uvicorn
+Served exactly as ``hookrouter serve`` serves its app (router/cli/main.py, ``server_options``): one uvicorn
 process, uvicorn's default loop (uvloop when installed), the bounded httptools protocol with the same limits,
 the same log configuration, the same proxy options (proxy headers ignored unless
 HOOKROUTER_TRUSTED_PROXIES names the peer) and ``server_header=False``. Any difference between the two
@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router import logs
-from router.cli import server_options
+from router.cli.main import server_options
 from router.settings import Settings
 
 PATH = "/webhook/triggers/connect/slack/bench-slack"  # same path as the hookrouter run; the router ignores it

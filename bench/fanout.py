@@ -11,7 +11,7 @@
      to a workflow with an HTTP target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency``
      attempts in flight) until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
 (b') baseline: a bare httpx.AsyncClient POST loop, the same body, the same concurrency and client limits,
-     against the same sink. The worker's client goes through the egress guard (router/egress_transport.py),
+     against the same sink. The worker's client goes through the egress guard (router/egress/transport.py),
      as in production, with loopback allowed.
 
 Each figure and its baseline run in 3 alternating rounds, summed, so a machine whose load drifts skews both
@@ -45,15 +45,15 @@ import httpx
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
-from router.egress import EgressPolicy
-from router.egress_transport import guarded_client
-from router.embedded import find_redis_server
-from router.keys import ROUTING_GROUP, Keys
-from router.limits import Limiter
-from router.redis_client import connect
-from router.store import EventStore
-from router.worker import RoutingWorker, WorkerConfig
+from router.delivery.limits import Limiter
+from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
+from router.routing.worker import RoutingWorker, WorkerConfig
+from router.runtime.embedded import find_redis_server
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.redis_client import connect
+from router.storage.store import EventStore
 from subscriptions.config import apply
 from subscriptions.crypto import SecretBox
 from subscriptions.models import RECORD_TYPES, activation_id
@@ -210,7 +210,7 @@ def slack_body(event_id: str) -> bytes:
 
 
 def ingest_fields(integration: str, n: int) -> dict[Any, Any]:
-    """An ingest entry as the receiver stores a Slack message event (router/ingest.py)."""
+    """An ingest entry as the receiver stores a Slack message event (router/ingress/webhooks.py)."""
     event_id = f"Ev{integration}{n}"
     return {
         "source": "webhook",
@@ -289,12 +289,12 @@ def limits(concurrency: int) -> httpx.Limits:
 
 
 def http_client(concurrency: int) -> httpx.AsyncClient:
-    # The baseline: a bare client with the limits router/workers.py gives the delivery client.
+    # The baseline: a bare client with the limits router/runtime/workers.py gives the delivery client.
     return httpx.AsyncClient(limits=limits(concurrency), follow_redirects=False)
 
 
 def delivery_client(concurrency: int) -> httpx.AsyncClient:
-    # As router/workers.py builds it: through the egress guard, which must allow the loopback sink.
+    # As router/runtime/workers.py builds it: through the egress guard, which must allow the loopback sink.
     return guarded_client(EgressPolicy.parse("127.0.0.0/8"), limits=limits(concurrency))
 
 

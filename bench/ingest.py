@@ -42,7 +42,7 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router.keys import Keys
+from router.storage.keys import Keys
 
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "ingest.lua"

@@ -3,11 +3,11 @@
     python bench/replay.py [--events 1000000] [--iterations 200] [--replay 100000]
 
 Preload (untimed, under ~60 s): ``--events`` ingest entries spread over 90 days and their index entries
-(router/history.py's layout, key names from router.keys, checked against Keys before use), written by a Lua
-script in chunks; filter values drawn from a fixed hash of the entry number: 5 projects, 10 integrations with
-200 tenants and 20 event types each, 2,000 credentials/users, statuses 70% delivered, 15% routed, 10% unmatched,
-3% failed, 2% dead. The last 1,000 entries are left unrouted (the routing group starts before them), so
-``status=received`` reads a real backlog.
+(router/history/indexes.py's layout, key names from router.storage.keys, checked against Keys before use),
+written by a Lua script in chunks; filter values drawn from a fixed hash of the entry number: 5 projects, 10
+integrations with 200 tenants and 20 event types each, 2,000 credentials/users, statuses 70% delivered, 15%
+routed, 10% unmatched, 3% failed, 2% dead. The last 1,000 entries are left unrouted (the routing group starts
+before them), so ``status=received`` reads a real backlog.
 
 Timed: EventIndex.query, one page of 100 newest first, ``--iterations`` times per case with the filter value
 varied each time; p50 and p99 in ms. Baseline, measured in the same run on the same client: a bare
@@ -40,13 +40,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from router.embedded import find_redis_server
-from router.history import EventFilter, EventIndex
-from router.keys import ROUTING_GROUP, Keys
-from router.redis_client import connect
-from router.replay import ReplayConfig, Replayer
-from router.replay_jobs import ReplayJobs, ReplayRequest
-from router.store import EventStore
+from router.history.indexes import EventFilter, EventIndex
+from router.history.replay import ReplayConfig, Replayer
+from router.history.replay_jobs import ReplayJobs, ReplayRequest
+from router.runtime.embedded import find_redis_server
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.redis_client import connect
+from router.storage.store import EventStore
 from subscriptions.crypto import SecretBox
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
@@ -56,7 +56,7 @@ DAY_MS = 86_400_000
 CHUNK = 50_000
 DEADLINE_S = 300
 
-# Entry n → its filter values, from a fixed multiplicative hash, written exactly as router/history.py would.
+# Entry n → its filter values, from a fixed multiplicative hash, written exactly as router/history/indexes.py would.
 _PRELOAD = """
 local first, count, start_ms, step_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ev, stream, indexed_until = ARGV[5], ARGV[6], tonumber(ARGV[7])
@@ -139,7 +139,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
 async def preload(redis: Redis, events: int, start_ms: int, step_ms: int) -> float:
     """Stream and index entries for ``events`` events; the routing group leaves the last 1,000 unread."""
     prefix = KEYS.event_index("all")[: -len("all")]
-    # The script builds names by concatenation: make sure they are the names router/history.py reads.
+    # The script builds names by concatenation: make sure they are the names router/history/indexes.py reads.
     assert KEYS.event_index("provider", "int3", "T7") == prefix + "provider:int3:T7"  # noqa: S101
     script = redis.register_script(_PRELOAD)
     started = time.perf_counter()

@@ -62,16 +62,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from router.app import create_app
-from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
-from router.embedded import find_redis_server
-from router.keys import ROUTING_GROUP, Keys
-from router.limits import Limiter
-from router.redis_client import connect
-from router.runner import RunnerClient
+from router.delivery.limits import Limiter
+from router.delivery.runner import RunnerClient
+from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.routing.worker import RoutingWorker, WorkerConfig
+from router.runtime.embedded import find_redis_server
+from router.runtime.trimming import AckedTrim, Retention, RetentionConfig
 from router.settings import Settings
-from router.store import EventStore
-from router.trimming import AckedTrim, Retention, RetentionConfig
-from router.worker import RoutingWorker, WorkerConfig
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.redis_client import connect
+from router.storage.store import EventStore
 from subscriptions.config import apply
 from subscriptions.crypto import SecretBox
 from subscriptions.models import RECORD_TYPES, activation_id

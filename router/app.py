@@ -13,37 +13,35 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router import (
-    admin,
-    admin_delivery,
-    admin_destinations,
-    admin_history,
-    admin_replay,
-    health,
-    notify_producers,
-)
-from router.app_events import trigger_app_event
-from router.custom import receive_custom
-from router.destination_delivery import DestinationSender
-from router.destinations.email import SmtpConfig
-from router.diagnostics import Diagnostics
-from router.egress import EgressPolicy
-from router.egress_transport import guarded_client
+from router.admin import core as admin
+from router.admin import delivery as admin_delivery
+from router.admin import destinations as admin_destinations
+from router.admin import history as admin_history
+from router.admin import replay as admin_replay
+from router.delivery.limits import Limiter
+from router.delivery.retry import RetryPolicy
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
 from router.errors import StoreUnavailable, store_outage
-from router.health import Readiness
-from router.ingest import receive
-from router.keys import ROUTING_GROUP
-from router.limits import Limiter
-from router.notifications import Notifier
-from router.request_triggers import trigger_request
-from router.responses import ResponseWaiter
-from router.retry import RetryPolicy
-from router.runtime import Runtime
+from router.ingress.custom import receive_custom
+from router.ingress.diagnostics import Diagnostics
+from router.ingress.sdk.app_events import trigger_app_event
+from router.ingress.sdk.request_triggers import trigger_request
+from router.ingress.sdk.responses import ResponseWaiter
+from router.ingress.shedding import LoadShedding
+from router.ingress.webhooks import receive
+from router.notifications import producers as notify_producers
+from router.notifications.delivery import DestinationSender
+from router.notifications.destinations.email import SmtpConfig
+from router.notifications.events import Notifier
+from router.runtime import health
+from router.runtime.health import Readiness
+from router.runtime.process import Runtime
+from router.runtime.state import State
+from router.runtime.supervisor import Task
 from router.settings import Settings
-from router.shedding import LoadShedding
-from router.state import State
-from router.store import EventStore
-from router.supervisor import Task
+from router.storage.keys import ROUTING_GROUP
+from router.storage.store import EventStore
 from subscriptions.errors import UnreadableRecord
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys

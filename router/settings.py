@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from router.egress import EgressPolicy
-from router.retry import RetryPolicy
+from router.delivery.retry import RetryPolicy
+from router.egress.policy import EgressPolicy
 from subscriptions.models import check_base_url
 
 MIB = 1024 * 1024

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from router.embedded import EmbeddedRedisError, find_redis_server
+from router.runtime.embedded import EmbeddedRedisError, find_redis_server
 
 pytest_plugins = ["anyio"]
 

@@ -12,10 +12,10 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from router.app import create_app
-from router.keys import ROUTING_GROUP, Keys
+from router.routing.worker import RoutingWorker, WorkerConfig
 from router.settings import Settings
-from router.store import EventStore
-from router.worker import RoutingWorker, WorkerConfig
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.config import apply
 from subscriptions.crypto import SecretBox
 from subscriptions.models import RECORD_TYPES, activation_id

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from redis.asyncio import Redis
 
-from router.keys import Keys
-from router.routing import route
+from router.routing.core import route
 from router.settings import Settings
-from router.store import StoredEvent
+from router.storage.keys import Keys
+from router.storage.store import StoredEvent
 from subscriptions.config import apply
 from subscriptions.models import Project
 from subscriptions.registry import Registry

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from router.keys import ROUTING_GROUP, Keys
-from router.replay_jobs import ReplayJobs
+from router.history.replay_jobs import ReplayJobs
 from router.settings import Settings
-from router.store import EventStore
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from tests.router.conftest import MASTER_KEY, TEAM, Seed, seed_slack, xrange_all
 from tests.router.test_cli import cli_env, hookrouter

@@ -1,4 +1,4 @@
-"""Reading a stream in a consumer group (router.consumer), against a real Redis."""
+"""Reading a stream in a consumer group (router.storage.consumer), against a real Redis."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from router.consumer import GroupReader
-from router.redis_client import decoded
-from router.store import EventStore
+from router.storage.consumer import GroupReader
+from router.storage.redis_client import decoded
+from router.storage.store import EventStore
 
 pytestmark = pytest.mark.anyio
 

@@ -21,13 +21,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id
-from router.embedded import find_redis_server
-from router.keys import ROUTING_GROUP, Keys
-from router.limits import Limiter
-from router.retry import RetryPolicy
-from router.store import EventStore
-from router.worker import RoutingWorker, WorkerConfig
+from router.delivery.limits import Limiter
+from router.delivery.retry import RetryPolicy
+from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id
+from router.routing.worker import RoutingWorker, WorkerConfig
+from router.runtime.embedded import find_redis_server
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.snapshot import SnapshotCache
 from tests.conftest import start_redis
 from tests.router.conftest import MASTER_KEY, make_registry, make_seed, make_settings, running, seed_slack, xrange_all

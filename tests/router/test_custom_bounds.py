@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-import router.custom
+import router.ingress.custom
 from router.settings import Settings
 from tests.router.conftest import Seed, running, xrange_all
 from tests.router.test_custom_webhooks import KEYS, definition, hmac_headers, seed_crm, url
@@ -26,13 +26,13 @@ async def test_an_unverified_body_is_never_parsed(
     settings: Settings, seed: Seed, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parsed: list[int] = []
-    real = router.custom.parse_body
+    real = router.ingress.custom.parse_body
 
     def spy(body: bytes, content_type: str) -> Any:
         parsed.append(len(body))
         return real(body, content_type)
 
-    monkeypatch.setattr(router.custom, "parse_body", spy)
+    monkeypatch.setattr(router.ingress.custom, "parse_body", spy)
     await seed_crm(seed, custom=definition(), teams={"u1": "T1"})
     body = _padded({"team": {"id": "T1"}}, 1024 * 1024)
     async with running(settings) as http:

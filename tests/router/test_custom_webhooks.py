@@ -15,9 +15,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from router.diagnostics import Diagnostics
-from router.keys import Keys
+from router.ingress.diagnostics import Diagnostics
 from router.settings import Settings
+from router.storage.keys import Keys
 from subscriptions.config import load
 from subscriptions.custom import CustomWebhook
 from subscriptions.errors import ConfigError

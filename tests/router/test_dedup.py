@@ -6,8 +6,8 @@ import json
 import pytest
 from redis.asyncio import Redis
 
-from router.keys import Keys
 from router.settings import Settings
+from router.storage.keys import Keys
 from tests.router.conftest import ADMIN_TOKEN, Seed, make_settings, running, seed_slack, xrange_all
 from tests.router.test_ingest import post_slack, slack_event
 from tests.verifiers import test_github

@@ -11,12 +11,12 @@ import pytest
 from redis.asyncio import Redis
 
 import verifiers
-from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id, redrive
-from router.keys import Keys
-from router.limits import Limiter
-from router.retry import RetryPolicy
+from router.delivery.limits import Limiter
+from router.delivery.retry import RetryPolicy
+from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id, redrive
 from router.settings import Settings
-from router.store import EventStore
+from router.storage.keys import Keys
+from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack, xrange_all

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from router.destinations.email import SUBJECT_MAX_CHARS, EmailResult, SmtpConfig, compose, send, subject
-from router.notifications import workflow_failure
+from router.notifications.destinations.email import SUBJECT_MAX_CHARS, EmailResult, SmtpConfig, compose, send, subject
+from router.notifications.events import workflow_failure
 from router.settings import Settings
 from subscriptions.models import ConnectedUser, Integration, Project, Workflow
 from subscriptions.snapshot import Snapshot

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr
 
-from router.destinations import SAMPLE_EVENT, Rendered, RenderError, render, validate
-from router.destinations.slack import HEADER_MAX_CHARS, SECTION_MAX_CHARS
-from router.http_delivery import attempt
-from router.notifications import credentials_failure, workflow_failure
-from router.retry import Verdict
+from router.delivery.attempt import attempt
+from router.delivery.retry import Verdict
+from router.notifications.destinations import SAMPLE_EVENT, Rendered, RenderError, render, validate
+from router.notifications.destinations.slack import HEADER_MAX_CHARS, SECTION_MAX_CHARS
+from router.notifications.events import credentials_failure, workflow_failure
 from subscriptions.destinations import Destination
 from subscriptions.models import ConnectedUser, Credential, Integration, Project, Workflow
 from subscriptions.snapshot import Snapshot

@@ -12,15 +12,15 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.delivery import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
-from router.destination_delivery import DestinationSender
-from router.destination_fanout import DESTINATIONS_GROUP, DestinationFanout
-from router.keys import Keys
-from router.limits import Limiter
-from router.notifications import Notifier, router_event
-from router.retry import RetryPolicy
+from router.delivery.limits import Limiter
+from router.delivery.retry import RetryPolicy
+from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.notifications.delivery import DestinationSender
+from router.notifications.events import Notifier, router_event
+from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
 from router.settings import Settings
-from router.store import EventStore
+from router.storage.keys import Keys
+from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import Snapshot, SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, running, xrange_all

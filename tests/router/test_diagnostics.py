@@ -9,9 +9,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.diagnostics import CAPTURE_TTL_S, CAPTURES_KEPT, CAPTURES_PER_SOURCE, Diagnostics
-from router.keys import Keys
+from router.ingress.diagnostics import CAPTURE_TTL_S, CAPTURES_KEPT, CAPTURES_PER_SOURCE, Diagnostics
 from router.settings import Settings
+from router.storage.keys import Keys
 from tests.router.conftest import (
     ADMIN_TOKEN,
     SLACK_SECRET,

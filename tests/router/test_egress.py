@@ -11,8 +11,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from router.egress import AddressRefused, EgressPolicy
-from router.egress_transport import GuardedTransport, guarded_client
+from router.egress.policy import AddressRefused, EgressPolicy
+from router.egress.transport import GuardedTransport, guarded_client
 from router.settings import Settings
 from tests.router.loopback import Reply, http_sink
 

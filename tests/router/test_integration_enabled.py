@@ -10,10 +10,10 @@ import pytest
 from redis.asyncio import Redis
 
 from router.errors import StoreUnavailable
-from router.keys import ROUTING_GROUP, Keys
-from router.lifecycle_runner import LifecycleRunner
+from router.runtime.lifecycle import LifecycleRunner
 from router.settings import Settings
-from router.store import EventStore
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.enabled import EnabledMarks
 from subscriptions.keys import LifecycleKeys
 from subscriptions.registry import Registry

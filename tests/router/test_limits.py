@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from router.delivery.limits import Admission, Limiter, TargetLimits
 from router.errors import StoreUnavailable
-from router.keys import Keys
-from router.limits import Admission, Limiter, TargetLimits
+from router.storage.keys import Keys
 
 pytestmark = pytest.mark.anyio
 

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from router import notify_producers
 from router.app import create_app
-from router.keys import Keys
-from router.notifications import Notifier
-from router.notify_producers import (
+from router.delivery.runner import Job, RunnerClient
+from router.notifications import producers as notify_producers
+from router.notifications.events import Notifier
+from router.notifications.producers import (
     NOTIFY_GROUP,
     BridgeConfig,
     BurstDetector,
@@ -31,11 +31,11 @@ from router.notify_producers import (
     Transitions,
     burst_detector,
 )
-from router.runner import Job, RunnerClient
+from router.runtime.state import State
+from router.runtime.supervisor import Supervisor, Task
 from router.settings import Settings
-from router.state import State
-from router.store import EventStore
-from router.supervisor import Supervisor, Task
+from router.storage.keys import Keys
+from router.storage.store import EventStore
 from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache

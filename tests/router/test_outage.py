@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from router.keys import Keys
+from router.storage.keys import Keys
 from tests.conftest import start_redis
 from tests.router.conftest import make_registry, make_seed, make_settings, running, seed_slack
 from tests.router.test_ingest import post_slack, slack_event

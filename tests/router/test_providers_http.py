@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 
 import verifiers
-from router.keys import Keys
 from router.settings import Settings
+from router.storage.keys import Keys
 from subscriptions.models import Integration
 from subscriptions.registry import Registry
 from tests.router.conftest import Seed, make_settings, running

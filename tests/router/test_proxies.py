@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from router.cli import proxy_options
-from router.ingest import client_address
-from router.public_url import signed_url
+from router.cli.main import proxy_options
+from router.ingress.public_url import signed_url
+from router.ingress.webhooks import client_address
 from router.settings import Settings
 
 

@@ -17,8 +17,8 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from router.keys import Keys
-from router.public_url import signed_url, target
+from router.ingress.public_url import signed_url, target
+from router.storage.keys import Keys
 from tests.router.conftest import ADMIN_TOKEN, Seed, make_settings, running
 from tests.verifiers import test_gmail, test_hubspot
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from router.redis_client import connect
+from router.storage.redis_client import connect
 
 
 @pytest.mark.anyio

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from router.history import EventFilter
-from router.keys import ROUTING_GROUP, Keys
-from router.replay import ReplayConfig, Replayer, ReplayRunner
-from router.replay_jobs import ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest, parse_when
+from router.history.indexes import EventFilter
+from router.history.replay import ReplayConfig, Replayer, ReplayRunner
+from router.history.replay_jobs import ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest, parse_when
+from router.runtime.supervisor import Supervisor, Task
 from router.settings import Settings
-from router.store import EventStore
-from router.supervisor import Supervisor, Task
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, TEAM, Seed, make_worker, running, seed_slack, xrange_all

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from router.keys import Keys
-from router.request_input import CallInput, violations
-from router.responses import ResponseWaiter
-from router.runner import Job, RunnerClient
+from router.delivery.runner import Job, RunnerClient
+from router.ingress.sdk.request_input import CallInput, violations
+from router.ingress.sdk.responses import ResponseWaiter
+from router.routing.worker import RoutingWorker
 from router.settings import Settings
-from router.worker import RoutingWorker
+from router.storage.keys import Keys
 from subscriptions.models import RequestTrigger
 from subscriptions.registry import Registry
 from tests.conftest import start_redis

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.retry import (
+from router.delivery.retry import (
     DEFAULT_POLICY,
     DEFAULT_SCHEDULE_S,
     RetryPolicy,

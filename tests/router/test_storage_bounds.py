@@ -12,13 +12,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.delivery import DeliveryWorker
-from router.keys import RUNNER_GROUP, Keys
-from router.retry import RetryPolicy
-from router.runner import RunnerClient
+from router.delivery.retry import RetryPolicy
+from router.delivery.runner import RunnerClient
+from router.delivery.worker import DeliveryWorker
+from router.runtime.trimming import AckedTrim, Retention, RetentionConfig
 from router.settings import Settings
-from router.store import EventStore
-from router.trimming import AckedTrim, Retention, RetentionConfig
+from router.storage.keys import RUNNER_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import Seed, make_worker, running, seed_slack, xrange_all

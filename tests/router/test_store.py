@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from router.store import EventStore
+from router.storage.store import EventStore
 from tests.router.conftest import xrange_all
 
 pytestmark = pytest.mark.anyio

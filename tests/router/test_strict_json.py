@@ -1,4 +1,4 @@
-"""``router.strict_json``: RFC 8259 JSON, whatever Python's parser would also take."""
+"""``router.ingress.sdk.strict_json``: RFC 8259 JSON, whatever Python's parser would also take."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router import strict_json
+from router.ingress.sdk import strict_json
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

@@ -8,7 +8,7 @@ import logging
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from router.supervisor import Supervisor, Task
+from router.runtime.supervisor import Supervisor, Task
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +39,7 @@ async def test_a_pass_that_raises_is_logged_with_its_traceback_reset_and_retried
 
     supervisor = Supervisor(backoff_base_s=0.001, backoff_cap_s=0.01)
     supervisor.add(Task("flaky", flaky, reset=reset))
-    with caplog.at_level(logging.ERROR, logger="router.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="router.runtime.supervisor"):
         supervisor.start()
         await until(lambda: calls >= 5)
         await supervisor.stop()
@@ -99,7 +99,7 @@ async def test_an_outage_logs_one_traceback_then_single_lines(caplog: pytest.Log
 
     supervisor = Supervisor(backoff_base_s=0.001, backoff_cap_s=0.002)
     supervisor.add(Task("routing", down))
-    with caplog.at_level(logging.WARNING, logger="router.supervisor"):
+    with caplog.at_level(logging.WARNING, logger="router.runtime.supervisor"):
         supervisor.start()
         await until(lambda: calls >= 4)
         await supervisor.stop()

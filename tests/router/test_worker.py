@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import pytest
 from redis.asyncio import Redis
 
-from router.keys import ROUTING_GROUP, Keys
 from router.settings import Settings
-from router.store import EventStore
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from tests.router.conftest import Seed, make_worker, running, seed_slack, xrange_all
 from tests.router.test_ingest import jobs, post_slack, slack_event

@@ -17,9 +17,9 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from router.keys import ROUTING_GROUP
-from router.lifecycle_runner import build_runner
-from router.store import EventStore
+from router.runtime.lifecycle import build_runner
+from router.storage.keys import ROUTING_GROUP
+from router.storage.store import EventStore
 from subscriptions.config import load
 from subscriptions.custom import CustomWebhook
 from subscriptions.custom_lifecycle import custom_subscriptions, secrets_owner

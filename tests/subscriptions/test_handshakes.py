@@ -17,8 +17,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.diagnostics import Diagnostics
-from router.keys import Keys
+from router.ingress.diagnostics import Diagnostics
+from router.storage.keys import Keys
 from subscriptions.crypto import SecretBox
 from subscriptions.custom_lifecycle import custom_subscriptions, secrets_owner
 from subscriptions.handshakes import HandshakeExpectations

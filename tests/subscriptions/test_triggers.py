@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 import verifiers
-from router.keys import Keys
+from router.storage.keys import Keys
 from subscriptions import triggers
 from subscriptions.config import load
 from subscriptions.errors import ConfigError

@@ -1,0 +1,131 @@
+"""The admin API (``/api/...``): bearer-token protected views of the registry and stored events."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router.runtime.state import app_state
+from router.storage.redis_client import decoded
+from subscriptions.models import Integration
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _authorised(request: Request) -> str:
+    """ "" when the bearer token matches; otherwise the error code to answer with."""
+    token = app_state(request)["settings"].admin_token
+    if token is None:
+        return "admin_api_disabled"
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        return "unauthorized"
+    return ""
+
+
+def admin(endpoint: Endpoint) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        problem = _authorised(request)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=401, headers={"www-authenticate": "Bearer"})
+        return await endpoint(request)
+
+    return guarded
+
+
+@admin
+async def list_integrations(request: Request) -> Response:
+    state = app_state(request)
+    duplicates = await state["store"].redis.hgetall(state["keys"].duplicates)
+    counts = {decoded(k): int(v) for k, v in duplicates.items()}
+    integrations = state["cache"].current.integrations.values()
+    return JSONResponse({"data": [_integration(i, counts.get(i.id, 0)) for i in integrations]})
+
+
+def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:
+    # Secrets are never returned, only how many are active.
+    data = integration.model_dump(mode="json", exclude={"secrets"})
+    data["secrets_count"] = len(integration.secrets)
+    data["duplicates"] = duplicates
+    return data
+
+
+@admin
+async def list_triggers(request: Request) -> Response:
+    state = app_state(request)
+    workflow_id = request.path_params["workflow_id"]
+    if workflow_id not in state["cache"].current.workflows:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    jobs = await state["store"].latest(state["keys"].triggers(workflow_id), 50)
+    keep = ("job_id", "event_id", "workflow", "credential", "user", "event_type", "provider_id")
+    return JSONResponse({"data": [{"id": j.id, **{k: j.text(k) for k in keep}} for j in jobs]})
+
+
+@admin
+async def verification_failures(request: Request) -> Response:
+    """Recent rejected webhooks of one integration, with the verifier's diagnostics (no secrets)."""
+    state = app_state(request)
+    integration_id = request.path_params["integration_id"]
+    if integration_id not in state["cache"].current.integrations:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"data": await state["diagnostics"].failures(integration_id)})
+
+
+@admin
+async def handshake_captures(request: Request) -> Response:
+    """Values providers handed over in handshakes (Notion's verification token, ...), for the operator."""
+    state = app_state(request)
+    integration_id = request.path_params["integration_id"]
+    if integration_id not in state["cache"].current.integrations:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    captures, dropped = await state["diagnostics"].captures(integration_id)
+    return JSONResponse({"data": captures, "dropped": dropped})
+
+
+@admin
+async def clear_handshake_captures(request: Request) -> Response:
+    """Forget an integration's captures, so the next handshake the provider resends has room to be kept."""
+    state = app_state(request)
+    integration_id = request.path_params["integration_id"]
+    if integration_id not in state["cache"].current.integrations:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"deleted": await state["diagnostics"].clear_captures(integration_id)})
+
+
+@admin
+async def activate_capture(request: Request) -> Response:
+    """Make a captured handshake value an active signing secret of its integration."""
+    state = app_state(request)
+    integration = state["cache"].current.integrations.get(request.path_params["integration_id"])
+    if integration is None:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    at = request.path_params["at"]  # a capture's id, or (as before ids existed) its time in milliseconds
+    captures, _ = await state["diagnostics"].captures(integration.id)
+    match = next((c for c in captures if c.get("id") == at), None) or next(
+        (c for c in captures if str(c["at"]) == at), None
+    )
+    if match is None:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    if any(s.get_secret_value() == match["value"] for s in integration.secrets):
+        return JSONResponse(
+            {"integration": integration.id, "secrets_count": len(integration.secrets), "change": "unchanged"}
+        )
+    secrets = [*integration.secrets, SecretStr(match["value"])]
+    action = await state["registry"].put(integration.model_copy(update={"secrets": secrets}))
+    return JSONResponse({"integration": integration.id, "secrets_count": len(secrets), "change": action})
+
+
+routes = [
+    Route("/api/integrations", list_integrations),
+    Route("/api/integrations/{integration_id}/verification-failures", verification_failures),
+    Route("/api/integrations/{integration_id}/handshakes", handshake_captures),
+    Route("/api/integrations/{integration_id}/handshakes", clear_handshake_captures, methods=["DELETE"]),
+    Route("/api/integrations/{integration_id}/handshakes/{at}/activate", activate_capture, methods=["POST"]),
+    Route("/api/workflows/{workflow_id}/triggers", list_triggers),
+]

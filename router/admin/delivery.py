@@ -1,0 +1,117 @@
+"""Admin API for deliveries to HTTP targets: dead letters (list, re-drive), a target's state, a job's history."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router.admin.core import admin
+from router.admin.params import BadParameter, clamped_limit, is_stream_id
+from router.delivery.limits import Limiter
+from router.delivery.worker import redrive
+from router.runtime.state import app_state
+from router.storage.redis_client import decoded
+from router.storage.store import StoredEvent
+
+
+def _dead(entry: StoredEvent) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "job_id": entry.text("job_id"),
+        "workflow": entry.text("workflow"),
+        "credential": entry.text("credential"),
+        "event_id": entry.text("event_id"),
+        "reason": entry.text("dead_reason"),
+        "dead_at": float(entry.text("dead_at") or 0),
+        "attempts": json.loads(entry.fields.get("attempts", b"[]")),
+        "body_bytes": len(entry.fields.get("body", b"")),
+    }
+
+
+@admin
+async def list_dead_letters(request: Request) -> Response:
+    state = app_state(request)
+    workflow = request.query_params.get("workflow")
+    after = request.query_params.get("after", "-")
+    try:
+        limit = clamped_limit(request, 100, 1000)
+    except BadParameter as exc:
+        return JSONResponse({"error": exc.message}, status_code=400)
+    if after != "-" and not is_stream_id(after):
+        return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
+    entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
+    data = [_dead(e) for e in entries if workflow is None or e.text("workflow") == workflow]
+    next_after = entries[-1].id if len(entries) == limit else None
+    return JSONResponse({"data": data, "next": next_after})
+
+
+@admin
+async def redrive_dead_letters(request: Request) -> Response:
+    """Body: {"id": "<dead-letter id>"} for one, or {"workflow": "<id>"} for every dead letter of that target."""
+    state = app_state(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "body must be JSON"}, status_code=400)
+    entry_id = body.get("id") if isinstance(body, dict) else None
+    workflow = body.get("workflow") if isinstance(body, dict) else None
+    if (
+        not isinstance(entry_id, str | None)
+        or not isinstance(workflow, str | None)
+        or (entry_id is None) == (workflow is None)
+    ):
+        return JSONResponse({"error": 'give exactly one of "id" or "workflow"'}, status_code=400)
+    if entry_id is not None and not is_stream_id(entry_id):
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    count = await redrive(state["store"], state["keys"], entry_id=entry_id, workflow=workflow)
+    if entry_id is not None and count == 0:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"redriven": count})
+
+
+@admin
+async def target_state(request: Request) -> Response:
+    state = app_state(request)
+    workflow_id = request.path_params["workflow_id"]
+    workflow = state["cache"].current.workflows.get(workflow_id)
+    if workflow is None or workflow.target.type != "http":
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    redis = state["store"].redis
+    disabled = await redis.hget(state["keys"].disabled_targets, workflow_id)
+    breaker = await Limiter(redis, state["keys"]).state(workflow_id)
+    return JSONResponse(
+        {"workflow": workflow_id, "disabled": json.loads(disabled) if disabled else None, "breaker": dict(breaker)}
+    )
+
+
+@admin
+async def enable_target(request: Request) -> Response:
+    """Re-enable a target that a 410 Gone disabled (its dead letters can then be re-driven)."""
+    state = app_state(request)
+    workflow_id = request.path_params["workflow_id"]
+    removed = await state["store"].redis.hdel(state["keys"].disabled_targets, workflow_id)
+    return JSONResponse({"workflow": workflow_id, "enabled": True, "was_disabled": bool(removed)})
+
+
+@admin
+async def delivery_history(request: Request) -> Response:
+    state = app_state(request)
+    raw = await state["store"].redis.hgetall(state["keys"].delivery_history(request.path_params["job_id"]))
+    if not raw:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    record = {decoded(k): decoded(v) for k, v in raw.items()}
+    record["attempts"] = json.loads(record.get("attempts", "[]"))
+    return JSONResponse(record)
+
+
+routes = [
+    Route("/api/dead-letters", list_dead_letters),
+    Route("/api/dead-letters/redrive", redrive_dead_letters, methods=["POST"]),
+    Route("/api/targets/{workflow_id}", target_state),
+    Route("/api/targets/{workflow_id}/enable", enable_target, methods=["POST"]),
+    Route("/api/deliveries/{job_id}", delivery_history),
+]

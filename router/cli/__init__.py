@@ -1,0 +1,1 @@
+"""The ``hookrouter`` command: serve, worker, apply, events and replay."""

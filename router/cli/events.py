@@ -1,0 +1,367 @@
+"""``hookrouter events list|show|tail`` and ``hookrouter replay``: stored events and their replay, from a shell.
+
+``replay`` runs in this process (not through the workers' queue) with a progress bar, throttled like any
+replay; Ctrl-C stops it after the batch in hand, and the same ``--request-id`` resumes it where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from router import logs
+from router.admin.params import is_stream_id
+from router.history.indexes import EventFilter, EventIndex
+from router.history.replay import ReplayConfig, Replayer
+from router.history.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
+from router.history.replay_jobs import parse_when as _parse_when
+from router.ingress.sdk.responses import iso_ms
+from router.runtime.bootstrap import prepare
+from router.runtime.process import build_registry, connect
+from router.settings import Settings
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.redis_client import decoded
+from router.storage.store import EventStore, StoredEvent
+from subscriptions.snapshot import SnapshotCache
+
+events_cli = typer.Typer(help="Look at stored events.", no_args_is_help=True)
+console = Console()
+
+Integration = Annotated[str | None, typer.Option(help="Integration id.")]
+Status = Annotated[str | None, typer.Option(help="received | routed | unmatched | delivered | failed | dead.")]
+Since = Annotated[str | None, typer.Option(help="Received at or after: ISO date/time or 30m, 2h, 3d (ago).")]
+Until = Annotated[str | None, typer.Option(help="Received before: ISO date/time or 30m, 2h, 3d (ago).")]
+Credential = Annotated[str | None, typer.Option(help="Credential id.")]
+User = Annotated[str | None, typer.Option(help="Connected user id.")]
+EventType = Annotated[str | None, typer.Option("--event-type", help="Provider event type.")]
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    store: EventStore
+
+
+@asynccontextmanager
+async def _connected(settings: Settings) -> AsyncIterator[Ctx]:
+    redis = connect(settings)
+    try:
+        keys = Keys(settings.prefix)
+        store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
+        yield Ctx(settings, redis, keys, store)
+    finally:
+        await redis.aclose()
+
+
+def _in_process(run: Callable[[Settings], Any]) -> Any:
+    """Read the settings (starting an embedded Redis if REDIS_URL is unset), run, stop that Redis."""
+    settings = Settings()
+    logs.setup(settings.log_level)
+    settings, embedded = prepare(settings)
+    try:
+        return asyncio.run(run(settings))
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+def _when(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return _parse_when(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _filter(**values: Any) -> EventFilter:
+    return EventFilter(
+        **{k: v for k, v in values.items() if k not in ("since", "until")},
+        after_ms=_when(values["since"], "--since"),
+        before_ms=_when(values["until"], "--until"),
+    )
+
+
+# -- events list / show / tail -----------------------------------------------------------------
+
+
+async def _rows(ctx: Ctx, events: list[StoredEvent]) -> list[list[str]]:
+    index = EventIndex(ctx.redis, ctx.keys)
+    outcomes = await ctx.redis.hmget(ctx.keys.outcomes, [e.id for e in events]) if events else []
+    rows = []
+    for event, raw in zip(events, outcomes, strict=True):
+        routing = json.loads(raw) if raw else {}
+        received = int(event.text("received_at") or 0)
+        rows.append(
+            [
+                event.id,
+                iso_ms(received) if received else "",
+                event.text("integration"),
+                event.text("provider_id"),
+                event.text("event_type"),
+                await index.status_of(event.id),
+                str(len(routing.get("jobs", []))),
+                event.text("replay_of"),
+            ]
+        )
+    return rows
+
+
+def _table(rows: list[list[str]]) -> Table:
+    table = Table("id", "received", "integration", "provider_id", "event_type", "status", "jobs", "replay_of")
+    for row in rows:
+        table.add_row(*(Text(v) for v in row))  # stored values came from webhooks: text, never Rich markup
+    return table
+
+
+@events_cli.command("list")
+def events_list(
+    integration: Integration = None,
+    credential: Credential = None,
+    user: User = None,
+    event_type: EventType = None,
+    status: Status = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+) -> None:
+    """Stored events, newest first, with their status; filtered through the write-time indexes."""
+    flt = _filter(
+        integration=integration,
+        credential=credential,
+        user=user,
+        event_type=event_type,
+        status=status,
+        since=since,
+        until=until,
+    )
+
+    async def run(settings: Settings) -> tuple[list[list[str]], int]:
+        async with _connected(settings) as ctx:
+            page = await EventIndex(ctx.redis, ctx.keys).query(flt, limit=limit)
+            return await _rows(ctx, await ctx.store.get_many(ctx.keys.ingest, page.ids)), page.total
+
+    rows, total = _in_process(run)
+    console.print(_table(rows))
+    console.print(f"{len(rows)} of {total} matching events")
+
+
+async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
+    raw = await ctx.redis.hget(ctx.keys.outcomes, event.id)
+    routing: dict[str, Any] = json.loads(raw) if raw else {"status": "received", "jobs": []}
+    jobs: list[dict[str, Any]] = []
+    for job in routing.get("jobs", []):
+        history = await ctx.redis.hgetall(ctx.keys.delivery_history(job["job_id"]))
+        record: dict[str, Any] = {decoded(k): decoded(v) for k, v in history.items()}
+        if "attempts" in record:
+            record["attempts"] = json.loads(record["attempts"])
+        jobs.append({**job, "delivery": record or None})
+    body = event.fields.get("body", b"")
+    try:
+        text: str | None = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    keep = ("source", "project", "integration", "integration_type", "provider_id", "credential", "event_type")
+    return {
+        "id": event.id,
+        **{k: event.text(k) for k in keep},
+        "delivery_id": event.text("delivery_id"),
+        "received_at": iso_ms(int(event.text("received_at") or 0)),
+        "status": await EventIndex(ctx.redis, ctx.keys).status_of(event.id),
+        "replay_of": event.text("replay_of") or None,
+        "replay": event.text("replay") or None,
+        "headers": json.loads(event.fields.get("headers", b"{}")),
+        "body": text,
+        "body_bytes": len(body),
+        "routing": {k: v for k, v in routing.items() if k != "jobs"},
+        "jobs": jobs,
+    }
+
+
+@events_cli.command("show")
+def events_show(event_id: Annotated[str, typer.Argument(help="Event (ingest stream entry) id.")]) -> None:
+    """One event as JSON: headers, body, routing outcome, every trigger job and its delivery attempts."""
+
+    async def run(settings: Settings) -> dict[str, Any] | None:
+        async with _connected(settings) as ctx:
+            found = await ctx.store.get_many(ctx.keys.ingest, [event_id])
+            return await _detail(ctx, found[0]) if found else None
+
+    detail = _in_process(run) if is_stream_id(event_id) else None
+    if detail is None:
+        console.print(Text(f"no stored event {event_id}", style="red"))
+        raise typer.Exit(1)
+    console.print_json(data=detail)
+
+
+@events_cli.command("tail")
+def events_tail(
+    integration: Integration = None,
+    interval_s: Annotated[float, typer.Option(min=0.05, max=60, help="Seconds between polls.")] = 1.0,
+    stop_after_s: Annotated[float | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Print new events as they are stored, until Ctrl-C."""
+
+    async def run(settings: Settings) -> None:
+        async with _connected(settings) as ctx:
+            latest = await ctx.store.latest(ctx.keys.ingest, 1)
+            after = latest[0].id if latest else "0-0"
+            deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
+            while deadline is None or time.monotonic() < deadline:
+                # Bounded: at most 100 entries a poll, so a burst is printed over several polls, not one read.
+                events = await ctx.store.scan(ctx.keys.ingest, after=after, count=100)
+                if events:
+                    after = events[-1].id
+                    shown = [e for e in events if integration is None or e.text("integration") == integration]
+                    for row in await _rows(ctx, shown):
+                        console.print(Text("  ".join(v for v in row if v)))
+                    continue
+                await asyncio.sleep(interval_s)
+
+    console.print("[dim]following new events; Ctrl-C to stop[/]")
+    with suppress(KeyboardInterrupt):
+        _in_process(run)
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def replay(
+    since: Since = None,
+    until: Until = None,
+    integration: Integration = None,
+    credential: Credential = None,
+    user: User = None,
+    event_type: EventType = None,
+    status: Status = None,
+    event_id: Annotated[str | None, typer.Option("--event-id", help="Replay this one event instead.")] = None,
+    mode: Annotated[str, typer.Option(help="reroute (today's registry) or redeliver (the original jobs).")] = "reroute",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be replayed; write nothing.")] = False,
+    request_id: Annotated[
+        str | None, typer.Option(help="Idempotency key: the same id again replays nothing more (or resumes).")
+    ] = None,
+) -> None:
+    """Replay stored events in this process, throttled (HOOKROUTER_REPLAY_RATE_PER_S), with a progress bar."""
+    if mode not in MODES:
+        raise typer.BadParameter(f"one of {', '.join(MODES)}", param_hint="--mode")
+    if event_id is None and since is None:
+        raise typer.BadParameter("give --since (and optionally --until), or --event-id", param_hint="--since")
+    flt = None
+    if event_id is None:
+        flt = _filter(
+            integration=integration,
+            credential=credential,
+            user=user,
+            event_type=event_type,
+            status=status,
+            since=since,
+            until=until,
+        )
+    rid = request_id or f"cli-{uuid.uuid4().hex[:16]}"
+    try:
+        req = ReplayRequest(rid, mode=mode, dry_run=dry_run, event_id=event_id, filter=flt)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    console.print(f"replay [bold]{escape(rid)}[/] ({mode}{', dry run' if dry_run else ''})")
+    started = time.monotonic()
+    relative = _relative(since) or _relative(until)
+    job = _in_process(lambda settings: _replay(settings, req, relative))
+    _summary(job, time.monotonic() - started)
+    if job.status == "failed":
+        raise typer.Exit(1)
+    if job.status not in FINISHED:
+        console.print(f"[yellow]stopped; run again with --request-id {escape(rid)} to carry on[/]")
+        raise typer.Exit(130)
+
+
+def _relative(text: str | None) -> bool:
+    return text is not None and text.strip()[-1:].isalpha() and not text.strip().endswith("Z")
+
+
+def _untimed(req: ReplayRequest) -> ReplayRequest:
+    if req.filter is None:
+        return req
+    return dataclasses.replace(req, filter=dataclasses.replace(req.filter, after_ms=None, before_ms=None))
+
+
+async def _job(jobs: ReplayJobs, req: ReplayRequest, relative: bool) -> ReplayJob:
+    """The job of this request id: new, or the one an earlier run made (to resume it or report it done)."""
+    try:
+        job, _ = await jobs.create(req, queue=False)
+        return job
+    except ReplayConflict:
+        existing = await jobs.get(req.request_id)
+    # "--since 2h" means two hours before the FIRST run: the same command again is the same request.
+    if existing is not None and relative and _untimed(existing.request) == _untimed(req):
+        return existing
+    console.print(f"[red]request id {escape(req.request_id)} belongs to a replay with other parameters[/]")
+    raise typer.Exit(2)
+
+
+async def _replay(settings: Settings, req: ReplayRequest, relative: bool) -> ReplayJob:
+    async with _connected(settings) as ctx:
+        cache = SnapshotCache(build_registry(settings, ctx.redis), refresh_s=settings.registry_refresh_s)
+        jobs = ReplayJobs(ctx.redis, ctx.keys, record_ttl_s=settings.retention_days * 86_400)
+        job = await _job(jobs, req, relative)
+        if job.status in FINISHED:
+            console.print("[dim]this request id already ran: nothing replayed again[/]")
+            return job
+        replayer = Replayer(ctx.store, ctx.keys, jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s))
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("replay", total=job.total)
+
+            def progress(j: ReplayJob) -> None:
+                bar.update(task, completed=j.counts.matched, total=j.total)
+
+            done = await replayer.run(req.request_id, progress=progress, stopping=stopping)
+            while (done is None or done.status not in FINISHED) and not stopping.is_set():
+                # Another process holds this request: follow its progress, and take over if it lets go.
+                await asyncio.sleep(0.5)
+                done = await replayer.run(req.request_id, progress=progress, stopping=stopping)
+                followed = done or await jobs.get(req.request_id)
+                if followed is not None:
+                    progress(followed)
+            done = done or await jobs.get(req.request_id) or job
+            if done.status == "done":
+                bar.update(task, completed=done.counts.matched, total=done.total or done.counts.matched)
+        loop.remove_signal_handler(signal.SIGINT)
+        return done
+
+
+def _summary(job: ReplayJob, elapsed_s: float) -> None:
+    c = job.counts
+    started, finished = job.started_at_ms, job.finished_at_ms
+    duration_s = (finished - started) / 1000 if started and finished else elapsed_s
+    table = Table("matched", "replayed", "skipped", "failed", "jobs", "duration", "rate", title="replay summary")
+    rate = f"{c.replayed / duration_s:,.0f} events/s" if duration_s > 0 else "-"
+    table.add_row(
+        str(c.matched), str(c.replayed), str(c.skipped), str(c.failed), str(c.jobs), f"{duration_s:.2f} s", rate
+    )
+    console.print(table)
+    if c.reasons:
+        console.print("not replayed: " + ", ".join(f"{k} {v}" for k, v in sorted(c.reasons.items())))
+    if job.request.dry_run:
+        console.print("[dim]dry run: nothing was written but the job record[/]")
+    console.print(f"status: {job.status}")

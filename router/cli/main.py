@@ -1,0 +1,181 @@
+"""The ``hookrouter`` command: serve, worker, apply, events, replay. The only place logging is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from starlette.applications import Starlette
+
+from router import logs
+from router.app import create_app, create_worker_app
+from router.cli.events import events_cli, replay
+from router.egress.checks import record_refusals
+from router.egress.policy import EgressPolicy
+from router.ingress.http_protocol import Limits, bounded_protocol
+from router.runtime.bootstrap import prepare
+from router.runtime.embedded import EmbeddedRedis
+from router.runtime.process import build_registry, connect
+from router.settings import Settings, proxy_networks
+from subscriptions.config import Change, apply, load
+from subscriptions.errors import ConfigError
+
+cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
+cli.add_typer(events_cli, name="events")
+cli.command("replay")(replay)
+console = Console()
+
+ConfigPath = Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="Config YAML.")]
+
+
+def _settings() -> tuple[Settings, EmbeddedRedis | None]:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One line per bad setting, named as the operator wrote it; never the value (it may be a secret).
+        for error in exc.errors():
+            name = "HOOKROUTER_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"invalid setting {name}: {message}", err=True)
+        raise typer.Exit(2) from None
+    logs.setup(settings.log_level)
+    return prepare(settings)
+
+
+async def _apply(settings: Settings, path: Path) -> list[Change]:
+    records = load(path, public_url=settings.public_url)
+    refusals = record_refusals(records, EgressPolicy.parse(settings.egress_allow))
+    if refusals:
+        raise ConfigError(f"{path}: refused by the egress policy:\n  " + "\n  ".join(refusals))
+    redis = connect(settings)
+    try:
+        return await apply(build_registry(settings, redis), records)
+    finally:
+        await redis.aclose()
+
+
+def _print_changes(changes: list[Change]) -> None:
+    table = Table("kind", "id", "change")
+    for c in changes:
+        style = {"created": "green", "updated": "yellow"}.get(c.action, "dim")
+        table.add_row(c.kind, Text(c.id), Text(c.action, style=style))
+    console.print(table)
+    moved = sum(c.action != "unchanged" for c in changes)
+    console.print(f"{moved} changed, {len(changes) - moved} unchanged")
+
+
+def _run_apply(settings: Settings, path: Path) -> None:
+    try:
+        changes = asyncio.run(_apply(settings, path))
+    except ConfigError as exc:
+        console.print(Text(str(exc), style="red"))
+        raise typer.Exit(2) from None
+    _print_changes(changes)
+
+
+@cli.command("apply")
+def apply_cmd(file: ConfigPath) -> None:
+    """Upsert a declarative config file; prints what changed. Idempotent."""
+    settings, embedded = _settings()
+    try:
+        _run_apply(settings, file)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@cli.command()
+def serve(
+    apply_file: Annotated[
+        Path | None, typer.Option("--apply", exists=True, dir_okay=False, help="Apply this config file before serving.")
+    ] = None,
+) -> None:
+    """Run the webhook receiver (and, unless HOOKROUTER_RUN_WORKERS=false, the routing workers)."""
+    settings, embedded = _settings()
+    try:
+        if embedded:
+            console.print(
+                f"[yellow]No REDIS_URL set: using an embedded redis-server with append-only persistence "
+                f"in {embedded.data_dir}[/]"
+            )
+        if apply_file:
+            _run_apply(settings, apply_file)
+        _run(create_app(settings), settings, settings.port)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@cli.command()
+def worker() -> None:
+    """Run the workers only: routing, delivery, subscriptions (scale out; they share Redis consumer groups).
+
+    Serves /healthz and /readyz on HOOKROUTER_HOST:HOOKROUTER_HEALTH_PORT for probes."""
+    settings, embedded = _settings()
+    try:
+        _run(create_worker_app(settings), settings, settings.health_port)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+def server_options(settings: Settings, port: int) -> dict[str, Any]:
+    """uvicorn's keyword arguments for one server: ``uvicorn.run(app, **server_options(settings, port))``."""
+    limits = Limits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=settings.max_connections,
+    )
+    return {
+        "host": settings.host,
+        "port": port,
+        "log_config": logs.config(settings.log_level),
+        "server_header": False,
+        **proxy_options(settings),
+        # Always httptools with the bounds above, never uvicorn's automatic choice (h11 has none of them), and
+        # no WebSockets: no route uses them, and an upgraded connection would escape the bounds.
+        "http": bounded_protocol(limits),
+        "ws": "none",
+    }
+
+
+def _run(app: Starlette, settings: Settings, port: int) -> None:
+    # uvicorn re-raises SIGTERM once it has shut down; turn that into SystemExit so the caller's finally
+    # still stops the embedded Redis (which then writes out its append-only file).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    uvicorn.run(app, **server_options(settings, port))
+
+
+def proxy_options(settings: Settings) -> ProxyOptions:
+    """uvicorn's proxy-header options: X-Forwarded-For/-Proto believed only from HOOKROUTER_TRUSTED_PROXIES.
+
+    uvicorn's own default trusts loopback (or $FORWARDED_ALLOW_IPS, which may be "*"); a sidecar on the
+    same host could then set any client address. With no proxies configured the headers are not read.
+    """
+    networks = proxy_networks(settings.trusted_proxies)
+    if not networks:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(networks)}
+
+
+class ProxyOptions(TypedDict):
+    proxy_headers: bool
+    forwarded_allow_ips: str
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    cli()

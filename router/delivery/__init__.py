@@ -1,0 +1,2 @@
+"""Trigger jobs → signed POSTs to HTTP targets: attempts, retry policy, per-target limits, outcomes,
+and the runner's client."""

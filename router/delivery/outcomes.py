@@ -1,0 +1,118 @@
+"""What becomes of a delivery job: rescheduled, finished, or dead-lettered, as a `Settle` for the store.
+
+A job's fields (body included) live in one place at a time: its work-stream entry while new, its hash once
+rescheduled (see ``router/storage/store.py``), the dead-letter stream once it gave up; finished, only its history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.storage.keys import Keys
+from router.storage.store import Settle, StoredEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """A delivery job as a worker holds it. ``event`` is its work-stream entry (its id is what gets acked) with
+    the job's fields: the entry's own for a new job, the job's hash for one that came back from the scheduled
+    set (``stored``: its fields are in the hash already, so a reschedule rewrites only the attempts)."""
+
+    event: StoredEvent
+    stored: bool = False
+    fields: dict[str, Any] = field(init=False)
+    attempts: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fields = dict(self.event.fields)
+        try:
+            self.attempts = list(json.loads(self.fields.get("attempts", b"[]")))
+        except (ValueError, TypeError):
+            self.attempts = []
+
+    def text(self, name: str) -> str:
+        return self.event.text(name)
+
+    @property
+    def id(self) -> str:
+        return self.text("job_id") or self.event.id
+
+
+class Outcomes:
+    def __init__(self, keys: Keys, history_ttl_s: int, clock: Callable[[], float]) -> None:
+        self._keys = keys
+        self._history_ttl_s = history_ttl_s
+        self._clock = clock
+
+    def retry_at(self, job: Job, due: float) -> Settle:
+        attempts = {"attempts": json.dumps(job.attempts)}
+        # The body goes into the hash once, with the first reschedule; after that only the attempts change.
+        fields = attempts if job.stored else {**job.fields, **attempts}
+        return Settle(
+            job.id,
+            fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
+            # Far past the due time: the hash never expires under a job still waiting, only if one were orphaned.
+            job_ttl_s=self._history_ttl_s + max(0, math.ceil(due - self._clock())),
+            retry_at=due,
+        )
+
+    def history(self, job: Job, status: str, reason: str = "") -> dict[str, Any]:
+        return {
+            "status": status,
+            "reason": reason,
+            "workflow": job.text("workflow"),
+            "destination": job.text("destination"),
+            "event_id": job.text("event_id"),
+            "attempts": json.dumps(job.attempts),
+            "at": self._clock(),
+        }
+
+    def finished(self, job: Job, status: str, release_order: str = "") -> Settle:
+        return Settle(
+            job.id,
+            job.fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
+            history_key=self._keys.delivery_history(job.id),
+            history=self.history(job, status),
+            history_ttl_s=self._history_ttl_s,
+            release_order=release_order,
+        )
+
+    def dead(self, job: Job, reason: str, release_order: str = "") -> Settle:
+        logger.error(
+            "delivery dead-lettered",
+            extra={
+                "job_id": job.id,
+                "workflow": job.text("workflow"),
+                "destination": job.text("destination"),
+                "reason": reason,
+                "attempts": len(job.attempts),
+            },
+        )
+        fields = {
+            **job.fields,
+            "attempts": json.dumps(job.attempts),
+            "dead_reason": reason,
+            "dead_at": str(self._clock()),
+        }
+        return Settle(
+            job.id,
+            fields,
+            scheduled=self._keys.delivery_scheduled,
+            job_key=self._keys.delivery_job(job.id),
+            dead_stream=self._keys.delivery_dead,
+            history_key=self._keys.delivery_history(job.id),
+            history=self.history(job, "dead", reason),
+            history_ttl_s=self._history_ttl_s,
+            release_order=release_order,
+        )

@@ -1,0 +1,169 @@
+"""The workflow runner's side of the router: a small client a runner process uses.
+
+The runner protocol:
+
+- **Jobs.** Each workflow has a trigger stream, ``keys.triggers(workflow_id)``. Runners of a workflow
+  read it in the consumer group ``runners`` (XREADGROUP), and XACK a job once it is handled. Delivery
+  is at-least-once: a job whose runner died stays pending and can be reclaimed (``reclaim``); the
+  job's deterministic ``job_id`` is the key to deduplicate on. Job fields: ``job_id``, ``event_id``,
+  ``workflow``, ``trigger_type``, ``project``, ``integration``, ``integration_type``, ``user``,
+  ``credential``, ``event_type`` (the provider event type, or the App Event name), ``received_at``
+  (ms), ``headers`` (JSON), ``body`` (bytes: the provider's body, the App Event payload as JSON, or
+  for Request triggers the parsed request as JSON: ``{"headers", "params", "body", "file"}``), and for
+  Request triggers ``execution_id``.
+- **Responses** (Request-triggered workflows with a response step): ``respond(execution_id, ...)``
+  with a status, headers and a JSON body or file bytes with their MIME type; see
+  ``router.ingress.sdk.responses`` for the wire format. A response after the caller's timeout (542) is kept for
+  ``response_ttl_s`` and then dropped.
+- **Execution reports.** ``report_success`` / ``report_failure`` append to ``keys.executions``. A
+  failure record carries the fields of the platform's ``workflow_failure`` event (its ``data`` object
+  in the ``data`` field, as JSON), so event destinations can render it without the runner's help.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from router.history.indexes import index_reported
+from router.ingress.sdk.responses import RunnerResponse, iso_ms, publish
+from router.storage.keys import RUNNER_GROUP, Keys
+from router.storage.store import EventStore, StoredEvent
+
+_NO_BODY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    entry_id: str  # the job's id in its trigger stream (what ack() acknowledges)
+    fields: dict[str, bytes]
+
+    def text(self, name: str) -> str:
+        return self.fields.get(name, b"").decode("utf-8", "replace")
+
+    @property
+    def job_id(self) -> str:
+        return self.text("job_id")
+
+    @property
+    def execution_id(self) -> str:
+        """The execution id the caller was given (Request triggers); else one derived from the job id."""
+        return self.text("execution_id") or str(uuid.uuid5(uuid.NAMESPACE_URL, self.job_id))
+
+    @property
+    def body(self) -> bytes:
+        return self.fields.get("body", b"")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (App Events, Request triggers, JSON webhooks)."""
+        return json.loads(self.body)
+
+
+class RunnerClient:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        workflow_id: str,
+        consumer: str,
+        *,
+        maxlen: int = 1_000_000,
+        response_ttl_s: int = 300,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._stream = keys.triggers(workflow_id)
+        self._store = EventStore(redis, maxlen=maxlen, group=RUNNER_GROUP, consumer=consumer)
+        self._response_ttl_s = response_ttl_s
+        self._group_ready = False
+
+    def _jobs(self, events: list[StoredEvent]) -> list[Job]:
+        return [Job(e.id, e.fields) for e in events]
+
+    async def _ensure_group(self) -> None:
+        if not self._group_ready:
+            await self._store.ensure_group(self._stream)
+            self._group_ready = True
+
+    async def read(self, *, count: int = 10, block_ms: int = 1000) -> list[Job]:
+        """New jobs for this consumer (blocks up to ``block_ms``)."""
+        await self._ensure_group()
+        return self._jobs(await self._store.read_new(self._stream, count=count, block_ms=block_ms))
+
+    async def reclaim(self, *, min_idle_ms: int = 60_000, count: int = 10) -> list[Job]:
+        """Jobs another runner took but has not acked for ``min_idle_ms``: it is presumed dead."""
+        await self._ensure_group()
+        return self._jobs(await self._store.claim_stale(self._stream, min_idle_ms=min_idle_ms, count=count))
+
+    async def ack(self, *jobs: Job) -> None:
+        await self._store.ack(self._stream, [j.entry_id for j in jobs])
+
+    async def respond(
+        self,
+        execution_id: str,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        body: Any = _NO_BODY,
+        file: bytes | None = None,
+        mime_type: str = "application/octet-stream",
+    ) -> None:
+        """Answer the Request trigger call of ``execution_id``: a JSON ``body``, or ``file`` bytes."""
+        if (body is _NO_BODY) == (file is None):
+            raise ValueError("respond() takes exactly one of body (JSON) and file (bytes)")
+        if not 200 <= status <= 599:
+            raise ValueError(f"status {status} is not a final HTTP status")
+        if file is not None:
+            response = RunnerResponse(status, mime_type, file, dict(headers or {}))
+        else:
+            encoded = json.dumps(body, separators=(",", ":")).encode()
+            response = RunnerResponse(status, "application/json", encoded, dict(headers or {}))
+        await publish(self._redis, self._keys, execution_id, response, self._response_ttl_s)
+
+    async def report_success(self, job: Job) -> str:
+        return await self._report(job, "workflow_success", {})
+
+    async def report_failure(self, job: Job, error: str, *, step_id: str = "", instance_id: str = "") -> str:
+        """Record a failed execution (the platform's ``workflow_failure``); returns the record's id."""
+        step: dict[str, Any] = {}
+        if step_id:
+            step = {"stepExecution": {"stepId": step_id, "instanceId": instance_id or step_id}}
+        return await self._report(job, "workflow_failure", {"error": error, **step})
+
+    async def _report(self, job: Job, kind: str, extra: dict[str, Any]) -> str:
+        now = int(time.time() * 1000)
+        data = {
+            "type": kind,
+            "projectId": job.text("project"),
+            "workflowId": job.text("workflow"),
+            "workflowExecution": {"id": job.execution_id},
+            "timestamp": now,
+            **extra,
+        }
+        fields: dict[str, str | bytes | int] = {
+            "type": kind,
+            "timestamp": now,
+            "timestampISO": iso_ms(now),
+            "execution_id": job.execution_id,
+            "job_id": job.job_id,
+            "event_id": job.text("event_id"),
+            "project": job.text("project"),
+            "workflow": job.text("workflow"),
+            "integration": job.text("integration"),
+            "integration_type": job.text("integration_type"),
+            "user": job.text("user"),
+            "credential": job.text("credential"),
+            "error": str(extra.get("error", "")),
+            "data": json.dumps(data, separators=(",", ":")),
+        }
+        report_id = await self._store.append(self._keys.executions, fields)
+        # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
+        await index_reported(
+            self._store.redis, self._keys, job.text("event_id"), job.job_id, kind == "workflow_success"
+        )
+        return report_id

@@ -1,0 +1,127 @@
+"""The one way the router makes outbound HTTP requests: an httpx client that connects only where the
+egress policy (``router.egress.policy``) allows.
+
+The host is resolved here, every address it resolves to is checked, and the connection is opened to an
+address that was checked: a name that answers a public address to the check and a private one to the
+connect (DNS rebinding) gets no second lookup. TLS still verifies, and SNI and ``Host`` still name, the
+host of the URL, because httpcore takes those from the request, not from the socket.
+
+Redirects are never followed and the environment's proxy settings are ignored (a proxy would do the
+connecting, out of the policy's sight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import httpcore
+import httpx
+
+from router.egress.policy import EgressPolicy, IPAddress, literal
+
+__all__ = ["GuardedTransport", "Resolver", "guarded_client", "system_resolver"]
+
+# (host, port) → the addresses to try, in order. Injectable so tests can answer as a rebinding DNS server would.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, policy: EgressPolicy, resolver: Resolver, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self._policy.check_host(host)
+        addresses = await self._vetted(host, port, timeout)
+        failure: Exception = httpcore.ConnectError("no address to connect to")
+        for ip in addresses:
+            try:
+                return await self._inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def _vetted(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
+        ip = literal(host)
+        if ip is not None:
+            return [ip]
+        try:
+            async with asyncio.timeout(timeout):
+                answers = await self._resolver(host, port)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout("name resolution timed out") from None
+        except OSError as exc:
+            raise httpcore.ConnectError("name resolution failed") from exc
+        addresses = [literal(a) for a in answers]
+        # Every answer, not just the first: the system may try the next one, and so do we.
+        for address in addresses:
+            if address is None:
+                raise httpcore.ConnectError("resolver answered something that is not an address")
+            self._policy.check_address(address)
+        return [a for a in addresses if a is not None]
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not an egress destination")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, with a connection pool whose every socket goes through the policy."""
+
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        limits: httpx.Limits | None = None,
+        resolver: Resolver = system_resolver,
+        backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+        super().__init__(trust_env=False, limits=limits)
+        # httpx takes no network backend, so its pool is replaced by one built with the same settings.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_GuardedBackend(policy, resolver, backend or httpcore.AnyIOBackend()),
+        )
+
+
+def guarded_client(
+    policy: EgressPolicy,
+    *,
+    limits: httpx.Limits | None = None,
+    timeout_s: float | None = None,
+    resolver: Resolver = system_resolver,
+) -> httpx.AsyncClient:
+    """An ``AsyncClient`` for outbound requests: policy-checked connections, no redirects, no env proxies."""
+    timeout = httpx.Timeout(timeout_s) if timeout_s is not None else httpx.Timeout(5.0)
+    return httpx.AsyncClient(
+        transport=GuardedTransport(policy, limits=limits, resolver=resolver),
+        follow_redirects=False,
+        trust_env=False,
+        timeout=timeout,
+    )

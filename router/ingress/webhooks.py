@@ -1,0 +1,209 @@
+"""The webhook receiver: body → handshake → verify → extract → append → 2xx.
+
+Status codes are decided here and only here: 401 (verification failed; the body carries only the
+reason code), 404 (unknown integration or credential), 405 (a method the provider's handshake does
+not use), 413 (body over the limit), 503 (event store unreachable, so the provider retries). A 2xx
+is sent only after every entry's XADD has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+
+from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+import verifiers
+from router.admin.params import decimal
+from router.errors import StoreUnavailable
+from router.ingress import headers as stored_headers
+from router.ingress.public_url import signed_url
+from router.runtime.state import State, app_state
+from router.storage.store import Append, Once
+from subscriptions.models import Integration
+
+logger = logging.getLogger(__name__)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": code, **extra}, status_code=status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = decimal(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def with_diagnostics(
+    rejected: Response, state: State, source: str, scheme: str, exc: verifiers.VerificationError, request: Request
+) -> Response:
+    """``rejected``, recording the failure's diagnostics once it has been sent: a slow or frozen Redis must not
+    hold the answer to a request that failed verification."""
+    rejected.background = BackgroundTask(state["diagnostics"].failed, source, scheme, exc, list(request.headers.keys()))
+    return rejected
+
+
+def client_address(request: Request) -> str:
+    """Who sent a request, as the server saw it (proxy headers count only from trusted proxies)."""
+    return request.client.host if request.client is not None else ""
+
+
+async def persist_handshake(
+    state: State,
+    record_id: str,
+    values: Mapping[str, str],
+    *,
+    owner: str,
+    credential: str,
+    source: str,
+) -> None:
+    """Keep what a handshake (or a custom webhook's setup request) handed over for the operator; let a secret
+    sign events only when the router itself asked for it.
+
+    Handshakes are unauthenticated by design: anyone who knows the URL can send one. So a ``secret`` (Asana's
+    X-Hook-Secret, a custom setup secret) is never written over or beside a record's secrets here; it becomes
+    the secret of one provider subscription only while the lifecycle code is creating that subscription for
+    ``credential`` (``subscriptions.handshakes``), once. Every value is also captured, sealed, for the operator,
+    who can activate it through the admin API (Notion's verification token waits there).
+    """
+    for purpose, value in values.items():
+        activated = purpose == "secret" and await state["handshakes"].offer(owner, credential, value)
+        kept = await state["diagnostics"].captured(record_id, purpose, value, activated=activated, source=source)
+        logger.info(
+            "captured a handshake value",
+            extra={"id": record_id, "purpose": purpose, "activated": activated, "kept": kept, "source": source},
+        )
+
+
+async def receive(request: Request) -> Response:
+    state = app_state(request)
+    snapshot = state["cache"].current
+    integration = snapshot.integrations.get(request.path_params["integration_id"])
+    if integration is None or integration.type != request.path_params["integration"]:
+        return error(404, "unknown_integration")
+    # Most provider URLs have no query string: skip building the parser for them.
+    credential_id = request.query_params.get("id") if request.scope["query_string"] else None
+    if credential_id is not None:
+        credential = snapshot.credentials.get(credential_id)
+        if credential is None or credential.integration != integration.id:
+            return error(404, "unknown_credential")
+    try:
+        body = await read_body(request, state["settings"].max_body_bytes)
+    except BodyTooLarge:
+        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    return await _verified(request, state, integration, credential_id or "", body)
+
+
+async def _verified(
+    request: Request, state: State, integration: Integration, credential_id: str, body: bytes
+) -> Response:
+    kind = integration.type
+    secrets = [s.get_secret_value() for s in integration.secrets]
+    if credential_id:
+        # A user-level URL: the provider subscription created for that credential (Graph's clientState, a
+        # secret ClickUp returned) vouches for its events; other users' subscription secrets do not.
+        secrets += await state["subscription_secrets"].secrets_for(integration.id, credential_id)
+    inbound = verifiers.Inbound(
+        kind,
+        secrets=secrets,
+        headers=request.headers,
+        body=body,
+        method=request.method,
+        url=signed_url(request, integration.public_url or state["settings"].public_url),
+    )
+    try:
+        reply = inbound.handshake()
+        if reply is not None:
+            if reply.persist:
+                await persist_handshake(
+                    state,
+                    integration.id,
+                    reply.persist,
+                    owner=integration.id,
+                    credential=credential_id,
+                    source=client_address(request),
+                )
+            return Response(reply.body, reply.status, headers=dict(reply.headers))
+        if request.method != "POST":
+            return error(405, "method_not_allowed")
+        inbound.verify()
+    except verifiers.VerificationError as exc:
+        logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
+        rejected = Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
+        return with_diagnostics(rejected, state, integration.id, kind, exc, request)
+    stored = await _store(request, state, integration, credential_id, body, inbound.extract())
+    if inbound.empty_responses and stored.status_code == 200:
+        return Response(status_code=200)
+    return stored
+
+
+async def _store(
+    request: Request,
+    state: State,
+    integration: Integration,
+    credential_id: str,
+    body: bytes,
+    events: list[verifiers.EventInfo],
+) -> Response:
+    kept = json.dumps(stored_headers.keep(request.headers), separators=(",", ":"))
+    received_at = str(int(time.time() * 1000))
+    appends = []
+    for event in events:
+        fields: dict[str, str | bytes | int] = {
+            "source": "webhook",
+            "project": integration.project,
+            "integration": integration.id,
+            "integration_type": integration.type,
+            "provider_id": event.provider_id,
+            "credential": credential_id,
+            "event_type": event.event_type,
+            "delivery_id": event.delivery_id,
+            "received_at": received_at,
+            "headers": kept,
+            "body": body if event.body is None else event.body,
+        }
+        once = _once(state, integration, event.delivery_id)
+        appends.append(state["store"].add(Append(state["keys"].ingest, fields, once)))
+    try:
+        # One event is the common case: await it directly rather than through gather's extra task.
+        results = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)
+    except StoreUnavailable:
+        logger.warning("event store unavailable; asked the provider to retry", extra={"integration": integration.id})
+        return error(503, "store_unavailable", headers={"retry-after": "5"})
+    duplicates = sum(r.duplicate for r in results)
+    if duplicates:
+        # 2xx so the provider stops retrying; the first delivery's id says where the event already is.
+        logger.info("duplicate delivery", extra={"integration": integration.id, "count": duplicates})
+        return JSONResponse({"ids": [r.id for r in results], "duplicates": duplicates}, status_code=200)
+    return JSONResponse({"ids": [r.id for r in results]}, status_code=200)
+
+
+def _once(state: State, integration: Integration, delivery_id: str) -> Once | None:
+    """Deduplication of a provider delivery id, if the provider sent one and the window is not 0."""
+    settings = state["settings"]
+    window = settings.dedup_windows.get(integration.type, settings.dedup_window_s)
+    if not delivery_id or window <= 0:
+        return None
+    keys = state["keys"]
+    seen = keys.seen(integration.project, integration.id, delivery_id)
+    return Once(seen, window, keys.duplicates, integration.id, keys.seen_before(integration.id, delivery_id))

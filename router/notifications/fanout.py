@@ -1,0 +1,86 @@
+"""Notification stream → one delivery job per interested destination.
+
+Reads the notification stream in its own consumer group; for each event, every enabled destination of the
+event's project that takes its type (and was not disabled automatically) gets a job on the delivery work
+stream; the entry is acked only once its jobs are written (at-least-once; job ids are deterministic).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.keys import Keys, destination_job_id
+from router.storage.redis_client import decoded
+from router.storage.store import Append, EventStore, StoredEvent
+from subscriptions.snapshot import Snapshot, SnapshotCache
+
+logger = logging.getLogger(__name__)
+
+DESTINATIONS_GROUP = "destinations"
+
+
+class DestinationFanout:
+    def __init__(
+        self,
+        store: EventStore,
+        cache: SnapshotCache,
+        keys: Keys,
+        *,
+        batch: int = 100,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 60_000,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._keys = keys
+        self._reader = GroupReader(
+            store,
+            keys.notifications,
+            count=batch,
+            block_ms=block_ms,
+            claim_idle_ms=claim_idle_ms,
+            recover_idle_ms=QUICK_RECOVER_IDLE_MS,
+        )
+
+    def reset(self) -> None:
+        """After a failed batch: see router.storage.consumer (group recreated, own pending entries taken up again)."""
+        self._reader.reset()
+
+    async def run_once(self) -> int:
+        events = (await self._reader.next()).events
+        if not events:
+            return 0
+        snapshot = await self._cache.refresh()
+        disabled = {decoded(k) for k in await self._store.redis.hkeys(self._keys.disabled_destinations)}
+        writes = [job for event in events for job in self._jobs(event, snapshot, disabled)]
+        await self._store.write(writes, {}, "")
+        await self._store.ack(self._keys.notifications, [e.id for e in events])
+        return len(events)
+
+    def _jobs(self, event: StoredEvent, snapshot: Snapshot, disabled: set[str]) -> list[Append]:
+        jobs = []
+        for destination in snapshot.destinations_for(event.text("project"), event.text("type")):
+            if destination.id in disabled:
+                continue
+            jobs.append(
+                Append(
+                    self._keys.delivery_jobs,
+                    {
+                        "job_id": destination_job_id(event.id, destination.id),
+                        "target_kind": "destination",
+                        "destination": destination.id,
+                        "event_id": event.id,
+                        "project": event.text("project"),
+                        "notification": event.fields.get("event", b"{}"),
+                    },
+                )
+            )
+        return jobs
+
+
+def event_of(entry: StoredEvent) -> dict[str, object]:
+    """The failure event held by a notification stream entry."""
+    data = json.loads(entry.fields.get("event", b"{}"))
+    return data if isinstance(data, dict) else {}

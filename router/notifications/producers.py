@@ -1,0 +1,521 @@
+"""Producers of failure events: everything that feeds ``Notifier.emit`` besides delivery itself.
+
+- ``ExecutionsBridge``: runners' failure reports (``Keys.executions``, written by ``RunnerClient.report_failure``
+  or ``POST /api/executions/{id}/failure``) → ``workflow_failure``. Consumer group ``notify``; emit, then ack:
+  at-least-once (a crash between the two notifies twice, never zero times).
+- ``CredentialWatch``: a credential that went VALID → INVALID (``hookrouter apply``, the admin API) →
+  ``credentials_failure``, once per transition across every worker (see ``Transitions``).
+- ``BurstDetector``: ``verification_failures`` when one integration's failed verifications in one minute reach
+  ``verification_burst_threshold``; one event per integration and minute.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router.admin.core import admin
+from router.delivery.runner import Job, RunnerClient
+from router.errors import StoreUnavailable
+from router.notifications import events as notifications
+from router.notifications.events import Notifier
+from router.runtime.state import app_state
+from router.runtime.supervisor import Task
+from router.settings import Settings
+from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.keys import Keys
+from router.storage.redis_client import decoded
+from router.storage.store import EventStore, StoredEvent
+from subscriptions.models import Credential, Id, Workflow
+from subscriptions.snapshot import Snapshot, SnapshotCache
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_GROUP = "notify"  # consumer group of the bridge on the executions stream
+CurrentSnapshot = Callable[[], Snapshot]
+# A report older than this is acked without a notification: the first start on an existing deployment
+# must not page anyone about the whole retained history of the executions stream.
+MAX_REPORT_AGE_S = 86_400
+APPLY_ERROR = "marked_invalid"  # data.error of a credential marked INVALID without a reason (apply)
+
+
+# -- workflow_failure ----------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{(execution_id|workflow_id|project_id)\}")
+
+
+def execution_url(template: str, *, execution_id: str, workflow_id: str, project_id: str) -> str:
+    """The template with its placeholders replaced (URL-encoded); not str.format, which would read attributes."""
+    values = {"execution_id": execution_id, "workflow_id": workflow_id, "project_id": project_id}
+    return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template)
+
+
+def failure_event(report: StoredEvent, snapshot: Snapshot, url_template: str) -> dict[str, Any]:
+    """The platform's workflow_failure event for one failure report; ValueError if the report is malformed."""
+    data = json.loads(report.fields.get("data", b"{}"))
+    if not isinstance(data, dict):
+        raise ValueError("data is not an object")
+    workflow = report.text("workflow")
+    wf = snapshot.workflows.get(workflow)
+    project = report.text("project") or (wf.project if wf else "")
+    execution_id = report.text("execution_id")
+    step = data.get("stepExecution")
+    at_ms = int(report.text("timestamp") or 0)
+    return notifications.workflow_failure(
+        snapshot,
+        project=project,
+        workflow=workflow,
+        user=report.text("user"),
+        execution_id=execution_id,
+        error=report.text("error"),
+        step=step if isinstance(step, dict) else None,
+        execution_url=execution_url(url_template, execution_id=execution_id, workflow_id=workflow, project_id=project),
+        now=at_ms / 1000 if at_ms else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    execution_url_template: str = ""
+    batch: int = 100
+    block_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    max_age_s: int = MAX_REPORT_AGE_S
+
+
+class ExecutionsBridge:
+    def __init__(
+        self, store: EventStore, notifier: Notifier, snapshot: CurrentSnapshot, keys: Keys, config: BridgeConfig
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._snapshot = snapshot
+        self._stream = keys.executions
+        self._config = config
+        self._reader = GroupReader(
+            store,
+            keys.executions,
+            count=config.batch,
+            block_ms=config.block_ms,
+            claim_idle_ms=config.claim_idle_ms,
+            recover_idle_ms=QUICK_RECOVER_IDLE_MS,
+        )
+
+    def reset(self) -> None:
+        """After a failed batch: see router.storage.consumer. Reports stay pending meanwhile: nothing is lost while
+        Redis is away."""
+        self._reader.reset()
+
+    async def step(self) -> int:
+        """One batch: reports left pending (by this bridge or a dead one) first, else new ones; notify, ack."""
+        reports = (await self._reader.next()).events
+        for report in reports:
+            await self._handle(report)
+        return len(reports)
+
+    async def _handle(self, report: StoredEvent) -> None:
+        if report.text("type") == "workflow_failure" and not self._too_old(report):
+            try:
+                event = failure_event(report, self._snapshot(), self._config.execution_url_template)
+            except (ValueError, TypeError):
+                logger.error("malformed execution report skipped", extra={"entry": report.id})
+            else:
+                await self._notifier.emit(event)
+        await self._store.ack(self._stream, [report.id])
+
+    def _too_old(self, report: StoredEvent) -> bool:
+        at_ms = int(report.id.partition("-")[0])
+        return time.time() - at_ms / 1000 > self._config.max_age_s
+
+
+# -- credentials_failure -------------------------------------------------------------------------------------
+
+# One fact per call: credential ARGV[1] had status ARGV[2] at registry version ARGV[3]. Facts older than the one
+# kept are ignored, so a worker polling a stale snapshot cannot undo a newer one. Returns {1, reason, version
+# replaced} when the newer fact turns a kept VALID into INVALID (that caller notifies), else {0, '', ''}.
+_OBSERVE = """
+local field = 's|' .. ARGV[1]
+local kept = redis.call('HGET', KEYS[1], field)
+local version = tonumber(ARGV[3])
+local old_status, old_version = nil, nil
+if kept then
+  local sep = string.find(kept, ':', 1, true)
+  old_status, old_version = string.sub(kept, 1, sep - 1), string.sub(kept, sep + 1)
+  if version <= tonumber(old_version) then return {0, '', ''} end
+end
+redis.call('HSET', KEYS[1], field, ARGV[2] .. ':' .. ARGV[3])
+if old_status == 'VALID' and ARGV[2] == 'INVALID' then
+  local reason = redis.call('HGET', KEYS[1], 'r|' .. ARGV[1]) or ARGV[4]
+  redis.call('HDEL', KEYS[1], 'r|' .. ARGV[1])
+  return {1, reason, old_version}
+end
+return {0, '', ''}
+"""
+
+# Undo a claimed transition whose event could not be written, so the next observation claims it again.
+_UNCLAIM = """
+if redis.call('HGET', KEYS[1], 's|' .. ARGV[1]) == 'INVALID:' .. ARGV[2] then
+  redis.call('HSET', KEYS[1], 's|' .. ARGV[1], 'VALID:' .. ARGV[3], 'r|' .. ARGV[1], ARGV[4])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    credential: str
+    status: str  # VALID | INVALID | GONE
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    fact: Fact
+    reason: str
+    replaced_version: str
+
+
+class Transitions:
+    """Exactly-once VALID → INVALID detection across workers, without a single leader.
+
+    Why not a SET NX marker keyed by the registry version at which a worker saw the credential INVALID: two
+    workers polling at different moments can see the change first at different versions (another change landed
+    in between), and would then hold two markers for one transition. Instead every worker reports facts ("status
+    S at version V", true of the snapshot it loaded in one MULTI with V) to one hash that keeps the newest fact
+    per credential; the fact that turns a kept VALID into INVALID claims the transition, atomically. A second
+    event needs a newer VALID fact first, which only a real new transition provides. A credential first seen
+    INVALID (no fact kept) notifies nobody.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._key = keys.credential_states
+        self._observe = redis.register_script(_OBSERVE)
+        self._unclaim = redis.register_script(_UNCLAIM)
+
+    async def record(self, facts: Sequence[Fact], chunk: int = 500) -> list[Claimed]:
+        claimed: list[Claimed] = []
+        for start in range(0, len(facts), chunk):
+            part = facts[start : start + chunk]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for f in part:
+                    await self._observe(
+                        keys=[self._key], args=[f.credential, f.status, f.version, APPLY_ERROR], client=pipe
+                    )
+                replies = await pipe.execute()
+            for fact, (won, reason, replaced) in zip(part, replies, strict=True):
+                if int(won):
+                    claimed.append(Claimed(fact, decoded(reason), decoded(replaced)))
+        return claimed
+
+    async def set_reason(self, credential: str, reason: str) -> None:
+        await self._redis.hset(self._key, f"r|{credential}", reason)
+
+    async def clear_reason(self, credential: str) -> None:
+        await self._redis.hdel(self._key, f"r|{credential}")
+
+    async def unclaim(self, claim: Claimed) -> None:
+        args: list[str | int] = [claim.fact.credential, claim.fact.version, claim.replaced_version, claim.reason]
+        await self._unclaim(keys=[self._key], args=args)
+
+
+async def notify_claimed(
+    transitions: Transitions, notifier: Notifier, snapshot: Snapshot, claims: list[Claimed]
+) -> None:
+    """Emit one credentials_failure per claim; a claim whose event could not be written is handed back."""
+    for n, claim in enumerate(claims):
+        try:
+            await notifier.emit(
+                notifications.credentials_failure(snapshot, credential=claim.fact.credential, error=claim.reason)
+            )
+        except Exception:
+            for rest in claims[n:]:
+                await transitions.unclaim(rest)
+            raise
+
+
+class CredentialWatch:
+    """Feeds every new snapshot's credential statuses to ``Transitions``; notifies the transitions it claims."""
+
+    def __init__(self, transitions: Transitions, notifier: Notifier) -> None:
+        self._transitions = transitions
+        self._notifier = notifier
+        self._seen: Snapshot | None = None
+
+    async def observe(self, snapshot: Snapshot) -> int:
+        """Record what changed since the last snapshot seen (everything, the first time); returns events emitted."""
+        before = self._seen
+        if before is not None and before.version == snapshot.version:
+            return 0
+        claims = await self._transitions.record(_facts(before, snapshot))
+        await notify_claimed(self._transitions, self._notifier, snapshot, claims)
+        self._seen = snapshot  # only now: after a failed emit the same difference is recorded again
+        return len(claims)
+
+
+def _facts(before: Snapshot | None, now: Snapshot) -> list[Fact]:
+    if before is None:
+        return [Fact(c.id, c.status, now.version) for c in now.credentials.values()]
+    facts: list[Fact] = []
+    for cred in now.credentials.values():
+        old = before.credentials.get(cred.id)
+        if old is None or old.status != cred.status:
+            if old is not None:  # also the earlier fact, in case no worker recorded it (a flushed hash)
+                facts.append(Fact(cred.id, old.status, before.version))
+            facts.append(Fact(cred.id, cred.status, now.version))
+    facts += [Fact(gone, "GONE", now.version) for gone in before.credentials.keys() - now.credentials.keys()]
+    return facts
+
+
+# -- verification_failures -----------------------------------------------------------------------------------
+
+
+class BurstDetector:
+    """Counts failed verifications per integration and minute; the failure that reaches the threshold notifies.
+
+    The window is a hash (``count`` and ``reason:<code>`` → n) under ``Keys.verification_burst``; HINCRBY is
+    atomic, so exactly one caller sees the count equal the threshold, whatever the number of receivers.
+    """
+
+    def __init__(
+        self, redis: Redis, keys: Keys, notifier: Notifier, snapshot: CurrentSnapshot, *, threshold: int
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._notifier = notifier
+        self._snapshot = snapshot
+        self._threshold = threshold
+
+    async def failed(self, integration_id: str, project: str, reason: str, now: float) -> None:
+        """Never raises: an unreachable Redis must not change the 401 the sender gets."""
+        window = int(now // 60)
+        key = self._keys.verification_burst(integration_id, window)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(key, "count", 1)
+                pipe.hincrby(key, f"reason:{reason}", 1)
+                pipe.expire(key, 120)
+                count, *_ = await pipe.execute()
+            if int(count) == self._threshold:
+                await self._notify(integration_id, project, reason, window, await self._redis.hgetall(key), now)
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            logger.warning(
+                "verification burst not counted", extra={"integration": integration_id, "error": type(exc).__name__}
+            )
+
+    async def _notify(
+        self, integration_id: str, project: str, reason: str, window: int, counts: dict[Any, Any], now: float
+    ) -> None:
+        snapshot = self._snapshot()
+        project = project or _project_of(snapshot, integration_id)
+        reasons = {decoded(k)[7:]: int(v) for k, v in counts.items() if decoded(k).startswith("reason:")}
+        message = (
+            f"{self._threshold} webhooks to integration {integration_id} failed verification within a minute "
+            f"(last reason: {reason}): a misconfigured secret or an attack"
+        )
+        data = {
+            "integrationId": integration_id,
+            "count": self._threshold,
+            "windowStart": window * 60_000,
+            "reasons": reasons,
+        }
+        event = notifications.router_event(
+            snapshot,
+            "verification_failures",
+            project=project,
+            integration=integration_id,
+            message=message,
+            data=data,
+            now=now,
+        )
+        await self._notifier.emit(event)
+
+
+def _project_of(snapshot: Snapshot, integration_id: str) -> str:
+    integration = snapshot.integrations.get(integration_id)
+    if integration is not None:
+        return integration.project
+    custom = snapshot.custom_webhooks.get(integration_id)  # custom webhooks count under their definition id
+    return custom.project if custom is not None else ""
+
+
+# -- wiring ---------------------------------------------------------------------------------------------------
+
+
+def burst_detector(
+    settings: Settings, redis: Redis, keys: Keys, store: EventStore, cache: SnapshotCache
+) -> BurstDetector:
+    """The detector ``Diagnostics`` gets in the app's lifespan."""
+    notifier = Notifier(store, keys)
+    return BurstDetector(redis, keys, notifier, lambda: cache.current, threshold=settings.verification_burst_threshold)
+
+
+class Producers:
+    """The workers' share: the executions bridge and the credential watch, two supervised tasks."""
+
+    def __init__(self, settings: Settings, redis: Redis, cache: SnapshotCache, keys: Keys, notifier: Notifier) -> None:
+        store = EventStore(redis, maxlen=settings.stream_maxlen, group=NOTIFY_GROUP, consumer=settings.consumer_name)
+        config = BridgeConfig(
+            execution_url_template=settings.execution_url_template,
+            block_ms=settings.route_block_ms,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
+        self._cache = cache
+        self._poll_s = settings.registry_refresh_s
+        self.bridge = ExecutionsBridge(store, notifier, lambda: cache.current, keys, config)
+        self.watch = CredentialWatch(Transitions(redis, keys), notifier)
+
+    def tasks(self) -> list[Task]:
+        return [
+            Task("executions-bridge", self.bridge.step, reset=self.bridge.reset),
+            Task("credential-watch", self._observe, pause_s=self._poll_s),
+        ]
+
+    async def _observe(self) -> None:
+        await self.watch.observe(self._cache.current)
+
+
+# -- admin endpoints ------------------------------------------------------------------------------------------
+
+MAX_BODY_BYTES = 64 * 1024
+_EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+class StepRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stepId: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the platform's field names
+    instanceId: Annotated[str, StringConstraints(max_length=128)] = ""
+
+
+class FailureReport(BaseModel):
+    """What a runner without the Python client posts when an execution failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: Id
+    user: Id
+    error: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    step: StepRef | None = None
+
+
+class Invalidation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(examples=["invalid_grant"])
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_input=False)]
+
+
+def _bad(problems: list[str]) -> Response:
+    return JSONResponse({"error": "invalid_body", "problems": problems}, status_code=400)
+
+
+async def _json(request: Request) -> tuple[Any, list[str]]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        return None, [f"body: larger than {MAX_BODY_BYTES} bytes"]
+    try:
+        return json.loads(raw), []
+    except (ValueError, UnicodeDecodeError):
+        return None, ["body: not valid JSON"]
+
+
+def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
+    """The job fields report_failure reads, for an execution the router knows only by its id."""
+    integration = snapshot.integrations.get(wf.integration)
+    fields = {
+        "execution_id": execution_id,
+        "project": wf.project,
+        "workflow": wf.id,
+        "integration": wf.integration,
+        "integration_type": integration.type if integration else "",
+        "user": user,
+    }
+    return Job(entry_id="", fields={k: v.encode() for k, v in fields.items()})
+
+
+@admin
+async def report_failure(request: Request) -> Response:
+    """``POST /api/executions/{execution_id}/failure``: the HTTP form of ``RunnerClient.report_failure``."""
+    state = app_state(request)
+    execution_id = request.path_params["execution_id"]
+    body, problems = await _json(request)
+    if not _EXECUTION_ID.match(execution_id):
+        problems.append("execution_id: 1-128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
+    report: FailureReport | None = None
+    if body is not None:
+        try:
+            report = FailureReport.model_validate(body)
+        except ValidationError as exc:
+            problems += _problems(exc)
+    if problems or report is None:
+        return _bad(problems)
+    snapshot = await state["cache"].refresh()  # a workflow applied a moment ago is known
+    wf = snapshot.workflows.get(report.workflow)
+    if wf is None:
+        return JSONResponse({"error": "unknown_workflow"}, status_code=404)
+    settings = state["settings"]
+    client = RunnerClient(
+        state["store"].redis, state["keys"], wf.id, settings.consumer_name, maxlen=settings.stream_maxlen
+    )
+    step = report.step
+    record_id = await client.report_failure(
+        _job(snapshot, wf, execution_id, report.user),
+        report.error,
+        step_id=step.stepId if step else "",
+        instance_id=step.instanceId if step else "",
+    )
+    return JSONResponse({"id": record_id, "execution_id": execution_id}, status_code=202)
+
+
+@admin
+async def invalidate_credential(request: Request) -> Response:
+    """``POST /api/credentials/{credential_id}/invalidate``: mark INVALID; one credentials_failure per transition."""
+    state = app_state(request)
+    body, problems = await _json(request)
+    if problems:
+        return _bad(problems)
+    try:
+        reason = Invalidation.model_validate(body).error
+    except ValidationError as exc:
+        return _bad(_problems(exc))
+    registry = state["registry"]
+    credential_id = request.path_params["credential_id"]
+    version_before = await registry.version()
+    credential = await registry.get("credential", credential_id)
+    if not isinstance(credential, Credential):
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    if credential.status == "INVALID":
+        return JSONResponse({"credential": credential_id, "status": "INVALID", "change": "unchanged"})
+    transitions = Transitions(state["store"].redis, state["keys"])
+    # The reason goes first: whoever claims the transition, this request or a worker's watch that saw the new
+    # snapshot sooner, notifies with it. The VALID fact covers a credential no watch has recorded yet.
+    await transitions.set_reason(credential_id, reason)
+    await transitions.record([Fact(credential_id, "VALID", version_before)])
+    change = await registry.put(credential.model_copy(update={"status": "INVALID"}))
+    claims = await transitions.record([Fact(credential_id, "INVALID", await registry.version())])
+    snapshot = await state["cache"].refresh()
+    await notify_claimed(transitions, Notifier(state["store"], state["keys"]), snapshot, claims)
+    return JSONResponse({"credential": credential_id, "status": "INVALID", "change": change})
+
+
+routes = [
+    Route("/api/executions/{execution_id}/failure", report_failure, methods=["POST"]),
+    Route("/api/credentials/{credential_id}/invalidate", invalidate_credential, methods=["POST"]),
+]

@@ -1,0 +1,151 @@
+"""Routing: which (credential, workflow) pairs a stored event fires, and why not when none.
+
+Pure: a function of the registry snapshot and the stored event. The worker writes what it returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from router.storage.keys import Keys, trigger_job_id
+from router.storage.store import Append, StoredEvent
+from subscriptions.models import Credential, Workflow
+from subscriptions.snapshot import Snapshot
+
+# Event fields copied into every trigger job, so a runner needs nothing but the job.
+_COPIED = (
+    "project",
+    "integration",
+    "integration_type",
+    "provider_id",
+    "event_type",
+    "delivery_id",
+    "received_at",
+    "headers",
+    "body",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """``status``: matched, no_credential, no_workflow, integration_unknown, integration_disabled, unknown_source."""
+
+    status: str
+    jobs: list[dict[str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"status": self.status, "jobs": self.jobs, "skipped": self.skipped}, separators=(",", ":"), sort_keys=True
+        )
+
+
+def _credentials(snapshot: Snapshot, event: StoredEvent) -> list[Credential]:
+    integration = event.text("integration")
+    named = event.text("credential")
+    if named:  # a user-level URL names its credential; the tenant in the body does not override it
+        cred = snapshot.credentials.get(named)
+        return [cred] if cred is not None and cred.integration == integration else []
+    provider_id = event.text("provider_id")
+    return snapshot.credentials_for(integration, provider_id) if provider_id else []
+
+
+def credential_gate(snapshot: Snapshot, cred: Credential) -> str:
+    if cred.status != "VALID":
+        return "credential_invalid"
+    user = snapshot.users.get(cred.user)
+    if user is None:
+        return "user_unknown"
+    if user.disabled:
+        return "user_disabled"
+    return ""
+
+
+def job(
+    event: StoredEvent, keys: Keys, workflow: Workflow, credential: Credential | None, user: str
+) -> tuple[Append, dict[str, str]]:
+    """One trigger job for ``workflow``, carrying the event. Its id is deterministic, so an event routed
+    twice (a worker died before acking) yields the same job id for the runner to deduplicate on."""
+    cred_id = credential.id if credential else ""
+    job_id = trigger_job_id(event.id, workflow.id, cred_id or user)
+    fields: dict[str, str | bytes | int] = {k: event.fields[k] for k in _COPIED if k in event.fields}
+    fields.update(
+        job_id=job_id,
+        event_id=event.id,
+        workflow=workflow.id,
+        credential=cred_id,
+        user=user,
+        trigger_type=workflow.trigger_type,
+    )
+    # HTTP targets share one work stream that delivery workers drain; stream targets get the workflow's own.
+    stream = keys.delivery_jobs if workflow.target.type == "http" else keys.triggers(workflow.id)
+    return Append(stream, fields), {
+        "job_id": job_id,
+        "workflow": workflow.id,
+        "credential": cred_id,
+        "user": user,
+    }
+
+
+def fan_out(
+    snapshot: Snapshot, event: StoredEvent, keys: Keys, credentials: list[Credential], workflows: list[Workflow]
+) -> tuple[list[Append], Outcome]:
+    """Jobs for every (credential, workflow) pair that passes the gates; the outcome says why not otherwise."""
+    skipped: Counter[str] = Counter()
+    writes: list[Append] = []
+    jobs: list[dict[str, str]] = []
+    for cred in credentials:
+        gate = credential_gate(snapshot, cred)
+        for wf in workflows:
+            if wf.integration != cred.integration:
+                continue
+            reason = gate or ("" if wf.deployed else "workflow_not_deployed")
+            reason = reason or ("" if snapshot.is_activated(wf.id, cred.user) else "workflow_not_activated")
+            if reason:
+                skipped[reason] += 1
+                continue
+            write, summary = job(event, keys, wf, cred, cred.user)
+            writes.append(write)
+            jobs.append(summary)
+    if jobs:
+        return writes, Outcome("matched", jobs, dict(skipped))
+    return [], Outcome("no_workflow", [], dict(skipped))
+
+
+def route_webhook(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    integration = snapshot.integrations.get(event.text("integration"))
+    if integration is None:
+        return [], Outcome("integration_unknown")
+    if not integration.enabled:
+        return [], Outcome("integration_disabled")
+    credentials = _credentials(snapshot, event)
+    if not credentials:
+        return [], Outcome("no_credential")
+    return fan_out(snapshot, event, keys, credentials, snapshot.workflows_for(integration, event.text("event_type")))
+
+
+Router = Callable[[Snapshot, StoredEvent, Keys], tuple[list[Append], Outcome]]
+
+# How each kind of stored event is routed, by its "source" field (webhooks predate the field: "").
+ROUTERS: dict[str, Router] = {
+    "": route_webhook,
+    "webhook": route_webhook,
+}
+
+
+def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    router = ROUTERS.get(event.text("source"))
+    if router is None:
+        return [], Outcome("unknown_source")
+    return router(snapshot, event, keys)
+
+
+# Custom webhook events (router/routing/custom.py), App Events and Request triggers (router/routing/sdk.py): those
+# modules build on fan_out above and add themselves to ROUTERS on import (a plain import, so either module may be
+# imported first).
+import router.routing.custom  # noqa: E402
+import router.routing.lifecycle  # noqa: E402
+import router.routing.sdk  # noqa: E402, F401

@@ -1,0 +1,103 @@
+"""Routing of the SDK's events: App Events (one event → every workflow on that event name, across
+integrations) and Request triggers (one call → one job for its workflow, with its execution id).
+
+Pure, like ``router.routing.core``; registers itself in ``routing.ROUTERS`` on import.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from router.routing import core as routing
+from router.routing.core import Outcome, fan_out
+from router.storage.keys import Keys
+from router.storage.store import Append, StoredEvent
+from subscriptions.models import Credential, Integration, Workflow
+from subscriptions.snapshot import Snapshot
+
+
+class _UserCredentials:
+    """(user, integration) → that user's credentials, built once per snapshot (snapshots are immutable)."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._index: dict[tuple[str, str], list[Credential]] = {}
+
+    def get(self, snapshot: Snapshot, user: str, integration: str) -> list[Credential]:
+        if self._snapshot is not snapshot:
+            index: dict[tuple[str, str], list[Credential]] = {}
+            for cred in sorted(snapshot.credentials.values(), key=lambda c: c.id):
+                index.setdefault((cred.user, cred.integration), []).append(cred)
+            self._snapshot, self._index = snapshot, index
+        return self._index.get((user, integration), [])
+
+
+_USER_CREDENTIALS = _UserCredentials()
+
+
+def pick_credential(snapshot: Snapshot, user: str, integration: str, named: str = "") -> Credential | None:
+    """The credential a user's SDK event runs a workflow of ``integration`` with.
+
+    A named credential (X-Hook-Credential / X-Paragon-Credential) is used for workflows of its own
+    integration; otherwise the user's first VALID credential of that integration (by id, so the choice
+    is stable), else any of theirs so the gates can say why it does not run.
+    """
+    if named:
+        cred = snapshot.credentials.get(named)
+        if cred is not None and cred.integration == integration and cred.user == user:
+            return cred
+    creds = _USER_CREDENTIALS.get(snapshot, user, integration)
+    return next((c for c in creds if c.status == "VALID"), creds[0] if creds else None)
+
+
+def _stamped(write: Append, integration: Integration, **extra: str) -> Append:
+    # SDK events belong to a project, not an integration: each job carries its workflow's integration.
+    return Append(
+        write.stream, {**write.fields, "integration": integration.id, "integration_type": integration.type, **extra}
+    )
+
+
+def _jobs_for(
+    snapshot: Snapshot, event: StoredEvent, keys: Keys, workflows: list[Workflow], **extra: str
+) -> tuple[list[Append], Outcome]:
+    skipped: Counter[str] = Counter()
+    writes: list[Append] = []
+    jobs: list[dict[str, str]] = []
+    for wf in workflows:
+        integration = snapshot.integrations.get(wf.integration)
+        if integration is None or not integration.enabled:
+            skipped["integration_unknown" if integration is None else "integration_disabled"] += 1
+            continue
+        cred = pick_credential(snapshot, event.text("user"), wf.integration, event.text("credential"))
+        if cred is None:
+            skipped["no_credential"] += 1
+            continue
+        wf_writes, outcome = fan_out(snapshot, event, keys, [cred], [wf])
+        skipped.update(outcome.skipped)
+        writes += [_stamped(w, integration, **extra) for w in wf_writes]
+        jobs += outcome.jobs
+    return writes, Outcome("matched" if jobs else "no_workflow", jobs, dict(skipped))
+
+
+def route_app_event(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    project, name = event.text("project"), event.text("event_type")
+    workflows = sorted(
+        (
+            w
+            for w in snapshot.workflows.values()
+            if w.project == project and w.trigger_type == "app_event" and w.trigger == name
+        ),
+        key=lambda w: w.id,
+    )
+    return _jobs_for(snapshot, event, keys, workflows)
+
+
+def route_request(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    wf = snapshot.workflows.get(event.text("workflow"))
+    if wf is None or wf.trigger_type != "request" or wf.project != event.text("project"):
+        return [], Outcome("workflow_unknown")
+    return _jobs_for(snapshot, event, keys, [wf], execution_id=event.text("execution_id"))
+
+
+routing.ROUTERS["app_event"] = route_app_event
+routing.ROUTERS["request"] = route_request

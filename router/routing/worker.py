@@ -1,0 +1,97 @@
+"""The routing worker: ingest stream → trigger streams, in a consumer group.
+
+Each batch: reclaim entries a silent worker left pending (XAUTOCLAIM past ``claim_idle_ms``), else
+read new ones; dead-letter entries handed out more than ``max_deliveries`` times; route the rest
+against the registry snapshot; write every trigger job and outcome; only then ack. ``run_once`` is one
+batch and ``trim`` one retention pass; the process's supervisor (``router.runtime.supervisor``) repeats both.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from router.history.indexes import index_dead_lettered, index_routed
+from router.routing.core import route
+from router.runtime.trimming import retention
+from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.keys import Keys
+from router.storage.store import Append, EventStore, StoredEvent
+from subscriptions.snapshot import SnapshotCache
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    batch: int = 100
+    block_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    max_deliveries: int = 5
+    retention_days: int = 90
+    retention_s: float | None = None  # overrides retention_days, in seconds (benches and tests: a short retention)
+
+
+class RoutingWorker:
+    def __init__(self, store: EventStore, cache: SnapshotCache, keys: Keys, config: WorkerConfig) -> None:
+        self._store = store
+        self._cache = cache
+        self._keys = keys
+        self._config = config
+        self._reader = GroupReader(
+            store,
+            keys.ingest,
+            count=config.batch,
+            block_ms=config.block_ms,
+            claim_idle_ms=config.claim_idle_ms,
+            recover_idle_ms=QUICK_RECOVER_IDLE_MS,
+        )
+        self.routed = 0
+
+    def reset(self) -> None:
+        """After a failed batch: see router.storage.consumer (group recreated, own pending entries taken up again)."""
+        self._reader.reset()
+
+    async def run_once(self) -> int:
+        """One batch; returns how many entries it routed (entries dead-lettered instead are not counted)."""
+        batch = await self._reader.next()
+        events = await self._drop_exhausted(batch.events) if batch.redelivered else batch.events
+        if events:
+            await self._route(events)
+        return len(events)
+
+    async def trim(self, now: float) -> None:
+        """Retention: drop events (their outcomes, indexes, trigger jobs, dead letters, ...) older than
+        ``retention_days``; ``router/runtime/trimming.py`` says what, and who else trims what."""
+        retention_s = self._config.retention_s or self._config.retention_days * 86_400
+        await retention(self._store, self._keys, self._cache, now, retention_s)
+
+    async def _drop_exhausted(self, events: list[StoredEvent]) -> list[StoredEvent]:
+        counts = await self._store.times_delivered(self._keys.ingest, [e.id for e in events])
+        keep = []
+        for event in events:
+            if counts.get(event.id, 0) > self._config.max_deliveries:
+                logger.error(
+                    "event dead-lettered after repeated routing failures",
+                    extra={"event_id": event.id, "deliveries": counts[event.id]},
+                )
+                await self._store.dead_letter(self._keys.ingest, self._keys.ingest_dead, event, "max_deliveries")
+                await index_dead_lettered(self._store.redis, self._keys, [event])
+            else:
+                keep.append(event)
+        return keep
+
+    async def _route(self, events: list[StoredEvent]) -> None:
+        snapshot = await self._cache.refresh()
+        writes: list[Append] = []
+        outcomes: dict[str, str] = {}
+        for event in events:
+            event_writes, outcome = route(snapshot, event, self._keys)
+            writes += event_writes
+            outcomes[event.id] = outcome.to_json()
+            logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
+        # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
+        await self._store.write(writes, outcomes, self._keys.outcomes, stream_registry=self._keys.stream_registry)
+        await index_routed(self._store.redis, self._keys, events, outcomes, writes)
+        await self._store.ack(self._keys.ingest, [e.id for e in events])
+        self.routed += len(events)

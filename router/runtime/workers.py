@@ -1,0 +1,148 @@
+"""The background workers of one process: routing, retention and the trim of acknowledged work, delivery to
+HTTP targets and destinations, failure-event producers, replays and the subscription lifecycle.
+
+`hookrouter serve` runs them beside the receiver (unless HOOKROUTER_RUN_WORKERS=false); `hookrouter worker`
+runs only them. Either way they are built here and registered as tasks with the process's supervisor
+(``router.runtime.supervisor``), which runs, restarts and stops them.
+"""
+
+from __future__ import annotations
+
+import httpx
+from redis.asyncio import Redis
+
+from router.delivery.limits import Limiter
+from router.delivery.retry import RetryPolicy
+from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
+from router.history.replay import ReplayConfig, Replayer, ReplayRunner
+from router.history.replay_jobs import ReplayJobs
+from router.notifications.delivery import DestinationSender
+from router.notifications.destinations.email import SmtpConfig
+from router.notifications.events import Notifier
+from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
+from router.notifications.producers import Producers
+from router.routing.worker import RoutingWorker, WorkerConfig
+from router.runtime.lifecycle import PROVIDER_TIMEOUT_S, build_runner
+from router.runtime.supervisor import Supervisor, Task
+from router.runtime.trimming import AckedTrim, Retention, RetentionConfig
+from router.settings import Settings
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
+from subscriptions.crypto import SecretBox
+from subscriptions.snapshot import SnapshotCache
+
+# Longest a delivery batch may take between heartbeats: a target may take up to 120 s to answer.
+DELIVERY_BUDGET_S = 150.0
+
+
+def routing_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        batch=settings.route_batch,
+        block_ms=settings.route_block_ms,
+        claim_idle_ms=settings.claim_idle_ms,
+        max_deliveries=settings.max_deliveries,
+        retention_days=settings.retention_days,
+    )
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        batch=settings.delivery_batch,
+        block_ms=settings.route_block_ms,
+        claim_idle_ms=settings.delivery_claim_idle_ms,
+        in_flight=settings.delivery_in_flight,
+        retry=RetryPolicy.parse(settings.retry_schedule),
+        history_ttl_s=settings.retention_days * 86_400,
+    )
+
+
+class Workers:
+    def __init__(self, settings: Settings, redis: Redis, box: SecretBox, cache: SnapshotCache, keys: Keys) -> None:
+        self._settings = settings
+        consumer = settings.consumer_name
+
+        self._stores: list[EventStore] = []
+
+        def store(group: str) -> EventStore:
+            self._stores.append(
+                EventStore(
+                    redis,
+                    maxlen=settings.stream_maxlen,
+                    group=group,
+                    consumer=consumer,
+                    deadline_s=settings.redis_deadline_s,
+                )
+            )
+            return self._stores[-1]
+
+        self.routing_store = store(ROUTING_GROUP)
+        # One client per process; its pool is sized above the in-flight attempts so a wait for a free
+        # connection never eats into a target's timeout.
+        limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)
+        egress = EgressPolicy.parse(settings.egress_allow)
+        self._http = guarded_client(egress, limits=limits)
+        self._provider_http = guarded_client(egress, timeout_s=PROVIDER_TIMEOUT_S)
+        self.routing = RoutingWorker(self.routing_store, cache, keys, routing_config(settings))
+        limiter = Limiter(redis, keys)
+        self.notifier = Notifier(self.routing_store, keys)
+        retry = RetryPolicy.parse(settings.retry_schedule)
+        sender = DestinationSender(
+            redis,
+            keys,
+            limiter,
+            self._http,
+            self.notifier,
+            SmtpConfig.from_settings(settings),
+            auto_disable_after=settings.destination_auto_disable_after,
+            retry=retry,
+        )
+        self.delivery = DeliveryWorker(
+            store(DELIVERY_GROUP),
+            cache,
+            keys,
+            limiter,
+            self._http,
+            delivery_config(settings),
+            destinations=sender,
+            notifier=self.notifier,
+        )
+        self.fanout = DestinationFanout(store(DESTINATIONS_GROUP), cache, keys, block_ms=settings.route_block_ms)
+        self.producers = Producers(settings, redis, cache, keys, self.notifier)
+        replay_jobs = ReplayJobs(redis, keys, record_ttl_s=settings.retention_days * 86_400)
+        replayer = Replayer(
+            self.routing_store, keys, replay_jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s)
+        )
+        self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
+        self.lifecycle = build_runner(settings, redis, box, cache, self.routing_store, self._provider_http)
+        retention_s = settings.retention_days * 86_400.0
+        self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))
+        self.acked_trim = AckedTrim(self.routing_store, keys)
+
+    def register(self, supervisor: Supervisor) -> None:
+        """Add every worker task to ``supervisor`` (which starts, restarts and stops them)."""
+        # A pass that blocks in XREADGROUP returns within block_ms; the budget leaves room for a slow batch.
+        blocking_budget_s = 30 + self._settings.route_block_ms / 1000
+        supervisor.add(Task("routing", self.routing.run_once, budget_s=blocking_budget_s, reset=self.routing.reset))
+        supervisor.add(Task("retention", self.retention.run_once, pause_s=self.retention.interval_s, budget_s=600))
+        supervisor.add(Task("acked-trim", self.acked_trim.run_once, pause_s=self.acked_trim.interval_s))
+        supervisor.add(Task("delivery", self.delivery.run_once, budget_s=DELIVERY_BUDGET_S, reset=self.delivery.reset))
+        supervisor.add(
+            Task("destination-fanout", self.fanout.run_once, budget_s=blocking_budget_s, reset=self.fanout.reset)
+        )
+        for task in self.producers.tasks():
+            supervisor.add(task)
+        # A replay beats after every batch and while it waits for the live backlog to drain.
+        self.replay.heartbeat = supervisor.add(
+            Task("replay", self.replay.run_once, pause_s=1.0, budget_s=60, stop=self.replay.stop)
+        )
+        # A pass may call providers (up to PROVIDER_TIMEOUT_S each) for many credentials.
+        supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
+
+    async def aclose(self) -> None:
+        """Close the stores and the HTTP clients; after the supervisor stopped."""
+        for store in self._stores:
+            await store.aclose()
+        await self._http.aclose()
+        await self._provider_http.aclose()

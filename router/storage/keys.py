@@ -1,0 +1,253 @@
+"""Every Redis key, stream and group name the router uses.
+
+Keys a single command or pipeline touches together share a hash tag (``{...}``) so the layout
+works unchanged on Redis Cluster.
+
+Ids (integration, workflow, user, delivery) may hold ``:``, so a key or an id made of several of them
+percent-encodes each (``part``): joined raw, integration ``a:b`` with delivery ``X-123`` and integration
+``a`` with delivery ``b:X-123`` would name the same marker. The id builders at the end of this module
+follow the same rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+ROUTING_GROUP = "routing"
+_LONG = 200  # parts longer than this are hashed: bounded keys, whatever a provider (or an attacker) sends
+
+
+def part(value: str) -> str:
+    """One part of a key or id: percent-encoded, so it holds no ``:`` (nor ``=``, nor ``/``) of its own."""
+    return quote(value, safe="@")
+
+
+def _bounded(value: str) -> str:
+    # "sha256=" cannot come out of part(), which encodes "=": a hashed id never equals an encoded one.
+    if len(value) > _LONG:
+        return "sha256=" + hashlib.sha256(value.encode()).hexdigest()
+    return part(value)
+
+
+RUNNER_GROUP = "runners"  # consumer group of workflow runners on each trigger stream
+
+
+class Keys:
+    def __init__(self, prefix: str = "hr") -> None:
+        self.prefix = prefix
+
+    @property
+    def ingest(self) -> str:
+        """Every accepted webhook, raw body and all."""
+        return f"{self.prefix}:{{ingest}}:events"
+
+    @property
+    def ingest_dead(self) -> str:
+        """Ingest entries that failed routing ``max_deliveries`` times."""
+        return f"{self.prefix}:{{ingest}}:dead"
+
+    @property
+    def outcomes(self) -> str:
+        """Routing outcome of every ingest entry, keyed by its entry id (matched N / no credential / ...)."""
+        return f"{self.prefix}:{{ingest}}:outcomes"
+
+    def seen(self, project: str, integration_id: str, delivery_id: str) -> str:
+        """Marker of a provider delivery id already stored; shares the ingest hash tag (checked in one script)."""
+        return f"{self.prefix}:{{ingest}}:dedup:{part(project)}:{part(integration_id)}:{_bounded(delivery_id)}"
+
+    def seen_before(self, integration_id: str, delivery_id: str) -> str | None:
+        """The marker as versions before ``seen`` wrote it (raw parts), while their window runs; None where that
+        form is ambiguous (a ``:`` in either part, or a hashed long id), so it can never match another pair."""
+        if ":" in integration_id or ":" in delivery_id or len(delivery_id) > _LONG:
+            return None
+        return f"{self.prefix}:{{ingest}}:seen:{integration_id}:{delivery_id}"
+
+    @property
+    def duplicates(self) -> str:
+        """Hash: integration id → repeat deliveries answered without storing."""
+        return f"{self.prefix}:{{ingest}}:duplicates"
+
+    def triggers(self, workflow_id: str) -> str:
+        """Trigger jobs of one workflow, read by its runner."""
+        return f"{self.prefix}:{{wf:{workflow_id}}}:triggers"
+
+    @property
+    def stream_registry(self) -> str:
+        """Set of every stream trigger jobs were written to, so trimming reaches them all (those of workflows
+        removed since included) without a SCAN."""
+        return f"{self.prefix}:{{wf}}:streams"
+
+    def verification_failures(self, integration_id: str) -> str:
+        """Capped list of recent verification failure diagnostics of one integration."""
+        return f"{self.prefix}:{{diag}}:{integration_id}:failures"
+
+    def handshake_captures(self, integration_id: str) -> str:
+        """Capped list of values providers sent in handshakes (encrypted), for the operator, oldest first."""
+        return f"{self.prefix}:{{diag}}:{integration_id}:captures"
+
+    def handshake_capture_counts(self, integration_id: str) -> str:
+        """Hash beside ``handshake_captures``: captures kept per source address, and how many were dropped."""
+        return f"{self.prefix}:{{diag}}:{integration_id}:capture-counts"
+
+    @property
+    def executions(self) -> str:
+        """Execution reports of workflow runners (success / workflow_failure), for event destinations."""
+        return f"{self.prefix}:{{executions}}:events"
+
+    def response(self, execution_id: str) -> str:
+        """Hash holding a Request-triggered workflow's response until its caller picks it up (with a TTL)."""
+        # Its own hash tag: single-key commands only, so responses spread over the cluster's slots.
+        return f"{self.prefix}:{{resp:{execution_id}}}"
+
+    @property
+    def responses_channel(self) -> str:
+        """Pub/sub channel announcing (by execution id) that a response hash was written."""
+        return f"{self.prefix}:{{responses}}:ready"
+
+    # Per-target delivery limits (router/delivery/limits.py). One hash tag per target, so a single script can
+    # check the breaker, the rate and the concurrency leases of that target atomically, cluster or not.
+
+    @staticmethod
+    def destination_target(destination_id: str) -> str:
+        """The target id of a destination's limits; workflow ids (the other targets) cannot hold ``=``."""
+        return f"dest={part(destination_id)}"
+
+    def target_rate(self, target_id: str) -> str:
+        """String: the target's GCRA theoretical arrival time, in microseconds since the epoch."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:rate"
+
+    def target_leases(self, target_id: str) -> str:
+        """Sorted set of in-flight delivery leases of the target: member = token, score = deadline (µs)."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:leases"
+
+    def target_breaker(self, target_id: str) -> str:
+        """Hash: the target's circuit breaker (state, consecutive failures, opened_at in µs)."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:breaker"
+
+    def target_probe(self, target_id: str) -> str:
+        """Marker (SET NX with a TTL) held by the one caller sending the half-open probe."""
+        return f"{self.prefix}:{{tgt:{target_id}}}:probe"
+
+    # -- delivery to HTTP targets: everything under one hash tag, so a job's reschedule, dead-lettering and
+    # ack are one MULTI, and due retries move back to the work stream in one script.
+
+    @property
+    def delivery_jobs(self) -> str:
+        """Work stream of HTTP deliveries (new jobs and retries that came due)."""
+        return f"{self.prefix}:{{delivery}}:jobs"
+
+    @property
+    def delivery_dead(self) -> str:
+        """Dead letters: jobs whose attempts ran out or that a target refused for good, with their history."""
+        return f"{self.prefix}:{{delivery}}:dead"
+
+    @property
+    def delivery_scheduled(self) -> str:
+        """Sorted set of job ids waiting for a retry, scored by due time (unix s)."""
+        return f"{self.prefix}:{{delivery}}:scheduled"
+
+    def delivery_job(self, job_id: str) -> str:
+        """Hash holding a rescheduled job's fields (body, attempts so far) until the job ends: its one copy."""
+        return f"{self.prefix}:{{delivery}}:job:{job_id}"
+
+    def delivery_history(self, job_id: str) -> str:
+        """Hash: a finished job's status and attempt history (kept for the retention period)."""
+        return f"{self.prefix}:{{delivery}}:history:{job_id}"
+
+    def delivery_order(self, workflow_id: str, credential_id: str) -> str:
+        """Sorted set of an ordered (workflow, credential) pair's pending job ids, by arrival."""
+        return f"{self.prefix}:{{delivery}}:order:{part(workflow_id)}:{part(credential_id)}"
+
+    @property
+    def disabled_targets(self) -> str:
+        """Hash: workflow id of a target disabled by a 410 Gone → when and why."""
+        return f"{self.prefix}:{{delivery}}:disabled"
+
+    # -- failure events for event destinations
+
+    @property
+    def notifications(self) -> str:
+        """Every failure event, written here first: durable, listable, replayable."""
+        return f"{self.prefix}:{{notify}}:events"
+
+    @property
+    def destination_failures(self) -> str:
+        """Hash: destination id → consecutive non-2xx deliveries (reset by a success)."""
+        return f"{self.prefix}:{{notify}}:failures"
+
+    @property
+    def disabled_destinations(self) -> str:
+        """Hash: destination id → when and why it was disabled automatically."""
+        return f"{self.prefix}:{{notify}}:disabled"
+
+    def verification_burst(self, integration_id: str, window: int) -> str:
+        """Hash of failed verifications of one integration in one minute: ``count`` and one count per reason."""
+        return f"{self.prefix}:{{notify}}:burst:{integration_id}:{window}"
+
+    @property
+    def credential_states(self) -> str:
+        """Hash: ``s|<credential>`` → ``STATUS:version`` last seen, ``r|<credential>`` → reason of its next failure."""
+        return f"{self.prefix}:{{notify}}:credentials"
+
+    # -- replay jobs (router/history/replay.py): one hash tag, so a job's record and the pending set change in
+    # one script
+
+    def replay_job(self, request_id: str) -> str:
+        """Hash: one replay request (its parameters, status, counts and resume cursor), keyed by the client's id."""
+        return f"{self.prefix}:{{replay}}:job:{request_id}"
+
+    @property
+    def replay_pending(self) -> str:
+        """Sorted set of replay request ids waiting for a worker, scored by creation time (ms)."""
+        return f"{self.prefix}:{{replay}}:pending"
+
+    def replay_claim(self, request_id: str) -> str:
+        """Marker (SET NX with a TTL, renewed while it runs) held by the one worker running a replay."""
+        return f"{self.prefix}:{{replay}}:claim:{request_id}"
+
+    def readiness_probe(self, consumer: str) -> str:
+        """String written by /readyz of one process (proof that Redis takes writes); expires after a minute."""
+        return f"{self.prefix}:{{health}}:{consumer}"
+
+    # -- event history indexes (router/history/indexes.py). One hash tag for all of them: a filtered query intersects
+    # several sets in one script or pipeline, across projects, and the ingest stream they index is one slot too.
+
+    def event_index(self, kind: str, *values: str) -> str:
+        """Sorted set of event ids (score: the id's time) for one filter value: ``kind`` is all, project,
+        integration, provider, type, credential, user or status; values are percent-encoded so no ':' in
+        an integration id can make two filters share a key."""
+        encoded = ":".join(quote(v, safe="") for v in values)
+        return f"{self.prefix}:{{idx}}:ev:{kind}" + (f":{encoded}" if values else "")
+
+    def job_index(self, kind: str, *values: str) -> str:
+        """Sorted set of trigger job ids (score: their event's time): all, workflow, user or status."""
+        encoded = ":".join(quote(v, safe="") for v in values)
+        return f"{self.prefix}:{{idx}}:job:{kind}" + (f":{encoded}" if values else "")
+
+    def event_jobs(self, event_id: str) -> str:
+        """Hash: an event's HTTP trigger jobs → their delivery status (queued, delivered, failed, dead)."""
+        return f"{self.prefix}:{{idx}}:ev-jobs:{event_id}"
+
+    @property
+    def index_registry(self) -> str:
+        """Set of every index key ever written, so retention trims them all without a SCAN."""
+        return f"{self.prefix}:{{idx}}:registry"
+
+
+# -- ids built from several parts (stored in entries and hashes, named by the admin API)
+
+
+def trigger_job_id(event_id: str, workflow_id: str, owner: str) -> str:
+    """A trigger job: deterministic, so an event routed twice yields the same id for the runner to dedupe on."""
+    return f"{event_id}:{part(workflow_id)}:{part(owner)}"
+
+
+def replay_job_id(original_job_id: str, request_id: str) -> str:
+    """A trigger job re-created by replay request ``request_id``."""
+    return f"{original_job_id}:replay:{part(request_id)}"
+
+
+def destination_job_id(event_id: str, destination_id: str) -> str:
+    """A failure event's delivery to one destination: ``=`` never comes out of ``part``, so no trigger job has it."""
+    return f"{event_id}:dest={part(destination_id)}"

@@ -1,0 +1,554 @@
+"""EventStore: the only module that issues Redis Stream (X*) commands.
+
+Appends from concurrent requests are coalesced: every append made while a pipeline is in flight
+joins the next one, so N simultaneous webhooks cost about one round trip, and each caller still
+gets back only once its own entry's XADD has returned. A caller waits at most ``deadline_s`` for that
+(then StoreUnavailable: the receiver answers 503 and the provider retries); an append whose caller has
+given up is not sent at all.
+
+Delivery jobs are stored once, however often they are retried. A new job is one work-stream entry with
+all its fields (body included). Its first reschedule moves those fields into the job's hash, in the
+MULTI that acks the entry (which the acked-entry trim then drops); the scheduled set holds only the job
+id, and a job that comes due goes back on the work stream as a small reference entry (``job_ref``), its
+hash staying where it is. Later reschedules rewrite only the attempt history. The hash goes when the job
+ends (delivered, or moved into the dead-letter stream), in the same MULTI as its ack. Why not the body
+referenced from the ingest stream instead: destination jobs and re-driven dead letters have no ingest
+entry, and a project's retention may be shorter than a retry schedule; a job that carries what it sends
+never depends on another key's retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from router.errors import StoreUnavailable
+from router.storage.redis_client import decoded
+from router.tasks import cancel
+
+Fields = Mapping[str, str | bytes | int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    stream: str
+    id: str
+    fields: dict[str, bytes]
+
+    def text(self, name: str) -> str:
+        return self.fields.get(name, b"").decode("utf-8", "replace")
+
+
+def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
+    # redis-py types field mappings as invariant dicts of its EncodableT union; ours are narrower.
+    return dict(fields)
+
+
+def _appended(reply: Any) -> Appended:
+    if isinstance(reply, list):
+        created, entry_id = reply
+        return Appended(decoded(entry_id), duplicate=not int(created))
+    return Appended(decoded(reply))
+
+
+def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
+    out = []
+    for entry_id, fields in entries:
+        if fields is None:  # deleted (trimmed) while pending: nothing left to process
+            continue
+        out.append(StoredEvent(stream, decoded(entry_id), {decoded(k): v for k, v in fields.items()}))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """Append only if ``key`` was not seen within ``ttl_s``; count repeats in hash ``counter`` under ``label``.
+
+    ``key`` must share the stream's hash tag: the check and the XADD run in one script. ``before``, if set, is
+    the same marker as an earlier version named it: a delivery it marked is a duplicate too (same hash tag).
+    """
+
+    key: str
+    ttl_s: int
+    counter: str
+    label: str
+    before: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    stream: str
+    fields: Fields
+    once: Once | None = None
+
+
+# Check-and-append in one atomic step: a provider's retry racing its first delivery cannot store twice, and
+# the seen-marker is written only with the entry, so a failed XADD never turns a retry into a "duplicate".
+# Returns {1, new id} or {0, id of the entry first stored}.
+_APPEND_ONCE = """
+local first = redis.call('GET', KEYS[2])
+if not first and KEYS[4] then first = redis.call('GET', KEYS[4]) end
+if first then
+  redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+  return {0, first}
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
+redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
+return {1, id}
+"""
+
+
+# Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
+# are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
+# cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
+# Returns {moved, score of the earliest job still scheduled or false}: when to look again.
+_REQUEUE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[3] .. id) == 1 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'job_ref', id)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#ids, first[2] or false}
+"""
+
+# Drop the entries every consumer group of the stream has acknowledged, and nothing else. A group has not
+# finished its oldest pending entry (read, not acked) nor anything after its last-delivered id (not read yet);
+# the cut is the lowest of those over all groups. A stream no group reads yet is left alone: its entries wait
+# for their reader (retention and MAXLEN still bound them). Pending entries older than the stream's first entry
+# were trimmed (retention) before anyone acked them: they hold nothing back, so the oldest pending entry that
+# still exists counts (Redis 6.2 keeps such entries pending for good; 7 drops them on the next XAUTOCLAIM).
+# One script, so a group created or rewound between reading the groups and trimming cannot lose entries.
+# XINFO GROUPS and XPENDING answer the same on Redis 6.2 and 7. Returns how many entries were trimmed.
+_TRIM_ACKED = """
+local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #head == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function before(a_ms, a_seq, b_ms, b_seq) return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq) end
+local first_ms, first_seq = parse(head[1][1])
+local cut_ms, cut_seq = nil, nil
+for _, group in ipairs(groups) do
+  local name, last = nil, '0-0'
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  local ms, seq = nil, nil
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])  -- the oldest entry read but not acked: keep it
+    if before(ms, seq, first_ms, first_seq) then
+      local live = redis.call('XPENDING', KEYS[1], name, head[1][1], '+', 1)
+      if #live > 0 then ms, seq = parse(live[1][1]) else ms, seq = nil, nil end
+    end
+  end
+  if ms == nil then
+    ms, seq = parse(last)
+    seq = seq + 1  -- everything up to the last entry handed out is acked: keep what follows it
+  end
+  if cut_ms == nil or before(ms, seq, cut_ms, cut_seq) then cut_ms, cut_seq = ms, seq end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', cut_ms, cut_seq))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only).
+
+    ``fields``: for a reschedule, what to write into the job's hash (everything the first time, then only the
+    attempts); for a dead letter, the dead-letter entry. ``job_key``: the job's hash, written on a reschedule
+    and deleted otherwise (with the job's id taken off ``scheduled``, should a duplicate entry of it be there).
+    """
+
+    job_id: str
+    fields: Mapping[str, Any]
+    scheduled: str = ""
+    job_key: str = ""
+    job_ttl_s: int = 0  # a bound on a rescheduled job's hash, past its due time: never reached while it lives
+    retry_at: float | None = None
+    dead_stream: str = ""
+    history_key: str = ""
+    history: Mapping[str, Any] | None = None
+    history_ttl_s: int = 86_400
+    release_order: str = ""  # an ordered pair's queue to take this job off, letting the next one go
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    moved: int
+    next_due: float | None  # when the earliest job still scheduled comes due (unix s); None: nothing scheduled
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    id: str
+    duplicate: bool = False
+
+
+class EventStore:
+    def __init__(
+        self, redis: Redis, *, maxlen: int, group: str, consumer: str, deadline_s: float | None = None
+    ) -> None:
+        self._redis = redis
+        self._deadline_s = deadline_s
+        self._maxlen = maxlen
+        self._group = group
+        self._consumer = consumer
+        self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
+        self._append_once = redis.register_script(_APPEND_ONCE)
+        self._requeue = redis.register_script(_REQUEUE_DUE)
+        self._trim_acked = redis.register_script(_TRIM_ACKED)
+        self._flusher: asyncio.Task[None] | None = None
+        self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    async def aclose(self) -> None:
+        """Let appends in flight finish (up to the deadline), then stop; before the Redis client is closed."""
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flusher), self._deadline_s or 5.0)
+        await cancel(flusher)
+
+    # -- appending ---------------------------------------------------------------------------
+
+    async def append(self, stream: str, fields: Fields) -> str:
+        """XADD one entry; returns its id once Redis has it. Raises StoreUnavailable."""
+        return (await self.add(Append(stream, fields))).id
+
+    async def add(self, append: Append) -> Appended:
+        """Append (or, with ``append.once``, append unless already seen); resolves once Redis answered."""
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._pending.append((append, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        if self._deadline_s is None:
+            return await future
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                return await future
+        except TimeoutError:
+            raise StoreUnavailable(f"event store did not answer within {self._deadline_s} s") from None
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let every request of this loop turn join the batch
+            # Appends whose caller gave up (deadline, disconnect) are dropped: the caller was told 503.
+            batch, self._pending = [(a, f) for a, f in self._pending if not f.done()], []
+            if not batch:
+                continue
+            try:
+                results = await self._xadd_many([a for a, _ in batch])
+            except (RedisError, OSError) as exc:
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller may have gone (client disconnected, deadline passed)
+                    continue
+                if isinstance(result, Appended):
+                    future.set_result(result)
+                else:
+                    error = StoreUnavailable("event store unavailable")
+                    error.__cause__ = result
+                    future.set_exception(error)
+
+    async def _xadd_many(self, appends: Sequence[Append]) -> list[Appended | Exception]:
+        """One pipeline; each append's own result, or the error Redis gave that one (OOM, say): a refused
+        append must not turn its neighbours, which Redis stored, into 503s that providers would send again."""
+        self.round_trips += 1
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for a in appends:
+                if a.once is None:
+                    # approximate=True lets Redis trim whole macro-nodes: exact MAXLEN costs a lot per XADD.
+                    pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
+                else:
+                    flat = [item for pair in a.fields.items() for item in pair]
+                    before = [a.once.before] if a.once.before else []
+                    await self._append_once(
+                        keys=[a.stream, a.once.key, a.once.counter, *before],
+                        args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
+                        client=pipe,
+                    )
+            replies = await pipe.execute(raise_on_error=False)
+        return [reply if isinstance(reply, Exception) else _appended(reply) for reply in replies]
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def ensure_group(self, stream: str) -> None:
+        try:
+            # id="0": a new group starts from the stream's first entry, so nothing stored before the first
+            # worker started is skipped.
+            await self._redis.xgroup_create(stream, self._group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+
+    async def read_new(self, stream: str, *, count: int, block_ms: int) -> list[StoredEvent]:
+        # block_ms 0 means "don't wait" here; BLOCK 0 would mean "wait forever" to Redis.
+        reply = await self._redis.xreadgroup(
+            self._group, self._consumer, {stream: ">"}, count=count, block=block_ms if block_ms > 0 else None
+        )
+        if not reply:
+            return []
+        [[_, entries]] = cast(list[Any], reply)  # RESP2 shape: [[stream, [(id, fields), ...]]]
+        return _events(stream, entries)
+
+    async def claim_ids(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
+        """Take these entries over for this consumer, now (XCLAIM, no idle minimum); those no longer pending
+        (acknowledged, deleted) are left out. Counts as another delivery of each (XPENDING's counter)."""
+        if not ids:
+            return []
+        reply = await self._redis.xclaim(stream, self._group, self._consumer, 0, list(ids))
+        return _events(stream, reply or [])
+
+    async def own_pending(self, stream: str, *, min_idle_ms: int, count: int) -> list[str]:
+        """Ids pending under this consumer's name for at least ``min_idle_ms`` (XPENDING IDLE, Redis 6.2+)."""
+        rows = await self._redis.xpending_range(
+            stream, self._group, min="-", max="+", count=count, consumername=self._consumer, idle=min_idle_ms
+        )
+        return [decoded(r["message_id"]) for r in rows]
+
+    async def claim_stale(self, stream: str, *, min_idle_ms: int, count: int = 100) -> list[StoredEvent]:
+        # "0-0": scan the whole pending list each time; it is short unless workers are dying.
+        reply = await self._redis.xautoclaim(stream, self._group, self._consumer, min_idle_ms, "0-0", count=count)
+        return _events(stream, reply[1])
+
+    async def times_delivered(self, stream: str, ids: Sequence[str]) -> dict[str, int]:
+        """How often each pending entry has been handed to a consumer (XPENDING's delivery counter)."""
+        if not ids:
+            return {}
+        rows = await self._redis.xpending_range(
+            stream, self._group, min=min(ids, key=_id_key), max=max(ids, key=_id_key), count=len(ids) * 2 + 100
+        )
+        wanted = set(ids)
+        return {decoded(r["message_id"]): int(r["times_delivered"]) for r in rows if decoded(r["message_id"]) in wanted}
+
+    async def ack(self, stream: str, ids: Sequence[str]) -> None:
+        if ids:
+            await self._redis.xack(stream, self._group, *ids)
+
+    async def write(
+        self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str, *, stream_registry: str = ""
+    ) -> None:
+        """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
+
+        Not a MULTI: the jobs go to other streams (other hash slots on a cluster). The caller acks the
+        source entries only after this returns, so a crash part-way leaves them pending to be routed
+        again: at-least-once, with a deterministic ``job_id`` in every job for consumers to deduplicate.
+        ``stream_registry``: a set every stream written is added to, so trimming finds them all without a
+        SCAN, also those of workflows removed since.
+        """
+        if not writes and not outcomes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for w in writes:
+                pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
+            if outcomes:
+                pipe.hset(outcomes_key, mapping=_wire(outcomes))
+            if stream_registry and writes:
+                pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
+            await pipe.execute()
+
+    async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
+        """Record what became of one work entry and ack it, atomically (MULTI: all keys share a hash tag).
+
+        A retry goes to the scheduled set (its id) and the job's hash (its fields: see ``Settle``), a give-up
+        to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
+        crash before EXEC leaves the entry pending, to be reclaimed: nothing is lost, nothing half-done.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if outcome.retry_at is not None and outcome.job_key:
+                pipe.hset(outcome.job_key, mapping=_wire(outcome.fields))
+                if outcome.job_ttl_s > 0:
+                    pipe.expire(outcome.job_key, outcome.job_ttl_s)
+                pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
+            elif outcome.job_key:
+                pipe.delete(outcome.job_key)
+                if outcome.scheduled:
+                    pipe.zrem(outcome.scheduled, outcome.job_id)
+            if outcome.dead_stream:
+                pipe.xadd(outcome.dead_stream, _wire(outcome.fields), maxlen=self._maxlen, approximate=True)
+            if outcome.release_order:
+                pipe.zrem(outcome.release_order, outcome.job_id)
+            if outcome.history_key and outcome.history:
+                pipe.hset(outcome.history_key, mapping=_wire(outcome.history))
+                pipe.expire(outcome.history_key, outcome.history_ttl_s)
+            pipe.xack(stream, self._group, entry_id)
+            await pipe.execute()
+
+    async def redrive(self, dead_stream: str, stream: str, entries: Sequence[StoredEvent]) -> None:
+        """Put dead letters back on the work stream (with the fields given) and drop them from the dead stream."""
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                pipe.xadd(stream, _wire(entry.fields), maxlen=self._maxlen, approximate=True)
+            pipe.xdel(dead_stream, *[e.id for e in entries])
+            await pipe.execute()
+
+    async def scan(self, stream: str, *, after: str = "-", count: int = 100) -> list[StoredEvent]:
+        """Entries in id order from ``after`` (exclusive when it is an id), for listings and bulk operations."""
+        start = "-" if after == "-" else f"({after}"
+        return _events(stream, await self._redis.xrange(stream, min=start, count=count) or [])
+
+    async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> Requeued:
+        """Move up to ``count`` retries that came due back onto the work stream, as references to their hash;
+        any worker may run it. Also says when the next one comes due.
+
+        One script per call, so two workers moving at once cannot both re-add a job.
+        """
+        moved, first = await self._requeue(keys=[scheduled, stream], args=[now, count, job_key_prefix, self._maxlen])
+        return Requeued(int(moved), float(first) if first else None)
+
+    async def job_hashes(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """The fields of these job hashes, in order (empty for a hash that is gone); one round trip."""
+        if not keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        return [{decoded(k): v for k, v in reply.items()} for reply in replies]
+
+    async def trim_acked(self, streams: Sequence[str]) -> int:
+        """Drop the entries of each stream that every one of its consumer groups has acknowledged (see
+        ``_TRIM_ACKED``); streams no group reads are left alone. Returns how many entries went."""
+        trimmed = 0
+        for start in range(0, len(streams), 500):  # a round trip per 500 streams, not one pipeline for them all
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in streams[start : start + 500]:
+                    await self._trim_acked(keys=[stream], client=pipe)
+                trimmed += sum(int(r) for r in await pipe.execute())
+        return trimmed
+
+    async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                dead_stream,
+                _wire({**event.fields, "dead_reason": reason, "source_id": event.id}),
+                maxlen=self._maxlen,
+                approximate=True,
+            )
+            pipe.xack(stream, self._group, event.id)
+            await pipe.execute()
+
+    # -- reading back ------------------------------------------------------------------------
+
+    async def get(self, stream: str, entry_id: str) -> StoredEvent | None:
+        entries = await self._redis.xrange(stream, min=entry_id, max=entry_id, count=1)
+        found = _events(stream, entries or [])
+        return found[0] if found else None
+
+    async def latest(self, stream: str, count: int) -> list[StoredEvent]:
+        return _events(stream, await self._redis.xrevrange(stream, count=count) or [])
+
+    async def length(self, stream: str) -> int:
+        return int(await self._redis.xlen(stream))
+
+    async def trim_before(self, stream: str, min_id: str, *, approximate: bool = True) -> int:
+        """Drop entries older than ``min_id`` (retention).
+
+        Approximate by default: Redis then frees whole macro-nodes only, which is far cheaper and keeps
+        at most a node's worth (about 100 entries) past the cut until the next run.
+        """
+        return int(await self._redis.xtrim(stream, minid=min_id, approximate=approximate))
+
+    async def trim_outcomes(self, key: str, min_id: str) -> int:
+        """Drop routing outcomes of events older than ``min_id`` (they are keyed by entry id)."""
+        cut = _id_key(min_id)
+        removed = 0
+        old: list[str] = []
+        async for field_name, _ in self._redis.hscan_iter(key, count=1000):
+            name = decoded(field_name)
+            if _id_key(name) < cut:
+                old.append(name)
+            if len(old) >= 1000:  # one HDEL per page, not one round trip per field
+                removed += int(await self._redis.hdel(key, *old))
+                old = []
+        if old:
+            removed += int(await self._redis.hdel(key, *old))
+        return removed
+
+    # -- replay (router/history/replay.py) ----------------------------------------------------------
+
+    async def get_many(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
+        """The entries with these ids that are still stored, in the order given; one round trip."""
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.xrange(stream, min=entry_id, max=entry_id, count=1)
+            replies = await pipe.execute()
+        return [event for reply in replies for event in _events(stream, reply or [])]
+
+    async def backlog(self, stream: str, group: str) -> int:
+        """Entries of ``stream`` the group has not finished: not yet read (lag) plus read but not acked (pending).
+
+        0 when the stream or the group does not exist: nobody consumes it, so there is no live traffic to starve.
+        """
+        try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no such key
+            return 0
+        for info in cast(list[dict[Any, Any]], groups):
+            if decoded(info.get("name", "")) == group:
+                pending = int(info.get("pending") or 0)
+                if "lag" not in info:  # Redis < 7 reports no lag: count what lies past the group's position
+                    after = decoded(info.get("last-delivered-id", "0-0"))
+                    unread = await self._redis.xrange(stream, min=f"({after}", count=_BACKLOG_COUNT_CAP)
+                    return pending + len(unread or [])
+                # lag is nil when Redis cannot tell (entries deleted past the group's position): count pending only.
+                lag = info.get("lag")
+                return pending + (int(lag) if lag is not None else 0)
+        return 0
+
+    # -- event history (router/history/indexes.py) --------------------------------------------------
+
+    async def delete(self, stream: str, ids: Sequence[str]) -> int:
+        """XDEL these entries (per-project retention shorter than the stream's); returns how many existed."""
+        return int(await self._redis.xdel(stream, *ids)) if ids else 0
+
+    async def unrouted(self, stream: str, group: str, *, count: int) -> list[StoredEvent]:
+        """Up to ``count`` entries the group has not finished: read but not acked, then never read; by id.
+
+        Without the group (no worker ever ran) every entry is unread.
+        """
+        last = "0-0"
+        try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no such key
+            return []
+        pending: list[str] = []
+        for info in cast(list[dict[Any, Any]], groups):
+            if decoded(info.get("name", "")) == group:
+                last = decoded(info.get("last-delivered-id", "0-0"))
+                rows = await self._redis.xpending_range(stream, group, min="-", max="+", count=count)
+                pending = [decoded(r["message_id"]) for r in rows]
+        events = await self.get_many(stream, pending) if pending else []
+        # "(" makes the start exclusive: the group's last-delivered entry is already pending or done.
+        unread = await self._redis.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=count)
+        return (events + _events(stream, unread or []))[:count]
+
+
+_BACKLOG_COUNT_CAP = 10_000  # enough to tell "busy" from "idle"; counting further would only cost time
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
