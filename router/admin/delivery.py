@@ -10,12 +10,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import BadParameter, clamped_limit, is_stream_id
+from router.admin.params import BadParameter, clamped_limit
 from router.delivery.limits import Limiter
 from router.delivery.worker import redrive
 from router.runtime.state import app_state
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
+from router.storage.stream_id import StreamId
 
 
 def _dead(entry: StoredEvent) -> dict[str, Any]:
@@ -41,7 +42,7 @@ async def list_dead_letters(request: Request) -> Response:
         limit = clamped_limit(request, 100, 1000)
     except BadParameter as exc:
         return JSONResponse({"error": exc.message}, status_code=400)
-    if after != "-" and not is_stream_id(after):
+    if after != "-" and not StreamId.is_valid(after):
         return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
     data = [_dead(e) for e in entries if workflow is None or e.text("workflow") == workflow]
@@ -65,7 +66,7 @@ async def redrive_dead_letters(request: Request) -> Response:
         or (entry_id is None) == (workflow is None)
     ):
         return JSONResponse({"error": 'give exactly one of "id" or "workflow"'}, status_code=400)
-    if entry_id is not None and not is_stream_id(entry_id):
+    if entry_id is not None and not StreamId.is_valid(entry_id):
         return JSONResponse({"error": "not_found"}, status_code=404)
     count = await redrive(state["store"], state["keys"], entry_id=entry_id, workflow=workflow)
     if entry_id is not None and count == 0:

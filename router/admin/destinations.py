@@ -6,6 +6,7 @@ values) are write-only here: responses show that they are set, never what they a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -17,12 +18,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import BadParameter, clamped_limit, is_stream_id
+from router.admin.params import BadParameter, clamped_limit
 from router.egress.checks import destination_refusals
 from router.notifications.destinations import RenderError, validate
 from router.notifications.events import workflow_failure
 from router.notifications.fanout import event_of
 from router.runtime.state import app_state
+from router.storage.entries import MalformedEntry, Notification
+from router.storage.stream_id import StreamId
 from subscriptions.destinations import Destination
 from subscriptions.snapshot import Snapshot
 
@@ -188,11 +191,14 @@ async def replay_notification(request: Request) -> Response:
     """Send a stored event to the destinations again (as a new entry marked ``replay_of``)."""
     state = app_state(request)
     entry_id = request.path_params["notification_id"]
-    entry = await state["store"].get(state["keys"].notifications, entry_id) if is_stream_id(entry_id) else None
+    entry = await state["store"].get(state["keys"].notifications, entry_id) if StreamId.is_valid(entry_id) else None
     if entry is None:
         return JSONResponse(NOT_FOUND, status_code=404)
-    fields: dict[str, str | bytes | int] = {**entry.fields, "replay_of": entry.id}
-    new_id = await state["store"].append(state["keys"].notifications, fields)
+    try:
+        copy = dataclasses.replace(Notification.from_fields(entry.fields, entry.id), replay_of=entry.id)
+    except MalformedEntry as exc:
+        return JSONResponse({"error": "malformed_entry", "field": exc.field}, status_code=409)
+    new_id = await state["store"].append(state["keys"].notifications, copy.to_fields())
     return JSONResponse({"id": new_id, "replay_of": entry.id}, status_code=202)
 
 

@@ -27,6 +27,7 @@ from router.ingress.sdk.responses import iso_ms
 from router.runtime.state import State, app_state
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
+from router.storage.stream_id import StreamId
 
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _JOB_ID = re.compile(r"^([0-9]{1,20}-[0-9]{1,20}):.+$")
@@ -232,7 +233,7 @@ async def _executions(state: State, index: EventIndex, job_ids: list[str]) -> li
     details = await _jobs(state, job_ids, [j for o in outcomes for j in _outcome_jobs(o)])
     out = []
     for job_id, event_id, status, job in zip(job_ids, event_ids, statuses, details, strict=True):
-        started = int(event_id.split("-")[0])
+        started = StreamId.parse(event_id).ms
         ended = int(job["ended_at"] * 1000) if job.get("ended_at") else None
         out.append(
             {

@@ -32,12 +32,6 @@ def decimal(text: str) -> int | None:
     return value if value <= U64 else None
 
 
-def is_stream_id(text: str) -> bool:
-    """Whether ``text`` is a complete Redis stream id (``<ms>-<seq>``) that Redis would accept."""
-    ms, dash, seq = text.partition("-")
-    return bool(dash) and decimal(ms) is not None and decimal(seq) is not None
-
-
 def clamped_limit(request: Request, default: int, maximum: int, name: str = "limit") -> int:
     """``?limit=`` brought into 1..maximum; BadParameter when it is not a number at all."""
     raw = request.query_params.get(name)

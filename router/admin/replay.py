@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import is_stream_id
 from router.history.indexes import EventFilter
 from router.history.replay_jobs import MODES, ReplayConflict, ReplayJobs, ReplayRequest, parse_when
 from router.runtime.state import State, app_state
+from router.storage.stream_id import StreamId
 
 # Body fields of POST /api/replays that select events, and the EventFilter field each one sets.
 _FILTER_FIELDS = ("project", "integration", "credential", "user", "provider_id", "event_type", "status")
@@ -119,7 +119,7 @@ async def get_replay(request: Request) -> Response:
 async def replay_event(request: Request) -> Response:
     """Body (optional): {mode?, dry_run?, request_id?}; the request id defaults to ``event:<id>:<mode>``."""
     event_id = request.path_params["event_id"]
-    if not is_stream_id(event_id):
+    if not StreamId.is_valid(event_id):
         return JSONResponse({"error": "not_found"}, status_code=404)
     body = await _body(request) if await request.body() else {}
     if body is None:

@@ -26,7 +26,6 @@ from rich.table import Table
 from rich.text import Text
 
 from router import logs
-from router.admin.params import is_stream_id
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay import ReplayConfig, Replayer
 from router.history.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
@@ -38,6 +37,7 @@ from router.settings import Settings
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
+from router.storage.stream_id import StreamId
 from subscriptions.snapshot import SnapshotCache
 
 events_cli = typer.Typer(help="Look at stored events.", no_args_is_help=True)
@@ -205,7 +205,7 @@ def events_show(event_id: Annotated[str, typer.Argument(help="Event (ingest stre
             found = await ctx.store.get_many(ctx.keys.ingest, [event_id])
             return await _detail(ctx, found[0]) if found else None
 
-    detail = _in_process(run) if is_stream_id(event_id) else None
+    detail = _in_process(run) if StreamId.is_valid(event_id) else None
     if detail is None:
         console.print(Text(f"no stored event {event_id}", style="red"))
         raise typer.Exit(1)

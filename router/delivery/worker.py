@@ -44,6 +44,7 @@ from router.storage.consumer import GroupReader
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, Settle, StoredEvent
+from router.storage.stream_id import InvalidStreamId, StreamId
 from subscriptions.models import HttpTarget, Workflow
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -86,10 +87,9 @@ def limits_of(target: HttpTarget) -> TargetLimits:
 
 
 def _order_score(event_id: str) -> float:
-    ms, _, seq = event_id.partition("-")
     try:
-        return int(ms) * 1000 + min(int(seq or 0), 999)
-    except ValueError:
+        return StreamId.parse(event_id, partial=True).score
+    except InvalidStreamId:
         return 0.0
 
 

@@ -46,6 +46,7 @@ from router.delivery.outcomes import Job
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore, Settle, StoredEvent
+from router.storage.stream_id import StreamId
 from subscriptions.snapshot import Snapshot
 
 STATUSES = ("received", "routed", "unmatched", "delivered", "failed", "dead")
@@ -129,9 +130,7 @@ class Page:
 
 def score(entry_id: str) -> int:
     """Sort key of an ingest id (also of a job id, which starts with its event's id)."""
-    ms, _, rest = entry_id.partition("-")
-    seq = rest.split(":", 1)[0]
-    return int(ms) * 1000 + min(int(seq or 0), 999)
+    return StreamId.of_job(entry_id).score
 
 
 def _encode_cursor(position: tuple[int, str], total: int) -> str:

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from router.admin.params import decimal
 from router.delivery.worker import DELIVERY_GROUP
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing.core import job as trigger_job
 from router.storage.keys import ROUTING_GROUP, Keys, replay_job_id
 from router.storage.store import Append, EventStore, StoredEvent
+from router.storage.stream_id import InvalidStreamId, StreamId
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
@@ -297,9 +297,11 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, RedisError | OSError)
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return (int(ms), int(seq or 0)) if decimal(ms) is not None and decimal(seq) is not None else (0, 0)
+def _id_key(entry_id: str) -> StreamId:
+    try:
+        return StreamId.parse(entry_id, partial=True)
+    except InvalidStreamId:
+        return StreamId(0, 0)
 
 
 class ReplayRunner:

@@ -33,6 +33,7 @@ from router.ingress.webhooks import (
     with_diagnostics,
 )
 from router.runtime.state import State, app_state
+from router.storage.entries import IngestEvent
 from subscriptions import paths
 from subscriptions.custom import TEMPLATE, CustomWebhook, ResponseSpec
 from subscriptions.custom_lifecycle import secrets_owner
@@ -240,22 +241,22 @@ async def _store(
     context: Mapping[str, Any],
 ) -> Response:
     integration = snapshot.integrations.get(definition.integration or "")
-    fields: dict[str, str | bytes | int] = {
-        "source": "custom",
-        "project": definition.project,
-        "integration": definition.owner,
-        "integration_type": integration.type if integration is not None else "api_resource",
-        "definition": definition.id,
-        "provider_id": _value(definition.routing, context),
-        "credential": recipient,
-        "event_type": _value(definition.event_type, context),
-        "delivery_id": _value(definition.delivery_id, context),
-        "received_at": str(int(time.time() * 1000)),
-        "headers": json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
-        "body": body,
-    }
+    event = IngestEvent(
+        source="custom",
+        project=definition.project,
+        integration=definition.owner,
+        integration_type=integration.type if integration is not None else "api_resource",
+        definition=definition.id,
+        provider_id=_value(definition.routing, context),
+        credential=recipient,
+        event_type=_value(definition.event_type, context),
+        delivery_id=_value(definition.delivery_id, context),
+        received_at=str(int(time.time() * 1000)),
+        headers=json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
+        body=body,
+    )
     try:
-        entry_id = await state["store"].append(state["keys"].ingest, fields)
+        entry_id = await state["store"].append(state["keys"].ingest, event.to_fields())
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"definition": definition.id})
         return error(503, "store_unavailable", headers={"retry-after": "5"})

@@ -24,6 +24,7 @@ from router.errors import StoreUnavailable
 from router.ingress import headers as stored_headers
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
+from router.storage.entries import IngestEvent
 from router.storage.store import Append, Once
 from subscriptions.models import Integration
 
@@ -169,21 +170,21 @@ async def _store(
     received_at = str(int(time.time() * 1000))
     appends = []
     for event in events:
-        fields: dict[str, str | bytes | int] = {
-            "source": "webhook",
-            "project": integration.project,
-            "integration": integration.id,
-            "integration_type": integration.type,
-            "provider_id": event.provider_id,
-            "credential": credential_id,
-            "event_type": event.event_type,
-            "delivery_id": event.delivery_id,
-            "received_at": received_at,
-            "headers": kept,
-            "body": body if event.body is None else event.body,
-        }
+        stored = IngestEvent(
+            source="webhook",
+            project=integration.project,
+            integration=integration.id,
+            integration_type=integration.type,
+            provider_id=event.provider_id,
+            credential=credential_id,
+            event_type=event.event_type,
+            delivery_id=event.delivery_id,
+            received_at=received_at,
+            headers=kept,
+            body=body if event.body is None else event.body,
+        )
         once = _once(state, integration, event.delivery_id)
-        appends.append(state["store"].add(Append(state["keys"].ingest, fields, once)))
+        appends.append(state["store"].add(Append(state["keys"].ingest, stored.to_fields(), once)))
     try:
         # One event is the common case: await it directly rather than through gather's extra task.
         results = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from router.storage.entries import Notification
 from router.storage.keys import Keys
 from router.storage.store import EventStore
 from subscriptions.snapshot import Snapshot
@@ -132,9 +133,9 @@ class Notifier:
         self._keys = keys
 
     async def emit(self, event: dict[str, Any]) -> str:
-        fields = {
-            "type": str(event["type"]),
-            "project": str(event.get("project", {}).get("id", "")),
-            "event": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
-        }
-        return await self._store.append(self._keys.notifications, fields)
+        entry = Notification(
+            type=str(event["type"]),
+            project=str(event.get("project", {}).get("id", "")),
+            event=json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode(),
+        )
+        return await self._store.append(self._keys.notifications, entry.to_fields())

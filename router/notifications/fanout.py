@@ -11,6 +11,7 @@ import json
 import logging
 
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.entries import MalformedEntry, Notification, TriggerJob
 from router.storage.keys import Keys, destination_job_id
 from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore, StoredEvent
@@ -60,23 +61,25 @@ class DestinationFanout:
         return len(events)
 
     def _jobs(self, event: StoredEvent, snapshot: Snapshot, disabled: set[str]) -> list[Append]:
+        try:
+            notification = Notification.from_fields(event.fields, event.id)
+        except MalformedEntry as exc:
+            # No destination could render it: skipped (and acked with its batch), like a malformed report.
+            logger.error("malformed notification skipped", extra={"entry": event.id, "field": exc.field})
+            return []
         jobs = []
-        for destination in snapshot.destinations_for(event.text("project"), event.text("type")):
+        for destination in snapshot.destinations_for(notification.project, notification.type):
             if destination.id in disabled:
                 continue
-            jobs.append(
-                Append(
-                    self._keys.delivery_jobs,
-                    {
-                        "job_id": destination_job_id(event.id, destination.id),
-                        "target_kind": "destination",
-                        "destination": destination.id,
-                        "event_id": event.id,
-                        "project": event.text("project"),
-                        "notification": event.fields.get("event", b"{}"),
-                    },
-                )
+            job = TriggerJob(
+                job_id=destination_job_id(event.id, destination.id),
+                target_kind="destination",
+                destination=destination.id,
+                event_id=event.id,
+                project=notification.project,
+                notification=notification.event,
             )
+            jobs.append(Append(self._keys.delivery_jobs, job.to_fields()))
         return jobs
 
 

@@ -39,6 +39,7 @@ from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
+from router.storage.stream_id import StreamId
 from subscriptions.models import Credential, Id, Workflow
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -137,8 +138,7 @@ class ExecutionsBridge:
         await self._store.ack(self._stream, [report.id])
 
     def _too_old(self, report: StoredEvent) -> bool:
-        at_ms = int(report.id.partition("-")[0])
-        return time.time() - at_ms / 1000 > self._config.max_age_s
+        return time.time() - StreamId.parse(report.id).at_s > self._config.max_age_s
 
 
 # -- credentials_failure -------------------------------------------------------------------------------------

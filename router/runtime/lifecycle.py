@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from router.errors import StoreUnavailable
 from router.routing.lifecycle import INTEGRATION_ENABLED
 from router.settings import Settings
+from router.storage.entries import Fields, IngestEvent
 from router.storage.keys import Keys
 from router.storage.store import EventStore
 from subscriptions.crypto import SecretBox
@@ -74,21 +75,21 @@ class LifecycleRunner:
                 raise
         return ids
 
-    def _event(self, snapshot: Snapshot, cred: Credential) -> dict[str, str | bytes | int]:
+    def _event(self, snapshot: Snapshot, cred: Credential) -> Fields:
         integration = snapshot.integrations[cred.integration]  # claim() only returns usable credentials
-        return {
-            "source": "lifecycle",
-            "project": cred.project,
-            "integration": integration.id,
-            "integration_type": integration.type,
-            "provider_id": cred.provider_id or "",
-            "credential": cred.id,
-            "event_type": INTEGRATION_ENABLED,
-            "delivery_id": f"integration_enabled:{cred.id}",
-            "received_at": str(int(self._clock() * 1000)),
-            "headers": "{}",
-            "body": json.dumps({"credentialId": cred.id, "userId": cred.user}, separators=(",", ":")),
-        }
+        return IngestEvent(
+            source="lifecycle",
+            project=cred.project,
+            integration=integration.id,
+            integration_type=integration.type,
+            provider_id=cred.provider_id or "",
+            credential=cred.id,
+            event_type=INTEGRATION_ENABLED,
+            delivery_id=f"integration_enabled:{cred.id}",
+            received_at=str(int(self._clock() * 1000)),
+            headers="{}",
+            body=json.dumps({"credentialId": cred.id, "userId": cred.user}, separators=(",", ":")).encode(),
+        ).to_fields()
 
 
 def build_runner(

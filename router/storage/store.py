@@ -30,6 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from router.errors import StoreUnavailable
 from router.storage.redis_client import decoded
+from router.storage.stream_id import StreamId
 from router.tasks import cancel
 
 Fields = Mapping[str, str | bytes | int]
@@ -549,6 +550,5 @@ class EventStore:
 _BACKLOG_COUNT_CAP = 10_000  # enough to tell "busy" from "idle"; counting further would only cost time
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+def _id_key(entry_id: str) -> StreamId:
+    return StreamId.parse(entry_id, partial=True)

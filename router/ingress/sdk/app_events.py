@@ -22,6 +22,7 @@ from router.ingress.sdk import strict_json
 from router.ingress.sdk.caller import Refused, identify
 from router.ingress.webhooks import BodyTooLarge, error, read_body
 from router.runtime.state import app_state
+from router.storage.entries import IngestEvent
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +54,18 @@ async def trigger_app_event(request: Request) -> Response:
         listed = ", ".join(repr(n) for n in defined) or "none"
         message = f"no App Event named {name[:200]!r} in project {caller.project.id!r}; defined App Events: {listed}"
         return error(404, "unknown_event", message=message)
-    fields: dict[str, str | bytes | int] = {
-        "source": "app_event",
-        "project": caller.project.id,
-        "user": caller.user.id,
-        "credential": caller.credential.id if caller.credential else "",
-        "event_type": name,
-        "received_at": str(int(time.time() * 1000)),
-        "headers": json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
-        "body": json.dumps(payload, separators=(",", ":")),
-    }
+    event = IngestEvent(
+        source="app_event",
+        project=caller.project.id,
+        user=caller.user.id,
+        credential=caller.credential.id if caller.credential else "",
+        event_type=name,
+        received_at=str(int(time.time() * 1000)),
+        headers=json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
+        body=json.dumps(payload, separators=(",", ":")).encode(),
+    )
     try:
-        event_id = await state["store"].append(state["keys"].ingest, fields)
+        event_id = await state["store"].append(state["keys"].ingest, event.to_fields())
     except StoreUnavailable:
         logger.warning("event store unavailable; App Event refused", extra={"project": caller.project.id})
         return error(503, "store_unavailable", headers={"retry-after": "5"})

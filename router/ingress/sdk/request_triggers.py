@@ -29,6 +29,7 @@ from router.ingress.webhooks import BodyTooLarge, error, read_body
 from router.routing.core import credential_gate
 from router.routing.sdk import pick_credential
 from router.runtime.state import State, app_state
+from router.storage.entries import Fields, IngestEvent
 from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
 
@@ -84,18 +85,18 @@ async def trigger_request(request: Request) -> Response:
         return Response(status_code=400)
     execution_id = str(uuid.uuid4())
     submitted = int(time.time() * 1000)
-    fields: dict[str, str | bytes | int] = {
-        "source": "request",
-        "project": caller.project.id,
-        "workflow": wf.id,
-        "user": caller.user.id,
-        "credential": cred.id,
-        "execution_id": execution_id,
-        "event_type": "request",
-        "received_at": str(submitted),
-        "headers": "{}",  # the call's headers are in the body, as the workflow sees them, credentials left out
-        "body": call.to_json(omit=credential_headers(wf.request)),
-    }
+    fields = IngestEvent(
+        source="request",
+        project=caller.project.id,
+        workflow=wf.id,
+        user=caller.user.id,
+        credential=cred.id,
+        execution_id=execution_id,
+        event_type="request",
+        received_at=str(submitted),
+        headers="{}",  # the call's headers are in the body, as the workflow sees them, credentials left out
+        body=call.to_json(omit=credential_headers(wf.request)),
+    ).to_fields()
     try:
         if not (wf.request and wf.request.has_response):
             await state["store"].append(state["keys"].ingest, fields)
@@ -121,9 +122,7 @@ async def trigger_request(request: Request) -> Response:
     return Response(reply.body, reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
-async def _stored_and_answered(
-    state: State, fields: dict[str, str | bytes | int], execution_id: str
-) -> RunnerResponse | None:
+async def _stored_and_answered(state: State, fields: Fields, execution_id: str) -> RunnerResponse | None:
     responses = state["responses"]
     with responses.expect(execution_id) as ready:  # before the XADD: the runner may answer at once
         await state["store"].append(state["keys"].ingest, fields)
