@@ -38,6 +38,7 @@ from router.delivery.worker import DELIVERY_GROUP
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing.core import job as trigger_job
+from router.storage.entries import IngestEvent, MalformedEntry
 from router.storage.keys import ROUTING_GROUP, Keys, replay_job_id
 from router.storage.store import Append, EventStore, StoredEvent
 from router.storage.stream_id import InvalidStreamId, StreamId
@@ -213,13 +214,20 @@ class Replayer:
 
     def _selected(
         self, request: ReplayRequest, ids: list[str], events: dict[str, StoredEvent], counts: Counts
-    ) -> list[StoredEvent]:
+    ) -> list[IngestEvent]:
         out = []
         for event_id in ids:
-            event = events.get(event_id)
-            if event is None:
+            stored = events.get(event_id)
+            if stored is None:
                 counts.skip("not_stored", failed=True)
-            elif request.filter is not None and "replay_of" in event.fields:
+                continue
+            try:
+                event = IngestEvent.from_fields(stored.fields, stored.id)
+            except MalformedEntry as exc:
+                logger.warning("malformed ingest entry not replayed", extra={"event_id": stored.id, "field": exc.field})
+                counts.skip("malformed_entry", failed=True)
+                continue
+            if request.filter is not None and event.replay_of:
                 # A filter also matches earlier replays' copies: replaying those too would multiply events.
                 counts.skip("is_a_replay")
             else:
@@ -231,8 +239,7 @@ class Replayer:
     ) -> list[Append]:
         writes = []
         for event in self._selected(request, ids, events, counts):
-            fields: dict[str, str | bytes | int] = {**event.fields, "replay_of": event.id, "replay": request.request_id}
-            writes.append(Append(self._keys.ingest, fields))
+            writes.append(Append(self._keys.ingest, event.replayed(event.id, request.request_id).to_fields()))
         return writes
 
     async def _redeliver(
@@ -267,21 +274,20 @@ class Replayer:
         return backlog
 
 
-def _again(snapshot: Snapshot, keys: Keys, event: StoredEvent, original: dict[str, str], rid: str) -> Append | None:
+def _again(snapshot: Snapshot, keys: Keys, event: IngestEvent, original: dict[str, str], rid: str) -> Append | None:
     """The original trigger job, re-created: same workflow, credential and user, its own id, marked."""
     workflow = snapshot.workflows.get(original.get("workflow", ""))
     if workflow is None:
         return None
-    append, _ = trigger_job(event, keys, workflow, None, original.get("user", ""))
-    fields = dict(append.fields)
-    fields.update(
-        job_id=replay_job_id(original["job_id"], rid),
-        credential=original.get("credential", ""),
-        replay_of=event.id,
-        replay_of_job=original["job_id"],
-        replay=rid,
-    )
-    return Append(append.stream, fields)
+    marks = {
+        "job_id": replay_job_id(original["job_id"], rid),
+        "credential": original.get("credential", ""),
+        "replay_of": event.id,
+        "replay_of_job": original["job_id"],
+        "replay": rid,
+    }
+    append, _ = trigger_job(event, keys, workflow, None, original.get("user", ""), marks)
+    return append
 
 
 def _filter(job: ReplayJob) -> EventFilter:

@@ -6,32 +6,24 @@ Pure: a function of the registry snapshot and the stored event. The worker write
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from router.storage.entries import IngestEvent, MalformedEntry, TriggerJob
 from router.storage.keys import Keys, trigger_job_id
 from router.storage.store import Append, StoredEvent
 from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
 
-# Event fields copied into every trigger job, so a runner needs nothing but the job.
-_COPIED = (
-    "project",
-    "integration",
-    "integration_type",
-    "provider_id",
-    "event_type",
-    "delivery_id",
-    "received_at",
-    "headers",
-    "body",
-)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """``status``: matched, no_credential, no_workflow, integration_unknown, integration_disabled, unknown_source."""
+    """``status``: matched, no_credential, no_workflow, integration_unknown, integration_disabled, unknown_source,
+    malformed_entry (``skipped`` then names the field at fault)."""
 
     status: str
     jobs: list[dict[str, str]] = field(default_factory=list)
@@ -43,14 +35,12 @@ class Outcome:
         )
 
 
-def _credentials(snapshot: Snapshot, event: StoredEvent) -> list[Credential]:
-    integration = event.text("integration")
-    named = event.text("credential")
-    if named:  # a user-level URL names its credential; the tenant in the body does not override it
-        cred = snapshot.credentials.get(named)
+def _credentials(snapshot: Snapshot, event: IngestEvent) -> list[Credential]:
+    integration = event.integration
+    if event.credential:  # a user-level URL names its credential; the tenant in the body does not override it
+        cred = snapshot.credentials.get(event.credential)
         return [cred] if cred is not None and cred.integration == integration else []
-    provider_id = event.text("provider_id")
-    return snapshot.credentials_for(integration, provider_id) if provider_id else []
+    return snapshot.credentials_for(integration, event.provider_id) if event.provider_id else []
 
 
 def credential_gate(snapshot: Snapshot, cred: Credential) -> str:
@@ -65,24 +55,40 @@ def credential_gate(snapshot: Snapshot, cred: Credential) -> str:
 
 
 def job(
-    event: StoredEvent, keys: Keys, workflow: Workflow, credential: Credential | None, user: str
+    event: IngestEvent,
+    keys: Keys,
+    workflow: Workflow,
+    credential: Credential | None,
+    user: str,
+    stamp: Mapping[str, str] | None = None,
 ) -> tuple[Append, dict[str, str]]:
-    """One trigger job for ``workflow``, carrying the event. Its id is deterministic, so an event routed
-    twice (a worker died before acking) yields the same job id for the runner to deduplicate on."""
+    """One trigger job for ``workflow``, carrying the event (and the job fields in ``stamp``, which a router sets
+    for its kind of event). Its id is deterministic, so an event routed twice (a worker died before acking)
+    yields the same job id for the runner to deduplicate on."""
     cred_id = credential.id if credential else ""
     job_id = trigger_job_id(event.id, workflow.id, cred_id or user)
-    fields: dict[str, str | bytes | int] = {k: event.fields[k] for k in _COPIED if k in event.fields}
-    fields.update(
+    trigger = TriggerJob(
         job_id=job_id,
         event_id=event.id,
         workflow=workflow.id,
         credential=cred_id,
         user=user,
         trigger_type=workflow.trigger_type,
+        project=event.project,
+        integration=event.integration,
+        integration_type=event.integration_type,
+        provider_id=event.provider_id,
+        event_type=event.event_type,
+        delivery_id=event.delivery_id,
+        received_at=event.received_at,
+        headers=event.headers,
+        body=event.body,
     )
+    if stamp:
+        trigger = trigger.replace(**stamp)
     # HTTP targets share one work stream that delivery workers drain; stream targets get the workflow's own.
     stream = keys.delivery_jobs if workflow.target.type == "http" else keys.triggers(workflow.id)
-    return Append(stream, fields), {
+    return Append(stream, trigger.to_fields()), {
         "job_id": job_id,
         "workflow": workflow.id,
         "credential": cred_id,
@@ -91,7 +97,12 @@ def job(
 
 
 def fan_out(
-    snapshot: Snapshot, event: StoredEvent, keys: Keys, credentials: list[Credential], workflows: list[Workflow]
+    snapshot: Snapshot,
+    event: IngestEvent,
+    keys: Keys,
+    credentials: list[Credential],
+    workflows: list[Workflow],
+    stamp: Mapping[str, str] | None = None,
 ) -> tuple[list[Append], Outcome]:
     """Jobs for every (credential, workflow) pair that passes the gates; the outcome says why not otherwise."""
     skipped: Counter[str] = Counter()
@@ -107,7 +118,7 @@ def fan_out(
             if reason:
                 skipped[reason] += 1
                 continue
-            write, summary = job(event, keys, wf, cred, cred.user)
+            write, summary = job(event, keys, wf, cred, cred.user, stamp)
             writes.append(write)
             jobs.append(summary)
     if jobs:
@@ -115,8 +126,8 @@ def fan_out(
     return [], Outcome("no_workflow", [], dict(skipped))
 
 
-def route_webhook(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    integration = snapshot.integrations.get(event.text("integration"))
+def route_webhook(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    integration = snapshot.integrations.get(event.integration)
     if integration is None:
         return [], Outcome("integration_unknown")
     if not integration.enabled:
@@ -124,10 +135,10 @@ def route_webhook(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[l
     credentials = _credentials(snapshot, event)
     if not credentials:
         return [], Outcome("no_credential")
-    return fan_out(snapshot, event, keys, credentials, snapshot.workflows_for(integration, event.text("event_type")))
+    return fan_out(snapshot, event, keys, credentials, snapshot.workflows_for(integration, event.event_type))
 
 
-Router = Callable[[Snapshot, StoredEvent, Keys], tuple[list[Append], Outcome]]
+Router = Callable[[Snapshot, IngestEvent, Keys], tuple[list[Append], Outcome]]
 
 # How each kind of stored event is routed, by its "source" field (webhooks predate the field: "").
 ROUTERS: dict[str, Router] = {
@@ -136,8 +147,15 @@ ROUTERS: dict[str, Router] = {
 }
 
 
-def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    router = ROUTERS.get(event.text("source"))
+def route(snapshot: Snapshot, stored: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    try:
+        event = IngestEvent.from_fields(stored.fields, stored.id)
+    except MalformedEntry as exc:
+        # Recorded and acked like any event nothing can route (unknown_source, integration_unknown): routing it
+        # again would not make it readable. The outcome names the field, the log says which entry.
+        logger.warning("malformed ingest entry", extra={"event_id": stored.id, "field": exc.field})
+        return [], Outcome("malformed_entry", skipped={exc.field: 1})
+    router = ROUTERS.get(event.source)
     if router is None:
         return [], Outcome("unknown_source")
     return router(snapshot, event, keys)

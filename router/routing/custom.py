@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections import Counter
 
 from router.routing.core import ROUTERS, Outcome, fan_out, job
+from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
-from router.storage.store import Append, StoredEvent
+from router.storage.store import Append
 from subscriptions.custom import CustomWebhook, ResourceConnection
 from subscriptions.models import Workflow
 from subscriptions.snapshot import Snapshot
@@ -31,12 +32,12 @@ def custom_workflows(snapshot: Snapshot, definition: CustomWebhook) -> list[Work
     ]
 
 
-def _connections(snapshot: Snapshot, definition: CustomWebhook, event: StoredEvent) -> list[ResourceConnection]:
-    named = event.text("credential")
+def _connections(snapshot: Snapshot, definition: CustomWebhook, event: IngestEvent) -> list[ResourceConnection]:
+    named = event.credential
     if definition.level == "user":
         conn = snapshot.resource_connections.get(named)
         return [conn] if conn is not None and conn.api_resource == definition.api_resource else []
-    provider_id = event.text("provider_id")
+    provider_id = event.provider_id
     if not provider_id:
         return []
     return [
@@ -55,7 +56,7 @@ def _user_gate(snapshot: Snapshot, user_id: str) -> str:
 
 def fan_out_connections(
     snapshot: Snapshot,
-    event: StoredEvent,
+    event: IngestEvent,
     keys: Keys,
     connections: list[ResourceConnection],
     workflows: list[Workflow],
@@ -72,16 +73,16 @@ def fan_out_connections(
             if reason:
                 skipped[reason] += 1
                 continue
-            write, summary = job(event, keys, wf, None, conn.user)
-            writes.append(Append(write.stream, {**write.fields, "connection": conn.id}, write.once))
+            write, summary = job(event, keys, wf, None, conn.user, {"connection": conn.id})
+            writes.append(write)
             jobs.append({**summary, "connection": conn.id})
     if jobs:
         return writes, Outcome("matched", jobs, dict(skipped))
     return [], Outcome("no_workflow", [], dict(skipped))
 
 
-def route_custom(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    definition = snapshot.custom_webhooks.get(event.text("definition"))
+def route_custom(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    definition = snapshot.custom_webhooks.get(event.definition)
     if definition is None:
         return [], Outcome("definition_unknown")
     workflows = custom_workflows(snapshot, definition)
@@ -97,12 +98,12 @@ def route_custom(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[li
         return [], Outcome("integration_unknown")
     if not integration.enabled:
         return [], Outcome("integration_disabled")
-    named = event.text("credential")
+    named = event.credential
     if definition.level == "user":
         cred = snapshot.credentials.get(named)
         credentials = [cred] if cred is not None and cred.integration == integration.id else []
     else:
-        provider_id = event.text("provider_id")
+        provider_id = event.provider_id
         credentials = snapshot.credentials_for(integration.id, provider_id) if provider_id else []
     if not credentials:
         return [], Outcome("no_credential")

@@ -9,17 +9,18 @@ deployed and activated for that user).
 from __future__ import annotations
 
 from router.routing.core import ROUTERS, Outcome, fan_out
+from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
-from router.storage.store import Append, StoredEvent
+from router.storage.store import Append
 from subscriptions.snapshot import Snapshot
 
 INTEGRATION_ENABLED = "integration_enabled"
 
 
-def route_integration_enabled(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    if event.text("event_type") != INTEGRATION_ENABLED:
+def route_integration_enabled(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    if event.event_type != INTEGRATION_ENABLED:
         return [], Outcome("unknown_event_type")
-    credential = snapshot.credentials.get(event.text("credential"))
+    credential = snapshot.credentials.get(event.credential)
     if credential is None:
         return [], Outcome("no_credential")
     integration = snapshot.integrations.get(credential.integration)

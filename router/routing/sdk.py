@@ -10,9 +10,10 @@ from collections import Counter
 
 from router.routing import core as routing
 from router.routing.core import Outcome, fan_out
+from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
-from router.storage.store import Append, StoredEvent
-from subscriptions.models import Credential, Integration, Workflow
+from router.storage.store import Append
+from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
 
 
@@ -50,15 +51,8 @@ def pick_credential(snapshot: Snapshot, user: str, integration: str, named: str 
     return next((c for c in creds if c.status == "VALID"), creds[0] if creds else None)
 
 
-def _stamped(write: Append, integration: Integration, **extra: str) -> Append:
-    # SDK events belong to a project, not an integration: each job carries its workflow's integration.
-    return Append(
-        write.stream, {**write.fields, "integration": integration.id, "integration_type": integration.type, **extra}
-    )
-
-
 def _jobs_for(
-    snapshot: Snapshot, event: StoredEvent, keys: Keys, workflows: list[Workflow], **extra: str
+    snapshot: Snapshot, event: IngestEvent, keys: Keys, workflows: list[Workflow], **extra: str
 ) -> tuple[list[Append], Outcome]:
     skipped: Counter[str] = Counter()
     writes: list[Append] = []
@@ -68,19 +62,21 @@ def _jobs_for(
         if integration is None or not integration.enabled:
             skipped["integration_unknown" if integration is None else "integration_disabled"] += 1
             continue
-        cred = pick_credential(snapshot, event.text("user"), wf.integration, event.text("credential"))
+        cred = pick_credential(snapshot, event.user, wf.integration, event.credential)
         if cred is None:
             skipped["no_credential"] += 1
             continue
-        wf_writes, outcome = fan_out(snapshot, event, keys, [cred], [wf])
+        # SDK events belong to a project, not an integration: each job carries its workflow's integration.
+        stamp = {"integration": integration.id, "integration_type": integration.type, **extra}
+        wf_writes, outcome = fan_out(snapshot, event, keys, [cred], [wf], stamp)
         skipped.update(outcome.skipped)
-        writes += [_stamped(w, integration, **extra) for w in wf_writes]
+        writes += wf_writes
         jobs += outcome.jobs
     return writes, Outcome("matched" if jobs else "no_workflow", jobs, dict(skipped))
 
 
-def route_app_event(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    project, name = event.text("project"), event.text("event_type")
+def route_app_event(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    project, name = event.project, event.event_type
     workflows = sorted(
         (
             w
@@ -92,11 +88,11 @@ def route_app_event(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple
     return _jobs_for(snapshot, event, keys, workflows)
 
 
-def route_request(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    wf = snapshot.workflows.get(event.text("workflow"))
-    if wf is None or wf.trigger_type != "request" or wf.project != event.text("project"):
+def route_request(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    wf = snapshot.workflows.get(event.workflow)
+    if wf is None or wf.trigger_type != "request" or wf.project != event.project:
         return [], Outcome("workflow_unknown")
-    return _jobs_for(snapshot, event, keys, [wf], execution_id=event.text("execution_id"))
+    return _jobs_for(snapshot, event, keys, [wf], execution_id=event.execution_id)
 
 
 routing.ROUTERS["app_event"] = route_app_event

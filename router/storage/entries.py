@@ -137,6 +137,7 @@ class IngestEvent:
     body: bytes = b""
     replay_of: str = ""
     replay: str = ""
+    id: str = ""  # the entry's stream id once stored (``from_fields``); not a stream field
 
     _known: ClassVar[frozenset[str]]
     _binary: ClassVar[frozenset[str]] = frozenset({"body"})
@@ -171,15 +172,15 @@ class IngestEvent:
     def from_fields(cls, raw: Mapping[str, Any], entry_id: str = "") -> IngestEvent:
         values = _read(cls, raw, entry_id, frozenset(), cls._binary)
         _milliseconds(cls.__name__, entry_id, "received_at", values.get("received_at", ""))
-        return cls(**values)
+        return cls(**values, id=entry_id)
 
     def replayed(self, of: str, request_id: str) -> IngestEvent:
-        """A copy of this event for replay request ``request_id``; ``of`` is this event's id."""
-        copy: IngestEvent = _replace(self, replay_of=of, replay=request_id)
+        """A copy of this event for replay request ``request_id``; ``of`` is this event's id. Not stored yet."""
+        copy: IngestEvent = _replace(self, replay_of=of, replay=request_id, id="")
         return copy
 
 
-_INGEST_FIELDS = tuple(f.name for f in fields(IngestEvent))
+_INGEST_FIELDS = tuple(f.name for f in fields(IngestEvent) if f.name != "id")
 IngestEvent._known = frozenset(_INGEST_FIELDS)
 
 
@@ -211,7 +212,8 @@ class TriggerJob:
     the delivery worker keeps it (its hash, its dead letter).
 
     Required: ``event_id``. Absent fields read as ``""`` (``b""`` for the body, ``None`` for the attempt lists),
-    as they always read: a job copies only the event fields its event had, a destination's job
+    as they always read: a workflow's job carries every event field of ``JOB_EVENT_FIELDS`` (earlier versions
+    copied only those its event had, so an App Event's job had no ``provider_id``), a destination's job
     (``target_kind="destination"``) has ``destination`` and ``notification`` instead of a workflow's fields.
     ``job_id`` absent (jobs before deterministic ids): the job is known by its entry id, see ``key()``.
     ``attempts``, ``dead_reason``, ``dead_at``, ``source_id``: written by the delivery worker (hash and dead
@@ -225,7 +227,8 @@ class TriggerJob:
     credential: str = ""
     user: str = ""
     trigger_type: str = ""
-    execution_id: str = ""
+    execution_id: str = ""  # Request triggers: the id the caller was given
+    connection: str = ""  # custom webhooks on an API resource: the resource connection it runs for
     target_kind: str = ""
     destination: str = ""
     notification: bytes = b""

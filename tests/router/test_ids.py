@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from router.routing.core import job
+from router.storage.entries import IngestEvent
 from router.storage.keys import (
     Keys,
     destination_job_id,
@@ -12,11 +13,10 @@ from router.storage.keys import (
     replay_job_id,
     trigger_job_id,
 )
-from router.storage.store import StoredEvent
 from subscriptions.models import Workflow
 
 KEYS = Keys()
-EVENT = StoredEvent(KEYS.ingest, "1700000000000-0", {"project": b"p1"})
+EVENT = IngestEvent.from_fields({"project": b"p1"}, "1700000000000-0")
 
 
 def _workflow(workflow_id: str) -> Workflow:
