@@ -10,39 +10,13 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from router.delivery.job import Job
 from router.storage.keys import Keys
-from router.storage.store import Settle, StoredEvent
+from router.storage.store import Settle
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Job:
-    """A delivery job as a worker holds it. ``event`` is its work-stream entry (its id is what gets acked) with
-    the job's fields: the entry's own for a new job, the job's hash for one that came back from the scheduled
-    set (``stored``: its fields are in the hash already, so a reschedule rewrites only the attempts)."""
-
-    event: StoredEvent
-    stored: bool = False
-    fields: dict[str, Any] = field(init=False)
-    attempts: list[dict[str, Any]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.fields = dict(self.event.fields)
-        try:
-            self.attempts = list(json.loads(self.fields.get("attempts", b"[]")))
-        except (ValueError, TypeError):
-            self.attempts = []
-
-    def text(self, name: str) -> str:
-        return self.event.text(name)
-
-    @property
-    def id(self) -> str:
-        return self.text("job_id") or self.event.id
 
 
 class Outcomes:
@@ -52,9 +26,9 @@ class Outcomes:
         self._clock = clock
 
     def retry_at(self, job: Job, due: float) -> Settle:
-        attempts = {"attempts": json.dumps(job.attempts)}
+        attempts = json.dumps(job.attempts).encode()
         # The body goes into the hash once, with the first reschedule; after that only the attempts change.
-        fields = attempts if job.stored else {**job.fields, **attempts}
+        fields = {"attempts": attempts} if job.stored else job.entry.replace(attempts=attempts).to_fields()
         return Settle(
             job.id,
             fields,
@@ -69,9 +43,9 @@ class Outcomes:
         return {
             "status": status,
             "reason": reason,
-            "workflow": job.text("workflow"),
-            "destination": job.text("destination"),
-            "event_id": job.text("event_id"),
+            "workflow": job.entry.workflow,
+            "destination": job.entry.destination,
+            "event_id": job.entry.event_id,
             "attempts": json.dumps(job.attempts),
             "at": self._clock(),
         }
@@ -79,7 +53,7 @@ class Outcomes:
     def finished(self, job: Job, status: str, release_order: str = "") -> Settle:
         return Settle(
             job.id,
-            job.fields,
+            job.entry.to_fields(),
             scheduled=self._keys.delivery_scheduled,
             job_key=self._keys.delivery_job(job.id),
             history_key=self._keys.delivery_history(job.id),
@@ -93,18 +67,15 @@ class Outcomes:
             "delivery dead-lettered",
             extra={
                 "job_id": job.id,
-                "workflow": job.text("workflow"),
-                "destination": job.text("destination"),
+                "workflow": job.entry.workflow,
+                "destination": job.entry.destination,
                 "reason": reason,
                 "attempts": len(job.attempts),
             },
         )
-        fields = {
-            **job.fields,
-            "attempts": json.dumps(job.attempts),
-            "dead_reason": reason,
-            "dead_at": str(self._clock()),
-        }
+        fields = job.entry.replace(
+            attempts=json.dumps(job.attempts).encode(), dead_reason=reason, dead_at=str(self._clock())
+        ).to_fields()
         return Settle(
             job.id,
             fields,

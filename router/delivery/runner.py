@@ -23,45 +23,24 @@ The runner protocol:
 from __future__ import annotations
 
 import json
+import logging
 import time
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
+from router.delivery.job import Job
 from router.history.indexes import index_reported
 from router.ingress.sdk.responses import RunnerResponse, iso_ms, publish
+from router.storage.entries import MalformedEntry
 from router.storage.keys import RUNNER_GROUP, Keys
 from router.storage.store import EventStore, StoredEvent
 
+__all__ = ["Job", "RunnerClient"]
+
+logger = logging.getLogger(__name__)
+
 _NO_BODY = object()
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    entry_id: str  # the job's id in its trigger stream (what ack() acknowledges)
-    fields: dict[str, bytes]
-
-    def text(self, name: str) -> str:
-        return self.fields.get(name, b"").decode("utf-8", "replace")
-
-    @property
-    def job_id(self) -> str:
-        return self.text("job_id")
-
-    @property
-    def execution_id(self) -> str:
-        """The execution id the caller was given (Request triggers); else one derived from the job id."""
-        return self.text("execution_id") or str(uuid.uuid5(uuid.NAMESPACE_URL, self.job_id))
-
-    @property
-    def body(self) -> bytes:
-        return self.fields.get("body", b"")
-
-    def json(self) -> Any:
-        """The body parsed as JSON (App Events, Request triggers, JSON webhooks)."""
-        return json.loads(self.body)
 
 
 class RunnerClient:
@@ -82,8 +61,19 @@ class RunnerClient:
         self._response_ttl_s = response_ttl_s
         self._group_ready = False
 
-    def _jobs(self, events: list[StoredEvent]) -> list[Job]:
-        return [Job(e.id, e.fields) for e in events]
+    async def _jobs(self, events: list[StoredEvent]) -> list[Job]:
+        """The jobs of these entries. An entry that is no trigger job (an unknown field, no ``event_id``) would be
+        handed out again and again if left pending, and no runner could run it: it is logged and acked."""
+        jobs: list[Job] = []
+        unreadable: list[str] = []
+        for event in events:
+            try:
+                jobs.append(Job.read(event))
+            except MalformedEntry as exc:
+                logger.error("malformed trigger job acked unrun", extra={"entry": event.id, "field": exc.field})
+                unreadable.append(event.id)
+        await self._store.ack(self._stream, unreadable)
+        return jobs
 
     async def _ensure_group(self) -> None:
         if not self._group_ready:
@@ -93,12 +83,12 @@ class RunnerClient:
     async def read(self, *, count: int = 10, block_ms: int = 1000) -> list[Job]:
         """New jobs for this consumer (blocks up to ``block_ms``)."""
         await self._ensure_group()
-        return self._jobs(await self._store.read_new(self._stream, count=count, block_ms=block_ms))
+        return await self._jobs(await self._store.read_new(self._stream, count=count, block_ms=block_ms))
 
     async def reclaim(self, *, min_idle_ms: int = 60_000, count: int = 10) -> list[Job]:
         """Jobs another runner took but has not acked for ``min_idle_ms``: it is presumed dead."""
         await self._ensure_group()
-        return self._jobs(await self._store.claim_stale(self._stream, min_idle_ms=min_idle_ms, count=count))
+        return await self._jobs(await self._store.claim_stale(self._stream, min_idle_ms=min_idle_ms, count=count))
 
     async def ack(self, *jobs: Job) -> None:
         await self._store.ack(self._stream, [j.entry_id for j in jobs])
@@ -139,8 +129,8 @@ class RunnerClient:
         now = int(time.time() * 1000)
         data = {
             "type": kind,
-            "projectId": job.text("project"),
-            "workflowId": job.text("workflow"),
+            "projectId": job.entry.project,
+            "workflowId": job.entry.workflow,
             "workflowExecution": {"id": job.execution_id},
             "timestamp": now,
             **extra,
@@ -151,19 +141,17 @@ class RunnerClient:
             "timestampISO": iso_ms(now),
             "execution_id": job.execution_id,
             "job_id": job.job_id,
-            "event_id": job.text("event_id"),
-            "project": job.text("project"),
-            "workflow": job.text("workflow"),
-            "integration": job.text("integration"),
-            "integration_type": job.text("integration_type"),
-            "user": job.text("user"),
-            "credential": job.text("credential"),
+            "event_id": job.entry.event_id,
+            "project": job.entry.project,
+            "workflow": job.entry.workflow,
+            "integration": job.entry.integration,
+            "integration_type": job.entry.integration_type,
+            "user": job.entry.user,
+            "credential": job.entry.credential,
             "error": str(extra.get("error", "")),
             "data": json.dumps(data, separators=(",", ":")),
         }
         report_id = await self._store.append(self._keys.executions, fields)
         # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
-        await index_reported(
-            self._store.redis, self._keys, job.text("event_id"), job.job_id, kind == "workflow_success"
-        )
+        await index_reported(self._store.redis, self._keys, job.entry.event_id, job.job_id, kind == "workflow_success")
         return report_id

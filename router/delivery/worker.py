@@ -34,13 +34,15 @@ from typing import Any
 import httpx
 
 from router.delivery.attempt import Attempt, dead_reason, post_signed
+from router.delivery.job import Job
 from router.delivery.limits import Admission, Limiter, TargetLimits
-from router.delivery.outcomes import Job, Outcomes
+from router.delivery.outcomes import Outcomes
 from router.delivery.retry import DEFAULT_POLICY, RetryPolicy, Verdict
 from router.history.indexes import index_settled
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier, router_event
 from router.storage.consumer import GroupReader
+from router.storage.entries import MalformedEntry
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, Settle, StoredEvent
@@ -84,6 +86,14 @@ def limits_of(target: HttpTarget) -> TargetLimits:
         breaker_failures=target.breaker_failures,
         breaker_open_s=target.breaker_open_s,
     )
+
+
+# A due retry's entry on the work stream: only the id of the job whose hash holds its fields (see the store).
+_JOB_REF = "job_ref"
+
+
+def _ref(entry: StoredEvent) -> str:
+    return entry.fields[_JOB_REF].decode("utf-8", "replace")
 
 
 def _order_score(event_id: str) -> float:
@@ -178,36 +188,42 @@ class DeliveryWorker:
     async def _jobs(self, events: list[StoredEvent]) -> list[Job]:
         """The jobs of these entries: a reference (``job_ref``) is resolved to the job's hash. A reference whose
         hash is gone belongs to a job that ended meanwhile (through a duplicate entry): it is acked and dropped."""
-        refs = [e for e in events if "job_ref" in e.fields]
-        stored = await self._store.job_hashes([self._keys.delivery_job(e.text("job_ref")) for e in refs])
+        refs = [e for e in events if _JOB_REF in e.fields]
+        stored = await self._store.job_hashes([self._keys.delivery_job(_ref(e)) for e in refs])
         by_entry = {e.id: fields for e, fields in zip(refs, stored, strict=True)}
         jobs: list[Job] = []
         gone: list[str] = []
         for event in events:
-            if event.id not in by_entry:
-                jobs.append(Job(event))
-            elif by_entry[event.id]:
-                jobs.append(Job(StoredEvent(event.stream, event.id, by_entry[event.id]), stored=True))
-            else:
+            held = by_entry.get(event.id)
+            if held == {}:
                 gone.append(event.id)
+                continue
+            entry = event if held is None else StoredEvent(event.stream, event.id, held)
+            try:
+                jobs.append(Job.read(entry, stored=held is not None))
+            except MalformedEntry as exc:
+                # No attempt could make it deliverable: dead-lettered at once, as it stands, for an operator.
+                logger.error("malformed delivery job dead-lettered", extra={"entry": event.id, "field": exc.field})
+                keys = self._keys
+                await self._store.dead_letter(keys.delivery_jobs, keys.delivery_dead, entry, "malformed_entry")
         await self._store.ack(self._keys.delivery_jobs, gone)
         return jobs
 
     async def _one(self, snapshot: Snapshot, job: Job, gate: asyncio.Semaphore) -> None:
         async with gate:
             outcome = await self._deliver(snapshot, job)
-        if outcome.dead_stream and job.text("target_kind") != "destination" and self._notifier is not None:
+        if outcome.dead_stream and job.entry.target_kind != "destination" and self._notifier is not None:
             # Before the settle: a crash in between repeats the event (at-least-once), never loses it.
             await self._notifier.emit(_exhausted(snapshot, job, outcome))
-        await self._store.settle(self._keys.delivery_jobs, job.event.id, outcome=outcome)
+        await self._store.settle(self._keys.delivery_jobs, job.entry_id, outcome=outcome)
         await index_settled(self._store.redis, self._keys, job, outcome)
 
     async def _deliver(self, snapshot: Snapshot, job: Job) -> Settle:
-        if job.text("target_kind") == "destination":
+        if job.entry.target_kind == "destination":
             if self._destinations is None:
                 return self._out.retry_at(job, self._clock() + 5)  # a worker without destinations configured
             return await self._destinations.deliver(snapshot, job, self._out)
-        workflow = snapshot.workflows.get(job.text("workflow"))
+        workflow = snapshot.workflows.get(job.entry.workflow)
         if workflow is None or workflow.target.type != "http":
             return self._out.dead(job, "target_removed")
         target = workflow.target
@@ -240,7 +256,7 @@ class DeliveryWorker:
             attempt = await post_signed(
                 self._http,
                 url=target.url.get_secret_value(),
-                body=bytes(job.fields.get("body", b"")),
+                body=job.entry.body,
                 msg_id=message_id(job.id),
                 secrets=[s.get_secret_value() for s in target.secrets],
                 timeout_s=target.timeout_s,
@@ -282,9 +298,9 @@ class DeliveryWorker:
         return self._out.retry_at(job, self._clock() + delay)
 
     async def _at_head(self, workflow: Workflow, job: Job) -> bool:
-        key = self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
+        key = self._keys.delivery_order(workflow.id, job.entry.credential or job.entry.user)
         async with self._store.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {job.id: _order_score(job.text("event_id"))}, nx=True)
+            pipe.zadd(key, {job.id: _order_score(job.entry.event_id)}, nx=True)
             # Members leave as their jobs settle; the TTL, renewed while the pair is in use, bounds what a job
             # that never settled here leaves behind (its workflow was removed, or stopped being ordered).
             pipe.expire(key, self._config.history_ttl_s)
@@ -295,28 +311,28 @@ class DeliveryWorker:
     def _order_key(self, workflow: Workflow | None, target: HttpTarget | None, job: Job) -> str:
         if workflow is None or target is None or not target.ordered:
             return ""
-        return self._keys.delivery_order(workflow.id, job.text("credential") or job.text("user"))
+        return self._keys.delivery_order(workflow.id, job.entry.credential or job.entry.user)
 
 
 def _exhausted(snapshot: Snapshot, job: Job, outcome: Settle) -> dict[str, Any]:
     reason = str(outcome.fields.get("dead_reason", ""))
-    workflow = job.text("workflow")
+    workflow = job.entry.workflow
     return router_event(
         snapshot,
         "delivery_exhausted",
-        project=job.text("project"),
-        integration=job.text("integration"),
+        project=job.entry.project,
+        integration=job.entry.integration,
         workflow=workflow,
-        user=job.text("user"),
+        user=job.entry.user,
         message=f"Trigger job of workflow \u201c{workflow}\u201c was dead-lettered ({reason}) after "
         f"{len(job.attempts)} attempt(s)",
-        data={"jobId": job.id, "eventId": job.text("event_id"), "reason": reason, "attempts": job.attempts},
+        data={"jobId": job.id, "eventId": job.entry.event_id, "reason": reason, "attempts": job.attempts},
     )
 
 
 def _content_type(job: Job) -> dict[str, str]:
     try:
-        stored = json.loads(job.fields.get("headers", b"{}"))
+        stored = json.loads(job.entry.headers or "{}")
     except ValueError:
         return {}
     value = stored.get("content-type") if isinstance(stored, dict) else None

@@ -42,7 +42,7 @@ from urllib.parse import unquote
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from router.delivery.outcomes import Job
+from router.delivery.job import Job
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore, Settle, StoredEvent
@@ -488,8 +488,8 @@ async def index_dead_lettered(redis: Redis, keys: Keys, events: Sequence[StoredE
 
 async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> None:
     """A delivery job settled: its status, and its event's (the worst of the event's HTTP jobs)."""
-    event_id = job.text("event_id")
-    if job.text("target_kind") == "destination" or not event_id:
+    event_id = job.entry.event_id
+    if job.entry.target_kind == "destination" or not event_id:
         return  # failure notifications to event destinations are not trigger jobs of a stored event
     if outcome.retry_at is not None:
         status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits or order

@@ -20,8 +20,9 @@ import httpx
 from redis.asyncio import Redis
 
 from router.delivery.attempt import Attempt, attempt, dead_reason
+from router.delivery.job import Job
 from router.delivery.limits import Limiter, TargetLimits
-from router.delivery.outcomes import Job, Outcomes
+from router.delivery.outcomes import Outcomes
 from router.delivery.retry import RetryPolicy, Verdict
 from router.notifications.destinations import RenderError, render
 from router.notifications.destinations.email import SmtpConfig, send
@@ -81,13 +82,13 @@ class DestinationSender:
         )
 
     async def deliver(self, snapshot: Snapshot, job: Job, out: Outcomes) -> Settle:
-        destination = snapshot.destinations.get(job.text("destination"))
+        destination = snapshot.destinations.get(job.entry.destination)
         if destination is None:
             return out.dead(job, "destination_removed")
         if not destination.enabled or await self._redis.hexists(self._keys.disabled_destinations, destination.id):
             return out.dead(job, "destination_disabled")
         try:
-            event = json.loads(job.fields.get("notification", b"{}"))
+            event = json.loads(job.entry.notification or b"{}")
         except ValueError:
             return out.dead(job, "malformed_event")
         target_id = self._keys.destination_target(destination.id)

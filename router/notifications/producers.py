@@ -36,6 +36,7 @@ from router.runtime.state import app_state
 from router.runtime.supervisor import Task
 from router.settings import Settings
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.entries import TriggerJob
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
@@ -439,15 +440,16 @@ async def _json(request: Request) -> tuple[Any, list[str]]:
 def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
     """The job fields report_failure reads, for an execution the router knows only by its id."""
     integration = snapshot.integrations.get(wf.integration)
-    fields = {
-        "execution_id": execution_id,
-        "project": wf.project,
-        "workflow": wf.id,
-        "integration": wf.integration,
-        "integration_type": integration.type if integration else "",
-        "user": user,
-    }
-    return Job(entry_id="", fields={k: v.encode() for k, v in fields.items()})
+    entry = TriggerJob(
+        event_id="",
+        execution_id=execution_id,
+        project=wf.project,
+        workflow=wf.id,
+        integration=wf.integration,
+        integration_type=integration.type if integration else "",
+        user=user,
+    )
+    return Job("", entry)
 
 
 @admin

@@ -285,7 +285,7 @@ _WORKFLOW_ALWAYS = frozenset(
     {"job_id", "event_id", "workflow", "credential", "user", "trigger_type", *JOB_EVENT_FIELDS}
 )
 _DESTINATION_ALWAYS = frozenset({"job_id", "target_kind", "destination", "event_id", "project", "notification"})
-TriggerJob._known = frozenset(_JOB_FIELDS)
+TriggerJob._known = TRIGGER_JOB_FIELDS = frozenset(_JOB_FIELDS)
 
 
 # -- notifications ------------------------------------------------------------------------------------------------
@@ -316,4 +316,4 @@ class Notification:
         return cls(**_read(cls, raw, entry_id, frozenset({"type", "event"}), cls._binary))
 
 
-__all__ = ["JOB_EVENT_FIELDS", "IngestEvent", "MalformedEntry", "Notification", "TriggerJob"]
+__all__ = ["JOB_EVENT_FIELDS", "TRIGGER_JOB_FIELDS", "IngestEvent", "MalformedEntry", "Notification", "TriggerJob"]

@@ -34,6 +34,7 @@ from router.notifications.producers import (
 from router.runtime.state import State
 from router.runtime.supervisor import Supervisor, Task
 from router.settings import Settings
+from router.storage.entries import TriggerJob
 from router.storage.keys import Keys
 from router.storage.store import EventStore
 from subscriptions.models import Credential, Project
@@ -151,8 +152,9 @@ async def app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Stat
 async def test_runner_failure_report_becomes_one_workflow_failure(redis: Redis, registry: Registry, seed: Seed) -> None:
     await seed_world(registry, seed)
     runner = RunnerClient(redis, KEYS, "wf-1", "runner-1")
-    fields = {"job_id": "j1", "workflow": "wf-1", "project": "p1", "user": "u1", "execution_id": "exec-1"}
-    job = Job("1-0", {k: v.encode() for k, v in fields.items()})
+    job = Job(
+        "1-0", TriggerJob(event_id="", job_id="j1", workflow="wf-1", project="p1", user="u1", execution_id="exec-1")
+    )
     await runner.report_success(job)  # successes are acked without an event
     await runner.report_failure(job, "Test error message", step_id="step-1", instance_id="inst-1")
     b = await bridge(redis, registry)
@@ -169,7 +171,7 @@ async def test_a_report_is_notified_again_if_the_bridge_died_before_acking(
     redis: Redis, registry: Registry, seed: Seed
 ) -> None:
     await seed_world(registry, seed)
-    job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"exec-2"})
+    job = Job("1-0", TriggerJob(event_id="", workflow="wf-1", project="p1", user="u1", execution_id="exec-2"))
     await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
     store = EventStore(redis, maxlen=10_000, group=NOTIFY_GROUP, consumer="dead")
     await store.ensure_group(KEYS.executions)
@@ -182,7 +184,7 @@ async def test_a_report_is_notified_again_if_the_bridge_died_before_acking(
 
 async def test_old_reports_are_acked_without_a_notification(redis: Redis, registry: Registry, seed: Seed) -> None:
     await seed_world(registry, seed)
-    job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1"})
+    job = Job("1-0", TriggerJob(event_id="", workflow="wf-1", project="p1", user="u1"))
     await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "long ago")
     await asyncio.sleep(1.1)
     b = await bridge(redis, registry, max_age_s=1)
@@ -408,7 +410,7 @@ async def test_producers_run_the_bridge_and_the_watch_under_a_supervisor(
     for task in Producers(settings, redis, cache, KEYS, notifier(redis, "routing")).tasks():
         supervisor.add(task)
     supervisor.start()
-    job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"e1"})
+    job = Job("1-0", TriggerJob(event_id="", workflow="wf-1", project="p1", user="u1", execution_id="e1"))
     await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
     await asyncio.sleep(0.1)  # the watch records the VALID credential before it changes
     await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": "INVALID"}])
