@@ -14,22 +14,25 @@ from router.admin.params import BadParameter, clamped_limit
 from router.delivery.limits import Limiter
 from router.delivery.worker import redrive
 from router.runtime.state import app_state
+from router.storage.entries import TriggerJob
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
 from router.storage.stream_id import StreamId
 
 
-def _dead(entry: StoredEvent) -> dict[str, Any]:
+def _dead(stored: StoredEvent) -> dict[str, Any]:
+    # Lenient: a dead letter may be an entry the worker could not read as a job at all (malformed_entry).
+    job = TriggerJob.lenient(stored.fields)
     return {
-        "id": entry.id,
-        "job_id": entry.text("job_id"),
-        "workflow": entry.text("workflow"),
-        "credential": entry.text("credential"),
-        "event_id": entry.text("event_id"),
-        "reason": entry.text("dead_reason"),
-        "dead_at": float(entry.text("dead_at") or 0),
-        "attempts": json.loads(entry.fields.get("attempts", b"[]")),
-        "body_bytes": len(entry.fields.get("body", b"")),
+        "id": stored.id,
+        "job_id": job.job_id,
+        "workflow": job.workflow,
+        "credential": job.credential,
+        "event_id": job.event_id,
+        "reason": job.dead_reason,
+        "dead_at": float(job.dead_at or 0),
+        "attempts": json.loads(job.attempts or b"[]"),
+        "body_bytes": len(job.body),
     }
 
 
@@ -45,7 +48,7 @@ async def list_dead_letters(request: Request) -> Response:
     if after != "-" and not StreamId.is_valid(after):
         return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
-    data = [_dead(e) for e in entries if workflow is None or e.text("workflow") == workflow]
+    data = [d for d in map(_dead, entries) if workflow is None or d["workflow"] == workflow]
     next_after = entries[-1].id if len(entries) == limit else None
     return JSONResponse({"data": data, "next": next_after})
 

@@ -25,6 +25,7 @@ from router.history.indexes import BadFilter, EventFilter, EventIndex, JobFilter
 from router.ingress import headers as stored_headers
 from router.ingress.sdk.responses import iso_ms
 from router.runtime.state import State, app_state
+from router.storage.entries import IngestEvent
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
 from router.storage.stream_id import StreamId
@@ -101,20 +102,21 @@ def event_filter(request: Request) -> EventFilter:
     )
 
 
-def _summary(event: StoredEvent, outcome: bytes | str | None, status: str) -> dict[str, Any]:
+def _summary(stored: StoredEvent, outcome: bytes | str | None, status: str) -> dict[str, Any]:
+    event = IngestEvent.lenient(stored.fields, stored.id)
     return {
-        "id": event.id,
-        "received_at": int(event.text("received_at") or 0),
+        "id": stored.id,
+        "received_at": int(event.received_at or 0),
         "status": status,
-        "project": event.text("project"),
-        "source": event.text("source") or "webhook",
-        "integration": event.text("integration"),
-        "integration_type": event.text("integration_type"),
-        "provider_id": event.text("provider_id"),
-        "credential": event.text("credential") or None,
-        "event_type": event.text("event_type"),
-        "delivery_id": event.text("delivery_id"),
-        "replay_of": event.text("replay_of") or None,
+        "project": event.project,
+        "source": event.source or "webhook",
+        "integration": event.integration,
+        "integration_type": event.integration_type,
+        "provider_id": event.provider_id,
+        "credential": event.credential or None,
+        "event_type": event.event_type,
+        "delivery_id": event.delivery_id,
+        "replay_of": event.replay_of or None,
         "routing": json.loads(outcome) if outcome else {"status": "received"},
     }
 
@@ -158,7 +160,7 @@ async def get_event(request: Request) -> Response:
         out["body"] = body.decode("utf-8")
     except UnicodeDecodeError:
         out["body"] = None
-    out["verification"] = {"result": "verified", "by": _VERIFIED_BY.get(event.text("source"), "provider signature")}
+    out["verification"] = {"result": "verified", "by": _VERIFIED_BY.get(out["source"], "provider signature")}
     jobs = out["routing"].get("jobs", []) if isinstance(out["routing"], dict) else []
     out["jobs"] = await _jobs(state, [j["job_id"] for j in jobs if isinstance(j, dict) and "job_id" in j], jobs)
     return JSONResponse(out)

@@ -34,6 +34,7 @@ from router.ingress.sdk.responses import iso_ms
 from router.runtime.bootstrap import prepare
 from router.runtime.process import build_registry, connect
 from router.settings import Settings
+from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
@@ -107,19 +108,20 @@ async def _rows(ctx: Ctx, events: list[StoredEvent]) -> list[list[str]]:
     index = EventIndex(ctx.redis, ctx.keys)
     outcomes = await ctx.redis.hmget(ctx.keys.outcomes, [e.id for e in events]) if events else []
     rows = []
-    for event, raw in zip(events, outcomes, strict=True):
+    for stored, raw in zip(events, outcomes, strict=True):
         routing = json.loads(raw) if raw else {}
-        received = int(event.text("received_at") or 0)
+        event = IngestEvent.lenient(stored.fields, stored.id)
+        received = int(event.received_at or 0)
         rows.append(
             [
-                event.id,
+                stored.id,
                 iso_ms(received) if received else "",
-                event.text("integration"),
-                event.text("provider_id"),
-                event.text("event_type"),
-                await index.status_of(event.id),
+                event.integration,
+                event.provider_id,
+                event.event_type,
+                await index.status_of(stored.id),
                 str(len(routing.get("jobs", []))),
-                event.text("replay_of"),
+                event.replay_of,
             ]
         )
     return rows
@@ -179,15 +181,21 @@ async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
         text: str | None = body.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    keep = ("source", "project", "integration", "integration_type", "provider_id", "credential", "event_type")
+    entry = IngestEvent.lenient(event.fields, event.id)
     return {
         "id": event.id,
-        **{k: event.text(k) for k in keep},
-        "delivery_id": event.text("delivery_id"),
-        "received_at": iso_ms(int(event.text("received_at") or 0)),
+        "source": entry.source,
+        "project": entry.project,
+        "integration": entry.integration,
+        "integration_type": entry.integration_type,
+        "provider_id": entry.provider_id,
+        "credential": entry.credential,
+        "event_type": entry.event_type,
+        "delivery_id": entry.delivery_id,
+        "received_at": iso_ms(int(entry.received_at or 0)),
         "status": await EventIndex(ctx.redis, ctx.keys).status_of(event.id),
-        "replay_of": event.text("replay_of") or None,
-        "replay": event.text("replay") or None,
+        "replay_of": entry.replay_of or None,
+        "replay": entry.replay or None,
         "headers": json.loads(event.fields.get("headers", b"{}")),
         "body": text,
         "body_bytes": len(body),
@@ -230,7 +238,7 @@ def events_tail(
                 events = await ctx.store.scan(ctx.keys.ingest, after=after, count=100)
                 if events:
                     after = events[-1].id
-                    shown = [e for e in events if integration is None or e.text("integration") == integration]
+                    shown = [e for e in events if integration in (None, IngestEvent.lenient(e.fields).integration)]
                     for row in await _rows(ctx, shown):
                         console.print(Text("  ".join(v for v in row if v)))
                     continue

@@ -42,7 +42,7 @@ from router.history.indexes import index_settled
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier, router_event
 from router.storage.consumer import GroupReader
-from router.storage.entries import MalformedEntry
+from router.storage.entries import MalformedEntry, TriggerJob
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, Settle, StoredEvent
@@ -353,7 +353,9 @@ async def redrive(
         if not page:
             break
         for entry in page:
-            if (entry_id is None or entry.id == entry_id) and (workflow is None or entry.text("workflow") == workflow):
+            if entry_id not in (None, entry.id):
+                continue
+            if workflow is None or TriggerJob.lenient(entry.fields).workflow == workflow:
                 picked.append(entry)
         after = page[-1].id
     revived = []

@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from router.delivery.job import Job
+from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore, Settle, StoredEvent
@@ -377,37 +378,36 @@ class EventIndex:
         return Page([m for _, m in rows[:limit]], _encode_cursor(rows[limit - 1], total) if more else None, total)
 
 
-def _fits(event: StoredEvent, f: EventFilter) -> bool:
+def _fits(stored: StoredEvent, f: EventFilter) -> bool:
     if f.user:  # a user is known only once routing picked its credentials
         return False
-    wanted = {
-        "project": f.project,
-        "integration": f.integration,
-        "credential": f.credential,
-        "provider_id": f.provider_id,
-        "event_type": f.event_type,
-    }
-    return all(value is None or event.text(name) == value for name, value in wanted.items())
+    event = IngestEvent.lenient(stored.fields, stored.id)
+    wanted = (
+        (f.project, event.project),
+        (f.integration, event.integration),
+        (f.credential, event.credential),
+        (f.provider_id, event.provider_id),
+        (f.event_type, event.event_type),
+    )
+    return all(value is None or value == actual for value, actual in wanted)
 
 
 # -- writers -----------------------------------------------------------------------------------
 
 
 def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[str, str]]) -> set[str]:
-    def text(name: str) -> str:
-        return fields.get(name, b"").decode("utf-8", "replace")
-
-    integration = text("integration")
+    event = IngestEvent.lenient(fields)
+    integration = event.integration
     out = {keys.event_index("all")}
-    if text("project"):
-        out.add(keys.event_index("project", text("project")))
+    if event.project:
+        out.add(keys.event_index("project", event.project))
     if integration:
         out.add(keys.event_index("integration", integration))
-        if text("provider_id"):
-            out.add(keys.event_index("provider", integration, text("provider_id")))
-        if text("event_type"):
-            out.add(keys.event_index("type", integration, text("event_type")))
-    credentials = {text("credential")} | {j.get("credential", "") for j in jobs}
+        if event.provider_id:
+            out.add(keys.event_index("provider", integration, event.provider_id))
+        if event.event_type:
+            out.add(keys.event_index("type", integration, event.event_type))
+    credentials = {event.credential} | {j.get("credential", "") for j in jobs}
     out |= {keys.event_index("credential", c) for c in credentials if c}
     out |= {keys.event_index("user", j["user"]) for j in jobs if j.get("user")}
     return out

@@ -57,6 +57,13 @@ def _read(
     return {name: (_raw(value) if name in binary else _text(value)) for name, value in raw.items()}
 
 
+def _lenient(cls: type[Any], raw: Mapping[str, Any], required: frozenset[str]) -> dict[str, Any]:
+    values = {name: (_raw(v) if name in cls._binary else _text(v)) for name, v in raw.items() if name in cls._known}
+    for name in required - values.keys():
+        values[name] = b"" if name in cls._binary else ""
+    return values
+
+
 def _milliseconds(kind: str, entry_id: str, name: str, value: str) -> None:
     if value and not (value.isascii() and value.isdigit()):
         raise MalformedEntry(kind, entry_id, name, "is not a time in milliseconds")
@@ -174,6 +181,12 @@ class IngestEvent:
         _milliseconds(cls.__name__, entry_id, "received_at", values.get("received_at", ""))
         return cls(**values, id=entry_id)
 
+    @classmethod
+    def lenient(cls, raw: Mapping[str, Any], entry_id: str = "") -> IngestEvent:
+        """The fields this class knows, unchecked: for views (admin API, CLI, indexes) that show or file what is
+        stored and must not fail on one odd entry. Workers read with ``from_fields``."""
+        return cls(**_lenient(cls, raw, frozenset()), id=entry_id)
+
     def replayed(self, of: str, request_id: str) -> IngestEvent:
         """A copy of this event for replay request ``request_id``; ``of`` is this event's id. Not stored yet."""
         copy: IngestEvent = _replace(self, replay_of=of, replay=request_id, id="")
@@ -273,6 +286,11 @@ class TriggerJob:
         values = _read(cls, raw, entry_id, _JOB_REQUIRED, cls._binary)
         _milliseconds(cls.__name__, entry_id, "received_at", values.get("received_at", ""))
         return cls(**values)
+
+    @classmethod
+    def lenient(cls, raw: Mapping[str, Any]) -> TriggerJob:
+        """The fields this class knows, unchecked, for views: see ``IngestEvent.lenient``."""
+        return cls(**_lenient(cls, raw, _JOB_REQUIRED))
 
     def replace(self, **changes: Any) -> TriggerJob:
         result: TriggerJob = _replace(self, **changes)

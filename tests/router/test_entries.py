@@ -218,6 +218,15 @@ def test_a_job_read_by_name_refuses_a_misspelt_field() -> None:
         job.text("worklfow")
 
 
+def test_views_read_leniently_what_workers_refuse() -> None:
+    odd = {**OLD_WEBHOOK, "integratoin": b"x"}
+    with pytest.raises(MalformedEntry):
+        IngestEvent.from_fields(odd, "1-0")
+    assert IngestEvent.lenient(odd, "1-0") == IngestEvent.from_fields(OLD_WEBHOOK, "1-0")
+    job = TriggerJob.lenient({"workflwo": b"wf-1", "dead_reason": b"malformed_entry"})
+    assert job.event_id == "" and job.workflow == "" and job.dead_reason == "malformed_entry"
+
+
 # -- round trips -------------------------------------------------------------------------------------------------
 
 
