@@ -1,9 +1,10 @@
 """Typed stream entries: what each producer writes and each consumer reads, field by field.
 
-One frozen dataclass per kind of entry, with ``to_fields()`` (the exact fields its producers always wrote) and
+One dataclass per kind of entry, with ``to_fields()`` (the exact fields its producers always wrote) and
 ``from_fields()`` (which reads entries written by any earlier version too). A field an entry kind does not know,
 a required field missing, or a field of the wrong form raises ``MalformedEntry`` naming the entry and the field:
-a misspelt name is an error, never a silent ``""``.
+a misspelt name is an error, never a silent ``""``. Workers read with ``from_fields``; views (admin API, CLI,
+indexes) with ``lenient``, which never fails on one odd entry. ``StreamId`` (``stream_id.py``) parses entry ids.
 
 - ``IngestEvent``: the ingest stream (webhooks, custom webhooks, App Events, Request triggers, lifecycle
   events, and replayed copies of any of them).
