@@ -55,7 +55,13 @@ def _read(
     missing = required - raw.keys()
     if missing:
         raise MalformedEntry(cls.__name__, entry_id, min(missing), "is missing")
-    return {name: (_raw(value) if name in binary else _text(value)) for name, value in raw.items()}
+    try:  # what Redis hands back: bytes throughout (the routing worker reads every event through here)
+        values = {name: value.decode("utf-8", "replace") for name, value in raw.items() if name not in binary}
+    except AttributeError:  # str or int values, from a caller rather than Redis
+        values = {name: _text(value) for name, value in raw.items() if name not in binary}
+    for name in binary & raw.keys():  # the body: never decoded, it may be megabytes
+        values[name] = _raw(raw[name])
+    return values
 
 
 def _lenient(cls: type[Any], raw: Mapping[str, Any], required: frozenset[str]) -> dict[str, Any]:
