@@ -182,7 +182,7 @@ async def list_notifications(request: Request) -> Response:
     except BadParameter as exc:
         return JSONResponse({"error": exc.message}, status_code=400)
     entries = await state["store"].latest(state["keys"].notifications, limit)
-    data = [{"id": e.id, **event_of(e)} for e in entries if kind is None or e.text("type") == kind]
+    data = [{"id": e.id, **event_of(e)} for e in entries if kind in (None, Notification.lenient(e.fields).type)]
     return JSONResponse({"data": data})
 
 

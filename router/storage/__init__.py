@@ -1,2 +1,2 @@
-"""Where events and jobs live: the Redis client, the stream store, consumer-group reading and the name of
-every key."""
+"""Where events and jobs live: the Redis client, the stream store, consumer-group reading, the typed stream
+entries and their ids, and the name of every key."""

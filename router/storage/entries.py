@@ -338,7 +338,15 @@ class Notification:
 
     @classmethod
     def from_fields(cls, raw: Mapping[str, Any], entry_id: str = "") -> Notification:
-        return cls(**_read(cls, raw, entry_id, frozenset({"type", "event"}), cls._binary))
+        return cls(**_read(cls, raw, entry_id, _NOTIFICATION_REQUIRED, cls._binary))
+
+    @classmethod
+    def lenient(cls, raw: Mapping[str, Any]) -> Notification:
+        """The fields this class knows, unchecked, for views: see ``IngestEvent.lenient``."""
+        return cls(**_lenient(cls, raw, _NOTIFICATION_REQUIRED))
+
+
+_NOTIFICATION_REQUIRED = frozenset({"type", "event"})
 
 
 __all__ = ["JOB_EVENT_FIELDS", "TRIGGER_JOB_FIELDS", "IngestEvent", "MalformedEntry", "Notification", "TriggerJob"]

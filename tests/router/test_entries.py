@@ -225,6 +225,7 @@ def test_views_read_leniently_what_workers_refuse() -> None:
     assert IngestEvent.lenient(odd, "1-0") == IngestEvent.from_fields(OLD_WEBHOOK, "1-0")
     job = TriggerJob.lenient({"workflwo": b"wf-1", "dead_reason": b"malformed_entry"})
     assert job.event_id == "" and job.workflow == "" and job.dead_reason == "malformed_entry"
+    assert Notification.lenient({"type": b"t", "evnet": b"{}"}) == Notification(type="t", event=b"")
 
 
 # -- round trips -------------------------------------------------------------------------------------------------
