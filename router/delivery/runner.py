@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from router.delivery.job import Job
 from router.history.indexes import index_reported
 from router.ingress.sdk.responses import RunnerResponse, iso_ms, publish
-from router.storage.entries import MalformedEntry
+from router.storage.entries import ExecutionReport, MalformedEntry
 from router.storage.keys import RUNNER_GROUP, Keys
 from router.storage.store import EventStore, StoredEvent
 
@@ -135,23 +135,23 @@ class RunnerClient:
             "timestamp": now,
             **extra,
         }
-        fields: dict[str, str | bytes | int] = {
-            "type": kind,
-            "timestamp": now,
-            "timestampISO": iso_ms(now),
-            "execution_id": job.execution_id,
-            "job_id": job.job_id,
-            "event_id": job.entry.event_id,
-            "project": job.entry.project,
-            "workflow": job.entry.workflow,
-            "integration": job.entry.integration,
-            "integration_type": job.entry.integration_type,
-            "user": job.entry.user,
-            "credential": job.entry.credential,
-            "error": str(extra.get("error", "")),
-            "data": json.dumps(data, separators=(",", ":")),
-        }
-        report_id = await self._store.append(self._keys.executions, fields)
+        report = ExecutionReport(
+            type=kind,
+            timestamp=str(now),
+            timestampISO=iso_ms(now),
+            execution_id=job.execution_id,
+            job_id=job.job_id,
+            event_id=job.entry.event_id,
+            project=job.entry.project,
+            workflow=job.entry.workflow,
+            integration=job.entry.integration,
+            integration_type=job.entry.integration_type,
+            user=job.entry.user,
+            credential=job.entry.credential,
+            error=str(extra.get("error", "")),
+            data=json.dumps(data, separators=(",", ":")).encode(),
+        )
+        report_id = await self._store.append(self._keys.executions, report.to_fields())
         # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
         await index_reported(self._store.redis, self._keys, job.entry.event_id, job.job_id, kind == "workflow_success")
         return report_id

@@ -36,7 +36,7 @@ from router.runtime.state import app_state
 from router.runtime.supervisor import Task
 from router.settings import Settings
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
-from router.storage.entries import TriggerJob
+from router.storage.entries import ExecutionReport, TriggerJob
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
@@ -46,6 +46,7 @@ from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
 
+_FAILURE = b"workflow_failure"  # the reports the bridge turns into events (ExecutionReport.type, as stored)
 NOTIFY_GROUP = "notify"  # consumer group of the bridge on the executions stream
 CurrentSnapshot = Callable[[], Snapshot]
 # A report older than this is acked without a notification: the first start on an existing deployment
@@ -65,24 +66,26 @@ def execution_url(template: str, *, execution_id: str, workflow_id: str, project
     return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template)
 
 
-def failure_event(report: StoredEvent, snapshot: Snapshot, url_template: str) -> dict[str, Any]:
-    """The platform's workflow_failure event for one failure report; ValueError if the report is malformed."""
-    data = json.loads(report.fields.get("data", b"{}"))
+def failure_event(stored: StoredEvent, snapshot: Snapshot, url_template: str) -> dict[str, Any]:
+    """The platform's workflow_failure event for one failure report; ValueError (MalformedEntry among them) if
+    the report is malformed."""
+    report = ExecutionReport.from_fields(stored.fields, stored.id)
+    data = json.loads(report.data or b"{}")
     if not isinstance(data, dict):
         raise ValueError("data is not an object")
-    workflow = report.text("workflow")
+    workflow = report.workflow
     wf = snapshot.workflows.get(workflow)
-    project = report.text("project") or (wf.project if wf else "")
-    execution_id = report.text("execution_id")
+    project = report.project or (wf.project if wf else "")
+    execution_id = report.execution_id
     step = data.get("stepExecution")
-    at_ms = int(report.text("timestamp") or 0)
+    at_ms = int(report.timestamp or 0)
     return notifications.workflow_failure(
         snapshot,
         project=project,
         workflow=workflow,
-        user=report.text("user"),
+        user=report.user,
         execution_id=execution_id,
-        error=report.text("error"),
+        error=report.error,
         step=step if isinstance(step, dict) else None,
         execution_url=execution_url(url_template, execution_id=execution_id, workflow_id=workflow, project_id=project),
         now=at_ms / 1000 if at_ms else None,
@@ -129,10 +132,10 @@ class ExecutionsBridge:
         return len(reports)
 
     async def _handle(self, report: StoredEvent) -> None:
-        if report.text("type") == "workflow_failure" and not self._too_old(report):
+        if report.fields.get("type") == _FAILURE and not self._too_old(report):
             try:
                 event = failure_event(report, self._snapshot(), self._config.execution_url_template)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError):  # MalformedEntry is a ValueError
                 logger.error("malformed execution report skipped", extra={"entry": report.id})
             else:
                 await self._notifier.emit(event)

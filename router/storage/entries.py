@@ -12,6 +12,7 @@ indexes) with ``lenient``, which never fails on one odd entry. ``StreamId`` (``s
   also a destination's job for one failure event (``target_kind="destination"``): one class, since the
   delivery worker takes both from the same stream and settles both the same way.
 - ``Notification``: the notification stream's failure events.
+- ``ExecutionReport``: runners' reports of finished executions.
 """
 
 from __future__ import annotations
@@ -349,4 +350,54 @@ class Notification:
 _NOTIFICATION_REQUIRED = frozenset({"type", "event"})
 
 
-__all__ = ["JOB_EVENT_FIELDS", "TRIGGER_JOB_FIELDS", "IngestEvent", "MalformedEntry", "Notification", "TriggerJob"]
+# -- execution reports -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """A runner's report of one finished execution, on the executions stream (``RunnerClient.report_success`` /
+    ``report_failure``). Required: ``type`` (``workflow_success`` or ``workflow_failure``); every other field was
+    always written and reads as ``""`` if absent. ``data``: the platform event's ``data`` object, as JSON;
+    ``timestamp``: ms, decimal text."""
+
+    type: str
+    timestamp: str = ""
+    timestampISO: str = ""  # camelCase: the name the field was always stored under
+    execution_id: str = ""
+    job_id: str = ""
+    event_id: str = ""
+    project: str = ""
+    workflow: str = ""
+    integration: str = ""
+    integration_type: str = ""
+    user: str = ""
+    credential: str = ""
+    error: str = ""
+    data: bytes = b""
+
+    _known: ClassVar[frozenset[str]]
+    _binary: ClassVar[frozenset[str]] = frozenset({"data"})
+
+    def to_fields(self) -> Fields:
+        return {name: getattr(self, name) for name in _REPORT_FIELDS}
+
+    @classmethod
+    def from_fields(cls, raw: Mapping[str, Any], entry_id: str = "") -> ExecutionReport:
+        values = _read(cls, raw, entry_id, frozenset({"type"}), cls._binary)
+        _milliseconds(cls.__name__, entry_id, "timestamp", values.get("timestamp", ""))
+        return cls(**values)
+
+
+_REPORT_FIELDS = tuple(f.name for f in fields(ExecutionReport))
+ExecutionReport._known = frozenset(_REPORT_FIELDS)
+
+
+__all__ = [
+    "JOB_EVENT_FIELDS",
+    "TRIGGER_JOB_FIELDS",
+    "ExecutionReport",
+    "IngestEvent",
+    "MalformedEntry",
+    "Notification",
+    "TriggerJob",
+]
