@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.runtime.state import app_state
+from router.storage.entries import TriggerJob
 from router.storage.redis_client import decoded
 from subscriptions.models import Integration
 
@@ -62,9 +63,21 @@ async def list_triggers(request: Request) -> Response:
     workflow_id = request.path_params["workflow_id"]
     if workflow_id not in state["cache"].current.workflows:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    jobs = await state["store"].latest(state["keys"].triggers(workflow_id), 50)
-    keep = ("job_id", "event_id", "workflow", "credential", "user", "event_type", "provider_id")
-    return JSONResponse({"data": [{"id": j.id, **{k: j.text(k) for k in keep}} for j in jobs]})
+    entries = await state["store"].latest(state["keys"].triggers(workflow_id), 50)
+    return JSONResponse({"data": [_trigger(e.id, TriggerJob.lenient(e.fields)) for e in entries]})
+
+
+def _trigger(entry_id: str, job: TriggerJob) -> dict[str, str]:
+    return {
+        "id": entry_id,
+        "job_id": job.job_id,
+        "event_id": job.event_id,
+        "workflow": job.workflow,
+        "credential": job.credential,
+        "user": job.user,
+        "event_type": job.event_type,
+        "provider_id": job.provider_id,
+    }
 
 
 @admin

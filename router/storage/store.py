@@ -40,10 +40,7 @@ Fields = Mapping[str, str | bytes | int]
 class StoredEvent:
     stream: str
     id: str
-    fields: dict[str, bytes]
-
-    def text(self, name: str) -> str:
-        return self.fields.get(name, b"").decode("utf-8", "replace")
+    fields: dict[str, bytes]  # read them through a typed entry (router/storage/entries.py), never by bare name
 
 
 def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:

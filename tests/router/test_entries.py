@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from router.delivery.job import Job
 from router.delivery.worker import DELIVERY_GROUP
 from router.notifications.producers import failure_event
+from router.settings import Settings
 from router.storage.entries import ExecutionReport, IngestEvent, MalformedEntry, Notification, TriggerJob
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
@@ -22,10 +23,12 @@ from router.storage.store import StoredEvent
 from router.storage.stream_id import U64, InvalidStreamId, StreamId
 from subscriptions.registry import Registry
 from subscriptions.snapshot import Snapshot
-from tests.router.conftest import make_worker, xrange_all
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack, xrange_all
 from tests.router.test_delivery import delivery_worker
+from tests.router.test_ingest import post_slack, slack_event
 
 KEYS = Keys()
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 text = st.text(max_size=30)
 some_text = st.text(min_size=1, max_size=30)
@@ -400,3 +403,17 @@ async def test_a_malformed_delivery_job_is_dead_lettered_at_once(redis: Redis, r
     [(_, dead)] = await xrange_all(redis, KEYS.delivery_dead)
     assert dead[b"dead_reason"] == b"malformed_entry" and dead[b"source_id"].decode() == entry_id
     assert (await redis.xpending(KEYS.delivery_jobs, DELIVERY_GROUP))["pending"] == 0
+
+
+@pytest.mark.anyio
+async def test_the_admin_api_lists_a_workflows_trigger_jobs_by_their_typed_fields(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        [event_id] = (await post_slack(http, slack_event())).json()["ids"]
+        await make_worker(redis, registry).run_once()
+        listed = (await http.get("/api/workflows/wf-1/triggers", headers=AUTH)).json()["data"]
+    [job] = listed
+    assert job == {**job, "event_id": event_id, "workflow": "wf-1", "credential": "cred-u1", "user": "u1"}
+    assert job["job_id"].startswith(event_id) and job["provider_id"] and job["event_type"]

@@ -63,8 +63,8 @@ async def test_dead_letter_moves_the_entry_with_its_reason(redis: Redis) -> None
     [event] = await s.read_new(STREAM, count=1, block_ms=10)
     await s.dead_letter(STREAM, "test:{ingest}:dead", event, "max_deliveries")
     [dead] = await s.latest("test:{ingest}:dead", 1)
-    assert dead.fields["body"] == b"x" and dead.text("dead_reason") == "max_deliveries"
-    assert dead.text("source_id") == event.id
+    assert dead.fields["body"] == b"x" and dead.fields["dead_reason"] == b"max_deliveries"
+    assert dead.fields["source_id"].decode() == event.id
     assert (await redis.xpending(STREAM, "routing"))["pending"] == 0
 
 
