@@ -29,6 +29,7 @@ from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, Seed, make_settings, running, seed_slack, xrange_all
+from tests.router.waiting import eventually
 from tests.verifiers import test_slack
 
 pytestmark = pytest.mark.anyio
@@ -373,10 +374,17 @@ async def test_producers_run_the_bridge_and_the_watch_under_a_supervisor(
     supervisor.start()
     job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"e1"})
     await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
-    await asyncio.sleep(0.1)  # the watch records the VALID credential before it changes
+
+    async def valid_recorded() -> bool:  # the watch has recorded the VALID credential: now it may change
+        fact = await redis.hget(KEYS.credential_states, "s|cred-u1")
+        return isinstance(fact, bytes) and fact.startswith(b"VALID:")
+
+    await eventually(valid_recorded, what="the watch to record the credential VALID")
     await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": "INVALID"}])
-    deadline = time.monotonic() + 3
-    while len(await events(redis)) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+
+    async def both() -> bool:
+        return len(await events(redis)) >= 2
+
+    await eventually(both, what="a workflow_failure and a credentials_failure")
     await asyncio.wait_for(supervisor.stop(), timeout=2)
     assert sorted(e["type"] for e in await events(redis)) == ["credentials_failure", "workflow_failure"]
