@@ -24,6 +24,7 @@ from router.admin.params import decimal
 from router.history.indexes import BadFilter, EventFilter, EventIndex, JobFilter, Page
 from router.ingress import headers as stored_headers
 from router.ingress.sdk.responses import iso_ms
+from router.routing.outcomes import RoutingOutcomes
 from router.runtime.state import State, app_state
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
@@ -128,7 +129,7 @@ async def list_events(request: Request) -> Response:
         return _bad(exc)
     events = await state["store"].get_many(state["keys"].ingest, page.ids)  # a trimmed one is simply left out
     ids = [e.id for e in events]
-    outcomes = await state["store"].redis.hmget(state["keys"].outcomes, ids) if ids else []
+    outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(ids)
     statuses = await index.statuses(ids)
     data = [_summary(e, o, s) for e, o, s in zip(events, outcomes, statuses, strict=True)]
     return JSONResponse({"data": data, "nextLink": _next_link(request, page), "total": page.total})
@@ -142,7 +143,7 @@ async def get_event(request: Request) -> Response:
     if event is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
     redis, keys = state["store"].redis, state["keys"]
-    outcome = await redis.hget(keys.outcomes, event_id)
+    outcome = await RoutingOutcomes(state["store"], keys).get(event_id)
     status = await EventIndex(redis, keys).status_of(event_id)
     out = _summary(event, outcome, status)
     body = event.fields.get("body", b"")
@@ -227,8 +228,7 @@ async def _executions(state: State, index: EventIndex, job_ids: list[str]) -> li
     job_ids = [j for j, s in zip(job_ids, statuses, strict=True) if s]
     statuses = [s for s in statuses if s]
     event_ids = [_JOB_ID.match(j).group(1) for j in job_ids]  # type: ignore[union-attr]  # filtered above
-    redis = state["store"].redis
-    outcomes = await redis.hmget(state["keys"].outcomes, event_ids) if event_ids else []
+    outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(event_ids)
     details = await _jobs(state, job_ids, [j for o in outcomes for j in _outcome_jobs(o)])
     out = []
     for job_id, event_id, status, job in zip(job_ids, event_ids, statuses, details, strict=True):

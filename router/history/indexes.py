@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from router.delivery.outcomes import Job
+from router.routing.outcomes import RoutingOutcomes
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore, Settle, StoredEvent
@@ -564,7 +565,7 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
     redis = store.redis
     while ids := [decoded(m) for m in await redis.zrangebyscore(project_key, "-inf", f"({cut}", start=0, num=500)]:
         events = {e.id: e for e in await store.get_many(keys.ingest, ids)}
-        outcomes = await redis.hmget(keys.outcomes, ids)
+        outcomes = await RoutingOutcomes(store, keys).get_many(ids)
         async with redis.pipeline(transaction=False) as pipe:
             for event_id, outcome in zip(ids, outcomes, strict=True):
                 jobs = _outcome_jobs(outcome)
@@ -575,6 +576,6 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
                     for key in {*_job_keys(keys, job), *_status_keys(keys, "")[6:]}:
                         pipe.zrem(key, job["job_id"])
                 pipe.unlink(keys.event_jobs(event_id))
-            pipe.hdel(keys.outcomes, *ids)
             await pipe.execute()
+        await RoutingOutcomes(store, keys).forget(ids)
         await store.delete(keys.ingest, ids)

@@ -52,6 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from router.history.indexes import trim_history
+from router.routing.outcomes import RoutingOutcomes
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore
@@ -111,7 +112,7 @@ async def retention(store: EventStore, keys: Keys, cache: SnapshotCache, now: fl
         *await streams_of(store, keys),
     ):
         await store.trim_before(stream, min_id, approximate=False)
-    await store.trim_outcomes(keys.outcomes, min_id)
+    await RoutingOutcomes(store, keys).trim_before(min_id)
     return min_id
 
 
