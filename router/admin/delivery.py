@@ -13,9 +13,9 @@ from router.admin.core import admin
 from router.admin.params import BadParameter, clamped_limit, is_stream_id
 from router.delivery.disabled import DisabledTargets
 from router.delivery.limits import Limiter
+from router.delivery.outcomes import DeliveryRecords
 from router.delivery.worker import redrive
 from router.runtime.state import app_state
-from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
 
 
@@ -98,10 +98,11 @@ async def enable_target(request: Request) -> Response:
 @admin
 async def delivery_history(request: Request) -> Response:
     state = app_state(request)
-    raw = await state["store"].redis.hgetall(state["keys"].delivery_history(request.path_params["job_id"]))
-    if not raw:
+    record: dict[str, Any] = await DeliveryRecords.of(state["store"], state["keys"]).history(
+        request.path_params["job_id"]
+    )
+    if not record:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    record = {decoded(k): decoded(v) for k, v in raw.items()}
     record["attempts"] = json.loads(record.get("attempts", "[]"))
     return JSONResponse(record)
 

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from router import logs
 from router.admin.params import is_stream_id
+from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay import ReplayConfig, Replayer
 from router.history.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
@@ -37,7 +38,6 @@ from router.runtime.bootstrap import prepare
 from router.runtime.process import build_registry, connect
 from router.settings import Settings
 from router.storage.keys import ROUTING_GROUP, Keys
-from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
 from subscriptions.snapshot import SnapshotCache
 
@@ -170,8 +170,7 @@ async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
     routing: dict[str, Any] = json.loads(raw) if raw else {"status": "received", "jobs": []}
     jobs: list[dict[str, Any]] = []
     for job in routing.get("jobs", []):
-        history = await ctx.redis.hgetall(ctx.keys.delivery_history(job["job_id"]))
-        record: dict[str, Any] = {decoded(k): decoded(v) for k, v in history.items()}
+        record: dict[str, Any] = await DeliveryRecords(ctx.redis, ctx.keys).history(job["job_id"])
         if "attempts" in record:
             record["attempts"] = json.loads(record["attempts"])
         jobs.append({**job, "delivery": record or None})

@@ -202,7 +202,7 @@ class DeliveryWorker:
             # Before the settle: a crash in between repeats the event (at-least-once), never loses it.
             await self._notifier.emit(_exhausted(snapshot, job, outcome))
         await self._store.settle(self._keys.delivery_jobs, job.event.id, outcome=outcome)
-        await index_settled(self._store.redis, self._keys, job, outcome)
+        await index_settled(self._store, self._keys, job, outcome)
 
     async def _deliver(self, snapshot: Snapshot, job: Job) -> Settle:
         if job.text("target_kind") == "destination":

@@ -293,6 +293,11 @@ class EventIndex:
         self._keys = keys
         self._walker = _Walker(redis)
 
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys) -> EventIndex:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys)
+
     async def query(
         self, f: EventFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
     ) -> Page:
@@ -445,9 +450,10 @@ def _outcome_jobs(outcome: str | bytes | None) -> list[dict[str, str]]:
 
 
 async def index_routed(
-    redis: Redis, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
+    store: EventStore, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
 ) -> None:
     """Index a routed batch: every event's filter values and status, and its trigger jobs (one round trip)."""
+    redis = store.redis
     http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == keys.delivery_jobs}
     script = redis.register_script(_STATUS)
     registry = set(_fixed_keys(keys))
@@ -472,8 +478,9 @@ async def index_routed(
         await pipe.execute()
 
 
-async def index_dead_lettered(redis: Redis, keys: Keys, events: Sequence[StoredEvent]) -> None:
+async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[StoredEvent]) -> None:
     """Index entries routing gave up on (dead-lettered after ``max_deliveries``): searchable, status dead."""
+    redis = store.redis
     script = redis.register_script(_STATUS)
     registry = set(_fixed_keys(keys))
     async with redis.pipeline(transaction=False) as pipe:
@@ -488,7 +495,7 @@ async def index_dead_lettered(redis: Redis, keys: Keys, events: Sequence[StoredE
         await pipe.execute()
 
 
-async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> None:
+async def index_settled(store: EventStore, keys: Keys, job: Job, outcome: Settle) -> None:
     """A delivery job settled: its status, and its event's (the worst of the event's HTTP jobs)."""
     event_id = job.text("event_id")
     if job.text("target_kind") == "destination" or not event_id:
@@ -497,7 +504,7 @@ async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> 
         status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits or order
     else:
         status = "dead" if outcome.dead_stream else "delivered"
-    script = redis.register_script(_STATUS)
+    script = store.redis.register_script(_STATUS)
     await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
 
 

@@ -116,7 +116,7 @@ class Replayer:
         self._jobs = jobs
         self._cache = cache
         self._config = config
-        self._index = index or EventIndex(store.redis, keys)
+        self._index = index or EventIndex.of(store, keys)
 
     async def run(
         self,

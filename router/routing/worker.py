@@ -78,7 +78,7 @@ class RoutingWorker:
                     extra={"event_id": event.id, "deliveries": counts[event.id]},
                 )
                 await self._store.dead_letter(self._keys.ingest, self._keys.ingest_dead, event, "max_deliveries")
-                await index_dead_lettered(self._store.redis, self._keys, [event])
+                await index_dead_lettered(self._store, self._keys, [event])
             else:
                 keep.append(event)
         return keep
@@ -94,6 +94,6 @@ class RoutingWorker:
             logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
         # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
         await self._outcomes.record(writes, outcomes, stream_registry=self._keys.stream_registry)
-        await index_routed(self._store.redis, self._keys, events, outcomes, writes)
+        await index_routed(self._store, self._keys, events, outcomes, writes)
         await self._store.ack(self._keys.ingest, [e.id for e in events])
         self.routed += len(events)
