@@ -54,7 +54,6 @@ from dataclasses import dataclass
 from router.history.indexes import trim_history
 from router.routing.outcomes import RoutingOutcomes
 from router.storage.keys import Keys
-from router.storage.redis_client import decoded
 from router.storage.store import EventStore
 from subscriptions.snapshot import SnapshotCache
 
@@ -70,7 +69,7 @@ RETENTION_EVERY_S = 3600.0
 
 async def streams_of(store: EventStore, keys: Keys) -> list[str]:
     """The work streams trimmed: the delivery stream and every trigger stream ever written."""
-    registered = {decoded(s) for s in await store.redis.smembers(keys.stream_registry)}
+    registered = await store.registered_streams(keys.stream_registry)
     return sorted(registered | {keys.delivery_jobs})
 
 
