@@ -17,7 +17,7 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | key family | bound, and its owner |
 | --- | --- |
 | ``{ingest}:events``, ``{ingest}:dead`` | retention (``Retention``; a shorter project retention XDELs); MAXLEN |
-| ``{ingest}:outcomes`` (hash, field per event) | retention (``EventStore.trim_outcomes``; per project HDEL) |
+| ``{ingest}:outcomes`` (hash, field per event) | retention (``RoutingOutcomes.trim_before``; per project HDEL) |
 | ``{ingest}:dedup:<project>:<integration>:<id>`` | TTL: the provider's dedup window (``_APPEND_ONCE``, ``store.py``) |
 | ``{ingest}:seen:<integration>:<id>`` (earlier versions) | TTL: as above; only read now |
 | ``{ingest}:duplicates`` (hash) | one counter per integration |
