@@ -21,7 +21,7 @@ from router.history.replay_jobs import ReplayJobs
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
 from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
-from router.notifications.producers import Producers
+from router.notifications.producers import NOTIFY_GROUP, Producers
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.lifecycle import build_runner
 from router.runtime.supervisor import Supervisor, Task
@@ -107,7 +107,7 @@ class Workers:
             notifier=shared.notifier,
         )
         self.fanout = DestinationFanout(store(DESTINATIONS_GROUP), cache, keys, block_ms=settings.route_block_ms)
-        self.producers = Producers(settings, redis, cache, keys, shared.notifier)
+        self.producers = Producers(settings, store(NOTIFY_GROUP), cache, keys, shared.notifier)
         replay_jobs = ReplayJobs(redis, keys, record_ttl_s=settings.retention_days * 86_400)
         replayer = Replayer(
             self.routing_store, keys, replay_jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s)
