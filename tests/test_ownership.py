@@ -135,3 +135,40 @@ def test_the_checks_see_the_usual_spellings(source: str, family: str, raw: int) 
     tree = ast.parse(source)
     assert key_family_uses(tree) == {family}
     assert len(raw_client_uses(tree)) == raw
+
+
+# What a process builds once (router/runtime/process.py), and the few other places allowed to build one.
+BUILT_ONCE = {
+    "connect": {"runtime/process.py", "cli/main.py", "cli/events.py"},  # the CLI's one-shot commands
+    "guarded_client": {"runtime/process.py"},
+    "Limiter": {"runtime/process.py"},
+    "DestinationSender": {"runtime/process.py"},
+    "EventStore": {
+        "runtime/process.py",
+        "runtime/workers.py",  # one per consumer group the workers read as
+        "cli/events.py",  # one-shot commands
+        "delivery/runner.py",  # the workflow runners' client, on their own Redis
+        "history/indexes.py",  # an EventIndex built on a bare client (tests, the CLI)
+    },
+}
+
+
+def constructor_calls(tree: ast.AST) -> set[str]:
+    # By name as called: a socket's ``conn.connect`` is not Redis's ``connect``.
+    called = {
+        ast.unparse(node.func).removeprefix("redis_client.") for node in ast.walk(tree) if isinstance(node, ast.Call)
+    }
+    return called & BUILT_ONCE.keys()
+
+
+def test_process_wiring_is_built_in_one_place() -> None:
+    strays = [
+        f"router/{module} builds {name} (allowed in {sorted(BUILT_ONCE[name])})"
+        for module, tree in _modules()
+        for name in sorted(constructor_calls(tree))
+        if module not in BUILT_ONCE[name]
+    ]
+    assert not strays, "\n".join(strays)
+    # Both entry points take it from there: serve's lifespan and the worker command's.
+    app = ast.parse((ROUTER / "app.py").read_text())
+    assert sum(isinstance(n, ast.Call) and ast.unparse(n.func) == "Runtime" for n in ast.walk(app)) == 2

@@ -288,15 +288,18 @@ def _bounds(after_ms: int | None, before_ms: int | None) -> tuple[int | None, in
 
 
 class EventIndex:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, store: EventStore | None = None) -> None:
         self._redis = redis
         self._keys = keys
         self._walker = _Walker(redis)
+        # The events not routed yet are read from the ingest stream; without the process's store, through one
+        # of its own on the same client.
+        self._store = store or EventStore(redis, maxlen=1, group=ROUTING_GROUP, consumer="history")
 
     @classmethod
     def of(cls, store: EventStore, keys: Keys) -> EventIndex:
         """On the client ``store`` uses (its pool and deadline)."""
-        return cls(store.redis, keys)
+        return cls(store.redis, keys, store=store)
 
     async def query(
         self, f: EventFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
@@ -363,8 +366,7 @@ class EventIndex:
         ]
 
     async def _received(self, f: EventFilter, cursor: str | None, limit: int, desc: bool) -> Page:
-        store = EventStore(self._redis, maxlen=1, group=ROUTING_GROUP, consumer="history")
-        backlog = await store.unrouted(self._keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
+        backlog = await self._store.unrouted(self._keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
         lo, hi = _bounds(f.after_ms, f.before_ms)
         rows = sorted(
             (
