@@ -64,13 +64,8 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         runtime = Runtime(settings, run_workers=settings.run_workers)
-        redis, keys, registry, cache, store = (
-            runtime.redis,
-            runtime.keys,
-            runtime.registry,
-            runtime.cache,
-            runtime.store,
-        )
+        redis, keys, registry, cache = runtime.redis, runtime.keys, runtime.registry, runtime.cache
+        store = runtime.store
         responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
         try:
             runtime.supervisor.add(Task("response-listener", responses.run_once, budget_s=10, interruptible=True))
