@@ -8,8 +8,9 @@ notifier, sender) uses one whose every command answers within ``redis_deadline_s
 groups use one that also allows their blocking reads (XREADGROUP BLOCK) to wait ``route_block_ms`` on top, so a
 quiet stream is not mistaken for a frozen Redis.
 
-Event stores: ``store`` on the first pool, and one per consumer group the workers read as on the second
-(``router.runtime.workers``): a store reads, claims and acknowledges as one group's consumer.
+Event stores: ``store`` on the first pool (ingest, the admin API, the notifier), and on the second one per
+consumer group the workers read as (routing, delivery, destination fan-out, executions bridge; built in
+``router.runtime.workers``): a store reads, claims and acknowledges as one group's consumer.
 
 HTTP clients, all through ``router.egress.transport.guarded_client``: ``http`` for every delivery (HTTP targets,
 destinations, the admin API's destination tests), sized above the in-flight attempts; with the workers, a
