@@ -18,10 +18,6 @@ from router.admin import delivery as admin_delivery
 from router.admin import destinations as admin_destinations
 from router.admin import history as admin_history
 from router.admin import replay as admin_replay
-from router.delivery.limits import Limiter
-from router.delivery.retry import RetryPolicy
-from router.egress.policy import EgressPolicy
-from router.egress.transport import guarded_client
 from router.errors import StoreUnavailable, store_outage
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
@@ -31,17 +27,12 @@ from router.ingress.sdk.responses import ResponseWaiter
 from router.ingress.shedding import LoadShedding
 from router.ingress.webhooks import receive
 from router.notifications import producers as notify_producers
-from router.notifications.delivery import DestinationSender
-from router.notifications.destinations.email import SmtpConfig
-from router.notifications.events import Notifier
 from router.runtime import health
 from router.runtime.health import Readiness
 from router.runtime.process import Runtime
 from router.runtime.state import State
 from router.runtime.supervisor import Task
 from router.settings import Settings
-from router.storage.keys import ROUTING_GROUP
-from router.storage.store import EventStore
 from subscriptions.errors import UnreadableRecord
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys
@@ -74,29 +65,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         runtime = Runtime(settings, run_workers=settings.run_workers)
         redis, keys, registry, cache = runtime.redis, runtime.keys, runtime.registry, runtime.cache
-        store = EventStore(
-            redis,
-            maxlen=settings.stream_maxlen,
-            group=ROUTING_GROUP,
-            consumer=settings.consumer_name,
-            deadline_s=settings.redis_deadline_s,
-        )
+        store = runtime.store
         responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
-        egress = EgressPolicy.parse(settings.egress_allow)
-        admin_http = guarded_client(egress)  # the admin API's own calls (destination tests)
         try:
             runtime.supervisor.add(Task("response-listener", responses.run_once, budget_s=10, interruptible=True))
             await runtime.start()
-            sender = DestinationSender(
-                redis,
-                keys,
-                Limiter(redis, keys),
-                admin_http,
-                Notifier(store, keys),
-                SmtpConfig.from_settings(settings),
-                auto_disable_after=settings.destination_auto_disable_after,
-                retry=RetryPolicy.parse(settings.retry_schedule),
-            )
             yield {
                 "settings": settings,
                 "store": store,
@@ -112,15 +85,13 @@ def create_app(settings: Settings) -> Starlette:
                 "responses": responses,
                 "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "handshakes": HandshakeExpectations(redis, registry.box, LifecycleKeys(settings.prefix)),
-                "destination_sender": sender,
+                "destination_sender": runtime.sender,
                 "readiness": runtime.readiness,
-                "egress": egress,
+                "egress": runtime.egress,
             }
         finally:
             await runtime.supervisor.stop()  # every task's pass in hand finishes first, up to a grace period
-            await store.aclose()
             await responses.aclose()
-            await admin_http.aclose()
             await runtime.stop()
 
     routes = [

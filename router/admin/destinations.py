@@ -19,6 +19,7 @@ from starlette.routing import Route
 from router.admin.core import admin
 from router.admin.params import BadParameter, clamped_limit, is_stream_id
 from router.egress.checks import destination_refusals
+from router.notifications.delivery import DisabledDestinations
 from router.notifications.destinations import RenderError, validate
 from router.notifications.events import workflow_failure
 from router.notifications.fanout import event_of
@@ -41,8 +42,7 @@ def redacted(destination: Destination, disabled: bytes | str | None) -> dict[str
 
 async def _disabled(request: Request) -> dict[str, bytes | str]:
     state = app_state(request)
-    raw = await state["store"].redis.hgetall(state["keys"].disabled_destinations)
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
+    return await DisabledDestinations.of(state["store"], state["keys"]).records()
 
 
 @admin
@@ -99,9 +99,7 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
         return JSONResponse(NOT_FOUND, status_code=404)
     change = await state["registry"].put(destination.model_copy(update={"enabled": enabled}))
     if enabled:  # re-enabling also lifts an automatic disable and starts the failure count afresh
-        redis = state["store"].redis
-        await redis.hdel(state["keys"].disabled_destinations, destination.id)
-        await redis.hdel(state["keys"].destination_failures, destination.id)
+        await DisabledDestinations.of(state["store"], state["keys"]).lift(destination.id)
     return JSONResponse({"id": destination.id, "enabled": enabled, "change": change})
 
 

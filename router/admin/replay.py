@@ -25,7 +25,7 @@ _TIME_FIELDS = {"after_ms": "afterDate", "before_ms": "beforeDate"}
 
 
 def _jobs(state: State) -> ReplayJobs:
-    return ReplayJobs(state["store"].redis, state["keys"], record_ttl_s=state["settings"].retention_days * 86_400)
+    return ReplayJobs.of(state["store"], state["keys"], record_ttl_s=state["settings"].retention_days * 86_400)
 
 
 async def _body(request: Request) -> dict[str, Any] | None:

@@ -163,7 +163,5 @@ class RunnerClient:
         }
         report_id = await self._store.append(self._keys.executions, fields)
         # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
-        await index_reported(
-            self._store.redis, self._keys, job.text("event_id"), job.job_id, kind == "workflow_success"
-        )
+        await index_reported(self._redis, self._keys, job.text("event_id"), job.job_id, kind == "workflow_success")
         return report_id

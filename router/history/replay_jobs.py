@@ -21,6 +21,7 @@ from router.history.indexes import EventFilter
 from router.ingress.sdk.responses import iso_ms
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
+from router.storage.store import EventStore
 
 MODES = ("reroute", "redeliver")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
@@ -183,6 +184,11 @@ class ReplayJobs:
         self._ttl_s = record_ttl_s
         self._create = redis.register_script(_CREATE)
         self._renew = redis.register_script(_RENEW)
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys, *, record_ttl_s: int) -> ReplayJobs:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys, record_ttl_s=record_ttl_s)
 
     async def create(self, request: ReplayRequest, *, queue: bool = True) -> tuple[ReplayJob, bool]:
         """The job of ``request.request_id`` and whether this call created it. Raises ReplayConflict.

@@ -364,10 +364,13 @@ def burst_detector(
 
 
 class Producers:
-    """The workers' share: the executions bridge and the credential watch, two supervised tasks."""
+    """The workers' share: the executions bridge and the credential watch, two supervised tasks.
 
-    def __init__(self, settings: Settings, redis: Redis, cache: SnapshotCache, keys: Keys, notifier: Notifier) -> None:
-        store = EventStore(redis, maxlen=settings.stream_maxlen, group=NOTIFY_GROUP, consumer=settings.consumer_name)
+    ``store`` reads the executions stream as consumer group ``NOTIFY_GROUP``."""
+
+    def __init__(
+        self, settings: Settings, store: EventStore, cache: SnapshotCache, keys: Keys, notifier: Notifier
+    ) -> None:
         config = BridgeConfig(
             execution_url_template=settings.execution_url_template,
             block_ms=settings.route_block_ms,
@@ -376,7 +379,7 @@ class Producers:
         self._cache = cache
         self._poll_s = settings.registry_refresh_s
         self.bridge = ExecutionsBridge(store, notifier, lambda: cache.current, keys, config)
-        self.watch = CredentialWatch(Transitions(redis, keys), notifier)
+        self.watch = CredentialWatch(Transitions(store.redis, keys), notifier)
 
     def tasks(self) -> list[Task]:
         return [

@@ -369,7 +369,8 @@ async def test_producers_run_the_bridge_and_the_watch_under_a_supervisor(
     await cache.refresh()
     supervisor = Supervisor()
     supervisor.add(Task("registry-refresh", cache.refresh, pause_s=0.01))
-    for task in Producers(settings, redis, cache, KEYS, notifier(redis, "routing")).tasks():
+    bridge_store = EventStore(redis, maxlen=10_000, group=NOTIFY_GROUP, consumer="t")
+    for task in Producers(settings, bridge_store, cache, KEYS, notifier(redis, "routing")).tasks():
         supervisor.add(task)
     supervisor.start()
     job = Job("1-0", {"workflow": b"wf-1", "project": b"p1", "user": b"u1", "execution_id": b"e1"})
