@@ -18,6 +18,7 @@ from router.admin import delivery as admin_delivery
 from router.admin import destinations as admin_destinations
 from router.admin import history as admin_history
 from router.admin import replay as admin_replay
+from router.admin import runner_reports
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
 from router.egress.policy import EgressPolicy
@@ -134,7 +135,7 @@ def create_app(settings: Settings) -> Starlette:
         *admin_history.routes,
         *admin_destinations.routes,
         *admin_replay.routes,
-        *notify_producers.routes,
+        *runner_reports.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.admin import runner_reports
 from router.app import create_app
 from router.delivery.runner import Job, RunnerClient
-from router.notifications import producers as notify_producers
 from router.notifications.events import Notifier
 from router.notifications.producers import (
     NOTIFY_GROUP,
@@ -124,7 +124,7 @@ async def app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Stat
     """The real app with this module's routes and burst detector wired as the lead wires them (no-op once done)."""
     application = create_app(settings)
     paths = {getattr(r, "path", "") for r in application.routes}
-    application.router.routes.extend(r for r in notify_producers.routes if r.path not in paths)
+    application.router.routes.extend(r for r in runner_reports.routes if r.path not in paths)
     captured: dict[str, Any] = {}
 
     async def probe(request: Request) -> Response:
