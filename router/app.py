@@ -20,7 +20,6 @@ from router.admin import history as admin_history
 from router.admin import replay as admin_replay
 from router.admin import runner_reports
 from router.delivery.limits import Limiter
-from router.delivery.retry import RetryPolicy
 from router.egress.policy import EgressPolicy
 from router.egress.transport import guarded_client
 from router.errors import RouterError, StoreUnavailable, store_outage
@@ -105,7 +104,7 @@ def create_app(settings: Settings) -> Starlette:
                 Notifier(store, keys),
                 SmtpConfig.from_settings(settings),
                 auto_disable_after=settings.destination_auto_disable_after,
-                retry=RetryPolicy.parse(settings.retry_schedule),
+                retry=settings.retry_policy,
             )
             yield {
                 "settings": settings,

@@ -29,14 +29,13 @@ from router.notifications.events import Notifier
 from router.runtime.supervisor import Task
 from router.settings import Settings
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
-from router.storage.keys import Keys
+from router.storage.keys import NOTIFY_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_GROUP = "notify"  # consumer group of the bridge on the executions stream
 CurrentSnapshot = Callable[[], Snapshot]
 # A report older than this is acked without a notification: the first start on an existing deployment
 # must not page anyone about the whole retained history of the executions stream.
