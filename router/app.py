@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -18,7 +18,8 @@ from router.admin import delivery as admin_delivery
 from router.admin import destinations as admin_destinations
 from router.admin import history as admin_history
 from router.admin import replay as admin_replay
-from router.errors import StoreUnavailable, store_outage
+from router.admin import runner_reports
+from router.errors import RouterError, StoreUnavailable, store_outage
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.app_events import trigger_app_event
@@ -41,15 +42,24 @@ from subscriptions.lifecycle_state import StateStore
 logger = logging.getLogger(__name__)
 
 
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": "store_unavailable"}, status_code=503, headers={"retry-after": "5"})
+async def _router_error(request: Request, exc: Exception) -> Response:
+    # The one place a RouterError becomes an answer: its status, and the body and headers it says.
+    if not isinstance(exc, RouterError) or exc.status is None:
+        raise exc  # not an answer but a bug: Starlette's 500, with the traceback in the log
+    body, headers = exc.answer()
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection mid-body: nobody reads this answer, but the access log does.
+    return Response(status_code=400)
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
     # Only an outage is worth a retry; a command Redis refused (WRONGTYPE, a bad argument) will be refused
     # again, so it is a 500 with its traceback in the log, not a 503 that hides a bug as "unavailable".
     if store_outage(exc):
-        return await _unavailable(request, exc)
+        return await _router_error(request, StoreUnavailable())
     logger.error("Redis refused a command", exc_info=exc, extra={"path": request.url.path})
     return JSONResponse({"error": "internal_error"}, status_code=500)
 
@@ -105,14 +115,15 @@ def create_app(settings: Settings) -> Starlette:
         *admin_history.routes,
         *admin_destinations.routes,
         *admin_replay.routes,
-        *notify_producers.routes,
+        *runner_reports.routes,
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
             RedisError: _redis_error,
-            StoreUnavailable: _unavailable,
+            RouterError: _router_error,
+            ClientDisconnect: _client_gone,
             UnreadableRecord: _unreadable,
         },
         middleware=[Middleware(LoadShedding, limit=settings.max_concurrent_requests)],

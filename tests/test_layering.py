@@ -87,3 +87,11 @@ def test_every_router_module_is_on_the_map() -> None:
         if f"`{rel.name}`" not in row:
             missing.append(str(rel))
     assert not missing, f"modules missing from docs/architecture.md: {missing}"
+
+
+def test_routing_core_imports_no_router_built_on_it() -> None:
+    # The per-source routers build on core; core importing them back was an import cycle.
+    names = router_imports(ROOT / "router" / "routing" / "core.py")
+    for source in ("custom", "sdk", "lifecycle", "table"):
+        bad = {n for n in names if n.startswith(f"router.routing.{source}")}
+        assert not bad, f"router/routing/core.py imports {sorted(bad)}"

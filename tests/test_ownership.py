@@ -54,7 +54,8 @@ RAW_CLIENT_OWNERS = {
     "delivery/limits.py",
     "delivery/worker.py",  # the ordered pairs (delivery_order)
     "notifications/delivery.py",
-    "notifications/producers.py",  # credential transitions; the runner client of the failure-report endpoint
+    "notifications/producers.py",  # credential transitions
+    "delivery/runner.py",  # the runner's client over its trigger stream and responses
     "history/indexes.py",
     "history/replay_jobs.py",
 }

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import BadParameter, clamped_limit, is_stream_id
+from router.admin.params import clamped_limit, is_stream_id
 from router.delivery.disabled import DisabledTargets
 from router.delivery.limits import Limiter
 from router.delivery.outcomes import DeliveryRecords
@@ -38,10 +38,7 @@ async def list_dead_letters(request: Request) -> Response:
     state = app_state(request)
     workflow = request.query_params.get("workflow")
     after = request.query_params.get("after", "-")
-    try:
-        limit = clamped_limit(request, 100, 1000)
-    except BadParameter as exc:
-        return JSONResponse({"error": exc.message}, status_code=400)
+    limit = clamped_limit(request, 100, 1000)
     if after != "-" and not is_stream_id(after):
         return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import BadParameter, clamped_limit, is_stream_id
+from router.admin.params import clamped_limit, is_stream_id
 from router.egress.checks import destination_refusals
 from router.notifications.delivery import DisabledDestinations
 from router.notifications.destinations import RenderError, validate
@@ -172,10 +172,7 @@ async def test_destination(request: Request) -> Response:
 async def list_notifications(request: Request) -> Response:
     state = app_state(request)
     kind = request.query_params.get("type")
-    try:
-        limit = clamped_limit(request, 50, 1000)
-    except BadParameter as exc:
-        return JSONResponse({"error": exc.message}, status_code=400)
+    limit = clamped_limit(request, 50, 1000)
     entries = await state["store"].latest(state["keys"].notifications, limit)
     data = [{"id": e.id, **event_of(e)} for e in entries if kind is None or e.text("type") == kind]
     return JSONResponse({"data": data})

@@ -65,6 +65,11 @@ class Job:
 
 
 class RunnerClient:
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys, workflow_id: str, consumer: str, *, maxlen: int) -> RunnerClient:
+        """On the client ``store`` uses (its pool and deadline): the router's own reports, not a runner's."""
+        return cls(store.redis, keys, workflow_id, consumer, maxlen=maxlen)
+
     def __init__(
         self,
         redis: Redis,

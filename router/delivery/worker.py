@@ -50,7 +50,6 @@ from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
 
-DELIVERY_GROUP = "delivery"
 # How late Redis may end a blocked read: it checks blocked clients' timeouts on its cron tick, 1000 / hz ms
 # (hz 10 by default). Measured on 6.2 and 7.0: a 5 ms or 50 ms block returns after 100 ms.
 _SERVER_TICK_MS = 100

@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from router.delivery.outcomes import Job
+from router.errors import RouterError
 from router.routing.outcomes import RoutingOutcomes
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
@@ -95,8 +96,14 @@ return status
 """
 
 
-class BadFilter(ValueError):
+class BadFilter(RouterError, ValueError):
     """A filter the indexes cannot answer (the message says why, for a 400)."""
+
+    reason = "bad_filter"
+    status = 400
+
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
+        return {"error": "bad_request", "message": str(self)}, None
 
 
 @dataclass(frozen=True, slots=True)

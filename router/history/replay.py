@@ -35,12 +35,11 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from router.admin.params import decimal
-from router.delivery.worker import DELIVERY_GROUP
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing.core import job as trigger_job
 from router.routing.outcomes import RoutingOutcomes
-from router.storage.keys import ROUTING_GROUP, Keys, replay_job_id
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys, replay_job_id
 from router.storage.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
 

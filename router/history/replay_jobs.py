@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from router.errors import RouterError
 from router.history.indexes import EventFilter
 from router.ingress.sdk.responses import iso_ms
 from router.storage.keys import Keys
@@ -28,8 +29,14 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 FINISHED = ("done", "failed")
 
 
-class ReplayConflict(Exception):
+class ReplayConflict(RouterError):
     """The request id is already taken by a replay with other parameters."""
+
+    reason = "replay_conflict"
+    status = 409
+
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
+        return {"error": "conflict", "message": "this request_id belongs to a replay with other parameters"}, None
 
 
 @dataclass(frozen=True, slots=True)

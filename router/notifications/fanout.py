@@ -18,8 +18,6 @@ from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
 
-DESTINATIONS_GROUP = "destinations"
-
 
 class DestinationFanout:
     def __init__(

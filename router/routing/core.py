@@ -128,24 +128,4 @@ def route_webhook(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[l
 
 
 Router = Callable[[Snapshot, StoredEvent, Keys], tuple[list[Append], Outcome]]
-
-# How each kind of stored event is routed, by its "source" field (webhooks predate the field: "").
-ROUTERS: dict[str, Router] = {
-    "": route_webhook,
-    "webhook": route_webhook,
-}
-
-
-def route(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    router = ROUTERS.get(event.text("source"))
-    if router is None:
-        return [], Outcome("unknown_source")
-    return router(snapshot, event, keys)
-
-
-# Custom webhook events (router/routing/custom.py), App Events and Request triggers (router/routing/sdk.py): those
-# modules build on fan_out above and add themselves to ROUTERS on import (a plain import, so either module may be
-# imported first).
-import router.routing.custom  # noqa: E402
-import router.routing.lifecycle  # noqa: E402
-import router.routing.sdk  # noqa: E402, F401
+"""One source's routing: what ``router.routing.table`` maps a stored event's ``source`` field to."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from router.routing.core import ROUTERS, Outcome, fan_out, job
+from router.routing.core import Outcome, fan_out, job
 from router.storage.keys import Keys
 from router.storage.store import Append, StoredEvent
 from subscriptions.custom import CustomWebhook, ResourceConnection
@@ -107,6 +107,3 @@ def route_custom(snapshot: Snapshot, event: StoredEvent, keys: Keys) -> tuple[li
     if not credentials:
         return [], Outcome("no_credential")
     return fan_out(snapshot, event, keys, credentials, workflows)
-
-
-ROUTERS["custom"] = route_custom

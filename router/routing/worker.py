@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from router.history.indexes import index_dead_lettered, index_routed
-from router.routing.core import route
 from router.routing.outcomes import RoutingOutcomes
+from router.routing.table import route
 from router.runtime.trimming import retention
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.storage.keys import Keys

@@ -27,7 +27,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from router.delivery.limits import Limiter
-from router.delivery.retry import RetryPolicy
 from router.egress.policy import EgressPolicy
 from router.egress.transport import guarded_client
 from router.notifications.delivery import DestinationSender
@@ -99,7 +98,7 @@ class Runtime:
             self.notifier,
             SmtpConfig.from_settings(settings),
             auto_disable_after=settings.destination_auto_disable_after,
-            retry=RetryPolicy.parse(settings.retry_schedule),
+            retry=settings.retry_policy,
         )
         self._worker_redis: Redis | None = None
         self._provider_http: httpx.AsyncClient | None = None

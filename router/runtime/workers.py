@@ -14,20 +14,19 @@ import httpx
 from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
-from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.history.replay import ReplayConfig, Replayer, ReplayRunner
 from router.history.replay_jobs import ReplayJobs
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
-from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
-from router.notifications.producers import NOTIFY_GROUP, Producers
+from router.notifications.fanout import DestinationFanout
+from router.notifications.producers import Producers
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.lifecycle import build_runner
 from router.runtime.supervisor import Supervisor, Task
 from router.runtime.trimming import AckedTrim, Retention, RetentionConfig
 from router.settings import Settings
-from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, NOTIFY_GROUP, ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.crypto import SecretBox
 from subscriptions.snapshot import SnapshotCache
@@ -52,7 +51,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         block_ms=settings.route_block_ms,
         claim_idle_ms=settings.delivery_claim_idle_ms,
         in_flight=settings.delivery_in_flight,
-        retry=RetryPolicy.parse(settings.retry_schedule),
+        retry=settings.retry_policy,
         history_ttl_s=settings.retention_days * 86_400,
     )
 

@@ -14,12 +14,12 @@ from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier, router_event
-from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
+from router.notifications.fanout import DestinationFanout
 from router.settings import Settings
-from router.storage.keys import Keys
+from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import Snapshot, SnapshotCache

@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 from router.delivery.runner import Job, RunnerClient
 from router.notifications.events import Notifier
 from router.notifications.producers import (
-    NOTIFY_GROUP,
     BridgeConfig,
     BurstDetector,
     CredentialWatch,
@@ -23,7 +22,7 @@ from router.notifications.producers import (
 )
 from router.runtime.supervisor import Supervisor, Task
 from router.settings import Settings
-from router.storage.keys import Keys
+from router.storage.keys import NOTIFY_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
