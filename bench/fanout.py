@@ -46,12 +46,12 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.egress.policy import EgressPolicy
 from router.egress.transport import guarded_client
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.embedded import find_redis_server
-from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.redis_client import connect
 from router.storage.store import EventStore
 from subscriptions.config import apply

@@ -64,12 +64,12 @@ from starlette.routing import Route
 from router.app import create_app
 from router.delivery.limits import Limiter
 from router.delivery.runner import RunnerClient
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.embedded import find_redis_server
 from router.runtime.trimming import AckedTrim, Retention, RetentionConfig
 from router.settings import Settings
-from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.redis_client import connect
 from router.storage.store import EventStore
 from subscriptions.config import apply

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -18,11 +18,8 @@ from router.admin import delivery as admin_delivery
 from router.admin import destinations as admin_destinations
 from router.admin import history as admin_history
 from router.admin import replay as admin_replay
-from router.delivery.limits import Limiter
-from router.delivery.retry import RetryPolicy
-from router.egress.policy import EgressPolicy
-from router.egress.transport import guarded_client
-from router.errors import StoreUnavailable, store_outage
+from router.admin import runner_reports
+from router.errors import RouterError, StoreUnavailable, store_outage
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.app_events import trigger_app_event
@@ -31,17 +28,12 @@ from router.ingress.sdk.responses import ResponseWaiter
 from router.ingress.shedding import LoadShedding
 from router.ingress.webhooks import receive
 from router.notifications import producers as notify_producers
-from router.notifications.delivery import DestinationSender
-from router.notifications.destinations.email import SmtpConfig
-from router.notifications.events import Notifier
 from router.runtime import health
 from router.runtime.health import Readiness
 from router.runtime.process import Runtime
 from router.runtime.state import State
 from router.runtime.supervisor import Task
 from router.settings import Settings
-from router.storage.keys import ROUTING_GROUP
-from router.storage.store import EventStore
 from subscriptions.errors import UnreadableRecord
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys
@@ -50,15 +42,24 @@ from subscriptions.lifecycle_state import StateStore
 logger = logging.getLogger(__name__)
 
 
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": "store_unavailable"}, status_code=503, headers={"retry-after": "5"})
+async def _router_error(request: Request, exc: Exception) -> Response:
+    # The one place a RouterError becomes an answer: its status, and the body and headers it says.
+    if not isinstance(exc, RouterError) or exc.status is None:
+        raise exc  # not an answer but a bug: Starlette's 500, with the traceback in the log
+    body, headers = exc.answer()
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection mid-body: nobody reads this answer, but the access log does.
+    return Response(status_code=400)
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
     # Only an outage is worth a retry; a command Redis refused (WRONGTYPE, a bad argument) will be refused
     # again, so it is a 500 with its traceback in the log, not a 503 that hides a bug as "unavailable".
     if store_outage(exc):
-        return await _unavailable(request, exc)
+        return await _router_error(request, StoreUnavailable())
     logger.error("Redis refused a command", exc_info=exc, extra={"path": request.url.path})
     return JSONResponse({"error": "internal_error"}, status_code=500)
 
@@ -74,29 +75,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         runtime = Runtime(settings, run_workers=settings.run_workers)
         redis, keys, registry, cache = runtime.redis, runtime.keys, runtime.registry, runtime.cache
-        store = EventStore(
-            redis,
-            maxlen=settings.stream_maxlen,
-            group=ROUTING_GROUP,
-            consumer=settings.consumer_name,
-            deadline_s=settings.redis_deadline_s,
-        )
+        store = runtime.store
         responses = ResponseWaiter(redis, keys)  # one pub/sub connection for every waiting Request trigger
-        egress = EgressPolicy.parse(settings.egress_allow)
-        admin_http = guarded_client(egress)  # the admin API's own calls (destination tests)
         try:
             runtime.supervisor.add(Task("response-listener", responses.run_once, budget_s=10, interruptible=True))
             await runtime.start()
-            sender = DestinationSender(
-                redis,
-                keys,
-                Limiter(redis, keys),
-                admin_http,
-                Notifier(store, keys),
-                SmtpConfig.from_settings(settings),
-                auto_disable_after=settings.destination_auto_disable_after,
-                retry=RetryPolicy.parse(settings.retry_schedule),
-            )
             yield {
                 "settings": settings,
                 "store": store,
@@ -112,15 +95,13 @@ def create_app(settings: Settings) -> Starlette:
                 "responses": responses,
                 "subscription_secrets": StateStore(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "handshakes": HandshakeExpectations(redis, registry.box, LifecycleKeys(settings.prefix)),
-                "destination_sender": sender,
+                "destination_sender": runtime.sender,
                 "readiness": runtime.readiness,
-                "egress": egress,
+                "egress": runtime.egress,
             }
         finally:
             await runtime.supervisor.stop()  # every task's pass in hand finishes first, up to a grace period
-            await store.aclose()
             await responses.aclose()
-            await admin_http.aclose()
             await runtime.stop()
 
     routes = [
@@ -134,14 +115,15 @@ def create_app(settings: Settings) -> Starlette:
         *admin_history.routes,
         *admin_destinations.routes,
         *admin_replay.routes,
-        *notify_producers.routes,
+        *runner_reports.routes,
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
             RedisError: _redis_error,
-            StoreUnavailable: _unavailable,
+            RouterError: _router_error,
+            ClientDisconnect: _client_gone,
             UnreadableRecord: _unreadable,
         },
         middleware=[Middleware(LoadShedding, limit=settings.max_concurrent_requests)],

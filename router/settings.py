@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from pathlib import Path
@@ -30,6 +31,12 @@ def proxy_networks(value: str) -> list[str]:
             # "*" included: trusting every peer's X-Forwarded-For lets any client choose its own address.
             raise ValueError(f"{entry[:64]!r} is not an IP address or CIDR") from None
     return networks
+
+
+@functools.lru_cache(maxsize=8)
+def _retry_policy(text: str) -> RetryPolicy:
+    # One parse per distinct schedule, shared by the validator and every reader (a RetryPolicy is frozen).
+    return RetryPolicy.parse(text)
 
 
 class Settings(BaseSettings):
@@ -252,5 +259,10 @@ class Settings(BaseSettings):
     @field_validator("retry_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        RetryPolicy.parse(value)  # ValueError names what is wrong; bad config fails at startup
+        _retry_policy(value)  # ValueError names what is wrong; bad config fails at startup
         return value
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """``retry_schedule`` as the policy deliveries follow, parsed when the settings were validated."""
+        return _retry_policy(self.retry_schedule)

@@ -1,11 +1,16 @@
-"""Registry errors.
+"""Registry errors: one root, with a stable ``reason`` code on each for logs and metrics.
 
-SubscriptionError
-├── NotFound          a referenced project, integration, user, credential or workflow does not exist
-├── ConfigError       a declarative config file is invalid (the message lists every problem)
-├── SecretError       a stored secret cannot be decrypted (wrong or missing master key)
-└── UnreadableRecord  a stored record is not valid JSON, fails validation (written by a newer version?)
-                      or holds a secret that does not decrypt; ``key`` and ``reason`` say which and why
+SubscriptionError                     subscription_error
+├── ConfigError                       config_error          a declarative config file is invalid (the message
+│                                                           lists every problem)
+├── SecretError                       secret_error          a stored secret cannot be decrypted (wrong or
+│                                                           missing master key)
+├── UnreadableRecord                  per record            a stored record is not valid JSON, fails validation
+│                                                           (written by a newer version?) or holds a secret that
+│                                                           does not decrypt; ``key`` and ``reason`` say which
+├── TemplateError (ValueError)        template_error        subscriptions.providers.spec: a placeholder names
+│                                                           nothing
+└── _Failed                           provider_call_failed  subscriptions.lifecycle: one provider call, private
 """
 
 from __future__ import annotations
@@ -14,17 +19,15 @@ from __future__ import annotations
 class SubscriptionError(Exception):
     """Root of the registry's errors."""
 
-
-class NotFound(SubscriptionError):
-    pass
+    reason: str = "subscription_error"
 
 
 class ConfigError(SubscriptionError):
-    pass
+    reason = "config_error"
 
 
 class SecretError(SubscriptionError):
-    pass
+    reason = "secret_error"
 
 
 class UnreadableRecord(SubscriptionError):

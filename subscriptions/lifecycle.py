@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError
 
 from subscriptions.crypto import SecretBox
+from subscriptions.errors import SubscriptionError
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys
 from subscriptions.lifecycle_state import StateStore, SubscriptionState, member_of
@@ -123,7 +124,9 @@ class LifecycleConfig:
     api_bases: Mapping[str, str] = field(default_factory=lambda: dict(API_BASES))
 
 
-class _Failed(Exception):
+class _Failed(SubscriptionError):
+    reason = "provider_call_failed"
+
     def __init__(self, error: str, *, status: int = 0, retryable: bool, retry_after: float = 0.0) -> None:
         super().__init__(error)
         self.error, self.status, self.retryable, self.retry_after = error, status, retryable, retry_after

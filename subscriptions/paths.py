@@ -161,7 +161,9 @@ def evaluate(path: Path, context: Mapping[str, Any]) -> Any:
             if value is None:
                 return None
         return value
-    except Exception:  # a hostile mapping type must not turn into a 500; the value is simply absent
+    except (TypeError, ValueError, LookupError, AttributeError):
+        # A mapping of a shape the path does not fit (unhashable key, odd get()) is an absent value, not a 500;
+        # anything else is a bug and raises with its cause.
         return None
 
 

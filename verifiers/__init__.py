@@ -1,7 +1,8 @@
 """Per-provider webhook verification: signatures, handshakes, and tenant extraction.
 
-Pure functions of raw body bytes, headers, secrets and a clock. Depends on the stdlib and
-``cryptography`` only; never on the router, the registry, a web framework or Redis.
+Pure functions of raw body bytes, headers, secrets and a clock. Depends on the stdlib, ``cryptography``
+and PyJWT (the JWT-signed providers); never on the router, the registry, a web framework, httpx, Redis or
+pydantic.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ Tenant: ``list_folder.accounts[]``, one EventInfo per account whose ``body`` is
 
 from __future__ import annotations
 
-from verifiers._batch_b import echo, event_json, query_values
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
 from verifiers._extract import loads
 from verifiers._hmac import hmac_hex, require_any
+from verifiers._query_and_batches import echo, event_json, query_values
 
 
 def verify(request: Request) -> None:

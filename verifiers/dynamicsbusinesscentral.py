@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 
-from verifiers._batch_b import event_json
 from verifiers._core import EventInfo, Provider, Request, register
 from verifiers._extract import dig, first, loads
+from verifiers._query_and_batches import event_json
 from verifiers.microsoft_graph import handshake, notifications, verify
 
 _COMPANY = re.compile(r"companies\(([^)]{1,64})\)", re.IGNORECASE)

@@ -44,10 +44,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from verifiers._batch_b import check_jwt_times, query_values, unverified_jwt
 from verifiers._core import EventInfo, Provider, Request, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import require_any
+from verifiers._jwt import check_jwt_times, unverified_jwt
+from verifiers._query_and_batches import query_values
 from verifiers.errors import MalformedHeader, MissingHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
 
 DEFAULT_ISSUERS = ("https://accounts.google.com", "accounts.google.com")

@@ -31,10 +31,10 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from verifiers._batch_b import check_jwt_times, unverified_jwt
 from verifiers._core import EventInfo, Provider, Request, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_digest, hmac_hex, require_any
+from verifiers._jwt import check_jwt_times, unverified_jwt
 from verifiers.errors import MalformedHeader, MissingHeader, SignatureMismatch, UnsupportedVersion
 
 

@@ -15,10 +15,10 @@ the tenant is the audience id ``data[list_id]``. Mailchimp sends no delivery id.
 
 from __future__ import annotations
 
-from verifiers._batch_b import query_values
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
 from verifiers._extract import form
 from verifiers._hmac import require_any
+from verifiers._query_and_batches import query_values
 from verifiers.errors import MissingHeader
 
 QUERY_NAMES = ("secret", "token")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from verifiers._batch_b import event_json
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
 from verifiers._extract import dig, first, form, loads
 from verifiers._hmac import hmac_b64, require_any
+from verifiers._query_and_batches import event_json
 from verifiers.errors import MalformedBody
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from verifiers._batch_b import echo, event_json, query_values
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import require_any
+from verifiers._query_and_batches import echo, event_json, query_values
 from verifiers.errors import MalformedBody, SignatureMismatch
 
 

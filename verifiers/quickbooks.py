@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from verifiers._batch_b import event_json
 from verifiers._core import EventInfo, Provider, Request, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_b64, require_any
+from verifiers._query_and_batches import event_json
 
 
 def verify(request: Request) -> None:

@@ -16,10 +16,10 @@ Tenant: ``events[].tenantId``; one EventInfo per event with ``body`` that event'
 
 from __future__ import annotations
 
-from verifiers._batch_b import event_json
 from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
 from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import hmac_b64, require_any
+from verifiers._query_and_batches import event_json
 
 
 def verify(request: Request) -> None:

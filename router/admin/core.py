@@ -13,7 +13,6 @@ from starlette.routing import Route
 
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
-from router.storage.redis_client import decoded
 from subscriptions.models import Integration
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -43,8 +42,7 @@ def admin(endpoint: Endpoint) -> Endpoint:
 @admin
 async def list_integrations(request: Request) -> Response:
     state = app_state(request)
-    duplicates = await state["store"].redis.hgetall(state["keys"].duplicates)
-    counts = {decoded(k): int(v) for k, v in duplicates.items()}
+    counts = await state["store"].repeat_counts(state["keys"].duplicates)
     integrations = state["cache"].current.integrations.values()
     return JSONResponse({"data": [_integration(i, counts.get(i.id, 0)) for i in integrations]})
 

@@ -10,12 +10,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import BadParameter, clamped_limit
+from router.admin.params import clamped_limit
+from router.delivery.disabled import DisabledTargets
 from router.delivery.limits import Limiter
+from router.delivery.outcomes import DeliveryRecords
 from router.delivery.worker import redrive
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
-from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
 from router.storage.stream_id import StreamId
 
@@ -41,10 +42,7 @@ async def list_dead_letters(request: Request) -> Response:
     state = app_state(request)
     workflow = request.query_params.get("workflow")
     after = request.query_params.get("after", "-")
-    try:
-        limit = clamped_limit(request, 100, 1000)
-    except BadParameter as exc:
-        return JSONResponse({"error": exc.message}, status_code=400)
+    limit = clamped_limit(request, 100, 1000)
     if after != "-" and not StreamId.is_valid(after):
         return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
@@ -84,12 +82,9 @@ async def target_state(request: Request) -> Response:
     workflow = state["cache"].current.workflows.get(workflow_id)
     if workflow is None or workflow.target.type != "http":
         return JSONResponse({"error": "not_found"}, status_code=404)
-    redis = state["store"].redis
-    disabled = await redis.hget(state["keys"].disabled_targets, workflow_id)
-    breaker = await Limiter(redis, state["keys"]).state(workflow_id)
-    return JSONResponse(
-        {"workflow": workflow_id, "disabled": json.loads(disabled) if disabled else None, "breaker": dict(breaker)}
-    )
+    disabled = await DisabledTargets.of(state["store"], state["keys"]).record(workflow_id)
+    breaker = await Limiter.of(state["store"], state["keys"]).state(workflow_id)
+    return JSONResponse({"workflow": workflow_id, "disabled": disabled, "breaker": dict(breaker)})
 
 
 @admin
@@ -97,17 +92,18 @@ async def enable_target(request: Request) -> Response:
     """Re-enable a target that a 410 Gone disabled (its dead letters can then be re-driven)."""
     state = app_state(request)
     workflow_id = request.path_params["workflow_id"]
-    removed = await state["store"].redis.hdel(state["keys"].disabled_targets, workflow_id)
-    return JSONResponse({"workflow": workflow_id, "enabled": True, "was_disabled": bool(removed)})
+    removed = await DisabledTargets.of(state["store"], state["keys"]).enable(workflow_id)
+    return JSONResponse({"workflow": workflow_id, "enabled": True, "was_disabled": removed})
 
 
 @admin
 async def delivery_history(request: Request) -> Response:
     state = app_state(request)
-    raw = await state["store"].redis.hgetall(state["keys"].delivery_history(request.path_params["job_id"]))
-    if not raw:
+    record: dict[str, Any] = await DeliveryRecords.of(state["store"], state["keys"]).history(
+        request.path_params["job_id"]
+    )
+    if not record:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    record = {decoded(k): decoded(v) for k, v in raw.items()}
     record["attempts"] = json.loads(record.get("attempts", "[]"))
     return JSONResponse(record)
 

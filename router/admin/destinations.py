@@ -18,8 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin.core import admin
-from router.admin.params import BadParameter, clamped_limit
+from router.admin.params import clamped_limit
 from router.egress.checks import destination_refusals
+from router.notifications.delivery import DisabledDestinations
 from router.notifications.destinations import RenderError, validate
 from router.notifications.events import workflow_failure
 from router.notifications.fanout import event_of
@@ -44,8 +45,7 @@ def redacted(destination: Destination, disabled: bytes | str | None) -> dict[str
 
 async def _disabled(request: Request) -> dict[str, bytes | str]:
     state = app_state(request)
-    raw = await state["store"].redis.hgetall(state["keys"].disabled_destinations)
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
+    return await DisabledDestinations.of(state["store"], state["keys"]).records()
 
 
 @admin
@@ -102,9 +102,7 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
         return JSONResponse(NOT_FOUND, status_code=404)
     change = await state["registry"].put(destination.model_copy(update={"enabled": enabled}))
     if enabled:  # re-enabling also lifts an automatic disable and starts the failure count afresh
-        redis = state["store"].redis
-        await redis.hdel(state["keys"].disabled_destinations, destination.id)
-        await redis.hdel(state["keys"].destination_failures, destination.id)
+        await DisabledDestinations.of(state["store"], state["keys"]).lift(destination.id)
     return JSONResponse({"id": destination.id, "enabled": enabled, "change": change})
 
 
@@ -177,10 +175,7 @@ async def test_destination(request: Request) -> Response:
 async def list_notifications(request: Request) -> Response:
     state = app_state(request)
     kind = request.query_params.get("type")
-    try:
-        limit = clamped_limit(request, 50, 1000)
-    except BadParameter as exc:
-        return JSONResponse({"error": exc.message}, status_code=400)
+    limit = clamped_limit(request, 50, 1000)
     entries = await state["store"].latest(state["keys"].notifications, limit)
     data = [{"id": e.id, **event_of(e)} for e in entries if kind in (None, Notification.lenient(e.fields).type)]
     return JSONResponse({"data": data})

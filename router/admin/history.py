@@ -21,12 +21,13 @@ from starlette.routing import Route
 
 from router.admin.core import admin
 from router.admin.params import decimal
+from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import BadFilter, EventFilter, EventIndex, JobFilter, Page
 from router.ingress import headers as stored_headers
 from router.ingress.sdk.responses import iso_ms
+from router.routing.outcomes import RoutingOutcomes
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
-from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
 from router.storage.stream_id import StreamId
 
@@ -83,10 +84,6 @@ def _next_link(request: Request, page: Page) -> str | None:
     return f"{request.url.path}?{urlencode([*params, ('cursor', page.next_cursor)])}"
 
 
-def _bad(exc: BadFilter) -> Response:
-    return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
-
-
 def event_filter(request: Request) -> EventFilter:
     after, before = _dates(request)
     return EventFilter(
@@ -124,14 +121,11 @@ def _summary(stored: StoredEvent, outcome: bytes | str | None, status: str) -> d
 @admin
 async def list_events(request: Request) -> Response:
     state = app_state(request)
-    index = EventIndex(state["store"].redis, state["keys"])
-    try:
-        page = await index.query(event_filter(request), cursor=_param(request, "cursor"), limit=_limit(request))
-    except BadFilter as exc:
-        return _bad(exc)
+    index = EventIndex.of(state["store"], state["keys"])
+    page = await index.query(event_filter(request), cursor=_param(request, "cursor"), limit=_limit(request))
     events = await state["store"].get_many(state["keys"].ingest, page.ids)  # a trimmed one is simply left out
     ids = [e.id for e in events]
-    outcomes = await state["store"].redis.hmget(state["keys"].outcomes, ids) if ids else []
+    outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(ids)
     statuses = await index.statuses(ids)
     data = [_summary(e, o, s) for e, o, s in zip(events, outcomes, statuses, strict=True)]
     return JSONResponse({"data": data, "nextLink": _next_link(request, page), "total": page.total})
@@ -144,9 +138,9 @@ async def get_event(request: Request) -> Response:
     event = await state["store"].get(state["keys"].ingest, event_id) if _EVENT_ID.match(event_id) else None
     if event is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    redis, keys = state["store"].redis, state["keys"]
-    outcome = await redis.hget(keys.outcomes, event_id)
-    status = await EventIndex(redis, keys).status_of(event_id)
+    keys = state["keys"]
+    outcome = await RoutingOutcomes(state["store"], keys).get(event_id)
+    status = await EventIndex.of(state["store"], keys).status_of(event_id)
     out = _summary(event, outcome, status)
     body = event.fields.get("body", b"")
     try:
@@ -168,25 +162,18 @@ async def get_event(request: Request) -> Response:
 
 async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each trigger job with its delivery state and every attempt (HTTP targets), in one round trip."""
-    redis, keys = state["store"].redis, state["keys"]
-    async with redis.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hgetall(keys.delivery_history(job_id))
-            pipe.zscore(keys.delivery_scheduled, job_id)
-            pipe.hget(keys.delivery_job(job_id), "attempts")
-        replies = await pipe.execute() if job_ids else []
+    records = await DeliveryRecords.of(state["store"], state["keys"]).records(job_ids)
     by_id = {j.get("job_id"): j for j in summaries}
     out = []
-    for n, job_id in enumerate(job_ids):
-        history = {decoded(k): decoded(v) for k, v in replies[3 * n].items()}
-        due, waiting = replies[3 * n + 1], replies[3 * n + 2]
+    for job_id, record in zip(job_ids, records, strict=True):
+        history, due = record.history, record.due
         job = dict(by_id.get(job_id, {}))
         if history:
             job.update(state=history.get("status", ""), reason=history.get("reason") or None)
             job["attempts"] = json.loads(history.get("attempts") or "[]")
             job["ended_at"] = float(history.get("at") or 0) or None
         elif due is not None:  # a retry is scheduled
-            job.update(state="retrying", next_attempt_at=float(due), attempts=json.loads(decoded(waiting or b"[]")))
+            job.update(state="retrying", next_attempt_at=due, attempts=json.loads(record.waiting_attempts))
         else:  # on its work stream: a delivery worker's or the workflow runner's
             job.update(state="queued", attempts=[])
         out.append(job)
@@ -196,19 +183,16 @@ async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]
 @admin
 async def list_executions(request: Request) -> Response:
     state = app_state(request)
-    index = EventIndex(state["store"].redis, state["keys"])
-    try:
-        after, before = _dates(request)
-        f = JobFilter(
-            workflow=_param(request, "workflow", "workflowId"),
-            user=_param(request, "user", "userId"),
-            status=_param(request, "status"),
-            after_ms=after,
-            before_ms=before,
-        )
-        page = await index.jobs(f, cursor=_param(request, "cursor"), limit=_limit(request))
-    except BadFilter as exc:
-        return _bad(exc)
+    index = EventIndex.of(state["store"], state["keys"])
+    after, before = _dates(request)
+    f = JobFilter(
+        workflow=_param(request, "workflow", "workflowId"),
+        user=_param(request, "user", "userId"),
+        status=_param(request, "status"),
+        after_ms=after,
+        before_ms=before,
+    )
+    page = await index.jobs(f, cursor=_param(request, "cursor"), limit=_limit(request))
     executions = await _executions(state, index, page.ids)
     return JSONResponse({"workflowExecutions": executions, "nextLink": _next_link(request, page), "total": page.total})
 
@@ -217,7 +201,7 @@ async def list_executions(request: Request) -> Response:
 async def get_execution(request: Request) -> Response:
     state = app_state(request)
     job_id = request.path_params["job_id"]
-    found = await _executions(state, EventIndex(state["store"].redis, state["keys"]), [job_id])
+    found = await _executions(state, EventIndex.of(state["store"], state["keys"]), [job_id])
     if not found:
         return JSONResponse({"error": "not_found"}, status_code=404)
     return JSONResponse(found[0])
@@ -230,8 +214,7 @@ async def _executions(state: State, index: EventIndex, job_ids: list[str]) -> li
     job_ids = [j for j, s in zip(job_ids, statuses, strict=True) if s]
     statuses = [s for s in statuses if s]
     event_ids = [_JOB_ID.match(j).group(1) for j in job_ids]  # type: ignore[union-attr]  # filtered above
-    redis = state["store"].redis
-    outcomes = await redis.hmget(state["keys"].outcomes, event_ids) if event_ids else []
+    outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(event_ids)
     details = await _jobs(state, job_ids, [j for o in outcomes for j in _outcome_jobs(o)])
     out = []
     for job_id, event_id, status, job in zip(job_ids, event_ids, statuses, details, strict=True):

@@ -11,17 +11,25 @@ import re
 
 from starlette.requests import Request
 
+from router.errors import RouterError
+
 _DECIMAL = re.compile(r"[0-9]{1,20}", re.ASCII)
 U64 = 2**64 - 1
 
 
-class BadParameter(ValueError):
+class BadParameter(RouterError, ValueError):
     """A request parameter that is not what the endpoint takes (→ 400 naming it)."""
+
+    reason = "bad_parameter"
+    status = 400
 
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
         self.name = name
         self.message = message
+
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
+        return {"error": self.message}, None  # the admin API's answer since before reason codes
 
 
 def decimal(text: str) -> int | None:

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from router.admin.core import admin
 from router.history.indexes import EventFilter
-from router.history.replay_jobs import MODES, ReplayConflict, ReplayJobs, ReplayRequest, parse_when
+from router.history.replay_jobs import MODES, ReplayJobs, ReplayRequest, parse_when
 from router.runtime.state import State, app_state
 from router.storage.stream_id import StreamId
 
@@ -25,7 +25,7 @@ _TIME_FIELDS = {"after_ms": "afterDate", "before_ms": "beforeDate"}
 
 
 def _jobs(state: State) -> ReplayJobs:
-    return ReplayJobs(state["store"].redis, state["keys"], record_ttl_s=state["settings"].retention_days * 86_400)
+    return ReplayJobs.of(state["store"], state["keys"], record_ttl_s=state["settings"].retention_days * 86_400)
 
 
 async def _body(request: Request) -> dict[str, Any] | None:
@@ -84,13 +84,7 @@ def _request(body: dict[str, Any], *, event_id: str | None = None) -> ReplayRequ
 async def _create(state: State, replay: ReplayRequest) -> Response:
     if replay.event_id is not None and await state["store"].get(state["keys"].ingest, replay.event_id) is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    try:
-        job, created = await _jobs(state).create(replay)
-    except ReplayConflict:
-        return JSONResponse(
-            {"error": "conflict", "message": "this request_id belongs to a replay with other parameters"},
-            status_code=409,
-        )
+    job, created = await _jobs(state).create(replay)  # ReplayConflict: 409
     # 202 when queued now; 200 with the existing job when the same request came before (nothing replayed twice).
     return JSONResponse(job.to_json(), status_code=202 if created else 200)
 

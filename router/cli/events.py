@@ -26,17 +26,18 @@ from rich.table import Table
 from rich.text import Text
 
 from router import logs
+from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay import ReplayConfig, Replayer
 from router.history.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
 from router.history.replay_jobs import parse_when as _parse_when
 from router.ingress.sdk.responses import iso_ms
+from router.routing.outcomes import RoutingOutcomes
 from router.runtime.bootstrap import prepare
 from router.runtime.process import build_registry, connect
 from router.settings import Settings
 from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
-from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
 from router.storage.stream_id import StreamId
 from subscriptions.snapshot import SnapshotCache
@@ -106,7 +107,7 @@ def _filter(**values: Any) -> EventFilter:
 
 async def _rows(ctx: Ctx, events: list[StoredEvent]) -> list[list[str]]:
     index = EventIndex(ctx.redis, ctx.keys)
-    outcomes = await ctx.redis.hmget(ctx.keys.outcomes, [e.id for e in events]) if events else []
+    outcomes = await RoutingOutcomes(ctx.store, ctx.keys).get_many([e.id for e in events])
     rows = []
     for stored, raw in zip(events, outcomes, strict=True):
         routing = json.loads(raw) if raw else {}
@@ -167,12 +168,11 @@ def events_list(
 
 
 async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
-    raw = await ctx.redis.hget(ctx.keys.outcomes, event.id)
+    raw = await RoutingOutcomes(ctx.store, ctx.keys).get(event.id)
     routing: dict[str, Any] = json.loads(raw) if raw else {"status": "received", "jobs": []}
     jobs: list[dict[str, Any]] = []
     for job in routing.get("jobs", []):
-        history = await ctx.redis.hgetall(ctx.keys.delivery_history(job["job_id"]))
-        record: dict[str, Any] = {decoded(k): decoded(v) for k, v in history.items()}
+        record: dict[str, Any] = await DeliveryRecords(ctx.redis, ctx.keys).history(job["job_id"])
         if "attempts" in record:
             record["attempts"] = json.loads(record["attempts"])
         jobs.append({**job, "delivery": record or None})

@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from router.errors import StoreUnavailable
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
+from router.storage.store import EventStore
 
 Clock = Callable[[], float]
 Verdict = Literal["closed", "half_open_probe", "open"]
@@ -284,6 +285,11 @@ class Limiter:
         self._record = redis.register_script(_PRELUDE + _RECORD)
         self._admit = redis.register_script(_PRELUDE + _ADMIT)
         self._done = redis.register_script(_PRELUDE + _DONE)
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys) -> Limiter:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys)
 
     # -- the worker's two calls --------------------------------------------------------------
 

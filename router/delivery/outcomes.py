@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from redis.asyncio import Redis
 
 from router.delivery.job import Job
 from router.storage.keys import Keys
-from router.storage.store import Settle
+from router.storage.redis_client import decoded
+from router.storage.store import EventStore, Settle
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +91,54 @@ class Outcomes:
             history_ttl_s=self._history_ttl_s,
             release_order=release_order,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """Where a delivery job stands, as stored: ``history`` once it ended (status, reason, attempts as JSON,
+    ``at``), else ``due`` (unix s) and ``waiting_attempts`` (JSON) while a retry is scheduled; neither while it
+    is on its work stream."""
+
+    history: dict[str, str]
+    due: float | None
+    waiting_attempts: str
+
+
+class DeliveryRecords:
+    """Reads what ``Outcomes`` settled: a job's history hash, its scheduled retry and the attempts it waits with."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys) -> DeliveryRecords:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys)
+
+    async def history(self, job_id: str) -> dict[str, str]:
+        """A finished job's history (empty while it runs, or after the retention period)."""
+        raw = await self._redis.hgetall(self._keys.delivery_history(job_id))
+        return {decoded(k): decoded(v) for k, v in raw.items()}
+
+    async def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """Each job's record, in the order of ``job_ids``, in one round trip."""
+        if not job_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self._keys.delivery_history(job_id))
+                pipe.zscore(self._keys.delivery_scheduled, job_id)
+                pipe.hget(self._keys.delivery_job(job_id), "attempts")
+            replies = await pipe.execute()
+        out = []
+        for n in range(len(job_ids)):
+            history, due, waiting = replies[3 * n : 3 * n + 3]
+            out.append(
+                JobRecord(
+                    history={decoded(k): decoded(v) for k, v in history.items()},
+                    due=float(due) if due is not None else None,
+                    waiting_attempts=decoded(waiting or b"[]"),
+                )
+            )
+        return out

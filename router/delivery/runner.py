@@ -44,6 +44,11 @@ _NO_BODY = object()
 
 
 class RunnerClient:
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys, workflow_id: str, consumer: str, *, maxlen: int) -> RunnerClient:
+        """On the client ``store`` uses (its pool and deadline): the router's own reports, not a runner's."""
+        return cls(store.redis, keys, workflow_id, consumer, maxlen=maxlen)
+
     def __init__(
         self,
         redis: Redis,
@@ -153,5 +158,5 @@ class RunnerClient:
         )
         report_id = await self._store.append(self._keys.executions, report.to_fields())
         # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
-        await index_reported(self._store.redis, self._keys, job.entry.event_id, job.job_id, kind == "workflow_success")
+        await index_reported(self._redis, self._keys, job.entry.event_id, job.job_id, kind == "workflow_success")
         return report_id

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from router.delivery.attempt import Attempt, dead_reason, post_signed
+from router.delivery.disabled import DisabledTargets
 from router.delivery.job import Job
 from router.delivery.limits import Admission, Limiter, TargetLimits
 from router.delivery.outcomes import Outcomes
@@ -52,7 +53,6 @@ from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
 
-DELIVERY_GROUP = "delivery"
 # How late Redis may end a blocked read: it checks blocked clients' timeouts on its cron tick, 1000 / hz ms
 # (hz 10 by default). Measured on 6.2 and 7.0: a 5 ms or 50 ms block returns after 100 ms.
 _SERVER_TICK_MS = 100
@@ -127,6 +127,7 @@ class DeliveryWorker:
         self._clock = clock
         self._rand = rand
         self._out = Outcomes(keys, config.history_ttl_s, clock)
+        self._disabled = DisabledTargets.of(store, keys)
         self._destinations = destinations
         self._notifier = notifier
         self._reader = GroupReader(
@@ -216,7 +217,7 @@ class DeliveryWorker:
             # Before the settle: a crash in between repeats the event (at-least-once), never loses it.
             await self._notifier.emit(_exhausted(snapshot, job, outcome))
         await self._store.settle(self._keys.delivery_jobs, job.entry_id, outcome=outcome)
-        await index_settled(self._store.redis, self._keys, job, outcome)
+        await index_settled(self._store, self._keys, job, outcome)
 
     async def _deliver(self, snapshot: Snapshot, job: Job) -> Settle:
         if job.entry.target_kind == "destination":
@@ -227,7 +228,7 @@ class DeliveryWorker:
         if workflow is None or workflow.target.type != "http":
             return self._out.dead(job, "target_removed")
         target = workflow.target
-        if await self._store.redis.hexists(self._keys.disabled_targets, workflow.id):
+        if await self._disabled.is_disabled(workflow.id):
             return self._out.dead(job, "target_disabled", self._order_key(workflow, target, job))
         if target.ordered and not await self._at_head(workflow, job):
             return self._out.retry_at(job, self._clock() + self._config.order_wait_s)
@@ -273,9 +274,7 @@ class DeliveryWorker:
         if attempt.verdict is Verdict.SUCCESS:
             return self._out.finished(job, "delivered", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.DISABLE:
-            await self._store.redis.hset(
-                self._keys.disabled_targets, workflow.id, json.dumps({"at": self._clock(), "status": attempt.status})
-            )
+            await self._disabled.disable(workflow.id, at=self._clock(), status=attempt.status)
             logger.error("target disabled: it answered 410 Gone", extra={"workflow": workflow.id})
             return self._out.dead(job, "target_gone", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.FAIL:

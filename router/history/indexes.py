@@ -43,6 +43,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from router.delivery.job import Job
+from router.errors import RouterError
+from router.routing.outcomes import RoutingOutcomes
 from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
@@ -96,8 +98,14 @@ return status
 """
 
 
-class BadFilter(ValueError):
+class BadFilter(RouterError, ValueError):
     """A filter the indexes cannot answer (the message says why, for a 400)."""
+
+    reason = "bad_filter"
+    status = 400
+
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
+        return {"error": "bad_request", "message": str(self)}, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +295,18 @@ def _bounds(after_ms: int | None, before_ms: int | None) -> tuple[int | None, in
 
 
 class EventIndex:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, store: EventStore | None = None) -> None:
         self._redis = redis
         self._keys = keys
         self._walker = _Walker(redis)
+        # The events not routed yet are read from the ingest stream; without the process's store, through one
+        # of its own on the same client.
+        self._store = store or EventStore(redis, maxlen=1, group=ROUTING_GROUP, consumer="history")
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys) -> EventIndex:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys, store=store)
 
     async def query(
         self, f: EventFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
@@ -357,8 +373,7 @@ class EventIndex:
         ]
 
     async def _received(self, f: EventFilter, cursor: str | None, limit: int, desc: bool) -> Page:
-        store = EventStore(self._redis, maxlen=1, group=ROUTING_GROUP, consumer="history")
-        backlog = await store.unrouted(self._keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
+        backlog = await self._store.unrouted(self._keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
         lo, hi = _bounds(f.after_ms, f.before_ms)
         rows = sorted(
             (
@@ -443,9 +458,10 @@ def _outcome_jobs(outcome: str | bytes | None) -> list[dict[str, str]]:
 
 
 async def index_routed(
-    redis: Redis, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
+    store: EventStore, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
 ) -> None:
     """Index a routed batch: every event's filter values and status, and its trigger jobs (one round trip)."""
+    redis = store.redis
     http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == keys.delivery_jobs}
     script = redis.register_script(_STATUS)
     registry = set(_fixed_keys(keys))
@@ -470,8 +486,9 @@ async def index_routed(
         await pipe.execute()
 
 
-async def index_dead_lettered(redis: Redis, keys: Keys, events: Sequence[StoredEvent]) -> None:
+async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[StoredEvent]) -> None:
     """Index entries routing gave up on (dead-lettered after ``max_deliveries``): searchable, status dead."""
+    redis = store.redis
     script = redis.register_script(_STATUS)
     registry = set(_fixed_keys(keys))
     async with redis.pipeline(transaction=False) as pipe:
@@ -486,7 +503,7 @@ async def index_dead_lettered(redis: Redis, keys: Keys, events: Sequence[StoredE
         await pipe.execute()
 
 
-async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> None:
+async def index_settled(store: EventStore, keys: Keys, job: Job, outcome: Settle) -> None:
     """A delivery job settled: its status, and its event's (the worst of the event's HTTP jobs)."""
     event_id = job.entry.event_id
     if job.entry.target_kind == "destination" or not event_id:
@@ -495,7 +512,7 @@ async def index_settled(redis: Redis, keys: Keys, job: Job, outcome: Settle) -> 
         status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits or order
     else:
         status = "dead" if outcome.dead_stream else "delivered"
-    script = redis.register_script(_STATUS)
+    script = store.redis.register_script(_STATUS)
     await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
 
 
@@ -563,7 +580,7 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
     redis = store.redis
     while ids := [decoded(m) for m in await redis.zrangebyscore(project_key, "-inf", f"({cut}", start=0, num=500)]:
         events = {e.id: e for e in await store.get_many(keys.ingest, ids)}
-        outcomes = await redis.hmget(keys.outcomes, ids)
+        outcomes = await RoutingOutcomes(store, keys).get_many(ids)
         async with redis.pipeline(transaction=False) as pipe:
             for event_id, outcome in zip(ids, outcomes, strict=True):
                 jobs = _outcome_jobs(outcome)
@@ -574,6 +591,6 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
                     for key in {*_job_keys(keys, job), *_status_keys(keys, "")[6:]}:
                         pipe.zrem(key, job["job_id"])
                 pipe.unlink(keys.event_jobs(event_id))
-            pipe.hdel(keys.outcomes, *ids)
             await pipe.execute()
+        await RoutingOutcomes(store, keys).forget(ids)
         await store.delete(keys.ingest, ids)

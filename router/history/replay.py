@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from router.delivery.worker import DELIVERY_GROUP
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing.core import job as trigger_job
+from router.routing.outcomes import RoutingOutcomes
 from router.storage.entries import IngestEvent, MalformedEntry
-from router.storage.keys import ROUTING_GROUP, Keys, replay_job_id
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys, replay_job_id
 from router.storage.store import Append, EventStore, StoredEvent
 from router.storage.stream_id import InvalidStreamId, StreamId
 from subscriptions.snapshot import Snapshot, SnapshotCache
@@ -116,7 +116,7 @@ class Replayer:
         self._jobs = jobs
         self._cache = cache
         self._config = config
-        self._index = index or EventIndex(store.redis, keys)
+        self._index = index or EventIndex.of(store, keys)
 
     async def run(
         self,
@@ -248,7 +248,7 @@ class Replayer:
         selected = self._selected(request, ids, events, counts)
         if not selected:
             return []
-        outcomes = await self._store.redis.hmget(self._keys.outcomes, [e.id for e in selected])
+        outcomes = await RoutingOutcomes(self._store, self._keys).get_many([e.id for e in selected])
         snapshot = await self._cache.refresh()
         writes: list[Append] = []
         for event, raw in zip(selected, outcomes, strict=True):

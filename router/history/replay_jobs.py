@@ -17,18 +17,26 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from router.errors import RouterError
 from router.history.indexes import EventFilter
 from router.ingress.sdk.responses import iso_ms
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
+from router.storage.store import EventStore
 
 MODES = ("reroute", "redeliver")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 FINISHED = ("done", "failed")
 
 
-class ReplayConflict(Exception):
+class ReplayConflict(RouterError):
     """The request id is already taken by a replay with other parameters."""
+
+    reason = "replay_conflict"
+    status = 409
+
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
+        return {"error": "conflict", "message": "this request_id belongs to a replay with other parameters"}, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +191,11 @@ class ReplayJobs:
         self._ttl_s = record_ttl_s
         self._create = redis.register_script(_CREATE)
         self._renew = redis.register_script(_RENEW)
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys, *, record_ttl_s: int) -> ReplayJobs:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys, record_ttl_s=record_ttl_s)
 
     async def create(self, request: ReplayRequest, *, queue: bool = True) -> tuple[ReplayJob, bool]:
         """The job of ``request.request_id`` and whether this call created it. Raises ReplayConflict.

@@ -17,15 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import verifiers
-from router.errors import StoreUnavailable
+from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
 from router.ingress.public_url import signed_url
 from router.ingress.webhooks import (
-    BodyTooLarge,
     client_address,
     error,
     persist_handshake,
@@ -45,8 +44,8 @@ logger = logging.getLogger(__name__)
 MAX_PERSISTED_CHARS = 4096  # a provider's secret or token; anything longer is not one
 
 
-class VerifierUnavailable(Exception):
-    pass
+class VerifierUnavailable(RouterError):
+    reason = "verifier_unavailable"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -141,12 +140,7 @@ async def receive_custom(request: Request) -> Response:
     problem = _recipient_problem(snapshot, definition, recipient)
     if problem is not None:
         return error(problem[0], problem[1])
-    try:
-        body = await read_body(request, state["settings"].max_body_bytes)
-    except BodyTooLarge:
-        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
-    except ClientDisconnect:
-        return Response(status_code=400)
+    body = await read_body(request, state["settings"].max_body_bytes)
     return await _handle(request, state, snapshot, definition, recipient, body)
 
 
@@ -259,5 +253,5 @@ async def _store(
         entry_id = await state["store"].append(state["keys"].ingest, event.to_fields())
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"definition": definition.id})
-        return error(503, "store_unavailable", headers={"retry-after": "5"})
+        raise
     return render(definition.response, context, [entry_id])

@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Literal
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from router.errors import RouterError
+
 logger = logging.getLogger(__name__)
 
 LINGER_S = 1.0  # an answered peer may still send this long: closing with unread data would reset it
@@ -38,7 +40,7 @@ class Limits:
     max_connections: int = 2048
 
 
-class _HeadRejected(Exception):
+class _HeadRejected(RouterError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -1,9 +1,9 @@
 """The webhook receiver: body → handshake → verify → extract → append → 2xx.
 
-Status codes are decided here and only here: 401 (verification failed; the body carries only the
-reason code), 404 (unknown integration or credential), 405 (a method the provider's handshake does
-not use), 413 (body over the limit), 503 (event store unreachable, so the provider retries). A 2xx
-is sent only after every entry's XADD has returned.
+Status codes: 401 (verification failed; the body carries only the reason code), 404 (unknown integration
+or credential), 405 (a method the provider's handshake does not use), decided here; 413 (body over the
+limit) and 503 (event store unreachable, so the provider retries) are the ``RouterError`` this module
+raises, answered by ``create_app``'s one handler. A 2xx is sent only after every entry's XADD has returned.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping
 
 from starlette.background import BackgroundTask
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import verifiers
 from router.admin.params import decimal
-from router.errors import StoreUnavailable
+from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
@@ -31,8 +31,16 @@ from subscriptions.models import Integration
 logger = logging.getLogger(__name__)
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(RouterError):
+    reason = "body_too_large"
+    status = 413
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"body over {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
+        return {"error": self.reason, "limit_bytes": self.limit_bytes}, None
 
 
 def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, **extra: object) -> JSONResponse:
@@ -40,15 +48,17 @@ def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, *
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, up to ``limit`` bytes. BodyTooLarge (→ 413) past it; a client gone mid-body raises
+    Starlette's ClientDisconnect (→ 400); create_app answers both."""
     declared = decimal(request.headers.get("content-length", ""))
     if declared is not None and declared > limit:
-        raise BodyTooLarge
+        raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -106,12 +116,7 @@ async def receive(request: Request) -> Response:
         credential = snapshot.credentials.get(credential_id)
         if credential is None or credential.integration != integration.id:
             return error(404, "unknown_credential")
-    try:
-        body = await read_body(request, state["settings"].max_body_bytes)
-    except BodyTooLarge:
-        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
-    except ClientDisconnect:
-        return Response(status_code=400)
+    body = await read_body(request, state["settings"].max_body_bytes)
     return await _verified(request, state, integration, credential_id or "", body)
 
 
@@ -190,7 +195,7 @@ async def _store(
         results = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"integration": integration.id})
-        return error(503, "store_unavailable", headers={"retry-after": "5"})
+        raise
     duplicates = sum(r.duplicate for r in results)
     if duplicates:
         # 2xx so the provider stops retrying; the first delivery's id says where the event already is.

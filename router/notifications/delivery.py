@@ -28,7 +28,8 @@ from router.notifications.destinations import RenderError, render
 from router.notifications.destinations.email import SmtpConfig, send
 from router.notifications.events import Notifier, router_event
 from router.storage.keys import Keys
-from router.storage.store import Settle
+from router.storage.redis_client import decoded
+from router.storage.store import EventStore, Settle
 from subscriptions.destinations import Destination
 from subscriptions.snapshot import Snapshot
 
@@ -36,6 +37,33 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT_S = 15.0
 Clock = Callable[[], float]
+
+
+class DisabledDestinations:
+    """Destinations disabled automatically after consecutive failures, and the failure counts that lead there:
+    ``DestinationSender`` writes both; the fan-out and the admin API read and lift them through here."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys) -> DisabledDestinations:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys)
+
+    async def records(self) -> dict[str, bytes | str]:
+        """Destination id → when and why it was disabled (JSON, as stored)."""
+        raw = await self._redis.hgetall(self._keys.disabled_destinations)
+        return {decoded(k): v for k, v in raw.items()}
+
+    async def ids(self) -> set[str]:
+        return {decoded(k) for k in await self._redis.hkeys(self._keys.disabled_destinations)}
+
+    async def lift(self, destination_id: str) -> None:
+        """Lift an automatic disable and start the failure count afresh."""
+        await self._redis.hdel(self._keys.disabled_destinations, destination_id)
+        await self._redis.hdel(self._keys.destination_failures, destination_id)
 
 
 class DestinationSender:

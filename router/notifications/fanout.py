@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import logging
 
+from router.notifications.delivery import DisabledDestinations
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.storage.entries import MalformedEntry, Notification, TriggerJob
 from router.storage.keys import Keys, destination_job_id
-from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
-
-DESTINATIONS_GROUP = "destinations"
 
 
 class DestinationFanout:
@@ -36,6 +34,7 @@ class DestinationFanout:
         self._store = store
         self._cache = cache
         self._keys = keys
+        self._disabled = DisabledDestinations.of(store, keys)
         self._reader = GroupReader(
             store,
             keys.notifications,
@@ -54,7 +53,7 @@ class DestinationFanout:
         if not events:
             return 0
         snapshot = await self._cache.refresh()
-        disabled = {decoded(k) for k in await self._store.redis.hkeys(self._keys.disabled_destinations)}
+        disabled = await self._disabled.ids()
         writes = [job for event in events for job in self._jobs(event, snapshot, disabled)]
         await self._store.write(writes, {}, "")
         await self._store.ack(self._keys.notifications, [e.id for e in events])

@@ -17,37 +17,28 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from router.admin.core import admin
-from router.delivery.runner import Job, RunnerClient
 from router.errors import StoreUnavailable
 from router.notifications import events as notifications
 from router.notifications.events import Notifier
-from router.runtime.state import app_state
 from router.runtime.supervisor import Task
 from router.settings import Settings
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
-from router.storage.entries import ExecutionReport, TriggerJob
+from router.storage.entries import ExecutionReport
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore, StoredEvent
 from router.storage.stream_id import StreamId
-from subscriptions.models import Credential, Id, Workflow
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
 
 _FAILURE = b"workflow_failure"  # the reports the bridge turns into events (ExecutionReport.type, as stored)
-NOTIFY_GROUP = "notify"  # consumer group of the bridge on the executions stream
 CurrentSnapshot = Callable[[], Snapshot]
 # A report older than this is acked without a notification: the first start on an existing deployment
 # must not page anyone about the whole retained history of the executions stream.
@@ -203,6 +194,11 @@ class Transitions:
     event needs a newer VALID fact first, which only a real new transition provides. A credential first seen
     INVALID (no fact kept) notifies nobody.
     """
+
+    @classmethod
+    def of(cls, store: EventStore, keys: Keys) -> Transitions:
+        """On the client ``store`` uses (its pool and deadline)."""
+        return cls(store.redis, keys)
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
@@ -368,10 +364,13 @@ def burst_detector(
 
 
 class Producers:
-    """The workers' share: the executions bridge and the credential watch, two supervised tasks."""
+    """The workers' share: the executions bridge and the credential watch, two supervised tasks.
 
-    def __init__(self, settings: Settings, redis: Redis, cache: SnapshotCache, keys: Keys, notifier: Notifier) -> None:
-        store = EventStore(redis, maxlen=settings.stream_maxlen, group=NOTIFY_GROUP, consumer=settings.consumer_name)
+    ``store`` reads the executions stream as consumer group ``NOTIFY_GROUP``."""
+
+    def __init__(
+        self, settings: Settings, store: EventStore, cache: SnapshotCache, keys: Keys, notifier: Notifier
+    ) -> None:
         config = BridgeConfig(
             execution_url_template=settings.execution_url_template,
             block_ms=settings.route_block_ms,
@@ -380,7 +379,7 @@ class Producers:
         self._cache = cache
         self._poll_s = settings.registry_refresh_s
         self.bridge = ExecutionsBridge(store, notifier, lambda: cache.current, keys, config)
-        self.watch = CredentialWatch(Transitions(redis, keys), notifier)
+        self.watch = CredentialWatch(Transitions.of(store, keys), notifier)
 
     def tasks(self) -> list[Task]:
         return [
@@ -390,137 +389,3 @@ class Producers:
 
     async def _observe(self) -> None:
         await self.watch.observe(self._cache.current)
-
-
-# -- admin endpoints ------------------------------------------------------------------------------------------
-
-MAX_BODY_BYTES = 64 * 1024
-_EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-
-
-class StepRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    stepId: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the platform's field names
-    instanceId: Annotated[str, StringConstraints(max_length=128)] = ""
-
-
-class FailureReport(BaseModel):
-    """What a runner without the Python client posts when an execution failed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    workflow: Id
-    user: Id
-    error: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
-    step: StepRef | None = None
-
-
-class Invalidation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    error: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(examples=["invalid_grant"])
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_input=False)]
-
-
-def _bad(problems: list[str]) -> Response:
-    return JSONResponse({"error": "invalid_body", "problems": problems}, status_code=400)
-
-
-async def _json(request: Request) -> tuple[Any, list[str]]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return None, [f"body: larger than {MAX_BODY_BYTES} bytes"]
-    try:
-        return json.loads(raw), []
-    except (ValueError, UnicodeDecodeError):
-        return None, ["body: not valid JSON"]
-
-
-def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
-    """The job fields report_failure reads, for an execution the router knows only by its id."""
-    integration = snapshot.integrations.get(wf.integration)
-    entry = TriggerJob(
-        event_id="",
-        execution_id=execution_id,
-        project=wf.project,
-        workflow=wf.id,
-        integration=wf.integration,
-        integration_type=integration.type if integration else "",
-        user=user,
-    )
-    return Job("", entry)
-
-
-@admin
-async def report_failure(request: Request) -> Response:
-    """``POST /api/executions/{execution_id}/failure``: the HTTP form of ``RunnerClient.report_failure``."""
-    state = app_state(request)
-    execution_id = request.path_params["execution_id"]
-    body, problems = await _json(request)
-    if not _EXECUTION_ID.match(execution_id):
-        problems.append("execution_id: 1-128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
-    report: FailureReport | None = None
-    if body is not None:
-        try:
-            report = FailureReport.model_validate(body)
-        except ValidationError as exc:
-            problems += _problems(exc)
-    if problems or report is None:
-        return _bad(problems)
-    snapshot = await state["cache"].refresh()  # a workflow applied a moment ago is known
-    wf = snapshot.workflows.get(report.workflow)
-    if wf is None:
-        return JSONResponse({"error": "unknown_workflow"}, status_code=404)
-    settings = state["settings"]
-    client = RunnerClient(
-        state["store"].redis, state["keys"], wf.id, settings.consumer_name, maxlen=settings.stream_maxlen
-    )
-    step = report.step
-    record_id = await client.report_failure(
-        _job(snapshot, wf, execution_id, report.user),
-        report.error,
-        step_id=step.stepId if step else "",
-        instance_id=step.instanceId if step else "",
-    )
-    return JSONResponse({"id": record_id, "execution_id": execution_id}, status_code=202)
-
-
-@admin
-async def invalidate_credential(request: Request) -> Response:
-    """``POST /api/credentials/{credential_id}/invalidate``: mark INVALID; one credentials_failure per transition."""
-    state = app_state(request)
-    body, problems = await _json(request)
-    if problems:
-        return _bad(problems)
-    try:
-        reason = Invalidation.model_validate(body).error
-    except ValidationError as exc:
-        return _bad(_problems(exc))
-    registry = state["registry"]
-    credential_id = request.path_params["credential_id"]
-    version_before = await registry.version()
-    credential = await registry.get("credential", credential_id)
-    if not isinstance(credential, Credential):
-        return JSONResponse({"error": "not_found"}, status_code=404)
-    if credential.status == "INVALID":
-        return JSONResponse({"credential": credential_id, "status": "INVALID", "change": "unchanged"})
-    transitions = Transitions(state["store"].redis, state["keys"])
-    # The reason goes first: whoever claims the transition, this request or a worker's watch that saw the new
-    # snapshot sooner, notifies with it. The VALID fact covers a credential no watch has recorded yet.
-    await transitions.set_reason(credential_id, reason)
-    await transitions.record([Fact(credential_id, "VALID", version_before)])
-    change = await registry.put(credential.model_copy(update={"status": "INVALID"}))
-    claims = await transitions.record([Fact(credential_id, "INVALID", await registry.version())])
-    snapshot = await state["cache"].refresh()
-    await notify_claimed(transitions, Notifier(state["store"], state["keys"]), snapshot, claims)
-    return JSONResponse({"credential": credential_id, "status": "INVALID", "change": change})
-
-
-routes = [
-    Route("/api/executions/{execution_id}/failure", report_failure, methods=["POST"]),
-    Route("/api/credentials/{credential_id}/invalidate", invalidate_credential, methods=["POST"]),
-]

@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from router.storage.entries import IngestEvent, MalformedEntry, TriggerJob
+from router.storage.entries import IngestEvent, TriggerJob
 from router.storage.keys import Keys, trigger_job_id
-from router.storage.store import Append, StoredEvent
+from router.storage.store import Append
 from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
 
@@ -139,31 +139,4 @@ def route_webhook(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[l
 
 
 Router = Callable[[Snapshot, IngestEvent, Keys], tuple[list[Append], Outcome]]
-
-# How each kind of stored event is routed, by its "source" field (webhooks predate the field: "").
-ROUTERS: dict[str, Router] = {
-    "": route_webhook,
-    "webhook": route_webhook,
-}
-
-
-def route(snapshot: Snapshot, stored: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
-    try:
-        event = IngestEvent.from_fields(stored.fields, stored.id)
-    except MalformedEntry as exc:
-        # Recorded and acked like any event nothing can route (unknown_source, integration_unknown): routing it
-        # again would not make it readable. The outcome names the field, the log says which entry.
-        logger.warning("malformed ingest entry", extra={"event_id": stored.id, "field": exc.field})
-        return [], Outcome("malformed_entry", skipped={exc.field: 1})
-    router = ROUTERS.get(event.source)
-    if router is None:
-        return [], Outcome("unknown_source")
-    return router(snapshot, event, keys)
-
-
-# Custom webhook events (router/routing/custom.py), App Events and Request triggers (router/routing/sdk.py): those
-# modules build on fan_out above and add themselves to ROUTERS on import (a plain import, so either module may be
-# imported first).
-import router.routing.custom  # noqa: E402
-import router.routing.lifecycle  # noqa: E402
-import router.routing.sdk  # noqa: E402, F401
+"""One source's routing: what ``router.routing.table`` maps a stored event's ``source`` field to."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from router.routing.core import ROUTERS, Outcome, fan_out, job
+from router.routing.core import Outcome, fan_out, job
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
 from router.storage.store import Append
@@ -108,6 +108,3 @@ def route_custom(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[li
     if not credentials:
         return [], Outcome("no_credential")
     return fan_out(snapshot, event, keys, credentials, workflows)
-
-
-ROUTERS["custom"] = route_custom

@@ -8,7 +8,7 @@ deployed and activated for that user).
 
 from __future__ import annotations
 
-from router.routing.core import ROUTERS, Outcome, fan_out
+from router.routing.core import Outcome, fan_out
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
 from router.storage.store import Append
@@ -30,6 +30,3 @@ def route_integration_enabled(snapshot: Snapshot, event: IngestEvent, keys: Keys
         return [], Outcome("integration_disabled")
     workflows = [w for w in snapshot.by_integration.get(integration.id, []) if w.trigger_type == INTEGRATION_ENABLED]
     return fan_out(snapshot, event, keys, [credential], workflows)
-
-
-ROUTERS["lifecycle"] = route_integration_enabled

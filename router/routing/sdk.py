@@ -1,14 +1,13 @@
 """Routing of the SDK's events: App Events (one event → every workflow on that event name, across
 integrations) and Request triggers (one call → one job for its workflow, with its execution id).
 
-Pure, like ``router.routing.core``; registers itself in ``routing.ROUTERS`` on import.
+Pure, like ``router.routing.core``; ``router.routing.table`` maps the two sources here.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from router.routing import core as routing
 from router.routing.core import Outcome, fan_out
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
@@ -93,7 +92,3 @@ def route_request(snapshot: Snapshot, event: IngestEvent, keys: Keys) -> tuple[l
     if wf is None or wf.trigger_type != "request" or wf.project != event.project:
         return [], Outcome("workflow_unknown")
     return _jobs_for(snapshot, event, keys, [wf], execution_id=event.execution_id)
-
-
-routing.ROUTERS["app_event"] = route_app_event
-routing.ROUTERS["request"] = route_request

@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from router.history.indexes import index_dead_lettered, index_routed
-from router.routing.core import route
+from router.routing.outcomes import RoutingOutcomes
+from router.routing.table import route
 from router.runtime.trimming import retention
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.storage.keys import Keys
@@ -37,6 +38,7 @@ class RoutingWorker:
         self._store = store
         self._cache = cache
         self._keys = keys
+        self._outcomes = RoutingOutcomes(store, keys)
         self._config = config
         self._reader = GroupReader(
             store,
@@ -76,7 +78,7 @@ class RoutingWorker:
                     extra={"event_id": event.id, "deliveries": counts[event.id]},
                 )
                 await self._store.dead_letter(self._keys.ingest, self._keys.ingest_dead, event, "max_deliveries")
-                await index_dead_lettered(self._store.redis, self._keys, [event])
+                await index_dead_lettered(self._store, self._keys, [event])
             else:
                 keep.append(event)
         return keep
@@ -91,7 +93,7 @@ class RoutingWorker:
             outcomes[event.id] = outcome.to_json()
             logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
         # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
-        await self._store.write(writes, outcomes, self._keys.outcomes, stream_registry=self._keys.stream_registry)
-        await index_routed(self._store.redis, self._keys, events, outcomes, writes)
+        await self._outcomes.record(writes, outcomes, stream_registry=self._keys.stream_registry)
+        await index_routed(self._store, self._keys, events, outcomes, writes)
         await self._store.ack(self._keys.ingest, [e.id for e in events])
         self.routed += len(events)

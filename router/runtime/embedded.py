@@ -25,14 +25,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from router.errors import RouterError
+
 logger = logging.getLogger(__name__)
 
 
 FSYNC_POLICIES = ("always", "everysec", "no")
 
 
-class EmbeddedRedisError(RuntimeError):
-    pass
+class EmbeddedRedisError(RouterError, RuntimeError):
+    reason = "embedded_redis_failed"
 
 
 def _bundled() -> str | None:

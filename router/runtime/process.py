@@ -1,10 +1,20 @@
-"""What every hookrouter process holds, built once for `serve` (in the app's lifespan) and for `worker`:
-its Redis clients, the registry and the snapshot cache, one supervisor for every background task, the
+"""What every hookrouter process holds, built once, here, for `serve` (in the app's lifespan) and for `worker`:
+its Redis clients, the registry and the snapshot cache, the event store, the outbound HTTP clients, the
+per-target limiter, the notifier and the destination sender, one supervisor for every background task, the
 workers when this process runs them, and the readiness that ``/readyz`` reports.
 
-Two Redis pools when the workers run here: request handling uses one whose every command answers within
-``redis_deadline_s``; the workers use one that also allows their blocking reads (XREADGROUP BLOCK) to wait
-``route_block_ms`` on top, so a quiet stream is not mistaken for a frozen Redis.
+Two Redis pools when the workers run here: request handling (and whatever the workers share with it: limiter,
+notifier, sender) uses one whose every command answers within ``redis_deadline_s``; the workers' consumer
+groups use one that also allows their blocking reads (XREADGROUP BLOCK) to wait ``route_block_ms`` on top, so a
+quiet stream is not mistaken for a frozen Redis.
+
+Event stores: ``store`` on the first pool (ingest, the admin API, the notifier), and on the second one per
+consumer group the workers read as (routing, delivery, destination fan-out, executions bridge; built in
+``router.runtime.workers``): a store reads, claims and acknowledges as one group's consumer.
+
+HTTP clients, all through ``router.egress.transport.guarded_client``: ``http`` for every delivery (HTTP targets,
+destinations, the admin API's destination tests), sized above the in-flight attempts; with the workers, a
+second one for provider APIs, whose calls the subscription lifecycle bounds by ``PROVIDER_TIMEOUT_S`` instead.
 """
 
 from __future__ import annotations
@@ -12,15 +22,24 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from router.delivery.limits import Limiter
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
+from router.notifications.delivery import DestinationSender
+from router.notifications.destinations.email import SmtpConfig
+from router.notifications.events import Notifier
 from router.runtime.health import Readiness
+from router.runtime.lifecycle import PROVIDER_TIMEOUT_S
 from router.runtime.supervisor import Supervisor, Task
-from router.runtime.workers import Workers
+from router.runtime.workers import Shared, Workers
 from router.settings import Settings
 from router.storage import redis_client
-from router.storage.keys import Keys
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
 from subscriptions.crypto import SecretBox, parse_master_key
 from subscriptions.keys import RegistryKeys
 from subscriptions.registry import Registry
@@ -45,23 +64,59 @@ def build_registry(settings: Settings, redis: Redis) -> Registry:
 class Runtime:
     def __init__(self, settings: Settings, *, run_workers: bool) -> None:
         self.settings = settings
-        self.keys = Keys(settings.prefix)
+        self.keys = keys = Keys(settings.prefix)
         self.redis = connect(settings)
         self.registry = build_registry(settings, self.redis)
         self.cache = SnapshotCache(self.registry, refresh_s=settings.registry_refresh_s)
         self.supervisor = Supervisor()
         self.readiness = Readiness(
             self.redis,
-            self.keys.readiness_probe(settings.consumer_name),
+            keys.readiness_probe(settings.consumer_name),
             self.supervisor,
             self.registry,
             deadline_s=settings.redis_deadline_s,
         )
+        self.store = EventStore(
+            self.redis,
+            maxlen=settings.stream_maxlen,
+            group=ROUTING_GROUP,
+            consumer=settings.consumer_name,
+            deadline_s=settings.redis_deadline_s,
+        )
+        self.egress = EgressPolicy.parse(settings.egress_allow)
+        # Its pool is sized above the in-flight attempts, so a wait for a free connection never eats into a
+        # target's timeout.
+        limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)
+        self.http = guarded_client(self.egress, limits=limits)
+        self.limiter = Limiter(self.redis, keys)
+        self.notifier = Notifier(self.store, keys)
+        self.sender = DestinationSender(
+            self.redis,
+            keys,
+            self.limiter,
+            self.http,
+            self.notifier,
+            SmtpConfig.from_settings(settings),
+            auto_disable_after=settings.destination_auto_disable_after,
+            retry=settings.retry_policy,
+        )
         self._worker_redis: Redis | None = None
+        self._provider_http: httpx.AsyncClient | None = None
         self.workers: Workers | None = None
         if run_workers:
             self._worker_redis = connect(settings, block_s=settings.route_block_ms / 1000)
-            self.workers = Workers(settings, self._worker_redis, self.registry.box, self.cache, self.keys)
+            self._provider_http = guarded_client(self.egress, timeout_s=PROVIDER_TIMEOUT_S)
+            shared = Shared(
+                self.cache,
+                self.registry.box,
+                keys,
+                self.http,
+                self._provider_http,
+                self.limiter,
+                self.notifier,
+                self.sender,
+            )
+            self.workers = Workers(settings, self._worker_redis, shared)
 
     async def start(self) -> None:
         """Load the registry, then start every task. Fails fast on an unreachable Redis or a wrong master key."""
@@ -88,6 +143,10 @@ class Runtime:
         await self.supervisor.stop()
         if self.workers is not None:
             await self.workers.aclose()
+        await self.store.aclose()
+        for http in (self._provider_http, self.http):
+            if http is not None:
+                await http.aclose()
         for client in (self._worker_redis, self.redis):
             if client is not None:
                 await client.aclose()

@@ -17,7 +17,7 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | key family | bound, and its owner |
 | --- | --- |
 | ``{ingest}:events``, ``{ingest}:dead`` | retention (``Retention``; a shorter project retention XDELs); MAXLEN |
-| ``{ingest}:outcomes`` (hash, field per event) | retention (``EventStore.trim_outcomes``; per project HDEL) |
+| ``{ingest}:outcomes`` (hash, field per event) | retention (``RoutingOutcomes.trim_before``; per project HDEL) |
 | ``{ingest}:dedup:<project>:<integration>:<id>`` | TTL: the provider's dedup window (``_APPEND_ONCE``, ``store.py``) |
 | ``{ingest}:seen:<integration>:<id>`` (earlier versions) | TTL: as above; only read now |
 | ``{ingest}:duplicates`` (hash) | one counter per integration |
@@ -52,8 +52,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from router.history.indexes import trim_history
+from router.routing.outcomes import RoutingOutcomes
 from router.storage.keys import Keys
-from router.storage.redis_client import decoded
 from router.storage.store import EventStore
 from subscriptions.snapshot import SnapshotCache
 
@@ -69,7 +69,7 @@ RETENTION_EVERY_S = 3600.0
 
 async def streams_of(store: EventStore, keys: Keys) -> list[str]:
     """The work streams trimmed: the delivery stream and every trigger stream ever written."""
-    registered = {decoded(s) for s in await store.redis.smembers(keys.stream_registry)}
+    registered = await store.registered_streams(keys.stream_registry)
     return sorted(registered | {keys.delivery_jobs})
 
 
@@ -111,7 +111,7 @@ async def retention(store: EventStore, keys: Keys, cache: SnapshotCache, now: fl
         *await streams_of(store, keys),
     ):
         await store.trim_before(stream, min_id, approximate=False)
-    await store.trim_outcomes(keys.outcomes, min_id)
+    await RoutingOutcomes(store, keys).trim_before(min_id)
     return min_id
 
 

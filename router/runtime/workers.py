@@ -8,27 +8,25 @@ runs only them. Either way they are built here and registered as tasks with the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import httpx
 from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
-from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
-from router.egress.policy import EgressPolicy
-from router.egress.transport import guarded_client
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.history.replay import ReplayConfig, Replayer, ReplayRunner
 from router.history.replay_jobs import ReplayJobs
 from router.notifications.delivery import DestinationSender
-from router.notifications.destinations.email import SmtpConfig
 from router.notifications.events import Notifier
-from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
+from router.notifications.fanout import DestinationFanout
 from router.notifications.producers import Producers
 from router.routing.worker import RoutingWorker, WorkerConfig
-from router.runtime.lifecycle import PROVIDER_TIMEOUT_S, build_runner
+from router.runtime.lifecycle import build_runner
 from router.runtime.supervisor import Supervisor, Task
 from router.runtime.trimming import AckedTrim, Retention, RetentionConfig
 from router.settings import Settings
-from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, NOTIFY_GROUP, ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.crypto import SecretBox
 from subscriptions.snapshot import SnapshotCache
@@ -53,16 +51,34 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         block_ms=settings.route_block_ms,
         claim_idle_ms=settings.delivery_claim_idle_ms,
         in_flight=settings.delivery_in_flight,
-        retry=RetryPolicy.parse(settings.retry_schedule),
+        retry=settings.retry_policy,
         history_ttl_s=settings.retention_days * 86_400,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the workers take from the process's wiring (``router.runtime.process`` builds it once)."""
+
+    cache: SnapshotCache
+    box: SecretBox
+    keys: Keys
+    http: httpx.AsyncClient  # deliveries to HTTP targets and destinations
+    provider_http: httpx.AsyncClient  # provider APIs (subscription lifecycle), with their own timeout
+    limiter: Limiter
+    notifier: Notifier
+    sender: DestinationSender
+
+
 class Workers:
-    def __init__(self, settings: Settings, redis: Redis, box: SecretBox, cache: SnapshotCache, keys: Keys) -> None:
+    """Every worker of the process, on ``redis``: the pool whose timeout allows their blocking reads."""
+
+    def __init__(self, settings: Settings, redis: Redis, shared: Shared) -> None:
         self._settings = settings
         consumer = settings.consumer_name
+        cache, keys = shared.cache, shared.keys
 
+        # One store per consumer group read here: a store reads, claims and acks as its group's consumer.
         self._stores: list[EventStore] = []
 
         def store(group: str) -> EventStore:
@@ -78,44 +94,25 @@ class Workers:
             return self._stores[-1]
 
         self.routing_store = store(ROUTING_GROUP)
-        # One client per process; its pool is sized above the in-flight attempts so a wait for a free
-        # connection never eats into a target's timeout.
-        limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)
-        egress = EgressPolicy.parse(settings.egress_allow)
-        self._http = guarded_client(egress, limits=limits)
-        self._provider_http = guarded_client(egress, timeout_s=PROVIDER_TIMEOUT_S)
         self.routing = RoutingWorker(self.routing_store, cache, keys, routing_config(settings))
-        limiter = Limiter(redis, keys)
-        self.notifier = Notifier(self.routing_store, keys)
-        retry = RetryPolicy.parse(settings.retry_schedule)
-        sender = DestinationSender(
-            redis,
-            keys,
-            limiter,
-            self._http,
-            self.notifier,
-            SmtpConfig.from_settings(settings),
-            auto_disable_after=settings.destination_auto_disable_after,
-            retry=retry,
-        )
         self.delivery = DeliveryWorker(
             store(DELIVERY_GROUP),
             cache,
             keys,
-            limiter,
-            self._http,
+            shared.limiter,
+            shared.http,
             delivery_config(settings),
-            destinations=sender,
-            notifier=self.notifier,
+            destinations=shared.sender,
+            notifier=shared.notifier,
         )
         self.fanout = DestinationFanout(store(DESTINATIONS_GROUP), cache, keys, block_ms=settings.route_block_ms)
-        self.producers = Producers(settings, redis, cache, keys, self.notifier)
+        self.producers = Producers(settings, store(NOTIFY_GROUP), cache, keys, shared.notifier)
         replay_jobs = ReplayJobs(redis, keys, record_ttl_s=settings.retention_days * 86_400)
         replayer = Replayer(
             self.routing_store, keys, replay_jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s)
         )
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
-        self.lifecycle = build_runner(settings, redis, box, cache, self.routing_store, self._provider_http)
+        self.lifecycle = build_runner(settings, redis, shared.box, cache, self.routing_store, shared.provider_http)
         retention_s = settings.retention_days * 86_400.0
         self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))
         self.acked_trim = AckedTrim(self.routing_store, keys)
@@ -141,8 +138,6 @@ class Workers:
         supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
 
     async def aclose(self) -> None:
-        """Close the stores and the HTTP clients; after the supervisor stopped."""
+        """Close the stores; after the supervisor stopped (the process closes the clients it gave them)."""
         for store in self._stores:
             await store.aclose()
-        await self._http.aclose()
-        await self._provider_http.aclose()

@@ -21,14 +21,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from router.errors import RouterError
+
 Fields = dict[str, str | bytes]
 
 
-class MalformedEntry(ValueError):
+class MalformedEntry(RouterError, ValueError):
     """A stored entry its reader cannot take: a required field missing, an unknown field, or one of the wrong form.
 
     Carries the entry's id and the field's name, never a value (values are payloads).
     """
+
+    reason = "malformed_entry"
 
     def __init__(self, kind: str, entry_id: str, field: str, problem: str) -> None:
         super().__init__(f"{kind} entry {entry_id or '?'}: field {field!r} {problem}")

@@ -14,7 +14,14 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
-ROUTING_GROUP = "routing"
+# Consumer groups, one per kind of reader: Redis keeps each name with its group's position and pending
+# entries, so a renamed group would re-read its stream from the start.
+ROUTING_GROUP = "routing"  # the routing worker, on the ingest stream
+DELIVERY_GROUP = "delivery"  # the delivery worker, on the delivery-jobs stream
+DESTINATIONS_GROUP = "destinations"  # the notification fan-out, on the notifications stream
+NOTIFY_GROUP = "notify"  # the executions bridge, on the executions stream
+RUNNER_GROUP = "runners"  # workflow runners, on each trigger stream
+
 _LONG = 200  # parts longer than this are hashed: bounded keys, whatever a provider (or an attacker) sends
 
 
@@ -28,9 +35,6 @@ def _bounded(value: str) -> str:
     if len(value) > _LONG:
         return "sha256=" + hashlib.sha256(value.encode()).hexdigest()
     return part(value)
-
-
-RUNNER_GROUP = "runners"  # consumer group of workflow runners on each trigger stream
 
 
 class Keys:

@@ -363,6 +363,14 @@ class EventStore:
                 pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
             await pipe.execute()
 
+    async def registered_streams(self, stream_registry: str) -> set[str]:
+        """Every stream ``write`` added to ``stream_registry``."""
+        return {decoded(s) for s in await self._redis.smembers(stream_registry)}
+
+    async def repeat_counts(self, counter: str) -> dict[str, int]:
+        """The repeats ``Once`` counted in hash ``counter``: label → how many were answered without storing."""
+        return {decoded(k): int(v) for k, v in (await self._redis.hgetall(counter)).items()}
+
     async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
         """Record what became of one work entry and ack it, atomically (MULTI: all keys share a hash tag).
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from router.errors import RouterError
+
 # Redis writes both parts as unsigned 64-bit decimals; ASCII only, so no "١٢" or "+1" slips through int().
 _ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
 U64 = 2**64 - 1
 
 
-class InvalidStreamId(ValueError):
+class InvalidStreamId(RouterError, ValueError):
     """Not a stream id Redis would accept. A ValueError, so callers that caught int()'s error still do."""
+
+    reason = "invalid_stream_id"
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from subscriptions.errors import SubscriptionError
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
 # Namespaces whose values are URLs themselves: inserted into a URL template as they are, not percent-encoded.
 _URL_NAMESPACES = ("api.", "settings.", "resource.")
@@ -33,8 +35,10 @@ _URL_NAMESPACES = ("api.", "settings.", "resource.")
 USER_LEVEL_PATH = "/webhook/triggers/connect/{{integration.type}}/{{integration.id}}?id={{credential.id}}"
 
 
-class TemplateError(ValueError):
+class TemplateError(SubscriptionError, ValueError):
     """A placeholder names nothing in the context (a credential value the user never provided, say)."""
+
+    reason = "template_error"
 
 
 class RequestTemplate(BaseModel):

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from redis.asyncio import Redis
 
-from router.routing.core import route
+from router.routing.table import route
 from router.settings import Settings
 from router.storage.keys import Keys
 from router.storage.store import StoredEvent

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -26,6 +28,26 @@ KEYS = Keys()
 
 def env(redis_url: str) -> dict[str, str]:
     return cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, PYTHONUNBUFFERED="1", COLUMNS="200")
+
+
+async def client_ids(redis: Redis) -> set[str]:
+    return {str(client["id"]) for client in await redis.client_list()}
+
+
+async def until_polling(redis: Redis, ours: set[str], proc: subprocess.Popen[Any]) -> None:
+    """Until `events tail` has read where the stream ends: it polls with XRANGE only after that XREVRANGE.
+
+    Redis reports each connection's last command, so a new connection whose last command is XRANGE is the tail
+    polling; an event added from then on is new to it.
+    """
+    deadline = time.monotonic() + 20
+    while True:
+        polling = [c for c in await redis.client_list() if str(c["id"]) not in ours and c.get("cmd") == "xrange"]
+        if polling:
+            return
+        assert proc.poll() is None, "events tail exited before polling"
+        assert time.monotonic() < deadline, "events tail did not poll the stream in 20 s"
+        await asyncio.sleep(0.01)
 
 
 async def test_events_list_and_show(
@@ -57,11 +79,12 @@ async def test_events_tail_prints_new_events(redis: Redis, redis_url: str, tmp_p
     store = EventStore(redis, maxlen=1000, group=ROUTING_GROUP, consumer="t")
     await store.append(KEYS.ingest, {"integration": "old", "received_at": "1"})
     args = [sys.executable, "-m", "router", "events", "tail", "--interval-s", "0.05", "--stop-after-s", "4"]
+    ours = await client_ids(redis)
     proc = subprocess.Popen(args, env=env(redis_url), cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert "following new events" in proc.stdout.readline()
-        time.sleep(0.3)  # the first poll has read where the stream ends
+        await until_polling(redis, ours, proc)
         new = await store.append(KEYS.ingest, {"integration": "fresh", "event_type": "push", "received_at": "2"})
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -87,10 +110,11 @@ async def test_stored_values_are_printed_as_text_not_markup(
     assert stored in listed.stdout and "task.[/]" in listed.stdout and "[red]T1" in listed.stdout
     assert "[bold]int[/bold]" in listed.stdout
     args = [sys.executable, "-m", "router", "events", "tail", "--interval-s", "0.05", "--stop-after-s", "3"]
+    ours = await client_ids(redis)
     proc = subprocess.Popen(args, env=env(redis_url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None and b"following new events" in proc.stdout.readline()
-        time.sleep(0.3)
+        await until_polling(redis, ours, proc)
         new = await store.append(KEYS.ingest, {**hostile, "event_type": "[/]oops", "received_at": "2"})
         out, err = proc.communicate(timeout=30)
     finally:

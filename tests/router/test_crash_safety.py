@@ -23,10 +23,10 @@ from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id
+from router.delivery.worker import DeliveryConfig, DeliveryWorker, message_id
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.embedded import find_redis_server
-from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.snapshot import SnapshotCache
 from tests.conftest import start_redis

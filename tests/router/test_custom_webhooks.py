@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -23,6 +22,7 @@ from subscriptions.custom import CustomWebhook
 from subscriptions.errors import ConfigError
 from subscriptions.registry import Registry
 from tests.router.conftest import Seed, make_worker, running, xrange_all
+from tests.router.waiting import receiver_caught_up
 from tests.verifiers import test_asana, test_slack
 
 pytestmark = pytest.mark.anyio
@@ -277,7 +277,7 @@ async def test_a_handshake_never_replaces_the_secret_a_definition_borrows_from_i
     target = url("cw-a", id="cred-u1")
     async with running(settings) as http:
         shaken = await http.post(target, headers={"x-hook-secret": "attacker"})
-        await asyncio.sleep(0.15)  # past the receiver's registry refresh
+        await receiver_caught_up(http, seed)  # had the handshake written a secret, the receiver would use it now
         forged = await http.post(target, content=body, headers=test_asana.sign(body, secret="attacker"))
         genuine = await http.post(target, content=body, headers=test_asana.sign(body, secret="integration-secret"))
     assert shaken.status_code == 200

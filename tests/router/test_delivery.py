@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 import verifiers
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker, message_id, redrive
+from router.delivery.worker import DeliveryConfig, DeliveryWorker, message_id, redrive
 from router.settings import Settings
-from router.storage.keys import Keys
+from router.storage.keys import DELIVERY_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import httpx
@@ -14,17 +14,18 @@ from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier, router_event
-from router.notifications.fanout import DESTINATIONS_GROUP, DestinationFanout
+from router.notifications.fanout import DestinationFanout
 from router.settings import Settings
-from router.storage.keys import Keys
+from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import Snapshot, SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, running, xrange_all
 from tests.router.loopback import Reply, http_sink
+from tests.router.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
@@ -182,6 +183,10 @@ async def test_a_dead_lettered_trigger_job_raises_delivery_exhausted(
     assert event["data"]["reason"] == "rejected" and event["data"]["attempts"][0]["status"] == 400
 
 
+async def _status(reply: Awaitable[httpx.Response], status: int) -> bool:
+    return (await reply).status_code == status
+
+
 async def test_the_admin_api_manages_destinations_without_showing_secrets(settings: Settings, seed: Seed) -> None:
     await seed(project=[{"id": "p1"}])
     slack_url = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
@@ -201,7 +206,10 @@ async def test_the_admin_api_manages_destinations_without_showing_secrets(settin
             headers=AUTH,
             json={"project": "p1", "template": "slack", "url": "ftp://nope/SECRETISH", "event_types": ["nope"]},
         )
-        await asyncio.sleep(0.1)  # the receiver's snapshot refreshes every 50 ms in tests
+        # The admin API lists the app's registry snapshot, which takes up the write at its next refresh.
+        await eventually(
+            lambda: _status(client.get("/api/destinations/ops", headers=AUTH), 200), what="the destination listed"
+        )
         listed = await client.get("/api/destinations", headers=AUTH)
         one = await client.get("/api/destinations/ops", headers=AUTH)
         disabled = await client.post("/api/destinations/ops/disable", headers=AUTH)
@@ -209,6 +217,7 @@ async def test_the_admin_api_manages_destinations_without_showing_secrets(settin
         unauthorised = await client.get("/api/destinations")
     assert (created.status_code, again.json()["change"]) == (201, "unchanged")
     assert bad.status_code == 400 and "SECRETISH" not in bad.text and "unknown event types ['nope']" in bad.text
+    assert [d["id"] for d in listed.json()["data"]] == ["ops"]
     assert "XXXXSECRETXXXX" not in listed.text + one.text
     assert one.json()["url"] == "https://hooks.slack.com/…"
     assert disabled.json()["enabled"] is False and deleted.json() == {"deleted": True}

@@ -21,6 +21,7 @@ from tests.router.conftest import (
     running,
     seed_slack,
 )
+from tests.router.waiting import receiver_caught_up
 from tests.verifiers import test_asana, test_notion, test_slack
 
 pytestmark = pytest.mark.anyio
@@ -92,7 +93,7 @@ async def test_asana_hook_secret_from_a_handshake_is_only_captured(settings: Set
                 f"/webhook/triggers/connect/asana/{name}", headers={"x-hook-secret": "attacker-or-asana"}
             )
             assert reply.headers["x-hook-secret"] == "attacker-or-asana"
-        await asyncio.sleep(0.15)  # past the receiver's registry refresh: nothing changed there either
+        await receiver_caught_up(http, seed)  # nothing changed in the receiver's snapshot either
         fresh = await http.post("/webhook/triggers/connect/asana/fresh", content=body, headers=forged)
         armed = await http.post("/webhook/triggers/connect/asana/armed", content=body, headers=forged)
         captures = {

@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from router.delivery.job import Job
-from router.delivery.worker import DELIVERY_GROUP
 from router.notifications.producers import failure_event
 from router.settings import Settings
 from router.storage.entries import ExecutionReport, IngestEvent, MalformedEntry, Notification, TriggerJob
-from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
 from router.storage.stream_id import U64, InvalidStreamId, StreamId

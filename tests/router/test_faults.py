@@ -225,6 +225,10 @@ async def _routing_failing(http: httpx.AsyncClient) -> bool:
 # -- a record this version cannot read -------------------------------------------------------------------
 
 
+async def _unreadable(http: httpx.AsyncClient, count: int) -> bool:
+    return bool((await http.get("/readyz")).json()["registry"] == {"unreadable_records": count})
+
+
 async def test_an_unreadable_registry_record_is_skipped_logged_once_and_routing_goes_on(
     own_redis: tuple[RedisProcess, Redis], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -238,7 +242,7 @@ async def test_an_unreadable_registry_record_is_skipped_logged_once_and_routing_
             await redis.hset(registry_keys.records("integration"), "future-app", '{"id": "future-app", "type": 7}')
             await redis.hset(registry_keys.records("workflow"), "garbled", b"\xff{not json")
             await redis.incr(registry_keys.version)
-            await asyncio.sleep(0.3)  # many refreshes
+            await eventually(lambda: _unreadable(http, 2), what="the refresh to skip both unreadable records")
             reply = await post_slack(http, slack_event(event_id="Ev1"))
             assert reply.status_code == 200
             await eventually(lambda: _jobs_at_least(redis, 1), what="an event routed beside unreadable records")

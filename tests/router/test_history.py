@@ -14,11 +14,11 @@ from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
-from router.delivery.worker import DELIVERY_GROUP, DeliveryConfig, DeliveryWorker
+from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.history.indexes import STATUSES, EventFilter, EventIndex, JobFilter, score
 from router.routing.worker import RoutingWorker
 from router.settings import Settings
-from router.storage.keys import Keys
+from router.storage.keys import DELIVERY_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache

@@ -1,27 +1,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from router.app import create_app
 from router.delivery.runner import Job, RunnerClient
-from router.notifications import producers as notify_producers
 from router.notifications.events import Notifier
 from router.notifications.producers import (
-    NOTIFY_GROUP,
     BridgeConfig,
     BurstDetector,
     CredentialWatch,
@@ -29,18 +19,17 @@ from router.notifications.producers import (
     Fact,
     Producers,
     Transitions,
-    burst_detector,
 )
-from router.runtime.state import State
 from router.runtime.supervisor import Supervisor, Task
 from router.settings import Settings
 from router.storage.entries import TriggerJob
-from router.storage.keys import Keys
+from router.storage.keys import NOTIFY_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
-from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, Seed, make_settings, seed_slack, xrange_all
+from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, Seed, make_settings, running, seed_slack, xrange_all
+from tests.router.waiting import eventually
 from tests.verifiers import test_slack
 
 pytestmark = pytest.mark.anyio
@@ -120,32 +109,6 @@ def assert_credentials_failure(event: dict[str, Any], *, error: str) -> None:
     assert event["data"] == {"userId": "u1", "error": error}
 
 
-@contextlib.asynccontextmanager
-async def app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, State]]:
-    """The real app with this module's routes and burst detector wired as the lead wires them (no-op once done)."""
-    application = create_app(settings)
-    paths = {getattr(r, "path", "") for r in application.routes}
-    application.router.routes.extend(r for r in notify_producers.routes if r.path not in paths)
-    captured: dict[str, Any] = {}
-
-    async def probe(request: Request) -> Response:
-        captured.update(request.scope["state"])
-        return Response()
-
-    application.router.routes.append(Route("/_probe/state", probe))
-    async with LifespanManager(application) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hooks.test") as http:
-            await http.get("/_probe/state")
-            state = cast(State, captured)
-            if state["diagnostics"].burst is None:
-                redis = state["store"].redis
-                state["diagnostics"].burst = burst_detector(
-                    settings, redis, state["keys"], state["store"], state["cache"]
-                )
-            yield http, state
-
-
 # -- workflow_failure ------------------------------------------------------------------------------------------
 
 
@@ -197,7 +160,7 @@ async def test_http_failure_report_takes_the_runner_path(
 ) -> None:
     await seed_world(registry, seed)
     body = {"workflow": "wf-1", "user": "u1", "error": "Test error message", "step": {"stepId": "s1"}}
-    async with app(settings) as (http, _):
+    async with running(settings) as http:
         accepted = await http.post("/api/executions/exec-9/failure", json=body, headers=AUTH)
         unauthorised = await http.post("/api/executions/exec-9/failure", json=body)
         unknown = await http.post("/api/executions/exec-9/failure", json={**body, "workflow": "nope"}, headers=AUTH)
@@ -236,7 +199,7 @@ async def test_bad_failure_reports_get_400_listing_every_problem(
     settings: Settings, redis: Redis, registry: Registry, seed: Seed, path: str, body: bytes, expected: list[str]
 ) -> None:
     await seed_world(registry, seed)
-    async with app(settings) as (http, _):
+    async with running(settings) as http:
         reply = await http.post(f"/api/executions/{path}/failure", content=body, headers=AUTH)
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_body"
     problems = reply.json()["problems"]
@@ -255,7 +218,7 @@ async def test_invalidate_marks_invalid_and_notifies_once(
     watch = CredentialWatch(Transitions(redis, KEYS), notifier(redis))
     cache = SnapshotCache(registry)
     assert await watch.observe(await cache.refresh()) == 0  # a worker watching all along
-    async with app(settings) as (http, _):
+    async with running(settings) as http:
         url = "/api/credentials/cred-u1/invalidate"
         first = await http.post(url, json={"error": "invalid_grant"}, headers=AUTH)
         again = await http.post(url, json={"error": "invalid_grant"}, headers=AUTH)
@@ -347,7 +310,7 @@ async def test_forged_webhooks_raise_one_verification_failures_event(
 ) -> None:
     await seed_world(registry, seed)
     body = b'{"type":"event_callback","team_id":"T0001"}'
-    async with app(make_settings(redis_url)) as (http, _):
+    async with running(make_settings(redis_url)) as http:
         await _inside_one_minute(8)
         for _ in range(forged):
             headers = test_slack.sign(body, secret="attacker", now=int(time.time()))
@@ -407,15 +370,23 @@ async def test_producers_run_the_bridge_and_the_watch_under_a_supervisor(
     await cache.refresh()
     supervisor = Supervisor()
     supervisor.add(Task("registry-refresh", cache.refresh, pause_s=0.01))
-    for task in Producers(settings, redis, cache, KEYS, notifier(redis, "routing")).tasks():
+    bridge_store = EventStore(redis, maxlen=10_000, group=NOTIFY_GROUP, consumer="t")
+    for task in Producers(settings, bridge_store, cache, KEYS, notifier(redis, "routing")).tasks():
         supervisor.add(task)
     supervisor.start()
     job = Job("1-0", TriggerJob(event_id="", workflow="wf-1", project="p1", user="u1", execution_id="e1"))
     await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
-    await asyncio.sleep(0.1)  # the watch records the VALID credential before it changes
+
+    async def valid_recorded() -> bool:  # the watch has recorded the VALID credential: now it may change
+        fact = await redis.hget(KEYS.credential_states, "s|cred-u1")
+        return isinstance(fact, bytes) and fact.startswith(b"VALID:")
+
+    await eventually(valid_recorded, what="the watch to record the credential VALID")
     await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "status": "INVALID"}])
-    deadline = time.monotonic() + 3
-    while len(await events(redis)) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+
+    async def both() -> bool:
+        return len(await events(redis)) >= 2
+
+    await eventually(both, what="a workflow_failure and a credentials_failure")
     await asyncio.wait_for(supervisor.stop(), timeout=2)
     assert sorted(e["type"] for e in await events(redis)) == ["credentials_failure", "workflow_failure"]

@@ -20,6 +20,7 @@ from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, TEAM, Seed, make_worker, running, seed_slack, xrange_all
 from tests.router.test_ingest import jobs, outcome, post_slack, slack_event
+from tests.router.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
@@ -246,7 +247,12 @@ async def test_a_replay_pauses_while_the_live_backlog_is_high(
     config = ReplayConfig(rate_per_s=None, backlog_max=2, pause_s=0.02)
     await ReplayJobs(redis, KEYS).create(ReplayRequest("patient", event_id=first), queue=False)
     task = asyncio.create_task(replayer(redis, registry, config).run("patient"))
-    await asyncio.sleep(0.3)
+
+    async def waiting() -> bool:
+        job = await ReplayJobs(redis, KEYS).get("patient")
+        return job is not None and job.waiting_backlog > 0
+
+    await eventually(waiting, what="the replay to report the live backlog it waits for")
     paused = await ReplayJobs(redis, KEYS).get("patient")
     assert paused is not None and paused.counts.replayed == 0 and paused.waiting_backlog == 5
     assert paused.to_json()["status"] == "running"

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from router.delivery.retry import (
     DEFAULT_POLICY,
@@ -18,6 +19,7 @@ from router.delivery.retry import (
     classify,
     parse_retry_after,
 )
+from tests.router.conftest import make_settings
 
 NOW = 1_700_000_000.0
 
@@ -259,3 +261,12 @@ def test_to_text_round_trips_fractions() -> None:
     policy = RetryPolicy((0.25, 90.0, 5400.0))
     assert policy.to_text() == "0.25s,90s,90m"
     assert RetryPolicy.parse(policy.to_text()) == policy
+
+
+def test_settings_hold_the_retry_schedule_parsed_once(redis_url: str) -> None:
+    settings = make_settings(redis_url, retry_schedule="1s,2m")
+    assert settings.retry_policy.schedule_s == (1.0, 120.0)
+    # One parse per schedule, shared by every reader: the policy the validator checked is the one they get.
+    assert settings.retry_policy is make_settings(redis_url, retry_schedule="1s,2m").retry_policy
+    with pytest.raises(ValidationError, match="retry_schedule"):
+        make_settings(redis_url, retry_schedule="soon")

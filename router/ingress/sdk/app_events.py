@@ -13,14 +13,14 @@ import logging
 import time
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from router.errors import StoreUnavailable
 from router.ingress import headers as stored_headers
 from router.ingress.sdk import strict_json
 from router.ingress.sdk.caller import Refused, identify
-from router.ingress.webhooks import BodyTooLarge, error, read_body
+from router.ingress.webhooks import error, read_body
 from router.runtime.state import app_state
 from router.storage.entries import IngestEvent
 
@@ -40,15 +40,8 @@ def _event(raw: bytes) -> tuple[str, Any]:
 
 async def trigger_app_event(request: Request) -> Response:
     state = app_state(request)
-    try:
-        caller = identify(request, state)
-        name, payload = _event(await read_body(request, state["settings"].max_body_bytes))
-    except Refused as exc:
-        return exc.response()
-    except BodyTooLarge:
-        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
-    except ClientDisconnect:
-        return Response(status_code=400)
+    caller = identify(request, state)
+    name, payload = _event(await read_body(request, state["settings"].max_body_bytes))
     defined = caller.project.app_events
     if name not in defined:
         listed = ", ".join(repr(n) for n in defined) or "none"
@@ -68,5 +61,5 @@ async def trigger_app_event(request: Request) -> Response:
         event_id = await state["store"].append(state["keys"].ingest, event.to_fields())
     except StoreUnavailable:
         logger.warning("event store unavailable; App Event refused", extra={"project": caller.project.id})
-        return error(503, "store_unavailable", headers={"retry-after": "5"})
+        raise
     return JSONResponse({"id": event_id}, status_code=201)

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
+from router.errors import RouterError
 from router.ingress.sdk.usertoken import TokenRejected, authenticate, bearer
 from router.runtime.state import State
 from subscriptions.models import ConnectedUser, Credential, Project
@@ -23,20 +23,18 @@ logger = logging.getLogger(__name__)
 CREDENTIAL_HEADERS = ("x-hook-credential", "x-paragon-credential")
 
 
-class Refused(Exception):
+class Refused(RouterError):
     """A request the SDK endpoints turn down: ``status`` and a stable ``code``, plus extra JSON fields."""
 
     def __init__(self, status: int, code: str, **extra: object) -> None:
         super().__init__(code)
         self.status = status
-        self.code = code
+        self.code = self.reason = code
         self.extra = extra
 
-    def response(self) -> JSONResponse:
+    def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
         headers = {"www-authenticate": f'Bearer error="invalid_token", error_description="{self.code}"'}
-        return JSONResponse(
-            {"error": self.code, **self.extra}, status_code=self.status, headers=headers if self.status == 401 else None
-        )
+        return {"error": self.code, **self.extra}, headers if self.status == 401 else None
 
 
 @dataclass(frozen=True, slots=True)

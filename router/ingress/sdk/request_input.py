@@ -23,6 +23,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import Message
 
+from router.errors import RouterError
 from router.ingress.sdk import strict_json
 from subscriptions.models import FieldRule, RequestTrigger
 
@@ -34,10 +35,12 @@ _NOT_STORED = frozenset({"authorization", "proxy-authorization", "cookie"})
 API_KEY_HEADERS = frozenset({"x-api-key"})
 
 
-class BadInput(Exception):
+class BadInput(RouterError):
+    status = 400
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = self.reason = code
         self.message = message
 
 

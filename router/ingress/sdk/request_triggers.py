@@ -18,14 +18,14 @@ import logging
 import time
 import uuid
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from router.errors import StoreUnavailable
 from router.ingress.sdk.caller import Caller, Refused, identify
 from router.ingress.sdk.request_input import BadInput, CallInput, credential_headers, describe, read_call, violations
 from router.ingress.sdk.responses import RunnerResponse, iso_ms
-from router.ingress.webhooks import BodyTooLarge, error, read_body
+from router.ingress.webhooks import error, read_body
 from router.routing.core import credential_gate
 from router.routing.sdk import pick_credential
 from router.runtime.state import State, app_state
@@ -75,14 +75,7 @@ async def _call(request: Request, state: State) -> tuple[Caller, Workflow, Crede
 
 async def trigger_request(request: Request) -> Response:
     state = app_state(request)
-    try:
-        caller, wf, cred, call = await _call(request, state)
-    except Refused as exc:
-        return exc.response()
-    except BodyTooLarge:
-        return error(413, "body_too_large", limit_bytes=state["settings"].max_body_bytes)
-    except ClientDisconnect:
-        return Response(status_code=400)
+    caller, wf, cred, call = await _call(request, state)
     execution_id = str(uuid.uuid4())
     submitted = int(time.time() * 1000)
     fields = IngestEvent(
@@ -104,7 +97,7 @@ async def trigger_request(request: Request) -> Response:
         reply = await _stored_and_answered(state, fields, execution_id)
     except StoreUnavailable:
         logger.warning("event store unavailable; Request trigger refused", extra={"workflow": wf.id})
-        return error(503, "store_unavailable", headers={"retry-after": "5"})
+        raise
     except ValueError:
         logger.error("malformed response from the workflow runner", extra={"execution_id": execution_id})
         return error(502, "invalid_runner_response", executionId=execution_id)

@@ -11,9 +11,13 @@ import json
 import math
 from typing import Any
 
+from router.errors import RouterError
 
-class NotStrictJson(ValueError):
+
+class NotStrictJson(RouterError, ValueError):
     """The text is JSON to Python but not to RFC 8259 (a non-finite number)."""
+
+    reason = "not_strict_json"
 
 
 def _constant(name: str) -> Any:

@@ -18,6 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from router.errors import RouterError
 from subscriptions.models import ConnectedUser, Project
 from subscriptions.snapshot import Snapshot
 
@@ -26,7 +27,9 @@ logger = logging.getLogger(__name__)
 _REQUIRED = ["sub", "iat", "exp"]
 
 
-class TokenRejected(Exception):
+class TokenRejected(RouterError):
+    status: int = 401  # 403 for a known user who is disabled
+
     def __init__(self, reason: str, status: int = 401) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from router.errors import RouterError
 from subscriptions import paths
 from subscriptions.destinations import Destination
 
@@ -87,9 +88,11 @@ class Rendered:
         return f"Rendered(headers={sorted(self.headers)}, body_bytes={len(self.body)})"
 
 
-class RenderError(ValueError):
+class RenderError(RouterError, ValueError):
     """A destination whose configuration cannot produce a request. The message names the field, never a
     secret and never event content."""
+
+    reason = "render_error"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,41 +1,18 @@
-"""Helpers shared by the URL-secret, JWT and batched-notification providers (Graph, Business Central,
-Mailchimp, Gmail, Jira, Dropbox, Xero, QuickBooks, Mandrill).
+"""JWT helpers for the providers that sign with one (Gmail's Pub/Sub push tokens, Jira Connect): reading a
+token before its key is known, and checking its times against the injected clock.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from verifiers._core import HandshakeReply
 from verifiers.errors import MalformedHeader, TimestampOutOfRange
 
 JWT_LEEWAY_S = 60
-# Challenge echoes are attacker-controlled text: serve them inert.
-PLAIN_TEXT = {"content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff"}
-
-
-def query_values(url: str, name: str) -> list[str]:
-    """Every value of the query parameter ``name`` in ``url``, percent- and ``+``-decoded."""
-    try:
-        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    except ValueError:  # e.g. an unbalanced "[" in the netloc
-        return []
-    return [value for key, value in pairs if key == name]
-
-
-def echo(text: str) -> HandshakeReply:
-    return HandshakeReply(200, dict(PLAIN_TEXT), text.encode("utf-8", "replace"))
-
-
-def event_json(event: Any) -> bytes:
-    """One event of a split batch, re-encoded compactly as the router stores it."""
-    return json.dumps(event, separators=(",", ":")).encode()
 
 
 def unverified_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,0 +1,76 @@
+"""Every route under /api, as create_app builds the app, answers 401 to a caller without the admin credential."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.routing import BaseRoute, Mount, Route
+
+from router.app import create_app
+from router.settings import Settings
+from tests.router.conftest import ADMIN_TOKEN, make_settings
+
+pytestmark = pytest.mark.anyio
+
+# A harmless value for any path parameter: it matches every Starlette convertor in use (str, int, path).
+PARAM = re.compile(r"\{[^}]+\}")
+WRONG = [
+    {},
+    {"authorization": "Bearer"},
+    {"authorization": "Bearer "},
+    {"authorization": f"Bearer {ADMIN_TOKEN[:-1]}"},  # all but the last character
+    {"authorization": f"Bearer {ADMIN_TOKEN[:-1]}{chr(ord(ADMIN_TOKEN[-1]) + 1)}"},  # same length, one off
+    {"authorization": f"Bearer {ADMIN_TOKEN}x"},
+    {"authorization": f"Basic {ADMIN_TOKEN}"},  # the right secret under another scheme
+    {"authorization": ADMIN_TOKEN},
+    {"x-admin-token": ADMIN_TOKEN},
+]
+
+
+def endpoints(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) for every route, mounts included, path parameters filled in."""
+    for route in routes:
+        if isinstance(route, Mount):
+            inner = route.routes
+            if inner:
+                yield from endpoints(inner, prefix + route.path)
+            else:  # a mounted ASGI app: its own routes are not listed, so probe its root
+                for method in ("GET", "POST"):
+                    yield method, PARAM.sub("1", prefix + route.path) + "/"
+        elif isinstance(route, Route):
+            for method in sorted(route.methods or {"GET"}):
+                yield method, PARAM.sub("1", prefix + route.path)
+
+
+async def refusals(settings: Settings) -> tuple[list[tuple[str, str]], list[str]]:
+    """The /api endpoints of the app create_app builds, and every answer to a wrong credential that is not 401."""
+    app = create_app(settings)
+    api = [(m, p) for m, p in endpoints(app.routes) if p == "/api" or p.startswith("/api/")]
+    wrong: list[str] = []
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hooks.test") as http:
+            for method, path in api:
+                for headers in WRONG:
+                    body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+                    reply = await http.request(method, path, headers=headers, content=body)
+                    if reply.status_code != 401 or (method != "HEAD" and "error" not in reply.json()):
+                        wrong.append(f"{method} {path} {sorted(headers)}: {reply.status_code}")
+    return api, wrong
+
+
+async def test_every_api_route_requires_the_admin_token(redis_url: str) -> None:
+    api, wrong = await refusals(make_settings(redis_url))
+    assert len(api) >= 30, api  # the enumeration found the admin API, not an empty list that passes vacuously
+    assert {("POST", "/api/executions/1/failure"), ("POST", "/api/credentials/1/invalidate")} <= set(api)
+    assert wrong == []
+
+
+async def test_every_api_route_is_closed_when_no_admin_token_is_set(redis_url: str) -> None:
+    api, wrong = await refusals(make_settings(redis_url, admin_token=None))
+    assert len(api) >= 30, api
+    assert wrong == []
