@@ -142,9 +142,10 @@ async def get_event(request: Request) -> Response:
     outcome = await RoutingOutcomes(state["store"], keys).get(event_id)
     status = await EventIndex.of(state["store"], keys).status_of(event_id)
     out = _summary(event, outcome, status)
-    body = event.fields.get("body", b"")
+    entry = IngestEvent.lenient(event.fields, event.id)
+    body = entry.body
     try:
-        stored = json.loads(event.fields.get("headers", b"{}"))
+        stored = json.loads(entry.headers or "{}")
     except ValueError:
         stored = {}
     # Filtered again on the way out: what was stored under an older allow-list is not shown if it is now refused.

@@ -176,12 +176,11 @@ async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
         if "attempts" in record:
             record["attempts"] = json.loads(record["attempts"])
         jobs.append({**job, "delivery": record or None})
-    body = event.fields.get("body", b"")
+    entry = IngestEvent.lenient(event.fields, event.id)
     try:
-        text: str | None = body.decode("utf-8")
+        text: str | None = entry.body.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    entry = IngestEvent.lenient(event.fields, event.id)
     return {
         "id": event.id,
         "source": entry.source,
@@ -196,9 +195,9 @@ async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
         "status": await EventIndex(ctx.redis, ctx.keys).status_of(event.id),
         "replay_of": entry.replay_of or None,
         "replay": entry.replay or None,
-        "headers": json.loads(event.fields.get("headers", b"{}")),
+        "headers": json.loads(entry.headers or "{}"),
         "body": text,
-        "body_bytes": len(body),
+        "body_bytes": len(entry.body),
         "routing": {k: v for k, v in routing.items() if k != "jobs"},
         "jobs": jobs,
     }

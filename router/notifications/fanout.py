@@ -84,5 +84,5 @@ class DestinationFanout:
 
 def event_of(entry: StoredEvent) -> dict[str, object]:
     """The failure event held by a notification stream entry."""
-    data = json.loads(entry.fields.get("event", b"{}"))
+    data = json.loads(Notification.lenient(entry.fields).event or b"{}")
     return data if isinstance(data, dict) else {}
