@@ -16,6 +16,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -27,6 +28,18 @@ from subscriptions.keys import KINDS, RegistryKeys
 from subscriptions.models import RECORD_TYPES
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One prepared put: ``action`` is what it will report; ``encoded`` is None when nothing needs writing;
+    ``current`` is the stored record it replaces, if one could be read."""
+
+    kind: str
+    id: str
+    action: str  # created | updated | unchanged
+    encoded: str | None
+    current: BaseModel | None
 
 
 def _kind_of(record: BaseModel) -> str:
@@ -195,6 +208,12 @@ class Registry:
 
         A record equal to the one stored is still rewritten, as "unchanged", when the stored one keeps a secret
         in clear or sealed in an older form: re-saving a record is how an operator migrates it."""
+        write = await self.prepare(record)
+        await self.commit([write], [])
+        return write.action
+
+    async def prepare(self, record: BaseModel) -> Write:
+        """What putting ``record`` would do, without writing: ``commit`` writes any number of these at once."""
         kind = _kind_of(record)
         record_id = str(record.model_dump()["id"])
         raw = await self._redis.hget(self._keys.records(kind), record_id)
@@ -204,16 +223,22 @@ class Registry:
             current = None  # an unreadable record is replaced: an update
         encoded = self._encode(kind, record)
         if current is not None and plain(current) == plain(record):
-            if _sealing(json.loads(raw or "{}")) == _sealing(json.loads(encoded)):
-                return "unchanged"
-            await self._write(kind, record_id, encoded)
-            return "unchanged"
-        await self._write(kind, record_id, encoded)
-        return "updated" if raw is not None else "created"
+            resealed = _sealing(json.loads(raw or "{}")) != _sealing(json.loads(encoded))
+            return Write(kind, record_id, "unchanged", encoded if resealed else None, current)
+        return Write(kind, record_id, "updated" if raw is not None else "created", encoded, current)
 
-    async def _write(self, kind: str, record_id: str, encoded: str) -> None:
+    async def commit(self, writes: Iterable[Write], deletes: Iterable[tuple[str, str]]) -> None:
+        """Write prepared records and delete (kind, id) pairs in one MULTI with one version bump: readers see
+        all of it or none of it, and a failure leaves nothing half-written."""
+        writes = [w for w in writes if w.encoded is not None]
+        deletes = list(deletes)
+        if not writes and not deletes:
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.records(kind), record_id, encoded)
+            for w in writes:
+                pipe.hset(self._keys.records(w.kind), w.id, w.encoded or "")
+            for kind, record_id in deletes:
+                pipe.hdel(self._keys.records(kind), record_id)
             pipe.incr(self._keys.version)
             pipe.set(self._keys.epoch, uuid.uuid4().hex, nx=True)
             await pipe.execute()
