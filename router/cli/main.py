@@ -68,7 +68,11 @@ async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run
 
 def _print_changes(changes: list[Change], *, dry_run: bool = False) -> None:
     # Field names only: a changed secret shows as its field's name, never its value.
-    table = Table("kind", "id", "change", "fields")
+    table = Table()
+    table.add_column("kind", no_wrap=True)
+    table.add_column("id", overflow="fold")
+    table.add_column("change", no_wrap=True)  # "updated (drops: …)" kept on one line, for readers and for grep
+    table.add_column("fields", overflow="fold")
     for c in changes:
         style = {"created": "green", "updated": "yellow", "deleted": "red"}.get(c.action, "dim")
         table.add_row(c.kind, Text(c.id), Text(c.label, style=style), Text(", ".join(c.fields)))
