@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from subscriptions.errors import RegistryChanged
 from subscriptions.models import RECORD_TYPES, Activation, Credential, Integration, Project, Workflow
 from subscriptions.registry import Registry, Write, plain
 
@@ -50,6 +51,10 @@ class Plan:
     changes: list[Change]
     writes: list[Write]
     deletes: list[tuple[str, str]]  # (registry kind, id)
+    version: int  # the registry version it was planned at
+
+
+ATTEMPTS = 3  # plans made before giving up on a registry that keeps changing underneath
 
 
 def kind_label(kind: str) -> str:
@@ -63,7 +68,7 @@ def project_of(record: BaseModel) -> str:
 
 async def plan(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> Plan:
     """What ``apply`` would do; writes nothing. ``prune`` needs the project record among ``records``."""
-    _, stored = await registry.load()
+    (_, version), stored = await registry.load()
     by_key = {(kind, str(r.model_dump()["id"])): r for kind, rs in stored.items() for r in rs}
     writes: list[Write] = []
     changes: list[Change] = []
@@ -80,14 +85,23 @@ async def plan(registry: Registry, records: list[BaseModel], *, prune: bool = Fa
         deletes |= _unnamed(projects.pop(), stored, named)
     ordered = sorted(deletes)
     changes += [Change(kind_label(kind), record_id, "deleted") for kind, record_id in ordered]
-    return Plan(changes, writes, ordered)
+    return Plan(changes, writes, ordered, version)
 
 
 async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> list[Change]:
-    """Upsert ``records`` and delete what the rules above say, in one registry write."""
-    steps = await plan(registry, records, prune=prune)
-    await registry.commit(steps.writes, steps.deletes)
-    return steps.changes
+    """Upsert ``records`` and delete what the rules above say, in one registry write. Raises RegistryChanged
+    (nothing written) if other changes kept landing while it planned."""
+    attempt = 1
+    while True:
+        steps = await plan(registry, records, prune=prune)
+        try:
+            await registry.commit(steps.writes, steps.deletes, at_version=steps.version)
+        except RegistryChanged:
+            if attempt >= ATTEMPTS:
+                raise
+            attempt += 1
+        else:
+            return steps.changes
 
 
 def _keep_omitted(record: BaseModel, stored: Mapping[tuple[str, str], BaseModel]) -> BaseModel:

@@ -26,7 +26,7 @@ from router.runtime.embedded import EmbeddedRedis
 from router.runtime.process import build_registry, connect
 from router.settings import Settings, proxy_networks
 from subscriptions.config import apply, load, preview
-from subscriptions.errors import ConfigError
+from subscriptions.errors import ConfigError, RegistryChanged
 from subscriptions.plan import Change
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
@@ -91,6 +91,9 @@ def _run_apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: 
     except ConfigError as exc:
         console.print(Text(str(exc), style="red"))
         raise typer.Exit(2) from None
+    except RegistryChanged:
+        console.print(Text("the registry kept changing while applying; nothing was written: run again", style="red"))
+        raise typer.Exit(1) from None
     _print_changes(changes, dry_run=dry_run)
 
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from subscriptions.config import apply, load, preview
 from subscriptions.crypto import SecretBox
-from subscriptions.errors import ConfigError
+from subscriptions.errors import ConfigError, RegistryChanged
 from subscriptions.keys import KINDS
 from subscriptions.models import Activation, ConnectedUser, Integration, Workflow, activation_id
 from subscriptions.plan import Change
@@ -171,6 +171,20 @@ async def test_an_invalid_file_writes_nothing(registry: Registry, tmp_path: Path
     with pytest.raises(ConfigError, match="workflow 'wf-1': integration 'nowhere' is not defined"):
         await apply(registry, load(config(tmp_path, bad, "b.yaml")), prune=True)
     assert await snapshot(registry) == before and await registry.version() == version
+
+
+async def test_a_change_landing_after_planning_is_not_overwritten(registry: Registry, tmp_path: Path) -> None:
+    await apply(registry, load(config(tmp_path, FULL)))
+    steps = await preview(registry, load(config(tmp_path, SMALLER, "s.yaml")), prune=True)
+    stored = await registry.get("integration", "slack-app")
+    assert isinstance(stored, Integration)
+    await registry.put(stored.model_copy(update={"secrets": [*stored.secrets, SecretStr("armed-meanwhile")]}))
+    before, version = await snapshot(registry), await registry.version()
+    with pytest.raises(RegistryChanged):
+        await registry.commit(steps.writes, steps.deletes, at_version=steps.version)
+    assert await snapshot(registry) == before and await registry.version() == version
+    await apply(registry, load(config(tmp_path, SMALLER, "s.yaml")), prune=True)  # planned again: it goes through
+    assert await registry.get("workflow", "wf-2") is None
 
 
 async def test_records_stored_by_the_previous_version_are_read_and_kept(registry: Registry, tmp_path: Path) -> None:
