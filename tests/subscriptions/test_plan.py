@@ -15,7 +15,7 @@ from subscriptions.config import apply, load, preview
 from subscriptions.crypto import SecretBox
 from subscriptions.errors import ConfigError, RegistryChanged
 from subscriptions.keys import KINDS
-from subscriptions.models import Activation, ConnectedUser, Integration, Workflow, activation_id
+from subscriptions.models import Activation, ConnectedUser, Credential, Integration, Workflow, activation_id
 from subscriptions.plan import Change
 from subscriptions.registry import Registry
 from tests.subscriptions.fake_provider import FakeProvider, serve_in_thread
@@ -162,6 +162,19 @@ async def test_secrets_armed_outside_the_file_are_kept_unless_the_file_names_sec
     await apply(registry, load(config(tmp_path, FULL)))  # naming secrets makes the file's list the list
     named = await registry.get("integration", "slack-app")
     assert isinstance(named, Integration) and [s.get_secret_value() for s in named.secrets] == ["first-secret"]
+
+
+async def test_a_credentials_tokens_stored_through_the_api_survive_a_file_that_omits_them(
+    registry: Registry, tmp_path: Path
+) -> None:
+    await apply(registry, load(config(tmp_path, FULL)))
+    stored = await registry.get("credential", "cred-1")
+    assert isinstance(stored, Credential)
+    await registry.put(stored.model_copy(update={"values": {"access_token": SecretStr("tok")}}))
+    changes = await apply(registry, load(config(tmp_path, FULL)))
+    assert [c.action for c in changes if c.kind == "credential"] == ["unchanged"]
+    kept = await registry.get("credential", "cred-1")
+    assert isinstance(kept, Credential) and kept.values["access_token"].get_secret_value() == "tok"
 
 
 async def test_an_invalid_file_writes_nothing(registry: Registry, tmp_path: Path) -> None:
