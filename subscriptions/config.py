@@ -1,7 +1,8 @@
 """Declarative configuration: a YAML file describing one project, applied idempotently.
 
-Applying the same file twice changes nothing the second time. Records not named in the file are
-left alone (apply upserts; it never deletes).
+Applying the same file twice changes nothing the second time. Records not named in the file are left
+alone unless ``prune`` is asked for, except a named workflow's activations: the file's list is authoritative
+(``subscriptions.plan`` has the rules, and reports what each update changes and drops).
 
     project: {id: demo, name: Demo}
     integrations:
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ from subscriptions.models import (
     Workflow,
     activation_id,
 )
+from subscriptions.plan import Change, Plan, plan
+from subscriptions.plan import apply as apply_records
 from subscriptions.registry import Registry
 from verifiers.custom_spec import HmacSpec
 
@@ -63,13 +65,6 @@ class ConfigFile(BaseModel):
     destinations: list[dict[str, Any]] = Field(default_factory=list)  # subscriptions.destinations
     api_resources: list[dict[str, Any]] = Field(default_factory=list)
     resource_connections: list[dict[str, Any]] = Field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    kind: str
-    id: str
-    action: str  # created | updated | unchanged
 
 
 def _expand(value: Any, missing: list[str]) -> Any:
@@ -229,10 +224,11 @@ def load(path: Path, *, public_url: str = "") -> list[BaseModel]:
     return records
 
 
-async def apply(registry: Registry, records: list[BaseModel]) -> list[Change]:
-    changes = []
-    for record in records:
-        action = await registry.put(record)
-        kind = type(record).__name__.lower().replace("connecteduser", "user")
-        changes.append(Change(kind, str(record.model_dump()["id"]), action))
-    return changes
+async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> list[Change]:
+    """Upsert loaded records in one registry write; ``prune`` also deletes the project's records they do not name."""
+    return await apply_records(registry, records, prune=prune)
+
+
+async def preview(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> Plan:
+    """What ``apply`` would change, without writing anything."""
+    return await plan(registry, records, prune=prune)

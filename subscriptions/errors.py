@@ -8,6 +8,8 @@ SubscriptionError                     subscription_error
 ├── UnreadableRecord                  per record            a stored record is not valid JSON, fails validation
 │                                                           (written by a newer version?) or holds a secret that
 │                                                           does not decrypt; ``key`` and ``reason`` say which
+├── RegistryChanged                   registry_changed      the registry moved between planning an apply and
+│                                                           writing it: nothing was written
 ├── TemplateError (ValueError)        template_error        subscriptions.providers.spec: a placeholder names
 │                                                           nothing
 └── _Failed                           provider_call_failed  subscriptions.lifecycle: one provider call, private
@@ -28,6 +30,10 @@ class ConfigError(SubscriptionError):
 
 class SecretError(SubscriptionError):
     reason = "secret_error"
+
+
+class RegistryChanged(SubscriptionError):
+    reason = "registry_changed"
 
 
 class UnreadableRecord(SubscriptionError):

@@ -16,17 +16,31 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from subscriptions.crypto import SecretBox, is_current
-from subscriptions.errors import SecretError, UnreadableRecord
+from subscriptions.errors import RegistryChanged, SecretError, UnreadableRecord
 from subscriptions.keys import KINDS, RegistryKeys
 from subscriptions.models import RECORD_TYPES
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One prepared put: ``action`` is what it will report; ``encoded`` is None when nothing needs writing;
+    ``current`` is the stored record it replaces, if one could be read."""
+
+    kind: str
+    id: str
+    action: str  # created | updated | unchanged
+    encoded: str | None
+    current: BaseModel | None
 
 
 def _kind_of(record: BaseModel) -> str:
@@ -195,6 +209,12 @@ class Registry:
 
         A record equal to the one stored is still rewritten, as "unchanged", when the stored one keeps a secret
         in clear or sealed in an older form: re-saving a record is how an operator migrates it."""
+        write = await self.prepare(record)
+        await self.commit([write], [])
+        return write.action
+
+    async def prepare(self, record: BaseModel) -> Write:
+        """What putting ``record`` would do, without writing: ``commit`` writes any number of these at once."""
         kind = _kind_of(record)
         record_id = str(record.model_dump()["id"])
         raw = await self._redis.hget(self._keys.records(kind), record_id)
@@ -204,19 +224,39 @@ class Registry:
             current = None  # an unreadable record is replaced: an update
         encoded = self._encode(kind, record)
         if current is not None and plain(current) == plain(record):
-            if _sealing(json.loads(raw or "{}")) == _sealing(json.loads(encoded)):
-                return "unchanged"
-            await self._write(kind, record_id, encoded)
-            return "unchanged"
-        await self._write(kind, record_id, encoded)
-        return "updated" if raw is not None else "created"
+            resealed = _sealing(json.loads(raw or "{}")) != _sealing(json.loads(encoded))
+            return Write(kind, record_id, "unchanged", encoded if resealed else None, current)
+        return Write(kind, record_id, "updated" if raw is not None else "created", encoded, current)
 
-    async def _write(self, kind: str, record_id: str, encoded: str) -> None:
+    async def commit(
+        self, writes: Iterable[Write], deletes: Iterable[tuple[str, str]], *, at_version: int | None = None
+    ) -> None:
+        """Write prepared records and delete (kind, id) pairs in one MULTI with one version bump: readers see
+        all of it or none of it, and a failure leaves nothing half-written.
+
+        ``at_version``: the version the writes were prepared at; if any change landed since (an operator arming
+        a secret through the API meanwhile), nothing is written and RegistryChanged is raised, so the caller
+        plans again instead of overwriting that change."""
+        writes = [w for w in writes if w.encoded is not None]
+        deletes = list(deletes)
+        if not writes and not deletes:
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.records(kind), record_id, encoded)
+            if at_version is not None:
+                await pipe.watch(self._keys.version)  # EXEC fails if the version moves before it
+                if int(await pipe.get(self._keys.version) or 0) != at_version:
+                    raise RegistryChanged("the registry changed since the writes were prepared")
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            for w in writes:
+                pipe.hset(self._keys.records(w.kind), w.id, w.encoded or "")
+            for kind, record_id in deletes:
+                pipe.hdel(self._keys.records(kind), record_id)
             pipe.incr(self._keys.version)
             pipe.set(self._keys.epoch, uuid.uuid4().hex, nx=True)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except WatchError:
+                raise RegistryChanged("the registry changed while the writes were sent") from None
 
     async def delete(self, kind: str, record_id: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:

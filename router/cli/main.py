@@ -25,8 +25,9 @@ from router.runtime.bootstrap import prepare
 from router.runtime.embedded import EmbeddedRedis
 from router.runtime.process import build_registry, connect
 from router.settings import Settings, proxy_networks
-from subscriptions.config import Change, apply, load
-from subscriptions.errors import ConfigError
+from subscriptions.config import apply, load, preview
+from subscriptions.errors import ConfigError, RegistryChanged
+from subscriptions.plan import Change
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
 cli.add_typer(events_cli, name="events")
@@ -50,43 +51,68 @@ def _settings() -> tuple[Settings, EmbeddedRedis | None]:
     return prepare(settings)
 
 
-async def _apply(settings: Settings, path: Path) -> list[Change]:
+async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> list[Change]:
     records = load(path, public_url=settings.public_url)
     refusals = record_refusals(records, EgressPolicy.parse(settings.egress_allow))
     if refusals:
         raise ConfigError(f"{path}: refused by the egress policy:\n  " + "\n  ".join(refusals))
     redis = connect(settings)
     try:
-        return await apply(build_registry(settings, redis), records)
+        registry = build_registry(settings, redis)
+        if dry_run:
+            return (await preview(registry, records, prune=prune)).changes
+        return await apply(registry, records, prune=prune)
     finally:
         await redis.aclose()
 
 
-def _print_changes(changes: list[Change]) -> None:
-    table = Table("kind", "id", "change")
+def _print_changes(changes: list[Change], *, dry_run: bool = False) -> None:
+    # Field names only: a changed secret shows as its field's name, never its value.
+    table = Table()
+    table.add_column("kind", no_wrap=True)
+    table.add_column("id", overflow="fold")
+    table.add_column("change", no_wrap=True)  # "updated (drops: …)" kept on one line, for readers and for grep
+    table.add_column("fields", overflow="fold")
     for c in changes:
-        style = {"created": "green", "updated": "yellow"}.get(c.action, "dim")
-        table.add_row(c.kind, Text(c.id), Text(c.action, style=style))
+        style = {"created": "green", "updated": "yellow", "deleted": "red"}.get(c.action, "dim")
+        table.add_row(c.kind, Text(c.id), Text(c.label, style=style), Text(", ".join(c.fields)))
     console.print(table)
     moved = sum(c.action != "unchanged" for c in changes)
-    console.print(f"{moved} changed, {len(changes) - moved} unchanged")
+    if dry_run:
+        console.print(f"dry run: {moved} would change, {len(changes) - moved} unchanged; nothing was written")
+        console.print("run again with --yes to apply")
+    else:
+        console.print(f"{moved} changed, {len(changes) - moved} unchanged")
 
 
-def _run_apply(settings: Settings, path: Path) -> None:
+def _run_apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> None:
     try:
-        changes = asyncio.run(_apply(settings, path))
+        changes = asyncio.run(_apply(settings, path, prune=prune, dry_run=dry_run))
     except ConfigError as exc:
         console.print(Text(str(exc), style="red"))
         raise typer.Exit(2) from None
-    _print_changes(changes)
+    except RegistryChanged:
+        console.print(Text("the registry kept changing while applying; nothing was written: run again", style="red"))
+        raise typer.Exit(1) from None
+    _print_changes(changes, dry_run=dry_run)
 
 
 @cli.command("apply")
-def apply_cmd(file: ConfigPath) -> None:
-    """Upsert a declarative config file; prints what changed. Idempotent."""
+def apply_cmd(
+    file: ConfigPath,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also delete the project's records the file no longer names.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --prune: apply (else only show the diff).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+) -> None:
+    """Upsert a declarative config file; prints what changed. Idempotent.
+
+    A workflow's activations in the file are authoritative: users no longer listed are deactivated."""
     settings, embedded = _settings()
     try:
-        _run_apply(settings, file)
+        # Pruning deletes: it shows the diff and writes nothing until the operator confirms with --yes.
+        _run_apply(settings, file, prune=prune, dry_run=dry_run or (prune and not yes))
     finally:
         if embedded:
             embedded.stop()

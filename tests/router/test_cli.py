@@ -128,6 +128,27 @@ def test_apply_prints_changes_and_is_idempotent(redis_url: str, tmp_path: Path) 
     assert "0 changed, 6 unchanged" in second.stdout
 
 
+def test_apply_prune_shows_the_diff_and_deletes_only_with_yes(redis_url: str, tmp_path: Path) -> None:
+    env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest-prune")
+    assert hookrouter("apply", "-f", str(EXAMPLE), env=env, cwd=tmp_path).returncode == 0
+    smaller = tmp_path / "smaller.yaml"
+    text = EXAMPLE.read_text().replace("quickstart-signing-secret", "rotated-signing-secret")
+    smaller.write_text(text.replace("    metadata: {email: ada@example.com}\n", "").split("workflows:")[0])
+
+    shown = [hookrouter("apply", "-f", str(smaller), "--prune", env=env, cwd=tmp_path) for _ in range(2)]
+    assert [r.returncode for r in shown] == [0, 0], shown[0].stdout + shown[0].stderr
+    assert shown[0].stdout == shown[1].stdout  # the first showed the diff and wrote nothing
+    output = " ".join(shown[0].stdout.split())
+    assert "updated (drops: metadata)" in output and "secrets" in output and "nothing was written" in output
+    assert output.count("deleted") == 2  # the workflow and its activation
+    assert "rotated-signing-secret" not in shown[0].stdout and "quickstart-signing-secret" not in shown[0].stdout
+
+    applied = hookrouter("apply", "-f", str(smaller), "--prune", "--yes", env=env, cwd=tmp_path)
+    again = hookrouter("apply", "-f", str(smaller), "--prune", "--yes", env=env, cwd=tmp_path)
+    assert "4 changed, 2 unchanged" in applied.stdout, applied.stdout + applied.stderr
+    assert "0 changed, 4 unchanged" in again.stdout, again.stdout + again.stderr
+
+
 def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("project: {id: p}\nintegrations:\n  - {id: i, type: nope}\n")

@@ -1,0 +1,151 @@
+"""What applying a set of records would change, and applying it in one registry write.
+
+The rules (the README's Configure section documents them for operators):
+
+- A workflow's activations among the records are authoritative for that workflow: a stored activation of a
+  named workflow whose user is not named is deleted. The lifecycle then sees the user no longer activated and
+  deletes the provider-side subscription nobody else needs.
+- With ``prune``, every stored record of the records' project that they do not name is deleted. Records of
+  other projects are never read for deletion; records the registry cannot read are left alone (their project
+  cannot be told).
+- An integration's ``secrets`` and a credential's ``values`` that the records omit are kept from the stored
+  record: an operator may have armed a handshake secret or stored a token through the API, and a file that
+  never mentions them must not wipe them. Naming the field replaces it.
+- An update names the fields it changes (never their values) and, among them, the ones it drops: fields the
+  stored record has that the records omit, which fall back to their defaults.
+
+``plan`` reads; ``apply`` writes every put and every deletion in one MULTI with one version bump, so readers
+see all of it or none, and a failure leaves nothing half-written. The admin API can call ``apply`` with the
+records of one request (a workflow and its activations) and gets the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from subscriptions.errors import RegistryChanged
+from subscriptions.models import RECORD_TYPES, Activation, Credential, Integration, Project, Workflow
+from subscriptions.registry import Registry, Write, plain
+
+KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[str, ...]] = {Integration: ("secrets",), Credential: ("values",)}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    id: str
+    action: str  # created | updated | unchanged | deleted
+    fields: tuple[str, ...] = ()  # top-level fields an update changes: names only, never values
+    drops: tuple[str, ...] = ()  # of those, the ones the records omit while the stored record has them
+
+    @property
+    def label(self) -> str:
+        return f"{self.action} (drops: {', '.join(self.drops)})" if self.drops else self.action
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changes: list[Change]
+    writes: list[Write]
+    deletes: list[tuple[str, str]]  # (registry kind, id)
+    version: int  # the registry version it was planned at
+
+
+ATTEMPTS = 3  # plans made before giving up on a registry that keeps changing underneath
+
+
+def kind_label(kind: str) -> str:
+    """The name the change table uses for a registry kind (``connecteduser`` reads as ``user``)."""
+    return RECORD_TYPES[kind].__name__.lower().replace("connecteduser", "user")
+
+
+def project_of(record: BaseModel) -> str:
+    return record.id if isinstance(record, Project) else str(getattr(record, "project", ""))
+
+
+async def plan(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> Plan:
+    """What ``apply`` would do; writes nothing. ``prune`` needs the project record among ``records``."""
+    (_, version), stored = await registry.load()
+    by_key = {(kind, str(r.model_dump()["id"])): r for kind, rs in stored.items() for r in rs}
+    writes: list[Write] = []
+    changes: list[Change] = []
+    for record in records:
+        write = await registry.prepare(_keep_omitted(record, by_key))
+        writes.append(write)
+        changes.append(_change(write, record))
+    named = {(w.kind, w.id) for w in writes}
+    deletes = _unlisted_activations(records, stored.get("activation", []), named)
+    if prune:
+        projects = {r.id for r in records if isinstance(r, Project)}
+        if len(projects) != 1:
+            raise ValueError("pruning needs exactly one project among the records")
+        deletes |= _unnamed(projects.pop(), stored, named)
+    ordered = sorted(deletes)
+    changes += [Change(kind_label(kind), record_id, "deleted") for kind, record_id in ordered]
+    return Plan(changes, writes, ordered, version)
+
+
+async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> list[Change]:
+    """Upsert ``records`` and delete what the rules above say, in one registry write. Raises RegistryChanged
+    (nothing written) if other changes kept landing while it planned."""
+    attempt = 1
+    while True:
+        steps = await plan(registry, records, prune=prune)
+        try:
+            await registry.commit(steps.writes, steps.deletes, at_version=steps.version)
+        except RegistryChanged:
+            if attempt >= ATTEMPTS:
+                raise
+            attempt += 1
+        else:
+            return steps.changes
+
+
+def _keep_omitted(record: BaseModel, stored: Mapping[tuple[str, str], BaseModel]) -> BaseModel:
+    kept = KEPT_WHEN_OMITTED.get(type(record), ())
+    omitted = [name for name in kept if name not in record.model_fields_set]
+    if not omitted:
+        return record
+    key = (_registry_kind(record), str(record.model_dump()["id"]))
+    current = stored.get(key)
+    if current is None or type(current) is not type(record) or project_of(current) != project_of(record):
+        return record
+    return record.model_copy(update={name: getattr(current, name) for name in omitted})
+
+
+def _change(write: Write, record: BaseModel) -> Change:
+    kind = kind_label(write.kind)
+    if write.action != "updated" or write.current is None:
+        return Change(kind, write.id, write.action)
+    old, new = plain(write.current), plain(record)
+    fields = tuple(sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name)))
+    drops = tuple(name for name in fields if name not in record.model_fields_set)
+    return Change(kind, write.id, write.action, fields, drops)
+
+
+def _unlisted_activations(
+    records: Iterable[BaseModel], stored: Iterable[BaseModel], named: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    workflows = {(r.project, r.id) for r in records if isinstance(r, Workflow)}
+    return {
+        ("activation", a.id)
+        for a in stored
+        if isinstance(a, Activation) and (a.project, a.workflow) in workflows and ("activation", a.id) not in named
+    }
+
+
+def _unnamed(project: str, stored: Mapping[str, list[BaseModel]], named: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for kind, found in stored.items():
+        for record in found:
+            key = (kind, str(record.model_dump()["id"]))
+            if project_of(record) == project and key not in named:
+                out.add(key)
+    return out
+
+
+def _registry_kind(record: BaseModel) -> str:
+    return next(kind for kind, model in RECORD_TYPES.items() if type(record) is model)
