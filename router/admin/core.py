@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,35 +12,64 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
+from router.admin.scopes import Rule
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
+from subscriptions.api_keys import OPERATOR, PREFIX, allows
 from subscriptions.models import Integration
 
+logger = logging.getLogger(__name__)
+
 Endpoint = Callable[[Request], Awaitable[Response]]
+# Every guarded endpoint → the rule it declared: tests walk the app's routes and check each against its rule.
+RULES: dict[Endpoint, Rule] = {}
 
 
-def _authorised(request: Request) -> str:
-    """ "" when the bearer token matches; otherwise the error code to answer with."""
-    token = app_state(request)["settings"].admin_token
+async def _caller_scopes(request: Request) -> tuple[str, ...] | str:
+    """The scopes of the bearer credential, or the error code to answer 401 with."""
+    state = app_state(request)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return "unauthorized"
+    if given.startswith(PREFIX):
+        key = await state["api_keys"].authenticate(given)
+        if key is None:
+            return "unauthorized"
+        logger.debug("admin request", extra={"key_id": key.id, "path": request.url.path})
+        return key.scopes
+    token = state["settings"].admin_token
     if token is None:
         return "admin_api_disabled"
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+    # The environment's admin token is the operator's bootstrap key.
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
         return "unauthorized"
-    return ""
+    return (OPERATOR,)
 
 
-def admin(endpoint: Endpoint) -> Endpoint:
-    async def guarded(request: Request) -> Response:
-        problem = _authorised(request)
-        if problem:
-            return JSONResponse({"error": problem}, status_code=401, headers={"www-authenticate": "Bearer"})
-        return await endpoint(request)
+def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
+    """Guard an endpoint: a valid credential (401 otherwise) holding the scope ``rule`` names for the request."""
 
-    return guarded
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            scopes = await _caller_scopes(request)
+            if isinstance(scopes, str):
+                return JSONResponse({"error": scopes}, status_code=401, headers={"www-authenticate": "Bearer"})
+            if OPERATOR not in scopes:  # the operator needs no lookup to find the project
+                required, by_record = await rule.required(request)
+                if not allows(scopes, required):
+                    if by_record:
+                        return JSONResponse({"error": "not_found"}, status_code=404)
+                    return JSONResponse({"error": "insufficient_scope", "required": required}, status_code=403)
+            return await endpoint(request)
+
+        RULES[guarded] = rule
+        return guarded
+
+    return decorate
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def list_integrations(request: Request) -> Response:
     state = app_state(request)
     counts = await state["store"].repeat_counts(state["keys"].duplicates)
@@ -55,7 +85,7 @@ def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:
     return data
 
 
-@admin
+@admin(at.read(at.workflow()))
 async def list_triggers(request: Request) -> Response:
     state = app_state(request)
     workflow_id = request.path_params["workflow_id"]
@@ -78,7 +108,7 @@ def _trigger(entry_id: str, job: TriggerJob) -> dict[str, str]:
     }
 
 
-@admin
+@admin(at.read(at.integration()))
 async def verification_failures(request: Request) -> Response:
     """Recent rejected webhooks of one integration, with the verifier's diagnostics (no secrets)."""
     state = app_state(request)
@@ -88,7 +118,7 @@ async def verification_failures(request: Request) -> Response:
     return JSONResponse({"data": await state["diagnostics"].failures(integration_id)})
 
 
-@admin
+@admin(at.read(at.integration()))
 async def handshake_captures(request: Request) -> Response:
     """Values providers handed over in handshakes (Notion's verification token, ...), for the operator."""
     state = app_state(request)
@@ -99,7 +129,7 @@ async def handshake_captures(request: Request) -> Response:
     return JSONResponse({"data": captures, "dropped": dropped})
 
 
-@admin
+@admin(at.write(at.integration()))
 async def clear_handshake_captures(request: Request) -> Response:
     """Forget an integration's captures, so the next handshake the provider resends has room to be kept."""
     state = app_state(request)
@@ -109,7 +139,7 @@ async def clear_handshake_captures(request: Request) -> Response:
     return JSONResponse({"deleted": await state["diagnostics"].clear_captures(integration_id)})
 
 
-@admin
+@admin(at.write(at.integration()))
 async def activate_capture(request: Request) -> Response:
     """Make a captured handshake value an active signing secret of its integration."""
     state = app_state(request)

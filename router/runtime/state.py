@@ -14,6 +14,7 @@ from router.runtime.health import Readiness
 from router.settings import Settings
 from router.storage.keys import Keys
 from router.storage.store import EventStore
+from subscriptions.api_keys import ApiKeys
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.lifecycle_state import StateStore
 from subscriptions.registry import Registry
@@ -33,6 +34,7 @@ class State(TypedDict):
     destination_sender: DestinationSender
     readiness: Readiness
     egress: EgressPolicy
+    api_keys: ApiKeys
 
 
 def app_state(request: Request) -> State:
