@@ -56,9 +56,9 @@ def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
             if isinstance(scopes, str):
                 return JSONResponse({"error": scopes}, status_code=401, headers={"www-authenticate": "Bearer"})
             if OPERATOR not in scopes:  # the operator needs no lookup to find the project
-                required, by_record = await rule.required(request)
+                required, hidden = await rule.required(request)
                 if not allows(scopes, required):
-                    if by_record:
+                    if hidden and not allows(scopes, hidden):
                         return JSONResponse({"error": "not_found"}, status_code=404)
                     return JSONResponse({"error": "insufficient_scope", "required": required}, status_code=403)
             return await endpoint(request)

@@ -34,14 +34,16 @@ class Rule:
     access: Literal["read", "write", "operator"]
     locate: Locate | None = None
 
-    async def required(self, request: Request) -> tuple[str, bool]:
-        """The scope this request needs, and whether a refusal should look like a missing record (404)."""
+    async def required(self, request: Request) -> tuple[str, str]:
+        """The scope this request needs and, when the project came from a record, the scope without which a
+        refusal looks like a missing record (404): a key that may read the record is told what it lacks (403)."""
         if self.locate is None:
-            return OPERATOR, False
+            return OPERATOR, ""
         place = await self.locate(request)
         if place.project is None:
-            return OPERATOR, place.by_record
-        return project_scope(place.project, self.access), place.by_record
+            return OPERATOR, OPERATOR if place.by_record else ""
+        required = project_scope(place.project, self.access)
+        return required, project_scope(place.project, "read") if place.by_record else ""
 
 
 OPERATOR_ONLY = Rule("operator")
