@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import audit as admin_audit
 from router.admin import core as admin
 from router.admin import delivery as admin_delivery
 from router.admin import destinations as admin_destinations
@@ -36,6 +37,7 @@ from router.runtime.state import State
 from router.runtime.supervisor import Task
 from router.settings import Settings
 from subscriptions.api_keys import ApiKeys
+from subscriptions.audit import AuditLog
 from subscriptions.errors import UnreadableRecord
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys, RegistryKeys
@@ -101,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
                 "readiness": runtime.readiness,
                 "egress": runtime.egress,
                 "api_keys": ApiKeys(redis, RegistryKeys(settings.prefix)),
+                "audit": AuditLog(redis, RegistryKeys(settings.prefix)),
             }
         finally:
             await runtime.supervisor.stop()  # every task's pass in hand finishes first, up to a grace period
@@ -120,6 +123,7 @@ def create_app(settings: Settings) -> Starlette:
         *admin_replay.routes,
         *runner_reports.routes,
         *admin_keys.routes,
+        *admin_audit.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -43,6 +43,11 @@ class RegistryKeys:
         return f"{self._base}:api-keys-used"
 
     @property
+    def audit(self) -> str:
+        """Stream, capped (``subscriptions.audit.MAXLEN``): who changed what through the admin API or the CLI."""
+        return f"{self._base}:audit"
+
+    @property
     def key_check(self) -> str:
         """A value sealed with the master key the registry was first written with: a different key fails at start."""
         return f"{self._base}:key-check"

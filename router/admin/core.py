@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
@@ -19,49 +19,61 @@ from router.storage.entries import TriggerJob
 from subscriptions.api_keys import OPERATOR, PREFIX, allows
 from subscriptions.models import Integration
 
-logger = logging.getLogger(__name__)
-
 Endpoint = Callable[[Request], Awaitable[Response]]
 # Every guarded endpoint → the rule it declared: tests walk the app's routes and check each against its rule.
 RULES: dict[Endpoint, Rule] = {}
 
 
-async def _caller_scopes(request: Request) -> tuple[str, ...] | str:
-    """The scopes of the bearer credential, or the error code to answer 401 with."""
+@dataclass(frozen=True, slots=True)
+class Caller:
+    actor: str  # what the audit trail names: an API key's id, or "admin-token"
+    scopes: tuple[str, ...]
+
+
+async def _caller(request: Request) -> Caller | str:
+    """Who is calling, or the error code to answer 401 with."""
     state = app_state(request)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         return "unauthorized"
     if given.startswith(PREFIX):
         key = await state["api_keys"].authenticate(given)
-        if key is None:
-            return "unauthorized"
-        logger.debug("admin request", extra={"key_id": key.id, "path": request.url.path})
-        return key.scopes
+        return "unauthorized" if key is None else Caller(key.id, key.scopes)
     token = state["settings"].admin_token
     if token is None:
         return "admin_api_disabled"
     # The environment's admin token is the operator's bootstrap key.
     if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
         return "unauthorized"
-    return (OPERATOR,)
+    return Caller("admin-token", (OPERATOR,))
+
+
+async def _refusal(request: Request, rule: Rule, scopes: tuple[str, ...]) -> Response | None:
+    if OPERATOR in scopes:  # the operator needs no lookup to find the project
+        return None
+    required, hidden = await rule.required(request)
+    if allows(scopes, required):
+        return None
+    if hidden and not allows(scopes, hidden):
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"error": "insufficient_scope", "required": required}, status_code=403)
 
 
 def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
-    """Guard an endpoint: a valid credential (401 otherwise) holding the scope ``rule`` names for the request."""
+    """Guard an endpoint: a valid credential (401 otherwise) holding the scope ``rule`` names for the request.
+    A request that may change something is written to the audit trail with its answer's status, refusals included.
+    """
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         async def guarded(request: Request) -> Response:
-            scopes = await _caller_scopes(request)
-            if isinstance(scopes, str):
-                return JSONResponse({"error": scopes}, status_code=401, headers={"www-authenticate": "Bearer"})
-            if OPERATOR not in scopes:  # the operator needs no lookup to find the project
-                required, hidden = await rule.required(request)
-                if not allows(scopes, required):
-                    if hidden and not allows(scopes, hidden):
-                        return JSONResponse({"error": "not_found"}, status_code=404)
-                    return JSONResponse({"error": "insufficient_scope", "required": required}, status_code=403)
-            return await endpoint(request)
+            caller = await _caller(request)
+            if isinstance(caller, str):
+                return JSONResponse({"error": caller}, status_code=401, headers={"www-authenticate": "Bearer"})
+            response = await _refusal(request, rule, caller.scopes) or await endpoint(request)
+            if request.method not in ("GET", "HEAD"):
+                audit = app_state(request)["audit"]
+                await audit.record(caller.actor, endpoint.__name__, request.url.path, response.status_code)
+            return response
 
         RULES[guarded] = rule
         return guarded

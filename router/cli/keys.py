@@ -16,6 +16,7 @@ from router.runtime.bootstrap import prepare
 from router.runtime.process import connect
 from router.settings import Settings
 from subscriptions.api_keys import ApiKey, ApiKeys
+from subscriptions.audit import AuditLog
 from subscriptions.keys import RegistryKeys
 
 keys_cli = typer.Typer(help="Scoped API keys for the admin API.", no_args_is_help=True)
@@ -23,7 +24,7 @@ console = Console()
 T = TypeVar("T")
 
 
-def _run(action: Callable[[ApiKeys], Awaitable[T]]) -> T:
+def _run(action: Callable[[ApiKeys, AuditLog], Awaitable[T]]) -> T:
     """Read the settings (starting an embedded Redis if REDIS_URL is unset), run ``action``, close up."""
     settings = Settings()
     logs.setup(settings.log_level)
@@ -32,7 +33,8 @@ def _run(action: Callable[[ApiKeys], Awaitable[T]]) -> T:
     async def run() -> T:
         redis = connect(settings)
         try:
-            return await action(ApiKeys(redis, RegistryKeys(settings.prefix)))
+            keys = RegistryKeys(settings.prefix)
+            return await action(ApiKeys(redis, keys), AuditLog(redis, keys))
         finally:
             await redis.aclose()
 
@@ -51,8 +53,14 @@ def keys_create(
     ],
 ) -> None:
     """Create a key and print it. It is shown this once: only its hash is stored."""
+
+    async def create(keys: ApiKeys, audit: AuditLog) -> tuple[ApiKey, str]:
+        key, token = await keys.create(name, scope)
+        await audit.record("cli", "keys create", key.id, 0)
+        return key, token
+
     try:
-        key, token = _run(lambda keys: keys.create(name, scope))
+        key, token = _run(create)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -67,7 +75,7 @@ def _when(at: float | None) -> str:
 @keys_cli.command("list")
 def keys_list() -> None:
     """Every key, revoked ones included, with when it was last used (to the minute). Never a secret."""
-    found: list[ApiKey] = _run(lambda keys: keys.list())
+    found: list[ApiKey] = _run(lambda keys, _: keys.list())
     table = Table("id", "name", "scopes", "created", "last used", "revoked")
     for key in found:
         table.add_row(
@@ -84,7 +92,14 @@ def keys_list() -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
     """Revoke a key: requests bearing it are refused (401) from now on."""
-    if not _run(lambda keys: keys.revoke(key_id)):
+
+    async def revoke(keys: ApiKeys, audit: AuditLog) -> bool:
+        revoked = await keys.revoke(key_id)
+        if revoked:
+            await audit.record("cli", "keys revoke", key_id, 0)
+        return revoked
+
+    if not _run(revoke):
         typer.echo(f"error: no live key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")

@@ -15,6 +15,7 @@ from router.settings import Settings
 from router.storage.keys import Keys
 from router.storage.store import EventStore
 from subscriptions.api_keys import ApiKeys
+from subscriptions.audit import AuditLog
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.lifecycle_state import StateStore
 from subscriptions.registry import Registry
@@ -35,6 +36,7 @@ class State(TypedDict):
     readiness: Readiness
     egress: EgressPolicy
     api_keys: ApiKeys
+    audit: AuditLog
 
 
 def app_state(request: Request) -> State:
