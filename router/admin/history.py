@@ -132,7 +132,7 @@ async def list_events(request: Request) -> Response:
     return JSONResponse({"data": data, "nextLink": _next_link(request, page), "total": page.total})
 
 
-@admin(at.OPERATOR_ONLY)
+@admin(at.read(at.event()))
 async def get_event(request: Request) -> Response:
     state = app_state(request)
     event_id = request.path_params["event_id"]

@@ -15,6 +15,8 @@ from typing import Literal
 from starlette.requests import Request
 
 from router.runtime.state import app_state
+from router.storage.entries import IngestEvent
+from router.storage.stream_id import StreamId
 from subscriptions.api_keys import OPERATOR, project_scope
 
 
@@ -87,6 +89,18 @@ def destination(param: str = "destination_id") -> Locate:
     async def locate(request: Request) -> Place:
         found = app_state(request)["cache"].current.destinations.get(request.path_params[param])
         return Place(found.project if found else None, by_record=True)
+
+    return locate
+
+
+def event(param: str = "event_id") -> Locate:
+    """A stored event's project (``""`` for an event stored without one: then only the operator sees it)."""
+
+    async def locate(request: Request) -> Place:
+        state, event_id = app_state(request), request.path_params[param]
+        stored = await state["store"].get(state["keys"].ingest, event_id) if StreamId.is_valid(event_id) else None
+        project = IngestEvent.lenient(stored.fields, stored.id).project if stored else ""
+        return Place(project or None, by_record=True)
 
     return locate
 

@@ -11,8 +11,9 @@ from router.app import create_app
 from router.settings import Settings
 from subscriptions.api_keys import ApiKeys
 from subscriptions.keys import RegistryKeys
-from tests.router.conftest import SLACK_SECRET, Seed, make_settings, running
+from tests.router.conftest import SLACK_SECRET, Seed, make_settings, running, seed_slack
 from tests.router.test_admin_auth import endpoints
+from tests.router.test_replay import post_events
 
 pytestmark = pytest.mark.anyio
 
@@ -111,3 +112,15 @@ async def test_a_write_key_acts_on_its_project_only(redis_url: str, redis: Redis
         assert (await http.post("/api/executions/x1/failure", headers=headers, json=failure)).status_code == 202
         invalidated = await http.post("/api/credentials/1/invalidate", headers=headers, json={"error": "expired"})
         assert invalidated.status_code == 200, invalidated.text
+
+
+async def test_an_event_is_seen_by_its_project_only(redis_url: str, redis: Redis, seed: Seed) -> None:
+    await seed_slack(seed)  # project p1
+    settings = make_settings(redis_url)
+    [event_id] = await post_events(settings, 1)
+    ours, theirs = await key(redis, "project:p1:read"), await key(redis, "project:p2:write")
+    async with running(settings) as http:
+        assert (await http.get(f"/api/events/{event_id}", headers=ours)).json()["project"] == "p1"
+        hidden = await http.get(f"/api/events/{event_id}", headers=theirs)
+        assert (hidden.status_code, hidden.json()) == (404, {"error": "not_found"})
+        assert (await http.get("/api/events/1-1", headers=ours)).status_code == 404
