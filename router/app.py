@@ -13,10 +13,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import audit as admin_audit
 from router.admin import core as admin
 from router.admin import delivery as admin_delivery
 from router.admin import destinations as admin_destinations
 from router.admin import history as admin_history
+from router.admin import keys as admin_keys
 from router.admin import replay as admin_replay
 from router.admin import runner_reports
 from router.errors import RouterError, StoreUnavailable, store_outage
@@ -34,9 +36,11 @@ from router.runtime.process import Runtime
 from router.runtime.state import State
 from router.runtime.supervisor import Task
 from router.settings import Settings
+from subscriptions.api_keys import ApiKeys
+from subscriptions.audit import AuditLog
 from subscriptions.errors import UnreadableRecord
 from subscriptions.handshakes import HandshakeExpectations
-from subscriptions.keys import LifecycleKeys
+from subscriptions.keys import LifecycleKeys, RegistryKeys
 from subscriptions.lifecycle_state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -98,6 +102,8 @@ def create_app(settings: Settings) -> Starlette:
                 "destination_sender": runtime.sender,
                 "readiness": runtime.readiness,
                 "egress": runtime.egress,
+                "api_keys": ApiKeys(redis, RegistryKeys(settings.prefix)),
+                "audit": AuditLog(redis, RegistryKeys(settings.prefix)),
             }
         finally:
             await runtime.supervisor.stop()  # every task's pass in hand finishes first, up to a grace period
@@ -116,6 +122,8 @@ def create_app(settings: Settings) -> Starlette:
         *admin_destinations.routes,
         *admin_replay.routes,
         *runner_reports.routes,
+        *admin_keys.routes,
+        *admin_audit.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -32,6 +32,22 @@ class RegistryKeys:
         return f"{self._base}:epoch"
 
     @property
+    def api_keys(self) -> str:
+        """Hash: API key id → JSON (name, scopes, SHA-256 of the secret, created_at, revoked). Not a record kind:
+        keys are not part of the snapshot, so a key change does not bump the version."""
+        return f"{self._base}:api-keys"
+
+    @property
+    def api_keys_used(self) -> str:
+        """Hash: API key id → last time (epoch seconds) the key was accepted; one field per key."""
+        return f"{self._base}:api-keys-used"
+
+    @property
+    def audit(self) -> str:
+        """Stream, capped (``subscriptions.audit.MAXLEN``): who changed what through the admin API or the CLI."""
+        return f"{self._base}:audit"
+
+    @property
     def key_check(self) -> str:
         """A value sealed with the master key the registry was first written with: a different key fails at start."""
         return f"{self._base}:key-check"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
@@ -11,35 +12,76 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
+from router.admin.scopes import Rule
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
+from subscriptions.api_keys import OPERATOR, PREFIX, allows
 from subscriptions.models import Integration
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# Every guarded endpoint → the rule it declared: tests walk the app's routes and check each against its rule.
+RULES: dict[Endpoint, Rule] = {}
 
 
-def _authorised(request: Request) -> str:
-    """ "" when the bearer token matches; otherwise the error code to answer with."""
-    token = app_state(request)["settings"].admin_token
+@dataclass(frozen=True, slots=True)
+class Caller:
+    actor: str  # what the audit trail names: an API key's id, or "admin-token"
+    scopes: tuple[str, ...]
+
+
+async def _caller(request: Request) -> Caller | str:
+    """Who is calling, or the error code to answer 401 with."""
+    state = app_state(request)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return "unauthorized"
+    if given.startswith(PREFIX):
+        key = await state["api_keys"].authenticate(given)
+        return "unauthorized" if key is None else Caller(key.id, key.scopes)
+    token = state["settings"].admin_token
     if token is None:
         return "admin_api_disabled"
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+    # The environment's admin token is the operator's bootstrap key.
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
         return "unauthorized"
-    return ""
+    return Caller("admin-token", (OPERATOR,))
 
 
-def admin(endpoint: Endpoint) -> Endpoint:
-    async def guarded(request: Request) -> Response:
-        problem = _authorised(request)
-        if problem:
-            return JSONResponse({"error": problem}, status_code=401, headers={"www-authenticate": "Bearer"})
-        return await endpoint(request)
+async def _refusal(request: Request, rule: Rule, scopes: tuple[str, ...]) -> Response | None:
+    if OPERATOR in scopes:  # the operator needs no lookup to find the project
+        return None
+    required, hidden = await rule.required(request)
+    if allows(scopes, required):
+        return None
+    if hidden and not allows(scopes, hidden):
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return JSONResponse({"error": "insufficient_scope", "required": required}, status_code=403)
 
-    return guarded
+
+def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
+    """Guard an endpoint: a valid credential (401 otherwise) holding the scope ``rule`` names for the request.
+    A request that may change something is written to the audit trail with its answer's status, refusals included.
+    """
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            caller = await _caller(request)
+            if isinstance(caller, str):
+                return JSONResponse({"error": caller}, status_code=401, headers={"www-authenticate": "Bearer"})
+            response = await _refusal(request, rule, caller.scopes) or await endpoint(request)
+            if request.method not in ("GET", "HEAD"):
+                audit = app_state(request)["audit"]
+                await audit.record(caller.actor, endpoint.__name__, request.url.path, response.status_code)
+            return response
+
+        RULES[guarded] = rule
+        return guarded
+
+    return decorate
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def list_integrations(request: Request) -> Response:
     state = app_state(request)
     counts = await state["store"].repeat_counts(state["keys"].duplicates)
@@ -55,7 +97,7 @@ def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:
     return data
 
 
-@admin
+@admin(at.read(at.workflow()))
 async def list_triggers(request: Request) -> Response:
     state = app_state(request)
     workflow_id = request.path_params["workflow_id"]
@@ -78,7 +120,7 @@ def _trigger(entry_id: str, job: TriggerJob) -> dict[str, str]:
     }
 
 
-@admin
+@admin(at.read(at.integration()))
 async def verification_failures(request: Request) -> Response:
     """Recent rejected webhooks of one integration, with the verifier's diagnostics (no secrets)."""
     state = app_state(request)
@@ -88,7 +130,7 @@ async def verification_failures(request: Request) -> Response:
     return JSONResponse({"data": await state["diagnostics"].failures(integration_id)})
 
 
-@admin
+@admin(at.read(at.integration()))
 async def handshake_captures(request: Request) -> Response:
     """Values providers handed over in handshakes (Notion's verification token, ...), for the operator."""
     state = app_state(request)
@@ -99,7 +141,7 @@ async def handshake_captures(request: Request) -> Response:
     return JSONResponse({"data": captures, "dropped": dropped})
 
 
-@admin
+@admin(at.write(at.integration()))
 async def clear_handshake_captures(request: Request) -> Response:
     """Forget an integration's captures, so the next handshake the provider resends has room to be kept."""
     state = app_state(request)
@@ -109,7 +151,7 @@ async def clear_handshake_captures(request: Request) -> Response:
     return JSONResponse({"deleted": await state["diagnostics"].clear_captures(integration_id)})
 
 
-@admin
+@admin(at.write(at.integration()))
 async def activate_capture(request: Request) -> Response:
     """Make a captured handshake value an active signing secret of its integration."""
     state = app_state(request)

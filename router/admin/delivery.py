@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.params import clamped_limit
 from router.delivery.disabled import DisabledTargets
@@ -37,7 +38,7 @@ def _dead(stored: StoredEvent) -> dict[str, Any]:
     }
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def list_dead_letters(request: Request) -> Response:
     state = app_state(request)
     workflow = request.query_params.get("workflow")
@@ -51,7 +52,7 @@ async def list_dead_letters(request: Request) -> Response:
     return JSONResponse({"data": data, "next": next_after})
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def redrive_dead_letters(request: Request) -> Response:
     """Body: {"id": "<dead-letter id>"} for one, or {"workflow": "<id>"} for every dead letter of that target."""
     state = app_state(request)
@@ -75,7 +76,7 @@ async def redrive_dead_letters(request: Request) -> Response:
     return JSONResponse({"redriven": count})
 
 
-@admin
+@admin(at.read(at.workflow()))
 async def target_state(request: Request) -> Response:
     state = app_state(request)
     workflow_id = request.path_params["workflow_id"]
@@ -87,7 +88,7 @@ async def target_state(request: Request) -> Response:
     return JSONResponse({"workflow": workflow_id, "disabled": disabled, "breaker": dict(breaker)})
 
 
-@admin
+@admin(at.write(at.workflow()))
 async def enable_target(request: Request) -> Response:
     """Re-enable a target that a 410 Gone disabled (its dead letters can then be re-driven)."""
     state = app_state(request)
@@ -96,7 +97,7 @@ async def enable_target(request: Request) -> Response:
     return JSONResponse({"workflow": workflow_id, "enabled": True, "was_disabled": removed})
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def delivery_history(request: Request) -> Response:
     state = app_state(request)
     record: dict[str, Any] = await DeliveryRecords.of(state["store"], state["keys"]).history(

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.params import clamped_limit
 from router.egress.checks import destination_refusals
@@ -48,7 +49,7 @@ async def _disabled(request: Request) -> dict[str, bytes | str]:
     return await DisabledDestinations.of(state["store"], state["keys"]).records()
 
 
-@admin
+@admin(at.read(at.query("project")))
 async def list_destinations(request: Request) -> Response:
     state = app_state(request)
     disabled = await _disabled(request)
@@ -61,7 +62,7 @@ async def list_destinations(request: Request) -> Response:
     return JSONResponse({"data": data})
 
 
-@admin
+@admin(at.read(at.destination()))
 async def get_destination(request: Request) -> Response:
     destination = app_state(request)["cache"].current.destinations.get(request.path_params["destination_id"])
     if destination is None:
@@ -69,7 +70,7 @@ async def get_destination(request: Request) -> Response:
     return JSONResponse(redacted(destination, (await _disabled(request)).get(destination.id)))
 
 
-@admin
+@admin(at.write(at.destination_put()))
 async def put_destination(request: Request) -> Response:
     """Create or replace a destination (the body is the record without its id)."""
     state = app_state(request)
@@ -106,17 +107,17 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
     return JSONResponse({"id": destination.id, "enabled": enabled, "change": change})
 
 
-@admin
+@admin(at.write(at.destination()))
 async def enable_destination(request: Request) -> Response:
     return await _set_enabled(request, True)
 
 
-@admin
+@admin(at.write(at.destination()))
 async def disable_destination(request: Request) -> Response:
     return await _set_enabled(request, False)
 
 
-@admin
+@admin(at.write(at.destination()))
 async def delete_destination(request: Request) -> Response:
     state = app_state(request)
     removed = await state["registry"].delete("destination", request.path_params["destination_id"])
@@ -142,7 +143,7 @@ _NO_CONNECTION = frozenset({"invalid_url", "unsupported_protocol", "address_refu
 _REFUSED = {"ok": False, "status": None, "latency_ms": None, "error": "address_refused"}
 
 
-@admin
+@admin(at.write(at.destination()))
 async def test_destination(request: Request) -> Response:
     """Send a sample event now; answer with the destination's status, latency and error, if any."""
     state = app_state(request)
@@ -171,7 +172,7 @@ async def test_destination(request: Request) -> Response:
     )
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def list_notifications(request: Request) -> Response:
     state = app_state(request)
     kind = request.query_params.get("type")
@@ -181,7 +182,7 @@ async def list_notifications(request: Request) -> Response:
     return JSONResponse({"data": data})
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def replay_notification(request: Request) -> Response:
     """Send a stored event to the destinations again (as a new entry marked ``replay_of``)."""
     state = app_state(request)

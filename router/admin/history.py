@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.params import decimal
 from router.delivery.outcomes import DeliveryRecords
@@ -118,7 +119,7 @@ def _summary(stored: StoredEvent, outcome: bytes | str | None, status: str) -> d
     }
 
 
-@admin
+@admin(at.read(at.query("project")))
 async def list_events(request: Request) -> Response:
     state = app_state(request)
     index = EventIndex.of(state["store"], state["keys"])
@@ -131,7 +132,7 @@ async def list_events(request: Request) -> Response:
     return JSONResponse({"data": data, "nextLink": _next_link(request, page), "total": page.total})
 
 
-@admin
+@admin(at.read(at.event()))
 async def get_event(request: Request) -> Response:
     state = app_state(request)
     event_id = request.path_params["event_id"]
@@ -181,7 +182,7 @@ async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]
     return out
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def list_executions(request: Request) -> Response:
     state = app_state(request)
     index = EventIndex.of(state["store"], state["keys"])
@@ -198,7 +199,7 @@ async def list_executions(request: Request) -> Response:
     return JSONResponse({"workflowExecutions": executions, "nextLink": _next_link(request, page), "total": page.total})
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def get_execution(request: Request) -> Response:
     state = app_state(request)
     job_id = request.path_params["job_id"]

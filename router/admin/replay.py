@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
 from router.admin.core import admin
 from router.history.indexes import EventFilter
 from router.history.replay_jobs import MODES, ReplayJobs, ReplayRequest, parse_when
@@ -89,7 +90,7 @@ async def _create(state: State, replay: ReplayRequest) -> Response:
     return JSONResponse(job.to_json(), status_code=202 if created else 200)
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def create_replay(request: Request) -> Response:
     """Body: {request_id, mode?, dry_run?, event_id | filter fields (integration, status, after_ms, ...)}."""
     body = await _body(request)
@@ -101,7 +102,7 @@ async def create_replay(request: Request) -> Response:
     return await _create(app_state(request), replay)
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def get_replay(request: Request) -> Response:
     job = await _jobs(app_state(request)).get(request.path_params["request_id"])
     if job is None:
@@ -109,7 +110,7 @@ async def get_replay(request: Request) -> Response:
     return JSONResponse(job.to_json())
 
 
-@admin
+@admin(at.OPERATOR_ONLY)
 async def replay_event(request: Request) -> Response:
     """Body (optional): {mode?, dry_run?, request_id?}; the request id defaults to ``event:<id>:<mode>``."""
     event_id = request.path_params["event_id"]

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import scopes as at
 from router.admin.core import admin
 from router.delivery.runner import Job, RunnerClient
 from router.notifications.events import Notifier
@@ -85,7 +86,7 @@ def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
     return Job("", entry)
 
 
-@admin
+@admin(at.write(at.body_workflow()))
 async def report_failure(request: Request) -> Response:
     """``POST /api/executions/{execution_id}/failure``: the HTTP form of ``RunnerClient.report_failure``."""
     state = app_state(request)
@@ -119,7 +120,7 @@ async def report_failure(request: Request) -> Response:
     return JSONResponse({"id": record_id, "execution_id": execution_id}, status_code=202)
 
 
-@admin
+@admin(at.write(at.credential()))
 async def invalidate_credential(request: Request) -> Response:
     """``POST /api/credentials/{credential_id}/invalidate``: mark INVALID; one credentials_failure per transition."""
     state = app_state(request)

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from router import logs
 from router.app import create_app, create_worker_app
 from router.cli.events import events_cli, replay
+from router.cli.keys import keys_cli
 from router.egress.checks import record_refusals
 from router.egress.policy import EgressPolicy
 from router.ingress.http_protocol import Limits, bounded_protocol
@@ -31,6 +32,7 @@ from subscriptions.plan import Change
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
 cli.add_typer(events_cli, name="events")
+cli.add_typer(keys_cli, name="keys")
 cli.command("replay")(replay)
 console = Console()
 

@@ -14,6 +14,8 @@ from router.runtime.health import Readiness
 from router.settings import Settings
 from router.storage.keys import Keys
 from router.storage.store import EventStore
+from subscriptions.api_keys import ApiKeys
+from subscriptions.audit import AuditLog
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.lifecycle_state import StateStore
 from subscriptions.registry import Registry
@@ -33,6 +35,8 @@ class State(TypedDict):
     destination_sender: DestinationSender
     readiness: Readiness
     egress: EgressPolicy
+    api_keys: ApiKeys
+    audit: AuditLog
 
 
 def app_state(request: Request) -> State:

@@ -1,0 +1,105 @@
+"""``hookrouter keys create|list|revoke``: the admin API's scoped keys, from a shell (as the operator)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from router import logs
+from router.runtime.bootstrap import prepare
+from router.runtime.process import connect
+from router.settings import Settings
+from subscriptions.api_keys import ApiKey, ApiKeys
+from subscriptions.audit import AuditLog
+from subscriptions.keys import RegistryKeys
+
+keys_cli = typer.Typer(help="Scoped API keys for the admin API.", no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+
+def _run(action: Callable[[ApiKeys, AuditLog], Awaitable[T]]) -> T:
+    """Read the settings (starting an embedded Redis if REDIS_URL is unset), run ``action``, close up."""
+    settings = Settings()
+    logs.setup(settings.log_level)
+    settings, embedded = prepare(settings)
+
+    async def run() -> T:
+        redis = connect(settings)
+        try:
+            keys = RegistryKeys(settings.prefix)
+            return await action(ApiKeys(redis, keys), AuditLog(redis, keys))
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="What the key is for (shown in `keys list`).")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="operator, project:<id>:read or project:<id>:write; repeatable.")
+    ],
+) -> None:
+    """Create a key and print it. It is shown this once: only its hash is stored."""
+
+    async def create(keys: ApiKeys, audit: AuditLog) -> tuple[ApiKey, str]:
+        key, token = await keys.create(name, scope)
+        await audit.record("cli", "keys create", key.id, 0)
+        return key, token
+
+    try:
+        key, token = _run(create)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"created key {key.id} ({', '.join(key.scopes)}); it will not be shown again:", err=True)
+    typer.echo(token)
+
+
+def _when(at: float | None) -> str:
+    return "-" if at is None else datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="seconds")
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """Every key, revoked ones included, with when it was last used (to the minute). Never a secret."""
+    found: list[ApiKey] = _run(lambda keys, _: keys.list())
+    table = Table("id", "name", "scopes", "created", "last used", "revoked")
+    for key in found:
+        table.add_row(
+            key.id,
+            key.name,
+            " ".join(key.scopes),
+            _when(key.created_at),
+            _when(key.last_used_at),
+            "yes" if key.revoked else "",
+        )
+    console.print(table)
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
+    """Revoke a key: requests bearing it are refused (401) from now on."""
+
+    async def revoke(keys: ApiKeys, audit: AuditLog) -> bool:
+        revoked = await keys.revoke(key_id)
+        if revoked:
+            await audit.record("cli", "keys revoke", key_id, 0)
+        return revoked
+
+    if not _run(revoke):
+        typer.echo(f"error: no live key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
