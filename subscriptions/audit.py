@@ -69,6 +69,16 @@ class AuditLog:
         fields: dict[Any, Any] = {"actor": actor, "action": action, "target": target, "status": str(status)}
         return _text(await self._redis.xadd(self._stream, fields, maxlen=self._maxlen, approximate=True))
 
+    async def record_many(self, entries: list[tuple[str, str, str, int]]) -> None:
+        """Several entries in one round trip (``hookrouter apply`` records one per record it changed)."""
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for actor, action, target, status in entries:
+                fields: dict[Any, Any] = {"actor": actor, "action": action, "target": target, "status": str(status)}
+                pipe.xadd(self._stream, fields, maxlen=self._maxlen, approximate=True)
+            await pipe.execute()
+
     async def latest(self, count: int, *, before: str | None = None) -> list[AuditEntry]:
         """Newest first; ``before`` (an entry id) pages back from there, excluding it."""
         top = f"({before}" if before else "+"

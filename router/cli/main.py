@@ -26,8 +26,10 @@ from router.runtime.bootstrap import prepare
 from router.runtime.embedded import EmbeddedRedis
 from router.runtime.process import build_registry, connect
 from router.settings import Settings, proxy_networks
+from subscriptions.audit import AuditLog
 from subscriptions.config import apply, load, preview
 from subscriptions.errors import ConfigError, RegistryChanged
+from subscriptions.keys import RegistryKeys
 from subscriptions.plan import Change
 
 cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
@@ -63,7 +65,13 @@ async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run
         registry = build_registry(settings, redis)
         if dry_run:
             return (await preview(registry, records, prune=prune)).changes
-        return await apply(registry, records, prune=prune)
+        changes = await apply(registry, records, prune=prune)
+        # Each record a file changed is in the trail, as the admin API's changes are.
+        action = "apply --prune" if prune else "apply"
+        await AuditLog(redis, RegistryKeys(settings.prefix)).record_many(
+            [("cli", f"{action}: {c.action}", f"{c.kind}/{c.id}", 0) for c in changes if c.action != "unchanged"]
+        )
+        return changes
     finally:
         await redis.aclose()
 

@@ -71,3 +71,19 @@ async def test_the_cli_records_key_changes(redis_url: str, redis: Redis, tmp_pat
     assert hookrouter("keys", "revoke", key.id, env=env(redis_url), cwd=tmp_path).returncode == 0
     rows = [(e.actor, e.action, e.target) for e in await AuditLog(redis, RegistryKeys()).latest(10)]
     assert rows == [("cli", "keys revoke", key.id), ("cli", "keys create", key.id)]
+
+
+async def test_apply_records_each_record_it_changed(redis_url: str, redis: Redis, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("project: {id: p}\nintegrations: [{id: i, type: slack, secrets: [s3cret]}]\nusers: [{id: u}]\n")
+    first = hookrouter("apply", "-f", str(config), env=env(redis_url), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = hookrouter("apply", "-f", str(config), env=env(redis_url), cwd=tmp_path)  # unchanged: nothing new
+    assert again.returncode == 0, again.stderr
+    rows = {(e.actor, e.action, e.target) for e in await AuditLog(redis, RegistryKeys()).latest(10)}
+    assert rows == {
+        ("cli", "apply: created", "project/p"),
+        ("cli", "apply: created", "integration/i"),
+        ("cli", "apply: created", "user/u"),
+    }
+    assert all("s3cret" not in str(row) for row in rows)
