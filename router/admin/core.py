@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin import scopes as at
+from router.admin.problems import problem
 from router.admin.scopes import Rule
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
@@ -55,8 +56,8 @@ async def _refusal(request: Request, rule: Rule, scopes: tuple[str, ...]) -> Res
     if allows(scopes, required):
         return None
     if hidden and not allows(scopes, hidden):
-        return JSONResponse({"error": "not_found"}, status_code=404)
-    return JSONResponse({"error": "insufficient_scope", "required": required}, status_code=403)
+        return problem(404, "not_found")
+    return problem(403, "insufficient_scope", f"this request needs the scope {required}", required=required)
 
 
 def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
@@ -68,7 +69,7 @@ def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
         async def guarded(request: Request) -> Response:
             caller = await _caller(request)
             if isinstance(caller, str):
-                return JSONResponse({"error": caller}, status_code=401, headers={"www-authenticate": "Bearer"})
+                return problem(401, caller, headers={"www-authenticate": "Bearer"})
             response = await _refusal(request, rule, caller.scopes) or await endpoint(request)
             if request.method not in ("GET", "HEAD"):
                 audit = app_state(request)["audit"]
@@ -102,7 +103,7 @@ async def list_triggers(request: Request) -> Response:
     state = app_state(request)
     workflow_id = request.path_params["workflow_id"]
     if workflow_id not in state["cache"].current.workflows:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     entries = await state["store"].latest(state["keys"].triggers(workflow_id), 50)
     return JSONResponse({"data": [_trigger(e.id, TriggerJob.lenient(e.fields)) for e in entries]})
 
@@ -126,7 +127,7 @@ async def verification_failures(request: Request) -> Response:
     state = app_state(request)
     integration_id = request.path_params["integration_id"]
     if integration_id not in state["cache"].current.integrations:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse({"data": await state["diagnostics"].failures(integration_id)})
 
 
@@ -136,7 +137,7 @@ async def handshake_captures(request: Request) -> Response:
     state = app_state(request)
     integration_id = request.path_params["integration_id"]
     if integration_id not in state["cache"].current.integrations:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     captures, dropped = await state["diagnostics"].captures(integration_id)
     return JSONResponse({"data": captures, "dropped": dropped})
 
@@ -147,7 +148,7 @@ async def clear_handshake_captures(request: Request) -> Response:
     state = app_state(request)
     integration_id = request.path_params["integration_id"]
     if integration_id not in state["cache"].current.integrations:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse({"deleted": await state["diagnostics"].clear_captures(integration_id)})
 
 
@@ -157,14 +158,14 @@ async def activate_capture(request: Request) -> Response:
     state = app_state(request)
     integration = state["cache"].current.integrations.get(request.path_params["integration_id"])
     if integration is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     at = request.path_params["at"]  # a capture's id, or (as before ids existed) its time in milliseconds
     captures, _ = await state["diagnostics"].captures(integration.id)
     match = next((c for c in captures if c.get("id") == at), None) or next(
         (c for c in captures if str(c["at"]) == at), None
     )
     if match is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     if any(s.get_secret_value() == match["value"] for s in integration.secrets):
         return JSONResponse(
             {"integration": integration.id, "secrets_count": len(integration.secrets), "change": "unchanged"}

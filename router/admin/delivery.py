@@ -12,6 +12,7 @@ from starlette.routing import Route
 from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.params import clamped_limit
+from router.admin.problems import bad_parameter, problem
 from router.delivery.disabled import DisabledTargets
 from router.delivery.limits import Limiter
 from router.delivery.outcomes import DeliveryRecords
@@ -45,7 +46,7 @@ async def list_dead_letters(request: Request) -> Response:
     after = request.query_params.get("after", "-")
     limit = clamped_limit(request, 100, 1000)
     if after != "-" and not StreamId.is_valid(after):
-        return JSONResponse({"error": "after must be a dead-letter id"}, status_code=400)
+        return bad_parameter("after", "after must be a dead-letter id")
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
     data = [d for d in map(_dead, entries) if workflow is None or d["workflow"] == workflow]
     next_after = entries[-1].id if len(entries) == limit else None
@@ -59,7 +60,7 @@ async def redrive_dead_letters(request: Request) -> Response:
     try:
         body = await request.json()
     except ValueError:
-        return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        return bad_parameter("body", "body must be JSON", code="invalid_body")
     entry_id = body.get("id") if isinstance(body, dict) else None
     workflow = body.get("workflow") if isinstance(body, dict) else None
     if (
@@ -67,12 +68,12 @@ async def redrive_dead_letters(request: Request) -> Response:
         or not isinstance(workflow, str | None)
         or (entry_id is None) == (workflow is None)
     ):
-        return JSONResponse({"error": 'give exactly one of "id" or "workflow"'}, status_code=400)
+        return bad_parameter("id", 'give exactly one of "id" or "workflow"', code="invalid_body")
     if entry_id is not None and not StreamId.is_valid(entry_id):
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     count = await redrive(state["store"], state["keys"], entry_id=entry_id, workflow=workflow)
     if entry_id is not None and count == 0:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse({"redriven": count})
 
 
@@ -82,7 +83,7 @@ async def target_state(request: Request) -> Response:
     workflow_id = request.path_params["workflow_id"]
     workflow = state["cache"].current.workflows.get(workflow_id)
     if workflow is None or workflow.target.type != "http":
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     disabled = await DisabledTargets.of(state["store"], state["keys"]).record(workflow_id)
     breaker = await Limiter.of(state["store"], state["keys"]).state(workflow_id)
     return JSONResponse({"workflow": workflow_id, "disabled": disabled, "breaker": dict(breaker)})
@@ -104,7 +105,7 @@ async def delivery_history(request: Request) -> Response:
         request.path_params["job_id"]
     )
     if not record:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     record["attempts"] = json.loads(record.get("attempts", "[]"))
     return JSONResponse(record)
 

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.params import clamped_limit
+from router.admin.problems import problem
 from router.egress.checks import destination_refusals
 from router.notifications.delivery import DisabledDestinations
 from router.notifications.destinations import RenderError, validate
@@ -30,8 +31,6 @@ from router.storage.entries import MalformedEntry, Notification
 from router.storage.stream_id import StreamId
 from subscriptions.destinations import Destination
 from subscriptions.snapshot import Snapshot
-
-NOT_FOUND = {"error": "not_found"}
 
 
 def redacted(destination: Destination, disabled: bytes | str | None) -> dict[str, Any]:
@@ -66,7 +65,7 @@ async def list_destinations(request: Request) -> Response:
 async def get_destination(request: Request) -> Response:
     destination = app_state(request)["cache"].current.destinations.get(request.path_params["destination_id"])
     if destination is None:
-        return JSONResponse(NOT_FOUND, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse(redacted(destination, (await _disabled(request)).get(destination.id)))
 
 
@@ -79,12 +78,17 @@ async def put_destination(request: Request) -> Response:
         destination = Destination.model_validate({**body, "id": request.path_params["destination_id"]})
         validate(destination)
     except (ValueError, TypeError, ValidationError, RenderError) as exc:
-        return JSONResponse({"error": "invalid_destination", "message": _message(exc)}, status_code=400)
+        return problem(400, "invalid_destination", _message(exc), message=_message(exc))
     refusals = destination_refusals(destination, state["egress"])
     if refusals:
-        return JSONResponse({"error": "address_refused", "message": "; ".join(refusals)}, status_code=400)
+        return problem(400, "address_refused", "; ".join(refusals), message="; ".join(refusals))
     if destination.project not in state["cache"].current.projects:
-        return JSONResponse({"error": "unknown_project"}, status_code=400)
+        return problem(
+            400,
+            "unknown_project",
+            "project: no such project",
+            errors=[{"field": "project", "message": "no such project"}],
+        )
     change = await state["registry"].put(destination)
     return JSONResponse({"id": destination.id, "change": change}, status_code=201 if change == "created" else 200)
 
@@ -100,7 +104,7 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
     state = app_state(request)
     destination = state["cache"].current.destinations.get(request.path_params["destination_id"])
     if destination is None:
-        return JSONResponse(NOT_FOUND, status_code=404)
+        return problem(404, "not_found")
     change = await state["registry"].put(destination.model_copy(update={"enabled": enabled}))
     if enabled:  # re-enabling also lifts an automatic disable and starts the failure count afresh
         await DisabledDestinations.of(state["store"], state["keys"]).lift(destination.id)
@@ -121,7 +125,9 @@ async def disable_destination(request: Request) -> Response:
 async def delete_destination(request: Request) -> Response:
     state = app_state(request)
     removed = await state["registry"].delete("destination", request.path_params["destination_id"])
-    return JSONResponse({"deleted": removed}, status_code=200 if removed else 404)
+    if not removed:
+        return problem(404, "not_found", deleted=False)
+    return JSONResponse({"deleted": removed})
 
 
 def sample_event(snapshot: Snapshot, project: str) -> dict[str, Any]:
@@ -150,7 +156,7 @@ async def test_destination(request: Request) -> Response:
     snapshot = state["cache"].current
     destination = snapshot.destinations.get(request.path_params["destination_id"])
     if destination is None:
-        return JSONResponse(NOT_FOUND, status_code=404)
+        return problem(404, "not_found")
     if destination_refusals(destination, state["egress"]):
         return JSONResponse(_REFUSED)  # saved before the policy changed, or by apply with another allow-list
     started = time.monotonic()
@@ -189,11 +195,11 @@ async def replay_notification(request: Request) -> Response:
     entry_id = request.path_params["notification_id"]
     entry = await state["store"].get(state["keys"].notifications, entry_id) if StreamId.is_valid(entry_id) else None
     if entry is None:
-        return JSONResponse(NOT_FOUND, status_code=404)
+        return problem(404, "not_found")
     try:
         copy = dataclasses.replace(Notification.from_fields(entry.fields, entry.id), replay_of=entry.id)
     except MalformedEntry as exc:
-        return JSONResponse({"error": "malformed_entry", "field": exc.field}, status_code=409)
+        return problem(409, "malformed_entry", f"stored entry field {exc.field} is unreadable", field=exc.field)
     new_id = await state["store"].append(state["keys"].notifications, copy.to_fields())
     return JSONResponse({"id": new_id, "replay_of": entry.id}, status_code=202)
 

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.params import decimal
+from router.admin.problems import problem
 from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import BadFilter, EventFilter, EventIndex, JobFilter, Page
 from router.ingress import headers as stored_headers
@@ -52,7 +53,8 @@ def parse_date(name: str, value: str) -> int:
     except ValueError as exc:
         raise BadFilter(
             f"{name} must be an ISO 8601 date or datetime (2024-05-01, 2024-05-01T12:00:00Z, "
-            f"2024-05-01T12:00:00+02:00), got {value!r}"
+            f"2024-05-01T12:00:00+02:00), got {value!r}",
+            name,
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -74,7 +76,7 @@ def _dates(request: Request) -> tuple[int | None, int | None]:
 def _limit(request: Request) -> int:
     value = decimal(request.query_params.get("limit", "100"))
     if value is None or not 1 <= value <= 1000:
-        raise BadFilter("limit must be an integer from 1 to 1000")
+        raise BadFilter("limit must be an integer from 1 to 1000", "limit")
     return value
 
 
@@ -138,7 +140,7 @@ async def get_event(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     event = await state["store"].get(state["keys"].ingest, event_id) if _EVENT_ID.match(event_id) else None
     if event is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     keys = state["keys"]
     outcome = await RoutingOutcomes(state["store"], keys).get(event_id)
     status = await EventIndex.of(state["store"], keys).status_of(event_id)
@@ -205,7 +207,7 @@ async def get_execution(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     found = await _executions(state, EventIndex.of(state["store"], state["keys"]), [job_id])
     if not found:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse(found[0])
 
 

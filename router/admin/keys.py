@@ -10,13 +10,14 @@ from starlette.routing import Route
 
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.problems import invalid_body, problem
 from router.runtime.state import app_state
 
 MAX_BODY_BYTES = 16_384
 
 
-def _bad(problem: str) -> Response:
-    return JSONResponse({"error": "invalid_body", "problems": [problem]}, status_code=400)
+def _bad(text: str) -> Response:
+    return invalid_body([text])
 
 
 @admin(at.OPERATOR_ONLY)
@@ -49,7 +50,7 @@ async def list_keys(request: Request) -> Response:
 async def revoke_key(request: Request) -> Response:
     key_id = request.path_params["key_id"]
     if not await app_state(request)["api_keys"].revoke(key_id):
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse({"id": key_id, "revoked": True})
 
 

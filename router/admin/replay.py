@@ -6,6 +6,7 @@ job records, so a request returns at once whatever the number of events.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from starlette.routing import Route
 
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.problems import bad_parameter, problem
 from router.history.indexes import EventFilter
 from router.history.replay_jobs import MODES, ReplayJobs, ReplayRequest, parse_when
 from router.runtime.state import State, app_state
@@ -59,6 +61,13 @@ def _filter(body: dict[str, Any]) -> EventFilter | str:
     return EventFilter(**values)
 
 
+def _invalid(message: str) -> Response:
+    # Every message above starts with the field it is about.
+    field = re.match(r"\w*", message, re.ASCII)
+    errors = [{"field": (field and field.group()) or "body", "message": message}]
+    return problem(400, "invalid", message, message=message, errors=errors)
+
+
 def _request(body: dict[str, Any], *, event_id: str | None = None) -> ReplayRequest | str:
     rid = body.get("request_id")
     mode = body.get("mode", "reroute")
@@ -84,7 +93,7 @@ def _request(body: dict[str, Any], *, event_id: str | None = None) -> ReplayRequ
 
 async def _create(state: State, replay: ReplayRequest) -> Response:
     if replay.event_id is not None and await state["store"].get(state["keys"].ingest, replay.event_id) is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     job, created = await _jobs(state).create(replay)  # ReplayConflict: 409
     # 202 when queued now; 200 with the existing job when the same request came before (nothing replayed twice).
     return JSONResponse(job.to_json(), status_code=202 if created else 200)
@@ -95,10 +104,10 @@ async def create_replay(request: Request) -> Response:
     """Body: {request_id, mode?, dry_run?, event_id | filter fields (integration, status, after_ms, ...)}."""
     body = await _body(request)
     if body is None:
-        return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+        return bad_parameter("body", "body must be a JSON object", code="invalid_body")
     replay = _request(body)
     if isinstance(replay, str):
-        return JSONResponse({"error": "invalid", "message": replay}, status_code=400)
+        return _invalid(replay)
     return await _create(app_state(request), replay)
 
 
@@ -106,7 +115,7 @@ async def create_replay(request: Request) -> Response:
 async def get_replay(request: Request) -> Response:
     job = await _jobs(app_state(request)).get(request.path_params["request_id"])
     if job is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     return JSONResponse(job.to_json())
 
 
@@ -115,16 +124,16 @@ async def replay_event(request: Request) -> Response:
     """Body (optional): {mode?, dry_run?, request_id?}; the request id defaults to ``event:<id>:<mode>``."""
     event_id = request.path_params["event_id"]
     if not StreamId.is_valid(event_id):
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     body = await _body(request) if await request.body() else {}
     if body is None:
-        return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+        return bad_parameter("body", "body must be a JSON object", code="invalid_body")
     mode = body.get("mode", "reroute")
     dry = "dry:" if body.get("dry_run") is True else ""
     body = {"request_id": f"event:{event_id}:{dry}{mode}", **body}
     replay = _request(body, event_id=event_id)
     if isinstance(replay, str):
-        return JSONResponse({"error": "invalid", "message": replay}, status_code=400)
+        return _invalid(replay)
     return await _create(app_state(request), replay)
 
 

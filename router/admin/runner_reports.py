@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.problems import invalid_body, problem
 from router.delivery.runner import Job, RunnerClient
 from router.notifications.events import Notifier
 from router.notifications.producers import Fact, Transitions, notify_claimed
@@ -58,7 +59,7 @@ def _problems(exc: ValidationError) -> list[str]:
 
 
 def _bad(problems: list[str]) -> Response:
-    return JSONResponse({"error": "invalid_body", "problems": problems}, status_code=400)
+    return invalid_body(problems)
 
 
 async def _json(request: Request) -> tuple[Any, list[str]]:
@@ -105,7 +106,7 @@ async def report_failure(request: Request) -> Response:
     snapshot = await state["cache"].refresh()  # a workflow applied a moment ago is known
     wf = snapshot.workflows.get(report.workflow)
     if wf is None:
-        return JSONResponse({"error": "unknown_workflow"}, status_code=404)
+        return problem(404, "unknown_workflow")
     settings = state["settings"]
     client = RunnerClient.of(
         state["store"], state["keys"], wf.id, settings.consumer_name, maxlen=settings.stream_maxlen
@@ -136,7 +137,7 @@ async def invalidate_credential(request: Request) -> Response:
     version_before = await registry.version()
     credential = await registry.get("credential", credential_id)
     if not isinstance(credential, Credential):
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        return problem(404, "not_found")
     if credential.status == "INVALID":
         return JSONResponse({"credential": credential_id, "status": "INVALID", "change": "unchanged"})
     transitions = Transitions.of(state["store"], state["keys"])

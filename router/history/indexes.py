@@ -104,6 +104,10 @@ class BadFilter(RouterError, ValueError):
     reason = "bad_filter"
     status = 400
 
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name  # the query parameter at fault, for the admin API's field errors
+
     def answer(self) -> tuple[dict[str, object], dict[str, str] | None]:
         return {"error": "bad_request", "message": str(self)}, None
 
@@ -153,7 +157,7 @@ def decode_cursor(cursor: str) -> tuple[tuple[int, str], int]:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return (int(data["s"]), str(data["m"])), int(data["t"])
     except (ValueError, TypeError, KeyError, OverflowError, binascii.Error) as exc:
-        raise BadFilter("cursor is not a cursor this API returned") from exc
+        raise BadFilter("cursor is not a cursor this API returned", "cursor") from exc
 
 
 class _Walker:
@@ -256,9 +260,9 @@ class _Walker:
 
 def event_keys(keys: Keys, f: EventFilter) -> list[str]:
     if (f.provider_id or f.event_type) and not f.integration:
-        raise BadFilter("provider_id and event_type are per integration: give integration too")
+        raise BadFilter("provider_id and event_type are per integration: give integration too", "integration")
     if f.status is not None and f.status not in STATUSES:
-        raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(STATUSES)}")
+        raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(STATUSES)}", "status")
     out = []
     if f.project:
         out.append(keys.event_index("project", f.project))
@@ -279,7 +283,7 @@ def event_keys(keys: Keys, f: EventFilter) -> list[str]:
 
 def job_keys(keys: Keys, f: JobFilter) -> list[str]:
     if f.status is not None and f.status not in JOB_STATUSES:
-        raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(JOB_STATUSES)}")
+        raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(JOB_STATUSES)}", "status")
     out = []
     if f.workflow:
         out.append(keys.job_index("workflow", f.workflow))

@@ -12,6 +12,7 @@ from router.settings import Settings
 from subscriptions.api_keys import ApiKeys
 from subscriptions.keys import RegistryKeys
 from tests.router.conftest import SLACK_SECRET, Seed, make_settings, running, seed_slack
+from tests.router.problem_support import legacy
 from tests.router.test_admin_auth import endpoints
 from tests.router.test_replay import post_events
 
@@ -101,13 +102,13 @@ async def test_a_write_key_acts_on_its_project_only(redis_url: str, redis: Redis
         assert (await http.get("/api/destinations?project=p1", headers=headers)).status_code == 200
         refused = await http.get("/api/destinations", headers=headers)
         assert refused.status_code == 403
-        assert refused.json() == {"error": "insufficient_scope", "required": "operator"}
+        assert legacy(refused.json()) == {"error": "insufficient_scope", "required": "operator"}
         other = await http.get("/api/events?project=p2", headers=headers)
-        assert other.json() == {"error": "insufficient_scope", "required": "project:p2:read"}
+        assert legacy(other.json()) == {"error": "insufficient_scope", "required": "project:p2:read"}
         assert (await http.get("/api/events?project=p1", headers=headers)).status_code == 200
         assert (await http.post("/api/destinations/1/disable", headers=headers)).status_code == 200
         moved = await http.put("/api/destinations/1", headers=headers, json={"project": "p2", "type": "webhook"})
-        assert moved.json() == {"error": "insufficient_scope", "required": "operator"}
+        assert legacy(moved.json()) == {"error": "insufficient_scope", "required": "operator"}
         failure = {"workflow": "1", "user": "u1", "error": "boom"}
         assert (await http.post("/api/executions/x1/failure", headers=headers, json=failure)).status_code == 202
         invalidated = await http.post("/api/credentials/1/invalidate", headers=headers, json={"error": "expired"})
@@ -122,5 +123,5 @@ async def test_an_event_is_seen_by_its_project_only(redis_url: str, redis: Redis
     async with running(settings) as http:
         assert (await http.get(f"/api/events/{event_id}", headers=ours)).json()["project"] == "p1"
         hidden = await http.get(f"/api/events/{event_id}", headers=theirs)
-        assert (hidden.status_code, hidden.json()) == (404, {"error": "not_found"})
+        assert (hidden.status_code, legacy(hidden.json())) == (404, {"error": "not_found"})
         assert (await http.get("/api/events/1-1", headers=ours)).status_code == 404

@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.router.conftest import ADMIN_TOKEN, make_settings, running
+from tests.router.problem_support import legacy
 
 pytestmark = pytest.mark.anyio
 
@@ -62,11 +63,11 @@ async def test_a_revoked_or_wrong_key_is_refused(redis_url: str, redis: Redis) -
         for wrong in (token[:-1], token[:-1] + ("A" if token[-1] != "A" else "B"), f"hrk_{'0' * 16}_{token[-43:]}"):
             reply = await http.get("/api/keys", headers={"authorization": f"Bearer {wrong}"})
             assert reply.status_code == 401
-            assert reply.json() == {"error": "unauthorized"}
+            assert legacy(reply.json()) == {"error": "unauthorized"}
         assert (await http.delete(f"/api/keys/{key_id}", headers=OPERATOR)).status_code == 200
         refused = await http.get("/api/keys", headers=mine)
         assert refused.status_code == 401
-        assert refused.json() == {"error": "unauthorized"}
+        assert legacy(refused.json()) == {"error": "unauthorized"}
         assert (await http.delete(f"/api/keys/{key_id}", headers=OPERATOR)).status_code == 404
         listed = (await http.get("/api/keys", headers=OPERATOR)).json()["data"]
     assert listed[0]["revoked"] is True
@@ -85,7 +86,7 @@ async def test_the_admin_token_is_the_operator_key_and_a_project_key_manages_no_
         ):
             reply = await http.request(method, path, headers=project_key, json={"name": "x", "scopes": ["operator"]})
             assert reply.status_code == 403
-            assert reply.json() == {"error": "insufficient_scope", "required": "operator"}
+            assert legacy(reply.json()) == {"error": "insufficient_scope", "required": "operator"}
         assert (await http.get("/api/keys", headers=OPERATOR)).json()["data"][0]["revoked"] is False
 
 

@@ -29,6 +29,7 @@ from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, Seed, make_settings, running, seed_slack, xrange_all
+from tests.router.problem_support import legacy
 from tests.router.waiting import eventually
 from tests.verifiers import test_slack
 
@@ -166,7 +167,7 @@ async def test_http_failure_report_takes_the_runner_path(
         unknown = await http.post("/api/executions/exec-9/failure", json={**body, "workflow": "nope"}, headers=AUTH)
     assert accepted.status_code == 202 and accepted.json()["execution_id"] == "exec-9"
     assert unauthorised.status_code == 401
-    assert unknown.status_code == 404 and unknown.json() == {"error": "unknown_workflow"}
+    assert unknown.status_code == 404 and legacy(unknown.json()) == {"error": "unknown_workflow"}
     [(_, record)] = await xrange_all(redis, KEYS.executions)
     assert record[b"integration_type"] == b"slack" and record[b"execution_id"] == b"exec-9"
     assert await (await bridge(redis, registry)).step() == 1
