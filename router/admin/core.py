@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import paging
 from router.admin import scopes as at
 from router.admin.problems import problem
 from router.admin.scopes import Rule
@@ -87,7 +88,8 @@ async def list_integrations(request: Request) -> Response:
     state = app_state(request)
     counts = await state["store"].repeat_counts(state["keys"].duplicates)
     integrations = state["cache"].current.integrations.values()
-    return JSONResponse({"data": [_integration(i, counts.get(i.id, 0)) for i in integrations]})
+    data = [_integration(i, counts.get(i.id, 0)) for i in integrations]
+    return JSONResponse(paging.page(data, total=len(data)))
 
 
 def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:
@@ -105,7 +107,7 @@ async def list_triggers(request: Request) -> Response:
     if workflow_id not in state["cache"].current.workflows:
         return problem(404, "not_found")
     entries = await state["store"].latest(state["keys"].triggers(workflow_id), 50)
-    return JSONResponse({"data": [_trigger(e.id, TriggerJob.lenient(e.fields)) for e in entries]})
+    return JSONResponse(paging.page([_trigger(e.id, TriggerJob.lenient(e.fields)) for e in entries]))
 
 
 def _trigger(entry_id: str, job: TriggerJob) -> dict[str, str]:
@@ -128,7 +130,8 @@ async def verification_failures(request: Request) -> Response:
     integration_id = request.path_params["integration_id"]
     if integration_id not in state["cache"].current.integrations:
         return problem(404, "not_found")
-    return JSONResponse({"data": await state["diagnostics"].failures(integration_id)})
+    data = [paging.with_iso(f, ms=["at"]) for f in await state["diagnostics"].failures(integration_id)]
+    return JSONResponse(paging.page(data, total=len(data)))
 
 
 @admin(at.read(at.integration()))
@@ -139,7 +142,8 @@ async def handshake_captures(request: Request) -> Response:
     if integration_id not in state["cache"].current.integrations:
         return problem(404, "not_found")
     captures, dropped = await state["diagnostics"].captures(integration_id)
-    return JSONResponse({"data": captures, "dropped": dropped})
+    data = [paging.with_iso(c, ms=["at"]) for c in captures]
+    return JSONResponse(paging.page(data, total=len(data), dropped=dropped))
 
 
 @admin(at.write(at.integration()))

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import paging
 from router.admin import scopes as at
 from router.admin.core import admin
-from router.admin.params import clamped_limit
 from router.admin.problems import bad_parameter, problem
 from router.delivery.disabled import DisabledTargets
 from router.delivery.limits import Limiter
@@ -26,7 +26,7 @@ from router.storage.stream_id import StreamId
 def _dead(stored: StoredEvent) -> dict[str, Any]:
     # Lenient: a dead letter may be an entry the worker could not read as a job at all (malformed_entry).
     job = TriggerJob.lenient(stored.fields)
-    return {
+    dead = {
         "id": stored.id,
         "job_id": job.job_id,
         "workflow": job.workflow,
@@ -37,20 +37,22 @@ def _dead(stored: StoredEvent) -> dict[str, Any]:
         "attempts": json.loads(job.attempts or b"[]"),
         "body_bytes": len(job.body),
     }
+    return paging.with_iso(dead, seconds=["dead_at"])
 
 
 @admin(at.OPERATOR_ONLY)
 async def list_dead_letters(request: Request) -> Response:
     state = app_state(request)
     workflow = request.query_params.get("workflow")
-    after = request.query_params.get("after", "-")
-    limit = clamped_limit(request, 100, 1000)
+    name, given = paging.cursor(request, "after")
+    after = given or "-"
+    limit = paging.limit(request, 100, 1000)
     if after != "-" and not StreamId.is_valid(after):
-        return bad_parameter("after", "after must be a dead-letter id")
+        return bad_parameter(name, f"{name} must be a dead-letter id")
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)
     data = [d for d in map(_dead, entries) if workflow is None or d["workflow"] == workflow]
     next_after = entries[-1].id if len(entries) == limit else None
-    return JSONResponse({"data": data, "next": next_after})
+    return JSONResponse(paging.page(data, paging.next_link(request, next_after, "after"), next_id=next_after))
 
 
 @admin(at.OPERATOR_ONLY)

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import paging
 from router.admin import scopes as at
 from router.admin.core import admin
-from router.admin.params import clamped_limit
-from router.admin.problems import problem
+from router.admin.problems import bad_parameter, problem
 from router.egress.checks import destination_refusals
 from router.notifications.delivery import DisabledDestinations
 from router.notifications.destinations import RenderError, validate
@@ -39,7 +39,8 @@ def redacted(destination: Destination, disabled: bytes | str | None) -> dict[str
     # The host says where events go; the path of a Slack webhook URL is the credential itself.
     data["url"] = f"{urlsplit(url).scheme}://{urlsplit(url).hostname}/…" if url else None
     data["headers"] = {name: "<redacted>" for name in destination.headers}
-    data["auto_disabled"] = json.loads(disabled) if disabled else None
+    record = json.loads(disabled) if disabled else None
+    data["auto_disabled"] = paging.with_iso(record, seconds=["at"]) if isinstance(record, dict) else record
     return data
 
 
@@ -58,7 +59,7 @@ async def list_destinations(request: Request) -> Response:
         for d in state["cache"].current.destinations.values()
         if project is None or d.project == project
     ]
-    return JSONResponse({"data": data})
+    return JSONResponse(paging.page(data, total=len(data)))
 
 
 @admin(at.read(at.destination()))
@@ -182,10 +183,14 @@ async def test_destination(request: Request) -> Response:
 async def list_notifications(request: Request) -> Response:
     state = app_state(request)
     kind = request.query_params.get("type")
-    limit = clamped_limit(request, 50, 1000)
-    entries = await state["store"].latest(state["keys"].notifications, limit)
+    limit = paging.limit(request, 50, 1000)
+    _, before = paging.cursor(request)
+    if before is not None and not StreamId.is_valid(before):
+        return bad_parameter("cursor", "cursor must be a notification id")
+    entries = await state["store"].latest(state["keys"].notifications, limit, before=before)
     data = [{"id": e.id, **event_of(e)} for e in entries if kind in (None, Notification.lenient(e.fields).type)]
-    return JSONResponse({"data": data})
+    last = entries[-1].id if len(entries) == limit else None
+    return JSONResponse(paging.page(data, paging.next_link(request, last)))
 
 
 @admin(at.OPERATOR_ONLY)

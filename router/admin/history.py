@@ -21,6 +21,8 @@ from starlette.routing import Route
 
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.paging import page as list_page
+from router.admin.paging import with_iso
 from router.admin.params import decimal
 from router.admin.problems import problem
 from router.delivery.outcomes import DeliveryRecords
@@ -104,7 +106,7 @@ def event_filter(request: Request) -> EventFilter:
 
 def _summary(stored: StoredEvent, outcome: bytes | str | None, status: str) -> dict[str, Any]:
     event = IngestEvent.lenient(stored.fields, stored.id)
-    return {
+    summary = {
         "id": stored.id,
         "received_at": int(event.received_at or 0),
         "status": status,
@@ -119,6 +121,7 @@ def _summary(stored: StoredEvent, outcome: bytes | str | None, status: str) -> d
         "replay_of": event.replay_of or None,
         "routing": json.loads(outcome) if outcome else {"status": "received"},
     }
+    return with_iso(summary, ms=["received_at"])
 
 
 @admin(at.read(at.query("project")))
@@ -131,7 +134,8 @@ async def list_events(request: Request) -> Response:
     outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(ids)
     statuses = await index.statuses(ids)
     data = [_summary(e, o, s) for e, o, s in zip(events, outcomes, statuses, strict=True)]
-    return JSONResponse({"data": data, "nextLink": _next_link(request, page), "total": page.total})
+    link = _next_link(request, page)
+    return JSONResponse(list_page(data, link, page.total, nextLink=link))
 
 
 @admin(at.read(at.event()))
@@ -180,7 +184,7 @@ async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]
             job.update(state="retrying", next_attempt_at=due, attempts=json.loads(record.waiting_attempts))
         else:  # on its work stream: a delivery worker's or the workflow runner's
             job.update(state="queued", attempts=[])
-        out.append(job)
+        out.append(with_iso(job, seconds=["ended_at", "next_attempt_at"]))
     return out
 
 
@@ -198,7 +202,8 @@ async def list_executions(request: Request) -> Response:
     )
     page = await index.jobs(f, cursor=_param(request, "cursor"), limit=_limit(request))
     executions = await _executions(state, index, page.ids)
-    return JSONResponse({"workflowExecutions": executions, "nextLink": _next_link(request, page), "total": page.total})
+    link = _next_link(request, page)
+    return JSONResponse(list_page(executions, link, page.total, workflowExecutions=executions, nextLink=link))
 
 
 @admin(at.OPERATOR_ONLY)

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin import paging
 from router.admin import scopes as at
 from router.admin.core import admin
 from router.admin.problems import invalid_body, problem
@@ -43,7 +44,8 @@ async def create_key(request: Request) -> Response:
 @admin(at.OPERATOR_ONLY)
 async def list_keys(request: Request) -> Response:
     keys = await app_state(request)["api_keys"].list()
-    return JSONResponse({"data": [k.public() for k in keys]})
+    data = [paging.with_iso(k.public(), seconds=["created_at", "last_used_at"]) for k in keys]
+    return JSONResponse(paging.page(data, total=len(data)))
 
 
 @admin(at.OPERATOR_ONLY)

@@ -461,8 +461,10 @@ class EventStore:
         found = _events(stream, entries or [])
         return found[0] if found else None
 
-    async def latest(self, stream: str, count: int) -> list[StoredEvent]:
-        return _events(stream, await self._redis.xrevrange(stream, count=count) or [])
+    async def latest(self, stream: str, count: int, *, before: str | None = None) -> list[StoredEvent]:
+        """Newest first; ``before`` (an id, exclusive) pages back from an entry."""
+        newest = "+" if before is None else f"({before}"
+        return _events(stream, await self._redis.xrevrange(stream, max=newest, count=count) or [])
 
     async def length(self, stream: str) -> int:
         return int(await self._redis.xlen(stream))
