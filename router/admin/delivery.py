@@ -34,7 +34,7 @@ def _dead(stored: StoredEvent) -> dict[str, Any]:
         "event_id": job.event_id,
         "reason": job.dead_reason,
         "dead_at": float(job.dead_at or 0),
-        "attempts": json.loads(job.attempts or b"[]"),
+        "attempts": paging.attempts_with_iso(json.loads(job.attempts or b"[]")),
         "body_bytes": len(job.body),
     }
     return paging.with_iso(dead, seconds=["dead_at"])
@@ -88,6 +88,8 @@ async def target_state(request: Request) -> Response:
         return problem(404, "not_found")
     disabled = await DisabledTargets.of(state["store"], state["keys"]).record(workflow_id)
     breaker = await Limiter.of(state["store"], state["keys"]).state(workflow_id)
+    if disabled is not None:
+        disabled = paging.with_iso(disabled, seconds=["at"])
     return JSONResponse({"workflow": workflow_id, "disabled": disabled, "breaker": dict(breaker)})
 
 
@@ -108,8 +110,8 @@ async def delivery_history(request: Request) -> Response:
     )
     if not record:
         return problem(404, "not_found")
-    record["attempts"] = json.loads(record.get("attempts", "[]"))
-    return JSONResponse(record)
+    record["attempts"] = paging.attempts_with_iso(json.loads(record.get("attempts", "[]")))
+    return JSONResponse(paging.with_iso(record, seconds=["at"]))
 
 
 routes = [

@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.paging import attempts_with_iso, with_iso
 from router.admin.paging import page as list_page
-from router.admin.paging import with_iso
 from router.admin.params import decimal
 from router.admin.problems import problem
 from router.delivery.outcomes import DeliveryRecords
@@ -178,10 +178,11 @@ async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]
         job = dict(by_id.get(job_id, {}))
         if history:
             job.update(state=history.get("status", ""), reason=history.get("reason") or None)
-            job["attempts"] = json.loads(history.get("attempts") or "[]")
+            job["attempts"] = attempts_with_iso(json.loads(history.get("attempts") or "[]"))
             job["ended_at"] = float(history.get("at") or 0) or None
         elif due is not None:  # a retry is scheduled
-            job.update(state="retrying", next_attempt_at=due, attempts=json.loads(record.waiting_attempts))
+            waiting = attempts_with_iso(json.loads(record.waiting_attempts))
+            job.update(state="retrying", next_attempt_at=due, attempts=waiting)
         else:  # on its work stream: a delivery worker's or the workflow runner's
             job.update(state="queued", attempts=[])
         out.append(with_iso(job, seconds=["ended_at", "next_attempt_at"]))

@@ -39,6 +39,13 @@ def with_iso(
     return out
 
 
+def attempts_with_iso(attempts: Any) -> Any:
+    """Delivery attempts as stored (each with ``at`` in seconds), each with its ``at_iso``."""
+    if not isinstance(attempts, list):
+        return attempts
+    return [with_iso(a, seconds=["at"]) if isinstance(a, dict) else a for a in attempts]
+
+
 def limit(request: Request, default: int, maximum: int) -> int:
     return clamped_limit(request, default, maximum)
 

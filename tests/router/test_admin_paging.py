@@ -23,6 +23,9 @@ from router.storage.entries import Notification
 from router.storage.keys import Keys
 from subscriptions.registry import Registry
 from tests.router.conftest import ADMIN_TOKEN, Seed, running, seed_slack
+from tests.router.loopback import Reply, http_sink
+from tests.router.test_delivery import delivery_worker, drain, job_id_of, seed_target, send_events
+from tests.router.test_delivery import http as http  # the fixture
 from tests.router.test_ingest import post_slack, slack_event
 from tests.router.test_replay import route_all
 
@@ -56,11 +59,11 @@ def is_iso_utc(text: str) -> bool:
 
 
 def iso_members(value: Any, where: str = "") -> list[str]:
-    """Every ISO timestamp member (``*_iso``, ``date*``, ``timestampISO``, a string ``at``) that is not ISO 8601 Z."""
+    """Every ISO timestamp member (``*_iso``, ``date*``, ``timestampISO``) that is not ISO 8601 Z."""
     bad: list[str] = []
     if isinstance(value, dict):
         for key, member in value.items():
-            named = key.endswith("_iso") or key.startswith("date") or key == "timestampISO" or key == "at"
+            named = key.endswith("_iso") or key.startswith("date") or key == "timestampISO"
             if named and isinstance(member, str) and not is_iso_utc(member):
                 bad.append(f"{where}.{key}={member!r}")
             bad += iso_members(member, f"{where}.{key}")
@@ -77,7 +80,7 @@ def missing_twins(item: dict[str, Any]) -> list[str]:
         stamp = isinstance(value, int | float) and not isinstance(value, bool) and (key.endswith("_at") or key == "at")
         if stamp and f"{key}_iso" not in item:
             out.append(key)
-        if key == "at_ms" and not isinstance(item.get("at"), str):
+        if key == "at_ms" and not is_iso_utc(str(item.get("at"))):
             out.append(key)
     return out
 
@@ -158,6 +161,32 @@ async def test_the_old_paging_parameters_still_page(settings: Settings, seed: Se
     assert after["data"] == linked["data"] and after["data"][0]["job_id"] == "j1"
     assert first["next"] == f"/api/dead-letters?limit=1&cursor={first['next_id']}"
     assert before["data"][0]["id"] != audit["data"][0]["id"]
+
+
+async def test_delivery_records_and_their_attempts_answer_iso_timestamps(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
+) -> None:
+    with http_sink(default=Reply(410)) as sink:
+        await seed_target(seed, sink.url())
+        [event_id] = await send_events(settings, redis, registry)
+        await drain(delivery_worker(redis, registry, http))
+        async with running(settings) as client:
+            answers = [
+                (await client.get(path, headers=AUTH)).json()
+                for path in (
+                    "/api/dead-letters",
+                    "/api/targets/wf-http",
+                    f"/api/deliveries/{job_id_of(event_id)}",
+                    f"/api/events/{event_id}",
+                    f"/api/executions/{job_id_of(event_id)}",
+                )
+            ]
+    dead, target, delivery, event, _ = answers
+    assert not iso_members(answers), iso_members(answers)
+    assert is_iso_utc(dead["data"][0]["attempts"][0]["at_iso"]) and is_iso_utc(target["disabled"]["at_iso"])
+    assert is_iso_utc(delivery["at_iso"]) and is_iso_utc(delivery["attempts"][0]["at_iso"])
+    assert is_iso_utc(event["received_at_iso"]) and is_iso_utc(event["jobs"][0]["ended_at_iso"])
+    assert is_iso_utc(event["jobs"][0]["attempts"][0]["at_iso"])
 
 
 def test_iso_is_utc_with_milliseconds() -> None:
