@@ -198,7 +198,7 @@ async def replay_notification(request: Request) -> Response:
     """Send a stored event to the destinations again (as a new entry marked ``replay_of``)."""
     state = app_state(request)
     entry_id = request.path_params["notification_id"]
-    entry = await state["store"].get(state["keys"].notifications, entry_id) if StreamId.is_valid(entry_id) else None
+    entry = await state["store"].get(state["keys"].notifications, entry_id)
     if entry is None:
         return problem(404, "not_found")
     try:

@@ -35,7 +35,6 @@ from router.storage.entries import IngestEvent
 from router.storage.store import StoredEvent
 from router.storage.stream_id import StreamId
 
-_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _JOB_ID = re.compile(r"^([0-9]{1,20}-[0-9]{1,20}):.+$")
 # Only events that passed verification are stored: a rejected request is kept as a diagnostic of its integration.
 _VERIFIED_BY = {
@@ -142,7 +141,7 @@ async def list_events(request: Request) -> Response:
 async def get_event(request: Request) -> Response:
     state = app_state(request)
     event_id = request.path_params["event_id"]
-    event = await state["store"].get(state["keys"].ingest, event_id) if _EVENT_ID.match(event_id) else None
+    event = await state["store"].get(state["keys"].ingest, event_id)
     if event is None:
         return problem(404, "not_found")
     keys = state["keys"]

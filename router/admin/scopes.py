@@ -16,7 +16,6 @@ from starlette.requests import Request
 
 from router.runtime.state import app_state
 from router.storage.entries import IngestEvent
-from router.storage.stream_id import StreamId
 from subscriptions.api_keys import OPERATOR, project_scope
 
 
@@ -98,7 +97,7 @@ def event(param: str = "event_id") -> Locate:
 
     async def locate(request: Request) -> Place:
         state, event_id = app_state(request), request.path_params[param]
-        stored = await state["store"].get(state["keys"].ingest, event_id) if StreamId.is_valid(event_id) else None
+        stored = await state["store"].get(state["keys"].ingest, event_id)
         project = IngestEvent.lenient(stored.fields, stored.id).project if stored else ""
         return Place(project or None, by_record=True)
 

@@ -457,6 +457,10 @@ class EventStore:
     # -- reading back ------------------------------------------------------------------------
 
     async def get(self, stream: str, entry_id: str) -> StoredEvent | None:
+        """The entry ``entry_id``; None when it is not stored, or when ``entry_id`` (often a request's parameter) is
+        no stream id, which Redis would refuse."""
+        if not StreamId.is_valid(entry_id):
+            return None
         entries = await self._redis.xrange(stream, min=entry_id, max=entry_id, count=1)
         found = _events(stream, entries or [])
         return found[0] if found else None

@@ -83,3 +83,11 @@ async def test_trim_outcomes_drops_outcomes_of_older_events_only(redis: Redis) -
     await redis.hset("outcomes", mapping={"100-0": "a", "100-5": "b", "200-0": "c", "300-1": "d"})
     assert await s.trim_outcomes("outcomes", "200-0") == 2
     assert sorted(await redis.hkeys("outcomes")) == [b"200-0", b"300-1"]
+
+
+@pytest.mark.parametrize("bad", ["", "1", "١-٢", "18446744073709551616-0", "1-2-3", "x"])
+async def test_get_answers_none_for_what_is_no_stream_id(redis: Redis, bad: str) -> None:
+    # Ids come from request parameters; Redis would refuse these, and a refused command is a 500.
+    events = store(redis)
+    await events.append(STREAM, {"body": b"x"})
+    assert await events.get(STREAM, bad) is None
