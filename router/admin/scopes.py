@@ -8,7 +8,7 @@ does, so a key learns nothing about other projects; a project named by the calle
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +17,8 @@ from starlette.requests import Request
 from router.runtime.state import app_state
 from router.storage.entries import IngestEvent
 from subscriptions.api_keys import OPERATOR, project_scope
+from subscriptions.models import Record
+from subscriptions.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,28 +70,26 @@ def query(name: str) -> Locate:
     return locate
 
 
-def integration(param: str = "integration_id") -> Locate:
+def _cached(table: Callable[[Snapshot], Mapping[str, Record]], param: str) -> Locate:
+    """The project of the cached record a path parameter names."""
+
     async def locate(request: Request) -> Place:
-        found = app_state(request)["cache"].current.integrations.get(request.path_params[param])
+        found = table(app_state(request)["cache"].current).get(request.path_params[param])
         return Place(found.project if found else None, by_record=True)
 
     return locate
+
+
+def integration(param: str = "integration_id") -> Locate:
+    return _cached(lambda snapshot: snapshot.integrations, param)
 
 
 def workflow(param: str = "workflow_id") -> Locate:
-    async def locate(request: Request) -> Place:
-        found = app_state(request)["cache"].current.workflows.get(request.path_params[param])
-        return Place(found.project if found else None, by_record=True)
-
-    return locate
+    return _cached(lambda snapshot: snapshot.workflows, param)
 
 
 def destination(param: str = "destination_id") -> Locate:
-    async def locate(request: Request) -> Place:
-        found = app_state(request)["cache"].current.destinations.get(request.path_params[param])
-        return Place(found.project if found else None, by_record=True)
-
-    return locate
+    return _cached(lambda snapshot: snapshot.destinations, param)
 
 
 def event(param: str = "event_id") -> Locate:
