@@ -9,7 +9,7 @@ from starlette.routing import Route
 from router.admin import paging
 from router.admin import scopes as at
 from router.admin.core import admin
-from router.admin.params import BadParameter
+from router.admin.params import BadParameter, clamped_limit
 from router.runtime.state import app_state
 from router.storage.stream_id import StreamId
 
@@ -17,7 +17,7 @@ from router.storage.stream_id import StreamId
 @admin(at.OPERATOR_ONLY)
 async def list_audit(request: Request) -> Response:
     """``?limit=`` (1-1000, default 100) entries; ``?cursor=`` (formerly ``?before=``) pages back from an entry."""
-    limit = paging.limit(request, 100, 1000)
+    limit = clamped_limit(request, 100, 1000)
     name, before = paging.cursor(request, "before")
     if before is not None and not StreamId.is_valid(before):
         raise BadParameter(name, f"{name} must be an audit entry id")

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from router.admin import paging
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.params import clamped_limit
 from router.admin.problems import bad_parameter, problem
 from router.delivery.disabled import DisabledTargets
 from router.delivery.limits import Limiter
@@ -46,7 +47,7 @@ async def list_dead_letters(request: Request) -> Response:
     workflow = request.query_params.get("workflow")
     name, given = paging.cursor(request, "after")
     after = given or "-"
-    limit = paging.limit(request, 100, 1000)
+    limit = clamped_limit(request, 100, 1000)
     if after != "-" and not StreamId.is_valid(after):
         return bad_parameter(name, f"{name} must be a dead-letter id")
     entries = await state["store"].scan(state["keys"].delivery_dead, after=after, count=limit)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from router.admin import paging
 from router.admin import scopes as at
 from router.admin.core import admin
+from router.admin.params import clamped_limit
 from router.admin.problems import bad_parameter, problem
 from router.egress.checks import destination_refusals
 from router.notifications.delivery import DisabledDestinations
@@ -183,7 +184,7 @@ async def test_destination(request: Request) -> Response:
 async def list_notifications(request: Request) -> Response:
     state = app_state(request)
     kind = request.query_params.get("type")
-    limit = paging.limit(request, 50, 1000)
+    limit = clamped_limit(request, 50, 1000)
     _, before = paging.cursor(request)
     if before is not None and not StreamId.is_valid(before):
         return bad_parameter("cursor", "cursor must be a notification id")

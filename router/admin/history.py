@@ -13,7 +13,6 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,12 +20,12 @@ from starlette.routing import Route
 
 from router.admin import scopes as at
 from router.admin.core import admin
-from router.admin.paging import attempts_with_iso, with_iso
+from router.admin.paging import attempts_with_iso, next_link, with_iso
 from router.admin.paging import page as list_page
 from router.admin.params import decimal
 from router.admin.problems import problem
 from router.delivery.outcomes import DeliveryRecords
-from router.history.indexes import BadFilter, EventFilter, EventIndex, JobFilter, Page
+from router.history.indexes import BadFilter, EventFilter, EventIndex, JobFilter
 from router.ingress import headers as stored_headers
 from router.ingress.sdk.responses import iso_ms
 from router.routing.outcomes import RoutingOutcomes
@@ -81,13 +80,6 @@ def _limit(request: Request) -> int:
     return value
 
 
-def _next_link(request: Request, page: Page) -> str | None:
-    if page.next_cursor is None:
-        return None
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    return f"{request.url.path}?{urlencode([*params, ('cursor', page.next_cursor)])}"
-
-
 def event_filter(request: Request) -> EventFilter:
     after, before = _dates(request)
     return EventFilter(
@@ -133,7 +125,7 @@ async def list_events(request: Request) -> Response:
     outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(ids)
     statuses = await index.statuses(ids)
     data = [_summary(e, o, s) for e, o, s in zip(events, outcomes, statuses, strict=True)]
-    link = _next_link(request, page)
+    link = next_link(request, page.next_cursor)
     return JSONResponse(list_page(data, link, page.total, nextLink=link))
 
 
@@ -202,7 +194,7 @@ async def list_executions(request: Request) -> Response:
     )
     page = await index.jobs(f, cursor=_param(request, "cursor"), limit=_limit(request))
     executions = await _executions(state, index, page.ids)
-    link = _next_link(request, page)
+    link = next_link(request, page.next_cursor)
     return JSONResponse(list_page(executions, link, page.total, workflowExecutions=executions, nextLink=link))
 
 

@@ -15,8 +15,6 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from router.admin.params import clamped_limit
-
 
 def iso(ms: float) -> str:
     """Epoch milliseconds as ISO 8601 UTC with milliseconds: 2026-12-06T21:50:00.123Z."""
@@ -44,10 +42,6 @@ def attempts_with_iso(attempts: Any) -> Any:
     if not isinstance(attempts, list):
         return attempts
     return [with_iso(a, seconds=["at"]) if isinstance(a, dict) else a for a in attempts]
-
-
-def limit(request: Request, default: int, maximum: int) -> int:
-    return clamped_limit(request, default, maximum)
 
 
 def cursor(request: Request, *aliases: str) -> tuple[str, str | None]:
