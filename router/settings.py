@@ -39,6 +39,12 @@ def _retry_policy(text: str) -> RetryPolicy:
     return RetryPolicy.parse(text)
 
 
+@functools.lru_cache(maxsize=8)
+def _egress_policy(text: str) -> EgressPolicy:
+    # As _retry_policy: parsed once by the validator, then shared (an EgressPolicy is frozen).
+    return EgressPolicy.parse(text)
+
+
 class Settings(BaseSettings):
     """Every setting is an environment variable ``HOOKROUTER_<NAME>`` (``REDIS_URL`` also works)."""
 
@@ -240,7 +246,7 @@ class Settings(BaseSettings):
     @field_validator("egress_allow")
     @classmethod
     def _egress(cls, value: str) -> str:
-        EgressPolicy.parse(value)  # a typo in the allow-list fails at startup, naming the bad entry
+        _egress_policy(value)  # a typo in the allow-list fails at startup, naming the bad entry
         return value
 
     @field_validator("public_url")
@@ -261,6 +267,11 @@ class Settings(BaseSettings):
     def _schedule(cls, value: str) -> str:
         _retry_policy(value)  # ValueError names what is wrong; bad config fails at startup
         return value
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        """``egress_allow`` as the policy every outbound request follows, parsed when the settings were validated."""
+        return _egress_policy(self.egress_allow)
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -20,7 +20,6 @@ from router.app import create_app, create_worker_app
 from router.cli.events import events_cli, replay
 from router.cli.keys import keys_cli
 from router.egress.checks import record_refusals
-from router.egress.policy import EgressPolicy
 from router.ingress.http_protocol import Limits, bounded_protocol
 from router.runtime.bootstrap import prepare
 from router.runtime.embedded import EmbeddedRedis
@@ -57,7 +56,7 @@ def _settings() -> tuple[Settings, EmbeddedRedis | None]:
 
 async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> list[Change]:
     records = load(path, public_url=settings.public_url)
-    refusals = record_refusals(records, EgressPolicy.parse(settings.egress_allow))
+    refusals = record_refusals(records, settings.egress_policy)
     if refusals:
         raise ConfigError(f"{path}: refused by the egress policy:\n  " + "\n  ".join(refusals))
     redis = connect(settings)

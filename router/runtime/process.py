@@ -27,7 +27,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from router.delivery.limits import Limiter
-from router.egress.policy import EgressPolicy
 from router.egress.transport import guarded_client
 from router.notifications.delivery import DestinationSender
 from router.notifications.destinations.email import SmtpConfig
@@ -83,7 +82,7 @@ class Runtime:
             consumer=settings.consumer_name,
             deadline_s=settings.redis_deadline_s,
         )
-        self.egress = EgressPolicy.parse(settings.egress_allow)
+        self.egress = settings.egress_policy
         # Its pool is sized above the in-flight attempts, so a wait for a free connection never eats into a
         # target's timeout.
         limits = httpx.Limits(max_connections=settings.delivery_in_flight * 2, max_keepalive_connections=50)

@@ -88,6 +88,13 @@ def test_a_bad_allow_list_fails_at_startup(allow: str) -> None:
     assert "egress_allow" in str(info.value)
 
 
+def test_settings_hold_the_allow_list_parsed_once() -> None:
+    policy = Settings(egress_allow="10.0.0.0/8").egress_policy
+    assert policy.allowed(ipaddress.ip_address("10.1.2.3")) and not DEFAULT.allowed(ipaddress.ip_address("10.1.2.3"))
+    # The policy the validator checked is the one every client gets.
+    assert policy is Settings(egress_allow="10.0.0.0/8").egress_policy
+
+
 async def test_a_loopback_server_is_refused_without_the_allow_list_and_reached_with_it() -> None:
     with http_sink() as sink:
         async with guarded_client(DEFAULT) as http:
