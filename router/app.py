@@ -6,23 +6,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from router.admin import audit as admin_audit
-from router.admin import core as admin
-from router.admin import delivery as admin_delivery
-from router.admin import destinations as admin_destinations
-from router.admin import history as admin_history
-from router.admin import keys as admin_keys
-from router.admin import problems, runner_reports
-from router.admin import replay as admin_replay
-from router.errors import RouterError, StoreUnavailable, store_outage
+from router import answers
+from router.admin.api import create_api
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.app_events import trigger_app_event
@@ -39,67 +28,11 @@ from router.runtime.supervisor import Task
 from router.settings import Settings
 from subscriptions.api_keys import ApiKeys
 from subscriptions.audit import AuditLog
-from subscriptions.errors import UnreadableRecord
 from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys, RegistryKeys
 from subscriptions.lifecycle_state import StateStore
 
 logger = logging.getLogger(__name__)
-
-
-def _admin(request: Request) -> bool:
-    # Only the admin API answers problem documents: providers and SDKs keep the bodies they rely on.
-    path = request.url.path
-    return path == "/api" or path.startswith("/api/")
-
-
-async def _router_error(request: Request, exc: Exception) -> Response:
-    # The one place a RouterError becomes an answer: its status, and the body and headers it says.
-    if not isinstance(exc, RouterError) or exc.status is None:
-        raise exc  # not an answer but a bug: Starlette's 500, with the traceback in the log
-    if _admin(request):
-        return problems.from_router_error(exc)
-    body, headers = exc.answer()
-    return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own refusals (no such route, wrong method): a problem document under /api, as before elsewhere.
-    if not isinstance(exc, HTTPException):
-        raise exc
-    if _admin(request) and exc.status_code >= 400:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return problems.problem(exc.status_code, code, exc.detail, headers=exc.headers)
-    if exc.status_code in {204, 304}:
-        return Response(status_code=exc.status_code, headers=exc.headers)
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
-
-
-async def _client_gone(request: Request, exc: Exception) -> Response:
-    # The client closed the connection mid-body: nobody reads this answer, but the access log does.
-    return Response(status_code=400)
-
-
-async def _redis_error(request: Request, exc: Exception) -> Response:
-    # Only an outage is worth a retry; a command Redis refused (WRONGTYPE, a bad argument) will be refused
-    # again, so it is a 500 with its traceback in the log, not a 503 that hides a bug as "unavailable".
-    if store_outage(exc):
-        return await _router_error(request, StoreUnavailable())
-    logger.error("Redis refused a command", exc_info=exc, extra={"path": request.url.path})
-    if _admin(request):
-        return problems.problem(500, "internal_error")
-    return JSONResponse({"error": "internal_error"}, status_code=500)
-
-
-async def _unreadable(request: Request, exc: Exception) -> Response:
-    # A registry record this version cannot read (written by a newer one?): say which, never what it holds.
-    key = exc.key if isinstance(exc, UnreadableRecord) else ""
-    if _admin(request):
-        return problems.problem(409, "unreadable_record", record=key)
-    return JSONResponse({"error": "unreadable_record", "record": key}, status_code=409)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -144,25 +77,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/projects/{project_id}/sdk/events/trigger", trigger_app_event, methods=["POST"]),
         Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
         *health.routes,
-        *admin.routes,
-        *admin_delivery.routes,
-        *admin_history.routes,
-        *admin_destinations.routes,
-        *admin_replay.routes,
-        *runner_reports.routes,
-        *admin_keys.routes,
-        *admin_audit.routes,
+        Mount("/api", create_api()),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={
-            HTTPException: _http_error,
-            RedisError: _redis_error,
-            RouterError: _router_error,
-            ClientDisconnect: _client_gone,
-            UnreadableRecord: _unreadable,
-        },
+        exception_handlers=answers.HANDLERS,
         middleware=[Middleware(LoadShedding, limit=settings.max_concurrent_requests)],
     )
     return app

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from router.admin import paging
 from router.admin import scopes as at
-from router.admin.core import admin
+from router.admin.guard import admin
 from router.admin.params import BadParameter, clamped_limit
 from router.runtime.state import app_state
 from router.storage.stream_id import StreamId

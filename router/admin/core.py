@@ -1,10 +1,7 @@
-"""The admin API (``/api/...``): bearer-token protected views of the registry and stored events."""
+"""The admin API's views of integrations and workflows: verification failures, handshake captures, triggers."""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
@@ -14,73 +11,11 @@ from starlette.routing import Route
 
 from router.admin import paging
 from router.admin import scopes as at
+from router.admin.guard import admin
 from router.admin.problems import problem
-from router.admin.scopes import Rule
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
-from subscriptions.api_keys import OPERATOR, PREFIX, allows
 from subscriptions.models import Integration
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-# Every guarded endpoint → the rule it declared: tests walk the app's routes and check each against its rule.
-RULES: dict[Endpoint, Rule] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    actor: str  # what the audit trail names: an API key's id, or "admin-token"
-    scopes: tuple[str, ...]
-
-
-async def _caller(request: Request) -> Caller | str:
-    """Who is calling, or the error code to answer 401 with."""
-    state = app_state(request)
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return "unauthorized"
-    if given.startswith(PREFIX):
-        key = await state["api_keys"].authenticate(given)
-        return "unauthorized" if key is None else Caller(key.id, key.scopes)
-    token = state["settings"].admin_token
-    if token is None:
-        return "admin_api_disabled"
-    # The environment's admin token is the operator's bootstrap key.
-    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-        return "unauthorized"
-    return Caller("admin-token", (OPERATOR,))
-
-
-async def _refusal(request: Request, rule: Rule, scopes: tuple[str, ...]) -> Response | None:
-    if OPERATOR in scopes:  # the operator needs no lookup to find the project
-        return None
-    required, hidden = await rule.required(request)
-    if allows(scopes, required):
-        return None
-    if hidden and not allows(scopes, hidden):
-        return problem(404, "not_found")
-    return problem(403, "insufficient_scope", f"this request needs the scope {required}", required=required)
-
-
-def admin(rule: Rule) -> Callable[[Endpoint], Endpoint]:
-    """Guard an endpoint: a valid credential (401 otherwise) holding the scope ``rule`` names for the request.
-    A request that may change something is written to the audit trail with its answer's status, refusals included.
-    """
-
-    def decorate(endpoint: Endpoint) -> Endpoint:
-        async def guarded(request: Request) -> Response:
-            caller = await _caller(request)
-            if isinstance(caller, str):
-                return problem(401, caller, headers={"www-authenticate": "Bearer"})
-            response = await _refusal(request, rule, caller.scopes) or await endpoint(request)
-            if request.method not in ("GET", "HEAD"):
-                audit = app_state(request)["audit"]
-                await audit.record(caller.actor, endpoint.__name__, request.url.path, response.status_code)
-            return response
-
-        RULES[guarded] = rule
-        return guarded
-
-    return decorate
 
 
 @admin(at.OPERATOR_ONLY)

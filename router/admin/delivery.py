@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from router.admin import paging
 from router.admin import scopes as at
-from router.admin.core import admin
+from router.admin.guard import admin
 from router.admin.params import clamped_limit
 from router.admin.problems import bad_parameter, problem
 from router.delivery.disabled import DisabledTargets

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin import scopes as at
-from router.admin.core import admin
+from router.admin.guard import admin
 from router.admin.paging import attempts_with_iso, next_link, with_iso
 from router.admin.paging import page as list_page
 from router.admin.params import decimal

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from router.admin import paging
 from router.admin import scopes as at
-from router.admin.core import admin
+from router.admin.guard import admin
 from router.admin.problems import invalid_body, problem
 from router.runtime.state import app_state
 

@@ -7,7 +7,9 @@ sentence rather than a code) and stays, with every extra field it had, so existi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
 from router.errors import RouterError
@@ -36,6 +38,49 @@ TITLES = {
     "store_unavailable": "Event store unavailable",
     "internal_error": "Internal error",
 }
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The request member at fault: a parameter's name, or a dotted path into the body")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document. Clients branch on ``code``; other members a given error adds are listed
+    in its description (``required`` on 403, ``problems`` on validation failures, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the problem type; its last segment is the code")
+    title: str
+    status: int
+    code: str = Field(description="Stable machine-readable code")
+    error: str = Field(description="The code (or the sentence) this API answered before problem documents")
+    detail: str | None = None
+    errors: list[FieldError] | None = Field(default=None, description="Each request member at fault")
+
+
+_DESCRIPTIONS = {
+    400: "A request parameter that is not what the route takes (`bad_parameter`, naming it in `errors`)",
+    401: "No credential, or one that is not valid (`unauthorized`), or the admin API is disabled",
+    403: "The key lacks the scope this request needs (`insufficient_scope`; `required` names it)",
+    404: "No such route or record, or one in a project the key may not read (`not_found`)",
+    409: "The request conflicts with what is stored",
+    422: "A request body that does not validate (`invalid_body`, every member at fault in `errors`)",
+    503: "The event store (Redis) is unavailable; retry",
+}
+# Documented on every admin route; a route adds the others it can answer (412, 413, ...).
+STANDARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text} for status, text in _DESCRIPTIONS.items()
+}
+
+
+def responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """More problem answers a route documents: by status, or ``s412="why"`` with a description."""
+    out: dict[int | str, dict[str, Any]] = {s: {"model": Problem, "description": "See `code`"} for s in statuses}
+    for name, text in described.items():
+        out[int(name.removeprefix("s"))] = {"model": Problem, "description": text}
+    return out
 
 
 class ProblemResponse(JSONResponse):

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin import scopes as at
-from router.admin.core import admin
+from router.admin.guard import admin
 from router.admin.problems import bad_parameter, problem
 from router.history.indexes import EventFilter
 from router.history.replay_jobs import MODES, ReplayJobs, ReplayRequest, parse_when

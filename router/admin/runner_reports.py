@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.admin import scopes as at
-from router.admin.core import admin
+from router.admin.guard import admin
 from router.admin.problems import invalid_body, problem
 from router.delivery.runner import Job, RunnerClient
 from router.notifications.events import Notifier

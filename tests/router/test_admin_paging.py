@@ -41,6 +41,8 @@ PARENTS = {"integration_id": "slack-app", "workflow_id": "wf-1"}
 def list_paths(routes: list[BaseRoute], prefix: str = "") -> list[str]:
     out: list[str] = []
     for route in routes:
+        if not getattr(route, "include_in_schema", True):
+            continue  # the API's documentation, not a list
         if isinstance(route, Mount):
             out += list_paths(list(route.routes), prefix + route.path)
         elif isinstance(route, Route) and "GET" in (route.methods or {"GET"}):

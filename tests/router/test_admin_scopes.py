@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.routing import APIRoute
 from redis.asyncio import Redis
-from starlette.routing import Route
+from starlette.routing import Mount
 
-from router.admin.core import RULES
+from router.admin.guard import RULES
 from router.app import create_app
 from router.settings import Settings
 from subscriptions.api_keys import ApiKeys
@@ -39,12 +40,12 @@ async def key(redis: Redis, *scopes: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def api_routes(settings: Settings) -> list[tuple[str, str, Route]]:
-    app = create_app(settings)
+def api_routes(settings: Settings) -> list[tuple[str, str, APIRoute]]:
+    api = next(r for r in create_app(settings).routes if isinstance(r, Mount) and r.path == "/api")
     found = []
-    for route in app.routes:
-        if isinstance(route, Route) and route.path.startswith("/api"):
-            for method, path in endpoints([route]):
+    for route in api.routes:
+        if isinstance(route, APIRoute):
+            for method, path in endpoints([route], "/api"):
                 found.append((method, path, route))
     return found
 

@@ -1,0 +1,116 @@
+"""The admin API application: FastAPI, mounted at ``/api`` by the service, so its schema and validation come
+from the pydantic models each route declares while the ingress and SDK routes stay plain Starlette.
+
+``/api/openapi.json`` is the OpenAPI 3.1 schema and ``/api/docs`` the interactive docs; both are public (they
+describe, never show, data) and the docs' assets are served from the installed package, not from a CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import fastapi_offline
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from router import answers
+from router.admin import audit, core, delivery, destinations, history, keys, replay, runner_reports
+from router.admin.guard import AdminRoute
+from router.admin.problems import MEDIA_TYPE, invalid_body, problem
+
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
+TITLE = "hookrouter admin API"
+DESCRIPTION = """Manage the registry (projects, integrations, users, credentials, workflows, activations, ...),
+API keys and alerting destinations; search, inspect and replay stored events, executions and deliveries.
+
+Every route takes `Authorization: Bearer <key>`: an API key (`hrk_...`, scoped to projects or `operator`) or the
+environment's admin token (the operator's bootstrap key). Errors are RFC 9457 problem documents with a stable
+`code`; lists answer `{data, next, total}` and take `?limit=&cursor=`."""
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    where, *path = loc
+    return ".".join(str(p) for p in path) or str(where)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    # A body that fails its model is the caller's 422; a parameter that does, a 400 as it always was.
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    errors = list(exc.errors())
+    problems = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in errors]
+    if any(tuple(e["loc"])[:1] == ("body",) for e in errors):
+        return invalid_body(problems, status=422)
+    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    return problem(400, "bad_parameter", "; ".join(problems), error="; ".join(problems), errors=fields)
+
+
+def _schema(api: FastAPI) -> dict[str, Any]:
+    if api.openapi_schema is None:
+        schema = get_openapi(
+            title=TITLE, version=api.version, description=DESCRIPTION, routes=api.routes, servers=api.servers
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (hrk_...) or the admin token"}
+        }
+        schema["security"] = [{"bearer": []}]
+        _problems_as_problem_json(schema)
+        api.openapi_schema = schema
+    return api.openapi_schema
+
+
+def _problems_as_problem_json(schema: dict[str, Any]) -> None:
+    # FastAPI files every documented answer under application/json; errors are application/problem+json.
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if str(status)[0] in "45" and "application/json" in content:
+                    content[MEDIA_TYPE] = content.pop("application/json")
+
+
+def _docs_routes(api: FastAPI) -> None:
+    api.mount("/docs/assets", StaticFiles(directory=ASSETS), name="docs-assets")
+
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{TITLE} - docs",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon.png",
+        )
+
+    api.add_route("/docs", docs, include_in_schema=False)
+
+
+def create_api(version: str = "1") -> FastAPI:
+    api = FastAPI(
+        title=TITLE,
+        version=version,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        servers=[{"url": "/api"}],
+        exception_handlers={**answers.HANDLERS, RequestValidationError: _invalid},
+    )
+    api.router.route_class = AdminRoute
+    api.openapi = lambda: _schema(api)  # type: ignore[method-assign]
+    _docs_routes(api)
+    for module in (core, keys, audit, delivery, destinations, history, replay, runner_reports):
+        for route in module.routes:
+            _add_starlette_route(api, route)
+    return api
+
+
+def _add_starlette_route(api: FastAPI, route: Route) -> None:
+    methods = sorted((route.methods or {"GET"}) - {"HEAD"})
+    api.add_api_route(route.path.removeprefix("/api"), route.endpoint, methods=methods, name=route.name)
