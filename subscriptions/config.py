@@ -149,6 +149,7 @@ def _check_references(records: list[BaseModel], errors: list[str]) -> None:
         (Credential, "integration", Integration),
         (Workflow, "integration", Integration),
         (Activation, "user", ConnectedUser),
+        (Activation, "workflow", Workflow),  # always so in a file, whose activations are listed under their workflow
     ]
     for record in records:
         for owner, attr, target in refs:
@@ -196,6 +197,17 @@ def _custom_signs_url(check: custom.Verification) -> bool:
         return False  # reported by the definition's own validation
 
 
+def check(records: list[BaseModel], *, public_url: str = "") -> list[str]:
+    """What apply checks across records once each is valid on its own: references, triggers, public URLs. One
+    line per problem, ``<kind> '<id>': ...``; the admin API runs it over a project's records as they would be."""
+    errors: list[str] = []
+    _check_references(records, errors)
+    _check_triggers(records, errors)
+    check_public_urls(records, public_url, errors)
+    custom.check_references(records, errors)
+    return errors
+
+
 def load(path: Path, *, public_url: str = "") -> list[BaseModel]:
     """Parse and validate a config file; ConfigError lists every problem at once.
 
@@ -215,10 +227,7 @@ def load(path: Path, *, public_url: str = "") -> list[BaseModel]:
         errors += [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors)) from None
     records = _records(cfg, errors)
-    _check_references(records, errors)
-    _check_triggers(records, errors)
-    check_public_urls(records, public_url, errors)
-    custom.check_references(records, errors)
+    errors += check(records, public_url=public_url)
     if errors:
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(errors))
     return records

@@ -15,13 +15,14 @@ The rules (the README's Configure section documents them for operators):
   stored record has that the records omit, which fall back to their defaults.
 
 ``plan`` reads; ``apply`` writes every put and every deletion in one MULTI with one version bump, so readers
-see all of it or none, and a failure leaves nothing half-written. The admin API can call ``apply`` with the
-records of one request (a workflow and its activations) and gets the same rules.
+see all of it or none, and a failure leaves nothing half-written. The admin API writes through ``apply_built``:
+the same rules, with the records (and any deletions) built from the stored records the plan is made from, so a
+check of what is stored (an ETag, a merge patch's base, a reference) is atomic with the write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -56,6 +57,10 @@ class Plan:
 
 ATTEMPTS = 3  # plans made before giving up on a registry that keeps changing underneath
 
+Stored = dict[str, list[BaseModel]]  # registry kind → its readable records
+# What to write and delete, built from the stored records; raising aborts with nothing written.
+Build = Callable[[Stored], Awaitable[tuple[list[BaseModel], list[tuple[str, str]]]]]
+
 
 def kind_label(kind: str) -> str:
     """The name the change table uses for a registry kind (``connecteduser`` reads as ``user``)."""
@@ -66,9 +71,17 @@ def project_of(record: BaseModel) -> str:
     return record.id if isinstance(record, Project) else str(getattr(record, "project", ""))
 
 
-async def plan(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> Plan:
-    """What ``apply`` would do; writes nothing. ``prune`` needs the project record among ``records``."""
-    (_, version), stored = await registry.load()
+async def plan(
+    registry: Registry,
+    records: list[BaseModel],
+    *,
+    prune: bool = False,
+    deletes: Iterable[tuple[str, str]] = (),
+    loaded: tuple[tuple[str, int], Stored] | None = None,
+) -> Plan:
+    """What ``apply`` would do; writes nothing. ``prune`` needs the project record among ``records``;
+    ``deletes`` are (registry kind, id) pairs deleted besides; ``loaded`` is a ``registry.load()`` to plan from."""
+    (_, version), stored = loaded or await registry.load()
     by_key = {(kind, str(r.model_dump()["id"])): r for kind, rs in stored.items() for r in rs}
     writes: list[Write] = []
     changes: list[Change] = []
@@ -77,13 +90,13 @@ async def plan(registry: Registry, records: list[BaseModel], *, prune: bool = Fa
         writes.append(write)
         changes.append(_change(write, record))
     named = {(w.kind, w.id) for w in writes}
-    deletes = _unlisted_activations(records, stored.get("activation", []), named)
+    gone = _unlisted_activations(records, stored.get("activation", []), named) | (set(deletes) - named)
     if prune:
         projects = {r.id for r in records if isinstance(r, Project)}
         if len(projects) != 1:
             raise ValueError("pruning needs exactly one project among the records")
-        deletes |= _unnamed(projects.pop(), stored, named)
-    ordered = sorted(deletes)
+        gone |= _unnamed(projects.pop(), stored, named)
+    ordered = sorted(gone)
     changes += [Change(kind_label(kind), record_id, "deleted") for kind, record_id in ordered]
     return Plan(changes, writes, ordered, version)
 
@@ -102,6 +115,31 @@ async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = F
             attempt += 1
         else:
             return steps.changes
+
+
+async def apply_built(registry: Registry, build: Build) -> Plan:
+    """Like ``apply`` (same rules, one registry write), with the records and deletions ``build`` makes from the
+    stored records. The commit is made at the version ``build`` saw, so what it checked still holds when the
+    write lands; if the registry moved meanwhile, it builds again. Returns the plan written."""
+    attempt = 1
+    while True:
+        loaded = await registry.load()
+        records, deletes = await build(loaded[1])
+        steps = await plan(registry, records, deletes=deletes, loaded=loaded)
+        try:
+            await registry.commit(steps.writes, steps.deletes, at_version=steps.version)
+        except RegistryChanged:
+            if attempt >= ATTEMPTS:
+                raise
+            attempt += 1
+        else:
+            return steps
+
+
+def kept(record: BaseModel, stored: Stored) -> BaseModel:
+    """``record`` with the write-only fields it omits taken from its stored version (``KEPT_WHEN_OMITTED``), as
+    ``apply`` writes it."""
+    return _keep_omitted(record, {(kind, str(r.model_dump()["id"])): r for kind, rs in stored.items() for r in rs})
 
 
 def _keep_omitted(record: BaseModel, stored: Mapping[tuple[str, str], BaseModel]) -> BaseModel:

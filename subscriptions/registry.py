@@ -199,6 +199,12 @@ class Registry:
         raw = await self._redis.hget(self._keys.records(kind), record_id)
         return None if raw is None else self._decode(kind, record_id, raw)
 
+    async def read(self, kind: str, record_id: str) -> tuple[BaseModel, str] | None:
+        """The record and its stored document as it is, secrets sealed (what an ETag is derived from), from one
+        read; None if absent; raises UnreadableRecord if it cannot be read."""
+        raw = await self._redis.hget(self._keys.records(kind), record_id)
+        return None if raw is None else (self._decode(kind, record_id, raw), _text(raw))
+
     async def all(self, kind: str) -> list[BaseModel]:
         """Every readable record of one kind (unreadable ones are skipped, see the module docstring)."""
         raw = await self._redis.hgetall(self._keys.records(kind))

@@ -23,12 +23,22 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from router import answers
-from router.admin import audit, core, delivery, destinations, history, keys, replay, runner_reports
+from router.admin import audit, core, delivery, destinations, history, keys, records, replay, runner_reports
 from router.admin.guard import AdminRoute
 from router.admin.problems import MEDIA_TYPE, invalid_body, problem
 
 # Each module holds one route group: an APIRouter named ``router`` (or, until it has one, Starlette ``routes``).
-MODULES: tuple[ModuleType, ...] = (core, keys, audit, delivery, destinations, history, replay, runner_reports)
+MODULES: tuple[ModuleType, ...] = (
+    core,
+    keys,
+    audit,
+    delivery,
+    destinations,
+    history,
+    replay,
+    runner_reports,
+    records,
+)
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 TITLE = "hookrouter admin API"
 DESCRIPTION = """Manage the registry (projects, integrations, users, credentials, workflows, activations, ...),
@@ -61,6 +71,8 @@ def _schema(api: FastAPI) -> dict[str, Any]:
         schema = get_openapi(
             title=TITLE, version=api.version, description=DESCRIPTION, routes=api.routes, servers=api.servers
         )
+        for module in MODULES:  # schemas a group's routes refer to outside FastAPI's models (request bodies it reads)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(getattr(module, "SCHEMAS", {}))
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (hrk_...) or the admin token"}
         }

@@ -70,6 +70,15 @@ def query(name: str) -> Locate:
     return locate
 
 
+def path(name: str) -> Locate:
+    """The project named by a path parameter (``/projects/{project_id}/...``)."""
+
+    async def locate(request: Request) -> Place:
+        return Place(request.path_params.get(name) or None, by_record=False)
+
+    return locate
+
+
 def _cached(table: Callable[[Snapshot], Mapping[str, Record]], param: str) -> Locate:
     """The project of the cached record a path parameter names."""
 
