@@ -10,7 +10,8 @@ read scope, writing its write scope; listing and creating projects need ``operat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Header, Path, Query
@@ -141,10 +142,23 @@ ONE = responses(s412="`If-Match` does not match the record's ETag (`precondition
 UNSUPPORTED = responses(s415=f"A PATCH body that is neither {MERGE_PATCH} nor application/json")
 
 
-def _named(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+def refusing(endpoint: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """The endpoint, answering a Refused (raised while reading its body) with the refusal's problem."""
+
+    @functools.wraps(endpoint)
+    async def answer(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await endpoint(*args, **kwargs)
+        except Refused as refused:
+            return refused.response
+
+    return answer
+
+
+def _named(function: Callable[..., Awaitable[Response]], name: str) -> Callable[..., Awaitable[Response]]:
     # The audit trail names the action by the endpoint's name.
     function.__name__ = function.__qualname__ = name
-    return function
+    return refusing(function)
 
 
 def _kind_routes(segment: str) -> None:
@@ -256,6 +270,7 @@ def _project_put(request: Request, where: Where, data: dict[str, Any]) -> Make:
 
 @router.get("/projects", response_model=ProjectPage, summary="Every project")
 @admin(at.OPERATOR_ONLY)
+@refusing
 async def list_projects(request: Request, limit: Limit = None, cursor: Cursor = None) -> Response:
     return await _list(request, "project", None)
 
@@ -269,6 +284,7 @@ async def list_projects(request: Request, limit: Limit = None, cursor: Cursor = 
     openapi_extra=_body(_PROJECT),
 )
 @admin(at.OPERATOR_ONLY)
+@refusing
 async def create_project(request: Request) -> Response:
     data = await read_object(request)
     project_id = data.get("id")
@@ -280,6 +296,7 @@ async def create_project(request: Request) -> Response:
 
 @router.get("/projects/{project_id}", response_model=views.ProjectView, summary="One project")
 @admin(READ)
+@refusing
 async def get_project(request: Request, project_id: ProjectId) -> Response:
     return await _one(request, Where("project", project_id, project_id))
 
@@ -292,6 +309,7 @@ async def get_project(request: Request, project_id: ProjectId) -> Response:
     openapi_extra=_body(_PROJECT),
 )
 @admin(WRITE)
+@refusing
 async def put_project(request: Request, project_id: ProjectId, if_match: IfMatch = None) -> Response:
     where = Where("project", project_id, project_id)
     make = _project_put(request, where, await read_object(request))
@@ -306,6 +324,7 @@ async def put_project(request: Request, project_id: ProjectId, if_match: IfMatch
     openapi_extra=_body(_PROJECT, MERGE_PATCH, "application/json"),
 )
 @admin(WRITE)
+@refusing
 async def patch_project(request: Request, project_id: ProjectId, if_match: IfMatch = None) -> Response:
     where = Where("project", project_id, project_id)
     refused = _patch_media(request)
@@ -322,6 +341,7 @@ async def patch_project(request: Request, project_id: ProjectId, if_match: IfMat
     responses={**ONE, **responses(s409="The project still holds records (`in_use`)")},
 )
 @admin(at.OPERATOR_ONLY)
+@refusing
 async def delete_project(request: Request, project_id: ProjectId, if_match: IfMatch = None) -> Response:
     return await delete(request, Where("project", project_id, project_id), if_match)
 
@@ -346,6 +366,7 @@ SECRETS = "/projects/{project_id}/integrations/{record_id}/secrets"
     responses={200: {"model": views.IntegrationView, "description": "The secret was already there"}, **ONE},
 )
 @admin(WRITE)
+@refusing
 async def add_integration_secret(
     request: Request, project_id: ProjectId, record_id: RecordId, new: NewSecret, if_match: IfMatch = None
 ) -> Response:
@@ -363,6 +384,7 @@ async def add_integration_secret(
     responses={**ONE, **responses(s409="It is the integration's last secret (`last_secret`)")},
 )
 @admin(WRITE)
+@refusing
 async def remove_integration_secret(
     request: Request,
     project_id: ProjectId,

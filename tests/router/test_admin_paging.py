@@ -35,7 +35,7 @@ AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 KEYS = Keys()
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # A list's parent record, by the path parameter that names it.
-PARENTS = {"integration_id": "slack-app", "workflow_id": "wf-1"}
+PARENTS = {"integration_id": "slack-app", "workflow_id": "wf-1", "project_id": "p1"}
 
 
 def list_paths(routes: list[BaseRoute], prefix: str = "") -> list[str]:
@@ -108,6 +108,7 @@ async def walk(http: httpx.AsyncClient, path: str, limit: int) -> tuple[list[dic
 
 async def seed_everything(settings: Settings, seed: Seed, redis: Redis, registry: Registry) -> None:
     await seed_slack(seed, users=2)
+    await seed(project=[{"id": "p1"}])  # the project whose records /api/projects/p1/... list
     await seed(destination=[{"id": f"d{n}", "type": "webhook", "url": f"https://hooks.example/{n}"} for n in range(2)])
     async with running(settings) as http:
         for n in range(3):
