@@ -154,7 +154,7 @@ def _field(kind: str, error: str) -> str:
     if match is None:
         return f"body: {error}"
     rest = match["rest"].replace("in this file", "in this project")
-    if match["label"].replace(" ", "_") not in (kind, "connecteduser" if kind == "user" else kind):
+    if match["label"].replace(" ", "_") != kind:
         return f"body: {match['label']} {match['id']!r}: {rest}"
     named = re.match(r"([A-Za-z_][\w.]*):? ", rest)
     hint = next((h for h in _HINTS if h in rest), None)

@@ -352,7 +352,7 @@ async def delete_project(request: Request, project_id: ProjectId, if_match: IfMa
 class NewSecret(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    secret: SecretStr = Field(description="The signing secret to add; the others stay active (rotation)")
+    secret: SecretStr = Field(min_length=1, description="The signing secret to add; the others stay active")
 
 
 SECRETS = "/projects/{project_id}/integrations/{record_id}/secrets"

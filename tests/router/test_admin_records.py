@@ -256,3 +256,18 @@ async def test_a_workflow_keeps_its_activations_unless_the_body_names_them(
         patched = await http.patch(url, json={"activations": []}, headers=OPERATOR)
         assert patched.json()["activations"] == []
         assert (await http.get(f"{BASE}/activations", headers=OPERATOR)).json()["data"] == []
+
+
+async def test_the_etag_moves_with_every_write_and_is_no_function_of_the_secrets(
+    settings: Settings, seed: Seed
+) -> None:
+    await seed_project(seed)
+    url = f"{BASE}/integrations/gh"
+    async with running(settings) as http:
+        tags = [
+            (await http.put(url, json={"type": "github", "secrets": [secret]}, headers=OPERATOR)).headers["etag"]
+            for secret in ("first-SECRET", "second-SECRET", "first-SECRET")
+        ]
+        empty = await http.post(f"{url}/secrets", json={"secret": ""}, headers=OPERATOR)
+    assert len(set(tags)) == 3  # the same secrets again: sealed afresh, another ETag
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "secret"
