@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from router.admin import record_views as views
 from router.admin.problems import invalid_body, problem
 from router.egress.checks import record_refusals
+from router.errors import RouterError
 from router.runtime.state import app_state
 from subscriptions.config import check
 from subscriptions.crypto import SecretBox
@@ -56,16 +57,23 @@ CASCADES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-class Refused(Exception):
-    """A request the registry's state refuses; ``response`` says why."""
+class Refused(RouterError):
+    """A request the registry's state refuses; ``response`` (a problem document) says why. Answered by the
+    endpoint itself, with every member the problem has."""
 
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
+    def __init__(self, response: Response, reason: str) -> None:
+        super().__init__(reason)
         self.response = response
+        self.reason = reason
+        self.status = response.status_code
+
+
+def refuse(status: int, code: str, detail: str | None = None, **extra: Any) -> Refused:
+    return Refused(problem(status, code, detail, **extra), code)
 
 
 def _invalid(*problems: str) -> Refused:
-    return Refused(invalid_body(list(problems), status=422))
+    return Refused(invalid_body(list(problems), status=422), "invalid_body")
 
 
 @dataclass
@@ -111,7 +119,7 @@ def _precondition(if_match: str | None, document: str | None) -> None:
     tags = {tag.strip() for tag in if_match.split(",")}
     if document is not None and ("*" in tags or views.etag(document) in tags):
         return
-    raise Refused(problem(412, "precondition_failed", "If-Match does not match the record's ETag"))
+    raise refuse(412, "precondition_failed", "If-Match does not match the record's ETag")
 
 
 # --- what apply checks, over the project as it would be ----------------------------------------------------------
@@ -154,7 +162,10 @@ def _field(kind: str, error: str) -> str:
     if match is None:
         return f"body: {error}"
     rest = match["rest"].replace("in this file", "in this project")
-    if match["label"].replace(" ", "_") != kind:
+    label = match["label"].replace(" ", "_")
+    if kind == "workflow" and label == "activation":  # one the workflow's body lists
+        return f"activations: {match['id']!r}: {rest}"
+    if label != kind:
         return f"body: {match['label']} {match['id']!r}: {rest}"
     named = re.match(r"([A-Za-z_][\w.]*):? ", rest)
     hint = next((h for h in _HINTS if h in rest), None)
@@ -183,13 +194,13 @@ async def _current(
     if project_of(found[0]) != project:
         if hidden:
             return None, None
-        raise Refused(problem(409, "already_exists", "the id is taken by a record of another project"))
+        raise refuse(409, "already_exists", "the id is taken by a record of another project")
     return found
 
 
 def _need_project(stored: Stored, project: str) -> None:
     if not any(p.model_dump()["id"] == project for p in stored.get("project", [])):
-        raise Refused(problem(404, "unknown_project", "no such project"))
+        raise refuse(404, "unknown_project", "no such project")
 
 
 def _activations_of(stored: Stored, workflow: str) -> list[Activation]:
@@ -253,9 +264,9 @@ async def write(
             _need_project(stored, where.project)
         current, document = await _current(registry, where.kind, where.project, where.record_id, hidden=exists)
         if current is not None and create:
-            raise Refused(problem(409, "already_exists", f"{where.record_id!r} exists; PUT or PATCH it"))
+            raise refuse(409, "already_exists", f"{where.record_id!r} exists; PUT or PATCH it")
         if current is None and exists:
-            raise Refused(problem(404, "not_found"))
+            raise refuse(404, "not_found")
         _precondition(if_match, document)
         records = [kept(r, stored) for r in await make(current, stored, outcome)]
         _checked(request, stored, where.project, where.kind, records)
@@ -287,7 +298,7 @@ async def delete(request: Request, where: Where, if_match: str | None) -> Respon
     async def build(stored: Stored) -> tuple[list[BaseModel], list[tuple[str, str]]]:
         current, document = await _current(registry, where.kind, where.project, where.record_id, hidden=True)
         if current is None:
-            raise Refused(problem(404, "not_found"))
+            raise refuse(404, "not_found")
         _precondition(if_match, document)
         deletes = [(where.kind, where.record_id), *_cascade(stored, where)]
         if where.kind == "project":
@@ -295,7 +306,7 @@ async def delete(request: Request, where: Where, if_match: str | None) -> Respon
         problems = _problems(request, stored, where.project, [], deletes)
         if problems:
             detail = "other records name it: change or delete them first"
-            raise Refused(problem(409, "in_use", detail, problems=problems, errors=_named(problems)))
+            raise refuse(409, "in_use", detail, problems=problems, errors=_named(problems))
         return [], deletes
 
     try:
@@ -324,7 +335,7 @@ def _empty(stored: Stored, project: str) -> None:
     left = sorted(f"{k}/{i}" for k, i in _project_records(stored, project) if k != "project")
     if left:
         detail = f"the project still has {len(left)} records: delete them first"
-        raise Refused(problem(409, "in_use", detail, problems=left[:100], errors=_named(left[:100])))
+        raise refuse(409, "in_use", detail, problems=left[:100], errors=_named(left[:100]))
 
 
 # --- record bodies -----------------------------------------------------------------------------------------------
@@ -435,9 +446,9 @@ def removing_secret(box: SecretBox, secret_id: str) -> Make:
         assert isinstance(current, Integration)  # noqa: S101  # built only for an integration that exists
         left = [s for s in current.secrets if views.secret_id(box, current, s) != secret_id]
         if len(left) == len(current.secrets):
-            raise Refused(problem(404, "not_found", "no such secret"))
+            raise refuse(404, "not_found", "no such secret")
         if not left:
-            raise Refused(problem(409, "last_secret", "the integration's last secret: add its successor first"))
+            raise refuse(409, "last_secret", "the integration's last secret: add its successor first")
         return [_validated("integration", {**_revealed(current), "secrets": [s.get_secret_value() for s in left]})]
 
     return make

@@ -36,6 +36,7 @@ from router.admin.record_writes import (
     delete,
     patching,
     read_object,
+    refuse,
     removing_secret,
     replacing,
     write,
@@ -262,7 +263,7 @@ def _project_put(request: Request, where: Where, data: dict[str, Any]) -> Make:
         # A project key may change its project, not bring a new one into being: creating one is the operator's.
         if current is None and OPERATOR not in request.state.caller.scopes:
             detail = "creating a project needs the scope operator"
-            raise Refused(problem(403, "insufficient_scope", detail, required=OPERATOR))
+            raise refuse(403, "insufficient_scope", detail, required=OPERATOR)
         return await make(current, stored, outcome)
 
     return guarded

@@ -139,6 +139,7 @@ async def test_invalid_bodies_are_422s_naming_each_field_and_write_nothing(
         ("integrations", {"id": "i9", "type": "no-such-provider"}, {"type"}),
         ("workflows", {"id": "w9", "integration": "slack-app", "trigger": "Nothing Fires This"}, {"trigger"}),
         ("activations", {"workflow": "ghost", "user": "u1"}, {"workflow"}),
+        ("workflows", {"id": "w9", "integration": "slack-app", "activations": ["ghost"]}, {"activations"}),
         ("activations", {"id": "other", "workflow": "wf-1", "user": "u2"}, {"id"}),
         ("users", {"id": "u9", "project": "p2"}, {"project"}),
         ("users", {"id": "bad id with spaces"}, {"id"}),
