@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
@@ -272,3 +274,21 @@ async def test_the_etag_moves_with_every_write_and_is_no_function_of_the_secrets
         empty = await http.post(f"{url}/secrets", json={"secret": ""}, headers=OPERATOR)
     assert len(set(tags)) == 3  # the same secrets again: sealed afresh, another ETag
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "secret"
+
+
+async def test_concurrent_writes_with_one_etag_let_exactly_one_through(settings: Settings, seed: Seed) -> None:
+    await seed_project(seed)
+    url = f"{BASE}/users/u2"
+    async with running(settings) as http:
+        etag = (await http.get(url, headers=OPERATOR)).headers["etag"]
+        answers = await asyncio.gather(
+            *(
+                http.patch(url, json={"metadata": {"writer": n}}, headers={**OPERATOR, "if-match": etag})
+                for n in range(6)
+            )
+        )
+        final = (await http.get(url, headers=OPERATOR)).json()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 412, 412, 412, 412, 412]
+    [winner] = [a for a in answers if a.status_code == 200]
+    assert final["metadata"] == winner.json()["metadata"]
