@@ -219,7 +219,11 @@ async def test_replay_one_event_through_the_api(settings: Settings, seed: Seed, 
     assert made.status_code == 202 and made.json()["id"] == f"event:{event_id}:redeliver"
     assert plain.status_code == 202 and plain.json()["mode"] == "reroute"
     assert missing.status_code == 404 and unknown.status_code == 404
-    assert bad_mode.status_code == bad.status_code == neither.status_code == 400
+    # A body that does not fit the documented model is a 422 naming the member at fault.
+    assert bad_mode.status_code == bad.status_code == neither.status_code == 422
+    assert [e["field"] for e in bad_mode.json()["errors"]] == ["mode"]
+    assert [e["field"] for e in bad.json()["errors"]] == ["integration"]
+    assert [e["field"] for e in neither.json()["errors"]] == ["dry_run"]
     assert filtered.status_code == 202
     assert filtered.json()["filter"] == {"integration": "slack-app", "after_ms": 1577836800000}
     assert noauth.status_code == 401
