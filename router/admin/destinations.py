@@ -21,8 +21,11 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
+from pydantic_core import ErrorDetails, InitErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -89,8 +92,26 @@ def _kind(value: Any) -> str:
     return found if isinstance(found, str) else ""
 
 
+def _untagged(error: ErrorDetails) -> InitErrorDetails:
+    loc = ("type",) if error["type"] == "union_tag_invalid" else error["loc"][1:]
+    out: InitErrorDetails = {"type": error["type"], "loc": loc, "input": error["input"]}
+    if "ctx" in error:
+        out["ctx"] = error["ctx"]
+    return out
+
+
+def _by_member(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A 422 names the body's member (`url`), not the union's tag in front of it (`webhook.url`).
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(exc.title, [_untagged(e) for e in exc.errors()]) from None
+
+
 DestinationBody = Annotated[
-    Annotated[WebhookBody, Tag("webhook")] | Annotated[EmailBody, Tag("email")], Discriminator(_kind)
+    Annotated[WebhookBody, Tag("webhook")] | Annotated[EmailBody, Tag("email")],
+    Discriminator(_kind),
+    WrapValidator(_by_member),
 ]
 
 
