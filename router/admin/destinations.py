@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from router.admin import paging
 from router.admin import scopes as at
 from router.admin.guard import admin, admin_router
-from router.admin.params import clamped_limit
+from router.admin.params import U64, clamped_limit
 from router.admin.problems import bad_parameter, problem, responses
 from router.egress.checks import destination_refusals
 from router.notifications.delivery import DisabledDestinations
@@ -218,8 +218,8 @@ DestinationId = Annotated[str, Path(description="The destination's id")]
 # Read as text and checked by the route, so a bad value answers the 400 it always did; documented as the integer.
 Limit = Annotated[
     str | None,
-    WithJsonSchema({"type": "integer", "minimum": 1}),
-    Query(description="Events per page, 1-1000 (default 50; larger is capped)"),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": U64}),
+    Query(description="Events per page, 1-1000 (default 50; 0 reads as 1, larger is capped)"),
 ]
 
 
@@ -412,7 +412,11 @@ async def list_notifications(
         str | None, Query(alias="type", description=f"Only this event type ({', '.join(EVENT_TYPES)})")
     ] = None,
     limit: Limit = None,
-    cursor: Annotated[str | None, Query(description="A notification id: the page starts after it")] = None,
+    cursor: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"}),
+        Query(description="A notification id (each part at most 2**64 - 1): the page starts after it"),
+    ] = None,
 ) -> Response:
     state = app_state(request)
     count = clamped_limit(request, 50, 1000)
