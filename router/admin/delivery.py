@@ -26,7 +26,7 @@ from router.storage.store import StoredEvent
 from router.storage.stream_id import StreamId
 
 # A re-drive posted without a Content-Type is read as JSON all the same, as it always was.
-router = admin_router(tags=["delivery"], strict_content_type=False)
+router = admin_router(tags=["delivery"])
 
 WorkflowId = Annotated[str, Path(description="The workflow whose HTTP target it is")]
 

@@ -47,7 +47,7 @@ from subscriptions.models import Id
 from subscriptions.snapshot import Snapshot
 
 # A body without a Content-Type is read as JSON, as these routes always read it.
-router = admin_router(tags=["destinations"], strict_content_type=False)
+router = admin_router(tags=["destinations"])
 
 
 class _Body(BaseModel):

@@ -19,7 +19,7 @@ from router.runtime.state import app_state
 MAX_BODY_BYTES = 16_384
 
 # A body without a Content-Type is still read as JSON, as it always was.
-router = admin_router(tags=["keys"], strict_content_type=False)
+router = admin_router(tags=["keys"])
 
 
 async def _bounded(request: Request) -> None:

@@ -22,7 +22,7 @@ from router.runtime.state import State, app_state
 from router.storage.stream_id import StreamId
 
 # A body without a Content-Type is read as JSON, as these routes always read it.
-router = admin_router(tags=["replay"], strict_content_type=False)
+router = admin_router(tags=["replay"])
 
 Mode = Literal["reroute", "redeliver"]  # replay_jobs.MODES
 _MODE = "`reroute` routes the stored event again against today's registry; `redeliver` re-sends its trigger jobs"

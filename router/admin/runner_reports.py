@@ -29,7 +29,7 @@ MAX_BODY_BYTES = 64 * 1024
 _EXECUTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 
 # Runners post without a Content-Type too: the body is read as JSON all the same, as it always was.
-router = admin_router(tags=["runner reports"], strict_content_type=False)
+router = admin_router(tags=["runner reports"])
 
 
 class StepRef(BaseModel):
