@@ -49,8 +49,10 @@ environment's admin token (the operator's bootstrap key). Errors are RFC 9457 pr
 `code`; lists answer `{data, next, total}` and take `?limit=&cursor=`."""
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    where, *path = loc
+def _field(error: Any) -> str:
+    where, *path = tuple(error["loc"])
+    if error.get("type") == "json_invalid":
+        return "body"  # its location is a byte offset into the body, not a member
     return ".".join(str(p) for p in path) or str(where)
 
 
@@ -59,10 +61,10 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, RequestValidationError):
         raise exc
     errors = list(exc.errors())
-    problems = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in errors]
+    problems = [f"{_field(e)}: {e['msg']}" for e in errors]
     if any(tuple(e["loc"])[:1] == ("body",) for e in errors):
         return invalid_body(problems, status=422)
-    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    fields = [{"field": _field(e), "message": e["msg"]} for e in errors]
     return problem(400, "bad_parameter", "; ".join(problems), error="; ".join(problems), errors=fields)
 
 

@@ -9,19 +9,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from fastapi import Path, Query
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from router.admin import paging
 from router.admin import scopes as at
-from router.admin.guard import admin
-from router.admin.params import clamped_limit
-from router.admin.problems import bad_parameter, problem
+from router.admin.guard import admin, admin_router
+from router.admin.params import U64, clamped_limit
+from router.admin.problems import bad_parameter, problem, responses
 from router.egress.checks import destination_refusals
 from router.notifications.delivery import DisabledDestinations
 from router.notifications.destinations import RenderError, validate
@@ -30,8 +42,185 @@ from router.notifications.fanout import event_of
 from router.runtime.state import app_state
 from router.storage.entries import MalformedEntry, Notification
 from router.storage.stream_id import StreamId
-from subscriptions.destinations import Destination
+from subscriptions.destinations import EVENT_TYPES, Destination, Template
+from subscriptions.models import Id
 from subscriptions.snapshot import Snapshot
+
+# A body without a Content-Type is read as JSON, as these routes always read it.
+router = admin_router(tags=["destinations"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: Id = Field(description="The project whose failure events it receives")
+    name: str = ""
+    event_types: list[str] = Field(
+        default_factory=list, description=f"Only these events ({', '.join(EVENT_TYPES)}); empty: every event"
+    )
+    enabled: bool = True
+    auto_disable_after: int | None = Field(
+        default=None, ge=1, le=10_000, description="Consecutive failed deliveries that disable it (default: settings)"
+    )
+
+
+class WebhookBody(_Body):
+    """An HTTP destination: your own ``payload`` template, or a vendor's shape."""
+
+    type: Literal["webhook"] = "webhook"
+    template: Template = Field(default="webhook", description="The request's shape")
+    url: SecretStr | None = Field(
+        default=None, description="Where it posts (a Slack incoming webhook, a Sentry DSN, ...); secret, never shown"
+    )
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Headers it sends; values never shown")
+    payload: str | None = Field(default=None, description="`webhook` template: the body, a template over the event")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Template options: `site` (datadog), `region` (newrelic), `endpoint` (sentry)"
+    )
+
+
+class EmailBody(_Body):
+    """Failure events by email, through the SMTP server in the settings."""
+
+    type: Literal["email"]
+    to: list[str] = Field(description="One or more email addresses")
+
+
+def _kind(value: Any) -> str:
+    # `type` may be left out: a destination is a webhook unless it says otherwise.
+    found = value.get("type", "webhook") if isinstance(value, dict) else getattr(value, "type", "webhook")
+    return found if isinstance(found, str) else ""
+
+
+def _untagged(error: ErrorDetails) -> InitErrorDetails:
+    loc = ("type",) if error["type"] == "union_tag_invalid" else error["loc"][1:]
+    out: InitErrorDetails = {"type": error["type"], "loc": loc, "input": error["input"]}
+    if "ctx" in error:
+        out["ctx"] = error["ctx"]
+    return out
+
+
+def _by_member(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A 422 names the body's member (`url`), not the union's tag in front of it (`webhook.url`).
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(exc.title, [_untagged(e) for e in exc.errors()]) from None
+
+
+DestinationBody = Annotated[
+    Annotated[WebhookBody, Tag("webhook")] | Annotated[EmailBody, Tag("email")],
+    Discriminator(_kind),
+    WrapValidator(_by_member),
+]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AutoDisabled(_Answer):
+    at: float = Field(description="When the router disabled it, epoch seconds")
+    at_iso: str | None = Field(description="`at`, ISO 8601 UTC")
+    failures: int = Field(description="The consecutive failures that disabled it")
+    status: int | None = Field(description="The last failure's HTTP status")
+    error: str | None = Field(description="The last failure's error class")
+
+
+class DestinationView(_Answer):
+    """A destination with its secrets redacted."""
+
+    id: str
+    project: str
+    name: str
+    type: Literal["webhook", "email"]
+    template: Template
+    url: str | None = Field(description="Only the scheme and host (`https://hooks.slack.com/…`)")
+    headers: dict[str, str] = Field(description="Each header's name; every value reads `<redacted>`")
+    payload: str | None
+    options: dict[str, str]
+    to: list[str]
+    event_types: list[str]
+    enabled: bool
+    auto_disable_after: int | None
+    auto_disabled: AutoDisabled | None = Field(description="Set while the router has it disabled after failures")
+
+
+class DestinationsPage(_Answer):
+    data: list[DestinationView]
+    next: None = Field(description="Always null: the list is not paged")
+    total: int
+
+
+class Change(_Answer):
+    id: str
+    change: Literal["created", "updated", "unchanged"]
+
+
+class Switched(Change):
+    enabled: bool
+
+
+class Deleted(_Answer):
+    deleted: Literal[True]
+
+
+class SampleResult(_Answer):
+    ok: bool = Field(description="The destination accepted the sample event")
+    status: int | None = Field(description="Its HTTP status; null without a response")
+    latency_ms: float | None = Field(description="Null when no connection was made")
+    error: str | None = Field(
+        description="Null on success; `http_status`, `timeout`, `unreachable`, `address_refused`, `render_error: ...`"
+    )
+
+
+class Named(_Answer):
+    id: str
+    name: str
+
+
+class NotificationUser(_Answer):
+    id: str
+    metadata: dict[str, Any]
+
+
+class NotificationIntegration(_Answer):
+    id: str
+    type: str
+
+
+class NotificationEntry(_Answer):
+    """A failure event as the destinations receive it, with its entry id."""
+
+    id: str = Field(description="The entry's id; pass it as `cursor` to page back from it")
+    type: str = Field(description=", ".join(EVENT_TYPES))
+    timestamp: int = Field(description="Epoch milliseconds")
+    timestampISO: str = Field(description="`timestamp`, ISO 8601 UTC")
+    message: str
+    project: Named
+    user: NotificationUser | None = None
+    integration: NotificationIntegration | None = None
+    workflow: Named | None = None
+    data: dict[str, Any] = Field(description="The event's own members (its `type` says which)")
+
+
+class NotificationsPage(_Answer):
+    data: list[NotificationEntry] = Field(description="Newest first")
+    next: str | None = Field(description="The next page's path and query; null on the last page")
+
+
+class Replayed(_Answer):
+    id: str = Field(description="The new entry's id")
+    replay_of: str = Field(description="The entry it copies")
+
+
+DestinationId = Annotated[str, Path(description="The destination's id")]
+# Read as text and checked by the route, so a bad value answers the 400 it always did; documented as the integer.
+Limit = Annotated[
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": U64}),
+    Query(description="Events per page, 1-1000 (default 50; 0 reads as 1, larger is capped)"),
+]
 
 
 def redacted(destination: Destination, disabled: bytes | str | None) -> dict[str, Any]:
@@ -50,11 +239,15 @@ async def _disabled(request: Request) -> dict[str, bytes | str]:
     return await DisabledDestinations.of(state["store"], state["keys"]).records()
 
 
+@router.get("/destinations", response_model=DestinationsPage, summary="List destinations, secrets redacted")
 @admin(at.read(at.query("project")))
-async def list_destinations(request: Request) -> Response:
+async def list_destinations(
+    request: Request,
+    project: Annotated[str | None, Query(description="Only this project's (a project key must name it)")] = None,
+) -> Response:
     state = app_state(request)
     disabled = await _disabled(request)
-    project = request.query_params.get("project")
+    project = project or None
     data = [
         redacted(d, disabled.get(d.id))
         for d in state["cache"].current.destinations.values()
@@ -63,23 +256,38 @@ async def list_destinations(request: Request) -> Response:
     return JSONResponse(paging.page(data, total=len(data)))
 
 
+@router.get("/destinations/{destination_id}", response_model=DestinationView, summary="One destination, redacted")
 @admin(at.read(at.destination()))
-async def get_destination(request: Request) -> Response:
-    destination = app_state(request)["cache"].current.destinations.get(request.path_params["destination_id"])
+async def get_destination(request: Request, destination_id: DestinationId) -> Response:
+    destination = app_state(request)["cache"].current.destinations.get(destination_id)
     if destination is None:
         return problem(404, "not_found")
     return JSONResponse(redacted(destination, (await _disabled(request)).get(destination.id)))
 
 
+@router.put(
+    "/destinations/{destination_id}",
+    response_model=Change,
+    responses={
+        201: {"model": Change, "description": "Created"},
+        **responses(
+            s400="A destination that cannot be sent (`invalid_destination`: unknown event types, a URL it needs, a "
+            "template that does not render), an address the egress policy refuses (`address_refused`), or an "
+            "unknown project (`unknown_project`)"
+        ),
+    },
+    summary="Create or replace a destination",
+    description="The body is the record without its id; `type` (default `webhook`) says which members it takes. "
+    "Moving a destination to another project needs the operator.",
+)
 @admin(at.write(at.destination_put()))
-async def put_destination(request: Request) -> Response:
-    """Create or replace a destination (the body is the record without its id)."""
+async def put_destination(request: Request, destination_id: DestinationId, body: DestinationBody) -> Response:
     state = app_state(request)
     try:
-        body = await request.json()
-        destination = Destination.model_validate({**body, "id": request.path_params["destination_id"]})
+        # The record's own checks (the ones `hookrouter apply` makes too) answer as they always did.
+        destination = Destination.model_validate({**body.model_dump(), "id": destination_id})
         validate(destination)
-    except (ValueError, TypeError, ValidationError, RenderError) as exc:
+    except (ValidationError, RenderError) as exc:
         return problem(400, "invalid_destination", _message(exc), message=_message(exc))
     refusals = destination_refusals(destination, state["egress"])
     if refusals:
@@ -95,16 +303,16 @@ async def put_destination(request: Request) -> Response:
     return JSONResponse({"id": destination.id, "change": change}, status_code=201 if change == "created" else 200)
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: ValidationError | RenderError) -> str:
     if isinstance(exc, ValidationError):
         # Field names and messages only: pydantic's default text would echo the input, secrets included.
         return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    return str(exc) if isinstance(exc, RenderError) else "body must be a JSON object"
+    return str(exc)
 
 
-async def _set_enabled(request: Request, enabled: bool) -> Response:
+async def _set_enabled(request: Request, destination_id: str, enabled: bool) -> Response:
     state = app_state(request)
-    destination = state["cache"].current.destinations.get(request.path_params["destination_id"])
+    destination = state["cache"].current.destinations.get(destination_id)
     if destination is None:
         return problem(404, "not_found")
     change = await state["registry"].put(destination.model_copy(update={"enabled": enabled}))
@@ -113,20 +321,32 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
     return JSONResponse({"id": destination.id, "enabled": enabled, "change": change})
 
 
+@router.post(
+    "/destinations/{destination_id}/enable",
+    response_model=Switched,
+    summary="Enable a destination (lifting an automatic disable and its failure count)",
+)
 @admin(at.write(at.destination()))
-async def enable_destination(request: Request) -> Response:
-    return await _set_enabled(request, True)
+async def enable_destination(request: Request, destination_id: DestinationId) -> Response:
+    return await _set_enabled(request, destination_id, True)
 
 
+@router.post("/destinations/{destination_id}/disable", response_model=Switched, summary="Disable a destination")
 @admin(at.write(at.destination()))
-async def disable_destination(request: Request) -> Response:
-    return await _set_enabled(request, False)
+async def disable_destination(request: Request, destination_id: DestinationId) -> Response:
+    return await _set_enabled(request, destination_id, False)
 
 
+@router.delete(
+    "/destinations/{destination_id}",
+    response_model=Deleted,
+    responses=responses(s404="No such destination (`not_found`, with `deleted: false`)"),
+    summary="Delete a destination",
+)
 @admin(at.write(at.destination()))
-async def delete_destination(request: Request) -> Response:
+async def delete_destination(request: Request, destination_id: DestinationId) -> Response:
     state = app_state(request)
-    removed = await state["registry"].delete("destination", request.path_params["destination_id"])
+    removed = await state["registry"].delete("destination", destination_id)
     if not removed:
         return problem(404, "not_found", deleted=False)
     return JSONResponse({"deleted": removed})
@@ -151,12 +371,16 @@ _NO_CONNECTION = frozenset({"invalid_url", "unsupported_protocol", "address_refu
 _REFUSED = {"ok": False, "status": None, "latency_ms": None, "error": "address_refused"}
 
 
+@router.post(
+    "/destinations/{destination_id}/test",
+    response_model=SampleResult,
+    summary="Send a sample event now: the destination's status, latency and error",
+)
 @admin(at.write(at.destination()))
-async def test_destination(request: Request) -> Response:
-    """Send a sample event now; answer with the destination's status, latency and error, if any."""
+async def test_destination(request: Request, destination_id: DestinationId) -> Response:
     state = app_state(request)
     snapshot = state["cache"].current
-    destination = snapshot.destinations.get(request.path_params["destination_id"])
+    destination = snapshot.destinations.get(destination_id)
     if destination is None:
         return problem(404, "not_found")
     if destination_refusals(destination, state["egress"]):
@@ -180,25 +404,44 @@ async def test_destination(request: Request) -> Response:
     )
 
 
+@router.get("/notifications", response_model=NotificationsPage, summary="The newest failure events")
 @admin(at.OPERATOR_ONLY)
-async def list_notifications(request: Request) -> Response:
+async def list_notifications(
+    request: Request,
+    kind: Annotated[
+        str | None, Query(alias="type", description=f"Only this event type ({', '.join(EVENT_TYPES)})")
+    ] = None,
+    limit: Limit = None,
+    cursor: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"}),
+        Query(description="A notification id (each part at most 2**64 - 1): the page starts after it"),
+    ] = None,
+) -> Response:
     state = app_state(request)
-    kind = request.query_params.get("type")
-    limit = clamped_limit(request, 50, 1000)
-    _, before = paging.cursor(request)
+    count = clamped_limit(request, 50, 1000)
+    before = cursor or None
     if before is not None and not StreamId.is_valid(before):
         return bad_parameter("cursor", "cursor must be a notification id")
-    entries = await state["store"].latest(state["keys"].notifications, limit, before=before)
+    entries = await state["store"].latest(state["keys"].notifications, count, before=before)
     data = [{"id": e.id, **event_of(e)} for e in entries if kind in (None, Notification.lenient(e.fields).type)]
-    last = entries[-1].id if len(entries) == limit else None
+    last = entries[-1].id if len(entries) == count else None
     return JSONResponse(paging.page(data, paging.next_link(request, last)))
 
 
+@router.post(
+    "/notifications/{notification_id}/replay",
+    response_model=Replayed,
+    status_code=202,
+    responses=responses(s409="The stored entry is unreadable (`malformed_entry`, naming the `field`)"),
+    summary="Send a failure event to the destinations again, as a new entry marked `replay_of`",
+)
 @admin(at.OPERATOR_ONLY)
-async def replay_notification(request: Request) -> Response:
-    """Send a stored event to the destinations again (as a new entry marked ``replay_of``)."""
+async def replay_notification(
+    request: Request, notification_id: Annotated[str, Path(description="The notification's id")]
+) -> Response:
     state = app_state(request)
-    entry_id = request.path_params["notification_id"]
+    entry_id = notification_id
     entry = await state["store"].get(state["keys"].notifications, entry_id)
     if entry is None:
         return problem(404, "not_found")
@@ -208,16 +451,3 @@ async def replay_notification(request: Request) -> Response:
         return problem(409, "malformed_entry", f"stored entry field {exc.field} is unreadable", field=exc.field)
     new_id = await state["store"].append(state["keys"].notifications, copy.to_fields())
     return JSONResponse({"id": new_id, "replay_of": entry.id}, status_code=202)
-
-
-routes = [
-    Route("/api/destinations", list_destinations),
-    Route("/api/destinations/{destination_id}", get_destination),
-    Route("/api/destinations/{destination_id}", put_destination, methods=["PUT"]),
-    Route("/api/destinations/{destination_id}", delete_destination, methods=["DELETE"]),
-    Route("/api/destinations/{destination_id}/enable", enable_destination, methods=["POST"]),
-    Route("/api/destinations/{destination_id}/disable", disable_destination, methods=["POST"]),
-    Route("/api/destinations/{destination_id}/test", test_destination, methods=["POST"]),
-    Route("/api/notifications", list_notifications),
-    Route("/api/notifications/{notification_id}/replay", replay_notification, methods=["POST"]),
-]

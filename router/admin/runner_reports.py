@@ -6,19 +6,18 @@ credential invalidation whose transition ``router.notifications.producers`` turn
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from fastapi import Depends, Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from router.admin import scopes as at
-from router.admin.guard import admin
-from router.admin.problems import invalid_body, problem
+from router.admin.guard import admin, admin_router
+from router.admin.problems import problem, responses
 from router.delivery.runner import Job, RunnerClient
+from router.ingress.webhooks import BodyTooLarge
 from router.notifications.events import Notifier
 from router.notifications.producers import Fact, Transitions, notify_claimed
 from router.runtime.state import app_state
@@ -27,14 +26,18 @@ from subscriptions.models import Credential, Id, Workflow
 from subscriptions.snapshot import Snapshot
 
 MAX_BODY_BYTES = 64 * 1024
-_EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_EXECUTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+# Runners post without a Content-Type too: the body is read as JSON all the same, as it always was.
+router = admin_router(tags=["runner reports"])
 
 
 class StepRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stepId: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the platform's field names
-    instanceId: Annotated[str, StringConstraints(max_length=128)] = ""
+    # The platform's field names.
+    stepId: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(description="The failed step")
+    instanceId: Annotated[str, StringConstraints(max_length=128)] = Field("", description="The step's instance")
 
 
 class FailureReport(BaseModel):
@@ -42,34 +45,43 @@ class FailureReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    workflow: Id
-    user: Id
-    error: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    workflow: Id = Field(description="The workflow the execution ran; its project is the one the key must write")
+    user: Id = Field(description="The connected user it ran for")
+    error: Annotated[str, StringConstraints(min_length=1, max_length=10_000)] = Field(description="What went wrong")
     step: StepRef | None = None
 
 
 class Invalidation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    error: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(examples=["invalid_grant"])
+    error: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Why it is invalid: the credentials_failure event carries it", examples=["invalid_grant"]
+    )
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_input=False)]
+async def _bounded(request: Request) -> None:
+    if len(await request.body()) > MAX_BODY_BYTES:
+        raise BodyTooLarge(MAX_BODY_BYTES)
 
 
-def _bad(problems: list[str]) -> Response:
-    return invalid_body(problems)
+class Reported(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The failure record's id on the executions stream")
+    execution_id: str
 
 
-async def _json(request: Request) -> tuple[Any, list[str]]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return None, [f"body: larger than {MAX_BODY_BYTES} bytes"]
-    try:
-        return json.loads(raw), []
-    except (ValueError, UnicodeDecodeError):
-        return None, ["body: not valid JSON"]
+class Invalidated(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credential: str
+    status: Literal["INVALID"]
+    change: Literal["created", "updated", "unchanged"] = Field(
+        description="`updated` when this request marked it INVALID, `unchanged` when it already was"
+    )
+
+
+_TOO_LARGE = responses(s413=f"A body over {MAX_BODY_BYTES} bytes (`body_too_large`)")
 
 
 def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
@@ -87,22 +99,25 @@ def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
     return Job("", entry)
 
 
+@router.post(
+    "/executions/{execution_id}/failure",
+    response_model=Reported,
+    status_code=202,
+    summary="Report an execution's failure (a workflow_failure follows)",
+    dependencies=[Depends(_bounded)],
+    responses=_TOO_LARGE,
+)
 @admin(at.write(at.body_workflow()))
-async def report_failure(request: Request) -> Response:
-    """``POST /api/executions/{execution_id}/failure``: the HTTP form of ``RunnerClient.report_failure``."""
+async def report_failure(
+    request: Request,
+    execution_id: Annotated[
+        str, Path(pattern=_EXECUTION_ID, description="The execution's id: 1-128 of A-Z a-z 0-9 _ . : -")
+    ],
+    report: FailureReport,
+) -> Response:
+    """The HTTP form of ``RunnerClient.report_failure``, for runners without the Python client. 404
+    ``unknown_workflow`` when the workflow is not in the registry."""
     state = app_state(request)
-    execution_id = request.path_params["execution_id"]
-    body, problems = await _json(request)
-    if not _EXECUTION_ID.match(execution_id):
-        problems.append("execution_id: 1-128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
-    report: FailureReport | None = None
-    if body is not None:
-        try:
-            report = FailureReport.model_validate(body)
-        except ValidationError as exc:
-            problems += _problems(exc)
-    if problems or report is None:
-        return _bad(problems)
     snapshot = await state["cache"].refresh()  # a workflow applied a moment ago is known
     wf = snapshot.workflows.get(report.workflow)
     if wf is None:
@@ -121,19 +136,23 @@ async def report_failure(request: Request) -> Response:
     return JSONResponse({"id": record_id, "execution_id": execution_id}, status_code=202)
 
 
+@router.post(
+    "/credentials/{credential_id}/invalidate",
+    response_model=Invalidated,
+    summary="Mark a credential INVALID (one credentials_failure per transition)",
+    dependencies=[Depends(_bounded)],
+    responses=_TOO_LARGE,
+)
 @admin(at.write(at.credential()))
-async def invalidate_credential(request: Request) -> Response:
-    """``POST /api/credentials/{credential_id}/invalidate``: mark INVALID; one credentials_failure per transition."""
+async def invalidate_credential(
+    request: Request,
+    credential_id: Annotated[str, Path(description="The credential's id")],
+    invalidation: Invalidation,
+) -> Response:
+    """However many runners report the same credential, its owners are told once."""
     state = app_state(request)
-    body, problems = await _json(request)
-    if problems:
-        return _bad(problems)
-    try:
-        reason = Invalidation.model_validate(body).error
-    except ValidationError as exc:
-        return _bad(_problems(exc))
+    reason = invalidation.error
     registry = state["registry"]
-    credential_id = request.path_params["credential_id"]
     version_before = await registry.version()
     credential = await registry.get("credential", credential_id)
     if not isinstance(credential, Credential):
@@ -150,9 +169,3 @@ async def invalidate_credential(request: Request) -> Response:
     snapshot = await state["cache"].refresh()
     await notify_claimed(transitions, Notifier(state["store"], state["keys"]), snapshot, claims)
     return JSONResponse({"credential": credential_id, "status": "INVALID", "change": change})
-
-
-routes = [
-    Route("/api/executions/{execution_id}/failure", report_failure, methods=["POST"]),
-    Route("/api/credentials/{credential_id}/invalidate", invalidate_credential, methods=["POST"]),
-]

@@ -7,7 +7,9 @@ import hashlib
 import pytest
 from redis.asyncio import Redis
 
+from router.admin.keys import CreatedKey, KeyPage, Revoked
 from tests.router.conftest import ADMIN_TOKEN, make_settings, running
+from tests.router.operation_support import body_name, component, openapi, operation, parameters, schema_name
 from tests.router.problem_support import legacy
 
 pytestmark = pytest.mark.anyio
@@ -91,22 +93,24 @@ async def test_the_admin_token_is_the_operator_key_and_a_project_key_manages_no_
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"name": "x", "scopes": []},
-        {"name": "x", "scopes": ["admin"]},
-        {"name": "x", "scopes": ["project:p1:delete"]},
-        {"name": "", "scopes": ["operator"]},
-        {"name": "x", "scopes": "operator"},
-        {"scopes": ["operator"]},
+        ({"name": "x", "scopes": []}, "scopes"),
+        ({"name": "x", "scopes": ["admin"]}, "scopes"),
+        ({"name": "x", "scopes": ["project:p1:delete"]}, "scopes"),
+        ({"name": "", "scopes": ["operator"]}, "name"),
+        ({"name": " ", "scopes": ["operator"]}, "name"),
+        ({"name": "x", "scopes": "operator"}, "scopes"),
+        ({"scopes": ["operator"]}, "name"),
     ],
 )
 async def test_a_key_with_a_bad_name_or_scope_is_not_created(
-    redis_url: str, redis: Redis, body: dict[str, object]
+    redis_url: str, redis: Redis, body: dict[str, object], field: str
 ) -> None:
     async with running(make_settings(redis_url)) as http:
         reply = await http.post("/api/keys", headers=OPERATOR, json=body)
-        assert reply.status_code == 400
+        assert reply.status_code == 422 and reply.json()["code"] == "invalid_body"
+        assert [e["field"] for e in reply.json()["errors"]] == [field]
         assert (await http.get("/api/keys", headers=OPERATOR)).json()["data"] == []
 
 
@@ -118,3 +122,24 @@ async def test_last_used_at_is_recorded(redis_url: str, redis: Redis) -> None:
         mine = {"authorization": f"Bearer {created.json()['key']}"}
         after = (await http.get("/api/keys", headers=mine)).json()["data"][0]
     assert after["last_used_at"] >= before["created_at"]
+
+
+async def test_the_schema_documents_the_key_routes_and_their_answers_match_it(redis_url: str, redis: Redis) -> None:
+    async with running(make_settings(redis_url)) as http:
+        document = await openapi(http)
+        created = await http.post("/api/keys", headers=OPERATOR, json={"name": "ci", "scopes": ["operator"]})
+        listed = await http.get("/api/keys", headers=OPERATOR)
+        revoked = await http.delete(f"/api/keys/{created.json()['id']}", headers=OPERATOR)
+        too_large = await http.post("/api/keys", headers=OPERATOR, json={"name": "x" * 20_000, "scopes": []})
+    create = operation(document, "POST", "/keys")
+    assert body_name(create) == "NewKey" and schema_name(create, 201) == "CreatedKey"
+    assert set(component(document, "NewKey")["required"]) == {"name", "scopes"}
+    assert schema_name(create, 413) == "Problem"
+    assert schema_name(operation(document, "GET", "/keys"), 200) == "KeyPage"
+    revoke = operation(document, "DELETE", "/keys/{key_id}")
+    assert parameters(revoke)["key_id"]["in"] == "path" and schema_name(revoke, 200) == "Revoked"
+    assert created.status_code == 201 and CreatedKey.model_validate(created.json()).scopes == ["operator"]
+    page = KeyPage.model_validate(listed.json())
+    assert [k.revoked for k in page.data] == [False] and page.data[0].created_at_iso
+    assert Revoked.model_validate(revoked.json()).revoked is True
+    assert too_large.status_code == 413 and too_large.json()["code"] == "body_too_large"

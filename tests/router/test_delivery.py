@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 import verifiers
+from router.admin.delivery import DeadLetterPage, DeliveryRecord, Enabled, Redriven, TargetState
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
 from router.delivery.worker import DeliveryConfig, DeliveryWorker, message_id, redrive
@@ -21,10 +22,12 @@ from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack, xrange_all
 from tests.router.loopback import Reply, http_sink
+from tests.router.operation_support import body_name, component, openapi, operation, parameters, schema_name
 from tests.router.test_ingest import post_slack, slack_event
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FAST = RetryPolicy.parse("50ms,50ms", jitter=0.0)
 
@@ -267,7 +270,7 @@ async def test_the_admin_api_lists_redrives_and_reenables(
         worker = delivery_worker(redis, registry, http)
         await drain(worker)
         async with running(settings) as client:
-            listed = (await client.get("/api/dead-letters?workflow=wf-http", headers=auth)).json()["data"]
+            page = (await client.get("/api/dead-letters?workflow=wf-http", headers=auth)).json()
             target = (await client.get("/api/targets/wf-http", headers=auth)).json()
             job = (await client.get(f"/api/deliveries/{job_id_of(event_id)}", headers=auth)).json()
             bad = await client.post("/api/dead-letters/redrive", json={"id": "x", "workflow": "y"}, headers=auth)
@@ -278,10 +281,47 @@ async def test_the_admin_api_lists_redrives_and_reenables(
             ).json()
             await drain(worker)
             after = (await client.get(f"/api/deliveries/{job_id_of(event_id)}", headers=auth)).json()
+            enabled_again = (await client.post("/api/targets/wf-http/enable", headers=auth)).json()
         assert len(sink.received) == 1
-    [dead] = listed
+    [dead] = page["data"]
     assert dead["reason"] == "target_gone" and dead["attempts"][0]["status"] == 410
     assert target["disabled"]["status"] == 410 and target["breaker"]["state"] == "closed"
-    assert job["status"] == "dead" and bad.status_code == 400
+    assert job["status"] == "dead"
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["body"]
     assert enabled["was_disabled"] is True and redriven == {"redriven": 1}
     assert after["status"] == "delivered"
+    # Every answer is what the schema says it is (the models forbid undocumented members).
+    assert DeadLetterPage.model_validate(page).data[0].attempts[0].verdict == "disable"
+    assert TargetState.model_validate(target).disabled is not None
+    assert DeliveryRecord.model_validate(job).attempts[0].at_iso
+    assert DeliveryRecord.model_validate(after).reason == ""
+    assert Enabled.model_validate(enabled_again).was_disabled is False
+    assert Redriven.model_validate(redriven).redriven == 1
+
+
+async def test_the_schema_documents_the_delivery_routes(settings: Settings) -> None:
+    async with running(settings) as client:
+        document = await openapi(client)
+        redrive_none = await client.post("/api/dead-letters/redrive", json={"workflow": "none"}, headers=AUTH)
+        no_target = await client.get("/api/targets/none", headers=AUTH)
+    listing = operation(document, "GET", "/dead-letters")
+    declared = parameters(listing)
+    assert set(declared) == {"workflow", "limit", "cursor", "after"}
+    assert all(p["in"] == "query" for p in declared.values())
+    assert declared["after"]["deprecated"] is True and "deprecated" not in declared["cursor"]
+    assert schema_name(listing, 200) == "DeadLetterPage"
+    assert {"next", "next_id"} <= set(component(document, "DeadLetterPage")["properties"])
+    redrive_op = operation(document, "POST", "/dead-letters/redrive")
+    assert body_name(redrive_op) == "Redrive" and schema_name(redrive_op, 200) == "Redriven"
+    assert set(component(document, "Redrive")["properties"]) == {"id", "workflow"}
+    for method, path, model in [
+        ("GET", "/targets/{workflow_id}", "TargetState"),
+        ("POST", "/targets/{workflow_id}/enable", "Enabled"),
+        ("GET", "/deliveries/{job_id}", "DeliveryRecord"),
+    ]:
+        found = operation(document, method, path)
+        [(name, parameter)] = parameters(found).items()
+        assert parameter["in"] == "path" and f"{{{name}}}" in path
+        assert schema_name(found, 200) == model
+    assert Redriven.model_validate(redrive_none.json()).redriven == 0
+    assert no_target.status_code == 404

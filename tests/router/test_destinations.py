@@ -12,11 +12,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from router.admin import destinations
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
 from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.notifications.delivery import DestinationSender
-from router.notifications.events import Notifier, router_event
+from router.notifications.events import Notifier, credentials_failure, router_event, workflow_failure
 from router.notifications.fanout import DestinationFanout
 from router.settings import Settings
 from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, Keys
@@ -25,6 +26,8 @@ from subscriptions.registry import Registry
 from subscriptions.snapshot import Snapshot, SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, running, xrange_all
 from tests.router.loopback import Reply, http_sink
+from tests.router.problem_support import legacy
+from tests.router.schema_support import body_schemas, component, fits, operation, parameters
 from tests.router.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -251,3 +254,99 @@ async def test_notifications_are_listed_and_replayed(
         assert [json.loads(r.body)["message"] for r in sink.received] == ["original", "original"]
     assert [n["id"] for n in listed] == [first] and replay.status_code == 202
     assert time.time() - listed[0]["timestamp"] / 1000 < 60
+
+
+async def test_the_schema_describes_every_destination_route_and_real_answers_fit_it(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    snapshot = Snapshot()
+    notifier = Notifier(EventStore(redis, maxlen=10_000, group="x", consumer="n"), KEYS)
+    emitted = [
+        await notifier.emit(router_event(snapshot, "delivery_exhausted", project="p1", message="m", data={})),
+        await notifier.emit(credentials_failure(snapshot, credential="c1", error="invalid_grant")),
+        await notifier.emit(
+            workflow_failure(snapshot, project="p1", workflow="w", user="u", execution_id="x", error="boom")
+        ),
+    ]
+    await redis.hset(
+        KEYS.disabled_destinations, "d0", json.dumps({"at": 1.5, "failures": 3, "status": 500, "error": "http_status"})
+    )
+    email = {"type": "email", "project": "p1", "to": ["ops@example.com"], "event_types": ["workflow_failure"]}
+    with http_sink() as sink:
+        await seed_destinations(seed, sink.url())
+        await seed(destination=[{"id": "mail", **email}])
+        hook = {"project": "p1", "url": sink.url(), "headers": {"x-key": "SECRETISH"}, "auto_disable_after": 3}
+        async with running(settings) as http:
+            schema = (await http.get("/api/openapi.json")).json()
+            answers = [
+                await http.get("/api/destinations", headers=AUTH),
+                await http.get("/api/destinations/d0", headers=AUTH),
+                await http.put("/api/destinations/new", json=hook, headers=AUTH),
+                await http.put("/api/destinations/new", json=hook, headers=AUTH),
+                await http.put("/api/destinations/mail2", json=email, headers=AUTH),
+                await http.put("/api/destinations/x", json={**hook, "enabled": "maybe"}, headers=AUTH),
+                await http.put("/api/destinations/x", json={**email, "type": "sms"}, headers=AUTH),
+                await http.put("/api/destinations/x", json={**email, "url": sink.url()}, headers=AUTH),
+                await http.put("/api/destinations/x", json={**hook, "event_types": ["nope"]}, headers=AUTH),
+                await http.put("/api/destinations/x", json={**hook, "url": "http://10.0.0.1/"}, headers=AUTH),
+                await http.put("/api/destinations/x", json={**hook, "project": "p9"}, headers=AUTH),
+                await http.post("/api/destinations/d0/test", headers=AUTH),
+                await http.post("/api/destinations/mail/disable", headers=AUTH),
+                await http.post("/api/destinations/mail/enable", headers=AUTH),
+                await http.delete("/api/destinations/mail", headers=AUTH),
+                await http.delete("/api/destinations/mail", headers=AUTH),
+                await http.get("/api/notifications?limit=2", headers=AUTH),
+                await http.post(f"/api/notifications/{emitted[0]}/replay", headers=AUTH),
+                await http.post("/api/notifications/1-0/replay", headers=AUTH),
+            ]
+            answers.append(await http.get(answers[-3].json()["next"], headers=AUTH))
+    statuses = [a.status_code for a in answers]
+    assert statuses == [
+        200,
+        200,
+        201,
+        200,
+        201,
+        422,
+        422,
+        422,
+        400,
+        400,
+        400,
+        200,
+        200,
+        200,
+        200,
+        404,
+        200,
+        202,
+        404,
+        200,
+    ]
+    for answer in answers:
+        fits(destinations.router, answer)
+    assert "SECRETISH" not in "".join(a.text for a in answers)
+    listed = {d["id"]: d for d in answers[0].json()["data"]}
+    assert listed["d0"]["auto_disabled"]["at_iso"] == "1970-01-01T00:00:01.500Z" and listed["mail"]["to"]
+    assert [[e["field"] for e in a.json()["errors"]] for a in answers[5:8]] == [["enabled"], ["type"], ["url"]]
+    assert [legacy(a.json())["error"] for a in answers[8:11]] == ["invalid_destination", "address_refused"] + [
+        "unknown_project"
+    ]
+    assert [n["id"] for n in answers[16].json()["data"] + answers[-1].json()["data"]] == emitted[::-1]
+    assert answers[11].json()["ok"] is True
+
+    assert set(parameters(schema, "GET", "/destinations")) == {"project"}
+    assert set(parameters(schema, "GET", "/notifications")) == {"type", "limit", "cursor"}
+    for method, path in [("GET", ""), ("PUT", ""), ("DELETE", ""), *(("POST", f"/{a}") for a in ACTIONS)]:
+        assert set(parameters(schema, method, "/destinations/{destination_id}" + path)) == {"destination_id"}
+    assert set(parameters(schema, "POST", "/notifications/{notification_id}/replay")) == {"notification_id"}
+    assert body_schemas(schema, "PUT", "/destinations/{destination_id}") == {"WebhookBody", "EmailBody"}
+    assert component(schema, "EmailBody")["required"] == ["project", "type", "to"]
+    webhook = component(schema, "WebhookBody")["properties"]
+    assert webhook["url"]["anyOf"][0]["writeOnly"] is True and webhook["template"]["enum"] == ["webhook", *TEMPLATES]
+    assert {"200", "201", "400", "422"} <= set(operation(schema, "PUT", "/destinations/{destination_id}")["responses"])
+    assert {"202", "409"} <= set(operation(schema, "POST", "/notifications/{notification_id}/replay")["responses"])
+
+
+ACTIONS = ("enable", "disable", "test")
+TEMPLATES = ("slack", "datadog", "newrelic", "sentry")

@@ -9,18 +9,23 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from router.admin.core import Activated, CapturePage, Cleared, FailurePage, IntegrationPage, TriggerPage
 from router.ingress.diagnostics import CAPTURE_TTL_S, CAPTURES_KEPT, CAPTURES_PER_SOURCE, Diagnostics
 from router.settings import Settings
 from router.storage.keys import Keys
+from subscriptions.registry import Registry
 from tests.router.conftest import (
     ADMIN_TOKEN,
     SLACK_SECRET,
     SLACK_URL,
     Seed,
     make_registry,
+    make_worker,
     running,
     seed_slack,
 )
+from tests.router.operation_support import component, openapi, operation, parameters, schema_name
+from tests.router.test_ingest import post_slack, slack_event
 from tests.router.waiting import receiver_caught_up
 from tests.verifiers import test_asana, test_notion, test_slack
 
@@ -177,3 +182,54 @@ async def test_secret_scheme_failures_are_kept_and_listed_without_a_hash_of_the_
     assert newest["scheme"] == oldest["scheme"] == "mailchimp-url-secret" and newest["secrets_tried"] == 1
     assert "expected_fingerprints" not in newest and "expected_fingerprints" not in oldest
     assert "0badf00d" not in listed.text and secret not in listed.text
+
+
+async def test_the_schema_documents_the_integration_routes_and_their_answers_match_it(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_slack(seed)
+    await seed(integration=[{"id": "notion-app", "type": "notion"}])
+    body = b'{"type":"event_callback","team_id":"T0001"}'
+    async with running(settings) as http:
+        document = await openapi(http)
+        await http.post(SLACK_URL, content=body, headers=test_slack.sign(body, secret="x", now=int(time.time())))
+        await http.post("/webhook/triggers/connect/notion/notion-app", json={"verification_token": "secret_t"})
+        await post_slack(http, slack_event())
+        await make_worker(redis, registry).run_once()
+        integrations = await http.get("/api/integrations", headers=AUTH)
+        failures = await http.get("/api/integrations/slack-app/verification-failures", headers=AUTH)
+        captures = await http.get("/api/integrations/notion-app/handshakes", headers=AUTH)
+        capture_id = captures.json()["data"][0]["id"]
+        activated = await http.post(f"/api/integrations/notion-app/handshakes/{capture_id}/activate", headers=AUTH)
+        cleared = await http.delete("/api/integrations/notion-app/handshakes", headers=AUTH)
+        triggers = await http.get("/api/workflows/wf-1/triggers", headers=AUTH)
+    operations = [
+        ("GET", "/integrations", "IntegrationPage", set()),
+        ("GET", "/integrations/{integration_id}/verification-failures", "FailurePage", {"integration_id"}),
+        ("GET", "/integrations/{integration_id}/handshakes", "CapturePage", {"integration_id"}),
+        ("DELETE", "/integrations/{integration_id}/handshakes", "Cleared", {"integration_id"}),
+        (
+            "POST",
+            "/integrations/{integration_id}/handshakes/{capture_id}/activate",
+            "Activated",
+            {"integration_id", "capture_id"},
+        ),
+        ("GET", "/workflows/{workflow_id}/triggers", "TriggerPage", {"workflow_id"}),
+    ]
+    for method, path, model, path_parameters in operations:
+        found = operation(document, method, path)
+        declared = parameters(found)
+        assert set(declared) == path_parameters and all(p["in"] == "path" for p in declared.values())
+        assert schema_name(found, 200) == model and "requestBody" not in found
+    # The verifier's diagnostics beyond the named ones are documented as scalars or lists of them.
+    assert component(document, "VerificationFailure")["additionalProperties"]
+    listed = IntegrationPage.model_validate(integrations.json())
+    assert {(i.id, i.secrets_count) for i in listed.data} == {("slack-app", 1), ("notion-app", 0)}
+    [failure] = FailurePage.model_validate(failures.json()).data
+    assert failure.reason == "signature_mismatch" and failure.secrets_tried == 1 and failure.at_iso
+    [capture] = CapturePage.model_validate(captures.json()).data
+    assert capture.value == "secret_t" and capture.id == capture_id
+    assert Activated.model_validate(activated.json()).change == "updated"
+    assert Cleared.model_validate(cleared.json()).deleted == 1
+    [job] = TriggerPage.model_validate(triggers.json()).data
+    assert job.workflow == "wf-1" and job.user == "u1"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from router.admin import history
 from router.delivery.limits import Limiter
 from router.delivery.retry import RetryPolicy
 from router.delivery.worker import DeliveryConfig, DeliveryWorker
@@ -23,6 +24,7 @@ from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack, xrange_all
+from tests.router.schema_support import component, deprecated, fits, operation, parameters
 from tests.router.test_ingest import post_slack, slack_event
 
 pytestmark = pytest.mark.anyio
@@ -402,3 +404,54 @@ async def test_an_event_posted_to_the_receiver_is_received_then_routed(
         routed = (await http.get("/api/events", params={"user": "u1"}, headers=AUTH)).json()
         assert [e["status"] for e in routed["data"]] == ["routed"]
         assert routed["data"][0]["routing"]["status"] == "matched"
+
+
+async def test_the_schema_describes_every_history_route_and_real_answers_fit_it(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_world(seed)
+    await preload(redis, 60, int(time.time() * 1000) - DAY_MS, 600_000)
+    await route_all(make_worker(redis, registry, batch=500))
+    await deliver_all(redis, registry)
+    model = await truth(redis)
+    shown = {s: ids[-1] for s in STATUSES if (ids := model.matching(EventFilter(status=s)))}
+    assert {"routed", "unmatched", "delivered", "failed", "dead"} <= set(shown)  # every kind of job state
+    async with running(settings) as http:
+        schema = (await http.get("/api/openapi.json")).json()
+        first = await http.get("/api/events", params={"limit": "5", "userId": "u4"}, headers=AUTH)
+        answers = [first, await http.get(first.json()["next"], headers=AUTH)]
+        answers += [await http.get(f"/api/events/{event_id}", headers=AUTH) for event_id in shown.values()]
+        runs = await http.get("/api/executions", params={"limit": "3", "workflowId": "wf-b"}, headers=AUTH)
+        answers += [runs, await http.get(f"/api/executions/{runs.json()['data'][0]['id']}", headers=AUTH)]
+        answers += [
+            await http.get("/api/events/1-0", headers=AUTH),
+            await http.get("/api/events?limit=0", headers=AUTH),
+        ]
+    assert [a.status_code for a in answers] == [200] * (len(answers) - 2) + [404, 400]
+    for answer in answers:
+        fits(history.router, answer)
+    page, runs_page = first.json(), runs.json()
+    assert page["nextLink"] == page["next"] and page["data"][0]["received_at_iso"].endswith("Z")
+    assert runs_page["workflowExecutions"] == runs_page["data"] and runs_page["nextLink"] == runs_page["next"]
+    dead = answers[2 + list(shown).index("dead")].json()
+    assert dead["jobs"][0]["ended_at_iso"] and dead["jobs"][0]["attempts"][0]["at_iso"]
+
+    events = parameters(schema, "GET", "/events")
+    assert set(events) == {*EVENT_FILTERS, "user", "userId", "afterDate", "beforeDate", "limit", "cursor"}
+    assert deprecated(events) == {"userId"}
+    assert events["status"]["schema"]["enum"] == list(STATUSES) and events["limit"]["schema"]["type"] == "integer"
+    executions = parameters(schema, "GET", "/executions")
+    assert set(executions) == {"workflow", "workflowId", "user", "userId", "status", "afterDate", "beforeDate"} | {
+        "limit",
+        "cursor",
+    }
+    assert deprecated(executions) == {"workflowId", "userId"}
+    assert set(parameters(schema, "GET", "/events/{event_id}")) == {"event_id"}
+    assert set(parameters(schema, "GET", "/executions/{job_id}")) == {"job_id"}
+    assert component(schema, "EventsPage")["properties"]["nextLink"]["deprecated"] is True
+    assert component(schema, "ExecutionsPage")["properties"]["workflowExecutions"]["deprecated"] is True
+    for path in ("/events", "/events/{event_id}", "/executions", "/executions/{job_id}"):
+        assert operation(schema, "GET", path)["summary"] and "requestBody" not in operation(schema, "GET", path)
+
+
+EVENT_FILTERS = ("project", "integration", "credential", "provider_id", "event_type", "status")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from router.admin.runner_reports import Invalidated, Reported
 from router.delivery.runner import Job, RunnerClient
 from router.notifications.events import Notifier
 from router.notifications.producers import (
@@ -29,6 +30,7 @@ from subscriptions.models import Credential, Project
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, Seed, make_settings, running, seed_slack, xrange_all
+from tests.router.operation_support import body_name, component, openapi, operation, parameters, schema_name
 from tests.router.problem_support import legacy
 from tests.router.waiting import eventually
 from tests.verifiers import test_slack
@@ -178,14 +180,15 @@ async def test_http_failure_report_takes_the_runner_path(
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "expected"),
+    ("path", "body", "status", "expected"),
     [
-        ("exec-1", b"not json", ["body: not valid JSON"]),
-        ("exec-1", b"[]", ["body: Input should be a valid dictionary or instance of FailureReport"]),
-        ("exec-1", b"{}", ["workflow: Field required", "user: Field required", "error: Field required"]),
+        ("exec-1", b"not json", 422, ["JSON decode error"]),
+        ("exec-1", b"[]", 422, ["body: Input should be a valid dictionary"]),
+        ("exec-1", b"{}", 422, ["workflow: Field required", "user: Field required", "error: Field required"]),
         (
             "exec-1",
             b'{"workflow": "wf-1", "user": "u 1", "error": "", "step": {"instanceId": "i"}, "extra": 1}',
+            422,
             [
                 "user: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$'",
                 "error: String should have at least 1 character",
@@ -193,23 +196,66 @@ async def test_http_failure_report_takes_the_runner_path(
                 "extra: Extra inputs are not permitted",
             ],
         ),
-        ("-bad", b'{"workflow": "wf-1", "user": "u1", "error": "x"}', ["execution_id: "]),
+        ("-bad", b'{"workflow": "wf-1", "user": "u1", "error": "x"}', 400, ["execution_id: "]),
+        ("-bad", b'{"workflow": "wf-1", "user": "u1"}', 422, ["execution_id: ", "error: Field required"]),
     ],
 )
-async def test_bad_failure_reports_get_400_listing_every_problem(
-    settings: Settings, redis: Redis, registry: Registry, seed: Seed, path: str, body: bytes, expected: list[str]
+async def test_bad_failure_reports_are_refused_listing_every_problem(
+    settings: Settings,
+    redis: Redis,
+    registry: Registry,
+    seed: Seed,
+    path: str,
+    body: bytes,
+    status: int,
+    expected: list[str],
 ) -> None:
+    # A body that fails its model is 422 invalid_body (with every problem, the path's too); a bad path alone, 400.
     await seed_world(registry, seed)
     async with running(settings) as http:
         reply = await http.post(f"/api/executions/{path}/failure", content=body, headers=AUTH)
-    assert reply.status_code == 400 and reply.json()["error"] == "invalid_body"
-    problems = reply.json()["problems"]
+    assert reply.status_code == status
+    assert reply.json()["code"] == ("invalid_body" if status == 422 else "bad_parameter")
+    problems = [f"{e['field']}: {e['message']}" for e in reply.json()["errors"]]
     assert len(problems) == len(expected)
-    assert all(p.startswith(e) for p, e in zip(problems, expected, strict=True)), problems
+    assert all(e in p for p, e in zip(problems, expected, strict=True)), problems
+    if status == 422:
+        assert reply.json()["problems"] == problems  # the member clients read before
     assert await redis.exists(KEYS.executions) == 0
 
 
 # -- credentials_failure ---------------------------------------------------------------------------------------
+
+
+async def test_the_schema_documents_the_runner_reports_and_their_answers_match_it(
+    settings: Settings, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    report = {"workflow": "wf-1", "user": "u1", "error": "boom", "step": {"stepId": "s1", "instanceId": "i1"}}
+    async with running(settings) as http:
+        document = await openapi(http)
+        reported = await http.post("/api/executions/exec-1/failure", json=report, headers=AUTH)
+        invalidated = await http.post("/api/credentials/cred-u1/invalidate", json={"error": "e"}, headers=AUTH)
+        again = await http.post("/api/credentials/cred-u1/invalidate", json={"error": "e"}, headers=AUTH)
+        too_large = await http.post("/api/executions/exec-1/failure", json={**report, "error": "x" * 70_000})
+        too_large_too = await http.post(
+            "/api/executions/exec-1/failure", json={**report, "error": "x" * 70_000}, headers=AUTH
+        )
+    failure = operation(document, "POST", "/executions/{execution_id}/failure")
+    execution_id = parameters(failure)["execution_id"]
+    assert execution_id["in"] == "path" and execution_id["schema"]["pattern"]
+    assert body_name(failure) == "FailureReport" and schema_name(failure, 202) == "Reported"
+    assert set(component(document, "FailureReport")["required"]) == {"workflow", "user", "error"}
+    assert set(component(document, "StepRef")["properties"]) == {"stepId", "instanceId"}
+    invalidate = operation(document, "POST", "/credentials/{credential_id}/invalidate")
+    assert list(parameters(invalidate)) == ["credential_id"]
+    assert body_name(invalidate) == "Invalidation" and schema_name(invalidate, 200) == "Invalidated"
+    assert schema_name(failure, 413) == schema_name(invalidate, 413) == "Problem"
+    assert reported.status_code == 202 and Reported.model_validate(reported.json()).execution_id == "exec-1"
+    assert Invalidated.model_validate(invalidated.json()).change == "updated"
+    assert Invalidated.model_validate(again.json()).change == "unchanged"
+    assert too_large.status_code == 401  # who is calling is settled before the body is read
+    assert too_large_too.status_code == 413 and too_large_too.json()["code"] == "body_too_large"
 
 
 async def test_invalidate_marks_invalid_and_notifies_once(
@@ -229,7 +275,7 @@ async def test_invalidate_marks_invalid_and_notifies_once(
     assert first.json() == {"credential": "cred-u1", "status": "INVALID", "change": "updated"}
     assert again.json()["change"] == "unchanged"
     assert unauthorised.status_code == 401 and missing.status_code == 404
-    assert bad.status_code == 400 and bad.json()["problems"] == ["error: Field required"]
+    assert bad.status_code == 422 and bad.json()["problems"] == ["error: Field required"]
     stored = await registry.get("credential", "cred-u1")
     assert isinstance(stored, Credential) and stored.status == "INVALID"
     assert await watch.observe(await cache.refresh()) == 0  # the worker sees the change: already notified

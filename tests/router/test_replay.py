@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from router.admin import replay as replay_routes
 from router.history.indexes import EventFilter
 from router.history.replay import ReplayConfig, Replayer, ReplayRunner
-from router.history.replay_jobs import ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest, parse_when
+from router.history.replay_jobs import MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest, parse_when
 from router.runtime.supervisor import Supervisor, Task
 from router.settings import Settings
 from router.storage.keys import ROUTING_GROUP, Keys
@@ -19,6 +20,7 @@ from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, TEAM, Seed, make_worker, running, seed_slack, xrange_all
+from tests.router.schema_support import body_schemas, component, fits, operation, parameters
 from tests.router.test_ingest import jobs, outcome, post_slack, slack_event
 from tests.router.waiting import eventually
 
@@ -219,7 +221,11 @@ async def test_replay_one_event_through_the_api(settings: Settings, seed: Seed, 
     assert made.status_code == 202 and made.json()["id"] == f"event:{event_id}:redeliver"
     assert plain.status_code == 202 and plain.json()["mode"] == "reroute"
     assert missing.status_code == 404 and unknown.status_code == 404
-    assert bad_mode.status_code == bad.status_code == neither.status_code == 400
+    # A body that does not fit the documented model is a 422 naming the member at fault.
+    assert bad_mode.status_code == bad.status_code == neither.status_code == 422
+    assert [e["field"] for e in bad_mode.json()["errors"]] == ["mode"]
+    assert [e["field"] for e in bad.json()["errors"]] == ["integration"]
+    assert [e["field"] for e in neither.json()["errors"]] == ["dry_run"]
     assert filtered.status_code == 202
     assert filtered.json()["filter"] == {"integration": "slack-app", "after_ms": 1577836800000}
     assert noauth.status_code == 401
@@ -358,3 +364,52 @@ async def test_backlog_counts_lag_and_pending(redis: Redis) -> None:
     await store.ensure_group(KEYS.ingest)
     await store.read_new(KEYS.ingest, count=1, block_ms=0)
     assert await store.backlog(KEYS.ingest, ROUTING_GROUP) == 4  # 3 unread + 1 pending
+
+
+async def test_the_schema_describes_every_replay_route_and_real_answers_fit_it(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_slack(seed)
+    [event_id] = await post_events(settings, 1)
+    await route_all(redis, registry)
+    one = {"request_id": "one", "event_id": event_id}
+    selection = {"request_id": "sel", "integration": "slack-app", "afterDate": "2020-01-01", "before_ms": 2**53}
+    async with running(settings) as http:
+        schema = (await http.get("/api/openapi.json")).json()
+        answers = [
+            await http.post("/api/replays", json=one, headers=AUTH),
+            await http.post("/api/replays", json=one, headers=AUTH),
+            await http.post("/api/replays", json={**one, "mode": "redeliver"}, headers=AUTH),
+            await http.post("/api/replays", json=selection, headers=AUTH),
+            await http.post(f"/api/events/{event_id}/replay", json={"dry_run": True}, headers=AUTH),
+            await http.post("/api/events/1-0/replay", headers=AUTH),
+            await http.post("/api/replays", json={"request_id": "-bad"}, headers=AUTH),
+        ]
+        runner = ReplayRunner(replayer(redis, registry), ReplayJobs(redis, KEYS), owner="w1")
+        while await runner.run_once():
+            pass
+        answers += [await http.get(f"/api/replays/{name}", headers=AUTH) for name in ("one", "sel", "nope")]
+    assert [a.status_code for a in answers] == [202, 200, 409, 202, 202, 404, 422, 200, 200, 404]
+    for answer in answers:
+        fits(replay_routes.router, answer)
+    assert answers[4].json()["id"] == f"event:{event_id}:dry:reroute"
+    assert [e["field"] for e in answers[6].json()["errors"]] == ["request_id"]
+    done = answers[8].json()
+    assert done["status"] == "done" and done["filter"] == {
+        "integration": "slack-app",
+        "after_ms": 1577836800000,
+        "before_ms": 2**53,
+    }
+
+    assert body_schemas(schema, "POST", "/replays") == {"ReplayBody"}
+    fields = component(schema, "ReplayBody")["properties"]
+    assert {"request_id", "event_id", "mode", "dry_run", "after_ms", "afterDate", "integration"} <= set(fields)
+    assert fields["mode"]["enum"] == list(MODES) and fields["request_id"]["pattern"]
+    assert component(schema, "ReplayBody")["required"] == ["request_id"]
+    assert body_schemas(schema, "POST", "/events/{event_id}/replay") == {"EventReplayBody"}
+    assert not operation(schema, "POST", "/events/{event_id}/replay")["requestBody"].get("required")
+    assert set(parameters(schema, "POST", "/events/{event_id}/replay")) == {"event_id"}
+    assert set(parameters(schema, "GET", "/replays/{request_id}")) == {"request_id"}
+    assert parameters(schema, "POST", "/replays") == {}
+    for path in ("/replays", "/events/{event_id}/replay"):
+        assert {"200", "202", "404", "409", "422"} <= set(operation(schema, "POST", path)["responses"])
