@@ -8,11 +8,13 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from router.admin import records
 from router.settings import Settings
 from subscriptions.models import Credential, Integration, Workflow
 from subscriptions.registry import Registry
 from tests.router.conftest import SLACK_SECRET, Seed, running
 from tests.router.record_support import BASE, OPERATOR, SAMPLES, assert_no_secret, record_id, seed_project
+from tests.router.schema_support import fits
 
 pytestmark = pytest.mark.anyio
 
@@ -43,6 +45,7 @@ async def test_each_kind_is_created_read_listed_replaced_patched_and_deleted(
         assert patched.json()[field] == value and patched.headers["etag"] != created.headers["etag"]
         for answer in (created, read, listed, replaced, patched):
             assert_no_secret(answer.text)
+            fits(records.router, answer)  # each answer is what the schema says it is
         assert (await http.delete(url, headers=OPERATOR)).status_code == 204
         assert (await http.get(url, headers=OPERATOR)).status_code == 404
         assert (await http.delete(url, headers=OPERATOR)).status_code == 404
@@ -107,6 +110,7 @@ async def test_if_match_guards_every_write(settings: Settings, seed: Seed, regis
         etag = (await http.get(url, headers=OPERATOR)).headers["etag"]
         stale = await http.put(url, json={"disabled": True}, headers={**OPERATOR, "if-match": '"stale"'})
         assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
+        fits(records.router, stale)
         assert not (await registry.get("user", "u2")).model_dump()["disabled"]  # type: ignore[union-attr]
         fresh = await http.patch(url, json={"disabled": True}, headers={**OPERATOR, "if-match": etag})
         assert fresh.status_code == 200 and fresh.headers["etag"] != etag
@@ -152,6 +156,7 @@ async def test_invalid_bodies_are_422s_naming_each_field_and_write_nothing(
         for segment, body, fields in cases:
             answer = await http.post(f"{BASE}/{segment}", json=body, headers=OPERATOR)
             assert answer.status_code == 422, (body, answer.text)
+            fits(records.router, answer)
             assert answer.json()["code"] == "invalid_body"
             assert {e["field"] for e in answer.json()["errors"]} == fields, (body, answer.json())
         mismatch = await http.put(f"{BASE}/users/u2", json={"id": "u3"}, headers=OPERATOR)
@@ -227,6 +232,7 @@ async def test_integration_secrets_rotate_with_an_overlap(settings: Settings, se
         [old_id] = (await http.get(f"{BASE}/integrations/slack-app", headers=OPERATOR)).json()["secret_ids"]
         added = await http.post(url, json={"secret": "the-next-SECRET"}, headers=OPERATOR)
         assert added.status_code == 201 and "the-next-SECRET" not in added.text
+        fits(records.router, added)
         [new_id] = [i for i in added.json()["secret_ids"] if i != old_id]
         assert added.headers["location"] == f"{url}/{new_id}"
         stored = await registry.get("integration", "slack-app")
