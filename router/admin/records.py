@@ -140,6 +140,9 @@ def _patch_media(request: Request) -> Response | None:
 # --- the routes of one kind -------------------------------------------------------------------------------------
 
 ONE = responses(s412="`If-Match` does not match the record's ETag (`precondition_failed`)")
+ETAG = {"ETag": {"description": "The record's version: send it as `If-Match`", "schema": {"type": "string"}}}
+LOCATION = {"Location": {"description": "The new record's path", "schema": {"type": "string"}}}
+TAGGED: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG}}
 UNSUPPORTED = responses(s415=f"A PATCH body that is neither {MERGE_PATCH} nor application/json")
 
 
@@ -209,7 +212,7 @@ def _kind_routes(segment: str) -> None:
         return await delete(request, Where(kind, project_id, record_id), if_match)
 
     created: dict[int | str, dict[str, Any]] = {
-        201: {"model": view, "description": f"The {label} was created (`Location` names it)"}
+        201: {"model": view, "description": f"The {label} was created", "headers": {**ETAG, **LOCATION}}
     }
     router.get(collection, response_model=page, summary=f"The project's {label} records")(
         admin(READ)(_named(list_records, f"list_{noun}"))
@@ -219,22 +222,24 @@ def _kind_routes(segment: str) -> None:
         response_model=view,
         status_code=201,
         summary=f"Create a {label}",
-        responses=responses(s409="The id is taken (`already_exists`)"),
+        responses={201: {"headers": {**ETAG, **LOCATION}}, **responses(s409="The id is taken (`already_exists`)")},
         openapi_extra=_body(body),
     )(admin(WRITE)(_named(create_record, f"create_{single}")))
-    router.get(item, response_model=view, summary=f"One {label}")(admin(READ)(_named(get_record, f"get_{single}")))
+    router.get(item, response_model=view, summary=f"One {label}", responses=TAGGED)(
+        admin(READ)(_named(get_record, f"get_{single}"))
+    )
     router.put(
         item,
         response_model=view,
         summary=f"Create or replace a {label}",
-        responses={**created, **ONE},
+        responses={**TAGGED, **created, **ONE},
         openapi_extra=_body(body),
     )(admin(WRITE)(_named(put_record, f"put_{single}")))
     router.patch(
         item,
         response_model=view,
         summary=f"Change a {label} (JSON merge patch)",
-        responses={**ONE, **UNSUPPORTED},
+        responses={**TAGGED, **ONE, **UNSUPPORTED},
         openapi_extra=_body(body, MERGE_PATCH, "application/json"),
     )(admin(WRITE)(_named(patch_record, f"patch_{single}")))
     router.delete(
@@ -281,7 +286,7 @@ async def list_projects(request: Request, limit: Limit = None, cursor: Cursor = 
     response_model=views.ProjectView,
     status_code=201,
     summary="Create a project",
-    responses=responses(s409="The id is taken (`already_exists`)"),
+    responses={201: {"headers": {**ETAG, **LOCATION}}, **responses(s409="The id is taken (`already_exists`)")},
     openapi_extra=_body(_PROJECT),
 )
 @admin(at.OPERATOR_ONLY)
@@ -295,7 +300,7 @@ async def create_project(request: Request) -> Response:
     return await write(request, where, replacing(where, data), if_match=None, create=True)
 
 
-@router.get("/projects/{project_id}", response_model=views.ProjectView, summary="One project")
+@router.get("/projects/{project_id}", response_model=views.ProjectView, summary="One project", responses=TAGGED)
 @admin(READ)
 @refusing
 async def get_project(request: Request, project_id: ProjectId) -> Response:
@@ -306,7 +311,11 @@ async def get_project(request: Request, project_id: ProjectId) -> Response:
     "/projects/{project_id}",
     response_model=views.ProjectView,
     summary="Create (operator) or replace a project",
-    responses={201: {"model": views.ProjectView, "description": "The project was created"}, **ONE},
+    responses={
+        **TAGGED,
+        201: {"model": views.ProjectView, "description": "The project was created", "headers": {**ETAG, **LOCATION}},
+        **ONE,
+    },
     openapi_extra=_body(_PROJECT),
 )
 @admin(WRITE)
@@ -321,7 +330,7 @@ async def put_project(request: Request, project_id: ProjectId, if_match: IfMatch
     "/projects/{project_id}",
     response_model=views.ProjectView,
     summary="Change a project (JSON merge patch)",
-    responses={**ONE, **UNSUPPORTED},
+    responses={**TAGGED, **ONE, **UNSUPPORTED},
     openapi_extra=_body(_PROJECT, MERGE_PATCH, "application/json"),
 )
 @admin(WRITE)
@@ -364,7 +373,11 @@ SECRETS = "/projects/{project_id}/integrations/{record_id}/secrets"
     response_model=views.IntegrationView,
     status_code=201,
     summary="Add a signing secret to an integration (its `Location` is the new secret's)",
-    responses={200: {"model": views.IntegrationView, "description": "The secret was already there"}, **ONE},
+    responses={
+        201: {"headers": {**ETAG, **LOCATION}},
+        200: {"model": views.IntegrationView, "description": "The secret was already there", "headers": ETAG},
+        **ONE,
+    },
 )
 @admin(WRITE)
 @refusing

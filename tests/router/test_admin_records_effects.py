@@ -149,6 +149,8 @@ def test_each_route_documents_its_body_and_answers() -> None:
         item = schema["paths"][f"/projects/{{project_id}}/{segment}/{{record_id}}"]
         assert set(item) == {"get", "put", "patch", "delete"}
         assert "412" in item["put"]["responses"] and "201" in item["put"]["responses"]
+        assert {"ETag", "Location"} <= set(item["put"]["responses"]["201"]["headers"])
+        assert all("ETag" in item[m]["responses"]["200"]["headers"] for m in ("get", "put", "patch"))
         assert set(item["patch"]["requestBody"]["content"]) == {"application/merge-patch+json", "application/json"}
         body = item["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         assert body in schema["components"]["schemas"]
