@@ -23,7 +23,7 @@ IntegrationId = Annotated[str, Path(description="The integration's id")]
 Scalar = str | int | float | bool | None
 
 
-class IntegrationView(BaseModel):
+class IntegrationOverview(BaseModel):
     """An integration as registered, with its secrets counted, never shown."""
 
     model_config = ConfigDict(extra="forbid")
@@ -37,10 +37,10 @@ class IntegrationView(BaseModel):
     duplicates: int = Field(description="Provider deliveries dropped as repeats of one already stored")
 
 
-class IntegrationPage(BaseModel):
+class IntegrationOverviewPage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    data: list[IntegrationView]
+    data: list[IntegrationOverview]
     next: None = Field(description="Always null: every integration is on the one page")
     total: int
 
@@ -140,7 +140,7 @@ class Activated(BaseModel):
 @router.get(
     "/integrations",
     tags=["integrations"],
-    response_model=IntegrationPage,
+    response_model=IntegrationOverviewPage,
     summary="Every integration (secrets counted)",
 )
 @admin(at.OPERATOR_ONLY)

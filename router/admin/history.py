@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from router.admin import scopes as at
+from router.admin.delivery import Attempt
 from router.admin.guard import admin, admin_router
 from router.admin.paging import attempts_with_iso, next_link, with_iso
 from router.admin.paging import page as list_page
@@ -87,16 +88,6 @@ class EventSummary(_Answer):
     routing: Routing
 
 
-class Attempt(_Answer):
-    at: float = Field(description="When the attempt started, in epoch seconds")
-    at_iso: str | None = Field(description="`at`, ISO 8601 UTC")
-    status: int | None = Field(description="The target's HTTP status; null when no response arrived")
-    duration_ms: float
-    error_class: str | None = Field(description="Null on 2xx; `http_status`, `timeout`, `connect_error`, ...")
-    retry_after_s: float | None = Field(description="The target's Retry-After, when it sent a usable one")
-    verdict: str = Field(description="`success`, `retry`, `fail` or `disable`")
-
-
 class JobDelivery(RoutedJob):
     state: str = Field(description="`queued`, `retrying`, or how the delivery ended (`delivered`, `dead`, ...)")
     reason: str | None = Field(default=None, description="Why it ended so (ended jobs)")
@@ -107,7 +98,7 @@ class JobDelivery(RoutedJob):
     next_attempt_at_iso: str | None = Field(default=None, description="`next_attempt_at`, ISO 8601 UTC")
 
 
-class Verification(_Answer):
+class EventVerification(_Answer):
     result: str = Field(description="Always `verified`: a request that failed is not stored")
     by: str = Field(description="What verified it: `provider signature`, `user token`, ...")
 
@@ -116,7 +107,7 @@ class EventDetail(EventSummary):
     headers: dict[str, str] = Field(description="The stored headers the current allow-list shows")
     body_base64: str = Field(description="The body exactly as received")
     body: str | None = Field(description="The body as UTF-8 text; null when it is not")
-    verification: Verification
+    verification: EventVerification
     jobs: list[JobDelivery] = Field(description="Each trigger job with its delivery state")
 
 

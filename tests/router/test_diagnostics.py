@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from router.admin.core import Activated, CapturePage, Cleared, FailurePage, IntegrationPage, TriggerPage
+from router.admin.core import Activated, CapturePage, Cleared, FailurePage, IntegrationOverviewPage, TriggerPage
 from router.ingress.diagnostics import CAPTURE_TTL_S, CAPTURES_KEPT, CAPTURES_PER_SOURCE, Diagnostics
 from router.settings import Settings
 from router.storage.keys import Keys
@@ -204,7 +204,7 @@ async def test_the_schema_documents_the_integration_routes_and_their_answers_mat
         cleared = await http.delete("/api/integrations/notion-app/handshakes", headers=AUTH)
         triggers = await http.get("/api/workflows/wf-1/triggers", headers=AUTH)
     operations = [
-        ("GET", "/integrations", "IntegrationPage", set()),
+        ("GET", "/integrations", "IntegrationOverviewPage", set()),
         ("GET", "/integrations/{integration_id}/verification-failures", "FailurePage", {"integration_id"}),
         ("GET", "/integrations/{integration_id}/handshakes", "CapturePage", {"integration_id"}),
         ("DELETE", "/integrations/{integration_id}/handshakes", "Cleared", {"integration_id"}),
@@ -223,7 +223,7 @@ async def test_the_schema_documents_the_integration_routes_and_their_answers_mat
         assert schema_name(found, 200) == model and "requestBody" not in found
     # The verifier's diagnostics beyond the named ones are documented as scalars or lists of them.
     assert component(document, "VerificationFailure")["additionalProperties"]
-    listed = IntegrationPage.model_validate(integrations.json())
+    listed = IntegrationOverviewPage.model_validate(integrations.json())
     assert {(i.id, i.secrets_count) for i in listed.data} == {("slack-app", 1), ("notion-app", 0)}
     [failure] = FailurePage.model_validate(failures.json()).data
     assert failure.reason == "signature_mismatch" and failure.secrets_tried == 1 and failure.at_iso
