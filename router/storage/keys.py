@@ -225,7 +225,8 @@ class Keys:
         return f"{self.prefix}:{{idx}}:ev:{kind}" + (f":{encoded}" if values else "")
 
     def job_index(self, kind: str, *values: str) -> str:
-        """Sorted set of trigger job ids (score: their event's time): all, workflow, user or status."""
+        """Sorted set of trigger job ids (score: their event's time): all, project, integration (type), workflow,
+        user or status."""
         encoded = ":".join(quote(v, safe="") for v in values)
         return f"{self.prefix}:{{idx}}:job:{kind}" + (f":{encoded}" if values else "")
 
