@@ -378,6 +378,10 @@ class EventIndex:
         page = await self.jobs(f, limit=offset + limit, newest_first=newest_first)
         return Page(page.ids[offset:], page.next_cursor, page.total)
 
+    async def job_in_project(self, job_id: str, project: str) -> bool:
+        """Whether the trigger job is indexed under ``project`` (its event's)."""
+        return await self._redis.zscore(self._keys.job_index("project", project), job_id) is not None
+
     async def job_status(self, job_ids: Sequence[str]) -> list[str]:
         """EXECUTING, SUCCEEDED or FAILED per job; "" for a job the index does not know."""
         if not job_ids:
