@@ -29,4 +29,5 @@ async def admit(request: Request, rule: scopes.Rule) -> Caller | Response:
     if wait_s:
         detail = f"at most {LIMIT} requests per {WINDOW_S / 60:g} minutes per key; retry in {wait_s} s"
         return problem(429, "rate_limited", detail, headers={"retry-after": str(wait_s)})
+    request.state.caller = caller  # for the audit record of a write
     return await refusal(request, rule, caller.scopes) or caller

@@ -5,6 +5,9 @@
   ``status``, ``afterDate`` (inclusive) and ``beforeDate`` (exclusive), ordered by ``sortBy``, paged by
   ``offset``; ``nextLink`` is the absolute URL of the next page, null on the last.
 - ``GET .../workflow-executions/{executionId}``: one execution with its ``stepExecutions``.
+- ``GET .../workflow-executions/{executionId}/step-executions/{stepExecutionId}``: one step's input and output.
+- ``POST .../workflow-executions/{executionId}/replay``: 201, its trigger delivered again (a replay job that
+  redelivers this one trigger job, run by the workers as every replay is).
 
 An execution is a trigger job: it starts when its event is stored and ends when its delivery does (HTTP
 targets). What the router cannot know stays empty rather than invented: a workflow runner reports no steps, so
@@ -14,17 +17,21 @@ targets). What the router cannot know stays empty rather than invented: a workfl
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router.admin.guard import Caller
 from router.admin.problems import problem
+from router.admin.scopes import Rule
 from router.history.executions import Execution, executions
 from router.history.indexes import EventIndex, Page
+from router.history.replay_jobs import ReplayJobs, ReplayRequest
 from router.ingress.sdk.responses import iso_ms
-from router.platform_api.access import READ, admit
+from router.platform_api.access import READ, WRITE, admit
 from router.platform_api.filters import PAGE, next_link, parse
 from router.runtime.state import app_state
 
@@ -75,9 +82,9 @@ async def list_executions(request: Request) -> Response:
     )
 
 
-async def _one(request: Request) -> Execution | Response:
+async def _one(request: Request, rule: Rule = READ) -> Execution | Response:
     """The execution the path names, in the path's project; a 404 for any other (unknown, trimmed, elsewhere)."""
-    caller = await admit(request, READ)
+    caller = await admit(request, rule)
     if isinstance(caller, Response):
         return caller
     state = app_state(request)
@@ -98,8 +105,39 @@ async def get_execution(request: Request) -> Response:
     return JSONResponse({**_summary(run), "stepExecutions": []})
 
 
+async def get_step_execution(request: Request) -> Response:
+    run = await _one(request)
+    if isinstance(run, Response):
+        return run
+    return problem(404, "not_found", "no such step execution: workflow runners do not report their steps")
+
+
+async def replay_execution(request: Request) -> Response:
+    run = await _one(request, WRITE)
+    if isinstance(run, Response):
+        await _audit(request, run.status_code)  # a known caller's refusal is recorded, as the admin API's are
+        return run
+    state = app_state(request)
+    # A fresh request id each time: every call replays again, as the platform's does.
+    replay = ReplayRequest(f"execution:{uuid.uuid4().hex}", mode="redeliver", event_id=run.event_id, job_id=run.id)
+    jobs = ReplayJobs.of(state["store"], state["keys"], record_ttl_s=state["settings"].retention_days * 86_400)
+    await jobs.create(replay)
+    await _audit(request, 201)
+    return Response(status_code=201)  # the documented answer: "201: Created", no body
+
+
+async def _audit(request: Request, status: int) -> None:
+    caller = getattr(request.state, "caller", None)  # none when the key was unknown or over its rate limit
+    if isinstance(caller, Caller):
+        await app_state(request)["audit"].record(caller.actor, "replay_execution", request.url.path, status)
+
+
+EXECUTION = f"{BASE}/workflow-executions/{{execution_id:path}}"
 routes = [
     Route(f"{BASE}/workflow-executions", list_executions, methods=["GET"]),
-    # Execution ids may hold percent-escapes a client sends encoded; the path converter keeps them whole.
-    Route(f"{BASE}/workflow-executions/{{execution_id:path}}", get_execution, methods=["GET"]),
+    # Execution ids may hold percent-escapes a client sends encoded; the path converter keeps them whole, and
+    # the routes with a suffix come first so that no execution id swallows it.
+    Route(f"{EXECUTION}/step-executions/{{step_id}}", get_step_execution, methods=["GET"]),
+    Route(f"{EXECUTION}/replay", replay_execution, methods=["POST"]),
+    Route(EXECUTION, get_execution, methods=["GET"]),
 ]

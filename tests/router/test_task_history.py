@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from router.history.replay import ReplayRunner
+from router.history.replay_jobs import ReplayJobs
 from router.platform_api.rate_limit import LIMIT, RateLimit
 from router.settings import Settings
 from router.storage.keys import Keys
@@ -21,6 +23,7 @@ from subscriptions.keys import RegistryKeys
 from subscriptions.registry import Registry
 from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, xrange_all
 from tests.router.test_history import deliver_all, route_all
+from tests.router.test_replay import replayer
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
@@ -319,3 +322,34 @@ async def test_the_window_slides_and_frees_a_place_as_the_oldest_request_leaves(
     assert await limit.take("k") == 0  # at +10 it has left
     assert await limit.take("k") == 1  # the next to leave is the one made at +1
     assert await redis.zcard(KEYS.api_window("k")) == 3  # never more than the limit
+
+
+async def test_replay_delivers_that_one_execution_again_and_steps_are_not_reported(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_world(seed)
+    await preload(redis, 20)
+    await route_all(make_worker(redis, registry, batch=500))
+    [original, *_] = [r for r in await truth(redis) if r["project"] == "p1" and r["workflow"] == "wf-sf"]
+    path = f"{BASE}/{original['id']}"
+    before = len(await xrange_all(redis, KEYS.triggers("wf-sf")))
+    writer = await key(redis, "project:p1:write")
+    async with running(settings) as http:
+        refused = await http.post(f"{path}/replay", headers=await key(redis, "project:p1:read"))
+        assert refused.status_code == 403 and refused.json()["required"] == "project:p1:write"
+        answer = await http.post(f"{path}/replay", headers=writer)
+        assert answer.status_code == 201 and answer.content == b""  # "201: Created"
+        assert (await http.post(f"{BASE}/1-0:nope:x/replay", headers=writer)).status_code == 404
+        step = await http.get(f"{path}/step-executions/5fec7d78-7e10-4b4a-bdfc-292f629774bf", headers=writer)
+        assert step.status_code == 404 and "do not report their steps" in step.json()["detail"]
+        trail = (await http.get("/api/audit", headers=OPERATOR)).json()["data"]
+    assert [(e["action"], e["status"]) for e in trail[:3]] == [
+        ("replay_execution", 404),
+        ("replay_execution", 201),
+        ("replay_execution", 403),
+    ]
+    assert await ReplayRunner(replayer(redis, registry), ReplayJobs(redis, KEYS), owner="w1").run_once()
+    jobs = await xrange_all(redis, KEYS.triggers("wf-sf"))
+    [(_, again)] = jobs[before:]  # that execution's trigger, and no other job of its event
+    assert again[b"replay_of_job"].decode() == original["id"]
+    assert again[b"job_id"].decode().startswith(original["id"] + ":replay:")
