@@ -451,8 +451,7 @@ def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[
     return out
 
 
-def _job_keys(keys: Keys, job: Mapping[str, str], fields: Mapping[str, bytes]) -> set[str]:
-    event = IngestEvent.lenient(fields)
+def _job_keys(keys: Keys, job: Mapping[str, str], event: IngestEvent) -> set[str]:
     out = {keys.job_index("all"), keys.job_index("workflow", job.get("workflow", ""))}
     if job.get("user"):
         out.add(keys.job_index("user", job["user"]))
@@ -500,8 +499,9 @@ async def index_routed(
             for key in _event_keys(keys, event.fields, jobs):
                 registry.add(key)
                 pipe.zadd(key, {event.id: at})
+            entry = IngestEvent.lenient(event.fields) if jobs else IngestEvent()  # read once for all its jobs
             for job in jobs:
-                for key in _job_keys(keys, job, event.fields):
+                for key in _job_keys(keys, job, entry):
                     registry.add(key)
                     pipe.zadd(key, {job["job_id"]: at})
             http = [j["job_id"] for j in jobs if j["job_id"] in http_jobs]
@@ -615,8 +615,9 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
                 event = events.get(event_id)
                 for key in {project_key, *_event_keys(keys, event.fields if event else {}, jobs), *_fixed_keys(keys)}:
                     pipe.zrem(key, event_id)
+                entry = IngestEvent.lenient(event.fields if event else {})
                 for job in jobs:
-                    for key in {*_job_keys(keys, job, event.fields if event else {}), *_status_keys(keys, "")[6:]}:
+                    for key in {*_job_keys(keys, job, entry), *_status_keys(keys, "")[6:]}:
                         pipe.zrem(key, job["job_id"])
                 pipe.unlink(keys.event_jobs(event_id))
             await pipe.execute()

@@ -21,7 +21,7 @@ from router.storage.store import EventStore
 from subscriptions.api_keys import ApiKeys
 from subscriptions.keys import RegistryKeys
 from subscriptions.registry import Registry
-from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, xrange_all
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_settings, make_worker, running, xrange_all
 from tests.router.test_history import deliver_all, route_all
 from tests.router.test_replay import replayer
 
@@ -139,7 +139,7 @@ async def key(redis: Redis, *scopes: str) -> dict[str, str]:
 
 
 async def test_the_documented_query_pages_by_100_with_next_links_as_documented(
-    settings: Settings, redis: Redis, world: list[dict[str, Any]]
+    settings: Settings, redis: Redis, redis_url: str, world: list[dict[str, Any]]
 ) -> None:
     expected = [r["id"] for r in world if r["project"] == "p1" and r["integration"] == "hubspot" and in_week(r)]
     assert 200 < len(expected) < 300  # three pages, the last one short
@@ -166,6 +166,10 @@ async def test_the_documented_query_pages_by_100_with_next_links_as_documented(
         last = (await http.get(f"{BASE}?{DOC_QUERY}&offset=200", headers=auth)).json()
         assert [e["id"] for e in last["workflowExecutions"]] == expected[::-1][200:]
         assert last["nextLink"] is None and last["total"] == len(expected)
+    # Behind a proxy, the links name the public host clients were given, never the request's Host.
+    async with running(make_settings(redis_url, public_url="https://zeus.example.com/")) as http:
+        linked = (await http.get(f"{BASE}?{DOC_QUERY}", headers={**auth, "host": "attacker.test"})).json()
+        assert linked["nextLink"] == f"https://zeus.example.com{BASE}?{DOC_QUERY}&sortBy=DESC&offset=100"
 
 
 async def test_every_filter_matches_exactly_the_executions_it_names(
