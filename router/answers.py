@@ -4,6 +4,7 @@ the admin API's FastAPI app mounted inside it (a mounted app answers its own exc
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -19,10 +20,14 @@ from subscriptions.errors import UnreadableRecord
 logger = logging.getLogger(__name__)
 
 
+_TASK_HISTORY = re.compile(r"^/projects/[^/]+/task-history(/|$)")
+
+
 def _admin(request: Request) -> bool:
-    # Only the admin API answers problem documents: providers and SDKs keep the bodies they rely on.
+    # Only the admin API and the Task History API (which takes its keys) answer problem documents: providers and
+    # SDKs keep the bodies they rely on.
     path = request.url.path
-    return path == "/api" or path.startswith("/api/")
+    return path == "/api" or path.startswith("/api/") or _TASK_HISTORY.match(path) is not None
 
 
 async def _router_error(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,7 @@ from router.ingress.sdk.responses import ResponseWaiter
 from router.ingress.shedding import LoadShedding
 from router.ingress.webhooks import receive
 from router.notifications import producers as notify_producers
+from router.platform_api import task_history
 from router.runtime import health
 from router.runtime.health import Readiness
 from router.runtime.process import Runtime
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/webhook/triggers/custom/{definition_id}", receive_custom, methods=["GET", "HEAD", "POST"]),
         Route("/projects/{project_id}/sdk/events/trigger", trigger_app_event, methods=["POST"]),
         Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
+        *task_history.routes,
         *health.routes,
         Mount("/api", create_api()),
     ]

@@ -43,6 +43,7 @@ FAMILY_OWNERS = {
     "event_jobs": {"history/indexes.py"},
     "index_registry": {"history/indexes.py"},
     "readiness_probe": {"runtime/process.py"},
+    "api_window": {"platform_api/rate_limit.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families
@@ -58,6 +59,7 @@ RAW_CLIENT_OWNERS = {
     "delivery/runner.py",  # the runner's client over its trigger stream and responses
     "history/indexes.py",
     "history/replay_jobs.py",
+    "platform_api/rate_limit.py",
 }
 
 

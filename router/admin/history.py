@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
@@ -27,7 +25,7 @@ from router.admin.paging import attempts_with_iso, next_link, with_iso
 from router.admin.paging import page as list_page
 from router.admin.params import decimal
 from router.admin.problems import problem
-from router.delivery.outcomes import DeliveryRecords
+from router.history.executions import Delivery, deliveries, executions, parse_date
 from router.history.indexes import JOB_STATUSES, STATUSES, BadFilter, EventFilter, EventIndex, JobFilter
 from router.ingress import headers as stored_headers
 from router.ingress.sdk.responses import iso_ms
@@ -35,11 +33,9 @@ from router.routing.outcomes import RoutingOutcomes
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
 from router.storage.store import StoredEvent
-from router.storage.stream_id import StreamId
 
 router = admin_router(tags=["history"])
 
-_JOB_ID = re.compile(r"^([0-9]{1,20}-[0-9]{1,20}):.+$")
 # Only events that passed verification are stored: a rejected request is kept as a diagnostic of its integration.
 _VERIFIED_BY = {
     "": "provider signature",
@@ -158,21 +154,6 @@ AfterDate = Annotated[str | None, Query(alias="afterDate", description=f"Receive
 BeforeDate = Annotated[str | None, Query(alias="beforeDate", description=f"Received before: an {_DATE}")]
 User = Annotated[str | None, Query(description="A connected user's id")]
 UserAlias = Annotated[str | None, Query(alias="userId", deprecated=True, description="The older name of `user`")]
-
-
-def parse_date(name: str, value: str) -> int:
-    """Epoch ms of an ISO 8601 date or datetime; BadFilter (→ 400) saying what was expected."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise BadFilter(
-            f"{name} must be an ISO 8601 date or datetime (2024-05-01, 2024-05-01T12:00:00Z, "
-            f"2024-05-01T12:00:00+02:00), got {value!r}",
-            name,
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def _dates(after: str | None, before: str | None) -> tuple[int | None, int | None]:
@@ -303,23 +284,18 @@ async def get_event(request: Request, event_id: Annotated[str, Path(description=
 
 async def _jobs(state: State, job_ids: list[str], summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each trigger job with its delivery state and every attempt (HTTP targets), in one round trip."""
-    records = await DeliveryRecords.of(state["store"], state["keys"]).records(job_ids)
     by_id = {j.get("job_id"): j for j in summaries}
-    out = []
-    for job_id, record in zip(job_ids, records, strict=True):
-        history, due = record.history, record.due
-        job = dict(by_id.get(job_id, {}))
-        if history:
-            job.update(state=history.get("status", ""), reason=history.get("reason") or None)
-            job["attempts"] = attempts_with_iso(json.loads(history.get("attempts") or "[]"))
-            job["ended_at"] = float(history.get("at") or 0) or None
-        elif due is not None:  # a retry is scheduled
-            waiting = attempts_with_iso(json.loads(record.waiting_attempts))
-            job.update(state="retrying", next_attempt_at=due, attempts=waiting)
-        else:  # on its work stream: a delivery worker's or the workflow runner's
-            job.update(state="queued", attempts=[])
-        out.append(with_iso(job, seconds=["ended_at", "next_attempt_at"]))
-    return out
+    states = await deliveries(state["store"], state["keys"], job_ids)
+    return [{**by_id.get(job_id, {}), **_delivery(d)} for job_id, d in zip(job_ids, states, strict=True)]
+
+
+def _delivery(delivery: Delivery) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": delivery.state, "attempts": attempts_with_iso(delivery.attempts)}
+    if delivery.ended:
+        out.update(reason=delivery.reason, ended_at=delivery.ended_at)
+    elif delivery.next_attempt_at is not None:
+        out["next_attempt_at"] = delivery.next_attempt_at
+    return with_iso(out, seconds=["ended_at", "next_attempt_at"])
 
 
 @router.get(
@@ -353,9 +329,9 @@ async def list_executions(
         before_ms=before,
     )
     page = await index.jobs(f, cursor=cursor or None, limit=_limit(limit))
-    executions = await _executions(state, index, page.ids)
+    runs = await _executions(state, page.ids)
     link = next_link(request, page.next_cursor)
-    return JSONResponse(list_page(executions, link, page.total, workflowExecutions=executions, nextLink=link))
+    return JSONResponse(list_page(runs, link, page.total, workflowExecutions=runs, nextLink=link))
 
 
 @router.get("/executions/{job_id:path}", response_model=Execution, summary="One trigger execution")
@@ -364,46 +340,30 @@ async def get_execution(
     request: Request, job_id: Annotated[str, Path(description="The trigger job's id (it may contain `/`)")]
 ) -> Response:
     state = app_state(request)
-    found = await _executions(state, EventIndex.of(state["store"], state["keys"]), [job_id])
+    found = await _executions(state, [job_id])
     if not found:
         return problem(404, "not_found")
     return JSONResponse(found[0])
 
 
-async def _executions(state: State, index: EventIndex, job_ids: list[str]) -> list[dict[str, Any]]:
+async def _executions(state: State, job_ids: list[str]) -> list[dict[str, Any]]:
     """Trigger jobs in the Task History API's workflow-execution shape; unknown (or trimmed) ids are left out."""
-    job_ids = [j for j in job_ids if _JOB_ID.match(j)]
-    statuses = await index.job_status(job_ids)
-    job_ids = [j for j, s in zip(job_ids, statuses, strict=True) if s]
-    statuses = [s for s in statuses if s]
-    event_ids = [_JOB_ID.match(j).group(1) for j in job_ids]  # type: ignore[union-attr]  # filtered above
-    outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(event_ids)
-    details = await _jobs(state, job_ids, [j for o in outcomes for j in _outcome_jobs(o)])
     out = []
-    for job_id, event_id, status, job in zip(job_ids, event_ids, statuses, details, strict=True):
-        started = StreamId.parse(event_id).ms
-        ended = int(job["ended_at"] * 1000) if job.get("ended_at") else None
+    for run in await executions(state["store"], state["keys"], job_ids):
+        ended = run.ended_ms
         out.append(
             {
-                "id": job_id,
-                "userId": job.get("user"),
-                "workflowId": job.get("workflow"),
-                "credentialId": job.get("credential") or None,
-                "eventId": event_id,
-                "status": status,
-                "dateStarted": iso_ms(started),
+                "id": run.id,
+                "userId": run.user,
+                "workflowId": run.workflow,
+                "credentialId": run.credential,
+                "eventId": run.event_id,
+                "status": run.status,
+                "dateStarted": iso_ms(run.started_ms),
                 "dateEnded": iso_ms(ended) if ended is not None else None,
-                "runDuration": ended - started if ended is not None else None,
-                "state": job.get("state"),
-                "attempts": job.get("attempts", []),
+                "runDuration": run.run_duration_ms,
+                "state": run.delivery.state,
+                "attempts": attempts_with_iso(run.delivery.attempts),
             }
         )
     return out
-
-
-def _outcome_jobs(outcome: bytes | str | None) -> list[dict[str, Any]]:
-    try:
-        jobs = json.loads(outcome or "{}").get("jobs", [])
-    except (ValueError, AttributeError):
-        return []
-    return [j for j in jobs if isinstance(j, dict)]

@@ -42,6 +42,7 @@ TITLES = {
     "malformed_entry": "Stored entry unreadable",
     "unreadable_record": "Registry record unreadable",
     "store_unavailable": "Event store unavailable",
+    "rate_limited": "Too many requests",
     "internal_error": "Internal error",
 }
 

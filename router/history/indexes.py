@@ -2,7 +2,7 @@
 
 Layout. One sorted set per filter value (``Keys.event_index``): all, project, integration, provider (per
 integration), type (per integration), credential, user and status; trigger jobs likewise (``Keys.job_index``:
-all, workflow, user, status). Members are ingest stream ids; the score is the id's own time,
+all, project, integration type, workflow, user, status). Members are ingest stream ids; the score is the id's own time,
 ``ms * 1000 + min(seq, 999)``: the time the store accepted the event (``received_at`` to within the append),
 which orders ties within a millisecond like the stream and makes retention exact, because streams are trimmed by
 the same number (MINID). Everything sits under one hash tag, ``{idx}``: a query intersects several sets across
@@ -54,17 +54,18 @@ from subscriptions.snapshot import Snapshot
 
 STATUSES = ("received", "routed", "unmatched", "delivered", "failed", "dead")
 INDEXED = STATUSES[1:]  # received is the routing backlog, not a set
-JOB_STATUSES = ("EXECUTING", "SUCCEEDED", "FAILED")
+# DELAYED: a delivery that failed and waits for its scheduled retry. Last, so the script's key numbers stay put.
+JOB_STATUSES = ("EXECUTING", "SUCCEEDED", "FAILED", "DELAYED")
 BACKLOG_CAP = 10_000  # backlog entries a received query reads at most
 WALK_CAP = 200_000  # entries one page may examine; past it the page is short and the cursor resumes there
 
 # One event's status from its HTTP jobs' statuses, written atomically with them. KEYS: 1 the event's job hash,
-# 2-6 event status sets (INDEXED order), 7-9 job status sets (JOB_STATUSES order). ARGV: 1 event id, 2 score,
+# 2-6 event status sets (INDEXED order), 7-10 job status sets (JOB_STATUSES order). ARGV: 1 event id, 2 score,
 # 3 status when it has no HTTP jobs ("" keeps the current), 4 "1" to keep job statuses already known (a re-route),
 # 5 number of (job id, status) pairs that follow, then the pairs, then stream-target job ids.
 _STATUS = """
 local event, score, base, keep, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
-local job_set = {queued = 7, failed = 7, delivered = 8, dead = 9}
+local job_set = {queued = 7, failed = 10, delivered = 8, dead = 9}
 local function only(first, last, target, member)
   for k = first, last do
     if k == target then redis.call('ZADD', KEYS[k], score, member) else redis.call('ZREM', KEYS[k], member) end
@@ -78,7 +79,7 @@ for i = 0, n - 1 do
   else
     redis.call('HSET', KEYS[1], job, status)
   end
-  only(7, 9, job_set[status] or 7, job)
+  only(7, 10, job_set[status] or 7, job)
 end
 for i = 6 + 2 * n, #ARGV do
   if not redis.call('ZSCORE', KEYS[8], ARGV[i]) and not redis.call('ZSCORE', KEYS[9], ARGV[i]) then
@@ -129,7 +130,9 @@ class EventFilter:
 class JobFilter:
     workflow: str | None = None
     user: str | None = None
-    status: str | None = None  # EXECUTING | SUCCEEDED | FAILED
+    status: str | None = None  # EXECUTING | SUCCEEDED | FAILED | DELAYED
+    project: str | None = None
+    integration_type: str | None = None  # the integration's type (``salesforce``), as the platform names it
     after_ms: int | None = None
     before_ms: int | None = None
 
@@ -285,6 +288,10 @@ def job_keys(keys: Keys, f: JobFilter) -> list[str]:
     if f.status is not None and f.status not in JOB_STATUSES:
         raise BadFilter(f"unknown status {f.status!r}; valid: {', '.join(JOB_STATUSES)}", "status")
     out = []
+    if f.project:
+        out.append(keys.job_index("project", f.project))
+    if f.integration_type:
+        out.append(keys.job_index("integration", f.integration_type))
     if f.workflow:
         out.append(keys.job_index("workflow", f.workflow))
     if f.user:
@@ -358,10 +365,22 @@ class EventIndex:
             for i in range(len(event_ids))
         ]
 
-    async def jobs(self, f: JobFilter, *, cursor: str | None = None, limit: int = 100) -> Page:
-        """One page of trigger job ids matching ``f``, newest first."""
+    async def jobs(
+        self, f: JobFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
+    ) -> Page:
+        """One page of trigger job ids matching ``f``, newest first unless told otherwise."""
         lo, hi = _bounds(f.after_ms, f.before_ms)
-        return await self._walker.page(job_keys(self._keys, f), lo, hi, cursor, limit, True)
+        return await self._walker.page(job_keys(self._keys, f), lo, hi, cursor, limit, newest_first)
+
+    async def jobs_at(self, f: JobFilter, *, offset: int, limit: int, newest_first: bool = True) -> Page:
+        """The page of job ids ``offset`` matches in; ``next_cursor`` is set (to an opaque value) when more
+        follow. The skipped ids are walked, so a deep offset costs what the pages before it would have."""
+        page = await self.jobs(f, limit=offset + limit, newest_first=newest_first)
+        return Page(page.ids[offset:], page.next_cursor, page.total)
+
+    async def job_in_project(self, job_id: str, project: str) -> bool:
+        """Whether the trigger job is indexed under ``project`` (its event's)."""
+        return await self._redis.zscore(self._keys.job_index("project", project), job_id) is not None
 
     async def job_status(self, job_ids: Sequence[str]) -> list[str]:
         """EXECUTING, SUCCEEDED or FAILED per job; "" for a job the index does not know."""
@@ -432,10 +451,14 @@ def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[
     return out
 
 
-def _job_keys(keys: Keys, job: Mapping[str, str]) -> set[str]:
+def _job_keys(keys: Keys, job: Mapping[str, str], event: IngestEvent) -> set[str]:
     out = {keys.job_index("all"), keys.job_index("workflow", job.get("workflow", ""))}
     if job.get("user"):
         out.add(keys.job_index("user", job["user"]))
+    if event.project:
+        out.add(keys.job_index("project", event.project))
+    if event.integration_type:
+        out.add(keys.job_index("integration", event.integration_type))
     return out
 
 
@@ -476,8 +499,9 @@ async def index_routed(
             for key in _event_keys(keys, event.fields, jobs):
                 registry.add(key)
                 pipe.zadd(key, {event.id: at})
+            entry = IngestEvent.lenient(event.fields) if jobs else IngestEvent()  # read once for all its jobs
             for job in jobs:
-                for key in _job_keys(keys, job):
+                for key in _job_keys(keys, job, entry):
                     registry.add(key)
                     pipe.zadd(key, {job["job_id"]: at})
             http = [j["job_id"] for j in jobs if j["job_id"] in http_jobs]
@@ -591,8 +615,9 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
                 event = events.get(event_id)
                 for key in {project_key, *_event_keys(keys, event.fields if event else {}, jobs), *_fixed_keys(keys)}:
                     pipe.zrem(key, event_id)
+                entry = IngestEvent.lenient(event.fields if event else {})
                 for job in jobs:
-                    for key in {*_job_keys(keys, job), *_status_keys(keys, "")[6:]}:
+                    for key in {*_job_keys(keys, job, entry), *_status_keys(keys, "")[6:]}:
                         pipe.zrem(key, job["job_id"])
                 pipe.unlink(keys.event_jobs(event_id))
             await pipe.execute()

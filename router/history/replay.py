@@ -253,6 +253,8 @@ class Replayer:
         writes: list[Append] = []
         for event, raw in zip(selected, outcomes, strict=True):
             jobs = json.loads(raw).get("jobs", []) if raw else []
+            if request.job_id is not None:
+                jobs = [j for j in jobs if j.get("job_id") == request.job_id]
             if not jobs:
                 counts.skip("not_routed" if raw is None else "no_jobs")
                 continue

@@ -41,13 +41,15 @@ class ReplayConflict(RouterError):
 
 @dataclass(frozen=True, slots=True)
 class ReplayRequest:
-    """What to replay: ``event_id`` (one event) or ``filter`` (every event it matches, oldest first)."""
+    """What to replay: ``event_id`` (one event) or ``filter`` (every event it matches, oldest first). With
+    ``job_id`` (one of the event's trigger jobs, redeliver only), that job alone: one workflow execution."""
 
     request_id: str
     mode: str = "reroute"
     dry_run: bool = False
     event_id: str | None = None
     filter: EventFilter | None = None
+    job_id: str | None = None
 
     def __post_init__(self) -> None:
         if not REQUEST_ID.match(self.request_id):
@@ -56,6 +58,8 @@ class ReplayRequest:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if (self.event_id is None) == (self.filter is None):
             raise ValueError("give exactly one of event_id or a filter")
+        if self.job_id is not None and (self.event_id is None or self.mode != "redeliver"):
+            raise ValueError("job_id: one of event_id's jobs, redelivered")
 
     def params(self) -> str:
         """Canonical JSON of everything but the id: two requests under one id conflict when it differs."""
@@ -63,6 +67,8 @@ class ReplayRequest:
             None if self.filter is None else {k: v for k, v in dataclasses.asdict(self.filter).items() if v is not None}
         )
         data = {"mode": self.mode, "dry_run": self.dry_run, "event_id": self.event_id, "filter": flt}
+        if self.job_id is not None:  # absent otherwise: the params of requests stored before it existed still match
+            data["job_id"] = self.job_id
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -75,6 +81,7 @@ class ReplayRequest:
             dry_run=bool(data["dry_run"]),
             event_id=data.get("event_id"),
             filter=None if flt is None else EventFilter(**flt),
+            job_id=data.get("job_id"),
         )
 
 

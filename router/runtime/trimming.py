@@ -41,6 +41,7 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | ``{replay}:pending`` (zset) | members leave when their replay finishes |
 | ``{idx}:ev:*``, ``{idx}:job:*`` (zsets) | retention (``trim_history``) |
 | ``{idx}:ev-jobs:<event>`` (hash) | retention (``trim_history`` UNLINKs them with their event) |
+| ``{api:<key>}:window`` (zset) | at most the rate limit's members; TTL one window (``platform_api/rate_limit.py``) |
 | ``{idx}:registry`` (set) | retention: keys it emptied leave the registry |
 """
 

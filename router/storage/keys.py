@@ -214,6 +214,12 @@ class Keys:
         """String written by /readyz of one process (proof that Redis takes writes); expires after a minute."""
         return f"{self.prefix}:{{health}}:{consumer}"
 
+    def api_window(self, caller: str) -> str:
+        """Sorted set of one API key's recent requests to the platform's API (member per request, score: its time
+        in µs), for its rate limit; expires one window after the last request it admitted."""
+        # Its own hash tag per key: one key per script call, and callers spread over the cluster's slots.
+        return f"{self.prefix}:{{api:{part(caller)}}}:window"
+
     # -- event history indexes (router/history/indexes.py). One hash tag for all of them: a filtered query intersects
     # several sets in one script or pipeline, across projects, and the ingest stream they index is one slot too.
 
@@ -225,7 +231,8 @@ class Keys:
         return f"{self.prefix}:{{idx}}:ev:{kind}" + (f":{encoded}" if values else "")
 
     def job_index(self, kind: str, *values: str) -> str:
-        """Sorted set of trigger job ids (score: their event's time): all, workflow, user or status."""
+        """Sorted set of trigger job ids (score: their event's time): all, project, integration (type), workflow,
+        user or status."""
         encoded = ":".join(quote(v, safe="") for v in values)
         return f"{self.prefix}:{{idx}}:job:{kind}" + (f":{encoded}" if values else "")
 
