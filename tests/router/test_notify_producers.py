@@ -216,6 +216,58 @@ async def test_http_failure_report_carries_the_step_times(
     assert_workflow_failure(event, execution_id="exec-7", error="Test error message", step=step)
 
 
+# platform-api.md §3.8, verbatim.
+REFERENCE_WORKFLOW_FAILURE = json.loads("""{
+  "type": "workflow_failure",
+  "timestamp": 1729629642607,
+  "timestampISO": "2024-10-22T20:40:42.607Z",
+  "message": "Workflow \u201cTest Workflow Name\u201c failed for User <User ID>",
+  "user": {"id": "<User ID>", "metadata": {}},
+  "project": {"id": "613b038f-e9bf-49ec-bc58-ba8d620754c7", "name": "Test Project Name"},
+  "integration": {"id": "57a96b31-c69e-421a-bb32-7a25f9c6a893", "type": "slack"},
+  "workflow": {"id": "cae72d65-7fc6-4249-9047-48fc640bfd46", "name": "Test Workflow Name"},
+  "data": {
+    "type": "workflow_failure",
+    "projectId": "613b038f-e9bf-49ec-bc58-ba8d620754c7",
+    "workflowId": "cae72d65-7fc6-4249-9047-48fc640bfd46",
+    "workflowExecution": {"id": "07911c9b-2006-4348-938b-b7ebac94dc1f"},
+    "stepExecution": {
+      "stepId": "3507a59f-d552-45a5-8bca-ed5315111ca0",
+      "instanceId": "45ab5c3d-5ad3-46a0-9b79-692b4c06520d",
+      "startTime": 1729629642606,
+      "endTime": 1729629642606
+    },
+    "timestamp": 1729629642606,
+    "error": "Test error message",
+    "executionUrl": "https://dashboard.useparagon.com/connect/projects/613b038f-e9bf-49ec-bc58-ba8d620754c7/history/workflows/cae72d65-7fc6-4249-9047-48fc640bfd46/executions/07911c9b-2006-4348-938b-b7ebac94dc1f"
+  }
+}""")
+
+
+def shape(value: Any) -> Any:
+    """Keys and JSON types, recursively: what a consumer written against the reference relies on (a user's
+    metadata is theirs: only its type counts)."""
+    if isinstance(value, dict):
+        return {k: "dict" if k == "metadata" else shape(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+async def test_the_event_and_the_test_sample_have_the_references_shape(
+    settings: Settings, redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    from router.notifications.destinations import SAMPLE_EVENT
+
+    await seed_world(registry, seed)
+    job = Job("1-0", TriggerJob(event_id="1-0", job_id="1-0:wf-1:c", workflow="wf-1", project="p1", user="u1"))
+    await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "Test error message", step_id="s", instance_id="i")
+    b = await bridge(redis, registry, execution_url_template="", public_url=settings.public_url)
+    assert await b.step() == 1
+    [event] = await events(redis)
+    expected = shape(REFERENCE_WORKFLOW_FAILURE)
+    assert shape(event) == expected and shape(SAMPLE_EVENT) == expected
+    assert event["data"]["executionUrl"] == "http://hooks.test/api/executions/1-0%3Awf-1%3Ac"
+
+
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
