@@ -81,10 +81,14 @@ def step_execution(reported: Any, report: ExecutionReport, ended_ms: int) -> dic
     when it did not report them: the step ended at the latest when the failure was reported, and started at the
     earliest when the execution's event arrived (Task History's dateStarted; the report time when unknown)."""
     step = dict(reported) if isinstance(reported, dict) else {}
-    ended = _ms(step.get("endTime")) or ended_ms
+    ended = _ms(step.get("endTime"))
+    if ended is None:
+        ended = ended_ms
     started = _ms(step.get("startTime"))
     if started is None:
-        started = _started_ms(report.event_id) or ended
+        started = _started_ms(report.event_id)
+    if started is None:
+        started = ended
     return {**step, "startTime": min(started, ended), "endTime": ended}
 
 
