@@ -104,28 +104,28 @@ async def plan(
 async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> list[Change]:
     """Upsert ``records`` and delete what the rules above say, in one registry write. Raises RegistryChanged
     (nothing written) if other changes kept landing while it planned."""
-    attempt = 1
-    while True:
-        steps = await plan(registry, records, prune=prune)
-        try:
-            await registry.commit(steps.writes, steps.deletes, at_version=steps.version)
-        except RegistryChanged:
-            if attempt >= ATTEMPTS:
-                raise
-            attempt += 1
-        else:
-            return steps.changes
+    steps = await _committed(registry, lambda: plan(registry, records, prune=prune))
+    return steps.changes
 
 
 async def apply_built(registry: Registry, build: Build) -> Plan:
     """Like ``apply`` (same rules, one registry write), with the records and deletions ``build`` makes from the
     stored records. The commit is made at the version ``build`` saw, so what it checked still holds when the
     write lands; if the registry moved meanwhile, it builds again. Returns the plan written."""
-    attempt = 1
-    while True:
+
+    async def planned() -> Plan:
         loaded = await registry.load()
         records, deletes = await build(loaded[1])
-        steps = await plan(registry, records, deletes=deletes, loaded=loaded)
+        return await plan(registry, records, deletes=deletes, loaded=loaded)
+
+    return await _committed(registry, planned)
+
+
+async def _committed(registry: Registry, planned: Callable[[], Awaitable[Plan]]) -> Plan:
+    # A plan is committed at the version it was made at; another write landing first means planning again.
+    attempt = 1
+    while True:
+        steps = await planned()
         try:
             await registry.commit(steps.writes, steps.deletes, at_version=steps.version)
         except RegistryChanged:

@@ -17,7 +17,7 @@ from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
 from subscriptions.models import Integration
 
-router = admin_router(tags=["integrations"])
+router = admin_router()  # each route names its tag: the workflow triggers route is not an integration's
 
 IntegrationId = Annotated[str, Path(description="The integration's id")]
 Scalar = str | int | float | bool | None
@@ -137,7 +137,12 @@ class Activated(BaseModel):
     )
 
 
-@router.get("/integrations", response_model=IntegrationPage, summary="Every integration (secrets counted)")
+@router.get(
+    "/integrations",
+    tags=["integrations"],
+    response_model=IntegrationPage,
+    summary="Every integration (secrets counted)",
+)
 @admin(at.OPERATOR_ONLY)
 async def list_integrations(request: Request) -> Response:
     state = app_state(request)
@@ -188,6 +193,7 @@ def _trigger(entry_id: str, job: TriggerJob) -> dict[str, str]:
 
 @router.get(
     "/integrations/{integration_id}/verification-failures",
+    tags=["integrations"],
     response_model=FailurePage,
     summary="An integration's recently rejected webhooks, and why",
 )
@@ -203,6 +209,7 @@ async def verification_failures(request: Request, integration_id: IntegrationId)
 
 @router.get(
     "/integrations/{integration_id}/handshakes",
+    tags=["integrations"],
     response_model=CapturePage,
     summary="Values providers handed over in handshakes",
 )
@@ -218,7 +225,10 @@ async def handshake_captures(request: Request, integration_id: IntegrationId) ->
 
 
 @router.delete(
-    "/integrations/{integration_id}/handshakes", response_model=Cleared, summary="Forget an integration's captures"
+    "/integrations/{integration_id}/handshakes",
+    tags=["integrations"],
+    response_model=Cleared,
+    summary="Forget an integration's captures",
 )
 @admin(at.write(at.integration()))
 async def clear_handshake_captures(request: Request, integration_id: IntegrationId) -> Response:
@@ -231,6 +241,7 @@ async def clear_handshake_captures(request: Request, integration_id: Integration
 
 @router.post(
     "/integrations/{integration_id}/handshakes/{capture_id}/activate",
+    tags=["integrations"],
     response_model=Activated,
     summary="Make a captured value a signing secret",
 )

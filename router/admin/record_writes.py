@@ -355,14 +355,19 @@ def replacing(where: Where, body: dict[str, Any]) -> Make:
     async def make(current: BaseModel | None, stored: Stored, outcome: Outcome) -> list[BaseModel]:
         data = dict(body)
         users = data.pop("activations", None) if where.kind == "workflow" else None
-        record = _validated(where.kind, _record(where, data))
-        if isinstance(record, Activation):
-            _checked_activation(record, stored)
-        if isinstance(record, Workflow):
-            return _with_activations(stored, record, users, outcome)
-        return [record]
+        return _built(where, data, users, stored, outcome)
 
     return make
+
+
+def _built(where: Where, data: dict[str, Any], users: Any, stored: Stored, outcome: Outcome) -> list[BaseModel]:
+    """The records a write of ``data`` makes: the record, and for a workflow the activations it names."""
+    record = _validated(where.kind, _record(where, data))
+    if isinstance(record, Activation):
+        _checked_activation(record, stored)
+    if isinstance(record, Workflow):
+        return _with_activations(stored, record, users, outcome)
+    return [record]
 
 
 def _checked_activation(activation: Activation, stored: Stored) -> None:
@@ -388,16 +393,11 @@ def patching(where: Where, patch: dict[str, Any]) -> Make:
     """PATCH: the patch merged into the stored record (secrets included, unseen), validated as a whole."""
 
     async def make(current: BaseModel | None, stored: Stored, outcome: Outcome) -> list[BaseModel]:
-        assert current is not None  # noqa: S101  # a PATCH is built only for a record that exists
+        if current is None:  # the caller checked it exists at this same version; a bug otherwise
+            raise RuntimeError("PATCH built for a record that does not exist")
         data = dict(patch)
         users = data.pop("activations", None) if where.kind == "workflow" else None
-        merged = merge_patch(_revealed(current), data)
-        record = _validated(where.kind, _record(where, merged))
-        if isinstance(record, Activation):
-            _checked_activation(record, stored)
-        if isinstance(record, Workflow):
-            return _with_activations(stored, record, users, outcome)
-        return [record]
+        return _built(where, merge_patch(_revealed(current), data), users, stored, outcome)
 
     return make
 
