@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.delivery.retry import RetryPolicy
@@ -31,6 +31,10 @@ def proxy_networks(value: str) -> list[str]:
             # "*" included: trusting every peer's X-Forwarded-For lets any client choose its own address.
             raise ValueError(f"{entry[:64]!r} is not an IP address or CIDR") from None
     return networks
+
+
+def failure_addresses(value: str) -> tuple[str, ...]:
+    return tuple(a for a in (part.strip() for part in value.split(",")) if a)
 
 
 @functools.lru_cache(maxsize=8)
@@ -208,12 +212,20 @@ class Settings(BaseSettings):
         "Not used on port 465.",
     )
     smtp_timeout_s: float = Field(default=15, gt=0, le=600, description="Longest one email send may take, s.")
+    failure_email: str = Field(
+        default="",
+        max_length=2048,
+        description="Comma-separated addresses of every project's default email destination for workflow_failure "
+        "events (default-email:<project id>; a destination record of that id replaces it). Needs "
+        "HOOKROUTER_SMTP_HOST. Unset: no default destination.",
+    )
     execution_url_template: str = Field(
         default="",
         max_length=2048,
         description="Link to one execution in workflow_failure events (data.executionUrl), with {execution_id}, "
-        "{workflow_id} and {project_id} replaced: https://dashboard.example.com/executions/{execution_id}. "
-        "Unset: empty.",
+        "{workflow_id}, {project_id} and {job_id} replaced: https://dashboard.example.com/executions/{execution_id}. "
+        "Unset: the admin API's view of the execution under HOOKROUTER_PUBLIC_URL (/api/executions/{job_id}), or "
+        "null when that is unset too.",
     )
     verification_burst_threshold: int = Field(
         default=20,
@@ -255,6 +267,22 @@ class Settings(BaseSettings):
         if value:
             check_base_url(value)
         return value
+
+    @field_validator("failure_email")
+    @classmethod
+    def _failure_email(cls, value: str, info: ValidationInfo) -> str:
+        # smtp_host is declared above, so it is validated already (absent from data only if it was invalid).
+        if value and not info.data.get("smtp_host"):
+            raise ValueError("needs HOOKROUTER_SMTP_HOST: the emails could not be sent")
+        for address in failure_addresses(value):
+            # The full check is the sender's (it refuses the send); this one catches a pasted list or a typo.
+            if len(address) > 254 or address.count("@") != 1 or any(c.isspace() for c in address):
+                raise ValueError(f"{address[:64]!r} is not an email address")
+        return value
+
+    @property
+    def failure_emails(self) -> tuple[str, ...]:
+        return failure_addresses(self.failure_email)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -29,7 +29,8 @@ class Destination(Record):
     - ``type: webhook`` with ``template``: ``webhook`` (``payload`` is a template over the event, default the
       whole event ``{{$.event}}``), or a vendor's shape: ``slack`` (``url`` = the incoming-webhook URL),
       ``datadog`` (``options.site``, header ``DD-API-KEY``), ``newrelic`` (``options.region`` us|eu, header
-      ``Api-Key``), ``sentry`` (``url`` = the DSN; ``options.endpoint`` store|envelope).
+      ``Api-Key``), ``sentry`` (``url`` = the DSN, or the Ingest URL with the public key in header ``X-Sentry-Auth``;
+      ``options.endpoint`` store|envelope).
     - ``type: email``: ``to`` addresses, sent through the SMTP server in the settings.
     ``event_types`` filters what is sent (empty: everything); ``auto_disable_after`` consecutive non-2xx
     deliveries disable the destination (default from the settings).

@@ -38,6 +38,8 @@ class StepRef(BaseModel):
     # The platform's field names.
     stepId: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(description="The failed step")
     instanceId: Annotated[str, StringConstraints(max_length=128)] = Field("", description="The step's instance")
+    startTime: int | None = Field(None, ge=0, description="When the step started, unix ms")
+    endTime: int | None = Field(None, ge=0, description="When the step failed, unix ms")
 
 
 class FailureReport(BaseModel):
@@ -132,6 +134,8 @@ async def report_failure(
         report.error,
         step_id=step.stepId if step else "",
         instance_id=step.instanceId if step else "",
+        started_ms=step.startTime if step else None,
+        ended_ms=step.endTime if step else None,
     )
     return JSONResponse({"id": record_id, "execution_id": execution_id}, status_code=202)
 

@@ -123,12 +123,31 @@ class RunnerClient:
     async def report_success(self, job: Job) -> str:
         return await self._report(job, "workflow_success", {})
 
-    async def report_failure(self, job: Job, error: str, *, step_id: str = "", instance_id: str = "") -> str:
-        """Record a failed execution (the platform's ``workflow_failure``); returns the record's id."""
+    async def report_failure(
+        self,
+        job: Job,
+        error: str,
+        *,
+        step_id: str = "",
+        instance_id: str = "",
+        started_ms: int | None = None,
+        ended_ms: int | None = None,
+    ) -> str:
+        """Record a failed execution (the platform's ``workflow_failure``); returns the record's id.
+
+        ``started_ms``/``ended_ms`` (unix ms) are when the failed step ran: the event's ``stepExecution.startTime``
+        and ``endTime``. Left out, the event says what the router knows (see ``producers.step_execution``).
+        """
         step: dict[str, Any] = {}
         if step_id:
-            step = {"stepExecution": {"stepId": step_id, "instanceId": instance_id or step_id}}
-        return await self._report(job, "workflow_failure", {"error": error, **step})
+            step = {"stepId": step_id, "instanceId": instance_id or step_id}
+        if started_ms is not None:
+            step["startTime"] = started_ms
+        if ended_ms is not None:
+            step["endTime"] = ended_ms
+        return await self._report(
+            job, "workflow_failure", {"error": error, **({"stepExecution": step} if step else {})}
+        )
 
     async def _report(self, job: Job, kind: str, extra: dict[str, Any]) -> str:
         now = int(time.time() * 1000)

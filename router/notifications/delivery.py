@@ -24,6 +24,7 @@ from router.delivery.job import Job
 from router.delivery.limits import Limiter, TargetLimits
 from router.delivery.outcomes import Outcomes
 from router.delivery.retry import RetryPolicy, Verdict
+from router.notifications.default_email import ProjectDestinations
 from router.notifications.destinations import RenderError, render
 from router.notifications.destinations.email import SmtpConfig, send
 from router.notifications.events import Notifier, router_event
@@ -80,8 +81,10 @@ class DestinationSender:
         retry: RetryPolicy,
         clock: Clock = time.time,
         rand: Callable[[], float] = random.random,
+        destinations: ProjectDestinations | None = None,
     ) -> None:
         self._redis = redis
+        self._destinations = destinations or ProjectDestinations()
         self._keys = keys
         self._limiter = limiter
         self._http = http
@@ -110,7 +113,7 @@ class DestinationSender:
         )
 
     async def deliver(self, snapshot: Snapshot, job: Job, out: Outcomes) -> Settle:
-        destination = snapshot.destinations.get(job.entry.destination)
+        destination = self._destinations.get(snapshot, job.entry.destination)
         if destination is None:
             return out.dead(job, "destination_removed")
         if not destination.enabled or await self._redis.hexists(self._keys.disabled_destinations, destination.id):

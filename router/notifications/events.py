@@ -50,7 +50,7 @@ def workflow_failure(
     execution_id: str,
     error: str,
     step: dict[str, Any] | None = None,
-    execution_url: str = "",
+    execution_url: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     at = time.time() if now is None else now

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
+from router.notifications.default_email import ProjectDestinations
 from router.notifications.delivery import DisabledDestinations
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.storage.entries import MalformedEntry, Notification, TriggerJob
@@ -30,8 +31,10 @@ class DestinationFanout:
         batch: int = 100,
         block_ms: int = 1000,
         claim_idle_ms: int = 60_000,
+        destinations: ProjectDestinations | None = None,
     ) -> None:
         self._store = store
+        self._destinations = destinations or ProjectDestinations()
         self._cache = cache
         self._keys = keys
         self._disabled = DisabledDestinations.of(store, keys)
@@ -67,7 +70,7 @@ class DestinationFanout:
             logger.error("malformed notification skipped", extra={"entry": event.id, "field": exc.field})
             return []
         jobs = []
-        for destination in snapshot.destinations_for(notification.project, notification.type):
+        for destination in self._destinations.wanting(snapshot, notification.project, notification.type):
             if destination.id in disabled:
                 continue
             job = TriggerJob(

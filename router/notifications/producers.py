@@ -48,16 +48,58 @@ APPLY_ERROR = "marked_invalid"  # data.error of a credential marked INVALID with
 
 # -- workflow_failure ----------------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{(execution_id|workflow_id|project_id)\}")
+_PLACEHOLDER = re.compile(r"\{(execution_id|workflow_id|project_id|job_id)\}")
+# Where the admin API shows one execution (GET /api/executions/{job_id}); the link data.executionUrl falls back
+# to under HOOKROUTER_PUBLIC_URL when no template is configured.
+ADMIN_EXECUTION_PATH = "/api/executions/{job_id}"
 
 
-def execution_url(template: str, *, execution_id: str, workflow_id: str, project_id: str) -> str:
+def execution_url(template: str, *, execution_id: str, workflow_id: str, project_id: str, job_id: str = "") -> str:
     """The template with its placeholders replaced (URL-encoded); not str.format, which would read attributes."""
-    values = {"execution_id": execution_id, "workflow_id": workflow_id, "project_id": project_id}
+    values = {"execution_id": execution_id, "workflow_id": workflow_id, "project_id": project_id, "job_id": job_id}
     return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template)
 
 
-def failure_event(stored: StoredEvent, snapshot: Snapshot, url_template: str) -> dict[str, Any]:
+def _link(config: BridgeConfig, report: ExecutionReport, project: str) -> str | None:
+    """data.executionUrl: the configured template, else the admin API's view of the job under the public URL; None
+    (JSON null) when neither is known, since "" is no link and the platform's field is always a URL."""
+    ids = {"execution_id": report.execution_id, "workflow_id": report.workflow, "project_id": project}
+    if config.execution_url_template:
+        return execution_url(config.execution_url_template, **ids, job_id=report.job_id)
+    if config.public_url and report.job_id:
+        template = config.public_url.rstrip("/") + ADMIN_EXECUTION_PATH
+        return execution_url(template, **ids, job_id=report.job_id)
+    return None
+
+
+def _ms(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def step_execution(reported: Any, report: ExecutionReport, ended_ms: int) -> dict[str, Any]:
+    """The platform's stepExecution: what the runner reported, with startTime/endTime filled from what is known
+    when it did not report them: the step ended at the latest when the failure was reported, and started at the
+    earliest when the execution's event arrived (Task History's dateStarted; the report time when unknown)."""
+    step = dict(reported) if isinstance(reported, dict) else {}
+    ended = _ms(step.get("endTime"))
+    if ended is None:
+        ended = ended_ms
+    started = _ms(step.get("startTime"))
+    if started is None:
+        started = _started_ms(report.event_id)
+    if started is None:
+        started = ended
+    return {**step, "startTime": min(started, ended), "endTime": ended}
+
+
+def _started_ms(event_id: str) -> int | None:
+    try:
+        return StreamId.parse(event_id).ms if event_id else None
+    except ValueError:
+        return None
+
+
+def failure_event(stored: StoredEvent, snapshot: Snapshot, config: BridgeConfig) -> dict[str, Any]:
     """The platform's workflow_failure event for one failure report; ValueError (MalformedEntry among them) if
     the report is malformed."""
     report = ExecutionReport.from_fields(stored.fields, stored.id)
@@ -67,18 +109,16 @@ def failure_event(stored: StoredEvent, snapshot: Snapshot, url_template: str) ->
     workflow = report.workflow
     wf = snapshot.workflows.get(workflow)
     project = report.project or (wf.project if wf else "")
-    execution_id = report.execution_id
-    step = data.get("stepExecution")
     at_ms = int(report.timestamp or 0)
     return notifications.workflow_failure(
         snapshot,
         project=project,
         workflow=workflow,
         user=report.user,
-        execution_id=execution_id,
+        execution_id=report.execution_id,
         error=report.error,
-        step=step if isinstance(step, dict) else None,
-        execution_url=execution_url(url_template, execution_id=execution_id, workflow_id=workflow, project_id=project),
+        step=step_execution(data.get("stepExecution"), report, at_ms or StreamId.parse(stored.id).ms),
+        execution_url=_link(config, report, project),
         now=at_ms / 1000 if at_ms else None,
     )
 
@@ -86,6 +126,7 @@ def failure_event(stored: StoredEvent, snapshot: Snapshot, url_template: str) ->
 @dataclass(frozen=True, slots=True)
 class BridgeConfig:
     execution_url_template: str = ""
+    public_url: str = ""
     batch: int = 100
     block_ms: int = 1000
     claim_idle_ms: int = 60_000
@@ -125,7 +166,7 @@ class ExecutionsBridge:
     async def _handle(self, report: StoredEvent) -> None:
         if report.fields.get("type") == _FAILURE and not self._too_old(report):
             try:
-                event = failure_event(report, self._snapshot(), self._config.execution_url_template)
+                event = failure_event(report, self._snapshot(), self._config)
             except (ValueError, TypeError):  # MalformedEntry is a ValueError
                 logger.error("malformed execution report skipped", extra={"entry": report.id})
             else:
@@ -373,6 +414,7 @@ class Producers:
     ) -> None:
         config = BridgeConfig(
             execution_url_template=settings.execution_url_template,
+            public_url=settings.public_url,
             block_ms=settings.route_block_ms,
             claim_idle_ms=settings.claim_idle_ms,
         )

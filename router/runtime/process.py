@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from router.delivery.limits import Limiter
 from router.egress.transport import guarded_client
+from router.notifications.default_email import ProjectDestinations
 from router.notifications.delivery import DestinationSender
 from router.notifications.destinations.email import SmtpConfig
 from router.notifications.events import Notifier
@@ -98,6 +99,7 @@ class Runtime:
             SmtpConfig.from_settings(settings),
             auto_disable_after=settings.destination_auto_disable_after,
             retry=settings.retry_policy,
+            destinations=ProjectDestinations(settings.failure_emails),
         )
         self._worker_redis: Redis | None = None
         self._provider_http: httpx.AsyncClient | None = None

@@ -17,6 +17,7 @@ from router.delivery.limits import Limiter
 from router.delivery.worker import DeliveryConfig, DeliveryWorker
 from router.history.replay import ReplayConfig, Replayer, ReplayRunner
 from router.history.replay_jobs import ReplayJobs
+from router.notifications.default_email import ProjectDestinations
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
 from router.notifications.fanout import DestinationFanout
@@ -105,7 +106,13 @@ class Workers:
             destinations=shared.sender,
             notifier=shared.notifier,
         )
-        self.fanout = DestinationFanout(store(DESTINATIONS_GROUP), cache, keys, block_ms=settings.route_block_ms)
+        self.fanout = DestinationFanout(
+            store(DESTINATIONS_GROUP),
+            cache,
+            keys,
+            block_ms=settings.route_block_ms,
+            destinations=ProjectDestinations(settings.failure_emails),
+        )
         self.producers = Producers(settings, store(NOTIFY_GROUP), cache, keys, shared.notifier)
         replay_jobs = ReplayJobs(redis, keys, record_ttl_s=settings.retention_days * 86_400)
         replayer = Replayer(

@@ -486,6 +486,73 @@ async def test_sentry_envelope_endpoint(sink: HttpSink) -> None:
     check_sentry_event(payload, event)
 
 
+INGEST_URL = "https://o535635.ingest.sentry.io/api/4504082601017344/store/"  # platform-api.md §5.4's example
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "headers", "options"),
+    [
+        # The platform's template: the Ingest URL, and <Sentry Key> replaced in the auth header's value.
+        ("/api/4504082601017344/store/", {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={SENTRY_KEY}"}, {}),
+        ("/api/4504082601017344/store/", {"x-sentry-auth": SENTRY_KEY}, {}),  # the bare key
+        ("/api/4504082601017344/store/?sentry_key=" + SENTRY_KEY, {}, {}),
+        ("/api/4504082601017344/envelope/", {"X-Sentry-Auth": SENTRY_KEY}, {"endpoint": "envelope"}),
+    ],
+)
+async def test_sentry_ingest_url_and_key_header(
+    sink: HttpSink, path: str, headers: dict[str, str], options: dict[str, str]
+) -> None:
+    now = time.time()
+    event = failure(now=now)
+    sealed = {name: SecretStr(value) for name, value in headers.items()}
+    dest = destination(template="sentry", url=SecretStr(sink.base + path), headers=sealed, options=options)
+    validate(dest)
+    received = await deliver(sink, render(dest, event, now=now))
+    endpoint = path.split("?")[0]
+    assert received.path == endpoint  # the key never travels in the query
+    assert [k for k in received.headers if k == "x-sentry-auth"] == ["x-sentry-auth"]
+    auth = sentry_auth(received.headers["x-sentry-auth"])
+    assert auth["sentry_key"] == SENTRY_KEY and auth["sentry_client"] == "hookrouter/0.1"
+    assert_secret_only_in(received, SENTRY_KEY, header="x-sentry-auth")
+    if endpoint.endswith("/store/"):
+        check_sentry_event(json.loads(received.body), event)
+    else:
+        assert received.headers["content-type"] == "application/x-sentry-envelope"
+        check_sentry_event(json.loads(received.body.split(b"\n")[2]), event)
+
+
+def test_the_ingest_url_and_the_dsn_it_was_built_from_send_the_same_request() -> None:
+    dsn = destination(
+        template="sentry", url=SecretStr(f"https://{SENTRY_KEY}@o535635.ingest.sentry.io/4504082601017344")
+    )
+    ingest = destination(
+        template="sentry",
+        url=SecretStr(INGEST_URL),
+        headers={"X-Sentry-Auth": SecretStr(f"Sentry sentry_key={SENTRY_KEY}")},
+    )
+    assert render(dsn, SAMPLE_EVENT, now=1.0) == render(ingest, SAMPLE_EVENT, now=1.0)
+    assert render(ingest, SAMPLE_EVENT, now=1.0).url == INGEST_URL
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "options", "problem"),
+    [
+        (INGEST_URL, {}, {}, "header X-Sentry-Auth"),  # no key anywhere
+        (INGEST_URL, {"X-Sentry-Auth": "Sentry sentry_version=7, sentry_key=<Sentry Key>"}, {}, "Sentry DSN"),
+        ("https://o1.ingest.sentry.io/api/42/minidump/", {"X-Sentry-Auth": SENTRY_KEY}, {}, "Ingest URL"),
+        (INGEST_URL, {"X-Sentry-Auth": SENTRY_KEY}, {"endpoint": "envelope"}, "contradicts"),
+    ],
+)
+def test_sentry_rejects_an_unusable_ingest_url(
+    url: str, headers: dict[str, str], options: dict[str, str], problem: str
+) -> None:
+    sealed = {name: SecretStr(value) for name, value in headers.items()}
+    with pytest.raises(RenderError, match=re.escape(problem)) as caught:
+        validate(destination(template="sentry", url=SecretStr(url), headers=sealed, options=options))
+    assert SENTRY_KEY not in str(caught.value)
+
+
 def test_sentry_groups_by_workflow_and_dedupes_retries() -> None:
     dest = destination(template="sentry", url=SecretStr(f"https://{SENTRY_KEY}@o1.ingest.sentry.io/42"))
     first, other = failure(now=1_700_000_000.0), failure(now=1_700_000_100.0, execution="exec-2")

@@ -240,6 +240,32 @@ async def test_the_test_action_reports_status_latency_and_error(settings: Settin
     assert missing.status_code == 404 and sample["type"] == "workflow_failure"
 
 
+async def test_a_sentry_destination_in_the_platforms_form(settings: Settings, seed: Seed) -> None:
+    """platform-api.md §5.4: the Sentry Ingest URL, and <Sentry Key> replaced by the public key in a header."""
+    await seed(project=[{"id": "p1"}])
+    key = "0123456789abcdef0123456789abcdef"
+    with http_sink() as sink:
+        body = {
+            "project": "p1",
+            "template": "sentry",
+            "url": sink.base + "/api/4504082601017344/store/",
+            "headers": {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={key}"},
+        }
+        async with running(settings) as client:
+            created = await client.put("/api/destinations/sentry", headers=AUTH, json=body)
+            keyless = await client.put("/api/destinations/sentry", headers=AUTH, json={**body, "headers": {}})
+            tested = (await client.post("/api/destinations/sentry/test", headers=AUTH)).json()
+            shown = (await client.get("/api/destinations/sentry", headers=AUTH)).text
+        [received] = sink.received
+    assert created.status_code == 201 and tested["ok"] is True
+    assert keyless.status_code == 400 and keyless.json()["code"] == "invalid_destination"
+    assert "X-Sentry-Auth" in keyless.json()["detail"]
+    assert received.path == "/api/4504082601017344/store/"
+    assert f"sentry_key={key}" in received.headers["x-sentry-auth"]
+    assert json.loads(received.body)["exception"]["values"][0]["type"] == "workflow_failure"
+    assert key not in shown
+
+
 async def test_notifications_are_listed_and_replayed(
     settings: Settings, seed: Seed, redis: Redis, registry: Registry, http: httpx.AsyncClient
 ) -> None:

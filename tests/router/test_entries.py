@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from router.delivery.job import Job
-from router.notifications.producers import failure_event
+from router.notifications.producers import BridgeConfig, failure_event
 from router.settings import Settings
 from router.storage.entries import ExecutionReport, IngestEvent, MalformedEntry, Notification, TriggerJob
 from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
@@ -208,7 +208,7 @@ def test_execution_reports_as_runners_wrote_them_read_and_write_back_unchanged()
     assert info.value.field == "timestamp"
     # The bridge skips what failure_event refuses with a ValueError: a misspelt field is one.
     with pytest.raises(ValueError, match="eror"):
-        failure_event(StoredEvent(KEYS.executions, "5-0", {**old, "eror": b"x"}), Snapshot(), "")
+        failure_event(StoredEvent(KEYS.executions, "5-0", {**old, "eror": b"x"}), Snapshot(), BridgeConfig())
 
 
 # -- strictness --------------------------------------------------------------------------------------------------

@@ -127,7 +127,9 @@ async def test_runner_failure_report_becomes_one_workflow_failure(redis: Redis, 
     assert await b.step() == 2
     assert await b.step() == 0  # acked: nothing is handed out again
     [event] = await events(redis)
-    step = {"stepId": "step-1", "instanceId": "inst-1"}
+    # Times the runner did not report: it failed when it reported; no event id, so it started then too.
+    at = event["timestamp"]
+    step = {"stepId": "step-1", "instanceId": "inst-1", "startTime": at, "endTime": at}
     assert_workflow_failure(event, execution_id="exec-1", error="Test error message", step=step)
     pending = await redis.xpending(KEYS.executions, NOTIFY_GROUP)
     assert pending["pending"] == 0
@@ -174,9 +176,119 @@ async def test_http_failure_report_takes_the_runner_path(
     assert record[b"integration_type"] == b"slack" and record[b"execution_id"] == b"exec-9"
     assert await (await bridge(redis, registry)).step() == 1
     [event] = await events(redis)
-    assert_workflow_failure(
-        event, execution_id="exec-9", error="Test error message", step={"stepId": "s1", "instanceId": "s1"}
-    )
+    at = event["timestamp"]
+    step = {"stepId": "s1", "instanceId": "s1", "startTime": at, "endTime": at}
+    assert_workflow_failure(event, execution_id="exec-9", error="Test error message", step=step)
+
+
+async def test_step_times_are_the_ones_the_runner_reported(redis: Redis, registry: Registry, seed: Seed) -> None:
+    await seed_world(registry, seed)
+    job = Job("1-0", TriggerJob(event_id="1729629640000-0", workflow="wf-1", project="p1", user="u1", execution_id="e"))
+    runner = RunnerClient(redis, KEYS, "wf-1", "r")
+    await runner.report_failure(job, "x", step_id="s", started_ms=1729629642606, ended_ms=1729629642700)
+    await runner.report_failure(job, "y", step_id="s")  # unreported: from the event's arrival to the report
+    b = await bridge(redis, registry)
+    assert await b.step() == 2
+    reported, known = (e["data"] for e in await events(redis))
+    assert reported["stepExecution"] == {
+        "stepId": "s", "instanceId": "s", "startTime": 1729629642606, "endTime": 1729629642700,
+    }  # fmt: skip
+    assert known["stepExecution"] == {
+        "stepId": "s", "instanceId": "s", "startTime": 1729629640000, "endTime": known["timestamp"],
+    }  # fmt: skip
+
+
+async def test_http_failure_report_carries_the_step_times(
+    settings: Settings, redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    await seed_world(registry, seed)
+    step = {"stepId": "3507a59f", "instanceId": "45ab5c3d", "startTime": 1729629642606, "endTime": 1729629642606}
+    body = {"workflow": "wf-1", "user": "u1", "error": "Test error message", "step": step}
+    async with running(settings) as http:
+        accepted = await http.post("/api/executions/exec-7/failure", json=body, headers=AUTH)
+        negative = await http.post(
+            "/api/executions/exec-7/failure", json={**body, "step": {**step, "endTime": -1}}, headers=AUTH
+        )
+    assert accepted.status_code == 202
+    assert negative.status_code == 422 and negative.json()["errors"][0]["field"] == "step.endTime"
+    assert await (await bridge(redis, registry)).step() == 1
+    [event] = await events(redis)
+    assert_workflow_failure(event, execution_id="exec-7", error="Test error message", step=step)
+
+
+# platform-api.md §3.8, verbatim.
+REFERENCE_WORKFLOW_FAILURE = json.loads("""{
+  "type": "workflow_failure",
+  "timestamp": 1729629642607,
+  "timestampISO": "2024-10-22T20:40:42.607Z",
+  "message": "Workflow \u201cTest Workflow Name\u201c failed for User <User ID>",
+  "user": {"id": "<User ID>", "metadata": {}},
+  "project": {"id": "613b038f-e9bf-49ec-bc58-ba8d620754c7", "name": "Test Project Name"},
+  "integration": {"id": "57a96b31-c69e-421a-bb32-7a25f9c6a893", "type": "slack"},
+  "workflow": {"id": "cae72d65-7fc6-4249-9047-48fc640bfd46", "name": "Test Workflow Name"},
+  "data": {
+    "type": "workflow_failure",
+    "projectId": "613b038f-e9bf-49ec-bc58-ba8d620754c7",
+    "workflowId": "cae72d65-7fc6-4249-9047-48fc640bfd46",
+    "workflowExecution": {"id": "07911c9b-2006-4348-938b-b7ebac94dc1f"},
+    "stepExecution": {
+      "stepId": "3507a59f-d552-45a5-8bca-ed5315111ca0",
+      "instanceId": "45ab5c3d-5ad3-46a0-9b79-692b4c06520d",
+      "startTime": 1729629642606,
+      "endTime": 1729629642606
+    },
+    "timestamp": 1729629642606,
+    "error": "Test error message",
+    "executionUrl": "https://dashboard.useparagon.com/connect/projects/613b038f-e9bf-49ec-bc58-ba8d620754c7/history/workflows/cae72d65-7fc6-4249-9047-48fc640bfd46/executions/07911c9b-2006-4348-938b-b7ebac94dc1f"
+  }
+}""")
+
+
+def shape(value: Any) -> Any:
+    """Keys and JSON types, recursively: what a consumer written against the reference relies on (a user's
+    metadata is theirs: only its type counts)."""
+    if isinstance(value, dict):
+        return {k: "dict" if k == "metadata" else shape(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+async def test_the_event_and_the_test_sample_have_the_references_shape(
+    settings: Settings, redis: Redis, registry: Registry, seed: Seed
+) -> None:
+    from router.notifications.destinations import SAMPLE_EVENT
+
+    await seed_world(registry, seed)
+    job = Job("1-0", TriggerJob(event_id="1-0", job_id="1-0:wf-1:c", workflow="wf-1", project="p1", user="u1"))
+    await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "Test error message", step_id="s", instance_id="i")
+    b = await bridge(redis, registry, execution_url_template="", public_url=settings.public_url)
+    assert await b.step() == 1
+    [event] = await events(redis)
+    expected = shape(REFERENCE_WORKFLOW_FAILURE)
+    assert shape(event) == expected and shape(SAMPLE_EVENT) == expected
+    assert event["data"]["executionUrl"] == "http://hooks.test/api/executions/1-0%3Awf-1%3Ac"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"public_url": "https://hooks.example.com/"}, "https://hooks.example.com/api/executions/1-0%3Awf-1%3Ac1"),
+        (
+            {"public_url": "https://hooks.example.com", "execution_url_template": "https://d.example/{job_id}"},
+            "https://d.example/1-0%3Awf-1%3Ac1",
+        ),
+        ({}, None),
+    ],
+)
+async def test_execution_url_without_a_template(
+    redis: Redis, registry: Registry, seed: Seed, config: dict[str, str], expected: str | None
+) -> None:
+    await seed_world(registry, seed)
+    job = Job("1-0", TriggerJob(event_id="1-0", job_id="1-0:wf-1:c1", workflow="wf-1", project="p1", user="u1"))
+    await RunnerClient(redis, KEYS, "wf-1", "r").report_failure(job, "boom")
+    b = await bridge(redis, registry, **{"execution_url_template": "", **config})
+    assert await b.step() == 1
+    [event] = await events(redis)
+    assert event["data"]["executionUrl"] == expected
 
 
 @pytest.mark.parametrize(
@@ -246,7 +358,7 @@ async def test_the_schema_documents_the_runner_reports_and_their_answers_match_i
     assert execution_id["in"] == "path" and execution_id["schema"]["pattern"]
     assert body_name(failure) == "FailureReport" and schema_name(failure, 202) == "Reported"
     assert set(component(document, "FailureReport")["required"]) == {"workflow", "user", "error"}
-    assert set(component(document, "StepRef")["properties"]) == {"stepId", "instanceId"}
+    assert set(component(document, "StepRef")["properties"]) == {"stepId", "instanceId", "startTime", "endTime"}
     invalidate = operation(document, "POST", "/credentials/{credential_id}/invalidate")
     assert list(parameters(invalidate)) == ["credential_id"]
     assert body_name(invalidate) == "Invalidation" and schema_name(invalidate, 200) == "Invalidated"

@@ -253,6 +253,69 @@ async def test_credential_headers_are_checked_but_never_stored(settings: Setting
         assert all(value not in v for v in fields.values())
 
 
+STRICT = {  # platform-api.md §2.3's EndpointStep examples, with allowArbitraryPayload false
+    "allow_arbitrary_payload": False,
+    "param_validations": [{"key": "query", "required": False}],
+    "header_validations": [{"key": "X-Tasklab-Id"}],
+    "body_validations": [{"key": "userId", "data_type": "STRING"}, {"key": "email", "required": False}],
+}
+
+
+async def test_without_arbitrary_payload_only_declared_fields_pass(
+    settings: Settings, seeded: None, seed: Seed, redis: Redis
+) -> None:
+    request = {"trigger_type": "request", "integration": "slack-app"}
+    await seed(
+        workflow=[{"id": "wf-strict", **request, "request": STRICT}, {"id": "wf-loose", **request, "request": RULES}],
+        activate=[("wf-strict", "u1"), ("wf-loose", "u1")],
+    )
+    headers = {**bearer(), "X-Tasklab-Id": "t1", "X-Anything": "headers are not limited"}
+    lead = {"userId": "u-1", "email": "bowie@useparagon.com"}
+    async with running(settings) as http:
+        declared = await http.post(url("wf-strict") + "?query=q", json=lead, headers=headers)
+        extra = await http.post(url("wf-strict") + "?page=2", json={**lead, "first_name": "Bowie"}, headers=headers)
+        listed = await http.post(url("wf-strict"), json=[lead], headers=headers)
+        text = await http.post(url("wf-strict"), content=b"userId=u-1", headers={**headers, "content-type": "text/x"})
+        filed = await http.post(url("wf-strict"), json={**HEX_FILE, "dataType": "FILE"}, headers=headers)
+        form = await http.post(url("wf-strict"), data={"userId": "u-1", "note": "x"}, headers=headers)
+        # The default (true) takes fields no rule names, as before.
+        loose = await http.post(
+            url("wf-loose") + "?query=q&page=2",
+            json={"userId": "u", "count": 3, "first_name": "Bowie"},
+            headers={**headers, "x-shared-secret": "s3cret-value"},
+        )
+    assert declared.status_code == 202 and loose.status_code == 202
+    refused = [extra, listed, text, filed, form]
+    assert {r.status_code for r in refused} == {400} and {r.json()["error"] for r in refused} == {"validation_failed"}
+    assert extra.json()["violations"] == [
+        {"in": "param", "key": "page", "problem": "undeclared"},
+        {"in": "body", "key": "first_name", "problem": "undeclared"},
+    ]
+    assert extra.json()["message"] == (
+        "2 validation rule(s) failed: param 'page' is not one the workflow accepts; "
+        "body 'first_name' is not one the workflow accepts"
+    )
+    assert listed.json()["violations"] == [
+        {"in": "body", "key": "userId", "problem": "missing"},
+        {"in": "body", "key": "", "problem": "not_an_object"},
+    ]
+    assert {"in": "body", "key": "", "problem": "not_an_object"} in text.json()["violations"]
+    assert {"in": "body", "key": "file", "problem": "undeclared"} in filed.json()["violations"]
+    assert form.json()["violations"] == [{"in": "body", "key": "note", "problem": "undeclared"}]
+    assert len(await xrange_all(redis, KEYS.ingest)) == 2  # only the two accepted calls were stored
+
+
+def test_a_file_rule_admits_the_file_without_arbitrary_payload() -> None:
+    rules = RequestTrigger.model_validate(
+        {"allow_arbitrary_payload": False, "body_validations": [{"key": "upload", "data_type": "FILE"}]}
+    )
+    file = {"name": "a.txt", "mimeType": "text/plain", "data": "61"}
+    as_body = CallInput({}, {}, {**file, "dataType": "FILE"}, file)  # the JSON file object is the file
+    assert [v for v in violations(as_body, rules) if v["problem"] != "missing"] == []
+    as_part = CallInput({}, {}, {}, file)  # a paragon-file part
+    assert violations(as_part, rules) == [{"in": "body", "key": "upload", "problem": "missing"}]
+
+
 def test_header_rules_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     compared: list[tuple[bytes, bytes]] = []
 

@@ -192,7 +192,8 @@ def _check(where: str, rule: FieldRule, values: dict[str, Any], form: bool) -> d
 
 
 def violations(call: CallInput, rules: RequestTrigger) -> list[dict[str, str]]:
-    """Every rule the call breaks (not just the first), in rule order: params, headers, body."""
+    """Every rule the call breaks (not just the first), in rule order: params, headers, body; then, without
+    ``allow_arbitrary_payload``, whatever the rules do not declare."""
     body = call.body if isinstance(call.body, dict) else {}
     checks = [
         *(("param", r, call.params) for r in rules.param_validations),
@@ -200,7 +201,27 @@ def violations(call: CallInput, rules: RequestTrigger) -> list[dict[str, str]]:
         *(("body", r, body) for r in rules.body_validations),
     ]
     found = (_check(where, rule, values, call.form) for where, rule, values in checks)
-    return [v for v in found if v is not None]
+    return [v for v in found if v is not None] + undeclared(call, rules)
+
+
+def undeclared(call: CallInput, rules: RequestTrigger) -> list[dict[str, str]]:
+    """With ``allow_arbitrary_payload: false`` a trigger accepts only what its rules define (platform-api.md §2.3:
+    it "will require headerValidations, bodyValidations, and paramValidations to be defined"): every query
+    parameter and body field must be named by a rule, the body must be an object of fields, and a file needs a
+    ``FILE`` body rule. Headers are not limited: every HTTP client sends some of its own."""
+    if rules.allow_arbitrary_payload:
+        return []
+    params = {r.key for r in rules.param_validations}
+    found = [{"in": "param", "key": k, "problem": "undeclared"} for k in call.params if k not in params]
+    body = call.body
+    if not isinstance(body, dict):
+        found.append({"in": "body", "key": "", "problem": "not_an_object"})
+    elif call.file is None or body.get("dataType") != "FILE":  # a file object as the body is the file, not fields
+        fields = {r.key for r in rules.body_validations}
+        found += [{"in": "body", "key": k, "problem": "undeclared"} for k in body if k not in fields]
+    if call.file is not None and not any(r.data_type == "FILE" for r in rules.body_validations):
+        found.append({"in": "body", "key": "file", "problem": "undeclared"})
+    return found
 
 
 def describe(found: list[dict[str, str]]) -> str:
@@ -211,6 +232,10 @@ def describe(found: list[dict[str, str]]) -> str:
             parts.append(f"{what} is required")
         elif v["problem"] == "unexpected_value":
             parts.append(f"{what} does not have the expected value")
+        elif v["problem"] == "undeclared":
+            parts.append(f"{what} is not one the workflow accepts")
+        elif v["problem"] == "not_an_object":
+            parts.append("the body must be an object of the fields the workflow accepts")
         else:
             parts.append(f"{what} should be {v['expected']}, got {v['got']}")
     return f"{len(found)} validation rule(s) failed: " + "; ".join(parts)

@@ -57,7 +57,12 @@ SAMPLE_EVENT: Final[Mapping[str, Any]] = {
         "projectId": "613b038f-e9bf-49ec-bc58-ba8d620754c7",
         "workflowId": "cae72d65-7fc6-4249-9047-48fc640bfd46",
         "workflowExecution": {"id": "07911c9b-2006-4348-938b-b7ebac94dc1f"},
-        "stepExecution": {"stepId": "3507a59f-d552-45a5-8bca-ed5315111ca0", "startTime": 1729629642606},
+        "stepExecution": {
+            "stepId": "3507a59f-d552-45a5-8bca-ed5315111ca0",
+            "instanceId": "45ab5c3d-5ad3-46a0-9b79-692b4c06520d",
+            "startTime": 1729629642606,
+            "endTime": 1729629642606,
+        },
         "timestamp": 1729629642606,
         "error": "Test error message",
         "executionUrl": "https://example.com/executions/07911c9b-2006-4348-938b-b7ebac94dc1f",

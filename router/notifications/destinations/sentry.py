@@ -1,8 +1,12 @@
 """Sentry destinations: a failure event as a Sentry error event, so failures become issues.
 
-``destination.url`` is the project's DSN, ``https://<public key>@<host>/<project id>``. The request
-(https://develop.sentry.dev/sdk/foundations/transport/) goes to one of two endpoints, by
-``options["endpoint"]``:
+``destination.url`` is either the project's DSN, ``https://<public key>@<host>/<project id>``, or, as the
+platform's Sentry template asks for it, the project's Ingest URL built from the DSN
+(``https://<host>/api/<project id>/store/``, or ``.../envelope/``) with the public key in a header:
+``X-Sentry-Auth`` holding the bare key or a whole ``Sentry sentry_key=<key>, ...`` value (the template's
+"replace ``<Sentry Key>`` with your Sentry Public Key"); an Ingest URL's ``?sentry_key=`` works too. The
+request (https://develop.sentry.dev/sdk/foundations/transport/) goes to one of two endpoints, by
+``options["endpoint"]`` (for an Ingest URL, by its path; a different ``options["endpoint"]`` is refused):
 
 - ``store`` (the default): ``POST https://<host>/api/<project id>/store/``, the event as JSON. Sentry
   calls this endpoint deprecated but still accepts it, and older self-hosted Sentry has nothing else.
@@ -34,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from router.notifications.destinations.webhook import (
     CONTENT_TYPE_JSON,
@@ -45,13 +49,25 @@ from router.notifications.destinations.webhook import (
     dumps,
     encode,
     field,
+    header_value,
     merge_headers,
     request_headers,
     text,
 )
 from subscriptions.destinations import Destination
 
-__all__ = ["AUTH_HEADER", "CLIENT", "ENVELOPE_CONTENT_TYPE", "Dsn", "event_id", "parse_dsn", "render", "sentry_event"]
+__all__ = [
+    "AUTH_HEADER",
+    "CLIENT",
+    "ENVELOPE_CONTENT_TYPE",
+    "Dsn",
+    "event_id",
+    "header_key",
+    "parse_dsn",
+    "parse_ingest_url",
+    "render",
+    "sentry_event",
+]
 
 AUTH_HEADER = "X-Sentry-Auth"
 CLIENT = "hookrouter/0.1"
@@ -61,7 +77,12 @@ TAG_MAX_CHARS = 199  # Sentry: "each tag must be less than 200 characters"
 MESSAGE_MAX_CHARS = 8192  # Relay truncates longer messages
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _PROJECT = re.compile(r"[0-9]{1,20}")
-_DSN_HINT = "url must be a Sentry DSN: https://<public key>@<host>/<project id>"
+_DSN_HINT = (
+    "url must be a Sentry DSN: https://<public key>@<host>/<project id>, or an Ingest URL "
+    "https://<host>/api/<project id>/store/ with the public key in header X-Sentry-Auth"
+)
+_INGEST_PATH = re.compile(r"(?P<prefix>.*)/api/(?P<project>[0-9]{1,20})/(?P<endpoint>store|envelope)/?")
+_AUTH_KEY = re.compile(r"(?:^|[\s,])sentry_key=([^,\s]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +96,13 @@ class Dsn:
         return f"Dsn(project_id={self.project_id!r})"  # the key stays out of reprs
 
 
+def _origin(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
+
+
 def parse_dsn(dsn: str) -> Dsn:
     check_url(dsn, "url")
     parts = urlsplit(dsn)
@@ -84,11 +112,50 @@ def parse_dsn(dsn: str) -> Dsn:
     prefix, _, project_id = parts.path.rstrip("/").rpartition("/")
     if not _PROJECT.fullmatch(project_id):
         raise RenderError(_DSN_HINT)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 literal
-    origin = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return Dsn(origin, prefix, project_id, key)
+    return Dsn(_origin(parts), prefix, project_id, key)
+
+
+def header_key(value: str | None) -> str | None:
+    """The public key in an ``X-Sentry-Auth`` value: the bare key, or ``sentry_key=`` of a ``Sentry ...`` one."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _KEY.fullmatch(value):
+        return value
+    found = _AUTH_KEY.search(value)
+    return found.group(1) if found and _KEY.fullmatch(found.group(1)) else None
+
+
+def parse_ingest_url(url: str, headers: Mapping[str, str]) -> tuple[Dsn, str]:
+    """An Ingest URL (``https://<host>/api/<project id>/store/``) and the key from its header or query: the DSN it
+    was built from, and the endpoint its path names."""
+    check_url(url, "url")
+    parts = urlsplit(url)
+    path = _INGEST_PATH.fullmatch(parts.path)
+    if parts.username is not None or path is None:
+        raise RenderError(_DSN_HINT)
+    query_key = next((v for k, v in parse_qsl(parts.query) if k == "sentry_key"), None)
+    key = header_key(header_value(headers, AUTH_HEADER)) or header_key(query_key)
+    if key is None:
+        raise RenderError(_DSN_HINT)
+    return Dsn(_origin(parts), path.group("prefix"), path.group("project"), key), path.group("endpoint")
+
+
+def _target(destination: Destination, headers: Mapping[str, str]) -> tuple[Dsn, str]:
+    """The DSN and the endpoint (store or envelope) a destination names, whichever form its url takes."""
+    if destination.url is None:
+        raise RenderError(_DSN_HINT)
+    url = destination.url.get_secret_value()
+    check_url(url, "url")
+    chosen = destination.options.get("endpoint", "").strip().lower()
+    if chosen and chosen not in ENDPOINTS:
+        raise RenderError(f"options.endpoint must be one of {', '.join(ENDPOINTS)}")
+    if urlsplit(url).username is not None:  # the userinfo holds a DSN's key: nothing else is one
+        return parse_dsn(url), chosen or "store"
+    dsn, endpoint = parse_ingest_url(url, headers)
+    if chosen and chosen != endpoint:
+        raise RenderError(f"options.endpoint {chosen} contradicts the Ingest URL's /{endpoint}/")
+    return dsn, endpoint
 
 
 def event_id(event: Mapping[str, Any]) -> str:
@@ -151,16 +218,12 @@ def _auth(key: str, now: float | None) -> str:
 
 
 def render(destination: Destination, event: Mapping[str, Any], *, now: float) -> Rendered:
-    if destination.url is None:
-        raise RenderError(_DSN_HINT)
-    dsn = parse_dsn(destination.url.get_secret_value())
-    endpoint = destination.options.get("endpoint", "store").strip().lower()
-    if endpoint not in ENDPOINTS:
-        raise RenderError(f"options.endpoint must be one of {', '.join(ENDPOINTS)}")
+    headers = request_headers(destination)
+    dsn, endpoint = _target(destination, headers)
+    # The Ingest URL's query (a sentry_key there included) is not sent on: the key goes in X-Sentry-Auth.
     url = f"{base_url(destination, dsn.origin + dsn.prefix)}/api/{dsn.project_id}/{endpoint}/"
     sentry = sentry_event(event, now=now, environment=destination.options.get("environment", "").strip())
     payload = dumps(sentry)
-    headers = request_headers(destination)
     if endpoint == "store":
         fixed = {AUTH_HEADER: _auth(dsn.public_key, now), "Content-Type": CONTENT_TYPE_JSON}
         return Rendered(url, merge_headers(headers, fixed), encode(payload))
