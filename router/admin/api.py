@@ -140,4 +140,12 @@ def create_api(version: str = "1") -> FastAPI:
 
 def _add_starlette_route(api: FastAPI, route: Route) -> None:
     methods = sorted((route.methods or {"GET"}) - {"HEAD"})
-    api.add_api_route(route.path.removeprefix("/api"), route.endpoint, methods=methods, name=route.name)
+    # Its endpoint takes only the Request, so FastAPI sees no parameters: the path's are documented here, or the
+    # schema would name path parameters no operation defines (an invalid schema no client can call).
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in route.param_convertors
+    ]
+    extra = {"parameters": parameters} if parameters else None
+    api.add_api_route(
+        route.path.removeprefix("/api"), route.endpoint, methods=methods, name=route.name, openapi_extra=extra
+    )
