@@ -56,9 +56,7 @@ CONFIG = schemathesis.Config.from_dict(
 )
 # Operations whose route does not yet declare everything it answers, each with what the fuzzer finds. Each is a
 # strict xfail: once the route is typed, its test passes, fails as XPASS, and the entry goes.
-KNOWN_FAILURES: dict[str, str] = {
-    "POST /events/{event_id}/replay": "answers 202, documents 200",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 KNOWN_FAILURE_SETTINGS = settings(
     max_examples=4 * EXAMPLES, derandomize=True, deadline=None, database=None, phases=[Phase.explicit, Phase.generate]
 )
@@ -136,25 +134,26 @@ def _call(case: schemathesis.Case[Any], live: Live, caller: str) -> None:
 TURNS = itertools.cycle(CALLERS)
 
 
-@SCHEMA.exclude(name=list(KNOWN_FAILURES)).parametrize()
+@(SCHEMA.exclude(name=list(KNOWN_FAILURES)) if KNOWN_FAILURES else SCHEMA).parametrize()
 def test_every_operation_answers_as_documented(case: schemathesis.Case[Any], live: Live) -> None:
     _call(case, live, next(TURNS))
 
 
-# A plain test, not a Schemathesis one: its pytest plugin cannot report a strict xfail that passes.
-@pytest.mark.xfail(strict=True, reason="the route does not declare what it answers yet: see KNOWN_FAILURES")
-@pytest.mark.parametrize("label", sorted(KNOWN_FAILURES))
-def test_known_failure(label: str, live: Live) -> None:
-    method, path = label.split(" ", 1)
-    operation = SCHEMA[path][method]
-    cases = st.one_of(*(operation.as_strategy(mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)))
+if KNOWN_FAILURES:  # defined only while there are some: an empty parametrization would be a skipped test
+    # A plain test, not a Schemathesis one: its pytest plugin cannot report a strict xfail that passes.
+    @pytest.mark.xfail(strict=True, reason="the route does not declare what it answers yet: see KNOWN_FAILURES")
+    @pytest.mark.parametrize("label", sorted(KNOWN_FAILURES))
+    def test_known_failure(label: str, live: Live) -> None:
+        method, path = label.split(" ", 1)
+        operation = SCHEMA[path][method]
+        cases = st.one_of(*(operation.as_strategy(mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)))
 
-    @KNOWN_FAILURE_SETTINGS
-    @given(case=cases, caller=st.sampled_from(CALLERS))
-    def run(case: schemathesis.Case[Any], caller: str) -> None:
-        _call(case, live, caller)
+        @KNOWN_FAILURE_SETTINGS
+        @given(case=cases, caller=st.sampled_from(CALLERS))
+        def run(case: schemathesis.Case[Any], caller: str) -> None:
+            _call(case, live, caller)
 
-    run()
+        run()
 
 
 def test_the_fuzzed_schema_is_the_served_one(live: Live) -> None:
