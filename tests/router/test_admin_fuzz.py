@@ -80,6 +80,8 @@ EXISTING: dict[str, list[str]] = {
     "workflow_id": ["wf-1"],
     "destination_id": ["dest-1"],
     "credential_id": ["cred-u1"],
+    "project_id": ["p1"],
+    "record_id": ["slack-app", "u1", "cred-u1", "wf-1"],  # a project's records, whatever their kind
     "key_id": [],  # filled in with a spare key's id
     "event_id": [],  # and the stored events' ids
 }
@@ -92,6 +94,7 @@ async def _prepare(redis_url: str) -> dict[str, dict[str, str]]:
         await redis.flushdb()
         registry = make_registry(redis)
         await make_seed(registry)(
+            project=[{"id": "p1"}],
             integration=[{"id": "slack-app", "type": "slack", "secrets": ["slack-signing-secret"]}],
             user=[{"id": "u1"}],
             credential=[{"id": "cred-u1", "user": "u1", "integration": "slack-app", "provider_id": "T0001"}],
