@@ -1,7 +1,7 @@
 """Schema-driven fuzzing of the admin API: Schemathesis generates requests for every operation of the OpenAPI
-schema, valid and invalid, and sends them in turn as the operator and as a project's key to the
-app served by uvicorn on a seeded Redis. Every answer must be no 5xx, a status the operation documents, with the
-content type and the body the schema says.
+schema, valid and invalid, and sends them in turn as the operator and as a project's key to the app served by
+uvicorn on a seeded Redis. Every answer must be no 5xx, a status the operation documents, with the content type
+and the body the schema says.
 
 The run is bounded and the same on every machine: a fixed seed, derandomized generation, a capped number of
 examples per operation (``FUZZ_EXAMPLES`` in the environment raises it for a deeper run) and no shrinking (a
@@ -88,7 +88,6 @@ EXISTING: dict[str, list[str]] = {
 
 
 async def _prepare(redis_url: str) -> dict[str, dict[str, str]]:
-    settings = make_settings(redis_url)
     redis = Redis.from_url(redis_url)
     try:
         await redis.flushdb()
@@ -102,7 +101,7 @@ async def _prepare(redis_url: str) -> dict[str, dict[str, str]]:
             destination=[{"id": "dest-1", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
             activate=[("wf-1", "u1")],
         )
-        EXISTING["event_id"][:] = await post_events(settings, 2)
+        EXISTING["event_id"][:] = await post_events(make_settings(redis_url), 2)
         await route_all(redis, registry)
         spare = await key(redis, "project:p1:read")
         EXISTING["key_id"][:] = [spare["authorization"].split("_")[1]]
