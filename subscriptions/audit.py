@@ -81,6 +81,8 @@ class AuditLog:
 
     async def latest(self, count: int, *, before: str | None = None) -> list[AuditEntry]:
         """Newest first; ``before`` (an entry id) pages back from there, excluding it."""
+        if before and not before.replace("-", "").strip("0"):  # 0-0: nothing precedes it, and Redis refuses "(0-0"
+            return []
         top = f"({before}" if before else "+"
         reply: list[Any] = await self._redis.xrevrange(self._stream, max=top, min="-", count=count) or []
         return [_entry(entry_id, fields) for entry_id, fields in reply]

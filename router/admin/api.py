@@ -18,9 +18,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router import answers
 from router.admin import audit, core, delivery, destinations, history, keys, records, replay, runner_reports
@@ -66,6 +68,43 @@ async def _invalid(request: Request, exc: Exception) -> Response:
         return invalid_body(problems, status=422)
     fields = [{"field": _field(e), "message": e["msg"]} for e in errors]
     return problem(400, "bad_parameter", "; ".join(problems), error="; ".join(problems), errors=fields)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    # FastAPI makes one route per method, and the router refuses with the methods of the first route whose path
+    # matched: `Allow` must name every method the path takes (RFC 9110), GET's HEAD included.
+    if not isinstance(exc, HTTPException):
+        raise exc
+    methods = {
+        m
+        for r in request.app.routes
+        if isinstance(r, APIRoute) and r.matches(request.scope)[0] != Match.NONE
+        for m in r.methods or ()
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    allow = {"Allow": ", ".join(sorted(methods))} if methods else {}
+    return await answers.HANDLERS[HTTPException](
+        request, HTTPException(405, exc.detail, {**(exc.headers or {}), **allow})
+    )
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110): every GET operation answers it, through the same checks, as the
+    admin routes did before they were FastAPI's (which routes HEAD nowhere)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 def _schema(api: FastAPI) -> dict[str, Any]:
@@ -118,8 +157,9 @@ def create_api(version: str = "1") -> FastAPI:
         docs_url=None,
         redoc_url=None,
         servers=[{"url": "/api"}],
-        exception_handlers={**answers.HANDLERS, RequestValidationError: _invalid},
+        exception_handlers={**answers.HANDLERS, RequestValidationError: _invalid, 405: _method_not_allowed},
     )
+    api.add_middleware(HeadAsGet)
     api.router.route_class = AdminRoute
     api.openapi = lambda: _schema(api)  # type: ignore[method-assign]
     _docs_routes(api)
@@ -140,4 +180,12 @@ def create_api(version: str = "1") -> FastAPI:
 
 def _add_starlette_route(api: FastAPI, route: Route) -> None:
     methods = sorted((route.methods or {"GET"}) - {"HEAD"})
-    api.add_api_route(route.path.removeprefix("/api"), route.endpoint, methods=methods, name=route.name)
+    # Its endpoint takes only the Request, so FastAPI sees no parameters: the path's are documented here, or the
+    # schema would name path parameters no operation defines (an invalid schema no client can call).
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in route.param_convertors
+    ]
+    extra = {"parameters": parameters} if parameters else None
+    api.add_api_route(
+        route.path.removeprefix("/api"), route.endpoint, methods=methods, name=route.name, openapi_extra=extra
+    )

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from router.errors import StoreUnavailable
 from router.storage.redis_client import decoded
-from router.storage.stream_id import StreamId
+from router.storage.stream_id import U64, StreamId
 from router.tasks import cancel
 
 Fields = Mapping[str, str | bytes | int]
@@ -410,7 +410,12 @@ class EventStore:
 
     async def scan(self, stream: str, *, after: str = "-", count: int = 100) -> list[StoredEvent]:
         """Entries in id order from ``after`` (exclusive when it is an id), for listings and bulk operations."""
-        start = "-" if after == "-" else f"({after}"
+        if after == "-":
+            start = "-"
+        elif _id_key(after) == _LAST:  # nothing follows it, and Redis refuses an exclusive start there
+            return []
+        else:
+            start = f"({after}"
         return _events(stream, await self._redis.xrange(stream, min=start, count=count) or [])
 
     async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> Requeued:
@@ -467,6 +472,8 @@ class EventStore:
 
     async def latest(self, stream: str, count: int, *, before: str | None = None) -> list[StoredEvent]:
         """Newest first; ``before`` (an id, exclusive) pages back from an entry."""
+        if before is not None and _id_key(before) == _FIRST:  # nothing precedes it, and Redis refuses "(0-0"
+            return []
         newest = "+" if before is None else f"({before}"
         return _events(stream, await self._redis.xrevrange(stream, max=newest, count=count) or [])
 
@@ -559,6 +566,9 @@ class EventStore:
 
 
 _BACKLOG_COUNT_CAP = 10_000  # enough to tell "busy" from "idle"; counting further would only cost time
+
+
+_FIRST, _LAST = StreamId(0, 0), StreamId(U64, U64)
 
 
 def _id_key(entry_id: str) -> StreamId:

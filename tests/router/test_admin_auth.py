@@ -1,4 +1,5 @@
-"""Every route under /api, as create_app builds the app, answers 401 to a caller without the admin credential."""
+"""Every operation the admin API's schema documents answers 401 to a caller without the admin credential, and
+nothing else under /api is served but the schema and the docs, which are public."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from collections.abc import Iterable, Iterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from router.app import create_app
 from router.settings import Settings
-from tests.router.conftest import ADMIN_TOKEN, make_settings
+from tests.router.conftest import ADMIN_TOKEN, make_settings, running
+from tests.router.schema_walk import operations, published
 
 pytestmark = pytest.mark.anyio
 
@@ -50,13 +53,13 @@ def endpoints(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[s
 
 
 async def refusals(settings: Settings) -> tuple[list[tuple[str, str]], list[str]]:
-    """The /api endpoints of the app create_app builds, and every answer to a wrong credential that is not 401."""
+    """The operations the admin API's schema documents, and every answer to a wrong credential that is not 401."""
     app = create_app(settings)
-    api = [(m, p) for m, p in endpoints(app.routes) if p == "/api" or p.startswith("/api/")]
     wrong: list[str] = []
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hooks.test") as http:
+            api = operations(await published(http))
             for method, path in api:
                 for headers in WRONG:
                     body = b"{}" if method in ("POST", "PUT", "PATCH") else None
@@ -77,3 +80,18 @@ async def test_every_api_route_is_closed_when_no_admin_token_is_set(redis_url: s
     api, wrong = await refusals(make_settings(redis_url, admin_token=None))
     assert len(api) >= 30, api
     assert wrong == []
+
+
+async def test_nothing_under_api_escapes_the_schema_but_its_documentation(redis_url: str) -> None:
+    # The refusal walks follow the schema: a route the app serves under /api outside it would go unchecked.
+    settings = make_settings(redis_url)
+    async with running(settings) as http:
+        documented = set(operations(await published(http)))
+    served = {(m, p) for m, p in endpoints(create_app(settings).routes) if p == "/api" or p.startswith("/api/")}
+    assert served - documented == set()
+    public = [r for r in api_app(settings).routes if not isinstance(r, APIRoute)]
+    assert sorted(getattr(r, "path", "") for r in public) == ["/docs", "/docs/assets", "/openapi.json"]
+
+
+def api_app(settings: Settings) -> Mount:
+    return next(r for r in create_app(settings).routes if isinstance(r, Mount) and r.path == "/api")
