@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +46,9 @@ class Job:
 
     @property
     def execution_id(self) -> str:
-        """The execution id the caller was given (Request triggers); else one derived from the job id."""
-        return self.entry.execution_id or str(uuid.uuid5(uuid.NAMESPACE_URL, self.job_id))
+        """The job's id: the execution id Request trigger callers, Task History and workflow_failure share. A job
+        routed before that carries the id its caller was given then."""
+        return self.entry.execution_id or self.id
 
     @property
     def body(self) -> bytes:

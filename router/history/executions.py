@@ -1,6 +1,9 @@
 """Trigger executions as the history knows them: a trigger job's status from the indexes, its user, workflow and
 credential from the routing outcome, and its delivery from the delivery records. Every API that shows executions
 (the admin API's ``/api/executions``, the platform's Task History API) reads them here and only shapes them.
+
+A Request trigger's caller is given its job's id before routing has indexed the job: until then the execution is
+read from its stored event, EXECUTING, so the id answers at once.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import BadFilter, EventIndex
 from router.routing.outcomes import RoutingOutcomes
-from router.storage.keys import Keys
+from router.storage.entries import IngestEvent
+from router.storage.keys import Keys, trigger_job_id
 from router.storage.store import EventStore
 from router.storage.stream_id import StreamId
 
@@ -48,6 +52,7 @@ class Execution:
     credential: str | None
     started_ms: int  # when its event was stored
     delivery: Delivery
+    project: str | None = None  # read only for an execution not routed yet: the index knows the others' projects
 
     @property
     def ended_ms(self) -> int | None:
@@ -97,27 +102,56 @@ async def deliveries(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> l
 
 async def executions(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> list[Execution]:
     """The executions ``job_ids`` name, in their order; unknown (or trimmed) ids are left out."""
-    known = [j for j in job_ids if _JOB_ID.match(j)]
+    known = [j for j in job_ids if _JOB_ID.match(j) and StreamId.is_valid(_event_of(j))]
     statuses = await EventIndex.of(store, keys).job_status(known)
     found = [(j, s) for j, s in zip(known, statuses, strict=True) if s]
     event_ids = [_event_of(j) for j, _ in found]
     outcomes = await RoutingOutcomes(store, keys).get_many(event_ids)
     routed = {j.get("job_id"): j for o in outcomes for j in outcome_jobs(o)}
     states = await deliveries(store, keys, [j for j, _ in found])
-    out = []
+    out = {}
     for (job_id, status), event_id, delivery in zip(found, event_ids, states, strict=True):
         job = routed.get(job_id, {})
-        out.append(
-            Execution(
-                id=job_id,
-                event_id=event_id,
-                status=status,
-                workflow=job.get("workflow"),
-                user=job.get("user"),
-                credential=job.get("credential") or None,
-                started_ms=StreamId.parse(event_id).ms,
-                delivery=delivery,
-            )
+        out[job_id] = Execution(
+            id=job_id,
+            event_id=event_id,
+            status=status,
+            workflow=job.get("workflow"),
+            user=job.get("user"),
+            credential=job.get("credential") or None,
+            started_ms=StreamId.parse(event_id).ms,
+            delivery=delivery,
+        )
+    out |= await _not_routed(store, keys, [j for j, s in zip(known, statuses, strict=True) if not s])
+    return [out[j] for j in dict.fromkeys(job_ids) if j in out]
+
+
+async def _not_routed(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> dict[str, Execution]:
+    """Request trigger executions whose event is stored and not routed yet (the routing backlog), by job id."""
+    if not job_ids:
+        return {}
+    stored = await store.get_many(keys.ingest, list(dict.fromkeys(map(_event_of, job_ids))))
+    statuses = await EventIndex.of(store, keys).statuses([e.id for e in stored])
+    unrouted = [e for e, status in zip(stored, statuses, strict=True) if status == "received"]
+    waiting = {e.id: IngestEvent.lenient(e.fields, e.id) for e in unrouted}
+    out = {}
+    for job_id in job_ids:
+        event = waiting.get(_event_of(job_id))
+        # Only the one job routing will make of the call; once routed, the index answers (or knows no such job).
+        if event is None or event.source != "request":
+            continue
+        if job_id != trigger_job_id(event.id, event.workflow, event.credential):
+            continue
+        out[job_id] = Execution(
+            id=job_id,
+            event_id=event.id,
+            status="EXECUTING",
+            workflow=event.workflow,
+            user=event.user,
+            credential=event.credential or None,
+            started_ms=StreamId.parse(event.id).ms,
+            delivery=Delivery("queued", []),
+            project=event.project,
         )
     return out
 

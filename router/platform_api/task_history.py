@@ -10,9 +10,11 @@
   redelivers this one trigger job, run by the workers as every replay is).
 
 An execution is a trigger job: it starts when its event is stored and ends when its delivery does (HTTP
-targets). What the router cannot know stays empty rather than invented: a workflow runner reports no steps, so
-``stepExecutions`` is ``[]``, and a stream target's success carries no end time, so ``dateEnded`` and
-``runDuration`` stay null (docs/platform-conformance.md lists every such gap).
+targets). Its id is the trigger job's, which a Request trigger's 202 or 542 answers before routing: such an
+execution is found (``EXECUTING``) as soon as its call is answered. What the router cannot know stays empty
+rather than invented: a workflow runner reports no steps, so ``stepExecutions`` is ``[]``, and a stream target's
+success carries no end time, so ``dateEnded`` and ``runDuration`` stay null (docs/platform-conformance.md lists
+every such gap).
 """
 
 from __future__ import annotations
@@ -88,10 +90,13 @@ async def _one(request: Request, rule: Rule = READ) -> Execution | Response:
     if isinstance(caller, Response):
         return caller
     state = app_state(request)
+    project = request.path_params["project_id"]
     found = await executions(state["store"], state["keys"], [request.path_params["execution_id"]])
-    # The project is the job's event's: read from the index, so an execution of another project is not found.
-    if found and await EventIndex.of(state["store"], state["keys"]).job_in_project(
-        found[0].id, request.path_params["project_id"]
+    # The project is the job's event's: read from the index (or, not routed yet, from the event), so an execution
+    # of another project is not found.
+    if found and (
+        found[0].project == project
+        or await EventIndex.of(state["store"], state["keys"]).job_in_project(found[0].id, project)
     ):
         return found[0]
     return problem(404, "not_found", "no such workflow execution in this project")

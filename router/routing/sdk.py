@@ -1,5 +1,5 @@
 """Routing of the SDK's events: App Events (one event → every workflow on that event name, across
-integrations) and Request triggers (one call → one job for its workflow, with its execution id).
+integrations) and Request triggers (one call → one job for its workflow, whose id is the execution id the caller got).
 
 Pure, like ``router.routing.core``; ``router.routing.table`` maps the two sources here.
 """

@@ -148,7 +148,7 @@ class IngestEvent:
     credential: str = ""
     user: str = ""  # App Events and Request triggers: the calling user
     workflow: str = ""  # Request triggers: the workflow called
-    execution_id: str = ""  # Request triggers: the id the caller was given
+    execution_id: str = ""  # Request triggers stored before execution ids were job ids: the UUID the caller was given
     event_type: str = ""
     delivery_id: str = ""
     received_at: str = ""  # ms since the epoch, as decimal text
@@ -252,7 +252,7 @@ class TriggerJob:
     credential: str = ""
     user: str = ""
     trigger_type: str = ""
-    execution_id: str = ""  # Request triggers: the id the caller was given
+    execution_id: str = ""  # as the ingest event's (a UUID, from before execution ids were job ids)
     connection: str = ""  # custom webhooks on an API resource: the resource connection it runs for
     target_kind: str = ""
     destination: str = ""

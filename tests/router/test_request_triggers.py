@@ -112,8 +112,9 @@ async def test_a_workflow_without_response_is_answered_202_with_the_execution_id
         response = await http.post(url("wf-fire") + "?query=a&x=1", json={"email": "b@example.com"}, headers=bearer())
     assert response.status_code == 202
     execution_id = response.json()["executionId"]
-    [(_, event)] = await xrange_all(redis, KEYS.ingest)
-    assert event[b"source"] == b"request" and event[b"execution_id"].decode() == execution_id
+    [(event_id, event)] = await xrange_all(redis, KEYS.ingest)
+    # The execution is the trigger job routing makes of the stored call.
+    assert event[b"source"] == b"request" and execution_id == f"{event_id.decode()}:wf-fire:cred-slack-a"
     job, call = await stored_call(redis, registry)
     assert job.execution_id == execution_id and job.text("workflow") == "wf-fire"
     assert job.text("credential") == "cred-slack-a" and job.text("user") == "u1"

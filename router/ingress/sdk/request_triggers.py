@@ -10,13 +10,16 @@ Refusals: 401/403 token; 404 unknown project, unknown workflow (absent, another 
 Request-triggered one), workflow not deployed, unknown credential; 403 workflow not activated for the
 user, integration disabled, no usable credential; 413 too large; 503 store unavailable; 502 a
 malformed response from the runner.
+
+The execution id answered is the id of the trigger job routing makes of the call
+(``<event id>:<workflow>:<credential>``): the id the Task History API, ``/api/executions`` and the
+``workflow_failure`` event know the execution by, from the moment the call is answered.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,7 +32,8 @@ from router.ingress.webhooks import error, read_body
 from router.routing.core import credential_gate
 from router.routing.sdk import pick_credential
 from router.runtime.state import State, app_state
-from router.storage.entries import Fields, IngestEvent
+from router.storage.entries import IngestEvent
+from router.storage.keys import trigger_job_id
 from subscriptions.models import Credential, Workflow
 from subscriptions.snapshot import Snapshot
 
@@ -76,7 +80,6 @@ async def _call(request: Request, state: State) -> tuple[Caller, Workflow, Crede
 async def trigger_request(request: Request) -> Response:
     state = app_state(request)
     caller, wf, cred, call = await _call(request, state)
-    execution_id = str(uuid.uuid4())
     submitted = int(time.time() * 1000)
     fields = IngestEvent(
         source="request",
@@ -84,17 +87,19 @@ async def trigger_request(request: Request) -> Response:
         workflow=wf.id,
         user=caller.user.id,
         credential=cred.id,
-        execution_id=execution_id,
         event_type="request",
         received_at=str(submitted),
         headers="{}",  # the call's headers are in the body, as the workflow sees them, credentials left out
         body=call.to_json(omit=credential_headers(wf.request)),
     ).to_fields()
+    execution_id = ""
     try:
+        event_id = await state["store"].append(state["keys"].ingest, fields)
+        # The job routing will make of this event, for this workflow and credential: its id is known now.
+        execution_id = trigger_job_id(event_id, wf.id, cred.id)
         if not (wf.request and wf.request.has_response):
-            await state["store"].append(state["keys"].ingest, fields)
             return JSONResponse({"executionId": execution_id}, status_code=202)
-        reply = await _stored_and_answered(state, fields, execution_id)
+        reply = await _answered(state, execution_id)
     except StoreUnavailable:
         logger.warning("event store unavailable; Request trigger refused", extra={"workflow": wf.id})
         raise
@@ -115,8 +120,9 @@ async def trigger_request(request: Request) -> Response:
     return Response(reply.body, reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
-async def _stored_and_answered(state: State, fields: Fields, execution_id: str) -> RunnerResponse | None:
+async def _answered(state: State, execution_id: str) -> RunnerResponse | None:
+    # Registered once the event is stored (its id names the execution). A runner that answered sooner is not
+    # missed: the wait reads the response hash before it listens for the doorbell.
     responses = state["responses"]
-    with responses.expect(execution_id) as ready:  # before the XADD: the runner may answer at once
-        await state["store"].append(state["keys"].ingest, fields)
+    with responses.expect(execution_id) as ready:
         return await responses.wait(execution_id, ready, state["settings"].request_trigger_timeout_s)

@@ -80,7 +80,8 @@ class ResponseWaiter:
 
     @contextlib.contextmanager
     def expect(self, execution_id: str) -> Iterator[asyncio.Event]:
-        """Register interest before the event is stored, so its doorbell cannot ring unheard."""
+        """Register interest in one execution's response. A doorbell rung before this is not lost: ``wait``
+        reads the hash before it listens."""
         ready = asyncio.Event()
         self._waiting[execution_id] = ready
         try:
