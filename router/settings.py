@@ -224,8 +224,8 @@ class Settings(BaseSettings):
         max_length=2048,
         description="Link to one execution in workflow_failure events (data.executionUrl), with {execution_id}, "
         "{workflow_id}, {project_id} and {job_id} replaced: https://dashboard.example.com/executions/{execution_id}. "
-        "Unset: the admin API's view of the execution under HOOKROUTER_PUBLIC_URL (/api/executions/{job_id}), or "
-        "null when that is unset too.",
+        "Unset: the execution in its project's Task History under HOOKROUTER_PUBLIC_URL "
+        "(/projects/{project_id}/task-history/workflow-executions/{job_id}), or null when that is unset too.",
     )
     verification_burst_threshold: int = Field(
         default=20,

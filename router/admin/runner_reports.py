@@ -17,10 +17,11 @@ from router.admin import scopes as at
 from router.admin.guard import admin, admin_router
 from router.admin.problems import problem, responses
 from router.delivery.runner import Job, RunnerClient
+from router.history.executions import executions
 from router.ingress.webhooks import BodyTooLarge
 from router.notifications.events import Notifier
 from router.notifications.producers import Fact, Transitions, notify_claimed
-from router.runtime.state import app_state
+from router.runtime.state import State, app_state
 from router.storage.entries import TriggerJob
 from subscriptions.models import Credential, Id, Workflow
 from subscriptions.snapshot import Snapshot
@@ -86,11 +87,17 @@ class Invalidated(BaseModel):
 _TOO_LARGE = responses(s413=f"A body over {MAX_BODY_BYTES} bytes (`body_too_large`)")
 
 
-def _job(snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
-    """The job fields report_failure reads, for an execution the router knows only by its id."""
+async def _job(state: State, snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
+    """The job fields report_failure reads. An id naming one of this workflow's executions (a trigger job id, as
+    Task History and a Request trigger's answer give it) ties the report to that job: Task History then shows it
+    FAILED and the event can link it. Any other id is reported as given."""
+    found = await executions(state["store"], state["keys"], [execution_id])
+    run = found[0] if found and found[0].workflow == wf.id else None
     integration = snapshot.integrations.get(wf.integration)
     entry = TriggerJob(
-        event_id="",
+        event_id=run.event_id if run else "",
+        job_id=run.id if run else "",
+        credential=(run.credential or "") if run else "",
         execution_id=execution_id,
         project=wf.project,
         workflow=wf.id,
@@ -130,7 +137,7 @@ async def report_failure(
     )
     step = report.step
     record_id = await client.report_failure(
-        _job(snapshot, wf, execution_id, report.user),
+        await _job(state, snapshot, wf, execution_id, report.user),
         report.error,
         step_id=step.stepId if step else "",
         instance_id=step.instanceId if step else "",

@@ -49,8 +49,9 @@ APPLY_ERROR = "marked_invalid"  # data.error of a credential marked INVALID with
 # -- workflow_failure ----------------------------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\{(execution_id|workflow_id|project_id|job_id)\}")
-# Where the admin API shows one execution (GET /api/executions/{job_id}); the link data.executionUrl falls back
-# to under HOOKROUTER_PUBLIC_URL when no template is configured.
+# Where one execution is shown under HOOKROUTER_PUBLIC_URL, the link data.executionUrl falls back to when no
+# template is configured: the project's Task History (a project key reads it), else the admin API's view.
+TASK_HISTORY_EXECUTION_PATH = "/projects/{project_id}/task-history/workflow-executions/{job_id}"
 ADMIN_EXECUTION_PATH = "/api/executions/{job_id}"
 
 
@@ -61,14 +62,14 @@ def execution_url(template: str, *, execution_id: str, workflow_id: str, project
 
 
 def _link(config: BridgeConfig, report: ExecutionReport, project: str) -> str | None:
-    """data.executionUrl: the configured template, else the admin API's view of the job under the public URL; None
+    """data.executionUrl: the configured template, else the job's Task History execution under the public URL; None
     (JSON null) when neither is known, since "" is no link and the platform's field is always a URL."""
     ids = {"execution_id": report.execution_id, "workflow_id": report.workflow, "project_id": project}
     if config.execution_url_template:
         return execution_url(config.execution_url_template, **ids, job_id=report.job_id)
     if config.public_url and report.job_id:
-        template = config.public_url.rstrip("/") + ADMIN_EXECUTION_PATH
-        return execution_url(template, **ids, job_id=report.job_id)
+        path = TASK_HISTORY_EXECUTION_PATH if project else ADMIN_EXECUTION_PATH
+        return execution_url(config.public_url.rstrip("/") + path, **ids, job_id=report.job_id)
     return None
 
 

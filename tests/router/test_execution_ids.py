@@ -122,3 +122,30 @@ async def test_an_id_no_call_was_given_is_not_found(
         assert (await http.get(history(accepted), headers=auth)).status_code == 404
     [outcome] = (await redis.hgetall(KEYS.outcomes)).values()
     assert b'"jobs":[]' in outcome
+
+
+async def test_a_failure_reported_over_http_by_that_id_is_the_executions(
+    redis_url: str, seeded: None, redis: Redis, registry: Registry
+) -> None:
+    auth = await key(redis, f"project:{PROJECT}:read")
+    settings = make_settings(redis_url, public_url="https://hooks.example.com")
+    report = {"workflow": "wf-fire", "user": "u1", "error": "Test error message"}
+    async with running(settings) as http:
+        execution_id = (await http.post(url("wf-fire"), json={}, headers=bearer())).json()["executionId"]
+        await route_all(make_worker(redis, registry))
+        # Another workflow's report naming this id does not touch it.
+        other = await http.post(
+            f"/api/executions/{execution_id}/failure", json={**report, "workflow": "wf-answer"}, headers=OPERATOR
+        )
+        assert other.status_code == 202
+        assert (await http.get(history(execution_id), headers=auth)).json()["status"] == "EXECUTING"
+        reported = await http.post(f"/api/executions/{execution_id}/failure", json=report, headers=OPERATOR)
+        assert reported.status_code == 202 and reported.json()["execution_id"] == execution_id
+        run = (await http.get(history(execution_id), headers=auth)).json()
+        assert run["status"] == "FAILED"  # the report is tied to the execution it names
+    assert await (await bridge(redis, registry, execution_url_template="", public_url=settings.public_url)).step() == 2
+    unrelated, failure = await events(redis, "workflow_failure")
+    assert failure["data"]["workflowExecution"] == {"id": execution_id}
+    assert failure["data"]["executionUrl"] == "https://hooks.example.com" + history(execution_id)
+    assert failure["data"]["stepExecution"]["startTime"] == int(execution_id.split("-")[0])  # the call's arrival
+    assert unrelated["data"]["executionUrl"] is None  # not an execution of wf-answer: nothing to link

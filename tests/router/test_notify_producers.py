@@ -265,13 +265,17 @@ async def test_the_event_and_the_test_sample_have_the_references_shape(
     [event] = await events(redis)
     expected = shape(REFERENCE_WORKFLOW_FAILURE)
     assert shape(event) == expected and shape(SAMPLE_EVENT) == expected
-    assert event["data"]["executionUrl"] == "http://hooks.test/api/executions/1-0%3Awf-1%3Ac"
+    history = "/projects/p1/task-history/workflow-executions/1-0%3Awf-1%3Ac"
+    assert event["data"]["executionUrl"] == f"http://hooks.test{history}"
 
 
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"public_url": "https://hooks.example.com/"}, "https://hooks.example.com/api/executions/1-0%3Awf-1%3Ac1"),
+        (
+            {"public_url": "https://hooks.example.com/"},
+            "https://hooks.example.com/projects/p1/task-history/workflow-executions/1-0%3Awf-1%3Ac1",
+        ),
         (
             {"public_url": "https://hooks.example.com", "execution_url_template": "https://d.example/{job_id}"},
             "https://d.example/1-0%3Awf-1%3Ac1",
