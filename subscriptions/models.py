@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 
 import verifiers
 from subscriptions import triggers
+from subscriptions.permissions import Condition
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 
@@ -205,6 +206,11 @@ class Workflow(Record):
     - ``request``: unused (``request`` holds the Request trigger's rules);
     - ``integration_enabled``: unused;
     - ``custom``: the id of a custom webhook definition.
+
+    ``permissions`` (Workflow Permissions): conditions on a connected user's metadata, all of which the user
+    must meet to be triggered for it. ``enabled_by_default``: every user with a credential of its integration
+    has it unless an activation record of theirs disables it; otherwise only users with an enabled
+    activation do.
     """
 
     name: str = ""
@@ -214,6 +220,8 @@ class Workflow(Record):
     request: RequestTrigger | None = None
     target: Target = Field(default_factory=StreamTarget)
     deployed: bool = True
+    permissions: list[Condition] = Field(default_factory=list, max_length=100)
+    enabled_by_default: bool = False
 
 
 class Activation(Record):

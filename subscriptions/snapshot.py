@@ -26,6 +26,7 @@ from subscriptions.models import (
     Workflow,
     trigger_matches,
 )
+from subscriptions.permissions import permits
 from subscriptions.registry import Registry
 
 T = TypeVar("T", bound=BaseModel)
@@ -101,8 +102,29 @@ class Snapshot:
         ]
 
     def is_activated(self, workflow: str, user: str) -> bool:
+        """An activation record decides; without one, the workflow's ``enabled_by_default``."""
         activation = self.by_activation.get((workflow, user))
-        return activation is not None and activation.enabled
+        if activation is not None:
+            return activation.enabled
+        wf = self.workflows.get(workflow)
+        return wf is not None and wf.enabled_by_default
+
+    def is_permitted(self, workflow: Workflow, user: str) -> bool:
+        """Whether ``user``'s metadata meets the workflow's permissions (an unknown user meets none)."""
+        if not workflow.permissions:
+            return True
+        record = self.users.get(user)
+        return record is not None and permits(workflow.permissions, record.metadata)
+
+    def workflow_gate(self, workflow: Workflow, user: str) -> str:
+        """Why ``workflow`` does not run for ``user`` (a routing outcome's reason), or "" when it does."""
+        if not workflow.deployed:
+            return "workflow_not_deployed"
+        if not self.is_activated(workflow.id, user):
+            return "workflow_not_activated"
+        if not self.is_permitted(workflow, user):
+            return "workflow_permission_denied"
+        return ""
 
 
 class SnapshotCache:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -44,15 +45,30 @@ def start_redis(workdir: Path, *, appendonly: bool = False) -> subprocess.Popen[
         "yes" if appendonly else "no",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while not sock.exists():
+    wait_accepting(proc, sock)
+    return proc
+
+
+def wait_accepting(proc: subprocess.Popen[bytes], sock: Path, timeout_s: float = 5.0) -> None:
+    """Until the server accepts on ``sock``: the file exists from bind(), before listen(), and a client that
+    connects in between (on a loaded machine it happens) is refused."""
+    deadline = time.monotonic() + timeout_s
+    while not _accepts(sock):
         if proc.poll() is not None:
             pytest.fail(f"redis-server exited with {proc.returncode}")
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail("redis-server did not create its socket within 5 s")
+            pytest.fail(f"redis-server did not accept on its socket within {timeout_s} s")
         time.sleep(0.01)
-    return proc
+
+
+def _accepts(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(sock))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from rich.text import Text
 from starlette.applications import Starlette
 
 from router import logs
-from router.app import create_app, create_worker_app
 from router.cli.events import events_cli, replay
 from router.cli.keys import keys_cli
 from router.egress.checks import record_refusals
@@ -143,6 +142,10 @@ def serve(
             )
         if apply_file:
             _run_apply(settings, apply_file)
+        # Imported here: the application (the admin API's schema models) takes seconds to import, which the
+        # other commands, run by scripts and cron jobs, should not pay.
+        from router.app import create_app
+
         _run(create_app(settings), settings, settings.port)
     finally:
         if embedded:
@@ -156,6 +159,8 @@ def worker() -> None:
     Serves /healthz and /readyz on HOOKROUTER_HOST:HOOKROUTER_HEALTH_PORT for probes."""
     settings, embedded = _settings()
     try:
+        from router.app import create_worker_app  # as in serve: only the commands that serve import the app
+
         _run(create_worker_app(settings), settings, settings.health_port)
     finally:
         if embedded:

@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """``status``: matched, no_credential, no_workflow, integration_unknown, integration_disabled, unknown_source,
-    malformed_entry (``skipped`` then names the field at fault)."""
+    malformed_entry (``skipped`` then names the field at fault).
+
+    ``skipped`` counts the (credential, workflow) pairs a gate refused, by reason (credential_invalid,
+    user_disabled, workflow_not_activated, workflow_permission_denied: the user's metadata fails the workflow's
+    permissions, ...), so history shows why a user was not triggered."""
 
     status: str
     jobs: list[dict[str, str]] = field(default_factory=list)
@@ -113,8 +117,7 @@ def fan_out(
         for wf in workflows:
             if wf.integration != cred.integration:
                 continue
-            reason = gate or ("" if wf.deployed else "workflow_not_deployed")
-            reason = reason or ("" if snapshot.is_activated(wf.id, cred.user) else "workflow_not_activated")
+            reason = gate or snapshot.workflow_gate(wf, cred.user)
             if reason:
                 skipped[reason] += 1
                 continue

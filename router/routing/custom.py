@@ -68,8 +68,7 @@ def fan_out_connections(
     for conn in connections:
         gate = _user_gate(snapshot, conn.user)
         for wf in workflows:
-            reason = gate or ("" if wf.deployed else "workflow_not_deployed")
-            reason = reason or ("" if snapshot.is_activated(wf.id, conn.user) else "workflow_not_activated")
+            reason = gate or snapshot.workflow_gate(wf, conn.user)
             if reason:
                 skipped[reason] += 1
                 continue

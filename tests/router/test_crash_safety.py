@@ -29,7 +29,7 @@ from router.runtime.embedded import find_redis_server
 from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.snapshot import SnapshotCache
-from tests.conftest import start_redis
+from tests.conftest import start_redis, wait_accepting
 from tests.router.conftest import MASTER_KEY, make_registry, make_seed, make_settings, running, seed_slack, xrange_all
 from tests.router.loopback import Reply, http_sink
 from tests.router.test_cli import ROOT, cli_env
@@ -194,14 +194,7 @@ def start_redis_fsync(workdir: Path) -> subprocess.Popen[bytes]:
     args = [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
     args += ["--dir", str(workdir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while not sock.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"redis-server exited with {proc.returncode}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("redis-server did not create its socket within 5 s")
-        time.sleep(0.01)
+    wait_accepting(proc, sock)
     return proc
 
 

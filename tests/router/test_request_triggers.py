@@ -69,8 +69,9 @@ async def seed_request_workflows(seed: Seed) -> None:
             {"id": "wf-draft", **request, "deployed": False},
             {"id": "wf-event", "integration": "slack-app", "trigger_type": "app_event", "trigger": "Contact Created"},
             {"id": "wf-hub", "trigger_type": "request", "integration": "hub-app"},
+            {"id": "wf-vip", **request, "permissions": [{"field": "plan", "operator": "equals", "value": "vip"}]},
         ],
-        activate=[(w, "u1") for w in ("wf-fire", "wf-answer", "wf-rules", "wf-draft", "wf-event", "wf-hub")],
+        activate=[(w, "u1") for w in ("wf-fire", "wf-answer", "wf-rules", "wf-draft", "wf-event", "wf-hub", "wf-vip")],
     )
 
 
@@ -343,6 +344,7 @@ def test_header_rules_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) 
         ("wf-event", {}, 404, "unknown_workflow"),  # an App Event workflow has no endpoint
         ("wf-draft", {}, 404, "workflow_not_deployed"),
         ("wf-off", {}, 403, "workflow_not_activated"),
+        ("wf-vip", {}, 403, "workflow_permission_denied"),  # u1's metadata has no plan
         ("wf-hub", {"x-paragon-credential": "cred-slack-b"}, 403, "no_credential"),  # a Slack account for HubSpot
         ("wf-fire", {"x-paragon-credential": "cred-slack-u2"}, 404, "unknown_credential"),  # someone else's
         ("wf-gh", {}, 403, "integration_disabled"),

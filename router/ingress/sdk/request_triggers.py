@@ -54,6 +54,8 @@ def _runnable(snapshot: Snapshot, caller: Caller, workflow_id: str) -> tuple[Wor
         raise Refused(403, "integration_disabled")
     if not snapshot.is_activated(wf.id, caller.user.id):
         raise Refused(403, "workflow_not_activated", message="the workflow is not enabled for this user")
+    if not snapshot.is_permitted(wf, caller.user.id):
+        raise Refused(403, "workflow_permission_denied", message="the user's metadata fails the workflow's permissions")
     named = caller.credential.id if caller.credential else ""
     cred = pick_credential(snapshot, caller.user.id, wf.integration, named)
     if cred is None or (named and cred.id != named):
