@@ -9,6 +9,7 @@ about what a valid request would look like.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +27,7 @@ from router.runtime.state import app_state
 from subscriptions.api_keys import OPERATOR, PREFIX, allows
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 
 # Every admin endpoint → the rule it declared; an AdminRoute refuses to exist without one (fail closed).
 RULES: dict[Callable[..., Any], Rule] = {}
@@ -111,9 +114,20 @@ class AdminRoute(APIRoute):
                 raise
             if writes:
                 await app_state(request)["audit"].record(caller.actor, name, request.url.path, response.status_code)
+                if response.status_code < 400:
+                    await _read_your_writes(request)
             return response
 
         return guarded
+
+
+async def _read_your_writes(request: Request) -> None:
+    # A change is seen by this process's next request (a PUT then a test of the same destination), not only
+    # after the background refresh; other processes see it within the refresh interval, as documented.
+    try:
+        await app_state(request)["cache"].refresh()
+    except RedisError:
+        logger.warning("registry refresh after an admin write failed; the background refresh catches up")
 
 
 def admin_router(**options: Any) -> APIRouter:
