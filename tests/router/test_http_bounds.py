@@ -17,16 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from router.app import create_app
-from router.cli.main import server_options
 from router.settings import Settings
+from tests.router import live
 from tests.router.conftest import SLACK_URL, make_registry, make_seed, make_settings
 
 GENEROUS_S = 10.0  # far above every timeout configured here
@@ -35,26 +33,8 @@ GENEROUS_S = 10.0  # far above every timeout configured here
 @contextlib.contextmanager
 def serve(redis_url: str, **overrides: Any) -> Iterator[int]:
     """The app on 127.0.0.1 with the options ``hookrouter serve`` uses; yields the port."""
-    settings = make_settings(redis_url, **overrides)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    # log_config=None: the CLI's logging setup is for the process, not for the test run.
-    options = server_options(settings, port) | {"log_config": None, "log_level": "warning"}
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), **options, timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + GENEROUS_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("server did not start")
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=GENEROUS_S)
-        sock.close()
+    with live.serve(make_settings(redis_url, **overrides)) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def read_response(conn: socket.socket, timeout_s: float = GENEROUS_S) -> bytes:
