@@ -1,3 +1,5 @@
 from router.cli.main import main
 
-main()
+# Guarded: `serve --workers N` starts its processes with multiprocessing's spawn, which imports this module again.
+if __name__ == "__main__":
+    main()

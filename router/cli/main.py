@@ -131,9 +131,23 @@ def serve(
     apply_file: Annotated[
         Path | None, typer.Option("--apply", exists=True, dir_okay=False, help="Apply this config file before serving.")
     ] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind (default: HOOKROUTER_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="Port to bind (default: HOOKROUTER_PORT).")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Receiver processes sharing the port; above 1 the routing workers run in one more process.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the webhook receiver (and, unless HOOKROUTER_RUN_WORKERS=false, the routing workers)."""
     settings, embedded = _settings()
+    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
     try:
         if embedded:
             console.print(
@@ -144,6 +158,12 @@ def serve(
             _run_apply(settings, apply_file)
         # Imported here: the application (the admin API's schema models) takes seconds to import, which the
         # other commands, run by scripts and cron jobs, should not pay.
+        if workers > 1:
+            from router.cli.receivers import serve_many
+
+            _stop_on_sigterm()
+            serve_many(settings, server_options(settings, settings.port), workers)
+            return
         from router.app import create_app
 
         _run(create_app(settings), settings, settings.port)
@@ -190,10 +210,14 @@ def server_options(settings: Settings, port: int) -> dict[str, Any]:
 
 
 def _run(app: Starlette, settings: Settings, port: int) -> None:
+    _stop_on_sigterm()
+    uvicorn.run(app, **server_options(settings, port))
+
+
+def _stop_on_sigterm() -> None:
     # uvicorn re-raises SIGTERM once it has shut down; turn that into SystemExit so the caller's finally
     # still stops the embedded Redis (which then writes out its append-only file).
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    uvicorn.run(app, **server_options(settings, port))
 
 
 def proxy_options(settings: Settings) -> ProxyOptions:
