@@ -14,6 +14,7 @@ from router import answers
 from router.admin.api import create_api
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
+from router.ingress.observe import RequestMetrics
 from router.ingress.sdk.app_events import trigger_app_event
 from router.ingress.sdk.request_triggers import trigger_request
 from router.ingress.sdk.responses import ResponseWaiter
@@ -21,7 +22,8 @@ from router.ingress.shedding import LoadShedding
 from router.ingress.webhooks import receive
 from router.notifications import producers as notify_producers
 from router.platform_api import task_history
-from router.runtime import health
+from router.runtime import exposition, health
+from router.runtime.exposition import Sampler
 from router.runtime.health import Readiness
 from router.runtime.process import Runtime
 from router.runtime.state import State
@@ -63,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
                 "handshakes": HandshakeExpectations(redis, registry.box, LifecycleKeys(settings.prefix)),
                 "destination_sender": runtime.sender,
                 "readiness": runtime.readiness,
+                "metrics": Sampler(store, keys, settings),
                 "egress": runtime.egress,
                 "api_keys": ApiKeys(redis, RegistryKeys(settings.prefix)),
                 "audit": AuditLog(redis, RegistryKeys(settings.prefix)),
@@ -79,31 +82,33 @@ def create_app(settings: Settings) -> Starlette:
         Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
         *task_history.routes,
         *health.routes,
+        *exposition.routes,
         Mount("/api", create_api()),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=answers.HANDLERS,
-        middleware=[Middleware(LoadShedding, limit=settings.max_concurrent_requests)],
+        # Metrics outermost: the requests load shedding refuses are counted too.
+        middleware=[Middleware(RequestMetrics), Middleware(LoadShedding, limit=settings.max_concurrent_requests)],
     )
     return app
 
 
 def create_worker_app(settings: Settings) -> Starlette:
-    """`hookrouter worker`: the workers, with only /healthz and /readyz served (on HOOKROUTER_HEALTH_PORT).
+    """`hookrouter worker`: the workers, with only /healthz, /readyz and /metrics served (on HOOKROUTER_HEALTH_PORT).
 
     uvicorn runs it as it runs the receiver, so both stop the same way: on SIGTERM the lifespan ends, and every
     task finishes the pass in hand (up to a grace period) before the process exits.
     """
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Readiness]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Readiness | Sampler]]:
         runtime = Runtime(settings, run_workers=True)
         try:
             await runtime.start()
-            yield {"readiness": runtime.readiness}
+            yield {"readiness": runtime.readiness, "metrics": Sampler(runtime.store, runtime.keys, settings)}
         finally:
             await runtime.stop()
 
-    return Starlette(routes=health.routes, lifespan=lifespan)
+    return Starlette(routes=[*health.routes, *exposition.routes], lifespan=lifespan)

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description=f"Bearer token for /api/*, at least {MIN_ADMIN_TOKEN_CHARS} printable ASCII characters without "
         "spaces (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`). Unset: admin API off.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics asks for, with the admin token's rules. Unset: /metrics is open (it "
+        "shows counts under route templates and registry ids, never secrets, bodies or event ids); keep the "
+        "port off the internet then.",
+    )
     master_key: SecretStr | None = Field(
         default=None,
         description="Base64 of 32 random bytes; encrypts secrets at rest. Unset: embedded mode generates one "
@@ -242,7 +248,7 @@ class Settings(BaseSettings):
         "pause while the live routing backlog is high.",
     )
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "metrics_token")
     @classmethod
     def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
         # An empty or short token would open /api/* (secrets, replays) to a guess: refuse to start instead.

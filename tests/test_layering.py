@@ -45,7 +45,7 @@ def router_imports(path: Path) -> set[str]:
     return names
 
 
-ROUTER_ROOT_MODULES = {"settings", "errors", "logs", "tasks"}
+ROUTER_ROOT_MODULES = {"settings", "errors", "logs", "tasks", "metrics"}
 
 
 def test_storage_imports_no_other_stage() -> None:

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -51,6 +55,34 @@ def serve_many(settings: Settings, options: dict[str, Any], workers: int) -> Non
     """Serve ``create_app(settings)`` from ``workers`` processes; the workers in one more, if the settings run them.
 
     Returns when every process has stopped (SIGTERM or SIGINT to this one stops them all)."""
+    own_dir = metrics_directory()
+    try:
+        _serve_many(settings, options, workers)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def metrics_directory() -> Path | None:
+    """Point every process at one directory of metric files (prometheus-client's multiprocess mode), empty.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` if the operator set it (its files from an earlier run are removed: they would
+    count twice), else a private temporary directory, returned so that it is removed at exit. Set before any
+    process starts: prometheus-client reads it when imported.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="hookrouter-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
+def _serve_many(settings: Settings, options: dict[str, Any], workers: int) -> None:
     from router.app import create_app, create_worker_app
 
     receiver_settings = settings.model_copy(update={"run_workers": False})

@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from router import metrics
 from router.delivery.job import Job
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
@@ -30,6 +31,7 @@ class Outcomes:
         self._clock = clock
 
     def retry_at(self, job: Job, due: float) -> Settle:
+        _count(job, "retry")
         attempts = json.dumps(job.attempts).encode()
         # The body goes into the hash once, with the first reschedule; after that only the attempts change.
         fields = {"attempts": attempts} if job.stored else job.entry.replace(attempts=attempts).to_fields()
@@ -55,6 +57,7 @@ class Outcomes:
         }
 
     def finished(self, job: Job, status: str, release_order: str = "") -> Settle:
+        _count(job, status)
         return Settle(
             job.id,
             job.entry.to_fields(),
@@ -67,6 +70,7 @@ class Outcomes:
         )
 
     def dead(self, job: Job, reason: str, release_order: str = "") -> Settle:
+        _count(job, "dead")
         logger.error(
             "delivery dead-lettered",
             extra={
@@ -93,6 +97,11 @@ class Outcomes:
         )
 
 
+def _count(job: Job, outcome: str) -> None:
+    target = job.entry.workflow or job.entry.destination  # registry ids: a bounded label
+    metrics.DELIVERIES.labels(target, outcome, metrics.attempt_label(len(job.attempts))).inc()
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     """Where a delivery job stands, as stored: ``history`` once it ended (status, reason, attempts as JSON,
@@ -115,6 +124,10 @@ class DeliveryRecords:
     def of(cls, store: EventStore, keys: Keys) -> DeliveryRecords:
         """On the client ``store`` uses (its pool and deadline)."""
         return cls(store.redis, keys)
+
+    async def waiting(self) -> int:
+        """How many jobs wait for their next attempt (the retry queue's depth)."""
+        return int(await self._redis.zcard(self._keys.delivery_scheduled))
 
     async def history(self, job_id: str) -> dict[str, str]:
         """A finished job's history (empty while it runs, or after the retention period)."""

@@ -21,8 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import verifiers
+from router import metrics
 from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
+from router.ingress.observe import count_stored, tag_integration
 from router.ingress.public_url import signed_url
 from router.ingress.webhooks import (
     client_address,
@@ -136,6 +138,7 @@ async def receive_custom(request: Request) -> Response:
     definition = snapshot.custom_webhooks.get(request.path_params["definition_id"])
     if definition is None:
         return error(404, "unknown_definition")
+    tag_integration(request, definition.owner)
     recipient = request.query_params.get("id", "") if definition.level == "user" else ""
     problem = _recipient_problem(snapshot, definition, recipient)
     if problem is not None:
@@ -217,6 +220,7 @@ async def _handle(
     except verifiers.VerificationError as exc:
         scheme = provider or ("hmac" if definition.verification.hmac is not None else "entry_point")
         logger.info("rejected custom webhook", extra={"definition": definition.id, "reason": exc.reason})
+        metrics.VERIFICATION_FAILURES.labels(definition.owner, exc.reason).inc()
         return with_diagnostics(error(401, exc.reason), state, definition.id, scheme, exc, request)
     except VerifierUnavailable:
         logger.warning("custom verifier cannot be loaded", extra={"definition": definition.id})
@@ -254,4 +258,5 @@ async def _store(
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"definition": definition.id})
         raise
+    count_stored(definition.owner, 1, 0)
     return render(definition.response, context, [entry_id])

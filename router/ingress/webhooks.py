@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import verifiers
+from router import metrics
 from router.admin.params import decimal
 from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
+from router.ingress.observe import count_stored, tag_integration
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
@@ -110,6 +112,7 @@ async def receive(request: Request) -> Response:
     integration = snapshot.integrations.get(request.path_params["integration_id"])
     if integration is None or integration.type != request.path_params["integration"]:
         return error(404, "unknown_integration")
+    tag_integration(request, integration.id)
     # Most provider URLs have no query string: skip building the parser for them.
     credential_id = request.query_params.get("id") if request.scope["query_string"] else None
     if credential_id is not None:
@@ -155,6 +158,7 @@ async def _verified(
         inbound.verify()
     except verifiers.VerificationError as exc:
         logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
+        metrics.VERIFICATION_FAILURES.labels(integration.id, exc.reason).inc()
         rejected = Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
         return with_diagnostics(rejected, state, integration.id, kind, exc, request)
     stored = await _store(request, state, integration, credential_id, body, inbound.extract())
@@ -197,6 +201,7 @@ async def _store(
         logger.warning("event store unavailable; asked the provider to retry", extra={"integration": integration.id})
         raise
     duplicates = sum(r.duplicate for r in results)
+    count_stored(integration.id, len(results) - duplicates, duplicates)
     if duplicates:
         # 2xx so the provider stops retrying; the first delivery's id says where the event already is.
         logger.info("duplicate delivery", extra={"integration": integration.id, "count": duplicates})

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from router import metrics
 from router.delivery.attempt import Attempt, attempt, dead_reason
 from router.delivery.job import Job
 from router.delivery.limits import Limiter, TargetLimits
@@ -142,6 +143,7 @@ class DestinationSender:
         if result.verdict is Verdict.SUCCESS:
             await self._redis.hdel(self._keys.destination_failures, destination.id)
             return out.finished(job, "delivered")
+        metrics.DESTINATION_FAILURES.labels(destination.id).inc()
         failures = int(await self._redis.hincrby(self._keys.destination_failures, destination.id, 1))
         if failures >= (destination.auto_disable_after or self._auto_disable_after):
             await self._disable(snapshot, destination, failures, result)
@@ -160,6 +162,7 @@ class DestinationSender:
         # HSETNX: of several workers crossing the threshold together, one announces it.
         if not await self._redis.hsetnx(self._keys.disabled_destinations, destination.id, record):
             return
+        metrics.DESTINATION_DISABLED.labels(destination.id).inc()
         logger.error(
             "destination disabled after consecutive failures",
             extra={"destination": destination.id, "failures": failures},

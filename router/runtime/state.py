@@ -10,6 +10,7 @@ from router.egress.policy import EgressPolicy
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.responses import ResponseWaiter
 from router.notifications.delivery import DestinationSender
+from router.runtime.exposition import Sampler
 from router.runtime.health import Readiness
 from router.settings import Settings
 from router.storage.keys import Keys
@@ -34,6 +35,7 @@ class State(TypedDict):
     handshakes: HandshakeExpectations
     destination_sender: DestinationSender
     readiness: Readiness
+    metrics: Sampler
     egress: EgressPolicy
     api_keys: ApiKeys
     audit: AuditLog

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
+from router import metrics
 from router.errors import StoreUnavailable
 from router.tasks import cancel
 
@@ -91,6 +92,7 @@ class Heartbeat:
 
     def __call__(self) -> None:
         self._slot.beat_at = self._clock()
+        _beat(self._slot.task.name)
 
 
 class Supervisor:
@@ -174,6 +176,7 @@ class Supervisor:
                 slot.failures += 1
                 slot.restarts += 1
                 slot.last_error = type(exc).__name__
+                metrics.LOOP_RESTARTS.labels(task.name).inc()
                 self._log_failure(task.name, exc, slot.failures)
                 if task.reset is not None:
                     task.reset()
@@ -183,6 +186,7 @@ class Supervisor:
                 logger.info("%s resumed", task.name, extra={"task": task.name, "after_failures": slot.failures})
             slot.failures = 0
             slot.beat_at = self._clock()
+            _beat(task.name)
             if task.pause_s > 0:
                 await self._sleep(task.pause_s)
             else:
@@ -200,3 +204,9 @@ class Supervisor:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+def _beat(task: str) -> None:
+    # Wall-clock time, for Prometheus (``time() - hookrouter_loop_last_beat_timestamp_seconds``); the supervisor's
+    # own clock is monotonic.
+    metrics.LOOP_LAST_BEAT.labels(task).set(time.time())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,6 +29,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from router import metrics
 from router.errors import StoreUnavailable
 from router.storage.redis_client import decoded
 from router.storage.stream_id import U64, StreamId
@@ -270,6 +272,7 @@ class EventStore:
         """One pipeline; each append's own result, or the error Redis gave that one (OOM, say): a refused
         append must not turn its neighbours, which Redis stored, into 503s that providers would send again."""
         self.round_trips += 1
+        started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
             for a in appends:
                 if a.once is None:
@@ -284,6 +287,7 @@ class EventStore:
                         client=pipe,
                     )
             replies = await pipe.execute(raise_on_error=False)
+        metrics.REDIS_SECONDS.labels("ingest").observe(time.perf_counter() - started)
         return [reply if isinstance(reply, Exception) else _appended(reply) for reply in replies]
 
     # -- consuming ---------------------------------------------------------------------------
@@ -536,6 +540,14 @@ class EventStore:
                 lag = info.get("lag")
                 return pending + (int(lag) if lag is not None else 0)
         return 0
+
+    async def pending(self, stream: str, group: str) -> int:
+        """Entries of ``stream`` the group has read and not acknowledged; 0 without the stream or the group."""
+        try:
+            summary = await self._redis.xpending(stream, group)
+        except ResponseError:  # no such key or group
+            return 0
+        return int(summary.get("pending") or 0)
 
     # -- event history (router/history/indexes.py) --------------------------------------------------
 

@@ -159,6 +159,11 @@ def test_serve_with_workers_runs_receivers_and_one_worker_process(
     stored = [entry for n in range(20) for entry in send(url, f"EvMany{n}")]
     assert len(set(stored)) == 20
     assert len(routed(redis_url, 20)) == 20
+    # /metrics from any receiver adds up every process: both receivers' stored events, the worker's routing.
+    exposition = httpx.get(f"{url}/metrics", timeout=10).text
+    assert 'hookrouter_events_stored_total{integration="slack-app"} 20.0' in exposition
+    assert 'hookrouter_events_routed_total{status="matched"} 20.0' in exposition
+    assert 'hookrouter_loop_last_beat_timestamp_seconds{task="routing"}' in exposition
 
     # SIGTERM stops the receivers and the worker process; nothing is left behind.
     assert server.stop() == 0, server.log.read_text()

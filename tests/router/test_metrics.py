@@ -1,0 +1,140 @@
+"""/metrics: what an operator watches, read through the exposition as Prometheus reads it.
+
+The process's metrics are global and every test in the run adds to them: each test compares before and after.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from router.app import create_worker_app
+from router.settings import Settings
+from subscriptions.registry import Registry
+from tests.router.conftest import SLACK_SECRET, SLACK_URL, Seed, make_settings, make_worker, running, seed_slack
+from tests.router.test_ingest import post_slack, slack_event
+
+pytestmark = pytest.mark.anyio
+METRICS_TOKEN = "metrics-token-0123456789abcdefghijkl"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def scrape(http: httpx.AsyncClient, **headers: str) -> Samples:
+    answer = await http.get("/metrics", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    return parse(answer.text)
+
+
+async def test_webhooks_leave_counts_by_route_template_integration_and_reason(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_slack(seed)
+    route = "/webhook/triggers/connect/{integration}/{integration_id}"
+    async with running(settings) as http:
+        before = await scrape(http)
+        event_id = f"EvMetrics{time.time_ns()}"
+        assert (await post_slack(http, slack_event(event_id=event_id))).status_code == 200
+        assert (await post_slack(http, slack_event(event_id=event_id))).json()["duplicates"] == 1
+        forged = await http.post(SLACK_URL, content=b"{}", headers={"x-slack-signature": "v0=00"})
+        assert forged.status_code == 401
+        assert (await http.post("/webhook/triggers/connect/slack/no-such-app", content=b"{}")).status_code == 404
+        assert (await http.get("/a/path/nobody/serves/ev-12345")).status_code == 404
+        assert await make_worker(redis, registry).run_once() == 1
+        answer = await http.get("/metrics")
+        after = parse(answer.text)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    requests = "hookrouter_http_requests_total"
+    assert delta(requests, route=route, integration="slack-app", status="200") == 2
+    assert delta(requests, route=route, integration="slack-app", status="401") == 1
+    # An unknown integration is not a label: its id came from the URL, not from the registry.
+    assert delta(requests, route=route, integration="", status="404") == 1
+    assert delta(requests, route="unmatched", integration="", status="404") == 1
+    assert delta("hookrouter_events_stored_total", integration="slack-app") == 1
+    assert delta("hookrouter_dedup_hits_total", integration="slack-app") == 1
+    assert delta("hookrouter_verification_failures_total", integration="slack-app", reason="missing_header") == 1
+    assert delta("hookrouter_http_request_duration_seconds_count", route=route) == 4
+    assert delta("hookrouter_redis_command_duration_seconds_count", operation="ingest") >= 1
+    # Routing (a worker in this process) and the store's state, sampled at the scrape.
+    assert delta("hookrouter_events_routed_total", status="matched") == 1
+    assert delta("hookrouter_ingest_to_trigger_seconds_count") == 1
+    assert value(after, "hookrouter_stream_backlog", stream="ingest", shard="0") == 0
+    assert value(after, "hookrouter_stream_pending", stream="ingest", shard="0") == 0
+    assert value(after, "hookrouter_retry_queue_depth") == 0
+    assert value(after, "hookrouter_dead_letters", stream="delivery") == 0
+    assert value(after, "hookrouter_loop_last_beat_timestamp_seconds", task="registry-refresh") > time.time() - 60
+    # Bounded and secret-free: no raw path, no event id, no secret.
+    for leaked in (event_id, "no-such-app", "/a/path", "ev-12345", SLACK_SECRET):
+        assert leaked not in answer.text
+
+
+async def test_backlog_counts_what_the_routing_group_has_not_finished(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        await make_worker(redis, registry).run_once()  # creates the group; nothing to route yet
+        for n in range(3):
+            assert (await post_slack(http, slack_event(event_id=f"EvBacklog{n}"))).status_code == 200
+        samples = await scrape(http)
+        assert value(samples, "hookrouter_stream_backlog", stream="ingest", shard="0") == 3
+        await make_worker(redis, registry).run_once()
+        samples = await scrape(http)
+        assert value(samples, "hookrouter_stream_backlog", stream="ingest", shard="0") == 0
+
+
+async def test_a_metrics_token_is_asked_for_when_set(redis_url: str) -> None:
+    async with running(make_settings(redis_url, metrics_token=SecretStr(METRICS_TOKEN))) as http:
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers={"authorization": "Bearer wrong"})).status_code == 401
+        assert (await http.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})).status_code == 200
+
+
+async def test_a_frozen_redis_costs_the_sample_not_the_answer(redis_url: str, redis: Redis) -> None:
+    settings = make_settings(redis_url, redis_deadline_s=0.3)
+    async with running(settings) as http:
+        before = await scrape(http)
+        await redis.client_pause(1500)  # every client waits: the sample hits its deadline
+        samples = await scrape(http)
+        await redis.client_unpause()
+    delta = value(samples, "hookrouter_metrics_sample_errors_total") - value(
+        before, "hookrouter_metrics_sample_errors_total"
+    )
+    assert delta == 1
+
+
+async def test_the_worker_app_serves_metrics_with_its_loops_heartbeats(redis_url: str) -> None:
+    settings = make_settings(redis_url, route_block_ms=50)
+    app = create_worker_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker.test") as http:
+            deadline = time.monotonic() + 10
+            while True:
+                samples = await scrape(http)
+                beat = value(samples, "hookrouter_loop_last_beat_timestamp_seconds", task="routing")
+                if beat > time.time() - 5 or time.monotonic() > deadline:
+                    break
+            assert beat > time.time() - 5
+            assert (await http.get("/webhook/triggers/connect/slack/x")).status_code == 404  # only probes and metrics
