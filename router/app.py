@@ -14,7 +14,7 @@ from router import answers
 from router.admin.api import create_api
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
-from router.ingress.observe import RequestMetrics
+from router.ingress.observe import RequestObserver
 from router.ingress.sdk.app_events import trigger_app_event
 from router.ingress.sdk.request_triggers import trigger_request
 from router.ingress.sdk.responses import ResponseWaiter
@@ -89,8 +89,11 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers=answers.HANDLERS,
-        # Metrics outermost: the requests load shedding refuses are counted too.
-        middleware=[Middleware(RequestMetrics), Middleware(LoadShedding, limit=settings.max_concurrent_requests)],
+        # Observed outermost: the requests load shedding refuses are logged and counted too.
+        middleware=[
+            Middleware(RequestObserver, log_level=settings.access_log_level),
+            Middleware(LoadShedding, limit=settings.max_concurrent_requests),
+        ],
     )
     return app
 

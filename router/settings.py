@@ -190,6 +190,11 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1, description="Stored events older than this are trimmed, days.")
     run_workers: bool = Field(default=True, description="Run routing workers inside `serve`.")
     log_level: str = Field(default="INFO", description="Log level of the JSON log lines.")
+    access_log_level: str = Field(
+        default="INFO",
+        pattern=r"^(?i:debug|info|warning)$",
+        description="Level of the one log line per HTTP request (DEBUG hides it under the default log level).",
+    )
     user_token_leeway_s: float = Field(
         default=60, ge=0, le=600, description="Clock skew allowed on user token iat/exp, s."
     )

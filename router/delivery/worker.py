@@ -262,7 +262,7 @@ class DeliveryWorker:
                 secrets=[s.get_secret_value() for s in target.secrets],
                 timeout_s=target.timeout_s,
                 now=self._clock,
-                headers=_content_type(job),
+                headers=_content_type(job) | _trace(job),
             )
             # Only what says the target is unwell counts against its breaker; a 4xx is about this one job.
             success = attempt.verdict is not Verdict.RETRY
@@ -326,6 +326,18 @@ def _exhausted(snapshot: Snapshot, job: Job, outcome: Settle) -> dict[str, Any]:
         message=f"Trigger job of workflow \u201c{workflow}\u201c was dead-lettered ({reason}) after "
         f"{len(job.attempts)} attempt(s)",
         data={"jobId": job.id, "eventId": job.entry.event_id, "reason": reason, "attempts": job.attempts},
+    )
+
+
+def _trace(job: Job) -> dict[str, str]:
+    # The request that brought the event, for the target's logs and traces (absent on older jobs).
+    entry = job.entry
+    if not entry.request_id:
+        return {}
+    return (
+        {"x-request-id": entry.request_id, "traceparent": entry.traceparent}
+        if entry.traceparent
+        else {"x-request-id": entry.request_id}
     )
 
 

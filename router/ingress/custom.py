@@ -24,7 +24,7 @@ import verifiers
 from router import metrics
 from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
-from router.ingress.observe import count_stored, tag_integration
+from router.ingress.observe import count_stored, observed, tag_integration
 from router.ingress.public_url import signed_url
 from router.ingress.webhooks import (
     client_address,
@@ -137,6 +137,9 @@ async def receive_custom(request: Request) -> Response:
     snapshot = state["cache"].current
     definition = snapshot.custom_webhooks.get(request.path_params["definition_id"])
     if definition is None:
+        logger.info(
+            "custom webhook for an unknown definition", extra={"id": request.path_params["definition_id"][:128]}
+        )
         return error(404, "unknown_definition")
     tag_integration(request, definition.owner)
     recipient = request.query_params.get("id", "") if definition.level == "user" else ""
@@ -239,6 +242,7 @@ async def _store(
     context: Mapping[str, Any],
 ) -> Response:
     integration = snapshot.integrations.get(definition.integration or "")
+    context_of_request = observed(request)
     event = IngestEvent(
         source="custom",
         project=definition.project,
@@ -252,6 +256,8 @@ async def _store(
         received_at=str(int(time.time() * 1000)),
         headers=json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
         body=body,
+        request_id=context_of_request.request_id,
+        traceparent=context_of_request.traceparent,
     )
     try:
         entry_id = await state["store"].append(state["keys"].ingest, event.to_fields())
@@ -259,4 +265,5 @@ async def _store(
         logger.warning("event store unavailable; asked the provider to retry", extra={"definition": definition.id})
         raise
     count_stored(definition.owner, 1, 0)
+    logger.info("accepted custom webhook", extra={"definition": definition.id, "ids": [entry_id]})
     return render(definition.response, context, [entry_id])

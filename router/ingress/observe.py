@@ -1,28 +1,86 @@
-"""What every HTTP request leaves behind for operators: its count and duration in ``/metrics``.
+"""What every HTTP request leaves behind for operators: a request id, a trace context, one log line, and its
+count and duration in ``/metrics``.
 
 A plain ASGI middleware, outermost, so that requests the load shedding refuses and answers that an error
-handler wrote are counted too; it never touches the body. Labels are bounded: the route's template
-(``/webhook/triggers/connect/{integration}/{integration_id}``, ``unmatched`` when no route matched, never the
-raw path) and the integration only when the endpoint found it in the registry (``tag_integration``).
+handler wrote are seen too; it never touches the body.
+
+- Request id: the caller's ``X-Request-Id`` when it is sane (1 to 128 characters of ``A-Za-z0-9._:-``), else a
+  fresh one; echoed in the answer's ``X-Request-Id``, on every log line written while the request is handled,
+  and stored with the events it brings (their trigger jobs and deliveries send it on).
+- Trace context: a valid W3C ``traceparent`` continues its trace (same trace id, a new span id for this hop);
+  otherwise a new trace starts. Stored and sent on to HTTP targets like the request id.
+- The log line (``router.access``, at ``HOOKROUTER_ACCESS_LOG_LEVEL``): method, route template, path (never the
+  query string: some providers put secrets there), status, duration, integration, request id. Never a header
+  value or a body.
+- Metrics labels are bounded: the route's template (``unmatched`` when no route matched, never the raw path)
+  and the integration only when the endpoint found it in the registry (``tag_integration``).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router import metrics
+from router import logs, metrics
 
 _INTEGRATION = "hookrouter.integration"
+_CONTEXT = "hookrouter.request"
 UNMATCHED = "unmatched"
+MAX_LOGGED_PATH = 200
+_SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# W3C Trace Context, version 00: 32 hex trace id, 16 hex parent id, 2 hex flags; all-zero ids are invalid.
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+access_log = logging.getLogger("router.access")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    traceparent: str
+
+
+def observed(request: Request) -> RequestContext:
+    """The request id and trace context of ``request`` (fresh ones when the middleware did not run)."""
+    context: RequestContext | None = request.scope.get(_CONTEXT)
+    return context if context is not None else RequestContext(new_request_id(), continue_trace(None))
 
 
 def tag_integration(request: Request, integration_id: str) -> None:
     """Name the registered integration a request is for, for its metrics (an id the registry bounds)."""
     request.scope[_INTEGRATION] = integration_id
+
+
+def count_stored(integration_id: str, stored: int, duplicates: int) -> None:
+    if stored:
+        metrics.EVENTS_STORED.labels(integration_id).inc(stored)
+    if duplicates:
+        metrics.DEDUP_HITS.labels(integration_id).inc(duplicates)
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(16)
+
+
+def sane_request_id(value: str | None) -> str | None:
+    return value if value is not None and _SANE_ID.fullmatch(value) else None
+
+
+def continue_trace(traceparent: str | None) -> str:
+    """This hop's ``traceparent``: the caller's trace with a new span id, or a new sampled trace."""
+    span = secrets.token_hex(8)
+    match = _TRACEPARENT.fullmatch(traceparent.strip().lower()) if traceparent else None
+    if match is not None and match[1] != "0" * 32 and match[2] != "0" * 16:
+        return f"00-{match[1]}-{span}-{match[3]}"
+    return f"00-{secrets.token_hex(16)}-{span}-01"
 
 
 def route_template(scope: Scope, root_path: str) -> str:
@@ -35,16 +93,10 @@ def route_template(scope: Scope, root_path: str) -> str:
     return mounted + path
 
 
-def count_stored(integration_id: str, stored: int, duplicates: int) -> None:
-    if stored:
-        metrics.EVENTS_STORED.labels(integration_id).inc(stored)
-    if duplicates:
-        metrics.DEDUP_HITS.labels(integration_id).inc(duplicates)
-
-
-class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
+class RequestObserver:
+    def __init__(self, app: ASGIApp, *, log_level: str = "INFO") -> None:
         self.app = app
+        self.level = logging.getLevelName(log_level.upper())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,17 +104,43 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         root_path = str(scope.get("root_path", ""))
+        headers = dict(_header_pairs(scope))
+        request_id = sane_request_id(headers.get("x-request-id")) or new_request_id()
+        scope[_CONTEXT] = RequestContext(request_id, continue_trace(headers.get("traceparent")))
         status = 500  # an exception that escapes the app is answered 500 by Starlette's outermost handler
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                MutableHeaders(scope=message)["x-request-id"] = request_id
             await send(message)
 
+        token = logs.REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, sending)
         finally:
+            elapsed = time.perf_counter() - started
             route = route_template(scope, root_path)
-            metrics.REQUESTS.labels(route, str(scope.get(_INTEGRATION, "")), str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+            integration = str(scope.get(_INTEGRATION, ""))
+            metrics.REQUESTS.labels(route, integration, str(status)).inc()
+            metrics.REQUEST_SECONDS.labels(route).observe(elapsed)
+            if access_log.isEnabledFor(self.level):
+                access_log.log(
+                    self.level,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "path": str(scope["path"])[:MAX_LOGGED_PATH],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "integration": integration,
+                    },
+                )
+            logs.REQUEST_ID.reset(token)
+
+
+def _header_pairs(scope: Scope) -> list[tuple[str, str]]:
+    wanted = (b"x-request-id", b"traceparent")
+    return [(name.decode(), value.decode("latin-1")) for name, value in scope["headers"] if name in wanted]

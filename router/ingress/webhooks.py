@@ -23,7 +23,7 @@ from router import metrics
 from router.admin.params import decimal
 from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
-from router.ingress.observe import count_stored, tag_integration
+from router.ingress.observe import count_stored, observed, tag_integration
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
@@ -111,6 +111,14 @@ async def receive(request: Request) -> Response:
     snapshot = state["cache"].current
     integration = snapshot.integrations.get(request.path_params["integration_id"])
     if integration is None or integration.type != request.path_params["integration"]:
+        # A wrong URL pasted into a provider's console: say which, so the operator finds it in the logs.
+        logger.info(
+            "webhook for an unknown integration",
+            extra={
+                "integration_type": request.path_params["integration"][:64],
+                "id": request.path_params["integration_id"][:128],
+            },
+        )
         return error(404, "unknown_integration")
     tag_integration(request, integration.id)
     # Most provider URLs have no query string: skip building the parser for them.
@@ -152,6 +160,7 @@ async def _verified(
                     credential=credential_id,
                     source=client_address(request),
                 )
+            logger.info("answered handshake", extra={"integration": integration.id, "status": reply.status})
             return Response(reply.body, reply.status, headers=dict(reply.headers))
         if request.method != "POST":
             return error(405, "method_not_allowed")
@@ -177,6 +186,7 @@ async def _store(
 ) -> Response:
     kept = json.dumps(stored_headers.keep(request.headers), separators=(",", ":"))
     received_at = str(int(time.time() * 1000))
+    context = observed(request)
     appends = []
     for event in events:
         stored = IngestEvent(
@@ -191,6 +201,8 @@ async def _store(
             received_at=received_at,
             headers=kept,
             body=body if event.body is None else event.body,
+            request_id=context.request_id,
+            traceparent=context.traceparent,
         )
         once = _once(state, integration, event.delivery_id)
         appends.append(state["store"].add(Append(state["keys"].ingest, stored.to_fields(), once)))
@@ -202,6 +214,10 @@ async def _store(
         raise
     duplicates = sum(r.duplicate for r in results)
     count_stored(integration.id, len(results) - duplicates, duplicates)
+    logger.info(
+        "accepted webhook",
+        extra={"integration": integration.id, "ids": [r.id for r in results], "duplicates": duplicates},
+    )
     if duplicates:
         # 2xx so the provider stops retrying; the first delivery's id says where the event already is.
         logger.info("duplicate delivery", extra={"integration": integration.id, "count": duplicates})

@@ -87,6 +87,8 @@ def job(
         received_at=event.received_at,
         headers=event.headers,
         body=event.body,
+        request_id=event.request_id,
+        traceparent=event.traceparent,
     )
     if stamp:
         trigger = trigger.replace(**stamp)

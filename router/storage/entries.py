@@ -156,6 +156,8 @@ class IngestEvent:
     body: bytes = b""
     replay_of: str = ""
     replay: str = ""
+    request_id: str = ""  # the HTTP request that brought it (X-Request-Id), when known
+    traceparent: str = ""  # its W3C trace context, sent on to HTTP targets
     id: str = ""  # the entry's stream id once stored (``from_fields``); not a stream field
 
     _known: ClassVar[frozenset[str]]
@@ -185,6 +187,9 @@ class IngestEvent:
         if self.replay_of:
             out["replay_of"] = self.replay_of
             out["replay"] = self.replay
+        if self.request_id:
+            out["request_id"] = self.request_id
+            out["traceparent"] = self.traceparent
         return out
 
     @classmethod
@@ -274,6 +279,8 @@ class TriggerJob:
     dead_reason: str = ""
     dead_at: str = ""
     source_id: str = ""
+    request_id: str = ""  # the event's: sent to HTTP targets as X-Request-Id
+    traceparent: str = ""  # the event's W3C trace context: sent to HTTP targets
 
     _known: ClassVar[frozenset[str]]
     _binary: ClassVar[frozenset[str]] = frozenset({"body", "notification", "attempts", "previous_attempts"})
