@@ -47,6 +47,10 @@ class RequestContext:
     request_id: str
     traceparent: str
 
+    def fields(self) -> dict[str, str]:
+        """As the stored event's fields (``IngestEvent(**context.fields())``)."""
+        return {"request_id": self.request_id, "traceparent": self.traceparent}
+
 
 def observed(request: Request) -> RequestContext:
     """The request id and trace context of ``request`` (fresh ones when the middleware did not run)."""

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from router.errors import StoreUnavailable
 from router.ingress import headers as stored_headers
+from router.ingress.observe import observed
 from router.ingress.sdk import strict_json
 from router.ingress.sdk.caller import Refused, identify
 from router.ingress.webhooks import error, read_body
@@ -56,6 +57,7 @@ async def trigger_app_event(request: Request) -> Response:
         received_at=str(int(time.time() * 1000)),
         headers=json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
         body=json.dumps(payload, separators=(",", ":")).encode(),
+        **observed(request).fields(),
     )
     try:
         event_id = await state["store"].append(state["keys"].ingest, event.to_fields())

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from router.errors import StoreUnavailable
+from router.ingress.observe import observed
 from router.ingress.sdk.caller import Caller, Refused, identify
 from router.ingress.sdk.request_input import BadInput, CallInput, credential_headers, describe, read_call, violations
 from router.ingress.sdk.responses import RunnerResponse, iso_ms
@@ -93,6 +94,7 @@ async def trigger_request(request: Request) -> Response:
         received_at=str(submitted),
         headers="{}",  # the call's headers are in the body, as the workflow sees them, credentials left out
         body=call.to_json(omit=credential_headers(wf.request)),
+        **observed(request).fields(),
     ).to_fields()
     execution_id = ""
     try:
