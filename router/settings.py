@@ -115,7 +115,8 @@ class Settings(BaseSettings):
         default=8001,
         ge=0,
         le=65535,
-        description="Port on which `hookrouter worker` serves /healthz and /readyz (on HOOKROUTER_HOST); 0: none.",
+        description="Port on which `hookrouter worker` (and `serve --workers N`'s worker process) serves /healthz, "
+        "/readyz and /metrics (on HOOKROUTER_HOST); 0: none.",
     )
     public_url: str = Field(
         default="",
