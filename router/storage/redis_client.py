@@ -29,6 +29,7 @@ from redis.asyncio.connection import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 DEFAULT_DEADLINE_S = 2.0
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme → TLS
@@ -127,3 +128,16 @@ async def cluster_state(redis: Redis) -> dict[str, Any] | None:
     return (
         {"ok": True, "masters": len(states)} if ok else {"ok": False, "masters": len(states), "error": "cluster_down"}
     )
+
+
+async def refuse_cluster_node(redis: Redis) -> None:
+    """Raises ValueError when a one-node URL names a node of a Redis Cluster: that node would answer MOVED to
+    every command for a slot it does not serve, so most webhooks would get 503 while the process looked alive."""
+    if is_cluster(redis):
+        return
+    try:
+        info = await redis.info("cluster")
+    except ResponseError:  # INFO refused (a restricted user, a proxy): nothing to tell from it
+        return
+    if str(info.get("cluster_enabled", "0")) == "1":
+        raise ValueError("REDIS_URL names a node of a Redis Cluster: use redis+cluster://host:port,host:port")

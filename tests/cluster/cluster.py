@@ -56,6 +56,7 @@ class Node:
     bus_port: int
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    frozen: bool = False  # SIGSTOPped: alive, answering nothing
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -92,17 +93,19 @@ class Node:
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None and not self.frozen
 
     def signal(self, sig: signal.Signals) -> None:
         if self.proc is not None:
             os.kill(self.proc.pid, sig)
+            self.frozen = sig == signal.SIGSTOP or (self.frozen and sig != signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
+        self.frozen = False
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
@@ -163,7 +166,8 @@ class Cluster:
         return next(node for node in self.nodes if node.port == port)
 
     def wait_ok(self, timeout_s: float = START_S) -> None:
-        """Until every running node says ``cluster_state:ok`` and agrees on three masters serving all slots."""
+        """Until every running node says ``cluster_state:ok``, agrees on three masters serving all slots, and every
+        replica is in sync with its master."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -180,6 +184,10 @@ class Cluster:
             info = cli(node.port, "cluster", "info")
             if "cluster_state:ok" not in info or f"cluster_slots_ok:{SLOTS}" not in info:
                 return False
+            # A replica that never synced with its master refuses to take over from it (its data is "too old").
+            replication = cli(node.port, "info", "replication")
+            if "role:slave" in replication and "master_link_status:up" not in replication:
+                return False
         return len(self.masters()) == 3
 
     def heal(self) -> None:
@@ -187,7 +195,7 @@ class Cluster:
         for node in self.nodes:
             if node.proc is not None and node.proc.poll() is None:
                 node.signal(signal.SIGCONT)
-            elif node.proc is None or node.proc.poll() is not None:
+            else:
                 node.start()
         self.wait_ok(timeout_s=60)
 

@@ -8,6 +8,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from router.storage.redis_client import cluster_nodes, connect, is_cluster
 from tests.cluster.cluster import Cluster
+from tests.router.conftest import make_settings, running
 
 pytestmark = pytest.mark.anyio
 
@@ -47,3 +48,16 @@ def test_seed_nodes_are_read_from_the_url(url: str, nodes: list[tuple[str, int]]
 def test_a_url_without_nodes_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="Redis Cluster URL"):
         cluster_nodes(url)
+
+
+async def test_a_one_node_url_naming_a_cluster_node_fails_at_start(cluster: Cluster, cluster_url: str) -> None:
+    settings = make_settings(f"redis://127.0.0.1:{cluster.masters()[0]}")
+    with pytest.raises(ValueError, match="redis\\+cluster://"):
+        async with running(settings):
+            pass
+
+
+async def test_readyz_counts_the_masters(cluster_url: str) -> None:
+    async with running(make_settings(cluster_url)) as http:
+        reply = await http.get("/readyz")
+    assert reply.status_code == 200 and reply.json()["redis"]["ok"] and reply.json()["redis"]["masters"] == 3

@@ -184,3 +184,27 @@ async def test_a_killed_master_costs_503s_until_its_replica_takes_over(
         await eventually(lambda: routed(seeded, after), what="the events accepted after the failover routed")
     assert load.refused > 0 and recovered_s < 30
     assert load.slowest_s <= 3 * DEADLINE_S + 2
+
+
+@pytest.mark.timeout(120)
+async def test_a_frozen_master_costs_503s_within_the_deadline_until_its_replica_takes_over(
+    cluster: Cluster, cluster_url: str, seeded: Redis
+) -> None:
+    slot = slot_of(cluster.nodes[0].port, KEYS.ingest)
+    master = owner_of(cluster, slot)
+    replica = cluster.replica_of(master)
+    async with running(settings_for(cluster_url)) as http, under_load(http) as load:
+        await eventually(lambda: asyncio.sleep(0, result=len(load.accepted) >= 20), what="events before")
+        before = len(load.accepted)
+        cluster.node(master).signal(signal.SIGSTOP)
+        await eventually(lambda: promoted(cluster, slot, replica.port), what="the replica promoted")
+        during = len(load.accepted)
+        await eventually(lambda: asyncio.sleep(0, result=len(load.accepted) >= during + 20), what="events after")
+    # What the frozen master acknowledged before it froze had reached its replica, or not (asynchronous
+    # replication); what was acknowledged once the replica served the slot is all there, and routed.
+    after = load.accepted[during:]
+    assert set(after) <= await stored(seeded)
+    async with running(settings_for(cluster_url)):
+        await eventually(lambda: routed(seeded, after), what="the events accepted after the failover routed")
+    assert before >= 20 and load.refused > 0
+    assert load.slowest_s <= 3 * DEADLINE_S + 2  # a frozen node costs a request its deadline, never a hang
