@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("HOOKROUTER_REDIS_URL", "REDIS_URL"),
-        description="Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
+        description="Redis to use (redis://, rediss:// or unix://; redis+cluster://host:port,host:port for a Redis "
+        "Cluster). Unset: start an embedded redis-server.",
     )
     data_dir: Path = Field(default=Path(".hookrouter"), description="Embedded Redis data and generated keys.")
     redis_appendfsync: Literal["always", "everysec", "no"] = Field(

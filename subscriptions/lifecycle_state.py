@@ -131,7 +131,7 @@ class StateStore:
             fields["secret"] = secret
         # MULTI: the state, the index and the secrets hash never disagree (one hash tag, one slot).
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._keys.state(member))
+            pipe.execute_command("DEL", self._keys.state(member))  # queued as is on a cluster too
             pipe.hset(self._keys.state(member), mapping=fields)
             pipe.sadd(self._keys.index, member)
             if secret:
@@ -142,7 +142,7 @@ class StateStore:
 
     async def drop(self, state: SubscriptionState) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._keys.state(state.member))
+            pipe.execute_command("DEL", self._keys.state(state.member))  # queued as is on a cluster too
             pipe.srem(self._keys.index, state.member)
             pipe.hdel(self._keys.secrets(state.integration), state.member)
             await pipe.execute()

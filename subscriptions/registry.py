@@ -275,10 +275,12 @@ class Registry:
         """Every record of every kind plus the stamp (epoch, version) they were read at, in one round trip."""
         kinds = list(kinds)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.mget(self._keys.epoch, self._keys.version)
+            # Two GETs, not an MGET: redis-py refuses MGET in a cluster pipeline (even within one hash tag).
+            pipe.get(self._keys.epoch)
+            pipe.get(self._keys.version)
             for kind in kinds:
                 pipe.hgetall(self._keys.records(kind))
-            (epoch, version), *hashes = await pipe.execute()
+            epoch, version, *hashes = await pipe.execute()
         unreadable: dict[str, str] = {}
         records = {kind: self._readable(kind, raw, unreadable) for kind, raw in zip(kinds, hashes, strict=True)}
         self.unreadable = unreadable

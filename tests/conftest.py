@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -10,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from router.runtime.embedded import EmbeddedRedisError, find_redis_server
+from router.storage.redis_client import connect
 
 pytest_plugins = ["anyio"]
 
@@ -71,8 +73,20 @@ def _accepts(sock: Path) -> bool:
     return True
 
 
+# ``HOOKROUTER_TEST_REDIS=cluster`` runs the tests that take ``redis_url``/``redis`` on a three-master Redis Cluster
+# instead (``tests/cluster/test_flows.py`` runs the main flows' modules that way).
+ON_CLUSTER = os.environ.get("HOOKROUTER_TEST_REDIS") == "cluster"
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if ON_CLUSTER:
+        from tests.cluster.cluster import Cluster  # only there: the cluster's helpers import pytest's fail
+
+        cluster = Cluster.start(tmp_path_factory.mktemp("cluster"), replicas=0)
+        yield cluster.url
+        cluster.stop()
+        return
     workdir = tmp_path_factory.mktemp("redis")
     proc = start_redis(workdir)
     yield f"unix://{workdir / 'redis.sock'}"
@@ -82,7 +96,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
+    client = connect(redis_url) if ON_CLUSTER else Redis.from_url(redis_url)
+    await client.flushdb()  # on a cluster: every master's
     yield client
     await client.aclose()

@@ -383,7 +383,7 @@ class Limiter:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hmget(self._keys.target_breaker(target_id), ["state", "failures", "opened_at"])
-                pipe.exists(self._keys.target_probe(target_id))
+                pipe.execute_command("EXISTS", self._keys.target_probe(target_id))  # queued as is on a cluster too
                 (state, failures, opened_at), probes = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreUnavailable("limits store unavailable") from exc

@@ -45,6 +45,7 @@ from redis.exceptions import ResponseError
 from router.delivery.job import Job
 from router.errors import RouterError
 from router.routing.outcomes import RoutingOutcomes
+from router.storage import scripts
 from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
@@ -509,9 +510,9 @@ async def index_routed(
             pairs = [item for job_id in http for item in (job_id, "queued")]
             base = "routed" if jobs else "unmatched"
             args: list[str | int] = [event.id, at, base, "1", len(http), *pairs, *streamed]
-            await script(keys=_status_keys(keys, event.id), args=args, client=pipe)
+            await scripts.queue(script, pipe, keys=_status_keys(keys, event.id), args=args)
         pipe.sadd(keys.index_registry, *registry)
-        await pipe.execute()
+        await scripts.execute(pipe)
 
 
 async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[StoredEvent]) -> None:
@@ -524,11 +525,11 @@ async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[St
             for key in _event_keys(keys, event.fields, []):
                 registry.add(key)
                 pipe.zadd(key, {event.id: score(event.id)})
-            await script(
-                keys=_status_keys(keys, event.id), args=[event.id, score(event.id), "dead", "1", 0], client=pipe
+            await scripts.queue(
+                script, pipe, keys=_status_keys(keys, event.id), args=[event.id, score(event.id), "dead", "1", 0]
             )
         pipe.sadd(keys.index_registry, *registry)
-        await pipe.execute()
+        await scripts.execute(pipe)
 
 
 async def index_settled(store: EventStore, keys: Keys, job: Job, outcome: Settle) -> None:
@@ -581,7 +582,7 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
         for m in await redis.zrangebyscore(keys.event_index("all"), "-inf", f"({stream_cut * 1000}", start=0, num=1000)
     ]:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.unlink(*(keys.event_jobs(i) for i in ids))
+            pipe.execute_command("UNLINK", *(keys.event_jobs(i) for i in ids))  # queued as is on a cluster too
             pipe.zrem(keys.event_index("all"), *ids)
             await pipe.execute()
     async with redis.pipeline(transaction=False) as pipe:
@@ -619,7 +620,7 @@ async def _delete_older(store: EventStore, keys: Keys, project_key: str, cut: in
                 for job in jobs:
                     for key in {*_job_keys(keys, job, entry), *_status_keys(keys, "")[6:]}:
                         pipe.zrem(key, job["job_id"])
-                pipe.unlink(keys.event_jobs(event_id))
+                pipe.execute_command("UNLINK", keys.event_jobs(event_id))  # queued as is on a cluster too
             await pipe.execute()
         await RoutingOutcomes(store, keys).forget(ids)
         await store.delete(keys.ingest, ids)

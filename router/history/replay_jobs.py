@@ -245,7 +245,7 @@ class ReplayJobs:
         async with self._redis.pipeline(transaction=True) as pipe:
             if finished:
                 pipe.zrem(self._keys.replay_pending, request_id)
-            pipe.delete(self._keys.replay_claim(request_id))
+            pipe.execute_command("DEL", self._keys.replay_claim(request_id))  # queued as is on a cluster too
             await pipe.execute()
 
 

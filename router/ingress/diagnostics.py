@@ -152,6 +152,6 @@ class Diagnostics:
         keys = [self._keys.handshake_captures(integration_id), self._keys.handshake_capture_counts(integration_id)]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.llen(keys[0])
-            pipe.delete(*keys)
+            pipe.execute_command("DEL", *keys)  # queued as is on a cluster too
             kept, _ = await pipe.execute()
         return int(kept)

@@ -28,6 +28,7 @@ from router.notifications import events as notifications
 from router.notifications.events import Notifier
 from router.runtime.supervisor import Task
 from router.settings import Settings
+from router.storage import scripts
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
 from router.storage.entries import ExecutionReport
 from router.storage.keys import Keys
@@ -254,10 +255,10 @@ class Transitions:
             part = facts[start : start + chunk]
             async with self._redis.pipeline(transaction=False) as pipe:
                 for f in part:
-                    await self._observe(
-                        keys=[self._key], args=[f.credential, f.status, f.version, APPLY_ERROR], client=pipe
+                    await scripts.queue(
+                        self._observe, pipe, keys=[self._key], args=[f.credential, f.status, f.version, APPLY_ERROR]
                     )
-                replies = await pipe.execute()
+                replies = await scripts.execute(pipe)
             for fact, (won, reason, replaced) in zip(part, replies, strict=True):
                 if int(won):
                     claimed.append(Claimed(fact, decoded(reason), decoded(replaced)))

@@ -4,7 +4,9 @@
   Redis cannot make an orchestrator restart healthy processes.
 - ``GET /readyz``: 200 when Redis answers and accepts a write within the deadline (not out of memory, not a
   read-only replica) and every supervised task of this process has heartbeated within its budget; otherwise
-  503 with what is wrong. The body names tasks and reasons, never keys, ids or values.
+  503 with what is wrong. On a Redis Cluster, also every master answers and says ``cluster_state:ok`` (every
+  slot served): one write proves only the master of the probe key's slot. The body names tasks and reasons,
+  never keys, ids or values.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.runtime.supervisor import Supervisor
+from router.storage import redis_client
 from subscriptions.registry import Registry
 
 
@@ -54,6 +57,7 @@ class Readiness:
             async with asyncio.timeout(self._deadline_s):
                 # A write, not a PING: an out-of-memory Redis or a read-only replica still answers PING.
                 await self._redis.set(self._probe_key, str(int(time.time() * 1000)), px=60_000)
+                cluster = await redis_client.cluster_state(self._redis)
         except OutOfMemoryError:
             return {"ok": False, "error": "out_of_memory"}
         except ReadOnlyError:
@@ -62,7 +66,10 @@ class Readiness:
             return {"ok": False, "error": str(exc).split(" ", 1)[0].lower() or "refused"}  # MISCONF, NOPERM, ...
         except (RedisError, OSError, TimeoutError):
             return {"ok": False, "error": "unavailable"}
-        return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        if cluster is not None and not cluster["ok"]:
+            return {"ok": False, "error": cluster["error"], "masters": cluster["masters"]}
+        return {"ok": True, "latency_ms": latency_ms} | ({"masters": cluster["masters"]} if cluster else {})
 
 
 async def healthz(request: Request) -> Response:

@@ -120,7 +120,9 @@ class Runtime:
             self.workers = Workers(settings, self._worker_redis, shared)
 
     async def start(self) -> None:
-        """Load the registry, then start every task. Fails fast on an unreachable Redis or a wrong master key."""
+        """Load the registry, then start every task. Fails fast on an unreachable Redis, a cluster node named by a
+        one-node URL, or a wrong master key."""
+        await redis_client.refuse_cluster_node(self.redis)
         await self.registry.check_master_key()
         await self.cache.refresh()
         settings = self.settings

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from router import metrics
 from router.errors import StoreUnavailable
+from router.storage import scripts
 from router.storage.redis_client import decoded
 from router.storage.stream_id import U64, StreamId
 from router.tasks import cancel
@@ -281,12 +282,13 @@ class EventStore:
                 else:
                     flat = [item for pair in a.fields.items() for item in pair]
                     before = [a.once.before] if a.once.before else []
-                    await self._append_once(
+                    await scripts.queue(
+                        self._append_once,
+                        pipe,
                         keys=[a.stream, a.once.key, a.once.counter, *before],
                         args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
-                        client=pipe,
                     )
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await scripts.execute(pipe, raise_on_error=False)
         metrics.REDIS_SECONDS.labels("ingest").observe(time.perf_counter() - started)
         return [reply if isinstance(reply, Exception) else _appended(reply) for reply in replies]
 
@@ -389,7 +391,7 @@ class EventStore:
                     pipe.expire(outcome.job_key, outcome.job_ttl_s)
                 pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
             elif outcome.job_key:
-                pipe.delete(outcome.job_key)
+                pipe.execute_command("DEL", outcome.job_key)  # queued as is on a cluster too
                 if outcome.scheduled:
                     pipe.zrem(outcome.scheduled, outcome.job_id)
             if outcome.dead_stream:
@@ -448,8 +450,8 @@ class EventStore:
         for start in range(0, len(streams), 500):  # a round trip per 500 streams, not one pipeline for them all
             async with self._redis.pipeline(transaction=False) as pipe:
                 for stream in streams[start : start + 500]:
-                    await self._trim_acked(keys=[stream], client=pipe)
-                trimmed += sum(int(r) for r in await pipe.execute())
+                    await scripts.queue(self._trim_acked, pipe, keys=[stream], args=[])
+                trimmed += sum(int(r) for r in await scripts.execute(pipe))
         return trimmed
 
     async def dead_letter(self, stream: str, dead_stream: str, event: StoredEvent, reason: str) -> None:

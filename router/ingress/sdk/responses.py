@@ -108,7 +108,7 @@ class ResponseWaiter:
         key = self._keys.response(execution_id)
         async with self._redis.pipeline(transaction=True) as pipe:  # one key: fine on a cluster
             pipe.hgetall(key)
-            pipe.delete(key)
+            pipe.execute_command("DEL", key)  # queued as is on a cluster too
             raw, _ = await pipe.execute()
         return RunnerResponse.from_hash(raw) if raw else None
 
@@ -156,5 +156,6 @@ async def publish(redis: Redis, keys: Keys, execution_id: str, response: RunnerR
         mapping: dict[Any, Any] = dict(response.to_hash())
         pipe.hset(key, mapping=mapping)
         pipe.expire(key, ttl_s)
-        pipe.publish(keys.responses_channel, execution_id)
         await pipe.execute()
+    # A command of its own: redis-py refuses PUBLISH in a cluster pipeline, and a cluster relays it to every node.
+    await redis.publish(keys.responses_channel, execution_id)
