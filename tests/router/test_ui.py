@@ -1,0 +1,167 @@
+"""The dashboard's sign-in, session cookie, CSRF checks and scopes, through the app (the browser walk is in
+``test_ui_browser``)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from router.settings import Settings
+from router.ui import session
+from subscriptions.api_keys import ApiKeys
+from subscriptions.keys import RegistryKeys
+from subscriptions.registry import Registry
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack
+from tests.router.test_ingest import post_slack, slack_event
+from tests.router.ui_support import csrf_of, sign_in
+
+pytestmark = pytest.mark.anyio
+
+
+async def _key(redis: Redis, *scopes: str) -> str:
+    _, token = await ApiKeys(redis, RegistryKeys()).create("ui-test", scopes)
+    return token
+
+
+async def test_pages_redirect_to_sign_in_without_a_session(settings: Settings) -> None:
+    async with running(settings) as http:
+        for path in ("/ui/", "/ui/events", "/ui/deliveries", "/ui/integrations", "/ui/destinations", "/ui/replays"):
+            answer = await http.get(path)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/ui/login")
+
+
+async def test_sign_in_sets_a_sealed_httponly_strict_cookie(settings: Settings) -> None:
+    async with running(settings) as http:
+        form = await http.get("/ui/login")
+        answer = await http.post("/ui/login", data={"key": ADMIN_TOKEN, "csrf": csrf_of(form.text)})
+        assert answer.status_code == 303
+        cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(session.COOKIE))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        assert "Secure" not in cookie  # plain http here; https would add it
+        assert ADMIN_TOKEN not in cookie  # sealed, not the key itself
+        overview = await http.get("/ui/")
+        assert overview.status_code == 200
+        assert "admin-token" in overview.text
+        assert overview.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+async def test_the_cookie_is_secure_over_tls(settings: Settings) -> None:
+    async with running(settings) as http:
+        form = await http.get("https://hooks.test/ui/login")
+        answer = await http.post("https://hooks.test/ui/login", data={"key": ADMIN_TOKEN, "csrf": csrf_of(form.text)})
+        cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(session.COOKIE))
+        assert "Secure" in cookie
+
+
+async def test_a_wrong_key_is_refused_and_a_missing_csrf_token_is_403(settings: Settings) -> None:
+    async with running(settings) as http:
+        form = await http.get("/ui/login")
+        wrong = await http.post("/ui/login", data={"key": "hrk_0000000000000000_nope", "csrf": csrf_of(form.text)})
+        assert wrong.status_code == 401
+        assert session.COOKIE not in wrong.cookies
+        no_token = await http.post("/ui/login", data={"key": ADMIN_TOKEN})
+        assert no_token.status_code == 403
+        await sign_in(http, ADMIN_TOKEN)
+        for path in ("/ui/replays", "/ui/deliveries/redrive", "/ui/destinations", "/ui/events/1-0/replay"):
+            answer = await http.post(path, data={"mode": "reroute", "workflow": "wf-1"})
+            assert answer.status_code == 403, path
+            bad = await http.post(path, data={"mode": "reroute", "workflow": "wf-1", "csrf": "forged"})
+            assert bad.status_code == 403, path
+
+
+async def test_a_forged_or_expired_session_signs_out(settings: Settings) -> None:
+    async with running(settings) as http:
+        http.cookies.set(session.COOKIE, "hr2.AAAA.BBBB", domain="hooks.test", path="/ui")
+        assert (await http.get("/ui/")).status_code == 303
+        await sign_in(http, ADMIN_TOKEN)
+        sealed = http.cookies.get(session.COOKIE)
+        assert sealed
+    async with running(settings) as http:  # a new process opens a session sealed by another with the same key
+        http.cookies.set(session.COOKIE, sealed, domain="hooks.test", path="/ui")
+        assert (await http.get("/ui/")).status_code == 200
+
+
+async def test_a_revoked_key_ends_its_session(settings: Settings, redis: Redis) -> None:
+    created, token = await ApiKeys(redis, RegistryKeys()).create("ui-test", ["operator"])
+    async with running(settings) as http:
+        await sign_in(http, token)
+        await ApiKeys(redis, RegistryKeys()).revoke(created.id)
+        answer = await http.get("/ui/events")
+        assert answer.status_code == 303
+        assert "expired" in answer.headers["location"]
+
+
+async def test_a_read_only_key_sees_no_write_controls_and_its_writes_are_refused(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    await seed_slack(seed)
+    reader = await _key(redis, "project:p1:read")
+    async with running(settings) as http:
+        [event_id] = (await post_slack(http, slack_event())).json()["ids"]
+        worker = make_worker(redis, registry)
+        while await worker.run_once():
+            pass
+        csrf = await sign_in(http, reader)
+        listed = await http.get("/ui/events")
+        assert event_id in listed.text
+        page = await http.get(f"/ui/events/{event_id}")
+        assert page.status_code == 200
+        assert "read-only" in page.text
+        assert "<form" in page.text  # the sign-out form: forms render, only the write ones are left out
+        assert f"/ui/events/{event_id}/replay" not in page.text and 'name="mode"' not in page.text
+        destinations = await http.get("/ui/destinations")
+        assert "New destination" not in destinations.text
+        # Posting anyway: the admin API refuses what the key may not do.
+        answer = await http.post(f"/ui/events/{event_id}/replay", data={"mode": "reroute", "csrf": csrf})
+        assert answer.status_code == 403
+        put = await http.post(
+            "/ui/destinations",
+            data={"id": "d1", "project": "p1", "template": "webhook", "url": "https://example.com/x", "csrf": csrf},
+        )
+        assert put.status_code == 403
+        admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+        assert (await http.get("/api/destinations/d1", headers=admin)).status_code == 404
+
+
+async def test_a_project_writer_may_replay_nothing_the_api_keeps_for_the_operator(
+    settings: Settings, seed: Seed, redis: Redis
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    writer = await _key(redis, "project:p1:write")
+    async with running(settings) as http:
+        csrf = await sign_in(http, writer)
+        answer = await http.post("/ui/deliveries/redrive", data={"workflow": "wf-1", "csrf": csrf})
+        assert answer.status_code == 403
+        assert "operator" in answer.text
+
+
+async def test_sign_in_redirects_only_to_dashboard_pages(settings: Settings) -> None:
+    async with running(settings) as http:
+        for target, expected in (("/ui/events", "/ui/events"), ("https://evil.example/", "/ui/"), ("//evil", "/ui/")):
+            http.cookies.clear()
+            form = await http.get("/ui/login")
+            answer = await http.post("/ui/login", data={"key": ADMIN_TOKEN, "csrf": csrf_of(form.text), "next": target})
+            assert answer.headers["location"] == expected
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    filters=st.dictionaries(
+        st.sampled_from(["integration", "provider_id", "event_type", "status", "afterDate"]),
+        st.text(max_size=30),
+        max_size=3,
+    )
+)
+async def test_hostile_filters_get_a_page_never_a_crash(settings: Settings, filters: dict[str, str]) -> None:
+    async with running(settings) as http:
+        await sign_in(http, ADMIN_TOKEN)
+        answer = await http.get("/ui/events", params=filters)
+        assert answer.status_code in (200, 400)
+        assert "<script>" not in re.sub(r"<script src=[^>]+></script>", "", answer.text)
