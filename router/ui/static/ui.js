@@ -38,10 +38,12 @@ function liveTail() {
   const rows = document.getElementById("rows");
   if (!box || !rows) { return; }
   let timer = null;
-  box.addEventListener("change", () => {
+  const follow = () => {
     clearInterval(timer);
     if (box.checked) { timer = setInterval(() => refresh(rows, box.dataset.tail), 3000); }
-  });
+  };
+  box.addEventListener("change", follow);
+  follow();  // a box the browser restored as checked (back, reload) tails at once
 }
 
 function replayProgress() {
