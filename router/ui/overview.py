@@ -122,9 +122,17 @@ async def disabled_targets(page: Page) -> list[dict[str, Any]]:
             if (workflow.get("target") or {}).get("type") != "http":
                 continue
             state = await page.api.get(f"/targets/{segment(workflow['id'])}")
-            if state.ok:
-                found.append({**state.data, "project": project, "name": workflow.get("name", "")})
+            if state.ok:  # its state from the target route, its configured limits from the workflow record
+                found.append({**state.data, "project": project, "name": workflow.get("name", ""), **_limits(workflow)})
     return found
+
+
+def _limits(workflow: dict[str, Any]) -> dict[str, Any]:
+    target = workflow["target"]
+    return {
+        "url": target.get("url", ""),
+        "limits": {k: target.get(k) for k in ("rate_per_s", "burst", "max_concurrency", "breaker_failures")},
+    }
 
 
 async def overview(request: Request) -> Response:

@@ -42,6 +42,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+HOOK = "asana-hook-secret-0123456789"  # what Asana hands over in its handshake
 WAIT_S = 20.0  # far above what any step takes, so a loaded machine cannot fail it
 FAST_TARGET = {"breaker_failures": 1000, "rate_per_s": 100_000, "burst": 100_000, "timeout_s": 5}
 
@@ -97,6 +98,7 @@ async def _seed(redis_url: str, ok: HttpSink, gone: HttpSink) -> str:
             activate=[("wf-1", "u1"), ("wf-gone", "u1")],
         )
         await seed(destination=[{"id": "p1-alerts", "name": "On-call hook", "url": ok.url("/alerts")}])
+        await seed(integration=[{"id": "asana-app", "type": "asana"}])  # no secret yet: its handshake is captured
         _, reader = await ApiKeys(redis, RegistryKeys()).create("p1 viewer", ["project:p1:read"])
         return reader
     finally:
@@ -121,6 +123,8 @@ def world(redis_url: str) -> Iterator[World]:
                 ids += answer.json()["ids"]
             bad = _post(base, slack_event(event_id="EvForged"), secret="not-the-secret")
             assert bad.status_code == 401
+            shake = httpx.post(f"{base}/webhook/triggers/connect/asana/asana-app", headers={"x-hook-secret": HOOK})
+            assert shake.headers["x-hook-secret"] == HOOK
             until(lambda: len(gone.received) >= 1 and len(ok.received) >= 2, "the events delivered")
             yield World(base, ok, gone, reader, ids)
 
@@ -260,6 +264,7 @@ def test_deliveries_enable_a_target_and_redrive_its_dead_letter(browser: WebDriv
     sign_in(browser, world, page="/ui/deliveries")
     text = browser.find_element(By.TAG_NAME, "main").text
     assert "wf-gone" in text and "disabled" in text and "target_gone" in text
+    assert "100000.0/s (burst 100000) · 10 at once · opens after 1000 failures" in text  # its configured limits
     shot(browser, "deliveries")
     world.gone.reset(Reply(200))  # the runner is back
     row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "tr") if r.text.startswith("wf-gone"))
@@ -286,6 +291,13 @@ def test_integrations_show_the_url_to_paste_and_why_webhooks_were_rejected(brows
     assert copy.get_attribute("data-copy") == "http://hooks.test/webhook/triggers/connect/slack/slack-app"
     assert "signature_mismatch" in section.text
     shot(browser, "integrations")
+    # Asana's handshake value was captured, not trusted: the operator activates it here.
+    asana = browser.find_element(By.ID, "integration-asana-app")
+    assert HOOK in asana.text and api(world, "/integrations")["data"]
+    submit(browser, "Activate as signing secret", asana)
+    flashed(browser, "Secret updated: 1 active")
+    listed = {i["id"]: i for i in api(world, "/integrations")["data"]}
+    assert listed["asana-app"]["secrets_count"] == 1
 
 
 def test_destinations_send_test_create_and_disable(browser: WebDriver, world: World) -> None:
