@@ -51,7 +51,8 @@ async def list_events(request: Request) -> Response:
     if not isinstance(page, Page):
         return page
     filters = _filters(page)
-    found, error = await _search(page, filters, request.query_params.get("cursor") or None)
+    cursor = request.query_params.get("cursor") or None
+    found, error = await _search(page, filters, cursor)
     template = "events_rows.html" if request.query_params.get("fragment") == "rows" else "events.html"
     return page.render(
         template,
@@ -60,6 +61,7 @@ async def list_events(request: Request) -> Response:
         statuses=STATUSES,
         found=found,
         error=error,
+        cursor=cursor,
         next_cursor=_cursor(found["next"]) if found else None,
         status=400 if error else 200,
     )

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from starlette.requests import Request
 
 from router.settings import Settings
 from router.ui import session
@@ -87,6 +88,23 @@ async def test_a_forged_or_expired_session_signs_out(settings: Settings) -> None
         assert (await http.get("/ui/")).status_code == 200
 
 
+async def test_a_session_ends_at_its_expiry_and_names_only_its_own_key(registry: Registry) -> None:
+    def request(cookie: str = "") -> Request:
+        headers = [(b"cookie", f"{session.COOKIE}={cookie}".encode())] if cookie else []
+        return Request({"type": "http", "headers": headers, "state": {"registry": registry}})
+
+    started, sealed = session.start(request(), "hrk_0123456789abcdef_secret", now=1_000.0)
+    assert "hrk_" not in sealed and "secret" not in sealed
+    opened = session.current(request(sealed), now=1_000.0 + session.LIFETIME_S - 1)
+    assert opened == started and opened.key == "hrk_0123456789abcdef_secret"
+    assert session.current(request(sealed), now=1_000.0 + session.LIFETIME_S) is None
+    middle = len(sealed) - 10  # inside the sealed payload, away from the last character's unused bits
+    tampered = sealed[:middle] + ("A" if sealed[middle] != "A" else "B") + sealed[middle + 1 :]
+    assert session.current(request(tampered), now=1_000.0) is None  # tampered: no session
+    _, other = session.start(request(), "hrk_0123456789abcdef_secret", now=1_000.0)
+    assert other != sealed  # a fresh data key and nonce each time
+
+
 async def test_a_revoked_key_ends_its_session(settings: Settings, redis: Redis) -> None:
     created, token = await ApiKeys(redis, RegistryKeys()).create("ui-test", ["operator"])
     async with running(settings) as http:
@@ -128,6 +146,27 @@ async def test_a_read_only_key_sees_no_write_controls_and_its_writes_are_refused
         assert put.status_code == 403
         admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
         assert (await http.get("/api/destinations/d1", headers=admin)).status_code == 404
+
+
+async def test_events_page_through_every_match(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    await seed_slack(seed)
+    async with running(settings) as http:
+        posted = [(await post_slack(http, slack_event(event_id=f"EvPage{n}"))).json()["ids"][0] for n in range(30)]
+        worker = make_worker(redis, registry)
+        while await worker.run_once():
+            pass
+        await sign_in(http, ADMIN_TOKEN)
+        first = await http.get("/ui/events")
+        shown = re.findall(r'href="/ui/events/([0-9]+-[0-9]+)"', first.text)
+        assert shown == posted[::-1][:25] and "30 matching" in first.text
+        older = re.search(r'href="(/ui/events\?[^"]*cursor=[^"]+)"', first.text)
+        assert older and "Newest" not in first.text
+        second = await http.get(older.group(1).replace("&amp;", "&"))
+        assert re.findall(r'href="/ui/events/([0-9]+-[0-9]+)"', second.text) == posted[::-1][25:]
+        assert "Newest" in second.text and "Older events" not in second.text
 
 
 async def test_a_project_writer_may_replay_nothing_the_api_keeps_for_the_operator(
