@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from router.ui.api_calls import segment
 from router.ui.context import Page, open_form, open_page
 
+COUNTED = re.compile(r"ui-dry-[0-9a-f]{16}")
 FIELDS = (
     "project",
     "integration",
@@ -25,12 +27,20 @@ FIELDS = (
 )
 
 
+def request_id(form: Any, *, dry_run: bool) -> str:
+    """A new id for a count; for a start, the id its count's id names, so the same form posted twice (a double
+    click, a reload) is one replay: the admin API answers the second with the first's job, replaying nothing."""
+    counted = str(form.get("counted") or "")
+    if not dry_run and COUNTED.fullmatch(counted):
+        return "ui-run-" + counted.removeprefix("ui-dry-")
+    return f"ui-{'dry' if dry_run else 'run'}-{secrets.token_hex(8)}"
+
+
 def _body(form: Any, *, dry_run: bool) -> dict[str, Any]:
     body: dict[str, Any] = {k: str(form.get(k) or "").strip() for k in FIELDS}
     body = {k: v for k, v in body.items() if v}
     mode = form.get("mode") if form.get("mode") in ("reroute", "redeliver") else "reroute"
-    kind = "dry" if dry_run else "run"
-    return {**body, "mode": mode, "dry_run": dry_run, "request_id": f"ui-{kind}-{secrets.token_hex(8)}"}
+    return {**body, "mode": mode, "dry_run": dry_run, "request_id": request_id(form, dry_run=dry_run)}
 
 
 async def replays_page(request: Request) -> Response:

@@ -22,6 +22,7 @@ from tests.router.test_ingest import post_slack, slack_event
 from tests.router.ui_support import csrf_of, sign_in
 
 pytestmark = pytest.mark.anyio
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 async def _key(redis: Redis, *scopes: str) -> str:
@@ -167,6 +168,20 @@ async def test_events_page_through_every_match(
         second = await http.get(older.group(1).replace("&amp;", "&"))
         assert re.findall(r'href="/ui/events/([0-9]+-[0-9]+)"', second.text) == posted[::-1][25:]
         assert "Newest" in second.text and "Older events" not in second.text
+
+
+async def test_a_replay_posted_twice_is_one_replay(settings: Settings) -> None:
+    async with running(settings) as http:
+        csrf = await sign_in(http, ADMIN_TOKEN)
+        form = {"integration": "slack-app", "mode": "reroute", "csrf": csrf}
+        counted = await http.post("/ui/replays", data={**form, "action": "count"})
+        assert counted.status_code == 303
+        [count_id] = re.findall(r"counted=(ui-dry-[0-9a-f]{16})", counted.headers["location"])
+        started = [await http.post("/ui/replays", data={**form, "action": "start", "counted": count_id}) for _ in "12"]
+        locations = {answer.headers["location"] for answer in started}
+        assert len(locations) == 1 and f"job=ui-run-{count_id.removeprefix('ui-dry-')}" in locations.pop()
+        job = await http.get(f"/api/replays/ui-run-{count_id.removeprefix('ui-dry-')}", headers=AUTH)
+        assert job.status_code == 200 and job.json()["dry_run"] is False
 
 
 async def test_a_project_writer_may_replay_nothing_the_api_keeps_for_the_operator(
