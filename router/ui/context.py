@@ -36,7 +36,7 @@ def _iso(value: float | int | str | None, *, ms: bool = False) -> str:
 def _pretty(body: str | None) -> str:
     try:
         return json.dumps(json.loads(body or ""), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes: shown as it came
         return body or ""
 
 

@@ -26,6 +26,7 @@ FILTERS = (
 STATUSES = ("received", "routed", "unmatched", "delivered", "failed", "dead")
 PAGE_SIZE = 25
 HEX_BYTES = 4096  # a body that is not text is shown as hex, up to this much
+TEXT_CHARS = 256 * 1024  # a text body is shown up to this much (the API's body_base64 has all of it)
 
 
 def _filters(page: Page) -> dict[str, str]:
@@ -69,7 +70,10 @@ async def list_events(request: Request) -> Response:
 
 def _body_view(detail: dict[str, Any]) -> dict[str, str]:
     if detail.get("body") is not None:
-        return {"kind": "text", "text": detail["body"]}
+        text = detail["body"]
+        if len(text) > TEXT_CHARS:
+            return {"kind": "cut", "text": text[:TEXT_CHARS], "truncated": "True"}
+        return {"kind": "text", "text": text}
     raw = base64.b64decode(detail.get("body_base64", ""))
     return {"kind": "hex", "text": raw[:HEX_BYTES].hex(" ", 2), "truncated": str(len(raw) > HEX_BYTES)}
 

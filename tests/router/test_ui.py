@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import re
 
 import pytest
@@ -13,15 +16,16 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from router.settings import Settings
-from router.ui import session
+from router.ui import context, events, session
 from subscriptions.api_keys import ApiKeys
 from subscriptions.keys import RegistryKeys
 from subscriptions.registry import Registry
-from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running, seed_slack
+from tests.router.conftest import ADMIN_TOKEN, TEAM, Seed, make_worker, running, seed_slack
 from tests.router.test_ingest import post_slack, slack_event
 from tests.router.ui_support import csrf_of, sign_in
 
 pytestmark = pytest.mark.anyio
+XSS = "<script>alert(1)</script>"
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -168,6 +172,40 @@ async def test_events_page_through_every_match(
         second = await http.get(older.group(1).replace("&amp;", "&"))
         assert re.findall(r'href="/ui/events/([0-9]+-[0-9]+)"', second.text) == posted[::-1][25:]
         assert "Newest" in second.text and "Older events" not in second.text
+
+
+async def test_an_event_body_is_escaped_and_shown_as_json_text_or_hex(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    await seed_slack(seed)
+    hostile = json.dumps(
+        {"type": "event_callback", "team_id": TEAM, "event_id": "EvX", "event": {"type": "message", "text": XSS}}
+    ).encode()
+    async with running(settings) as http:
+        [event_id] = (await post_slack(http, hostile)).json()["ids"]
+        await sign_in(http, ADMIN_TOKEN)
+        page = (await http.get(f"/ui/events/{event_id}")).text
+    assert XSS not in page and "&lt;script&gt;" in page
+    assert '\n  "team_id"' in html.unescape(page)  # pretty-printed
+    deep = "[" * 100_000 + "]" * 100_000
+    assert events._body_view({"body": deep}) == {"kind": "text", "text": deep}
+    assert context._pretty(deep) == deep  # deeper than the parser goes: shown as it came, not a 500
+    raw = bytes(range(256)) * 20
+    shown = events._body_view({"body": None, "body_base64": base64.b64encode(raw).decode()})
+    assert shown["kind"] == "hex" and shown["text"].startswith("0001 0203") and shown["truncated"] == "True"
+    assert events._body_view({"body": "x" * (events.TEXT_CHARS + 1)})["kind"] == "cut"
+
+
+@given(body=st.text(max_size=200))
+def test_pretty_printing_never_fails(body: str) -> None:
+    shown = context._pretty(body)
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        assert shown == body  # not JSON: exactly as it came
+    else:
+        assert json.dumps(json.loads(shown)) == json.dumps(parsed)  # the same value, only laid out
 
 
 async def test_a_replay_posted_twice_is_one_replay(settings: Settings) -> None:
