@@ -29,6 +29,7 @@ from router.runtime.process import Runtime
 from router.runtime.state import State
 from router.runtime.supervisor import Task
 from router.settings import Settings
+from router.ui.app import create_ui
 from subscriptions.api_keys import ApiKeys
 from subscriptions.audit import AuditLog
 from subscriptions.handshakes import HandshakeExpectations
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
             await responses.aclose()
             await runtime.stop()
 
+    api = create_api()
     routes = [
         Route("/webhook/triggers/connect/{integration}/{integration_id}", receive, methods=["GET", "HEAD", "POST"]),
         Route("/webhook/triggers/custom/{definition_id}", receive_custom, methods=["GET", "HEAD", "POST"]),
@@ -83,7 +85,8 @@ def create_app(settings: Settings) -> Starlette:
         *task_history.routes,
         *health.routes,
         *exposition.routes,
-        Mount("/api", create_api()),
+        Mount("/api", api),
+        Mount("/ui", create_ui(api)),  # the dashboard: pages over the admin API's own operations
     ]
     app = Starlette(
         routes=routes,

@@ -104,3 +104,15 @@ def test_shared_modules_of_verifiers_and_subscriptions_are_on_the_map() -> None:
     paths += [p for p in (ROOT / "subscriptions").glob("*.py") if p.name != "__init__.py"]
     missing = [str(p.relative_to(ROOT)) for p in paths if f"`{p.name}`" not in text]
     assert not missing, f"modules missing from docs/architecture.md: {missing}"
+
+
+# The dashboard reads and changes things only through the admin API's operations: besides its own modules it may
+# reach the API's authentication (to know the signed-in key's scopes) and the lifespan state (the settings and the
+# box that seals its cookie), never a store, index or worker behind the API.
+UI_MAY_IMPORT = {"router.admin.guard.Caller", "router.admin.guard.authenticate", "router.runtime.state.app_state"}
+
+
+def test_the_dashboard_has_no_back_door_around_the_admin_api() -> None:
+    for path in sorted((ROOT / "router" / "ui").rglob("*.py")):
+        bad = {n for n in router_imports(path) if not n.startswith("router.ui")} - UI_MAY_IMPORT
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

@@ -69,9 +69,14 @@ RETENTION_EVERY_S = 3600.0
 
 
 async def streams_of(store: EventStore, keys: Keys) -> list[str]:
-    """The work streams trimmed: the delivery stream and every trigger stream ever written."""
+    """The work streams trimmed: the delivery stream and every trigger stream ever written.
+
+    Never the ingest stream, even when it is in the set: it is the event history (retention bounds it), and its
+    routing group acks every entry it routes, so an acked-entry trim would delete every stored event. A reroute
+    replay writes its copies there through the same ``write`` that registers streams, so it was in the set.
+    """
     registered = await store.registered_streams(keys.stream_registry)
-    return sorted(registered | {keys.delivery_jobs})
+    return sorted((registered | {keys.delivery_jobs}) - {keys.ingest})
 
 
 class AckedTrim:

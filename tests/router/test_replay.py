@@ -14,6 +14,7 @@ from router.history.indexes import EventFilter
 from router.history.replay import ReplayConfig, Replayer, ReplayRunner
 from router.history.replay_jobs import MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest, parse_when
 from router.runtime.supervisor import Supervisor, Task
+from router.runtime.trimming import AckedTrim
 from router.settings import Settings
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
@@ -91,6 +92,10 @@ async def test_reroute_routes_an_event_that_arrived_before_its_credential(
     # A second replay of the same window skips the copy: replaying replays would multiply events.
     again = await replay(redis, registry, ReplayRequest("r2", filter=EventFilter(integration="slack-app")))
     assert (again.counts.replayed, again.counts.reasons) == (1, {"is_a_replay": 1})
+    # The work streams' acked-entry trim leaves the history alone: both events were routed (acked), and stay.
+    await AckedTrim(EventStore(redis, maxlen=100_000, group="trim", consumer="t"), KEYS).run_once()
+    kept = [entry_id for entry_id, _ in await xrange_all(redis, KEYS.ingest)]
+    assert kept[:2] == [event_id.encode(), copy[0]] and len(kept) == 3  # r2's copy too
 
 
 async def seed_two_targets(seed: Seed) -> None:
