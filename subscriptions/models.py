@@ -8,10 +8,9 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationInfo, field_validator
 
-import verifiers
-from subscriptions import triggers
+from subscriptions import polled_catalog, triggers
 from subscriptions.permissions import Condition
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
@@ -42,6 +41,30 @@ class Project(BaseModel):
     retention_days: int | None = Field(default=None, ge=1)
 
 
+class IntegrationOptions(BaseModel):
+    """How the router calls an integration's provider API.
+
+    ``api_base_url`` replaces the provider API's default base URL in every call the router makes for it
+    (subscription lifecycle, polls): a national cloud (``https://graph.microsoft.us/v1.0``), a sandbox, a test
+    server. Outbound calls go through the egress guard whatever it says. ``token_url``: the OAuth token endpoint
+    used to refresh its credentials' access tokens, when not the provider's default. ``poll_interval_s``: how
+    often each (credential, polled trigger) pair is polled.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_base_url: str | None = None
+    token_url: str | None = None
+    poll_interval_s: float = Field(default=60.0, ge=10, le=86_400)
+
+    @field_validator("api_base_url", "token_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            check_base_url(value, field=str(info.field_name))
+        return value
+
+
 class Integration(Record):
     """A provider app registered with the platform (one webhook URL, one set of signing secrets).
 
@@ -54,13 +77,14 @@ class Integration(Record):
     enabled: bool = True
     # Base URL its provider calls, when not HOOKROUTER_PUBLIC_URL: URL-signing schemes check against it.
     public_url: str | None = None
+    options: IntegrationOptions = Field(default_factory=IntegrationOptions)
 
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        known = verifiers.providers()
-        if value not in known:
-            raise ValueError(f"unknown integration type {value!r}; known types: {', '.join(known)}")
+        if not polled_catalog.known_type(value):
+            known = ", ".join(polled_catalog.known_types())
+            raise ValueError(f"unknown integration type {value!r}; known types: {known}, or custom.<name>")
         return value
 
     @field_validator("public_url")
@@ -71,16 +95,19 @@ class Integration(Record):
         return value
 
 
-def check_base_url(value: str) -> None:
-    """A public base URL: http(s), a host, no query or fragment (the request's own are appended)."""
+def check_base_url(value: str, *, field: str = "public_url") -> None:
+    """A base URL: http(s), a host, no credentials, query or fragment (the request's own are appended)."""
     try:
         parts = urlsplit(value)
+        hostname = parts.hostname
     except ValueError:
-        raise ValueError("public_url is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("public_url must be an absolute http(s) URL, like https://hooks.example.com")
+        raise ValueError(f"{field} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname or len(value) > 2048 or any(c.isspace() for c in value):
+        raise ValueError(f"{field} must be an absolute http(s) URL, like https://api.example.com")
     if parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ValueError("public_url must not have a query string or fragment")
+        raise ValueError(f"{field} must not have a query string or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{field} must not carry credentials")
 
 
 class ConnectedUser(Record):
@@ -217,6 +244,8 @@ class Workflow(Record):
     integration: Id
     trigger_type: TriggerType = "integration"
     trigger: str = "*"
+    # A polled trigger's parameters (Salesforce ``object``, Google Calendar ``calendarId``): subscriptions/polling/.
+    trigger_params: dict[str, str] = Field(default_factory=dict, max_length=20)
     request: RequestTrigger | None = None
     target: Target = Field(default_factory=StreamTarget)
     deployed: bool = True

@@ -104,12 +104,18 @@ async def persist_handshake(
         )
 
 
+# Registered at import (verifiers/_catalog.py): the types whose webhooks the router can verify.
+_WEBHOOK_TYPES = frozenset(verifiers.providers())
+
+
 async def receive(request: Request) -> Response:
     state = app_state(request)
     snapshot = state["cache"].current
     integration = snapshot.integrations.get(request.path_params["integration_id"])
     if integration is None or integration.type != request.path_params["integration"]:
         return error(404, "unknown_integration")
+    if integration.type not in _WEBHOOK_TYPES:
+        return error(404, "no_webhooks")  # a polled, API-only or custom integration: nothing verifies a webhook of it
     # Most provider URLs have no query string: skip building the parser for them.
     credential_id = request.query_params.get("id") if request.scope["query_string"] else None
     if credential_id is not None:
