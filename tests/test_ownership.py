@@ -44,6 +44,9 @@ FAMILY_OWNERS = {
     "index_registry": {"history/indexes.py"},
     "readiness_probe": {"runtime/process.py"},
     "api_window": {"platform_api/rate_limit.py"},
+    "poll_due": {"polling/state.py"},
+    "poll_state": {"polling/state.py"},
+    "poll_lease": {"polling/state.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families

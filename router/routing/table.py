@@ -25,6 +25,7 @@ ROUTERS: Mapping[str, Router] = {
     "webhook": route_webhook,
     "custom": route_custom,
     "lifecycle": route_integration_enabled,
+    "poll": route_webhook,  # a polled record names its credential, as a user-level webhook URL does
     "app_event": route_app_event,
     "request": route_request,
 }

@@ -1,5 +1,5 @@
 """The background workers of one process: routing, retention and the trim of acknowledged work, delivery to
-HTTP targets and destinations, failure-event producers, replays and the subscription lifecycle.
+HTTP targets and destinations, failure-event producers, replays, the subscription lifecycle and polled triggers.
 
 `hookrouter serve` runs them beside the receiver (unless HOOKROUTER_RUN_WORKERS=false); `hookrouter worker`
 runs only them. Either way they are built here and registered as tasks with the process's supervisor
@@ -22,6 +22,8 @@ from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
 from router.notifications.fanout import DestinationFanout
 from router.notifications.producers import Producers
+from router.polling.poller import Poller
+from router.polling.state import PollStates
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.lifecycle import build_runner
 from router.runtime.supervisor import Supervisor, Task
@@ -120,6 +122,7 @@ class Workers:
         )
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
         self.lifecycle = build_runner(settings, redis, shared.box, cache, self.routing_store, shared.provider_http)
+        self.poller = Poller(cache, self.routing_store, keys, PollStates(redis, keys), shared.provider_http)
         retention_s = settings.retention_days * 86_400.0
         self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))
         self.acked_trim = AckedTrim(self.routing_store, keys)
@@ -143,6 +146,8 @@ class Workers:
         )
         # A pass may call providers (up to PROVIDER_TIMEOUT_S each) for many credentials.
         supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
+        # A pass polls up to PollConfig.per_pass pairs, each within its poll budget.
+        supervisor.add(Task("polling", self.poller.run_once, pause_s=self.poller.interval_s, budget_s=600))
 
     async def aclose(self) -> None:
         """Close the stores; after the supervisor stopped (the process closes the clients it gave them)."""
