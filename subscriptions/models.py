@@ -8,10 +8,20 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from subscriptions import polled_catalog, triggers
 from subscriptions.permissions import Condition
+from subscriptions.schedules import Schedule
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 
@@ -220,7 +230,7 @@ class RequestTrigger(BaseModel):
     has_response: bool = False
 
 
-TriggerType = Literal["integration", "app_event", "request", "integration_enabled", "custom"]
+TriggerType = Literal["integration", "app_event", "request", "integration_enabled", "custom", "scheduler"]
 
 
 class Workflow(Record):
@@ -232,7 +242,8 @@ class Workflow(Record):
     - ``app_event``: the App Event name;
     - ``request``: unused (``request`` holds the Request trigger's rules);
     - ``integration_enabled``: unused;
-    - ``custom``: the id of a custom webhook definition.
+    - ``custom``: the id of a custom webhook definition;
+    - ``scheduler``: unused (``schedule`` says when it runs: ``subscriptions.schedules``).
 
     ``permissions`` (Workflow Permissions): conditions on a connected user's metadata, all of which the user
     must meet to be triggered for it. ``enabled_by_default``: every user with a credential of its integration
@@ -247,10 +258,17 @@ class Workflow(Record):
     # A polled trigger's parameters (Salesforce ``object``, Google Calendar ``calendarId``): subscriptions/polling/.
     trigger_params: dict[str, str] = Field(default_factory=dict, max_length=20)
     request: RequestTrigger | None = None
+    schedule: Schedule | None = None
     target: Target = Field(default_factory=StreamTarget)
     deployed: bool = True
     permissions: list[Condition] = Field(default_factory=list, max_length=100)
     enabled_by_default: bool = False
+
+    @model_validator(mode="after")
+    def _scheduled(self) -> Workflow:
+        if (self.trigger_type == "scheduler") != (self.schedule is not None):
+            raise ValueError("a workflow has a schedule exactly when its trigger_type is scheduler")
+        return self
 
 
 class Activation(Record):

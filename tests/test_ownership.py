@@ -47,6 +47,7 @@ FAMILY_OWNERS = {
     "poll_due": {"polling/state.py"},
     "poll_state": {"polling/state.py"},
     "poll_lease": {"polling/state.py"},
+    "schedule_due": {"polling/schedules.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families

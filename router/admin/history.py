@@ -45,6 +45,7 @@ _VERIFIED_BY = {
     "request": "user token",
     "lifecycle": "internal",
     "poll": "provider API (polled)",
+    "scheduler": "internal",
 }
 
 

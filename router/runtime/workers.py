@@ -23,6 +23,7 @@ from router.notifications.events import Notifier
 from router.notifications.fanout import DestinationFanout
 from router.notifications.producers import Producers
 from router.polling.poller import Poller
+from router.polling.schedules import Scheduler
 from router.polling.state import PollStates
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.lifecycle import build_runner
@@ -123,6 +124,7 @@ class Workers:
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
         self.lifecycle = build_runner(settings, redis, shared.box, cache, self.routing_store, shared.provider_http)
         self.poller = Poller(cache, self.routing_store, keys, PollStates(redis, keys), shared.provider_http)
+        self.scheduler = Scheduler(cache, self.routing_store, keys, redis)
         retention_s = settings.retention_days * 86_400.0
         self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))
         self.acked_trim = AckedTrim(self.routing_store, keys)
@@ -148,6 +150,7 @@ class Workers:
         supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
         # A pass polls up to PollConfig.per_pass pairs, each within its poll budget.
         supervisor.add(Task("polling", self.poller.run_once, pause_s=self.poller.interval_s, budget_s=600))
+        supervisor.add(Task("scheduler", self.scheduler.run_once, pause_s=self.scheduler.interval_s))
 
     async def aclose(self) -> None:
         """Close the stores; after the supervisor stopped (the process closes the clients it gave them)."""

@@ -226,6 +226,11 @@ class Keys:
         """Marker (SET NX with a TTL) held by the one worker polling a pair."""
         return f"{self.prefix}:{{poll:{_bounded(member)}}}:lease"
 
+    @property
+    def schedule_due(self) -> str:
+        """Sorted set: every (Scheduler workflow, time zone, schedule) → its next tick (unix s)."""
+        return f"{self.prefix}:{{sched}}:due"
+
     def readiness_probe(self, consumer: str) -> str:
         """String written by /readyz of one process (proof that Redis takes writes); expires after a minute."""
         return f"{self.prefix}:{{health}}:{consumer}"
