@@ -57,14 +57,17 @@ class IntegrationOptions(BaseModel):
     ``api_base_url`` replaces the provider API's default base URL in every call the router makes for it
     (subscription lifecycle, polls): a national cloud (``https://graph.microsoft.us/v1.0``), a sandbox, a test
     server. Outbound calls go through the egress guard whatever it says. ``token_url``: the OAuth token endpoint
-    used to refresh its credentials' access tokens, when not the provider's default. ``poll_interval_s``: how
-    often each (credential, polled trigger) pair is polled.
+    used to refresh its credentials' access tokens, when not the provider's default; ``client_id`` and
+    ``client_secret`` (sealed at rest) the OAuth app's, for those refreshes (``subscriptions.oauth``).
+    ``poll_interval_s``: how often each (credential, polled trigger) pair is polled.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_base_url: str | None = None
     token_url: str | None = None
+    client_id: str | None = Field(default=None, max_length=512)
+    client_secret: SecretStr | None = None
     poll_interval_s: float = Field(default=60.0, ge=10, le=86_400)
 
     @field_validator("api_base_url", "token_url")

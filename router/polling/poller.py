@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from router.polling.fetch import Fetch, Found, PollFailed
+from router.polling.fetch import Fetch, Found, PollFailed, Unauthorized
 from router.polling.state import PollState, PollStates, slot
+from router.polling.tokens import TokenRefresher
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
 from router.storage.store import Append, EventStore, Once
+from subscriptions.oauth import can_refresh, expiring
 from subscriptions.polling import Polled, desired_polls
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -60,6 +62,7 @@ class Poller:
         http: httpx.AsyncClient,
         *,
         config: PollConfig | None = None,
+        tokens: TokenRefresher | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -69,6 +72,7 @@ class Poller:
         self._states = states
         self._http = http
         self._config = config or PollConfig()
+        self._tokens = tokens
         self._clock = clock
         self._jitter = jitter
         self._reconciled: tuple[Snapshot | None, float] = (None, 0.0)
@@ -123,7 +127,7 @@ class Poller:
         state = dataclasses.replace(before)
         try:
             async with asyncio.timeout(self._config.poll_budget_s):
-                found = await Fetch(self._http, target, clock=self._clock).run(state)
+                found = await self._fetch(target, state)
         except PollFailed as exc:
             return await self._failed(member, target, before, exc)
         except TimeoutError:
@@ -132,6 +136,22 @@ class Poller:
         state.attempts, state.error, state.polled_at = 0, "", now
         await self._states.save(member, state, slot(member, now, target.integration.options.poll_interval_s))
         return "polled" if found or before.cursor else "established"
+
+    async def _fetch(self, target: Polled, state: PollState) -> list[Found]:
+        # A token about to expire is refreshed first; a 401 gets one refresh and one more try.
+        if self._tokens is not None and can_refresh(target.credential) and expiring(target.credential, self._clock()):
+            fresh = await self._tokens.refresh(target.integration, target.credential)
+            target = Polled(fresh, target.integration, target.spec)
+        before = dataclasses.replace(state)
+        try:
+            return await Fetch(self._http, target, clock=self._clock).run(state)
+        except Unauthorized:
+            if self._tokens is None or not can_refresh(target.credential):
+                raise
+        fresh = await self._tokens.refresh(target.integration, target.credential)
+        for field in dataclasses.fields(PollState):
+            setattr(state, field.name, getattr(before, field.name))
+        return await Fetch(self._http, Polled(fresh, target.integration, target.spec), clock=self._clock).run(state)
 
     async def _failed(self, member: str, target: Polled, state: PollState, exc: PollFailed) -> str:
         now = self._clock()

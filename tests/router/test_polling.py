@@ -12,11 +12,16 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from router.notifications.events import Notifier
+from router.notifications.producers import Transitions
 from router.polling.poller import PollConfig, Poller
 from router.polling.state import PollStates, slot
+from router.polling.tokens import TokenRefresher
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
+from subscriptions.keys import RegistryKeys
+from subscriptions.models import Credential
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import Seed, xrange_all
@@ -55,15 +60,10 @@ def clock() -> Clock:
 
 def make_poller(redis: Redis, registry: Registry, http: httpx.AsyncClient, clock: Clock, **config: Any) -> Poller:
     store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer="poller")
+    cache, states = SnapshotCache(registry), PollStates(redis, KEYS)
+    tokens = TokenRefresher(registry, cache, states, Transitions(redis, KEYS), Notifier(store, KEYS), http, clock=clock)
     return Poller(
-        SnapshotCache(registry),
-        store,
-        KEYS,
-        PollStates(redis, KEYS),
-        http,
-        config=PollConfig(**config),
-        clock=clock,
-        jitter=lambda: 1.0,
+        cache, store, KEYS, states, http, config=PollConfig(**config), tokens=tokens, clock=clock, jitter=lambda: 1.0
     )
 
 
@@ -73,12 +73,24 @@ def poller(redis: Redis, registry: Registry, http: httpx.AsyncClient, clock: Clo
 
 
 async def seed_polled(
-    seed: Seed, apis: FakeApis, kind: str, triggers: list[str], *, params: dict[str, str] | None = None, **cred: Any
+    seed: Seed,
+    apis: FakeApis,
+    kind: str,
+    triggers: list[str],
+    *,
+    params: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> None:
+    options = {
+        "api_base_url": apis.base,
+        "token_url": f"{apis.base}/oauth/token",
+        "client_id": "client-1",
+        "client_secret": "client-secret-1",
+    }
     await seed(
-        integration=[{"id": "app", "type": kind, "options": {"api_base_url": apis.base}}],
-        user=[{"id": "u1"}],
-        credential=[{"id": "cred-1", "user": "u1", "integration": "app", "values": {"access_token": "tok"}, **cred}],
+        integration=[{"id": "app", "type": kind, "options": options}],
+        user=[{"id": "u1", "metadata": {"email": "ada@example.com"}}],
+        credential=[{"id": "cred-1", "user": "u1", "integration": "app", "values": values or {"access_token": "tok"}}],
         workflow=[
             {"id": f"wf-{n}", "integration": "app", "trigger": t, "trigger_params": params or {}}
             for n, t in enumerate(triggers)
@@ -314,3 +326,86 @@ async def test_google_calendar_expired_sync_token_starts_over_without_firing_his
     apis.calendar_log.append(gcal("c", "2026-01-01T00:03:00.000Z", "2026-01-01T00:03:00.000Z"))
     await tick(poller, clock)
     assert [json.loads(e["body"])["id"] for e in await events(redis)] == ["c"]
+
+
+# -- OAuth token refresh ---------------------------------------------------------------------------------------------
+
+
+async def established_salesforce(seed: Seed, apis: FakeApis, poller: Poller, clock: Clock, **values: str) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"], values={"refresh_token": "rt-1", **values})
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [sf("003-a", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000")]
+
+
+async def test_a_401_refreshes_the_token_stores_it_sealed_and_polls_again(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await established_salesforce(seed, apis, poller, clock, access_token="expired")
+    apis.refresh["rt-1"] = (200, {"access_token": "tok-2", "refresh_token": "rt-2", "expires_in": 3600})
+    assert await tick(poller, clock) == {"polled": 1}
+    query, token, again = apis.calls
+    assert query.headers["authorization"] == "Bearer expired" and again.headers["authorization"] == "Bearer tok-2"
+    assert token.path == "/oauth/token"
+    form = dict(pair.split("=") for pair in token.body.decode().split("&"))
+    assert form == {
+        "grant_type": "refresh_token",
+        "refresh_token": "rt-1",
+        "client_id": "client-1",
+        "client_secret": "client-secret-1",
+    }
+    [event] = await events(redis)
+    assert json.loads(event["body"])["Id"] == "003-a"
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential)
+    values = {k: v.get_secret_value() for k, v in cred.values.items()}
+    assert values == {"access_token": "tok-2", "refresh_token": "rt-2", "expires_at": str(int(clock.now) + 3600)}
+    stored = "".join(str(v) for v in await redis.hvals(RegistryKeys().records("credential")))
+    assert "tok-2" not in stored and "rt-2" not in stored and "cred-1" in stored  # sealed at rest
+
+
+async def test_a_token_about_to_expire_is_refreshed_before_the_poll(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await established_salesforce(seed, apis, poller, clock, access_token="tok", expires_at=str(int(T0) + 150))
+    apis.refresh["rt-1"] = (200, {"access_token": "tok-2", "expires_in": 3600})
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.path for c in apis.calls] == ["/oauth/token", "/services/data/v59.0/query"]
+
+
+async def test_a_refused_refresh_marks_the_credential_invalid_and_notifies_once(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    first, second = make_poller(redis, registry, http, clock), make_poller(redis, registry, http, clock)
+    await established_salesforce(seed, apis, first, clock, access_token="expired")
+    apis.refresh["rt-1"] = (400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
+    clock.now += 60
+    done = await asyncio.gather(first.run_once(), second.run_once())
+    assert sum(d["failed"] for d in done) == 1
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential) and cred.status == "INVALID"
+    [(_, fields)] = await xrange_all(redis, KEYS.notifications)
+    failure = json.loads(fields[b"event"])
+    assert failure["type"] == "credentials_failure"
+    assert failure["data"] == {"userId": "u1", "error": "invalid_grant: expired access/refresh token"}
+    assert failure["integration"] == {"id": "app", "type": "salesforce"}
+    assert failure["user"] == {"id": "u1", "metadata": {"email": "ada@example.com"}}
+    assert set(failure) == {"type", "timestamp", "timestampISO", "message", "user", "project", "integration", "data"}
+    for _ in range(3):  # an INVALID credential is polled no more, and nobody is told twice
+        await asyncio.gather(tick(first, clock), second.run_once())
+    assert len(await xrange_all(redis, KEYS.notifications)) == 1
+    assert [c.path for c in apis.calls].count("/oauth/token") == 1
+    assert await events(redis) == []
+
+
+async def test_a_token_endpoint_that_is_down_is_asked_again_later(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await established_salesforce(seed, apis, poller, clock, access_token="expired")
+    apis.refresh["rt-1"] = (503, {"error": "temporarily_unavailable"})
+    assert await tick(poller, clock) == {"retry": 1}
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential) and cred.status == "VALID"
+    apis.refresh["rt-1"] = (200, {"access_token": "tok-2"})
+    assert await tick(poller, clock, 60) == {"polled": 1}
+    assert len(await events(redis)) == 1
