@@ -10,18 +10,25 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
 from router.notifications.events import Notifier
 from router.notifications.producers import Transitions
+from router.polling.fetch import Fetch, PollFailed
 from router.polling.poller import PollConfig, Poller
-from router.polling.state import PollStates, slot
+from router.polling.state import PollState, PollStates, slot
 from router.polling.tokens import TokenRefresher
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
-from subscriptions.models import Credential
+from subscriptions.models import Credential, Integration
+from subscriptions.polling import SPECS, Polled
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import Seed, xrange_all
@@ -409,3 +416,140 @@ async def test_a_token_endpoint_that_is_down_is_asked_again_later(
     apis.refresh["rt-1"] = (200, {"access_token": "tok-2"})
     assert await tick(poller, clock, 60) == {"polled": 1}
     assert len(await events(redis)) == 1
+
+
+# -- Google Drive, Google Sheets, Pipedrive --------------------------------------------------------------------------
+
+
+def change(
+    file_id: str, time: str, *, created: str = "", removed: bool = False, trashed: bool = False
+) -> dict[str, Any]:
+    if removed:
+        return {"kind": "drive#change", "fileId": file_id, "removed": True, "time": time}
+    file = {"id": file_id, "name": file_id, "trashed": trashed, "createdTime": created or time, "modifiedTime": time}
+    return {"kind": "drive#change", "fileId": file_id, "removed": False, "time": time, "file": file}
+
+
+async def test_google_drive_changes_from_the_start_page_token(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.drive_log = [change(f"old-{n}", "2025-01-01T00:00:00.000Z") for n in range(5)]
+    await seed_polled(seed, apis, "google-drive", ["File Created", "File Deleted"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert [c.path for c in apis.calls] == ["/drive/v3/changes/startPageToken"]
+    apis.drive_log += [change(f"new-{n}", f"2026-01-01T00:0{1 + n // 60}:{n % 60:02}.000Z") for n in range(130)]
+    apis.drive_log += [
+        change("doc", "2026-01-01T00:04:00.000Z", created="2025-05-01T00:00:00.000Z"),
+        change("bin", "2026-01-01T00:04:01.000Z", trashed=True),
+        change("gone", "2026-01-01T00:04:02.000Z", removed=True),
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.query["pageToken"] for c in apis.calls[1:]] == ["5", "105"]  # nextPageToken, then newStartPageToken
+    kinds = [e["event_type"] for e in await events(redis)]
+    assert kinds == ["file.created"] * 130 + ["file.updated", "file.deleted", "file.deleted"]
+    await tick(poller, clock)
+    assert apis.calls[-1].query["pageToken"] == "138"
+
+
+async def test_google_sheets_new_rows_fire_row_by_row(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.sheet = [["name", "email"], ["Ada", "ada@example.com"]]
+    await seed_polled(seed, apis, "google-sheets", ["File Updated"], params={"spreadsheetId": "sheet-1"})
+    await poller.run_once()
+    await tick(poller, clock)
+    assert apis.calls[0].path == "/v4/spreadsheets/sheet-1/values/A:ZZ"
+    apis.sheet += [["Grace", "grace@example.com"], ["Linus", "linus@example.com"]]
+    await tick(poller, clock)
+    await tick(poller, clock)  # nothing new
+    assert [(e["event_type"], json.loads(e["body"])) for e in await events(redis)] == [
+        ("row.created", {"row": 3, "values": ["Grace", "grace@example.com"]}),
+        ("row.created", {"row": 4, "values": ["Linus", "linus@example.com"]}),
+    ]
+
+
+async def test_pipedrive_leads_newest_first_until_one_older_than_the_cursor(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.leads = [{"id": f"old-{n}", "add_time": "2025-01-01T00:00:00.000Z"} for n in range(300)]
+    await seed_polled(seed, apis, "pipedrive", ["Lead Created"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.leads += [
+        {"id": f"lead-{n}", "add_time": f"2026-01-01T00:0{1 + n // 60}:{n % 60:02}.000Z"} for n in range(150)
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.query.get("start") for c in apis.calls] == [None, "100"]  # the second page reached older leads
+    stored = await events(redis)
+    assert len(stored) == 150 and {e["event_type"] for e in stored} == {"added.lead"}
+    await tick(poller, clock)
+    assert len(await events(redis)) == 150
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.sampled_from(
+        [
+            "records",
+            "items",
+            "changes",
+            "values",
+            "data",
+            "Id",
+            "id",
+            "fileId",
+            "nextPageToken",
+            "nextSyncToken",
+            "newStartPageToken",
+            "startPageToken",
+            "LastModifiedDate",
+            "updated",
+            "status",
+            "file",
+            "removed",
+            "add_time",
+            "additional_data",
+        ]
+    ) | st.text(max_size=4)
+    return st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6)
+
+
+# -- the egress guard and hostile answers ----------------------------------------------------------------------------
+
+
+async def test_polls_go_through_the_egress_guard(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, clock: Clock
+) -> None:
+    guarded = guarded_client(EgressPolicy())  # loopback not allowed, as in production
+    async with guarded:
+        poller = make_poller(redis, registry, guarded, clock)
+        await seed_polled(seed, apis, "google-drive", ["File Created"])
+        await poller.run_once()
+        assert await tick(poller, clock) == {"failed": 1}  # refused for good: not retried every second
+    assert apis.calls == []
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert (await PollStates(redis, KEYS).next_at(member) or 0) >= clock.now + 3600
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8), _containers, max_leaves=30))
+async def test_any_answer_gives_records_or_a_poll_failure(answer: Any) -> None:
+    for spec in {id(s): s for table in SPECS.values() for s in table.values()}.values():
+        for cursor in ("", "2026-01-01T00:00:00+00:00", "7", "tok"):
+
+            def reply(request: httpx.Request, answer: Any = answer) -> httpx.Response:
+                return httpx.Response(200, json=answer)
+
+            target = Polled(
+                Credential(id="c", project="p", user="u", integration="i", values={"access_token": SecretStr("t")}),
+                Integration(id="i", project="p", type="salesforce"),
+                spec,
+            )
+            async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+                state = PollState(cursor=cursor)
+                try:
+                    found = await Fetch(client, target, clock=lambda: T0).run(state)
+                except PollFailed as exc:
+                    assert exc.reason
+                else:
+                    assert all(f.delivery_id.startswith(f"poll:{spec.key}:") for f in found)
