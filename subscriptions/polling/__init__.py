@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 from subscriptions.lifecycle import usable
 from subscriptions.lifecycle_state import member_of
 from subscriptions.models import Credential, Integration, Workflow
-from subscriptions.polling import crm, google, salesforce
+from subscriptions.polling import crm, google, notion, salesforce
 from subscriptions.polling.spec import EventRule, PollSpec
 from subscriptions.snapshot import Snapshot
 
 __all__ = ["SPECS", "EventRule", "PollSpec", "Polled", "desired_polls", "poll_spec"]
 
-SPECS: dict[str, dict[str, PollSpec]] = {**salesforce.SPECS, **google.SPECS, **crm.SPECS}
+SPECS: dict[str, dict[str, PollSpec]] = {**salesforce.SPECS, **google.SPECS, **crm.SPECS, **notion.SPECS}
 
 
 def poll_spec(integration: Integration, workflow: Workflow) -> PollSpec | None:

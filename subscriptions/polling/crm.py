@@ -1,4 +1,4 @@
-"""Zoho CRM (records changed since, by ``If-Modified-Since``) and Pipedrive's Lead Created (newest leads first).
+"""Zoho CRM (records changed since, by ``If-Modified-Since``), Pipedrive's Lead Created (newest first), Outreach.
 
 Docs: https://www.zoho.com/crm/developer/docs/api/v6/get-records.html (``GET /crm/v6/{module}`` with ``fields``,
 ``sort_by=Modified_Time``, ``sort_order=asc``, ``per_page`` up to 200 and the ``If-Modified-Since`` header;
@@ -42,6 +42,7 @@ ZOHO = PollSpec(
     params={"module": "Leads", "fields": "id,Created_Time,Modified_Time"},
 )
 
+_BEARER = {"authorization": "Bearer {{credential.access_token}}"}
 _LEADS = "{{api.base}}/v1/leads?limit=100&sort=add_time%20DESC"
 PIPEDRIVE_LEADS = PollSpec(
     key="pipedrive:leads",
@@ -64,4 +65,42 @@ PIPEDRIVE_LEADS = PollSpec(
 SPECS: dict[str, dict[str, PollSpec]] = {
     "zohocrm": {"New Record": ZOHO, "Record Updated": ZOHO},
     "pipedrive": {"Lead Created": PIPEDRIVE_LEADS},
+}
+
+
+# Outreach (JSON:API): https://developers.outreach.io/api/making-requests/ (filter[updatedAt]=<from>..inf, sort,
+# page[size] up to 1000; records under "data", times under "attributes"). Oldest first, asked again from the newest.
+def _outreach(resource: str) -> PollSpec:
+    url = (
+        "{{api.base}}/api/v2/" + resource + "?filter%5BupdatedAt%5D={{poll.cursor}}..inf&sort=updatedAt"
+        "&page%5Bsize%5D=100"
+    )
+    singular = resource.removesuffix("s")
+    return PollSpec(
+        key=f"outreach:{resource}",
+        cursor="time",
+        cursor_format="iso_z",
+        request=RequestTemplate(method="GET", url=url, headers=_BEARER),
+        records_path="data",
+        version_path="attributes.updatedAt",
+        cursor_path="attributes.updatedAt",
+        page_size=100,
+        events=(
+            EventRule(
+                event_type=f"{singular}.created", path="attributes.createdAt", same_time_as="attributes.updatedAt"
+            ),
+            EventRule(event_type=f"{singular}.updated"),
+        ),
+        base_url="https://api.outreach.io",
+    )
+
+
+_ACCOUNTS, _OPPORTUNITIES, _PROSPECTS = _outreach("accounts"), _outreach("opportunities"), _outreach("prospects")
+SPECS["outreach"] = {
+    "New Account": _ACCOUNTS,
+    "Account Updated": _ACCOUNTS,
+    "New Opportunity": _OPPORTUNITIES,
+    "Opportunity Updated": _OPPORTUNITIES,
+    "New Prospect": _PROSPECTS,
+    "Prospect Updated": _PROSPECTS,
 }

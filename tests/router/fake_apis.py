@@ -62,6 +62,8 @@ class FakeApis:
     drive_log: list[dict[str, Any]] = field(default_factory=list)
     sheet: list[list[str]] = field(default_factory=list)
     leads: list[dict[str, Any]] = field(default_factory=list)
+    notion: list[dict[str, Any]] = field(default_factory=list)
+    outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
 
@@ -156,6 +158,37 @@ class FakeApis:
             pagination["next_start"] = start + limit
         return JSONResponse({"success": True, "data": page, "additional_data": {"pagination": pagination}})
 
+    async def notion_search(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        if request.headers.get("notion-version") != "2022-06-28":
+            return JSONResponse({"object": "error", "code": "missing_version"}, status_code=400)
+        query = json.loads(self.calls[-1].body)
+        start, size = int(query.get("start_cursor") or 0), int(query.get("page_size", 100))
+        pages = sorted(self.notion, key=lambda p: _t(p["last_edited_time"]), reverse=True)
+        more = start + size < len(pages)
+        return JSONResponse(
+            {
+                "object": "list",
+                "results": pages[start : start + size],
+                "has_more": more,
+                "next_cursor": str(start + size) if more else None,
+            }
+        )
+
+    async def outreach_list(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        since = _t(request.query_params["filter[updatedAt]"].removesuffix("..inf"))
+        size = int(request.query_params["page[size]"])
+        rows = [
+            r
+            for r in self.outreach.get(request.path_params["resource"], [])
+            if _t(r["attributes"]["updatedAt"]) >= since
+        ]
+        rows.sort(key=lambda r: _t(r["attributes"]["updatedAt"]))
+        return JSONResponse({"data": rows[:size], "meta": {"count": len(rows)}})
+
     async def token(self, request: Request) -> Response:
         if (early := await self._gate(request)) is not None:
             return early
@@ -176,6 +209,8 @@ class FakeApis:
                 Route("/drive/v3/changes", self.drive_changes),
                 Route("/v4/spreadsheets/{sheet}/values/{range}", self.sheet_values),
                 Route("/v1/leads", self.pipedrive_leads),
+                Route("/v1/search", self.notion_search, methods=["POST"]),
+                Route("/api/v2/{resource}", self.outreach_list),
                 Route("/oauth/token", self.token, methods=["POST"]),
             ]
         )

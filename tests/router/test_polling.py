@@ -553,3 +553,45 @@ async def test_any_answer_gives_records_or_a_poll_failure(answer: Any) -> None:
                     assert exc.reason
                 else:
                     assert all(f.delivery_id.startswith(f"poll:{spec.key}:") for f in found)
+
+
+async def test_notion_pages_by_last_edited_time_through_search(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.notion = [{"object": "page", "id": f"old-{n}", "created_time": "2025-01-01T00:00:00.000Z",
+                    "last_edited_time": "2025-01-01T00:00:00.000Z"} for n in range(120)]  # fmt: skip
+    await seed_polled(seed, apis, "notion", ["Page Created", "Page Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.notion += [
+        {"object": "page", "id": "new", "created_time": "2026-01-01T00:01:00.000Z",
+         "last_edited_time": "2026-01-01T00:01:00.000Z"},
+        {"object": "page", "id": "old-3", "created_time": "2025-01-01T00:00:00.000Z",
+         "last_edited_time": "2026-01-01T00:01:00.000Z"},
+    ]  # fmt: skip
+    assert await tick(poller, clock) == {"polled": 1}
+    assert len(apis.calls) == 1 and json.loads(apis.calls[0].body)["sort"]["timestamp"] == "last_edited_time"
+    assert sorted((e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)) == [
+        ("page.created", "new"),
+        ("page.updated", "old-3"),
+    ]
+
+
+async def test_outreach_prospects_changed_since_the_cursor(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "outreach", ["New Prospect", "Prospect Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.outreach["prospects"] = [
+        {"type": "prospect", "id": 7, "attributes": {"createdAt": "2026-01-01T00:01:05.000Z",
+                                                     "updatedAt": "2026-01-01T00:01:05.000Z"}},
+        {"type": "prospect", "id": 8, "attributes": {"createdAt": "2024-01-01T00:00:00.000Z",
+                                                     "updatedAt": "2026-01-01T00:01:09.000Z"}},
+    ]  # fmt: skip
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[0].query["filter[updatedAt]"] == "2026-01-01T00:01:00Z..inf"
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)] == [
+        ("prospect.created", 7),
+        ("prospect.updated", 8),
+    ]
