@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from router.errors import RouterError
 from router.polling.state import PollState
 from subscriptions.models import check_base_url
 from subscriptions.polling import Polled
@@ -28,8 +29,10 @@ from subscriptions.polling.spec import PollSpec, records_of, time_of
 from subscriptions.providers.spec import RequestTemplate, TemplateError, read_path, render, render_text
 
 
-class PollFailed(Exception):
+class PollFailed(RouterError):
     """A poll that did not complete. ``reason`` is low-cardinality (``http_429``, ``transport``, ``template``)."""
+
+    reason = "poll_failed"
 
     def __init__(self, reason: str, *, status: int = 0, retryable: bool, retry_after_s: float = 0.0) -> None:
         super().__init__(reason)
@@ -37,6 +40,8 @@ class PollFailed(Exception):
 
 
 class Unauthorized(PollFailed):
+    reason = "http_401"
+
     def __init__(self) -> None:
         super().__init__("http_401", status=401, retryable=False)
 
