@@ -76,12 +76,15 @@ class Poller:
         self._clock = clock
         self._jitter = jitter
         self._reconciled: tuple[Snapshot | None, float] = (None, 0.0)
+        self._wanted: tuple[Snapshot | None, dict[str, Polled]] = (None, {})
         self.interval_s = 1.0  # between passes: how late a due pair may be polled
 
     async def run_once(self) -> Counter[str]:
         """One pass; returns what it did ({"polled": 3, "retry": 1, ...})."""
         snapshot = await self._cache.refresh()
-        wanted = desired_polls(snapshot)
+        if self._wanted[0] is not snapshot:  # snapshots are immutable: work out the pairs once per version
+            self._wanted = (snapshot, desired_polls(snapshot))
+        wanted = self._wanted[1]
         await self._reconcile(snapshot, wanted)
         due = await self._states.due(self._clock(), self._config.per_pass)
         gate = asyncio.Semaphore(self._config.concurrency)

@@ -92,12 +92,15 @@ class Scheduler:
         self._clock = clock
         self._per_pass = per_pass
         self._reconciled: Snapshot | None = None
+        self._wanted: tuple[Snapshot | None, dict[str, Ticking]] = (None, {})
         self.interval_s = 1.0
 
     async def run_once(self) -> int:
         """One pass; returns how many ticks it stored."""
         snapshot = await self._cache.refresh()
-        wanted = desired(snapshot)
+        if self._wanted[0] is not snapshot:  # snapshots are immutable: work out the pairs once per version
+            self._wanted = (snapshot, desired(snapshot))
+        wanted = self._wanted[1]
         now = self._clock()
         if snapshot is not self._reconciled:
             await self._reconcile(wanted, now)
