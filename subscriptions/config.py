@@ -176,7 +176,7 @@ def check_public_urls(records: list[BaseModel], public_url: str, errors: list[st
     if public_url:
         return
     for record in records:
-        if isinstance(record, Integration) and not record.public_url:
+        if isinstance(record, Integration) and not record.public_url and record.type in verifiers.providers():
             if verifiers.needs_public_url(record.type, [s.get_secret_value() for s in record.secrets]):
                 errors.append(
                     f"integration {record.id!r}: type {record.type} signs its webhook URL; set HOOKROUTER_PUBLIC_URL "

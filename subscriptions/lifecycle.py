@@ -244,7 +244,9 @@ class Lifecycle:
 
     def _context(self, want: Desired) -> dict[str, str]:
         cred, integration, spec = want.credential, want.integration, want.spec
-        ctx = {f"api.{k}": v for k, v in self._config.api_bases.items()} | dict(want.context)
+        # An integration's own api_base_url (a national cloud, a test server) stands for every API it calls.
+        base = integration.options.api_base_url
+        ctx = {f"api.{k}": (base or v).rstrip("/") for k, v in self._config.api_bases.items()} | dict(want.context)
         ctx |= {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
         ctx |= {
             "credential.id": cred.id,

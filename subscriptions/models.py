@@ -8,11 +8,20 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-import verifiers
-from subscriptions import triggers
+from subscriptions import polled_catalog, triggers
 from subscriptions.permissions import Condition
+from subscriptions.schedules import Schedule
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 
@@ -42,6 +51,33 @@ class Project(BaseModel):
     retention_days: int | None = Field(default=None, ge=1)
 
 
+class IntegrationOptions(BaseModel):
+    """How the router calls an integration's provider API.
+
+    ``api_base_url`` replaces the provider API's default base URL in every call the router makes for it
+    (subscription lifecycle, polls): a national cloud (``https://graph.microsoft.us/v1.0``), a sandbox, a test
+    server. Outbound calls go through the egress guard whatever it says. ``token_url``: the OAuth token endpoint
+    used to refresh its credentials' access tokens, when not the provider's default; ``client_id`` and
+    ``client_secret`` (sealed at rest) the OAuth app's, for those refreshes (``subscriptions.oauth``).
+    ``poll_interval_s``: how often each (credential, polled trigger) pair is polled.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_base_url: str | None = None
+    token_url: str | None = None
+    client_id: str | None = Field(default=None, max_length=512)
+    client_secret: SecretStr | None = None
+    poll_interval_s: float = Field(default=60.0, ge=10, le=86_400)
+
+    @field_validator("api_base_url", "token_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            check_base_url(value, field=str(info.field_name))
+        return value
+
+
 class Integration(Record):
     """A provider app registered with the platform (one webhook URL, one set of signing secrets).
 
@@ -54,13 +90,14 @@ class Integration(Record):
     enabled: bool = True
     # Base URL its provider calls, when not HOOKROUTER_PUBLIC_URL: URL-signing schemes check against it.
     public_url: str | None = None
+    options: IntegrationOptions = Field(default_factory=IntegrationOptions)
 
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        known = verifiers.providers()
-        if value not in known:
-            raise ValueError(f"unknown integration type {value!r}; known types: {', '.join(known)}")
+        if not polled_catalog.known_type(value):
+            known = ", ".join(polled_catalog.known_types())
+            raise ValueError(f"unknown integration type {value!r}; known types: {known}, or custom.<name>")
         return value
 
     @field_validator("public_url")
@@ -71,16 +108,19 @@ class Integration(Record):
         return value
 
 
-def check_base_url(value: str) -> None:
-    """A public base URL: http(s), a host, no query or fragment (the request's own are appended)."""
+def check_base_url(value: str, *, field: str = "public_url") -> None:
+    """A base URL: http(s), a host, no credentials, query or fragment (the request's own are appended)."""
     try:
         parts = urlsplit(value)
+        hostname = parts.hostname
     except ValueError:
-        raise ValueError("public_url is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("public_url must be an absolute http(s) URL, like https://hooks.example.com")
+        raise ValueError(f"{field} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname or len(value) > 2048 or any(c.isspace() for c in value):
+        raise ValueError(f"{field} must be an absolute http(s) URL, like https://api.example.com")
     if parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ValueError("public_url must not have a query string or fragment")
+        raise ValueError(f"{field} must not have a query string or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{field} must not carry credentials")
 
 
 class ConnectedUser(Record):
@@ -193,7 +233,7 @@ class RequestTrigger(BaseModel):
     has_response: bool = False
 
 
-TriggerType = Literal["integration", "app_event", "request", "integration_enabled", "custom"]
+TriggerType = Literal["integration", "app_event", "request", "integration_enabled", "custom", "scheduler"]
 
 
 class Workflow(Record):
@@ -205,7 +245,8 @@ class Workflow(Record):
     - ``app_event``: the App Event name;
     - ``request``: unused (``request`` holds the Request trigger's rules);
     - ``integration_enabled``: unused;
-    - ``custom``: the id of a custom webhook definition.
+    - ``custom``: the id of a custom webhook definition;
+    - ``scheduler``: unused (``schedule`` says when it runs: ``subscriptions.schedules``).
 
     ``permissions`` (Workflow Permissions): conditions on a connected user's metadata, all of which the user
     must meet to be triggered for it. ``enabled_by_default``: every user with a credential of its integration
@@ -217,11 +258,20 @@ class Workflow(Record):
     integration: Id
     trigger_type: TriggerType = "integration"
     trigger: str = "*"
+    # A polled trigger's parameters (Salesforce ``object``, Google Calendar ``calendarId``): subscriptions/polling/.
+    trigger_params: dict[str, str] = Field(default_factory=dict, max_length=20)
     request: RequestTrigger | None = None
+    schedule: Schedule | None = None
     target: Target = Field(default_factory=StreamTarget)
     deployed: bool = True
     permissions: list[Condition] = Field(default_factory=list, max_length=100)
     enabled_by_default: bool = False
+
+    @model_validator(mode="after")
+    def _scheduled(self) -> Workflow:
+        if (self.trigger_type == "scheduler") != (self.schedule is not None):
+            raise ValueError("a workflow has a schedule exactly when its trigger_type is scheduler")
+        return self
 
 
 class Activation(Record):

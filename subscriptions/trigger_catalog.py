@@ -10,8 +10,8 @@ An event may fire several triggers of one integration when they overlap on purpo
 task is also an update of it). ``COARSE`` names the triggers the provider's notification cannot tell apart:
 they all fire on the same events and the workflow has to look closer itself.
 
-Polling-based integrations (Outlook, Teams, SharePoint, Jira, Notion, ...) are not here: the platform
-polls them, no webhook fires their triggers, so their workflows can only use ``*`` or ``event:<type>``.
+Polling-based integrations (Salesforce, Google Calendar, Outlook, Jira, Notion, ...) are in
+``subscriptions/polled_catalog.py``: the router's poller fires their triggers.
 """
 
 from __future__ import annotations

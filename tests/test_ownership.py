@@ -44,6 +44,10 @@ FAMILY_OWNERS = {
     "index_registry": {"history/indexes.py"},
     "readiness_probe": {"runtime/process.py"},
     "api_window": {"platform_api/rate_limit.py"},
+    "poll_due": {"polling/state.py"},
+    "poll_state": {"polling/state.py"},
+    "poll_lease": {"polling/state.py"},
+    "schedule_due": {"polling/schedules.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families

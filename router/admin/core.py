@@ -23,6 +23,18 @@ IntegrationId = Annotated[str, Path(description="The integration's id")]
 Scalar = str | int | float | bool | None
 
 
+class OptionsOverview(BaseModel):
+    """How the router calls the integration's provider API; the OAuth client secret is never shown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_base_url: str | None
+    token_url: str | None
+    client_id: str | None
+    client_secret_set: bool
+    poll_interval_s: float
+
+
 class IntegrationOverview(BaseModel):
     """An integration as registered, with its secrets counted, never shown."""
 
@@ -34,6 +46,7 @@ class IntegrationOverview(BaseModel):
     enabled: bool
     public_url: str | None = Field(description="The base URL its provider calls, when not the router's own")
     secrets_count: int = Field(description="How many signing secrets are active")
+    options: OptionsOverview
     duplicates: int = Field(description="Provider deliveries dropped as repeats of one already stored")
 
 
@@ -156,6 +169,8 @@ def _integration(integration: Integration, duplicates: int) -> dict[str, Any]:
     # Secrets are never returned, only how many are active.
     data = integration.model_dump(mode="json", exclude={"secrets"})
     data["secrets_count"] = len(integration.secrets)
+    options = data["options"]
+    options["client_secret_set"] = options.pop("client_secret") is not None
     data["duplicates"] = duplicates
     return data
 

@@ -44,6 +44,8 @@ _VERIFIED_BY = {
     "app_event": "user token",
     "request": "user token",
     "lifecycle": "internal",
+    "poll": "provider API (polled)",
+    "scheduler": "internal",
 }
 
 

@@ -106,6 +106,10 @@ async def persist_handshake(
         )
 
 
+# Registered at import (verifiers/_catalog.py): the types whose webhooks the router can verify.
+_WEBHOOK_TYPES = frozenset(verifiers.providers())
+
+
 async def receive(request: Request) -> Response:
     state = app_state(request)
     snapshot = state["cache"].current
@@ -120,6 +124,8 @@ async def receive(request: Request) -> Response:
             },
         )
         return error(404, "unknown_integration")
+    if integration.type not in _WEBHOOK_TYPES:
+        return error(404, "no_webhooks")  # a polled, API-only or custom integration: nothing verifies a webhook of it
     tag_integration(request, integration.id)
     # Most provider URLs have no query string: skip building the parser for them.
     credential_id = request.query_params.get("id") if request.scope["query_string"] else None

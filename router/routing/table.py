@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from router.routing.core import Outcome, Router, route_webhook
 from router.routing.custom import route_custom
 from router.routing.lifecycle import route_integration_enabled
+from router.routing.scheduled import route_scheduled
 from router.routing.sdk import route_app_event, route_request
 from router.storage.entries import IngestEvent, MalformedEntry
 from router.storage.keys import Keys
@@ -25,6 +26,8 @@ ROUTERS: Mapping[str, Router] = {
     "webhook": route_webhook,
     "custom": route_custom,
     "lifecycle": route_integration_enabled,
+    "poll": route_webhook,
+    "scheduler": route_scheduled,  # a polled record names its credential, as a user-level webhook URL does
     "app_event": route_app_event,
     "request": route_request,
 }

@@ -116,6 +116,7 @@ class Runtime:
                 self.limiter,
                 self.notifier,
                 self.sender,
+                self.registry,
             )
             self.workers = Workers(settings, self._worker_redis, shared)
 

@@ -43,6 +43,9 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | ``{idx}:ev-jobs:<event>`` (hash) | retention (``trim_history`` UNLINKs them with their event) |
 | ``{api:<key>}:window`` (zset) | at most the rate limit's members; TTL one window (``platform_api/rate_limit.py``) |
 | ``{idx}:registry`` (set) | retention: keys it emptied leave the registry |
+| ``{poll}:due`` (zset), ``{poll:<pair>}:state`` | one per (credential, poll) pair in use; forgotten with it |
+| ``{poll:<pair>}:lease`` | TTL ``PollConfig.lease_s`` (``polling/state.py``) |
+| ``{sched}:due`` (zset) | one per (Scheduler workflow, time zone) in use; removed with it (``polling/schedules.py``) |
 """
 
 from __future__ import annotations

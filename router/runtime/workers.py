@@ -1,5 +1,5 @@
 """The background workers of one process: routing, retention and the trim of acknowledged work, delivery to
-HTTP targets and destinations, failure-event producers, replays and the subscription lifecycle.
+HTTP targets and destinations, failure-event producers, replays, the subscription lifecycle and polled triggers.
 
 `hookrouter serve` runs them beside the receiver (unless HOOKROUTER_RUN_WORKERS=false); `hookrouter worker`
 runs only them. Either way they are built here and registered as tasks with the process's supervisor
@@ -21,7 +21,11 @@ from router.notifications.default_email import ProjectDestinations
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
 from router.notifications.fanout import DestinationFanout
-from router.notifications.producers import Producers
+from router.notifications.producers import Producers, Transitions
+from router.polling.poller import Poller
+from router.polling.schedules import Scheduler
+from router.polling.state import PollStates
+from router.polling.tokens import TokenRefresher
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.lifecycle import build_runner
 from router.runtime.supervisor import Supervisor, Task
@@ -30,6 +34,7 @@ from router.settings import Settings
 from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, NOTIFY_GROUP, ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.crypto import SecretBox
+from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 
 # Longest a delivery batch may take between heartbeats: a target may take up to 120 s to answer.
@@ -69,6 +74,7 @@ class Shared:
     limiter: Limiter
     notifier: Notifier
     sender: DestinationSender
+    registry: Registry | None = None  # where refreshed OAuth tokens of polled credentials are stored
 
 
 class Workers:
@@ -120,6 +126,13 @@ class Workers:
         )
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
         self.lifecycle = build_runner(settings, redis, shared.box, cache, self.routing_store, shared.provider_http)
+        states = PollStates(redis, keys)
+        tokens = None
+        if shared.registry is not None:
+            transitions = Transitions(redis, keys)
+            tokens = TokenRefresher(shared.registry, cache, states, transitions, shared.notifier, shared.provider_http)
+        self.poller = Poller(cache, self.routing_store, keys, states, shared.provider_http, tokens=tokens)
+        self.scheduler = Scheduler(cache, self.routing_store, keys, redis)
         retention_s = settings.retention_days * 86_400.0
         self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))
         self.acked_trim = AckedTrim(self.routing_store, keys)
@@ -143,6 +156,9 @@ class Workers:
         )
         # A pass may call providers (up to PROVIDER_TIMEOUT_S each) for many credentials.
         supervisor.add(Task("lifecycle", self.lifecycle.run_once, pause_s=self.lifecycle.interval_s, budget_s=600))
+        # A pass polls up to PollConfig.per_pass pairs, each within its poll budget.
+        supervisor.add(Task("polling", self.poller.run_once, pause_s=self.poller.interval_s, budget_s=600))
+        supervisor.add(Task("scheduler", self.scheduler.run_once, pause_s=self.scheduler.interval_s))
 
     async def aclose(self) -> None:
         """Close the stores; after the supervisor stopped (the process closes the clients it gave them)."""

@@ -125,6 +125,16 @@ _INGEST_WRITTEN: dict[str, tuple[str, ...]] = {
     ),
 }
 _INGEST_WRITTEN["lifecycle"] = _INGEST_WRITTEN["webhook"]
+_INGEST_WRITTEN["poll"] = _INGEST_WRITTEN["webhook"]
+_INGEST_WRITTEN["scheduler"] = (
+    *_INGEST_COMMON,
+    "workflow",
+    "event_type",
+    "delivery_id",
+    "received_at",
+    "headers",
+    "body",
+)  # a polled record, stored as its credential's webhook would be
 
 
 # Not frozen: a frozen dataclass sets each of its 17 fields through object.__setattr__, which made building an

@@ -210,6 +210,27 @@ class Keys:
         """Marker (SET NX with a TTL, renewed while it runs) held by the one worker running a replay."""
         return f"{self.prefix}:{{replay}}:claim:{request_id}"
 
+    # -- polled triggers (router/polling/): each pair's state and lease under a hash tag of their own, so pairs spread
+    # over a cluster's slots; the schedule of all pairs is one sorted set (one ZRANGEBYSCORE finds the due ones).
+
+    @property
+    def poll_due(self) -> str:
+        """Sorted set: every polled (credential, spec) pair → when it is next due (unix s)."""
+        return f"{self.prefix}:{{poll}}:due"
+
+    def poll_state(self, member: str) -> str:
+        """Hash: one pair's cursor, page token, failures and last poll."""
+        return f"{self.prefix}:{{poll:{_bounded(member)}}}:state"
+
+    def poll_lease(self, member: str) -> str:
+        """Marker (SET NX with a TTL) held by the one worker polling a pair."""
+        return f"{self.prefix}:{{poll:{_bounded(member)}}}:lease"
+
+    @property
+    def schedule_due(self) -> str:
+        """Sorted set: every (Scheduler workflow, time zone, schedule) → its next tick (unix s)."""
+        return f"{self.prefix}:{{sched}}:due"
+
     def readiness_probe(self, consumer: str) -> str:
         """String written by /readyz of one process (proof that Redis takes writes); expires after a minute."""
         return f"{self.prefix}:{{health}}:{consumer}"

@@ -339,3 +339,11 @@ async def test_a_user_level_url_accepts_its_own_subscription_secret_only(
         app_level = await http.post("/webhook/triggers/connect/onedrive/od", content=body)
     assert own.status_code == 200
     assert other.status_code == 401 and app_level.status_code == 401
+
+
+async def test_a_polled_integration_takes_no_webhooks(redis_url: str, seed: Seed) -> None:
+    await seed(integration=[{"id": "sf-app", "type": "salesforce"}])
+    async with running(make_settings(redis_url)) as http:
+        response = await http.post("/webhook/triggers/connect/salesforce/sf-app", content=b"{}")
+    assert response.status_code == 404
+    assert "no_webhooks" in response.text

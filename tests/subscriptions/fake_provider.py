@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -122,8 +122,17 @@ class FakeProvider:
         return {"graph": f"{self.base}/graph", "clickup": f"{self.base}/clickup"}
 
 
+class Served(Protocol):
+    base: str
+
+    def app(self) -> Starlette: ...
+
+
+ServedT = TypeVar("ServedT", bound=Served)
+
+
 @contextlib.contextmanager
-def serve_in_thread(provider: FakeProvider) -> Iterator[FakeProvider]:
+def serve_in_thread(provider: ServedT) -> Iterator[ServedT]:
     """uvicorn in a thread on 127.0.0.1, port chosen by the OS (STYLE 3.11)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -387,3 +387,28 @@ async def test_state_keys_live_under_one_hash_tag(seed: Seed, redis: Redis, life
 def test_parse_expiry(text: str, expected: float | None) -> None:
     parsed = parse_expiry(text)
     assert parsed == (None if expected is None else pytest.approx(expected, abs=1e-5))
+
+
+async def test_an_integrations_api_base_url_replaces_the_public_graph_host(
+    redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, provider: FakeProvider, clock: Clock
+) -> None:
+    # A national cloud (graph.microsoft.us) is an integration's api_base_url; the public host is never called.
+    lifecycle = Lifecycle(
+        SnapshotCache(registry).refresh,
+        redis,
+        registry.box,
+        http,
+        BASE,
+        config=LifecycleConfig(api_bases={"graph": "http://127.0.0.1:9/unreachable"}),
+        clock=clock,
+    )
+    await seed(
+        integration=[{"id": "od-app", "type": "onedrive", "options": {"api_base_url": f"{provider.base}/graph/"}}],
+        user=[{"id": "u1"}],
+        credential=[{"id": "cred-u1", "user": "u1", "integration": "od-app", "values": {"access_token": "tok-u1"}}],
+        workflow=[{"id": "wf-1", "integration": "od-app", "trigger": "File Change"}],
+        activate=[("wf-1", "u1")],
+    )
+    assert await lifecycle.reconcile_once() == {"created": 1}
+    [call] = provider.calls
+    assert (call.method, call.path) == ("POST", "/graph/subscriptions")

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 import verifiers
 from router.storage.keys import Keys
-from subscriptions import triggers
+from subscriptions import polled_catalog, triggers
 from subscriptions.config import load
 from subscriptions.errors import ConfigError
 from subscriptions.models import trigger_matches
@@ -77,7 +77,9 @@ def test_every_glob_pattern_has_an_example_it_matches() -> None:
 
 
 def test_catalog_types_are_integration_types() -> None:
-    assert set(triggers.catalog_types()) <= set(verifiers.providers())
+    assert all(polled_catalog.known_type(kind) for kind in triggers.catalog_types())
+    webhook_only = set(triggers.catalog_types()) - set(polled_catalog.POLLED)
+    assert webhook_only <= set(verifiers.providers())
 
 
 def test_catalog_names_every_webhook_trigger_of_the_platform_verbatim() -> None:

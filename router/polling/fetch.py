@@ -1,0 +1,252 @@
+"""One poll of one (credential, spec) pair: the provider calls a ``PollSpec`` describes, and the records they found.
+
+The state passed in is updated in place (cursor, page token); the caller stores the records first and the state
+after, so a worker that dies in between polls the same records again, under the same delivery ids.
+
+Errors (``PollFailed``): a transport error, 408, 429 and 5xx are ``retryable`` (with the answer's Retry-After);
+401 is ``Unauthorized`` (the caller may refresh the token and try once more); any other 4xx, a template naming a
+value the credential lacks, or an address the egress guard refuses, is not retryable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from router.errors import RouterError
+from router.polling.state import PollState
+from subscriptions.models import check_base_url
+from subscriptions.polling import Polled
+from subscriptions.polling.spec import PollSpec, records_of, time_of
+from subscriptions.providers.spec import RequestTemplate, TemplateError, read_path, render, render_text
+
+
+class PollFailed(RouterError):
+    """A poll that did not complete. ``reason`` is low-cardinality (``http_429``, ``transport``, ``template``)."""
+
+    reason = "poll_failed"
+
+    def __init__(self, reason: str, *, status: int = 0, retryable: bool, retry_after_s: float = 0.0) -> None:
+        super().__init__(reason)
+        self.reason, self.status, self.retryable, self.retry_after_s = reason, status, retryable, retry_after_s
+
+
+class Unauthorized(PollFailed):
+    reason = "http_401"
+
+    def __init__(self) -> None:
+        super().__init__("http_401", status=401, retryable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    event_type: str
+    delivery_id: str
+    body: bytes
+
+
+def retry_after_s(value: str, now: float) -> float:
+    """Retry-After as seconds (delta-seconds or an HTTP date); 0 when absent or unreadable."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0.0
+
+
+def _iso_z(value: str) -> str:
+    t = time_of(value)
+    return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def start_cursor(now: float) -> str:
+    """A time cursor's first value: now, in the form most APIs take (``If-Modified-Since`` included)."""
+    return datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class Fetch:
+    """The calls of one poll. ``http`` is the egress-guarded client for provider APIs."""
+
+    def __init__(self, http: httpx.AsyncClient, target: Polled, *, clock: Any = time.time) -> None:
+        self._http = http
+        self._target = target
+        self._spec: PollSpec = target.spec
+        self._clock = clock
+        self._base = self._base_url()
+
+    def _base_url(self) -> str:
+        cred, spec = self._target.credential, self._spec
+        base = self._target.integration.options.api_base_url
+        if base is None and spec.base_url_value and spec.base_url_value in cred.values:
+            base = cred.values[spec.base_url_value].get_secret_value()
+            try:
+                check_base_url(base, field=spec.base_url_value)  # a credential value: checked as apply checks options
+            except ValueError:
+                raise PollFailed("bad_base_url", retryable=False) from None
+        return (base or spec.base_url).rstrip("/")
+
+    def context(self, cursor: str = "", page: str = "") -> dict[str, str]:
+        cred, integration = self._target.credential, self._target.integration
+        if self._spec.cursor == "time" and self._spec.cursor_format == "iso_z":
+            cursor = _iso_z(cursor)
+        ctx = {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
+        ctx |= {
+            "api.base": self._base,
+            "credential.id": cred.id,
+            "credential.providerId": cred.provider_id or "",
+            "integration.id": integration.id,
+            "integration.type": integration.type,
+            "user.id": cred.user,
+            "poll.cursor": cursor,
+            "poll.page": page,
+        }
+        # Plain parameters first: a query parameter may name another one (``{{trigger.object}}``).
+        for name, value in sorted(self._spec.params.items(), key=lambda item: "{{" in item[1]):
+            try:
+                ctx[f"trigger.{name}"] = render_text(value, ctx)
+            except TemplateError:
+                raise PollFailed("template", retryable=False) from None
+        return ctx
+
+    async def call(self, template: RequestTemplate, ctx: Mapping[str, str]) -> Any:
+        try:
+            method, url, headers, body = render(template, ctx)
+            response = await self._http.request(method, url, headers=headers, content=body)
+        except TemplateError:
+            raise PollFailed("template", retryable=False) from None
+        except httpx.InvalidURL:
+            raise PollFailed("invalid_url", retryable=False) from None
+        except httpx.HTTPError as exc:
+            # The egress guard marks a refused address not retryable: waiting does not change a policy.
+            if getattr(exc, "retryable", True) is False:
+                raise PollFailed(str(getattr(exc, "reason", "refused")), retryable=False) from None
+            raise PollFailed("transport", retryable=True) from None
+        return self._answer(response)
+
+    def _answer(self, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status in (204, 304):  # nothing changed (Zoho answers both)
+            return None
+        if status == 401:
+            raise Unauthorized()
+        if status >= 500 or status in (408, 429):
+            wait = retry_after_s(response.headers.get("retry-after", ""), self._clock())
+            raise PollFailed(f"http_{status}", status=status, retryable=True, retry_after_s=wait)
+        if status >= 400 or status < 200:
+            raise PollFailed(f"http_{status}", status=status, retryable=False)
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise PollFailed("malformed_answer", status=status, retryable=True) from None
+
+    # -- the three kinds of cursor ------------------------------------------------------------------------------
+
+    async def run(self, state: PollState) -> list[Found]:
+        if self._spec.cursor == "time":
+            return await self._by_time(state)
+        if self._spec.cursor == "token":
+            return await self._by_token(state)
+        return await self._rows(state)
+
+    async def _by_time(self, state: PollState) -> list[Found]:
+        spec = self._spec
+        if not state.cursor:
+            state.cursor = start_cursor(self._clock())  # the first poll: from now on, nothing of history
+            return []
+        since = time_of(state.cursor) or 0.0
+        newest, newest_t, cursor, page = state.cursor, since, state.cursor, ""
+        found: list[Found] = []
+        for _ in range(spec.max_pages):
+            template = spec.page if page and spec.page else spec.request
+            data = await self.call(template, self.context(cursor, page))
+            records = records_of(data, spec.records_path)
+            older = False
+            for record in records:
+                value = read_path(record, {}, spec.cursor_path or "")
+                t = time_of(value)
+                if value is None or t is None or t < since:
+                    older = True  # the provider could not filter it out (or it has no time): seen before
+                    continue
+                found.extend(self._found([record]))
+                if t > newest_t:
+                    newest, newest_t = value, t
+            if spec.next_page_path:
+                page = read_path(data, {}, spec.next_page_path) or ""
+                if not page or older:
+                    break
+            elif len(records) < spec.page_size or newest == cursor:
+                break  # the last page, or a full page within one second: the next poll goes on from there
+            else:
+                cursor = newest
+        state.cursor = newest
+        return found
+
+    async def _by_token(self, state: PollState) -> list[Found]:
+        spec = self._spec
+        if not state.cursor:
+            await self._establish(state)
+            return []
+        found: list[Found] = []
+        for _ in range(spec.max_pages):
+            template = spec.page if state.page and spec.page else spec.request
+            try:
+                data = await self.call(template, self.context(state.cursor, state.page))
+            except PollFailed as exc:
+                if exc.status in spec.reset_statuses:  # the token expired: start over, firing nothing
+                    state.cursor, state.page = "", ""
+                    return found
+                raise
+            found.extend(self._found(records_of(data, spec.records_path)))
+            state.page = read_path(data, {}, spec.next_page_path) or "" if spec.next_page_path else ""
+            if not state.page:
+                state.cursor = read_path(data, {}, spec.cursor_path or "") or state.cursor
+                break
+        return found
+
+    async def _establish(self, state: PollState) -> None:
+        spec = self._spec
+        init = spec.init or spec.request
+        for _ in range(spec.max_pages):
+            template = spec.init_page if state.page and spec.init_page else init
+            data = await self.call(template, self.context("", state.page))
+            next_page = read_path(data, {}, spec.next_page_path) if spec.next_page_path and spec.init_page else None
+            if next_page:
+                state.page = next_page  # history, paged through without firing; resumed next time if cut short
+                continue
+            token = read_path(data, {}, spec.init_cursor_path or spec.cursor_path or "")
+            if not token:
+                raise PollFailed("answer_without_cursor", retryable=False)
+            state.cursor, state.page = token, ""
+            return
+
+    async def _rows(self, state: PollState) -> list[Found]:
+        data = await self.call(self._spec.request, self.context(state.cursor))
+        rows = records_of(data, self._spec.records_path)
+        seen = int(state.cursor) if state.cursor.isdigit() else None
+        state.cursor = str(len(rows))
+        if seen is None or len(rows) <= seen:  # the first poll, or rows were removed: nothing new to fire
+            return []
+        return self._found([{"row": n + 1, "values": row} for n, row in enumerate(rows) if n >= seen], rows=True)
+
+    def _found(self, records: list[Any], *, rows: bool = False) -> list[Found]:
+        spec, out = self._spec, []
+        for record in records:
+            event_type = spec.event_type(record)
+            record_id = str(record["row"]) if rows else read_path(record, {}, spec.id_path)
+            if not event_type or not record_id:
+                continue
+            body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+            version = read_path(record, {}, spec.version_path) if spec.version_path else None
+            version = version or hashlib.sha256(body).hexdigest()[:16]
+            out.append(Found(event_type, f"poll:{spec.key}:{record_id}:{version}", body))
+        return out

@@ -1,0 +1,64 @@
+"""Polled triggers as data: one module per provider API, each a table of ``PollSpec`` by integration type and
+trigger name (triggers of one table that share a spec share one poll per credential). ``router/polling/`` runs
+them through the egress-guarded client; nothing here does I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from subscriptions.lifecycle import usable
+from subscriptions.lifecycle_state import member_of
+from subscriptions.models import Credential, Integration, Workflow
+from subscriptions.polling import crm, google, notion, salesforce
+from subscriptions.polling.spec import EventRule, PollSpec
+from subscriptions.snapshot import Snapshot
+
+__all__ = ["SPECS", "EventRule", "PollSpec", "Polled", "desired_polls", "poll_spec"]
+
+SPECS: dict[str, dict[str, PollSpec]] = {**salesforce.SPECS, **google.SPECS, **crm.SPECS, **notion.SPECS}
+
+
+def poll_spec(integration: Integration, workflow: Workflow) -> PollSpec | None:
+    """The poll an integration-triggered workflow needs, if its trigger is polled; with the workflow's
+    ``trigger_params`` (a Salesforce object, a calendar id) for the parameters the spec takes, and in its key."""
+    if workflow.trigger_type != "integration":
+        return None
+    spec = SPECS.get(integration.type, {}).get(workflow.trigger)
+    if spec is None:
+        return None
+    params = {**spec.params, **{k: v for k, v in workflow.trigger_params.items() if k in spec.params}}
+    chosen = {k: v for k, v in params.items() if k in workflow.trigger_params}
+    if not chosen:
+        return spec
+    return spec.model_copy(update={"key": f"{spec.key}?{urlencode(sorted(chosen.items()))}", "params": params})
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """One (credential, poll) pair to run."""
+
+    credential: Credential
+    integration: Integration
+    spec: PollSpec
+
+    @property
+    def member(self) -> str:
+        return member_of(self.credential.id, self.spec.key)
+
+
+def desired_polls(snapshot: Snapshot) -> dict[str, Polled]:
+    """Every pair a usable credential's deployed, activated workflows need, by member (``credential|spec key``)."""
+    out: dict[str, Polled] = {}
+    for cred in snapshot.credentials.values():
+        integration = usable(snapshot, cred)
+        if integration is None:
+            continue
+        for wf in snapshot.by_integration.get(integration.id, []):
+            if not wf.deployed or not snapshot.is_activated(wf.id, cred.user):
+                continue
+            spec = poll_spec(integration, wf)
+            if spec is not None:
+                polled = Polled(cred, integration, spec)
+                out.setdefault(polled.member, polled)
+    return out

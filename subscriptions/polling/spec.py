@@ -1,0 +1,120 @@
+"""Polled triggers as data: the requests that read a provider's new and changed records, and how to read them.
+
+A ``PollSpec`` is request templates (``subscriptions.providers.spec``: ``{{namespace.name}}`` placeholders, never
+evaluated) plus where the records, their ids, versions and the cursor are in the provider's answers. The poller
+(``router/polling/``) runs them; nothing here does I/O. Placeholders, besides the lifecycle's ``credential.*``,
+``integration.*`` and ``trigger.*``:
+
+- ``api.base``: the provider API's base URL: the integration's ``options.api_base_url``, else the credential value
+  named by ``base_url_value`` (Salesforce's ``instance_url``), else the spec's ``base_url``;
+- ``poll.cursor``: where the last poll stopped (a time, a sync token, a row count);
+- ``poll.page``: the next page's token, on page requests.
+
+``cursor_format`` ``iso_z`` writes a time cursor as ``YYYY-MM-DDThh:mm:ssZ`` (SOQL's dateTime literal), whatever
+form the provider's records give it in; ``raw`` writes it as the records gave it.
+
+Cursor kinds:
+
+- ``time``: the cursor is the newest ``cursor_path`` value seen (``LastModifiedDate``). The first poll starts it
+  at the current time and stores nothing. A poll asks for records at or after it (``>=``: two records changed in
+  one second are both seen), skips older ones the provider could not filter out, and asks again while a page is
+  full (``page_size``), or, with ``next_page_path``, pages on while every record of a page was new (a provider
+  that cannot filter by time, listing newest first); a record seen twice has the same delivery id, so it is
+  stored once.
+- ``token``: the provider hands out a sync token (Google Calendar's ``nextSyncToken``, Drive's
+  ``newStartPageToken``). The first poll runs ``init`` (paging with ``init_page``) and keeps the token it ends
+  with (at ``init_cursor_path``), firing nothing; later polls run ``request`` and ``page`` while
+  ``next_page_path`` answers, and keep the token ``cursor_path`` names on the last page. An answer in
+  ``reset_statuses`` (Calendar's 410 Gone) drops the token: the next poll starts over, again without firing on
+  history.
+- ``rows``: the records are the rows of a table (a sheet's ``values``); the cursor is how many there were, and
+  each row past it is new. Its id is its row number.
+
+``events``: the first rule a record meets names its event type (``subscriptions/polled_catalog.py``); a record
+meeting none is skipped. A record's delivery id is ``<spec key>:<id>:<version>``: polled again, it is the same
+event; changed again, it is a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from subscriptions.providers.spec import RequestTemplate, parse_expiry, read_path
+
+
+class EventRule(BaseModel):
+    """A record is of ``event_type`` when every condition given holds.
+
+    ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``same_time_as``: the
+    time at ``path`` is within ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: str
+    path: str | None = None
+    equals: str | None = None
+    true: bool = False
+    same_time_as: str | None = None
+    within_s: float = Field(default=1.0, ge=0)
+
+    def holds(self, record: Any) -> bool:
+        if self.path is None:
+            return True
+        if self.true:
+            return _raw(record, self.path) is True
+        value = read_path(record, {}, self.path)
+        if self.equals is not None and value != self.equals:
+            return False
+        if self.same_time_as is not None:
+            other = read_path(record, {}, self.same_time_as)
+            a, b = parse_expiry(value or ""), parse_expiry(other or "")
+            return a is not None and b is not None and abs(a - b) <= self.within_s
+        return value is not None
+
+
+def _raw(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+class PollSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    cursor: Literal["time", "token", "rows"]
+    cursor_format: Literal["raw", "iso_z"] = "raw"  # how a time cursor is written into requests
+    request: RequestTemplate
+    page: RequestTemplate | None = None
+    init: RequestTemplate | None = None
+    init_page: RequestTemplate | None = None
+    records_path: str
+    id_path: str = "id"
+    version_path: str | None = None
+    cursor_path: str | None = None
+    init_cursor_path: str | None = None
+    next_page_path: str | None = None
+    page_size: int = Field(default=100, ge=1)
+    max_pages: int = Field(default=10, ge=1, le=1000)
+    reset_statuses: tuple[int, ...] = ()
+    events: tuple[EventRule, ...] = Field(min_length=1)
+    base_url: str
+    base_url_value: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+
+    def event_type(self, record: Any) -> str | None:
+        return next((rule.event_type for rule in self.events if rule.holds(record)), None)
+
+
+def records_of(data: Any, path: str) -> list[Any]:
+    """The list at a dotted path of an answer; [] when there is none."""
+    for part in path.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data if isinstance(data, list) else []
+
+
+def time_of(value: str | None) -> float | None:
+    return parse_expiry(value) if value else None

@@ -1,0 +1,220 @@
+"""Provider APIs that polls read, on a real loopback socket, written from each provider's documentation.
+
+- Salesforce REST ``query`` (SOQL): ``FROM <object> WHERE [... AND] <field> >= <dateTime> ORDER BY <field> ASC LIMIT n``
+  answered from ``salesforce`` (records with ``attributes.type``), as ``{"totalSize", "done", "records"}``.
+- Google Calendar ``events.list``: full listing paged by ``pageToken`` (the last page carries ``nextSyncToken``);
+  with ``syncToken``, what changed since (cancelled events included); a token in ``expired_sync_tokens`` → 410.
+- Google Drive ``changes.getStartPageToken`` and ``changes.list`` (``nextPageToken`` / ``newStartPageToken``).
+- Google Sheets ``values.get``: ``{"values": rows}``.
+- Pipedrive ``GET /v1/leads?sort=add_time DESC&start&limit`` with ``additional_data.pagination``.
+- An OAuth token endpoint (``/oauth/token``): ``refresh_token`` grants answered from ``refresh``.
+
+``fail(status, **headers)`` answers the next call with that status instead; every call is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+def _t(value: str) -> float:
+    text = value.replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", text):
+        text = text[:-2] + ":" + text[-2:]
+    return datetime.fromisoformat(text).timestamp()
+
+
+_SOQL = re.compile(
+    r"FROM (?P<object>\w+) WHERE (?:.* AND )?(?P<field>\w+) >= (?P<since>\S+) "
+    r"ORDER BY (?P<order>\w+) ASC LIMIT (?P<limit>\d+)$"
+)
+
+
+@dataclass
+class FakeApis:
+    base: str = ""
+    calls: list[Call] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    delay_s: float = 0.0
+    salesforce: list[dict[str, Any]] = field(default_factory=list)
+    calendar_log: list[dict[str, Any]] = field(default_factory=list)  # every version of every event, in order
+    expired_sync_tokens: set[str] = field(default_factory=set)
+    drive_log: list[dict[str, Any]] = field(default_factory=list)
+    sheet: list[list[str]] = field(default_factory=list)
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    notion: list[dict[str, Any]] = field(default_factory=list)
+    outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
+    tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+
+    def fail(self, status: int, **headers: str) -> None:
+        self.failures.append((status, headers))
+
+    def on(self, path_part: str) -> list[Call]:
+        return [c for c in self.calls if path_part in c.path]
+
+    async def _gate(self, request: Request) -> Response | None:
+        body = await request.body()
+        query = {k: v[-1] for k, v in parse_qs(request.url.query, keep_blank_values=True).items()}
+        self.calls.append(Call(request.method, request.url.path, query, dict(request.headers), body))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.failures:
+            status, headers = self.failures.pop(0)
+            return JSONResponse({"error": "scripted"}, status_code=status, headers=headers)
+        if request.url.path != "/oauth/token":
+            auth = request.headers.get("authorization", "")
+            if auth.split(" ")[-1] not in self.tokens:
+                return JSONResponse({"error": "invalid_token"}, status_code=401)
+        return None
+
+    async def soql(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        match = _SOQL.search(request.query_params["q"])
+        if match is None:
+            return JSONResponse([{"errorCode": "MALFORMED_QUERY"}], status_code=400)
+        since, name = _t(match["since"]), match["field"]
+        rows = [r for r in self.salesforce if r["attributes"]["type"] == match["object"] and _t(r[name]) >= since]
+        rows.sort(key=lambda r: _t(r[match["order"]]))
+        rows = rows[: int(match["limit"])]
+        return JSONResponse({"totalSize": len(rows), "done": True, "records": rows})
+
+    # -- Google Calendar: sync tokens are positions in the change log, page tokens "<position>:<offset>"
+
+    async def calendar(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        sync = q.get("syncToken")
+        if sync in self.expired_sync_tokens:
+            return JSONResponse({"error": {"code": 410, "message": "Sync token is no longer valid"}}, status_code=410)
+        start = int(sync) if sync else 0
+        latest: dict[str, dict[str, Any]] = {}
+        for event in self.calendar_log[start:]:
+            latest[event["id"]] = event
+        items = list(latest.values()) if sync else [e for e in latest.values() if e.get("status") != "cancelled"]
+        offset = int(q.get("pageToken", "0:0").split(":")[1])
+        size = int(q.get("maxResults", "250"))
+        page = items[offset : offset + size]
+        answer: dict[str, Any] = {"kind": "calendar#events", "items": page}
+        if offset + size < len(items):
+            answer["nextPageToken"] = f"{start}:{offset + size}"
+        else:
+            answer["nextSyncToken"] = str(len(self.calendar_log))
+        return JSONResponse(answer)
+
+    async def drive_start(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        return JSONResponse({"kind": "drive#startPageToken", "startPageToken": str(len(self.drive_log))})
+
+    async def drive_changes(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        start, size = int(request.query_params["pageToken"]), int(request.query_params.get("pageSize", "100"))
+        changes = self.drive_log[start : start + size]
+        answer: dict[str, Any] = {"kind": "drive#changeList", "changes": changes}
+        if start + size < len(self.drive_log):
+            answer["nextPageToken"] = str(start + size)
+        else:
+            answer["newStartPageToken"] = str(len(self.drive_log))
+        return JSONResponse(answer)
+
+    async def sheet_values(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        return JSONResponse({"range": request.path_params["range"], "majorDimension": "ROWS", "values": self.sheet})
+
+    async def pipedrive_leads(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        start, limit = int(request.query_params.get("start", "0")), int(request.query_params.get("limit", "100"))
+        ordered = sorted(self.leads, key=lambda lead: _t(lead["add_time"]), reverse=True)
+        page = ordered[start : start + limit]
+        more = start + limit < len(ordered)
+        pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
+        if more:
+            pagination["next_start"] = start + limit
+        return JSONResponse({"success": True, "data": page, "additional_data": {"pagination": pagination}})
+
+    async def notion_search(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        if request.headers.get("notion-version") != "2022-06-28":
+            return JSONResponse({"object": "error", "code": "missing_version"}, status_code=400)
+        query = json.loads(self.calls[-1].body)
+        start, size = int(query.get("start_cursor") or 0), int(query.get("page_size", 100))
+        pages = sorted(self.notion, key=lambda p: _t(p["last_edited_time"]), reverse=True)
+        more = start + size < len(pages)
+        return JSONResponse(
+            {
+                "object": "list",
+                "results": pages[start : start + size],
+                "has_more": more,
+                "next_cursor": str(start + size) if more else None,
+            }
+        )
+
+    async def outreach_list(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        since = _t(request.query_params["filter[updatedAt]"].removesuffix("..inf"))
+        size = int(request.query_params["page[size]"])
+        rows = [
+            r
+            for r in self.outreach.get(request.path_params["resource"], [])
+            if _t(r["attributes"]["updatedAt"]) >= since
+        ]
+        rows.sort(key=lambda r: _t(r["attributes"]["updatedAt"]))
+        return JSONResponse({"data": rows[:size], "meta": {"count": len(rows)}})
+
+    async def token(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        form = {k: v[-1] for k, v in parse_qs(self.calls[-1].body.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        status, answer = self.refresh.get(form.get("refresh_token", ""), (400, {"error": "invalid_grant"}))
+        if status == 200 and "access_token" in answer:
+            self.tokens.add(answer["access_token"])
+        return JSONResponse(answer, status_code=status)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/services/data/{version}/query", self.soql),
+                Route("/calendar/v3/calendars/{calendar}/events", self.calendar),
+                Route("/drive/v3/changes/startPageToken", self.drive_start),
+                Route("/drive/v3/changes", self.drive_changes),
+                Route("/v4/spreadsheets/{sheet}/values/{range}", self.sheet_values),
+                Route("/v1/leads", self.pipedrive_leads),
+                Route("/v1/search", self.notion_search, methods=["POST"]),
+                Route("/api/v2/{resource}", self.outreach_list),
+                Route("/oauth/token", self.token, methods=["POST"]),
+            ]
+        )
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()

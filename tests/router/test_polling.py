@@ -1,0 +1,597 @@
+"""Polled triggers against loopback provider APIs (tests/router/fake_apis.py) and a real Redis: first polls that
+fire nothing, cursors, paging, Retry-After, idempotent re-polls, one poll per tick across racing workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
+from router.notifications.events import Notifier
+from router.notifications.producers import Transitions
+from router.polling.fetch import Fetch, PollFailed
+from router.polling.poller import PollConfig, Poller
+from router.polling.state import PollState, PollStates, slot
+from router.polling.tokens import TokenRefresher
+from router.routing.worker import RoutingWorker, WorkerConfig
+from router.storage.keys import ROUTING_GROUP, Keys
+from router.storage.store import EventStore
+from subscriptions.keys import RegistryKeys
+from subscriptions.models import Credential, Integration
+from subscriptions.polling import SPECS, Polled
+from subscriptions.registry import Registry
+from subscriptions.snapshot import SnapshotCache
+from tests.router.conftest import Seed, xrange_all
+from tests.router.fake_apis import FakeApis
+from tests.subscriptions.fake_provider import serve_in_thread
+
+pytestmark = pytest.mark.anyio
+KEYS = Keys()
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def apis() -> Iterator[FakeApis]:
+    with serve_in_thread(FakeApis()) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_poller(redis: Redis, registry: Registry, http: httpx.AsyncClient, clock: Clock, **config: Any) -> Poller:
+    store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer="poller")
+    cache, states = SnapshotCache(registry), PollStates(redis, KEYS)
+    tokens = TokenRefresher(registry, cache, states, Transitions(redis, KEYS), Notifier(store, KEYS), http, clock=clock)
+    return Poller(
+        cache, store, KEYS, states, http, config=PollConfig(**config), tokens=tokens, clock=clock, jitter=lambda: 1.0
+    )
+
+
+@pytest.fixture
+def poller(redis: Redis, registry: Registry, http: httpx.AsyncClient, clock: Clock) -> Poller:
+    return make_poller(redis, registry, http, clock)
+
+
+async def seed_polled(
+    seed: Seed,
+    apis: FakeApis,
+    kind: str,
+    triggers: list[str],
+    *,
+    params: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> None:
+    options = {
+        "api_base_url": apis.base,
+        "token_url": f"{apis.base}/oauth/token",
+        "client_id": "client-1",
+        "client_secret": "client-secret-1",
+    }
+    await seed(
+        integration=[{"id": "app", "type": kind, "options": options}],
+        user=[{"id": "u1", "metadata": {"email": "ada@example.com"}}],
+        credential=[{"id": "cred-1", "user": "u1", "integration": "app", "values": values or {"access_token": "tok"}}],
+        workflow=[
+            {"id": f"wf-{n}", "integration": "app", "trigger": t, "trigger_params": params or {}}
+            for n, t in enumerate(triggers)
+        ],
+        activate=[(f"wf-{n}", "u1") for n in range(len(triggers))],
+    )
+
+
+async def events(redis: Redis) -> list[dict[str, str]]:
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in await xrange_all(redis, KEYS.ingest)]
+
+
+async def tick(poller: Poller, clock: Clock, seconds: float = 60.0) -> Any:
+    clock.now += seconds
+    return await poller.run_once()
+
+
+def sf(record_id: str, created: str, modified: str, kind: str = "Contact") -> dict[str, Any]:
+    return {"attributes": {"type": kind}, "Id": record_id, "CreatedDate": created, "LastModifiedDate": modified}
+
+
+# -- Salesforce ------------------------------------------------------------------------------------------------------
+
+
+async def test_salesforce_first_poll_fires_nothing_then_new_and_updated_records_fire_once(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.salesforce = [sf("003-old", "2025-12-01T00:00:00.000+0000", "2025-12-01T00:00:00.000+0000")]
+    await seed_polled(seed, apis, "salesforce", ["New Record", "Record Updated"])
+    assert await poller.run_once() == {}  # scheduled at its slot within the minute, not polled yet
+    assert await tick(poller, clock) == {"established": 1}
+    assert apis.calls == [] and await events(redis) == []  # the cursor starts now: history fires nothing
+
+    apis.salesforce += [
+        sf("003-new", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000"),
+        sf("003-upd", "2025-06-01T00:00:00.000+0000", "2026-01-01T00:01:40.000+0000"),
+    ]
+    assert await tick(poller, clock) == {"polled": 1}  # one poll for both triggers of the credential
+    [call] = apis.calls
+    assert call.headers["authorization"] == "Bearer tok"
+    assert call.query["q"] == (
+        "SELECT FIELDS(STANDARD) FROM Contact WHERE LastModifiedDate >= 2026-01-01T00:01:00Z "
+        "ORDER BY LastModifiedDate ASC LIMIT 200"
+    )
+    stored = await events(redis)
+    assert [(e["event_type"], json.loads(e["body"])["Id"]) for e in stored] == [
+        ("record.created", "003-new"),
+        ("record.updated", "003-upd"),
+    ]
+    assert {(e["source"], e["credential"], e["integration_type"]) for e in stored} == {("poll", "cred-1", "salesforce")}
+    assert stored[0]["delivery_id"] == "poll:salesforce:records:003-new:2026-01-01T00:01:30.000+0000"
+
+    # Polled again (the newest record sits at the cursor, asked with >=): the same deliveries, stored once.
+    assert await tick(poller, clock) == {"polled": 1}
+    assert len(await events(redis)) == 2
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1
+
+
+async def test_polled_records_are_routed_to_the_workflows_of_their_trigger(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record", "Record Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [sf("003-a", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000")]
+    await tick(poller, clock)
+    store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer="w1")
+    worker = RoutingWorker(store, SnapshotCache(registry), KEYS, WorkerConfig(block_ms=0))
+    await worker.run_once()
+    assert len(await xrange_all(redis, KEYS.triggers("wf-0"))) == 1  # New Record
+    assert await xrange_all(redis, KEYS.triggers("wf-1")) == []  # Record Updated: not an update
+
+
+async def test_salesforce_many_changes_are_read_in_pages_within_one_poll(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["Record Updated"], params={"object": "Account"})
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [
+        sf(
+            f"001-{n:03}",
+            "2025-01-01T00:00:00.000+0000",
+            f"2026-01-01T00:0{1 + n // 60}:{n % 60:02}.000+0000",
+            "Account",
+        )
+        for n in range(450)
+    ]
+    assert await tick(poller, clock, 600) == {"polled": 1}
+    assert len(apis.calls) == 3  # 200 + 200 + 50, each asked from the newest record of the page before
+    assert all("FROM Account " in c.query["q"] for c in apis.calls)
+    assert len({json.loads(e["body"])["Id"] for e in await events(redis)}) == 450
+    assert len(await events(redis)) == 450
+
+
+async def test_a_429_backs_off_for_its_retry_after_and_fires_nothing_twice(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [sf("003-a", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000")]
+    apis.fail(429, **{"retry-after": "300"})
+    assert await tick(poller, clock) == {"retry": 1}
+    member = next(iter(await PollStates(redis, KEYS).scheduled()))
+    next_at = await PollStates(redis, KEYS).next_at(member)
+    assert next_at == pytest.approx(clock.now + 300)  # Retry-After beats the 30 s backoff
+    state = await PollStates(redis, KEYS).load(member)
+    assert (state.attempts, state.error) == (1, "http_429")
+    assert await tick(poller, clock, 120) == {}  # not before Retry-After
+    assert await tick(poller, clock, 200) == {"polled": 1}
+    assert [json.loads(e["body"])["Id"] for e in await events(redis)] == ["003-a"]
+    assert (await PollStates(redis, KEYS).load(member)).attempts == 0
+
+
+async def test_a_server_error_backs_off_exponentially(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    await poller.run_once()
+    await tick(poller, clock)
+    states = PollStates(redis, KEYS)
+    [member] = await states.scheduled()
+    delays = []
+    for _ in range(3):
+        apis.fail(503)
+        due = await states.next_at(member)
+        assert due is not None
+        clock.now = due
+        assert await poller.run_once() == {"retry": 1}
+        after = await states.next_at(member)
+        assert after is not None
+        delays.append(after - clock.now)
+    assert delays == [30, 60, 120]
+
+
+async def test_two_racing_workers_poll_each_tick_once(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    first, second = make_poller(redis, registry, http, clock), make_poller(redis, registry, http, clock)
+    await first.run_once()
+    clock.now += 60
+    await first.run_once()  # established
+    apis.delay_s = 0.3  # hold the first poll in flight while the other worker looks
+    for _ in range(3):
+        clock.now += 60
+        done = await asyncio.gather(first.run_once(), second.run_once())
+        assert sum(d["polled"] for d in done) == 1, done
+    assert len(apis.calls) == 3
+
+
+async def test_a_worker_down_across_ticks_polls_once_late_then_keeps_its_slot(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    await poller.run_once()
+    await tick(poller, clock)
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await tick(poller, clock, 5 * 60) == {"polled": 1}  # five ticks missed: one poll, not five
+    assert await poller.run_once() == {}
+    assert await PollStates(redis, KEYS).next_at(member) == slot(member, clock.now, 60)
+
+
+async def test_a_pair_no_workflow_needs_is_forgotten(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    await poller.run_once()
+    await tick(poller, clock)
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await redis.exists(KEYS.poll_state(member))
+    await registry.delete("workflow", "wf-0")
+    await tick(poller, clock)
+    assert await PollStates(redis, KEYS).scheduled() == set()
+    assert not await redis.exists(KEYS.poll_state(member))
+
+
+def test_slots_spread_pairs_over_the_interval() -> None:
+    offsets = [slot(f"cred-{n}|salesforce:records", T0, 60) - T0 for n in range(1000)]
+    assert all(0 < o <= 60 for o in offsets)
+    per_10s = [sum(1 for o in offsets if k * 10 < o <= (k + 1) * 10) for k in range(6)]
+    assert min(per_10s) > 120  # about 167 each: no thundering herd at second 0
+    assert slot("cred-1|x", T0, 60) == slot("cred-1|x", T0 + 0.001, 60)  # stable within the interval
+
+
+# -- Google Calendar -------------------------------------------------------------------------------------------------
+
+
+def gcal(event_id: str, created: str, updated: str, status: str = "confirmed") -> dict[str, Any]:
+    return {"id": event_id, "status": status, "created": created, "updated": updated, "summary": event_id}
+
+
+async def test_google_calendar_syncs_history_silently_then_fires_changes(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.calendar_log = [gcal(f"old-{n}", "2025-01-01T00:00:00.000Z", "2025-01-01T00:00:00.000Z") for n in range(600)]
+    await seed_polled(seed, apis, "google-calendar", ["New Event", "Event Updated", "Event Cancelled"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert [c.query.get("pageToken") for c in apis.calls] == [None, "0:250", "0:500"]  # history paged through
+    assert "syncToken" not in apis.calls[0].query and await events(redis) == []
+
+    apis.calendar_log += [
+        gcal("new", "2026-01-01T00:01:00.000Z", "2026-01-01T00:01:00.120Z"),
+        gcal("old-1", "2025-01-01T00:00:00.000Z", "2026-01-01T00:01:10.000Z"),
+        gcal("old-2", "2025-01-01T00:00:00.000Z", "2026-01-01T00:01:20.000Z", status="cancelled"),
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["syncToken"] == "600"
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)] == [
+        ("event.created", "new"),
+        ("event.updated", "old-1"),
+        ("event.cancelled", "old-2"),
+    ]
+    assert await tick(poller, clock) == {"polled": 1}  # nothing changed since: nothing stored
+    assert apis.calls[-1].query["syncToken"] == "603" and len(await events(redis)) == 3
+
+
+async def test_google_calendar_expired_sync_token_starts_over_without_firing_history(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.calendar_log = [gcal("a", "2025-01-01T00:00:00.000Z", "2025-01-01T00:00:00.000Z")]
+    await seed_polled(seed, apis, "google-calendar", ["New Event"], params={"calendarId": "team@example.com"})
+    await poller.run_once()
+    await tick(poller, clock)
+    assert apis.calls[0].path == "/calendar/v3/calendars/team@example.com/events"
+    apis.expired_sync_tokens.add("1")
+    apis.calendar_log.append(gcal("b", "2026-01-01T00:01:00.000Z", "2026-01-01T00:01:00.000Z"))
+    await tick(poller, clock)  # 410 Gone: the token is dropped
+    await tick(poller, clock)  # full sync again: a new token, no event for what the listing holds
+    assert await events(redis) == []
+    apis.calendar_log.append(gcal("c", "2026-01-01T00:03:00.000Z", "2026-01-01T00:03:00.000Z"))
+    await tick(poller, clock)
+    assert [json.loads(e["body"])["id"] for e in await events(redis)] == ["c"]
+
+
+# -- OAuth token refresh ---------------------------------------------------------------------------------------------
+
+
+async def established_salesforce(seed: Seed, apis: FakeApis, poller: Poller, clock: Clock, **values: str) -> None:
+    await seed_polled(seed, apis, "salesforce", ["New Record"], values={"refresh_token": "rt-1", **values})
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [sf("003-a", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000")]
+
+
+async def test_a_401_refreshes_the_token_stores_it_sealed_and_polls_again(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await established_salesforce(seed, apis, poller, clock, access_token="expired")
+    apis.refresh["rt-1"] = (200, {"access_token": "tok-2", "refresh_token": "rt-2", "expires_in": 3600})
+    assert await tick(poller, clock) == {"polled": 1}
+    query, token, again = apis.calls
+    assert query.headers["authorization"] == "Bearer expired" and again.headers["authorization"] == "Bearer tok-2"
+    assert token.path == "/oauth/token"
+    form = dict(pair.split("=") for pair in token.body.decode().split("&"))
+    assert form == {
+        "grant_type": "refresh_token",
+        "refresh_token": "rt-1",
+        "client_id": "client-1",
+        "client_secret": "client-secret-1",
+    }
+    [event] = await events(redis)
+    assert json.loads(event["body"])["Id"] == "003-a"
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential)
+    values = {k: v.get_secret_value() for k, v in cred.values.items()}
+    assert values == {"access_token": "tok-2", "refresh_token": "rt-2", "expires_at": str(int(clock.now) + 3600)}
+    stored = "".join(str(v) for v in await redis.hvals(RegistryKeys().records("credential")))
+    assert "tok-2" not in stored and "rt-2" not in stored and "cred-1" in stored  # sealed at rest
+
+
+async def test_a_token_about_to_expire_is_refreshed_before_the_poll(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await established_salesforce(seed, apis, poller, clock, access_token="tok", expires_at=str(int(T0) + 150))
+    apis.refresh["rt-1"] = (200, {"access_token": "tok-2", "expires_in": 3600})
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.path for c in apis.calls] == ["/oauth/token", "/services/data/v59.0/query"]
+
+
+async def test_a_refused_refresh_marks_the_credential_invalid_and_notifies_once(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    first, second = make_poller(redis, registry, http, clock), make_poller(redis, registry, http, clock)
+    await established_salesforce(seed, apis, first, clock, access_token="expired")
+    apis.refresh["rt-1"] = (400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
+    clock.now += 60
+    done = await asyncio.gather(first.run_once(), second.run_once())
+    assert sum(d["failed"] for d in done) == 1
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential) and cred.status == "INVALID"
+    [(_, fields)] = await xrange_all(redis, KEYS.notifications)
+    failure = json.loads(fields[b"event"])
+    assert failure["type"] == "credentials_failure"
+    assert failure["data"] == {"userId": "u1", "error": "invalid_grant: expired access/refresh token"}
+    assert failure["integration"] == {"id": "app", "type": "salesforce"}
+    assert failure["user"] == {"id": "u1", "metadata": {"email": "ada@example.com"}}
+    assert set(failure) == {"type", "timestamp", "timestampISO", "message", "user", "project", "integration", "data"}
+    for _ in range(3):  # an INVALID credential is polled no more, and nobody is told twice
+        await asyncio.gather(tick(first, clock), second.run_once())
+    assert len(await xrange_all(redis, KEYS.notifications)) == 1
+    assert [c.path for c in apis.calls].count("/oauth/token") == 1
+    assert await events(redis) == []
+
+
+async def test_a_token_endpoint_that_is_down_is_asked_again_later(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await established_salesforce(seed, apis, poller, clock, access_token="expired")
+    apis.refresh["rt-1"] = (503, {"error": "temporarily_unavailable"})
+    assert await tick(poller, clock) == {"retry": 1}
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential) and cred.status == "VALID"
+    apis.refresh["rt-1"] = (200, {"access_token": "tok-2"})
+    assert await tick(poller, clock, 60) == {"polled": 1}
+    assert len(await events(redis)) == 1
+
+
+# -- Google Drive, Google Sheets, Pipedrive --------------------------------------------------------------------------
+
+
+def change(
+    file_id: str, time: str, *, created: str = "", removed: bool = False, trashed: bool = False
+) -> dict[str, Any]:
+    if removed:
+        return {"kind": "drive#change", "fileId": file_id, "removed": True, "time": time}
+    file = {"id": file_id, "name": file_id, "trashed": trashed, "createdTime": created or time, "modifiedTime": time}
+    return {"kind": "drive#change", "fileId": file_id, "removed": False, "time": time, "file": file}
+
+
+async def test_google_drive_changes_from_the_start_page_token(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.drive_log = [change(f"old-{n}", "2025-01-01T00:00:00.000Z") for n in range(5)]
+    await seed_polled(seed, apis, "google-drive", ["File Created", "File Deleted"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert [c.path for c in apis.calls] == ["/drive/v3/changes/startPageToken"]
+    apis.drive_log += [change(f"new-{n}", f"2026-01-01T00:0{1 + n // 60}:{n % 60:02}.000Z") for n in range(130)]
+    apis.drive_log += [
+        change("doc", "2026-01-01T00:04:00.000Z", created="2025-05-01T00:00:00.000Z"),
+        change("bin", "2026-01-01T00:04:01.000Z", trashed=True),
+        change("gone", "2026-01-01T00:04:02.000Z", removed=True),
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.query["pageToken"] for c in apis.calls[1:]] == ["5", "105"]  # nextPageToken, then newStartPageToken
+    kinds = [e["event_type"] for e in await events(redis)]
+    assert kinds == ["file.created"] * 130 + ["file.updated", "file.deleted", "file.deleted"]
+    await tick(poller, clock)
+    assert apis.calls[-1].query["pageToken"] == "138"
+
+
+async def test_google_sheets_new_rows_fire_row_by_row(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.sheet = [["name", "email"], ["Ada", "ada@example.com"]]
+    await seed_polled(seed, apis, "google-sheets", ["File Updated"], params={"spreadsheetId": "sheet-1"})
+    await poller.run_once()
+    await tick(poller, clock)
+    assert apis.calls[0].path == "/v4/spreadsheets/sheet-1/values/A:ZZ"
+    apis.sheet += [["Grace", "grace@example.com"], ["Linus", "linus@example.com"]]
+    await tick(poller, clock)
+    await tick(poller, clock)  # nothing new
+    assert [(e["event_type"], json.loads(e["body"])) for e in await events(redis)] == [
+        ("row.created", {"row": 3, "values": ["Grace", "grace@example.com"]}),
+        ("row.created", {"row": 4, "values": ["Linus", "linus@example.com"]}),
+    ]
+
+
+async def test_pipedrive_leads_newest_first_until_one_older_than_the_cursor(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.leads = [{"id": f"old-{n}", "add_time": "2025-01-01T00:00:00.000Z"} for n in range(300)]
+    await seed_polled(seed, apis, "pipedrive", ["Lead Created"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.leads += [
+        {"id": f"lead-{n}", "add_time": f"2026-01-01T00:0{1 + n // 60}:{n % 60:02}.000Z"} for n in range(150)
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.query.get("start") for c in apis.calls] == [None, "100"]  # the second page reached older leads
+    stored = await events(redis)
+    assert len(stored) == 150 and {e["event_type"] for e in stored} == {"added.lead"}
+    await tick(poller, clock)
+    assert len(await events(redis)) == 150
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.sampled_from(
+        [
+            "records",
+            "items",
+            "changes",
+            "values",
+            "data",
+            "Id",
+            "id",
+            "fileId",
+            "nextPageToken",
+            "nextSyncToken",
+            "newStartPageToken",
+            "startPageToken",
+            "LastModifiedDate",
+            "updated",
+            "status",
+            "file",
+            "removed",
+            "add_time",
+            "additional_data",
+        ]
+    ) | st.text(max_size=4)
+    return st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6)
+
+
+# -- the egress guard and hostile answers ----------------------------------------------------------------------------
+
+
+async def test_polls_go_through_the_egress_guard(
+    redis: Redis, registry: Registry, seed: Seed, apis: FakeApis, clock: Clock
+) -> None:
+    guarded = guarded_client(EgressPolicy())  # loopback not allowed, as in production
+    async with guarded:
+        poller = make_poller(redis, registry, guarded, clock)
+        await seed_polled(seed, apis, "google-drive", ["File Created"])
+        await poller.run_once()
+        assert await tick(poller, clock) == {"failed": 1}  # refused for good: not retried every second
+    assert apis.calls == []
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert (await PollStates(redis, KEYS).next_at(member) or 0) >= clock.now + 3600
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8), _containers, max_leaves=30))
+async def test_any_answer_gives_records_or_a_poll_failure(answer: Any) -> None:
+    for spec in {id(s): s for table in SPECS.values() for s in table.values()}.values():
+        for cursor in ("", "2026-01-01T00:00:00+00:00", "7", "tok"):
+
+            def reply(request: httpx.Request, answer: Any = answer) -> httpx.Response:
+                return httpx.Response(200, json=answer)
+
+            target = Polled(
+                Credential(id="c", project="p", user="u", integration="i", values={"access_token": SecretStr("t")}),
+                Integration(id="i", project="p", type="salesforce"),
+                spec,
+            )
+            async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+                state = PollState(cursor=cursor)
+                try:
+                    found = await Fetch(client, target, clock=lambda: T0).run(state)
+                except PollFailed as exc:
+                    assert exc.reason
+                else:
+                    assert all(f.delivery_id.startswith(f"poll:{spec.key}:") for f in found)
+
+
+async def test_notion_pages_by_last_edited_time_through_search(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.notion = [{"object": "page", "id": f"old-{n}", "created_time": "2025-01-01T00:00:00.000Z",
+                    "last_edited_time": "2025-01-01T00:00:00.000Z"} for n in range(120)]  # fmt: skip
+    await seed_polled(seed, apis, "notion", ["Page Created", "Page Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.notion += [
+        {"object": "page", "id": "new", "created_time": "2026-01-01T00:01:00.000Z",
+         "last_edited_time": "2026-01-01T00:01:00.000Z"},
+        {"object": "page", "id": "old-3", "created_time": "2025-01-01T00:00:00.000Z",
+         "last_edited_time": "2026-01-01T00:01:00.000Z"},
+    ]  # fmt: skip
+    assert await tick(poller, clock) == {"polled": 1}
+    assert len(apis.calls) == 1 and json.loads(apis.calls[0].body)["sort"]["timestamp"] == "last_edited_time"
+    assert sorted((e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)) == [
+        ("page.created", "new"),
+        ("page.updated", "old-3"),
+    ]
+
+
+async def test_outreach_prospects_changed_since_the_cursor(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "outreach", ["New Prospect", "Prospect Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.outreach["prospects"] = [
+        {"type": "prospect", "id": 7, "attributes": {"createdAt": "2026-01-01T00:01:05.000Z",
+                                                     "updatedAt": "2026-01-01T00:01:05.000Z"}},
+        {"type": "prospect", "id": 8, "attributes": {"createdAt": "2024-01-01T00:00:00.000Z",
+                                                     "updatedAt": "2026-01-01T00:01:09.000Z"}},
+    ]  # fmt: skip
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[0].query["filter[updatedAt]"] == "2026-01-01T00:01:00Z..inf"
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)] == [
+        ("prospect.created", 7),
+        ("prospect.updated", 8),
+    ]
