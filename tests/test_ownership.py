@@ -44,6 +44,7 @@ FAMILY_OWNERS = {
     "index_registry": {"history/indexes.py"},
     "readiness_probe": {"runtime/process.py"},
     "api_window": {"platform_api/rate_limit.py"},
+    "run_report": {"history/runs.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families
@@ -60,6 +61,7 @@ RAW_CLIENT_OWNERS = {
     "history/indexes.py",
     "history/replay_jobs.py",
     "platform_api/rate_limit.py",
+    "history/runs.py",
 }
 
 
