@@ -16,6 +16,7 @@ from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.app_events import trigger_app_event
 from router.ingress.sdk.request_triggers import trigger_request
+from router.ingress.sdk.resources import routes as resource_routes
 from router.ingress.sdk.responses import ResponseWaiter
 from router.ingress.sdk.user_state import routes as user_state_routes
 from router.ingress.shedding import LoadShedding
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/projects/{project_id}/sdk/events/trigger", trigger_app_event, methods=["POST"]),
         Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
         *user_state_routes,
+        *resource_routes,
         *task_history.routes,
         *health.routes,
         Mount("/api", create_api()),

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from router.settings import Settings
 from subscriptions.config import apply
+from subscriptions.custom import ResourceConnection
 from subscriptions.models import ConnectedUser, Credential, Project
 from subscriptions.registry import Registry
 from tests.router.conftest import SLACK_SECRET, TEAM, Seed, make_worker, running
@@ -309,3 +310,28 @@ async def test_hostile_patch_bodies_get_a_clear_400_and_lose_nothing_accepted(
         assert account["config"]["configuredWorkflows"] == expected
         restored = await http.patch(f"{BASE}/credentials/cred-a", json=CONFIGURED, headers=bearer("u1"))
         assert restored.status_code == 200
+
+
+async def test_connecting_to_an_api_resource_keeps_the_users_credentials_sealed_and_replaces_them_on_reconnect(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    await seed(api_resource=[{"id": "tasklab", "level": "user"}, {"id": "shared", "level": "app"}])
+    url = f"{BASE}/resources/tasklab/connect"
+    async with running(settings) as http:
+        # The documented body (L7788–7808).
+        first = await http.post(url, json={"access_token": "at-1", "refresh_token": "rt-1"}, headers=bearer("u1"))
+        again = await http.post(url, json={"access_token": "at-2"}, headers=bearer("u1"))
+        app_level = await http.post(f"{BASE}/resources/shared/connect", json={"k": "v"}, headers=bearer("u1"))
+        unknown = await http.post(f"{BASE}/resources/nope/connect", json={"k": "v"}, headers=bearer("u1"))
+        not_text = await http.post(url, json={"access_token": 5}, headers=bearer("u2"))
+    assert first.status_code == 201 and first.json() == {"id": "tasklab:u1", "resourceId": "tasklab", "userId": "u1"}
+    assert "at-1" not in first.text
+    assert again.status_code == 200
+    assert (app_level.status_code, app_level.json()["error"]) == (409, "app_level_resource")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_resource")
+    assert (not_text.status_code, not_text.json()["error"]) == (400, "invalid_body")
+    stored = await registry.get("resource_connection", "tasklab:u1")
+    assert isinstance(stored, ResourceConnection) and stored.user == "u1" and stored.api_resource == "tasklab"
+    assert {k: v.get_secret_value() for k, v in stored.values.items()} == {"access_token": "at-2"}
+    assert await registry.get("resource_connection", "tasklab:u2") is None

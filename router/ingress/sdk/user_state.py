@@ -46,7 +46,8 @@ def _invalid(*problems: str) -> Refused:
     return Refused(400, "invalid_body", message="; ".join(problems), problems=list(problems))
 
 
-async def _json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
+    """The body as strict JSON (at most ``MAX_BODY_BYTES``), or Refused."""
     raw = await read_body(request, MAX_BODY_BYTES)
     try:
         return strict_json.loads(raw)
@@ -95,7 +96,7 @@ def _merged_meta(doc: Any, current: dict[str, Any]) -> dict[str, Any]:
 async def patch_me(request: Request) -> Response:
     state = app_state(request)
     caller = await identify(request, state)
-    doc = await _json(request)
+    doc = await read_json(request)
     _merged_meta(doc, caller.user.metadata)  # refuse a bad body before writing anything
 
     def build(stored: Stored) -> list[tuple[str, Any]]:
@@ -173,7 +174,7 @@ async def patch_credential(request: Request) -> Response:
     state = app_state(request)
     caller = await identify(request, state)
     cred = _own(state["cache"].current, caller, request.path_params["credential_id"])
-    config = parse_config(await _json(request), state["cache"].current, cred)
+    config = parse_config(await read_json(request), state["cache"].current, cred)
 
     def build(stored: Stored) -> list[tuple[str, Any]]:
         current = next((c for c in stored.get("credential", []) if isinstance(c, Credential) and c.id == cred.id), None)
