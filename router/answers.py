@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 _TASK_HISTORY = re.compile(r"^/projects/[^/]+/task-history(/|$)")
 # The SDK's user-state endpoints were built answering problem documents (with ``error``, as the SDK reads it).
-_USER_STATE = re.compile(r"^/projects/[^/]+/sdk/(me|credentials|integrations|resources)(/|$)")
+_USER_STATE = re.compile(r"^/projects/[^/]+/sdk/(me|credentials|integrations|resources|workflows)(/|$)")
 
 
 def _admin(request: Request) -> bool:

@@ -335,3 +335,29 @@ async def test_connecting_to_an_api_resource_keeps_the_users_credentials_sealed_
     assert isinstance(stored, ResourceConnection) and stored.user == "u1" and stored.api_resource == "tasklab"
     assert {k: v.get_secret_value() for k, v in stored.values.items()} == {"access_token": "at-2"}
     assert await registry.get("resource_connection", "tasklab:u2") is None
+
+
+async def test_enabling_and_disabling_a_workflow_for_the_user_sets_it_on_their_accounts(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    await seed(workflow=[{"id": "wf-2", "integration": "slack-app", "trigger": "*"}])  # activated for nobody
+    path = f"{BASE}/workflows/wf-2"
+    async with running(settings) as http:
+        settings_kept = {"config": {"configuredWorkflows": {"wf-2": {"enabled": False, "settings": {"k": "v"}}}}}
+        await http.patch(f"{BASE}/credentials/cred-b", json=settings_kept, headers=bearer("u1"))
+        enabled = await http.post(path, headers=bearer("u1"))
+        await route_webhook(http, redis, registry, 1)
+        disabled_one = await http.delete(path, headers={**bearer("u1"), "x-paragon-credential": "cred-a"})
+        await route_webhook(http, redis, registry, 2)
+        unknown = await http.post(f"{BASE}/workflows/nope", headers=bearer("u1"))
+        newbie = await http.post(path, headers=bearer("newbie"))
+    assert enabled.status_code == 200
+    assert [(c["id"], c["config"]["configuredWorkflows"]["wf-2"]) for c in enabled.json()] == [
+        ("cred-a", {"enabled": True, "settings": {}}),
+        ("cred-b", {"enabled": True, "settings": {"k": "v"}}),
+    ]
+    assert [c["id"] for c in disabled_one.json()] == ["cred-a"]
+    assert credentials_of(await jobs(redis, "wf-2")) == ["cred-a", "cred-b", "cred-b"]
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_workflow")
+    assert (newbie.status_code, newbie.json()["error"]) == (404, "not_connected")
