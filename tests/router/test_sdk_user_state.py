@@ -361,3 +361,18 @@ async def test_enabling_and_disabling_a_workflow_for_the_user_sets_it_on_their_a
     assert credentials_of(await jobs(redis, "wf-2")) == ["cred-a", "cred-b", "cred-b"]
     assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_workflow")
     assert (newbie.status_code, newbie.json()["error"]) == (404, "not_connected")
+
+
+async def test_an_apply_that_does_not_mention_an_accounts_config_keeps_what_the_user_configured(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    async with running(settings) as http:
+        await http.patch(f"{BASE}/credentials/cred-a", json=disabled("wf-1"), headers=bearer("u1"))
+    # The operator's file lists the account as it always did, without config.
+    await apply(
+        registry, [Credential(id="cred-a", project=PROJECT, user="u1", integration="slack-app", provider_id="X")]
+    )
+    stored = await registry.get("credential", "cred-a")
+    assert isinstance(stored, Credential) and stored.provider_id == "X"
+    assert stored.config.configured_workflows["wf-1"].enabled is False
