@@ -4,6 +4,9 @@ honouring what was written. Request bodies are the platform documentation's exam
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,8 +21,19 @@ from subscriptions.config import apply
 from subscriptions.custom import ResourceConnection
 from subscriptions.models import ConnectedUser, Credential, Project
 from subscriptions.registry import Registry
-from tests.router.conftest import SLACK_SECRET, TEAM, Seed, make_worker, running
+from tests.router.conftest import (
+    SLACK_SECRET,
+    TEAM,
+    Seed,
+    make_registry,
+    make_seed,
+    make_settings,
+    make_worker,
+    running,
+)
 from tests.router.sdk_support import PROJECT, bearer, keypair, seed_project
+from tests.router.test_faults import RedisProcess
+from tests.router.test_faults import own_redis as own_redis  # the fixture
 from tests.router.test_ingest import jobs, outcome, post_slack, slack_event
 
 pytestmark = pytest.mark.anyio
@@ -376,3 +390,36 @@ async def test_an_apply_that_does_not_mention_an_accounts_config_keeps_what_the_
     stored = await registry.get("credential", "cred-a")
     assert isinstance(stored, Credential) and stored.provider_id == "X"
     assert stored.config.configured_workflows["wf-1"].enabled is False
+
+
+async def test_a_frozen_redis_answers_503_within_the_deadline_and_the_accounts_config_is_intact_after(
+    own_redis: tuple[RedisProcess, Redis],
+) -> None:
+    server, redis = own_redis
+    registry = make_registry(redis)
+    seed = make_seed(registry)
+    await seed_accounts(registry, seed)
+    await seed(workflow=[{"id": "wf-2", "integration": "slack-app", "trigger": "*"}])
+    settings = make_settings(server.url, redis_deadline_s=1.0)
+    async with running(settings) as http:
+        before = await http.patch(f"{BASE}/credentials/cred-a", json=CONFIGURED, headers=bearer("u1"))
+        assert before.status_code == 200
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            frozen = await http.patch(f"{BASE}/credentials/cred-a", json=disabled("wf-1"), headers=bearer("u1"))
+            took_s = time.monotonic() - started
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        assert frozen.status_code == 503 and frozen.json()["error"] == "store_unavailable"
+        assert frozen.headers["retry-after"] and took_s <= 1.0 + 1.5
+        shown = (await http.get(f"{BASE}/credentials/cred-a", headers=bearer("u1"))).json()
+    stored = await registry.get("credential", "cred-a")
+    assert isinstance(stored, Credential) and set(stored.config.configured_workflows) == set(
+        shown["config"]["configuredWorkflows"]
+    )
+    # Either nothing was written, or the whole write landed (the MULTI was sent before the freeze): never half.
+    assert shown["config"]["configuredWorkflows"] in (
+        {"wf-2": {"enabled": True, "settings": {"k": "v"}}},
+        {"wf-1": {"enabled": False, "settings": {}}},
+    )
