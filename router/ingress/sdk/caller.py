@@ -1,5 +1,5 @@
-"""What the SDK endpoints (App Events, Request triggers) share at the edge: who is calling, for which
-project, with which credential, and how a refusal is answered.
+"""What the SDK endpoints (App Events, Request triggers, the user-state endpoints) share at the edge: who is
+calling, for which project, with which credential, and how a refusal is answered.
 
 Checks run in an order that leaks nothing to a stranger: the project (404), then the user token
 (401/403); only an authenticated caller learns about event names, workflows and credentials.

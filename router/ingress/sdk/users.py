@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 class WriteRefused(RouterError):
     """A user-state write the registry's state refuses: ``status``, a stable ``code`` and a message."""
 
+    reason = "write_refused"  # each instance says which: invalid_config, registry_changed, unknown_user, ...
+
     def __init__(self, status: int, code: str, message: str, **extra: object) -> None:
         super().__init__(code)
         self.status = status
