@@ -282,11 +282,9 @@ async def user_state_client(settings: Settings, seed: Seed, registry: Registry) 
         yield http
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=12,
-)
+SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+NESTED = SCALAR | st.lists(SCALAR, max_size=3) | st.dictionaries(st.text(max_size=8), SCALAR, max_size=3)
+JSON = NESTED | st.lists(NESTED, max_size=3) | st.dictionaries(st.text(max_size=8), NESTED, max_size=3)
 HOSTILE = st.one_of(
     st.binary(max_size=256),
     st.builds(lambda d: json.dumps(d).encode(), JSON),
