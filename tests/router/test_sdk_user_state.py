@@ -421,3 +421,49 @@ async def test_a_frozen_redis_answers_503_within_the_deadline_and_the_accounts_c
         {"wf-2": {"enabled": True, "settings": {"k": "v"}}},
         {"wf-1": {"enabled": False, "settings": {}}},
     )
+
+
+async def test_sdk_integrations_lists_the_projects_integrations_and_the_workflows_the_user_may_have(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed, workflow={"name": "Send Updates to Slack"})
+    await seed(
+        integration=[{"id": "hub-app", "type": "hubspot", "enabled": False}],
+        workflow=[
+            {"id": "wf-pro", "integration": "slack-app", "permissions": PRO_ONLY},
+            {"id": "wf-draft", "integration": "slack-app", "deployed": False},
+        ],
+    )
+    async with running(settings) as http:
+        listed = await http.get(f"{BASE}/integrations", headers=bearer("u1"))
+    assert listed.status_code == 200
+    assert listed.json() == [
+        {
+            "id": "hub-app",
+            "projectId": PROJECT,
+            "customIntegrationId": None,
+            "type": "hubspot",
+            "isActive": False,
+            "workflows": [],
+            "customIntegration": None,
+            "hasCredential": False,
+        },
+        {
+            "id": "slack-app",
+            "projectId": PROJECT,
+            "customIntegrationId": None,
+            "type": "slack",
+            "isActive": True,
+            # wf-pro is hidden by its permissions (u1 is on the free plan), wf-draft is not deployed.
+            "workflows": [
+                {
+                    "id": "wf-1",
+                    "description": "Send Updates to Slack",
+                    "projectId": PROJECT,
+                    "integrationId": "slack-app",
+                }
+            ],
+            "customIntegration": None,
+            "hasCredential": True,
+        },
+    ]

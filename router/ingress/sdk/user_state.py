@@ -3,6 +3,7 @@
 - ``GET /projects/{id}/sdk/me``: the user, their integrations and accounts, their metadata;
 - ``PATCH /projects/{id}/sdk/me``: ``{"meta": {...}}`` merged into the user's metadata (a member set to ``null``
   is removed), which Workflow Permissions read from the next event on;
+- ``GET /projects/{id}/sdk/integrations``: the project's integrations and the workflows the user may have;
 - ``GET /projects/{id}/sdk/credentials`` and ``GET .../credentials/{credentialId}``: the user's accounts;
 - ``PATCH /projects/{id}/sdk/credentials/{credentialId}``: ``{"config": {...}}`` replaces the account's config
   (``configuredWorkflows``: per workflow ``enabled`` and ``settings``; ``sharedSettings``), which routing honours;
@@ -26,7 +27,7 @@ from starlette.routing import Route
 
 from router.ingress.sdk import strict_json
 from router.ingress.sdk.caller import Caller, Refused, identify
-from router.ingress.sdk.user_views import credential_view, credentials_of, user_view
+from router.ingress.sdk.user_views import credential_view, credentials_of, integrations_view, user_view
 from router.ingress.sdk.users import WriteRefused, commit
 from router.ingress.webhooks import read_body
 from router.runtime.state import State, app_state
@@ -120,6 +121,12 @@ def _own(snapshot: Snapshot, caller: Caller, credential_id: str) -> Credential:
     if cred is None or cred.user != caller.user.id or cred.project != caller.project.id:
         raise Refused(404, "unknown_credential", message=f"no credential {credential_id[:200]!r} for this user")
     return cred
+
+
+async def list_integrations(request: Request) -> Response:
+    state = app_state(request)
+    caller = await identify(request, state)
+    return JSONResponse(integrations_view(state["cache"].current, caller.project, caller.user))
 
 
 async def list_credentials(request: Request) -> Response:
@@ -237,5 +244,6 @@ routes = [
     Route(f"{_BASE}/credentials", list_credentials, methods=["GET"]),
     Route(f"{_BASE}/credentials/{{credential_id}}", get_credential, methods=["GET"]),
     Route(f"{_BASE}/credentials/{{credential_id}}", patch_credential, methods=["PATCH"]),
+    Route(f"{_BASE}/integrations", list_integrations, methods=["GET"]),
     Route(f"{_BASE}/integrations/{{integration_id}}", disconnect, methods=["DELETE"]),
 ]

@@ -73,3 +73,37 @@ def user_view(snapshot: Snapshot, project: Project, user: ConnectedUser) -> dict
         name = integration.type if integration.type not in integrations else integration.id
         integrations[name] = _integration_view(integration, [c for c in mine if c.integration == integration.id])
     return {"authenticated": True, "userId": user.id, "integrations": integrations, "meta": dict(user.metadata)}
+
+
+def integrations_view(snapshot: Snapshot, project: Project, user: ConnectedUser) -> list[dict[str, Any]]:
+    """``GET /sdk/integrations`` (L1369–1423): the project's integrations with the members this project knows, and
+    the deployed workflows of each that the user's metadata permits (Workflow Permissions hide the others)."""
+    mine = {c.integration for c in credentials_of(snapshot, project.id, user.id)}
+    out = []
+    for integration in sorted(snapshot.integrations.values(), key=lambda i: i.id):
+        if integration.project != project.id:
+            continue
+        workflows = sorted(
+            (
+                w
+                for w in snapshot.by_integration.get(integration.id, [])
+                if w.deployed and snapshot.is_permitted(w, user.id)
+            ),
+            key=lambda w: w.id,
+        )
+        out.append(
+            {
+                "id": integration.id,
+                "projectId": project.id,
+                "customIntegrationId": None,
+                "type": integration.type,
+                "isActive": integration.enabled,
+                "workflows": [
+                    {"id": w.id, "description": w.name, "projectId": project.id, "integrationId": w.integration}
+                    for w in workflows
+                ],
+                "customIntegration": None,
+                "hasCredential": integration.id in mine,
+            }
+        )
+    return out
