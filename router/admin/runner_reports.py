@@ -30,7 +30,8 @@ from router.storage.entries import TriggerJob
 from subscriptions.models import Credential, Id, Workflow
 from subscriptions.snapshot import Snapshot
 
-MAX_BODY_BYTES = 1024 * 1024  # an execution's step executions, each input and output up to INLINE_BYTES kept
+MAX_BODY_BYTES = 64 * 1024
+REPORT_BODY_BYTES = 1024 * 1024  # an execution's report: its step executions, each input and output up to INLINE_BYTES
 _EXECUTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 
 # Runners post without a Content-Type too: the body is read as JSON all the same, as it always was.
@@ -143,6 +144,11 @@ async def _bounded(request: Request) -> None:
         raise BodyTooLarge(MAX_BODY_BYTES)
 
 
+async def _report_bounded(request: Request) -> None:
+    if len(await request.body()) > REPORT_BODY_BYTES:
+        raise BodyTooLarge(REPORT_BODY_BYTES)
+
+
 class Reported(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -161,6 +167,7 @@ class Invalidated(BaseModel):
 
 
 _TOO_LARGE = responses(s413=f"A body over {MAX_BODY_BYTES} bytes (`body_too_large`)")
+_REPORT_TOO_LARGE = responses(s413=f"A body over {REPORT_BODY_BYTES} bytes (`body_too_large`)")
 
 
 async def _job(state: State, snapshot: Snapshot, wf: Workflow, execution_id: str, user: str) -> Job:
@@ -206,8 +213,8 @@ def _client(state: State, wf: Workflow) -> RunnerClient:
     response_model=Reported,
     status_code=202,
     summary="Report an execution's success, with its end, task count and step executions",
-    dependencies=[Depends(_bounded)],
-    responses=_TOO_LARGE,
+    dependencies=[Depends(_report_bounded)],
+    responses=_REPORT_TOO_LARGE,
 )
 @admin(at.write(at.body_workflow()))
 async def report_success(request: Request, execution_id: ExecutionId, report: SuccessReport) -> Response:
@@ -228,8 +235,8 @@ async def report_success(request: Request, execution_id: ExecutionId, report: Su
     response_model=Reported,
     status_code=202,
     summary="Report an execution's failure (a workflow_failure follows)",
-    dependencies=[Depends(_bounded)],
-    responses=_TOO_LARGE,
+    dependencies=[Depends(_report_bounded)],
+    responses=_REPORT_TOO_LARGE,
 )
 @admin(at.write(at.body_workflow()))
 async def report_failure(request: Request, execution_id: ExecutionId, report: FailureReport) -> Response:
