@@ -21,13 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 _TASK_HISTORY = re.compile(r"^/projects/[^/]+/task-history(/|$)")
+# The SDK's user-state endpoints were built answering problem documents (with ``error``, as the SDK reads it).
+_USER_STATE = re.compile(r"^/projects/[^/]+/sdk/(me|credentials|integrations|resources|workflows)(/|$)")
 
 
 def _admin(request: Request) -> bool:
-    # Only the admin API and the Task History API (which takes its keys) answer problem documents: providers and
-    # SDKs keep the bodies they rely on.
+    # Only the admin API, the Task History API (which takes its keys) and the SDK's user-state endpoints answer
+    # problem documents: providers and the older SDK endpoints keep the bodies they rely on.
     path = request.url.path
-    return path == "/api" or path.startswith("/api/") or _TASK_HISTORY.match(path) is not None
+    return path == "/api" or path.startswith("/api/") or any(r.match(path) for r in (_TASK_HISTORY, _USER_STATE))
 
 
 async def _router_error(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,10 @@ from router.ingress.diagnostics import Diagnostics
 from router.ingress.observe import RequestObserver
 from router.ingress.sdk.app_events import trigger_app_event
 from router.ingress.sdk.request_triggers import trigger_request
+from router.ingress.sdk.resources import routes as resource_routes
 from router.ingress.sdk.responses import ResponseWaiter
+from router.ingress.sdk.user_state import routes as user_state_routes
+from router.ingress.sdk.workflow_state import routes as workflow_state_routes
 from router.ingress.shedding import LoadShedding
 from router.ingress.webhooks import receive
 from router.notifications import producers as notify_producers
@@ -82,6 +85,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/webhook/triggers/custom/{definition_id}", receive_custom, methods=["GET", "HEAD", "POST"]),
         Route("/projects/{project_id}/sdk/events/trigger", trigger_app_event, methods=["POST"]),
         Route("/projects/{project_id}/sdk/triggers/{workflow_id}", trigger_request, methods=["POST"]),
+        *user_state_routes,
+        *resource_routes,
+        *workflow_state_routes,
         *task_history.routes,
         *health.routes,
         *exposition.routes,

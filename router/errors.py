@@ -8,6 +8,7 @@
     ├── BodyTooLarge                   body_too_large          413   router.ingress.webhooks.read_body
     ├── Refused                        its code                its   router.ingress.sdk.caller: an SDK call refused
     ├── TokenRejected                  its code                401/403 router.ingress.sdk.usertoken
+    ├── WriteRefused                   its code                its   router.ingress.sdk.users: an SDK write refused
     ├── BadInput                       its code                400   router.ingress.sdk.request_input
     ├── NotStrictJson (ValueError)     not_strict_json         —     router.ingress.sdk.strict_json
     ├── VerifierUnavailable            verifier_unavailable    —     router.ingress.custom

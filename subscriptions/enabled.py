@@ -20,7 +20,9 @@ from subscriptions.snapshot import Snapshot
 
 def _wanted(snapshot: Snapshot, credential: Credential) -> bool:
     return any(
-        w.trigger_type == "integration_enabled" and w.deployed and snapshot.is_activated(w.id, credential.user)
+        w.trigger_type == "integration_enabled"
+        and w.deployed
+        and snapshot.is_activated(w.id, credential.user, credential)
         for w in snapshot.by_integration.get(credential.integration, [])
     )
 

@@ -106,7 +106,7 @@ def desired_subscriptions(
         if integration is None:
             continue
         for wf in snapshot.by_integration.get(integration.id, []):
-            if not wf.deployed or not snapshot.is_activated(wf.id, cred.user):
+            if not wf.deployed or not snapshot.is_activated(wf.id, cred.user, cred):
                 continue
             for source in sources:
                 spec = source(snapshot, integration, wf)

@@ -130,11 +130,35 @@ class ConnectedUser(Record):
     disabled: bool = False
 
 
+Settings = Annotated[dict[str, Any], Field(max_length=1000)]
+
+
+class ConfiguredWorkflow(BaseModel):
+    """One workflow's state on one connected account: enabled or not, and the user's settings for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    settings: Settings = Field(default_factory=dict)
+
+
+class CredentialConfig(BaseModel):
+    """A connected account's Connect Portal state (the platform's ``config``): per workflow, whether it is enabled
+    for this account and its settings; and settings shared by every workflow of the account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    configured_workflows: dict[Id, ConfiguredWorkflow] = Field(default_factory=dict, max_length=1000)
+    shared_settings: Settings = Field(default_factory=dict)
+
+
 class Credential(Record):
     """One connected account: a user's authorisation of one integration.
 
     ``provider_id`` is the provider's tenant id for that account (Slack ``team_id``, HubSpot
     ``portalId``, ...). Several credentials may share one: several users can connect one workspace.
+    ``config.configured_workflows`` enables or disables a workflow for this account alone; a workflow it does not
+    name falls back to the user's activation, then to the workflow's ``enabled_by_default``.
     """
 
     user: Id
@@ -143,6 +167,8 @@ class Credential(Record):
     status: Literal["VALID", "INVALID"] = "VALID"
     values: dict[str, SecretStr] = Field(default_factory=dict)  # tokens etc. for provider API calls; sealed
     settings_complete: bool = True  # the user finished the integration's required settings
+    config: CredentialConfig = Field(default_factory=CredentialConfig)
+    provider_data: dict[str, Any] = Field(default_factory=dict, max_length=100)  # account details shown to the user
 
 
 class StreamTarget(BaseModel):

@@ -8,9 +8,10 @@ The rules (the README's Configure section documents them for operators):
 - With ``prune``, every stored record of the records' project that they do not name is deleted. Records of
   other projects are never read for deletion; records the registry cannot read are left alone (their project
   cannot be told).
-- An integration's ``secrets`` and a credential's ``values`` that the records omit are kept from the stored
-  record: an operator may have armed a handshake secret or stored a token through the API, and a file that
-  never mentions them must not wipe them. Naming the field replaces it.
+- An integration's ``secrets`` and a credential's ``values`` and ``config`` that the records omit are kept from
+  the stored record: an operator may have armed a handshake secret or stored a token through the API, a user may
+  have configured their account through the SDK, and a file that never mentions them must not wipe them. Naming
+  the field replaces it.
 - An update names the fields it changes (never their values) and, among them, the ones it drops: fields the
   stored record has that the records omit, which fall back to their defaults.
 
@@ -31,7 +32,12 @@ from subscriptions.errors import RegistryChanged
 from subscriptions.models import RECORD_TYPES, Activation, Credential, Integration, Project, Workflow
 from subscriptions.registry import Registry, Write, plain
 
-KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[str, ...]] = {Integration: ("secrets",), Credential: ("values",)}
+# Write-only fields (secrets) and what users set on their accounts through the SDK: a file or a PUT that does not
+# mention them must not wipe them. (A user's metadata stays the file's to drop, as it always was.)
+KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[str, ...]] = {
+    Integration: ("secrets",),
+    Credential: ("values", "config"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,8 +101,14 @@ class Snapshot:
             if w.trigger_type == "integration" and trigger_matches(integration.type, w.trigger, event_type)
         ]
 
-    def is_activated(self, workflow: str, user: str) -> bool:
-        """An activation record decides; without one, the workflow's ``enabled_by_default``."""
+    def is_activated(self, workflow: str, user: str, credential: Credential | None = None) -> bool:
+        """The credential's ``configured_workflows`` entry for the workflow decides, when there is one (the
+        platform enables workflows per connected account); else the user's activation record; else the
+        workflow's ``enabled_by_default``."""
+        if credential is not None:
+            configured = credential.config.configured_workflows.get(workflow)
+            if configured is not None:
+                return configured.enabled
         activation = self.by_activation.get((workflow, user))
         if activation is not None:
             return activation.enabled
@@ -116,11 +122,12 @@ class Snapshot:
         record = self.users.get(user)
         return record is not None and permits(workflow.permissions, record.metadata)
 
-    def workflow_gate(self, workflow: Workflow, user: str) -> str:
-        """Why ``workflow`` does not run for ``user`` (a routing outcome's reason), or "" when it does."""
+    def workflow_gate(self, workflow: Workflow, user: str, credential: Credential | None = None) -> str:
+        """Why ``workflow`` does not run for ``user`` (with ``credential``, when it runs with one: a routing
+        outcome's reason), or "" when it does."""
         if not workflow.deployed:
             return "workflow_not_deployed"
-        if not self.is_activated(workflow.id, user):
+        if not self.is_activated(workflow.id, user, credential):
             return "workflow_not_activated"
         if not self.is_permitted(workflow, user):
             return "workflow_permission_denied"

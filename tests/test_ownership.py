@@ -48,6 +48,7 @@ FAMILY_OWNERS = {
     "poll_state": {"polling/state.py"},
     "poll_lease": {"polling/state.py"},
     "schedule_due": {"polling/schedules.py"},
+    "run_report": {"history/runs.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families
@@ -64,6 +65,7 @@ RAW_CLIENT_OWNERS = {
     "history/indexes.py",
     "history/replay_jobs.py",
     "platform_api/rate_limit.py",
+    "history/runs.py",
 }
 
 

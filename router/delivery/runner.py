@@ -17,7 +17,9 @@ The runner protocol:
   ``response_ttl_s`` and then dropped.
 - **Execution reports.** ``report_success`` / ``report_failure`` append to ``keys.executions``. A
   failure record carries the fields of the platform's ``workflow_failure`` event (its ``data`` object
-  in the ``data`` field, as JSON), so event destinations can render it without the runner's help.
+  in the ``data`` field, as JSON), so event destinations can render it without the runner's help. Either
+  may carry a ``RunReport`` (``router.history.runs``): when the execution ended, its task count and its
+  step executions, which Task History then shows (kept ``report_ttl_s``, the retention period).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from redis.asyncio import Redis
 
 from router.delivery.job import Job
 from router.history.indexes import index_reported
+from router.history.runs import RunReport, RunReports
 from router.ingress.sdk.responses import RunnerResponse, iso_ms, publish
 from router.storage.entries import ExecutionReport, MalformedEntry
 from router.storage.keys import RUNNER_GROUP, Keys
@@ -45,9 +48,11 @@ _NO_BODY = object()
 
 class RunnerClient:
     @classmethod
-    def of(cls, store: EventStore, keys: Keys, workflow_id: str, consumer: str, *, maxlen: int) -> RunnerClient:
+    def of(
+        cls, store: EventStore, keys: Keys, workflow_id: str, consumer: str, *, maxlen: int, report_ttl_s: int
+    ) -> RunnerClient:
         """On the client ``store`` uses (its pool and deadline): the router's own reports, not a runner's."""
-        return cls(store.redis, keys, workflow_id, consumer, maxlen=maxlen)
+        return cls(store.redis, keys, workflow_id, consumer, maxlen=maxlen, report_ttl_s=report_ttl_s)
 
     def __init__(
         self,
@@ -58,12 +63,15 @@ class RunnerClient:
         *,
         maxlen: int = 1_000_000,
         response_ttl_s: int = 300,
+        report_ttl_s: int = 90 * 86_400,  # HOOKROUTER_RETENTION_DAYS' default: reports live as long as events
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._stream = keys.triggers(workflow_id)
         self._store = EventStore(redis, maxlen=maxlen, group=RUNNER_GROUP, consumer=consumer)
         self._response_ttl_s = response_ttl_s
+        self._runs = RunReports(redis, keys)
+        self._report_ttl_s = report_ttl_s
         self._group_ready = False
 
     async def _jobs(self, events: list[StoredEvent]) -> list[Job]:
@@ -120,8 +128,9 @@ class RunnerClient:
             response = RunnerResponse(status, "application/json", encoded, dict(headers or {}))
         await publish(self._redis, self._keys, execution_id, response, self._response_ttl_s)
 
-    async def report_success(self, job: Job) -> str:
-        return await self._report(job, "workflow_success", {})
+    async def report_success(self, job: Job, *, run: RunReport | None = None) -> str:
+        """Record a succeeded execution; ``run``: its end, task count and steps, for Task History."""
+        return await self._report(job, "workflow_success", {}, run)
 
     async def report_failure(
         self,
@@ -132,6 +141,7 @@ class RunnerClient:
         instance_id: str = "",
         started_ms: int | None = None,
         ended_ms: int | None = None,
+        run: RunReport | None = None,
     ) -> str:
         """Record a failed execution (the platform's ``workflow_failure``); returns the record's id.
 
@@ -146,10 +156,10 @@ class RunnerClient:
         if ended_ms is not None:
             step["endTime"] = ended_ms
         return await self._report(
-            job, "workflow_failure", {"error": error, **({"stepExecution": step} if step else {})}
+            job, "workflow_failure", {"error": error, **({"stepExecution": step} if step else {})}, run
         )
 
-    async def _report(self, job: Job, kind: str, extra: dict[str, Any]) -> str:
+    async def _report(self, job: Job, kind: str, extra: dict[str, Any], run: RunReport | None) -> str:
         now = int(time.time() * 1000)
         data = {
             "type": kind,
@@ -175,6 +185,9 @@ class RunnerClient:
             error=str(extra.get("error", "")),
             data=json.dumps(data, separators=(",", ":")).encode(),
         )
+        if run is not None:
+            # Before the status: an execution shown ended is never shown without what its runner said of it.
+            await self._runs.put(job.job_id or job.execution_id, run, ttl_s=self._report_ttl_s)
         report_id = await self._store.append(self._keys.executions, report.to_fields())
         # The history index shows the execution finished (Task History's SUCCEEDED / FAILED).
         await index_reported(self._redis, self._keys, job.entry.event_id, job.job_id, kind == "workflow_success")

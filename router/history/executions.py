@@ -17,6 +17,7 @@ from typing import Any
 
 from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import BadFilter, EventIndex
+from router.history.runs import RunReport, RunReports
 from router.routing.outcomes import RoutingOutcomes
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys, trigger_job_id
@@ -53,9 +54,13 @@ class Execution:
     started_ms: int  # when its event was stored
     delivery: Delivery
     project: str | None = None  # read only for an execution not routed yet: the index knows the others' projects
+    report: RunReport | None = None  # what its workflow runner reported: end, task count, steps
 
     @property
     def ended_ms(self) -> int | None:
+        """When the workflow ended as its runner reported it, else when the router's delivery of it ended."""
+        if self.report is not None and self.report.ended_ms is not None:
+            return self.report.ended_ms
         return int(self.delivery.ended_at * 1000) if self.delivery.ended_at else None
 
     @property
@@ -109,8 +114,9 @@ async def executions(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> l
     outcomes = await RoutingOutcomes(store, keys).get_many(event_ids)
     routed = {j.get("job_id"): j for o in outcomes for j in outcome_jobs(o)}
     states = await deliveries(store, keys, [j for j, _ in found])
+    reports = await RunReports.of(store, keys).get_many([j for j, _ in found])
     out = {}
-    for (job_id, status), event_id, delivery in zip(found, event_ids, states, strict=True):
+    for (job_id, status), event_id, delivery, report in zip(found, event_ids, states, reports, strict=True):
         job = routed.get(job_id, {})
         out[job_id] = Execution(
             id=job_id,
@@ -121,6 +127,7 @@ async def executions(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> l
             credential=job.get("credential") or None,
             started_ms=StreamId.parse(event_id).ms,
             delivery=delivery,
+            report=report,
         )
     out |= await _not_routed(store, keys, [j for j, s in zip(known, statuses, strict=True) if not s])
     return [out[j] for j in dict.fromkeys(job_ids) if j in out]

@@ -11,10 +11,10 @@
 
 An execution is a trigger job: it starts when its event is stored and ends when its delivery does (HTTP
 targets). Its id is the trigger job's, which a Request trigger's 202 or 542 answers before routing: such an
-execution is found (``EXECUTING``) as soon as its call is answered. What the router cannot know stays empty
-rather than invented: a workflow runner reports no steps, so ``stepExecutions`` is ``[]``, and a stream target's
-success carries no end time, so ``dateEnded`` and ``runDuration`` stay null (docs/platform-conformance.md lists
-every such gap).
+execution is found (``EXECUTING``) as soon as its call is answered. What its workflow runner reported
+(``router.history.runs``: its end, task count and step executions) is shown as reported; what nobody reported
+stays empty rather than invented: no steps, ``stepExecutions`` is ``[]``; no end (a stream target's runner that
+reported none), ``dateEnded`` and ``runDuration`` stay null (docs/platform-conformance.md lists every such gap).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from router.admin.scopes import Rule
 from router.history.executions import Execution, executions
 from router.history.indexes import EventIndex, Page
 from router.history.replay_jobs import ReplayJobs, ReplayRequest
+from router.history.runs import StepExecution
 from router.ingress.sdk.responses import iso_ms
 from router.platform_api.access import READ, WRITE, admit
 from router.platform_api.filters import PAGE, next_link, parse
@@ -43,12 +44,13 @@ BASE = "/projects/{project_id}/task-history"
 def _summary(run: Execution) -> dict[str, Any]:
     """The documented members, in the documented order."""
     ended = run.ended_ms
+    reported = run.report.task_count if run.report else None
     return {
         "id": run.id,
         "userId": run.user,
-        # The router's own work is one task: the trigger it delivered (its attempts count once, as the platform
-        # counts a retried step). A runner's steps are not reported to it.
-        "taskCount": 1 if run.status == "SUCCEEDED" else 0,
+        # What the runner reported; else the router's own work is one task: the trigger it delivered (its attempts
+        # count once, as the platform counts a retried step).
+        "taskCount": reported if reported is not None else 1 if run.status == "SUCCEEDED" else 0,
         "runDuration": run.run_duration_ms,
         "workflowId": run.workflow,
         "status": run.status,
@@ -102,19 +104,51 @@ async def _one(request: Request, rule: Rule = READ) -> Execution | Response:
     return problem(404, "not_found", "no such workflow execution in this project")
 
 
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else iso_ms(ms)
+
+
+def _step(run: Execution, step: StepExecution) -> dict[str, Any]:
+    """The documented members (L2247–2276), in the documented order; sizes are strings there."""
+    return {
+        "id": step.id,
+        "stepId": step.step_id,
+        "workflowExecutionId": run.id,
+        "status": step.status,
+        "type": step.type,
+        "start": _iso(step.start_ms),
+        "end": _iso(step.end_ms),
+        "next": list(step.next),
+        "prev": step.prev,
+        "inputSize": str(step.input_size),
+        "outputSize": str(step.output_size),
+    }
+
+
 async def get_execution(request: Request) -> Response:
     run = await _one(request)
     if isinstance(run, Response):
         return run
-    # No runner reports its steps to the router yet: the list is empty, not made up.
-    return JSONResponse({**_summary(run), "stepExecutions": []})
+    # The steps its runner reported; none reported, an empty list rather than made-up steps.
+    steps = [_step(run, s) for s in run.report.steps] if run.report else []
+    return JSONResponse({**_summary(run), "stepExecutions": steps})
 
 
 async def get_step_execution(request: Request) -> Response:
     run = await _one(request)
     if isinstance(run, Response):
         return run
-    return problem(404, "not_found", "no such step execution: workflow runners do not report their steps")
+    step = run.report.step(request.path_params["step_id"]) if run.report else None
+    if step is None:
+        return problem(404, "not_found", "no such step execution: its runner did not report it")
+    return JSONResponse(
+        {
+            "isLargeInput": step.large_input,
+            "isLargeOutput": step.large_output,
+            "input": step.input,
+            "output": step.output,
+        }
+    )
 
 
 async def replay_execution(request: Request) -> Response:

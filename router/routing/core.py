@@ -119,7 +119,7 @@ def fan_out(
         for wf in workflows:
             if wf.integration != cred.integration:
                 continue
-            reason = gate or snapshot.workflow_gate(wf, cred.user)
+            reason = gate or snapshot.workflow_gate(wf, cred.user, cred)
             if reason:
                 skipped[reason] += 1
                 continue

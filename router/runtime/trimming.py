@@ -36,6 +36,7 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | ``{notify}:credentials`` (hash) | one or two fields per credential there ever was (kept to tell transitions apart) |
 | ``{tgt:<id>}:rate``, ``:leases``, ``:breaker``, ``:probe`` | TTLs set by the limit scripts (``delivery/limits.py``) |
 | ``{resp:<execution>}`` | TTL ``response_ttl_s``; deleted when its caller takes it |
+| ``{run:<execution>}`` (a runner's report) | TTL: retention (``history/runs.py``); at most ``MAX_STEPS`` steps |
 | ``{diag}:<integration>:failures``, ``:captures`` | capped lists (LTRIM to ``diagnostics.KEEP``) |
 | ``{replay}:job:<id>``, ``{replay}:claim:<id>`` | TTL: retention, and the claim's own short TTL |
 | ``{replay}:pending`` (zset) | members leave when their replay finishes |

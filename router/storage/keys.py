@@ -104,6 +104,12 @@ class Keys:
         # Its own hash tag: single-key commands only, so responses spread over the cluster's slots.
         return f"{self.prefix}:{{resp:{execution_id}}}"
 
+    def run_report(self, execution_id: str) -> str:
+        """String (JSON, with a TTL: retention): what a workflow runner reported of one execution: its end, task
+        count and step executions (``router/history/runs.py``)."""
+        # Its own hash tag, as responses: single-key commands only, spread over the cluster's slots.
+        return f"{self.prefix}:{{run:{_bounded(execution_id)}}}"
+
     @property
     def responses_channel(self) -> str:
         """Pub/sub channel announcing (by execution id) that a response hash was written."""

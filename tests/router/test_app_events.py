@@ -142,7 +142,7 @@ async def test_unknown_event_name_is_404_naming_it_and_the_defined_ones(
         (bearer(omit=("iat",)), 401, "token_missing_iat"),
         (bearer(omit=("exp",)), 401, "token_missing_exp"),
         (bearer(age_s=-600), 401, "token_not_yet_valid"),  # issued ten minutes in the future
-        (bearer("nobody"), 401, "unknown_user"),
+        (bearer("not a user id"), 401, "token_subject_invalid"),  # a user is created on first use, with an id
         (bearer("u3"), 403, "user_disabled"),
         ({}, 401, "missing_token"),
         ({"authorization": "Basic dTE6cHc="}, 401, "missing_token"),

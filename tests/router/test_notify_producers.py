@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from router.admin.runner_reports import Invalidated, Reported
+from router.admin.runner_reports import REPORT_BODY_BYTES, Invalidated, Reported
 from router.delivery.runner import Job, RunnerClient
 from router.notifications.events import Notifier
 from router.notifications.producers import (
@@ -353,9 +353,12 @@ async def test_the_schema_documents_the_runner_reports_and_their_answers_match_i
         reported = await http.post("/api/executions/exec-1/failure", json=report, headers=AUTH)
         invalidated = await http.post("/api/credentials/cred-u1/invalidate", json={"error": "e"}, headers=AUTH)
         again = await http.post("/api/credentials/cred-u1/invalidate", json={"error": "e"}, headers=AUTH)
-        too_large = await http.post("/api/executions/exec-1/failure", json={**report, "error": "x" * 70_000})
-        too_large_too = await http.post(
-            "/api/executions/exec-1/failure", json={**report, "error": "x" * 70_000}, headers=AUTH
+        # A report may carry its steps' inputs and outputs: its bound is REPORT_BODY_BYTES.
+        huge = {**report, "error": "x" * (REPORT_BODY_BYTES + 1)}
+        too_large = await http.post("/api/executions/exec-1/failure", json=huge)
+        too_large_too = await http.post("/api/executions/exec-1/failure", json=huge, headers=AUTH)
+        invalidation_too_large = await http.post(
+            "/api/credentials/cred-u1/invalidate", json={"error": "x" * 70_000}, headers=AUTH
         )
     failure = operation(document, "POST", "/executions/{execution_id}/failure")
     execution_id = parameters(failure)["execution_id"]
@@ -372,6 +375,7 @@ async def test_the_schema_documents_the_runner_reports_and_their_answers_match_i
     assert Invalidated.model_validate(again.json()).change == "unchanged"
     assert too_large.status_code == 401  # who is calling is settled before the body is read
     assert too_large_too.status_code == 413 and too_large_too.json()["code"] == "body_too_large"
+    assert invalidation_too_large.status_code == 413  # an invalidation stays within 64 KiB
 
 
 async def test_invalidate_marks_invalid_and_notifies_once(

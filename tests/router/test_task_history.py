@@ -345,7 +345,7 @@ async def test_replay_delivers_that_one_execution_again_and_steps_are_not_report
         assert answer.status_code == 201 and answer.content == b""  # "201: Created"
         assert (await http.post(f"{BASE}/1-0:nope:x/replay", headers=writer)).status_code == 404
         step = await http.get(f"{path}/step-executions/5fec7d78-7e10-4b4a-bdfc-292f629774bf", headers=writer)
-        assert step.status_code == 404 and "do not report their steps" in step.json()["detail"]
+        assert step.status_code == 404 and "did not report it" in step.json()["detail"]
         trail = (await http.get("/api/audit", headers=OPERATOR)).json()["data"]
     assert [(e["action"], e["status"]) for e in trail[:3]] == [
         ("replay_execution", 404),

@@ -195,12 +195,18 @@ async def test_removing_the_credential_deletes_with_the_token_it_was_created_wit
     assert await lifecycle.store.members() == set()
 
 
-@pytest.mark.parametrize(("change", "value"), [("status", "INVALID"), ("user_disabled", True), ("deployed", False)])
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [("status", "INVALID"), ("user_disabled", True), ("deployed", False), ("account_config", False)],
+)
 async def test_unusable_credential_or_workflow_wants_no_subscription(
     seed: Seed, registry: Registry, change: str, value: object
 ) -> None:
     await seed_onedrive(seed)
-    if change == "status":
+    if change == "account_config":  # the workflow switched off on this account (the SDK's configuredWorkflows)
+        config = {"configured_workflows": {"wf-1": {"enabled": value}}}
+        await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "od-app", "config": config}])
+    elif change == "status":
         await seed(credential=[{"id": "cred-u1", "user": "u1", "integration": "od-app", "status": value}])
     elif change == "user_disabled":
         await seed(user=[{"id": "u1", "disabled": value}])

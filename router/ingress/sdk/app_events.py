@@ -41,7 +41,7 @@ def _event(raw: bytes) -> tuple[str, Any]:
 
 async def trigger_app_event(request: Request) -> Response:
     state = app_state(request)
-    caller = identify(request, state)
+    caller = await identify(request, state)
     name, payload = _event(await read_body(request, state["settings"].max_body_bytes))
     defined = caller.project.app_events
     if name not in defined:

@@ -1,5 +1,5 @@
-"""What the SDK endpoints (App Events, Request triggers) share at the edge: who is calling, for which
-project, with which credential, and how a refusal is answered.
+"""What the SDK endpoints (App Events, Request triggers, the user-state endpoints) share at the edge: who is
+calling, for which project, with which credential, and how a refusal is answered.
 
 Checks run in an order that leaks nothing to a stranger: the project (404), then the user token
 (401/403); only an authenticated caller learns about event names, workflows and credentials.
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from router.errors import RouterError
-from router.ingress.sdk.usertoken import TokenRejected, authenticate, bearer
+from router.ingress.sdk.users import ensure_user
+from router.ingress.sdk.usertoken import TokenRejected, admit, bearer, subject
 from router.runtime.state import State
 from subscriptions.models import ConnectedUser, Credential, Project
 
@@ -44,8 +45,9 @@ class Caller:
     credential: Credential | None  # named by a credential header; None: the user's own choice applies
 
 
-def identify(request: Request, state: State) -> Caller:
-    """The authenticated caller of an SDK endpoint, or Refused."""
+async def identify(request: Request, state: State) -> Caller:
+    """The authenticated caller of an SDK endpoint, or Refused. A valid token for a user the registry does not
+    know yet creates that user (``router.ingress.sdk.users``)."""
     snapshot = state["cache"].current
     project = snapshot.projects.get(request.path_params["project_id"])
     if project is None:
@@ -53,20 +55,18 @@ def identify(request: Request, state: State) -> Caller:
     try:
         token = bearer(request.headers.get("authorization"))
         settings = state["settings"]
-        user = authenticate(
-            token,
-            project,
-            snapshot,
-            leeway_s=settings.user_token_leeway_s,
-            max_lifetime_s=settings.user_token_max_lifetime_s,
+        sub = subject(
+            token, project, leeway_s=settings.user_token_leeway_s, max_lifetime_s=settings.user_token_max_lifetime_s
         )
+        known = snapshot.users.get(sub)
+        user = admit(known if known is not None else await ensure_user(state, project, sub), project)
     except TokenRejected as exc:
         logger.info("rejected user token", extra={"project": project.id, "reason": exc.reason})
         raise Refused(exc.status, exc.reason) from None
     named = next((v for h in CREDENTIAL_HEADERS if (v := request.headers.get(h))), "")
     credential = None
     if named:
-        credential = snapshot.credentials.get(named)
+        credential = state["cache"].current.credentials.get(named)
         # Someone else's credential is "unknown" too: its existence is none of this caller's business.
         if credential is None or credential.user != user.id or credential.project != project.id:
             raise Refused(404, "unknown_credential", message=f"no credential {named!r} for this user")

@@ -53,12 +53,12 @@ def _runnable(snapshot: Snapshot, caller: Caller, workflow_id: str) -> tuple[Wor
     integration = snapshot.integrations.get(wf.integration)
     if integration is None or not integration.enabled:
         raise Refused(403, "integration_disabled")
-    if not snapshot.is_activated(wf.id, caller.user.id):
+    named = caller.credential.id if caller.credential else ""
+    cred = pick_credential(snapshot, caller.user.id, wf.integration, named)
+    if not snapshot.is_activated(wf.id, caller.user.id, cred):  # enabled for the account it would run with
         raise Refused(403, "workflow_not_activated", message="the workflow is not enabled for this user")
     if not snapshot.is_permitted(wf, caller.user.id):
         raise Refused(403, "workflow_permission_denied", message="the user's metadata fails the workflow's permissions")
-    named = caller.credential.id if caller.credential else ""
-    cred = pick_credential(snapshot, caller.user.id, wf.integration, named)
     if cred is None or (named and cred.id != named):
         raise Refused(403, "no_credential", message=f"the user has no connected account of {wf.integration!r}")
     reason = credential_gate(snapshot, cred)
@@ -68,7 +68,7 @@ def _runnable(snapshot: Snapshot, caller: Caller, workflow_id: str) -> tuple[Wor
 
 
 async def _call(request: Request, state: State) -> tuple[Caller, Workflow, Credential, CallInput]:
-    caller = identify(request, state)
+    caller = await identify(request, state)
     wf, cred = _runnable(state["cache"].current, caller, request.path_params["workflow_id"])
     try:
         call = await read_call(request, await read_body(request, state["settings"].max_body_bytes))

@@ -3,7 +3,8 @@
 A token is valid when its signature verifies with one of the project's public keys (several during a
 key rotation), it carries ``sub``, ``iat`` and ``exp``, its ``iat``/``exp`` hold within the configured
 clock skew, its ``exp`` lies no further ahead than the configured maximum lifetime (a leaked token that
-never expires is a standing credential), and ``sub`` names a connected user of that project. Failures
+never expires is a standing credential), and ``sub`` is a user id (a user the project does not know yet is
+created on first use by ``router.ingress.sdk.users``; one of another project is refused). Failures
 raise ``TokenRejected`` with a stable ``reason`` code and the ``status`` to answer: 401 for the token
 itself, 403 for a disabled user.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 
 import jwt
@@ -20,11 +22,11 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from router.errors import RouterError
 from subscriptions.models import ConnectedUser, Project
-from subscriptions.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 
 _REQUIRED = ["sub", "iat", "exp"]
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")  # subscriptions.models.Id
 
 
 class TokenRejected(RouterError):
@@ -48,7 +50,10 @@ def _public_key(pem: str) -> RSAPublicKey | None:
 
 
 def bearer(authorization: str | None) -> str:
-    scheme, _, token = (authorization or "").partition(" ")
+    value = (authorization or "").strip()
+    if " " not in value and value.count(".") == 2:
+        return value  # a bare JWT: the platform's own PATCH /sdk/me example sends it without "Bearer" (L1279)
+    scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenRejected("missing_token")
     return token.strip()
@@ -84,14 +89,18 @@ def _claims(token: str, project: Project, leeway_s: float, max_lifetime_s: float
     raise TokenRejected(reason)
 
 
-def authenticate(
-    token: str, project: Project, snapshot: Snapshot, *, leeway_s: float, max_lifetime_s: float
-) -> ConnectedUser:
-    """The connected user ``token`` speaks for, or TokenRejected."""
+def subject(token: str, project: Project, *, leeway_s: float, max_lifetime_s: float) -> str:
+    """The ``sub`` of a valid token of ``project`` (the connected user it speaks for), or TokenRejected."""
     sub = _claims(token, project, leeway_s, max_lifetime_s).get("sub")
-    user = snapshot.users.get(sub) if isinstance(sub, str) else None
-    if user is None or user.project != project.id:
-        raise TokenRejected("unknown_user")
+    if not isinstance(sub, str) or _USER_ID.fullmatch(sub) is None:
+        raise TokenRejected("token_subject_invalid")  # not an id a connected user can have
+    return sub
+
+
+def admit(user: ConnectedUser, project: Project) -> ConnectedUser:
+    """The connected user a token's ``sub`` names, if it may act in ``project``, or TokenRejected."""
+    if user.project != project.id:
+        raise TokenRejected("unknown_user")  # a user id of another project: never seen from this one
     if user.disabled:
         raise TokenRejected("user_disabled", status=403)
     return user
