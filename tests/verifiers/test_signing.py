@@ -41,6 +41,8 @@ _EC = ec.generate_private_key(ec.SECP256R1())
 _RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 # (secrets to sign with, secrets to verify with) where they differ from one shared secret.
+_WHSEC = ["whsec_" + base64.b64encode(b"k" * 24).decode()]
+_BASIC = ["hooks:pass-word"]
 KEYS: dict[str, tuple[list[str], list[str]]] = {
     "discord": ([_pem(_ED)], [_public_pem(_ED)]),
     "sendgrid": ([_pem(_EC)], [_public_pem(_EC)]),
@@ -50,9 +52,9 @@ KEYS: dict[str, tuple[list[str], list[str]]] = {
         [_public_pem(_RSA), "email=push@example.iam.gserviceaccount.com"],
     ),
     "close": (["a1" * 32], ["a1" * 32]),
-    "pipedrive": (["hooks:pass-word"], ["hooks:pass-word"]),
-    "standard_webhooks": (["whsec_" + base64.b64encode(b"k" * 24).decode()],) * 2,
-    "svix": (["whsec_" + base64.b64encode(b"k" * 24).decode()],) * 2,
+    "airtable": ([base64.b64encode(b"airtable-mac-secret").decode()],) * 2,
+    **dict.fromkeys(["pipedrive", "azure_devops", "postmark"], (_BASIC, _BASIC)),
+    **dict.fromkeys(["standard_webhooks", "svix", "clerk", "resend"], (_WHSEC, _WHSEC)),
 }
 GRAPH_BODY = json.dumps({"value": [{"subscriptionId": "s1", "changeType": "created", "tenantId": "t1"}]}).encode()
 FORM_BODY = urlencode({"type": "subscribe", "data[list_id]": "L1", "data[email]": "a@example.com"}).encode()
@@ -65,8 +67,9 @@ BODIES: dict[str, bytes] = {
 }
 # Schemes whose signature does not cover the body bytes: the credential travels beside it (a URL secret,
 # Basic auth, a JWT over its own claims, Graph's clientState, Lever's token fields).
-UNSIGNED_BODY = {"mailchimp", "monday", "pipedrive", "lever", "gmail"} | {
-    name for name in verifiers.providers() if name in ("dynamicsbusinesscentral", "microsoft_graph")
+UNSIGNED_BODY = {
+    *("mailchimp", "monday", "pipedrive", "lever", "gmail", "figma"),
+    *("gitlab", "telegram", "okta", "azure_devops", "postmark"),
 }
 GRAPH = {"microsoft_graph", "onedrive", "outlook", "microsoft-teams", "sharepoint", "dynamicsbusinesscentral"}
 
@@ -111,9 +114,10 @@ def _credential(provider: str, signed: Signed) -> Signed:
         return replace(signed, url=_flip(signed.url.rsplit("=", 1)[1]).join([signed.url.rsplit("=", 1)[0] + "=", ""]))
     if provider in GRAPH:
         return replace(signed, body=signed.body.replace(b'"clientState": "', b'"clientState": "x'))
-    if provider == "lever":
+    if provider in ("lever", "figma"):
+        field = "signature" if provider == "lever" else "passcode"
         data = json.loads(signed.body)
-        return replace(signed, body=json.dumps({**data, "signature": _flip(data["signature"])}).encode())
+        return replace(signed, body=json.dumps({**data, field: _flip(data[field])}).encode())
     added = [name for name in signed.headers if name not in ("content-type",)]
     name = max(added, key=lambda n: len(signed.headers[n]))  # the signature is the longest value sent
     return replace(signed, headers={**signed.headers, name: _flip(signed.headers[name])})
