@@ -126,7 +126,7 @@ def settings(redis_url: str) -> Settings:
 # Providers whose deliveries are split, one stored entry per event with that event's own JSON as body.
 EMPTY_REPLIES = {"xero"}
 BATCHED = {"asana", "dropbox", "dynamicsbusinesscentral", "hubspot", "mandrill", "quickbooks", "sendgrid", "xero"}
-BATCHED |= set(GRAPH_NAMES) | {"line", "meta", "facebook", "instagram", "whatsapp", "okta"}
+BATCHED |= set(GRAPH_NAMES) | {"line", "meta", "facebook", "instagram", "whatsapp", "okta", "adyen", "pandadoc"}
 
 
 def webhook_path(provider: str) -> str:
@@ -588,7 +588,7 @@ def catalog_row(name: str) -> Row:
         return build_with(tuple(catalog_samples.other_secret(s) for s in item.secrets), url, now)
 
     expected = tuple((tenant, kind) for tenant, kind, _ in item.expected)
-    return Row(name, name, item.secrets, lambda url, now: build_with(item.secrets, url, now), expected, forge)
+    return Row(name, name, item.checks, lambda url, now: build_with(item.secrets, url, now), expected, forge)
 
 
 CATALOG = sorted([*catalog_samples.SAMPLES, *catalog_samples.ALIASES])
@@ -1015,6 +1015,38 @@ SHAKES += [
         "twitch",
         ("twitch-secret",),
         twitch_verification("not-the-secret"),
+        401,
+        JSON,
+        unauthorized("signature_mismatch"),
+    ),
+]
+
+
+FRONT_CHALLENGE = {"x-front-challenge": "5ae8c2ab5f1e4c3b"}
+
+
+def front_challenge(secret: str) -> Build:
+    def build(url: str, now: int) -> Signed:
+        return Signed(b"{}", verifiers.sign("front", secrets=[secret], body=b"{}", now=now, headers=FRONT_CHALLENGE))
+
+    return build
+
+
+SHAKES += [
+    Shake(
+        "front-challenge",
+        "front",
+        ("front-secret",),
+        front_challenge("front-secret"),
+        200,
+        JSON,
+        b'{"challenge": "5ae8c2ab5f1e4c3b"}',
+    ),
+    Shake(
+        "front-challenge-forged",
+        "front",
+        ("front-secret",),
+        front_challenge("not-the-secret"),
         401,
         JSON,
         unauthorized("signature_mismatch"),

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 
 def _json(value: Any) -> bytes:
@@ -23,6 +27,26 @@ class Sample:
     expected: tuple[tuple[str, str, str], ...]
     headers: dict[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ("catalog-test-secret-0123456789abcdef",)
+    verify_with: tuple[str, ...] = ()  # when verifying takes other secrets (a public key) than signing
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        return self.verify_with or self.secrets
+
+
+def _p256(seed: int) -> tuple[str, str]:
+    """A fixed P-256 key pair as (private PEM, public PEM): the same on every run."""
+    key = ec.derive_private_key(seed, ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private.decode(), public.decode()
+
+
+PLAID_PRIVATE, PLAID_PUBLIC = _p256(0x5EED_1234_5678)
+OTHER_PRIVATE, _ = _p256(0x0DD_BA11)
+ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"  # Adyen's own test key
 
 
 WHSEC = "whsec_" + base64.b64encode(b"catalog-standard-webhooks-key-32").decode()
@@ -221,6 +245,60 @@ SAMPLES: dict[str, Sample] = {
         _json({"id": "event_01", "event": "dsync.user.created", "data": {"organization_id": "org_01"}}),
         (("org_01", "dsync.user.created", "event_01"),),
     ),
+    "adyen": Sample(
+        _json(
+            {
+                "live": "false",
+                "notificationItems": [
+                    {
+                        "NotificationRequestItem": {
+                            "amount": {"currency": "EUR", "value": 1130},
+                            "eventCode": "AUTHORISATION",
+                            "merchantAccountCode": "TestMerchant",
+                            "merchantReference": "TestPayment-1407325143704",
+                            "pspReference": "7914073381342284",
+                            "success": "true",
+                        }
+                    }
+                ],
+            }
+        ),
+        (("TestMerchant", "AUTHORISATION", "7914073381342284:AUTHORISATION"),),
+        secrets=(ADYEN_KEY,),
+    ),
+    "contentful": Sample(
+        _json({"sys": {"id": "entry1", "version": 3, "space": {"sys": {"id": "space1"}}}}),
+        (("space1", "ContentManagement.Entry.publish", "entry1:3"),),
+        {"x-contentful-topic": "ContentManagement.Entry.publish"},
+    ),
+    "freshdesk": Sample(
+        _json({"freshdesk_webhook": {"ticket_id": "1", "triggered_event": "{ticket_action:created}"}}),
+        (("", "{ticket_action:created}", ""),),
+        secrets=(BASIC,),
+    ),
+    "front": Sample(
+        _json({"type": "inbound_received", "id": "evt_front_1", "authorization": {"id": "cmp_1"}}),
+        (("cmp_1", "inbound_received", "evt_front_1"),),
+    ),
+    "mailgun": Sample(
+        _json({"signature": {"token": "tok-1"}, "event-data": {"event": "delivered", "id": "CPgfbmQMTCKtHW6uIWtuVe"}}),
+        (("", "delivered", "tok-1"),),
+    ),
+    "netlify": Sample(
+        _json({"id": "dep1", "site_id": "site1", "state": "ready"}),
+        (("site1", "deploy_created", "dep1:ready"),),
+        {"x-netlify-event": "deploy_created"},
+    ),
+    "pandadoc": Sample(
+        _json([{"event": "document_state_changed", "data": {"id": "doc1", "status": "document.completed"}}]),
+        (("", "document_state_changed", "doc1:document_state_changed:document.completed"),),
+    ),
+    "plaid": Sample(
+        _json({"webhook_type": "TRANSACTIONS", "webhook_code": "SYNC_UPDATES_AVAILABLE", "item_id": "item-1"}),
+        (("item-1", "TRANSACTIONS.SYNC_UPDATES_AVAILABLE", ""),),
+        secrets=(PLAID_PRIVATE,),
+        verify_with=(PLAID_PUBLIC,),
+    ),
 }
 # Names that are aliases of a catalog module: the same sample.
 ALIASES = {"facebook": "meta", "instagram": "meta", "whatsapp": "meta"}
@@ -230,6 +308,10 @@ def other_secret(secret: str) -> str:
     """A secret of the same shape as ``secret`` that is not it (a verify token is kept: it signs nothing)."""
     if secret.startswith("verify_token="):
         return secret
+    if secret.startswith("-----BEGIN"):
+        return OTHER_PRIVATE
+    if re.fullmatch("[0-9A-Fa-f]+", secret):
+        return ("1" if secret[0] != "1" else "2") + secret[1:]
     if secret == BASIC:
         return "hookrouter:another-pass-word"
     if secret == WHSEC:

@@ -29,8 +29,9 @@ URL = "https://hooks.example.com/webhook/triggers/connect/{name}/int_1"
 NAMES = sorted([*SAMPLES, *ALIASES])
 # Schemes that sign a timestamp, checked both ways.
 STAMPED = {"buildkite", "clerk", "customerio", "mux", "persona", "resend", "sanity", "twitch", "webflow", "workos"}
-# Schemes whose credential rides in the body rather than a header.
-IN_BODY = {"figma"}
+STAMPED |= {"contentful", "front", "mailgun", "plaid"}
+# Schemes whose credential rides in the body or the URL rather than a header.
+IN_BODY = {"figma", "mailgun", "adyen", "pandadoc"}
 
 
 def sample(name: str) -> Sample:
@@ -52,7 +53,7 @@ def signed(name: str, *, secrets: tuple[str, ...] | None = None, now: float = NO
 def verify(name: str, request: Signed, *, secrets: tuple[str, ...] | None = None) -> None:
     verifiers.verify(
         name,
-        secrets=secrets or sample(name).secrets,
+        secrets=secrets or sample(name).checks,
         headers=request.headers,
         body=request.body,
         url=request.url,

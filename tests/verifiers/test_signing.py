@@ -52,8 +52,10 @@ KEYS: dict[str, tuple[list[str], list[str]]] = {
         [_public_pem(_RSA), "email=push@example.iam.gserviceaccount.com"],
     ),
     "close": (["a1" * 32], ["a1" * 32]),
+    "adyen": (["ab" * 32], ["ab" * 32]),
+    "plaid": ([_pem(_EC)], [_public_pem(_EC)]),
     "airtable": ([base64.b64encode(b"airtable-mac-secret").decode()],) * 2,
-    **dict.fromkeys(["pipedrive", "azure_devops", "postmark"], (_BASIC, _BASIC)),
+    **dict.fromkeys(["pipedrive", "azure_devops", "postmark", "freshdesk"], (_BASIC, _BASIC)),
     **dict.fromkeys(["standard_webhooks", "svix", "clerk", "resend"], (_WHSEC, _WHSEC)),
 }
 GRAPH_BODY = json.dumps({"value": [{"subscriptionId": "s1", "changeType": "created", "tenantId": "t1"}]}).encode()
@@ -62,6 +64,9 @@ BODIES: dict[str, bytes] = {
     "microsoft_graph": GRAPH_BODY,
     "dynamicsbusinesscentral": GRAPH_BODY,
     "mailchimp": FORM_BODY,
+    "adyen": json.dumps(
+        {"notificationItems": [{"NotificationRequestItem": {"pspReference": "p1", "eventCode": "AUTHORISATION"}}]}
+    ).encode(),
     "twilio": urlencode({"AccountSid": "AC1", "CallStatus": "ringing"}).encode(),
     "mandrill": urlencode({"mandrill_events": '[{"event":"send","_id":"m1"}]'}).encode(),
 }
@@ -69,7 +74,7 @@ BODIES: dict[str, bytes] = {
 # Basic auth, a JWT over its own claims, Graph's clientState, Lever's token fields).
 UNSIGNED_BODY = {
     *("mailchimp", "monday", "pipedrive", "lever", "gmail", "figma"),
-    *("gitlab", "telegram", "okta", "azure_devops", "postmark"),
+    *("gitlab", "telegram", "okta", "azure_devops", "postmark", "freshdesk", "mailgun", "adyen"),
 }
 GRAPH = {"microsoft_graph", "onedrive", "outlook", "microsoft-teams", "sharepoint", "dynamicsbusinesscentral"}
 
@@ -110,7 +115,7 @@ def _flip(text: str) -> str:
 
 def _credential(provider: str, signed: Signed) -> Signed:
     """``signed`` with one byte of its credential changed, wherever the scheme carries it."""
-    if provider == "mailchimp" or (provider == "gmail" and "token=" in signed.url):
+    if provider in ("mailchimp", "pandadoc") or (provider == "gmail" and "token=" in signed.url):
         return replace(signed, url=_flip(signed.url.rsplit("=", 1)[1]).join([signed.url.rsplit("=", 1)[0] + "=", ""]))
     if provider in GRAPH:
         return replace(signed, body=signed.body.replace(b'"clientState": "', b'"clientState": "x'))
@@ -118,6 +123,11 @@ def _credential(provider: str, signed: Signed) -> Signed:
         field = "signature" if provider == "lever" else "passcode"
         data = json.loads(signed.body)
         return replace(signed, body=json.dumps({**data, field: _flip(data[field])}).encode())
+    if provider in ("mailgun", "adyen"):
+        marker = b'"signature": "' if provider == "mailgun" else b'"hmacSignature": "'
+        start = signed.body.index(marker) + len(marker)
+        flipped = _flip(signed.body[start : start + 8].decode()).encode()
+        return replace(signed, body=signed.body[:start] + flipped + signed.body[start + 8 :])
     added = [name for name in signed.headers if name not in ("content-type",)]
     name = max(added, key=lambda n: len(signed.headers[n]))  # the signature is the longest value sent
     return replace(signed, headers={**signed.headers, name: _flip(signed.headers[name])})
