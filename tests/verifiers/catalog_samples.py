@@ -16,6 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.verifiers.pki import issue
+
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
@@ -46,6 +48,15 @@ def _p256(seed: int) -> tuple[str, str]:
 
 PLAID_PRIVATE, PLAID_PUBLIC = _p256(0x5EED_1234_5678)
 OTHER_PRIVATE, _ = _p256(0x0DD_BA11)
+PAYPAL_ROOT = issue("Test PayPal Root", ca=True)
+PAYPAL_INTERMEDIATE = issue("Test PayPal Intermediate", PAYPAL_ROOT, ca=True)
+PAYPAL_LEAF = issue("messageverificationcerts.paypal.com", PAYPAL_INTERMEDIATE)
+PAYPAL_OTHER = issue("messageverificationcerts.paypal.com", PAYPAL_INTERMEDIATE)
+PAYPAL_CHECKS = (
+    "webhook_id=1JE4291016473214C",
+    PAYPAL_ROOT.cert_pem,
+    "cert=" + PAYPAL_LEAF.cert_pem + PAYPAL_INTERMEDIATE.cert_pem,
+)
 ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"  # Adyen's own test key
 
 
@@ -299,15 +310,30 @@ SAMPLES: dict[str, Sample] = {
         secrets=(PLAID_PRIVATE,),
         verify_with=(PLAID_PUBLIC,),
     ),
+    "paypal": Sample(
+        _json(
+            {
+                "id": "WH-2WR32451HC0233532-67976317FL4543714",
+                "event_type": "PAYMENT.CAPTURE.COMPLETED",
+                "resource": {"id": "42311647XV020574X", "payee": {"merchant_id": "7KMB7TPH3L4VQ"}},
+            }
+        ),
+        (("7KMB7TPH3L4VQ", "PAYMENT.CAPTURE.COMPLETED", "WH-2WR32451HC0233532-67976317FL4543714"),),
+        secrets=(PAYPAL_LEAF.key_pem, "webhook_id=1JE4291016473214C"),
+        verify_with=PAYPAL_CHECKS,
+    ),
 }
 # Names that are aliases of a catalog module: the same sample.
 ALIASES = {"facebook": "meta", "instagram": "meta", "whatsapp": "meta"}
 
 
 def other_secret(secret: str) -> str:
-    """A secret of the same shape as ``secret`` that is not it (a verify token is kept: it signs nothing)."""
-    if secret.startswith("verify_token="):
+    """A secret of the same shape as ``secret`` that is not it (a verify token or webhook id is kept: neither
+    signs anything)."""
+    if secret.startswith(("verify_token=", "webhook_id=")):
         return secret
+    if secret == PAYPAL_LEAF.key_pem:
+        return PAYPAL_OTHER.key_pem
     if secret.startswith("-----BEGIN"):
         return OTHER_PRIVATE
     if re.fullmatch("[0-9A-Fa-f]+", secret):

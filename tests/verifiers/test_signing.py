@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 import verifiers
+from tests.verifiers.catalog_samples import SAMPLES
 from verifiers import NotSignable, Signed, VerificationError
 
 NOW = 1_700_000_000
@@ -53,6 +54,7 @@ KEYS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "close": (["a1" * 32], ["a1" * 32]),
     "adyen": (["ab" * 32], ["ab" * 32]),
+    "paypal": (list(SAMPLES["paypal"].secrets), list(SAMPLES["paypal"].checks)),
     "plaid": ([_pem(_EC)], [_public_pem(_EC)]),
     "airtable": ([base64.b64encode(b"airtable-mac-secret").decode()],) * 2,
     **dict.fromkeys(["pipedrive", "azure_devops", "postmark", "freshdesk"], (_BASIC, _BASIC)),
