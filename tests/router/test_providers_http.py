@@ -126,7 +126,17 @@ def settings(redis_url: str) -> Settings:
 # Providers whose deliveries are split, one stored entry per event with that event's own JSON as body.
 EMPTY_REPLIES = {"xero"}
 BATCHED = {"asana", "dropbox", "dynamicsbusinesscentral", "hubspot", "mandrill", "quickbooks", "sendgrid", "xero"}
-BATCHED |= set(GRAPH_NAMES) | {"line", "meta", "facebook", "instagram", "whatsapp", "okta", "adyen", "pandadoc"}
+BATCHED |= set(GRAPH_NAMES) | {
+    "line",
+    "meta",
+    "facebook",
+    "instagram",
+    "whatsapp",
+    "okta",
+    "adyen",
+    "pandadoc",
+    "klaviyo",
+}
 
 
 def webhook_path(provider: str) -> str:

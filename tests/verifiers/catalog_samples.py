@@ -310,6 +310,18 @@ SAMPLES: dict[str, Sample] = {
         secrets=(PLAID_PRIVATE,),
         verify_with=(PLAID_PUBLIC,),
     ),
+    "klaviyo": Sample(
+        _json(
+            {
+                "data": [
+                    {"topic": "event:klaviyo.email_delivered", "external_id": "5e1c7d", "payload": {}},
+                    {"topic": "event:klaviyo.opened_email", "external_id": "5e1c7e", "payload": {}},
+                ],
+                "meta": {"klaviyo_webhook_id": "01J"},
+            }
+        ),
+        (("", "event:klaviyo.email_delivered", "5e1c7d"), ("", "event:klaviyo.opened_email", "5e1c7e")),
+    ),
     "paypal": Sample(
         _json(
             {

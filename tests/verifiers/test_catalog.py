@@ -29,7 +29,7 @@ URL = "https://hooks.example.com/webhook/triggers/connect/{name}/int_1"
 NAMES = sorted([*SAMPLES, *ALIASES])
 # Schemes that sign a timestamp, checked both ways.
 STAMPED = {"buildkite", "clerk", "customerio", "mux", "persona", "resend", "sanity", "twitch", "webflow", "workos"}
-STAMPED |= {"contentful", "front", "mailgun", "plaid", "paypal"}
+STAMPED |= {"contentful", "front", "mailgun", "plaid", "paypal", "klaviyo"}
 # Schemes whose credential rides in the body or the URL rather than a header.
 IN_BODY = {"figma", "mailgun", "adyen", "pandadoc"}
 
