@@ -21,6 +21,7 @@ Tenant: the merchant (``resource.merchant_id`` or ``resource.payee.merchant_id``
 from __future__ import annotations
 
 import base64
+import functools
 import zlib
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -45,11 +46,13 @@ ID, TIME, SIG, CERT_URL, ALGO = (
 )
 
 
-def _certificates(text: str) -> list[x509.Certificate]:
+@functools.lru_cache(maxsize=64)
+def _certificates(text: str) -> tuple[x509.Certificate, ...]:
+    """Certificates in one PEM text; cached, since every delivery carries the same few."""
     try:
-        return x509.load_pem_x509_certificates(text.strip().encode())
+        return tuple(x509.load_pem_x509_certificates(text.strip().encode()))
     except ValueError:
-        return []
+        return ()
 
 
 def _config(secrets: tuple[str, ...]) -> tuple[list[str], list[x509.Certificate], list[x509.Certificate]]:
@@ -60,7 +63,7 @@ def _config(secrets: tuple[str, ...]) -> tuple[list[str], list[x509.Certificate]
         if secret.startswith("webhook_id="):
             ids.append(secret[len("webhook_id=") :])
         elif secret.startswith("cert="):
-            chain = chain or _certificates(secret[len("cert=") :])
+            chain = chain or list(_certificates(secret[len("cert=") :]))
         elif secret.lstrip().startswith("-----BEGIN CERTIFICATE"):
             roots.extend(_certificates(secret))
     if not ids or not roots:
