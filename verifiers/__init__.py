@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from verifiers import _catalog  # noqa: F401  (registers every provider module)
-from verifiers._core import EventInfo, HandshakeReply, NotSignable, Request, Signed, build_request, lookup, names
+from verifiers._core import EventInfo, HandshakeReply, Request, Signed, build_request, lookup, names
 from verifiers._extract import HANDSHAKE_MAX_BYTES
 from verifiers._signing import sign, sign_request, signable
 from verifiers.errors import (
@@ -21,6 +21,7 @@ from verifiers.errors import (
     MissingHeader,
     MissingPublicUrl,
     MissingSecret,
+    NotSignable,
     SignatureMismatch,
     TimestampOutOfRange,
     UnknownProvider,

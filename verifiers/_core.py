@@ -15,6 +15,7 @@ from verifiers.errors import (
     MissingHeader,
     MissingPublicUrl,
     MissingSecret,
+    NotSignable,
     UnknownProvider,
 )
 
@@ -146,10 +147,6 @@ class Signed:
     headers: dict[str, str]
     body: bytes
     url: str
-
-
-class NotSignable(ValueError):
-    """The scheme cannot be signed with what was given (a public key, an unknown variant, no signer)."""
 
 
 Verify = Callable[[Request], None]

@@ -14,9 +14,9 @@ import base64
 from collections.abc import Callable
 from typing import Literal
 
-from verifiers._core import NotSignable, Request, Signed, SignInput
+from verifiers._core import Request, Signed, SignInput
 from verifiers._hmac import b64decode_strict, check_timestamp, hmac_digest, require_any
-from verifiers.errors import MalformedHeader, MissingSecret, UnsupportedVersion
+from verifiers.errors import MalformedHeader, MissingSecret, NotSignable, UnsupportedVersion
 
 Encoding = Literal["hex", "base64", "base64url"]
 Scheme = tuple[Callable[[Request], None], Callable[[SignInput], Signed]]

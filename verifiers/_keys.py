@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from verifiers._core import NotSignable
+from verifiers.errors import NotSignable
 
 
 def _load(secret: str, what: str) -> PrivateKeyTypes:
+    key = _parsed(secret.strip())
+    if key is None:
+        raise NotSignable(what)
+    return key
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(text: str) -> PrivateKeyTypes | None:
+    # Loading an RSA key checks it, which takes milliseconds; a sender signs many requests with one key.
     try:
-        return load_pem_private_key(secret.strip().encode(), password=None)
+        return load_pem_private_key(text.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise NotSignable(what) from None
+        return None
 
 
 def rsa_private_key(secret: str, what: str) -> rsa.RSAPrivateKey:

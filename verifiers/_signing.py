@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from verifiers._core import NotSignable, Signed, SignInput, lookup, lowercase, names
+from verifiers._core import Signed, SignInput, lookup, lowercase, names
+from verifiers.errors import NotSignable
 
 
 def sign_request(

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import b64decode_strict, hmac_b64, hmac_digest, require_any
 from verifiers._query_and_batches import event_json
-from verifiers.errors import MalformedBody, MalformedHeader, MissingSecret, SignatureMismatch
+from verifiers.errors import MalformedBody, MalformedHeader, MissingSecret, NotSignable, SignatureMismatch
 
 FIELDS = ("pspReference", "originalReference", "merchantAccountCode", "merchantReference")
 

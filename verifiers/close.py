@@ -9,10 +9,10 @@ timestamp is unix seconds; Close documents no window, we reject more than 300 s 
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
-from verifiers.errors import MissingSecret
+from verifiers.errors import MissingSecret, NotSignable
 
 TOLERANCE_S = 300
 

@@ -25,10 +25,10 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from verifiers._core import EventInfo, HandshakeReply, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, handshake_json, loads
 from verifiers._hmac import check_timestamp
-from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch
+from verifiers.errors import MalformedHeader, MissingSecret, NotSignable, SignatureMismatch
 
 TOLERANCE_S = 300
 _INTERACTION_TYPES = {

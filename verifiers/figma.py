@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import require_any
-from verifiers.errors import MalformedBody
+from verifiers.errors import MalformedBody, NotSignable
 
 
 def verify(request: Request) -> None:

@@ -26,10 +26,10 @@ import json
 import re
 from typing import Any
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_b64, require_any
-from verifiers.errors import MissingHeader, UnsupportedVersion
+from verifiers.errors import MissingHeader, NotSignable, UnsupportedVersion
 
 V3_TOLERANCE_S = 300
 

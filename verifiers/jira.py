@@ -32,11 +32,11 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_digest, hmac_hex, require_any
 from verifiers._jwt import check_jwt_times, unverified_jwt
-from verifiers.errors import MalformedHeader, MissingHeader, SignatureMismatch, UnsupportedVersion
+from verifiers.errors import MalformedHeader, MissingHeader, NotSignable, SignatureMismatch, UnsupportedVersion
 
 
 def _encode(text: str) -> str:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, form, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
-from verifiers.errors import MalformedBody
+from verifiers.errors import MalformedBody, NotSignable
 
 TOLERANCE_S = 300
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from verifiers._core import EventInfo, HandshakeReply, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._families import body_hmac
 from verifiers._hmac import require_any
 from verifiers._query_and_batches import echo, event_json, query_values
-from verifiers.errors import MissingHeader, MissingSecret
+from verifiers.errors import MissingHeader, MissingSecret, NotSignable
 
 _verify, _sign = body_hmac("x-hub-signature-256", scheme="meta-sha256", prefix="sha256=")
 TOKEN_PREFIX = "verify_token="  # noqa: S105  (the name of a secret entry, not a secret)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from verifiers._core import EventInfo, HandshakeReply, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import require_any
 from verifiers._query_and_batches import echo, event_json, query_values
-from verifiers.errors import MalformedBody, SignatureMismatch
+from verifiers.errors import MalformedBody, NotSignable, SignatureMismatch
 
 
 def notifications(data: Any) -> list[Any]:

@@ -32,11 +32,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import b64decode_strict, check_window
 from verifiers._keys import rsa_private_key
-from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
+from verifiers.errors import MalformedHeader, MissingSecret, NotSignable, SignatureMismatch, UnsupportedVersion
 
 TOLERANCE_S = 300
 LEAF_NAME = "messageverificationcerts.paypal.com"

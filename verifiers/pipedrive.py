@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import base64
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import b64decode_strict, require_any
-from verifiers.errors import MalformedHeader, MissingSecret
+from verifiers.errors import MalformedHeader, MissingSecret, NotSignable
 
 
 def _credentials(header: str) -> bytes:

@@ -17,10 +17,10 @@ import contextlib
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import b64decode_strict, check_timestamp, hmac_digest, require_any
-from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
+from verifiers.errors import MalformedHeader, MissingSecret, NotSignable, SignatureMismatch, UnsupportedVersion
 
 TOLERANCE_S = 300
 

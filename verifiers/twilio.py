@@ -22,11 +22,11 @@ import hashlib
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, form, loads
 from verifiers._hmac import hmac_b64, matches, require_any
 from verifiers._query_and_batches import query_values
-from verifiers.errors import MalformedBody, MalformedHeader, SignatureMismatch, UnsupportedVersion
+from verifiers.errors import MalformedBody, MalformedHeader, NotSignable, SignatureMismatch, UnsupportedVersion
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
