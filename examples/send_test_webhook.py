@@ -9,14 +9,14 @@ HOOKROUTER_ADMIN_TOKEN (default: the Quickstart's).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import sys
 import time
 
 import httpx
+
+import verifiers
 
 SECRET = "quickstart-signing-secret"
 PATH = "/webhook/triggers/connect/slack/slack-app"
@@ -41,9 +41,7 @@ def main() -> int:
             },
         }
     ).encode()
-    ts = str(int(time.time()))
-    signature = "v0=" + hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    headers = {"content-type": "application/json", "x-slack-request-timestamp": ts, "x-slack-signature": signature}
+    headers = verifiers.sign("slack", secrets=[SECRET], body=body, headers={"content-type": "application/json"})
     with httpx.Client(base_url=base, timeout=10) as http:
         sent = http.post(PATH, content=body, headers=headers)
         print(f"POST {PATH} -> {sent.status_code} {sent.text}")

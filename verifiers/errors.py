@@ -12,7 +12,8 @@ stable, low-cardinality ``reason`` code that the router returns to the caller an
     ├── MalformedBody            malformed_body
     ├── UnsupportedVersion       unsupported_version
     ├── TimestampOutOfRange      timestamp_out_of_range
-    └── SignatureMismatch        signature_mismatch
+    ├── SignatureMismatch        signature_mismatch
+    └── NotSignable              not_signable   (raised by verifiers.sign, never by verify)
 
 ``diagnostics`` holds facts an operator can act on (header names seen, scheme tried, timestamp skew,
 how many secrets were tried, a short fingerprint of an expected HMAC); it never holds a secret, a
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SECRET_SCHEMES = frozenset({"mailchimp-url-secret", "pipedrive-basic", "client-state", "url-token"})
+SECRET_SCHEMES = frozenset(
+    {"mailchimp-url-secret", "pipedrive-basic", "client-state", "url-token", "header-token", "basic-auth", "passcode"}
+)
 
 
 class VerificationError(Exception):
@@ -80,3 +83,10 @@ class TimestampOutOfRange(VerificationError):
 
 class SignatureMismatch(VerificationError):
     reason = "signature_mismatch"
+
+
+class NotSignable(VerificationError):
+    """``verifiers.sign`` cannot sign with what was given (a public key, an unknown variant, no URL for a
+    URL-signing scheme). Under the package's one root so a caller catches one family; verify never raises it."""
+
+    reason = "not_signable"
