@@ -142,7 +142,8 @@ def test_the_checks_see_the_usual_spellings(source: str, family: str, raw: int) 
 
 # What a process builds once (router/runtime/process.py), and the few other places allowed to build one.
 BUILT_ONCE = {
-    "connect": {"runtime/process.py", "cli/main.py", "cli/events.py", "cli/keys.py"},  # the CLI's one-shot commands
+    # the CLI's one-shot commands, and `forward`
+    "connect": {"runtime/process.py", "cli/main.py", "cli/events.py", "cli/keys.py", "cli/forward.py"},
     "guarded_client": {"runtime/process.py"},
     "Limiter": {"runtime/process.py"},
     "DestinationSender": {"runtime/process.py"},
