@@ -86,8 +86,15 @@ async def _check_workflow(settings: Settings, workflow: str) -> None:
         )
 
 
-async def _forward(settings: Settings, how: Forwarding) -> tuple[int, int]:
+async def _forward(settings: Settings, how: Forwarding, new_secret: bool) -> tuple[int, int]:
     await _check_workflow(settings, how.workflow)
+    if new_secret:
+        typer.echo(f"signing with the new secret {how.secret} (--secret or HOOKROUTER_FORWARD_SECRET to keep one)")
+    typer.echo(
+        f"forwarding the trigger jobs of workflow {how.workflow} to {how.to}; Ctrl-C to stop "
+        "(the egress policy does not apply to --to: local addresses are allowed)",
+        err=True,
+    )
     block_ms = 500
     redis = connect(settings, block_s=block_ms / 1000)
     consumer = f"{socket.gethostname()}-{os.getpid()}"
@@ -150,14 +157,6 @@ def forward(
 
     Reads the jobs in a consumer group of its own: the workflow's runners are untouched. A 2xx acks a job;
     anything else sends it again after --retry-s. The --to URL is not held to the egress policy."""
-    how = Forwarding(workflow, _check_url(to), _check_secret(secret) or "", retry_s, timeout_s)
-    if not how.secret:
-        how = Forwarding(workflow, how.to, generate_secret(), retry_s, timeout_s)
-        typer.echo(f"signing with the new secret {how.secret} (--secret or HOOKROUTER_FORWARD_SECRET to keep one)")
-    typer.echo(
-        f"forwarding the trigger jobs of workflow {workflow} to {how.to}; Ctrl-C to stop "
-        "(the egress policy does not apply to --to: local addresses are allowed)",
-        err=True,
-    )
-    sent, acked = in_process(lambda settings: _forward(settings, how), join=True)
+    how = Forwarding(workflow, _check_url(to), _check_secret(secret) or generate_secret(), retry_s, timeout_s)
+    sent, acked = in_process(lambda settings: _forward(settings, how, secret is None), join=True)
     typer.echo(f"stopped: {sent} sent, {acked} acked", err=True)
