@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -42,6 +40,7 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
+import verifiers
 from router.storage.keys import Keys
 
 HERE = Path(__file__).resolve().parent
@@ -178,8 +177,7 @@ def slack_body(size: int) -> bytes:
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
-    message = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return verifiers.sign("slack", secrets=[secret], body=body, now=int(timestamp))["x-slack-signature"]
 
 
 def free_port() -> int:

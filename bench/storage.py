@@ -32,8 +32,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import math
@@ -61,6 +59,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import verifiers
 from router.app import create_app
 from router.delivery.limits import Limiter
 from router.delivery.runner import RunnerClient
@@ -213,9 +212,8 @@ def slack_body(n: int, size: int) -> bytes:
 
 
 def signed(body: bytes) -> dict[str, str]:
-    ts = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"x-slack-request-timestamp": ts, "x-slack-signature": "v0=" + digest, "content-type": "application/json"}
+    headers = {"content-type": "application/json"}
+    return verifiers.sign("slack", secrets=[SIGNING_SECRET], body=body, headers=headers)
 
 
 @dataclass

@@ -10,8 +10,6 @@ HOOKROUTER_ADMIN_TOKEN (default: the Quickstart's).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import sys
@@ -19,6 +17,7 @@ import time
 
 import httpx
 
+import verifiers
 from router.settings import Settings
 
 SECRET = "quickstart-signing-secret"
@@ -46,9 +45,7 @@ def main() -> int:
             },
         }
     ).encode()
-    ts = str(int(time.time()))
-    signature = "v0=" + hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    headers = {"content-type": "application/json", "x-slack-request-timestamp": ts, "x-slack-signature": signature}
+    headers = verifiers.sign("slack", secrets=[SECRET], body=body, headers={"content-type": "application/json"})
     with httpx.Client(base_url=base, timeout=10) as http:
         sent = http.post(PATH, content=body, headers=headers)
         print(f"POST {PATH} -> {sent.status_code} {sent.text}")

@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route
 
 from router import answers
 from router.admin.api import create_api
+from router.ingress.certificates import ProviderCertificates
 from router.ingress.custom import receive_custom
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.app_events import trigger_app_event
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
                 "egress": runtime.egress,
                 "api_keys": ApiKeys(redis, RegistryKeys(settings.prefix)),
                 "audit": AuditLog(redis, RegistryKeys(settings.prefix)),
+                "certificates": ProviderCertificates(runtime.http),
             }
         finally:
             await runtime.supervisor.stop()  # every task's pass in hand finishes first, up to a grace period

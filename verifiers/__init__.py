@@ -11,8 +11,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from verifiers import _catalog  # noqa: F401  (registers every provider module)
-from verifiers._core import EventInfo, HandshakeReply, Request, build_request, lookup, names
+from verifiers._core import EventInfo, HandshakeReply, NotSignable, Request, Signed, build_request, lookup, names
 from verifiers._extract import HANDSHAKE_MAX_BYTES
+from verifiers._signing import sign, sign_request, signable
 from verifiers.errors import (
     SECRET_SCHEMES,
     MalformedBody,
@@ -38,8 +39,10 @@ __all__ = [
     "MissingHeader",
     "MissingPublicUrl",
     "MissingSecret",
+    "NotSignable",
     "Request",
     "SignatureMismatch",
+    "Signed",
     "TimestampOutOfRange",
     "UnknownProvider",
     "UnsupportedVersion",
@@ -48,6 +51,9 @@ __all__ = [
     "handshake",
     "needs_public_url",
     "providers",
+    "sign",
+    "sign_request",
+    "signable",
     "signs_url",
     "verify",
 ]

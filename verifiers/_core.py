@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,9 +97,65 @@ class Request:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class SignInput:
+    """What a provider module's signer works from: the request to sign and the key to sign it with.
+
+    ``secrets`` are the caller's (the first is the signing key; Box also takes the second), ``headers``
+    are lower-cased and may name ids the provider would send (``webhook-id``, ``x-github-delivery``);
+    ``scheme`` picks a variant where a provider has several (HubSpot ``v1``/``v2``/``v3``).
+    """
+
+    name: str
+    secrets: tuple[str, ...]
+    body: bytes
+    url: str
+    method: str
+    now: float
+    headers: Mapping[str, str]
+    scheme: str
+
+    @property
+    def secret(self) -> str:
+        return self.secrets[0]
+
+    def given(self, name: str, default: str) -> str:
+        """A header the caller chose (an id, an event type), or ``default``."""
+        return self.headers.get(name) or default
+
+    def delivery_id(self, prefix: str = "") -> str:
+        """A delivery id stable for one body and instant: signing stays a pure function."""
+        digest = hashlib.sha256(b"%d:" % int(self.now) + self.body).hexdigest()
+        return prefix + digest[:24]
+
+    def require_url(self) -> str:
+        """The absolute URL the request goes to, for schemes that sign it."""
+        if not self.url[:8].lower().startswith(("http://", "https://")):
+            raise NotSignable(f"{self.name} signs the URL it is sent to: give url=")
+        return self.url
+
+    def signed(self, headers: Mapping[str, str]) -> Signed:
+        return Signed(dict(headers), self.body, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A request as the provider would send it: headers to add, and the body and URL to send (changed only
+    by schemes that carry the signature in them: Lever's body fields, Graph's clientState, URL secrets)."""
+
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+
+class NotSignable(ValueError):
+    """The scheme cannot be signed with what was given (a public key, an unknown variant, no signer)."""
+
+
 Verify = Callable[[Request], None]
 Handshake = Callable[[Request], "HandshakeReply | None"]
 Extract = Callable[[Request], "list[EventInfo]"]
+Sign = Callable[[SignInput], Signed]
 
 
 def _no_handshake(request: Request) -> HandshakeReply | None:
@@ -128,6 +185,8 @@ class Provider:
     # aud=), making the public URL unnecessary.
     signs_url: bool = False
     own_audience: Callable[[Sequence[str]], bool] = _no_own_audience
+    # How the provider signs, for test events and senders; None when a shared secret cannot sign it.
+    sign: Sign | None = None
 
 
 _REGISTRY: dict[str, Provider] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_hex, require_any
 from verifiers.errors import MalformedHeader
@@ -63,4 +63,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [_event(item) for item in events] if isinstance(events, list) else []
 
 
-PROVIDER = register(Provider("asana", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-hook-signature": hmac_hex(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("asana", verify, handshake, extract, sign=sign))

@@ -16,9 +16,9 @@ The body is hashed exactly as received: Box sends it with non-ASCII characters `
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_window, hmac_b64, require_any
 from verifiers.errors import MalformedHeader, MissingHeader, UnsupportedVersion
@@ -76,4 +76,20 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "webhook", "id"), dig(data, "trigger"), delivery)]
 
 
-PROVIDER = register(Provider("box", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    """Primary key signs ``box-signature-primary``; a second secret, if given, the secondary header."""
+    stamp = s.given("box-delivery-timestamp", datetime.fromtimestamp(int(s.now), UTC).isoformat())
+    message = s.body + stamp.encode()
+    headers = {
+        "box-delivery-id": s.given("box-delivery-id", s.delivery_id()),
+        "box-delivery-timestamp": stamp,
+        "box-signature-version": "1",
+        "box-signature-algorithm": "HmacSHA256",
+        "box-signature-primary": hmac_b64(s.secrets[0].encode(), message),
+    }
+    if len(s.secrets) > 1:
+        headers["box-signature-secondary"] = hmac_b64(s.secrets[1].encode(), message)
+    return s.signed(headers)
+
+
+PROVIDER = register(Provider("box", verify, extract=extract, sign=sign))

@@ -10,7 +10,7 @@ Calendly sends no delivery id. Tenant: ``created_by``, the URI of the user who c
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 from verifiers.errors import MalformedHeader, UnsupportedVersion
@@ -48,4 +48,9 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "created_by"), dig(data, "event"), "")]
 
 
-PROVIDER = register(Provider("calendly", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    ts = str(int(s.now))
+    return s.signed({HEADER: f"t={ts},v1={hmac_hex(s.secret.encode(), ts.encode() + b'.' + s.body)}"})
+
+
+PROVIDER = register(Provider("calendly", verify, extract=extract, sign=sign))

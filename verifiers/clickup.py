@@ -9,7 +9,7 @@ bare hex in ``X-Signature``. No timestamp is signed and ClickUp sends no deliver
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import hmac_hex, require_any
 
@@ -25,4 +25,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "webhook_id"), dig(data, "event"), "")]
 
 
-PROVIDER = register(Provider("clickup", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-signature": hmac_hex(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("clickup", verify, extract=extract, sign=sign))

@@ -9,7 +9,7 @@ timestamp is unix seconds; Close documents no window, we reject more than 300 s 
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 from verifiers.errors import MissingSecret
@@ -46,4 +46,13 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, event_type, dig(data, "event", "id"))]
 
 
-PROVIDER = register(Provider("close", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    try:
+        key = bytes.fromhex(s.secret.strip())
+    except ValueError:
+        raise NotSignable("Close's signature_key is hex") from None
+    ts = str(int(s.now))
+    return s.signed({"close-sig-hash": hmac_hex(key, ts.encode() + s.body), "close-sig-timestamp": ts})
+
+
+PROVIDER = register(Provider("close", verify, extract=extract, sign=sign))

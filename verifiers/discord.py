@@ -22,10 +22,10 @@ import binascii
 import json
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, handshake_json, loads
 from verifiers._hmac import check_timestamp
 from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch
@@ -116,4 +116,25 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, event_type, dig(data, "id"))]
 
 
-PROVIDER = register(Provider("discord", verify, handshake, extract))
+def private_key(secret: str) -> Ed25519PrivateKey:
+    """The signing key: a PEM ``PRIVATE KEY`` or the 32-byte seed as 64 hex characters."""
+    text = secret.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = load_pem_private_key(text.encode(), password=None)
+        else:
+            key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(text))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise NotSignable("Discord signs with an Ed25519 private key (PEM or 64 hex characters)") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise NotSignable("Discord signs with an Ed25519 private key")
+    return key
+
+
+def sign(s: SignInput) -> Signed:
+    ts = str(int(s.now))
+    signature = private_key(s.secret).sign(ts.encode() + s.body).hex()
+    return s.signed({"x-signature-ed25519": signature, "x-signature-timestamp": ts})
+
+
+PROVIDER = register(Provider("discord", verify, handshake, extract, sign=sign))

@@ -11,9 +11,9 @@ delivery id. Tenant: ``data.accountId`` of a JSON (SIM) payload; event type: ``e
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
-from verifiers._hmac import b64decode_strict, hmac_digest, require_any
+from verifiers._hmac import b64decode_strict, hmac_b64, hmac_digest, require_any
 from verifiers.errors import MalformedHeader, MissingHeader
 
 PREFIX = "x-docusign-signature-"
@@ -45,4 +45,12 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "data", "accountId"), dig(data, "event"), "")]
 
 
-PROVIDER = register(Provider("docusign", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    """One ``X-DocuSign-Signature-N`` per secret, numbered from 1, as DocuSign sends one per active key."""
+    headers = {"x-authorization-digest": "HMACSHA256"}
+    for n, secret in enumerate(s.secrets, start=1):
+        headers[f"{PREFIX}{n}"] = hmac_b64(secret.encode(), s.body)
+    return s.signed(headers)
+
+
+PROVIDER = register(Provider("docusign", verify, extract=extract, sign=sign))

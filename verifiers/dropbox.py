@@ -15,7 +15,7 @@ Tenant: ``list_folder.accounts[]``, one EventInfo per account whose ``body`` is
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import loads
 from verifiers._hmac import hmac_hex, require_any
 from verifiers._query_and_batches import echo, event_json, query_values
@@ -48,4 +48,8 @@ def extract(request: Request) -> list[EventInfo]:
     return events
 
 
-PROVIDER = register(Provider("dropbox", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-dropbox-signature": hmac_hex(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("dropbox", verify, handshake, extract, sign=sign))

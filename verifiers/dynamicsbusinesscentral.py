@@ -23,7 +23,7 @@ import re
 from verifiers._core import EventInfo, Provider, Request, register
 from verifiers._extract import dig, first, loads
 from verifiers._query_and_batches import event_json
-from verifiers.microsoft_graph import handshake, notifications, verify
+from verifiers.microsoft_graph import handshake, notifications, sign, verify
 
 _COMPANY = re.compile(r"companies\(([^)]{1,64})\)", re.IGNORECASE)
 
@@ -46,4 +46,4 @@ def extract(request: Request) -> list[EventInfo]:
     ]
 
 
-PROVIDER = register(Provider("dynamicsbusinesscentral", verify, handshake, extract))
+PROVIDER = register(Provider("dynamicsbusinesscentral", verify, handshake, extract, sign=sign))

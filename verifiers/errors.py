@@ -27,7 +27,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SECRET_SCHEMES = frozenset({"mailchimp-url-secret", "pipedrive-basic", "client-state", "url-token"})
+SECRET_SCHEMES = frozenset(
+    {"mailchimp-url-secret", "pipedrive-basic", "client-state", "url-token", "header-token", "basic-auth", "passcode"}
+)
 
 
 class VerificationError(Exception):

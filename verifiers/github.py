@@ -9,7 +9,7 @@ the SHA-256 one. There is no timestamp; replays are stopped by deduplicating ``X
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_hex, require_any
 
@@ -43,4 +43,14 @@ def extract(request: Request) -> list[EventInfo]:
     ]
 
 
-PROVIDER = register(Provider("github", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed(
+        {
+            "x-hub-signature-256": "sha256=" + hmac_hex(s.secret.encode(), s.body),
+            "x-github-event": s.given("x-github-event", "ping" if b'"zen"' in s.body else "push"),
+            "x-github-delivery": s.given("x-github-delivery", s.delivery_id()),
+        }
+    )
+
+
+PROVIDER = register(Provider("github", verify, handshake, extract, sign=sign))

@@ -38,16 +38,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import require_any
 from verifiers._jwt import check_jwt_times, unverified_jwt
+from verifiers._keys import rsa_private_key
 from verifiers._query_and_batches import query_values
 from verifiers.errors import MalformedHeader, MissingHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
 
@@ -188,4 +190,26 @@ def own_audience(secrets: Sequence[str]) -> bool:
     return bool(config.audiences) or not config.keys
 
 
-PROVIDER = register(Provider("gmail", verify, extract=extract, signs_url=True, own_audience=own_audience))
+def sign(s: SignInput) -> Signed:
+    """A ``token=<value>`` secret goes into the URL; a PEM private key signs an OIDC token instead, for the
+    ``aud=`` / ``iss=`` / ``email=`` entries that follow it (default audience: the URL)."""
+    first_secret = s.secret.strip()
+    if first_secret.startswith("token="):
+        token = first_secret[len("token=") :]
+        if token in query_values(s.url, "token"):
+            return s.signed({})
+        return Signed({}, s.body, s.url + ("&" if "?" in s.url else "?") + urlencode({"token": token}))
+    key = rsa_private_key(first_secret, "Pub/Sub tokens are RS256: give a PEM private key or token=")
+    config = parse_secrets(s.secrets[1:])
+    claims: dict[str, Any] = {
+        "aud": config.audiences[0] if config.audiences else s.require_url(),
+        "iss": (config.issuers or DEFAULT_ISSUERS)[0],
+        "iat": int(s.now),
+        "exp": int(s.now) + 3600,
+    }
+    if config.emails:
+        claims.update(email=config.emails[0], email_verified=True)
+    return s.signed({"authorization": "Bearer " + jwt.encode(claims, key, algorithm="RS256")})
+
+
+PROVIDER = register(Provider("gmail", verify, extract=extract, signs_url=True, own_audience=own_audience, sign=sign))

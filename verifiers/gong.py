@@ -25,9 +25,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import b64decode_strict, check_window
+from verifiers._keys import rsa_private_key
 from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch
 
 LEEWAY_S = 60
@@ -127,4 +128,16 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", "call" if call_id else "", call_id)]
 
 
-PROVIDER = register(Provider("gong", verify, extract=extract, signs_url=True))
+def sign(s: SignInput) -> Signed:
+    """An RS256 JWT binding the URL (as given: Gong compares it) and the body's SHA-256; the secret is Gong's
+    private key (PEM)."""
+    key = rsa_private_key(s.secret, "Gong signs with an RSA private key (PEM)")
+    claims = {
+        "webhook_url": s.url,
+        "body_sha256": hashlib.sha256(s.body).hexdigest(),
+        "exp": int(s.now) + 300,
+    }
+    return s.signed({"authorization": "Bearer " + jwt.encode(claims, key, algorithm="RS256")})
+
+
+PROVIDER = register(Provider("gong", verify, extract=extract, signs_url=True, sign=sign))

@@ -10,7 +10,7 @@ Web hooks are per organization and the payload names none, so the tenant comes f
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import hmac_hex, require_any
 from verifiers.errors import MalformedHeader, UnsupportedVersion
@@ -42,4 +42,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", dig(loads(request.body), "action"), "")]
 
 
-PROVIDER = register(Provider("greenhouse", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"signature": "sha256 " + hmac_hex(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("greenhouse", verify, handshake, extract, sign=sign))

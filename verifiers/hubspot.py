@@ -26,7 +26,7 @@ import json
 import re
 from typing import Any
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_b64, require_any
 from verifiers.errors import MissingHeader, UnsupportedVersion
@@ -108,4 +108,20 @@ def extract(request: Request) -> list[EventInfo]:
     return [_event(data)] if isinstance(data, dict) else []
 
 
-PROVIDER = register(Provider("hubspot", verify, extract=extract, signs_url=True))
+def sign(s: SignInput) -> Signed:
+    """v3 unless ``scheme`` is ``v1`` or ``v2``."""
+    version = s.scheme or "v3"
+    if version == "v3":
+        ts = str(int(s.now * 1000))
+        message = _utf8(s.method) + _utf8(v3_uri(s.require_url())) + s.body + ts.encode()
+        return s.signed(
+            {"x-hubspot-signature-v3": hmac_b64(s.secret.encode(), message), "x-hubspot-request-timestamp": ts}
+        )
+    if version not in ("v1", "v2"):
+        raise NotSignable("HubSpot schemes are v1, v2 and v3")
+    suffix = s.body if version == "v1" else _utf8(s.method) + _utf8(s.require_url()) + s.body
+    digest = hashlib.sha256(s.secret.encode() + suffix).hexdigest()
+    return s.signed({"x-hubspot-signature": digest, "x-hubspot-signature-version": version})
+
+
+PROVIDER = register(Provider("hubspot", verify, extract=extract, signs_url=True, sign=sign))

@@ -10,7 +10,7 @@ notification and acknowledged once verified. Tenant: top-level ``app_id`` (the w
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import hmac_hex, require_any
 
@@ -34,4 +34,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "app_id"), dig(data, "topic"), dig(data, "id"))]
 
 
-PROVIDER = register(Provider("intercom", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-hub-signature": "sha1=" + hmac_hex(s.secret.encode(), s.body, "sha1")})
+
+
+PROVIDER = register(Provider("intercom", verify, handshake, extract, sign=sign))

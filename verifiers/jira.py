@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_digest, hmac_hex, require_any
 from verifiers._jwt import check_jwt_times, unverified_jwt
@@ -135,4 +136,20 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, event_type, request.header("x-atlassian-webhook-identifier") or "")]
 
 
-PROVIDER = register(Provider("jira", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    """An admin webhook's ``X-Hub-Signature``, or with ``scheme="connect"`` a Connect app's JWT for this
+    method and URL (``iss`` from an ``iss=<clientKey>`` entry after the shared secret)."""
+    if s.scheme in ("", "admin"):
+        return s.signed({"x-hub-signature": "sha256=" + hmac_hex(s.secret.encode(), s.body)})
+    if s.scheme != "connect":
+        raise NotSignable("Jira schemes are admin and connect")
+    issuer = next((e[4:] for e in s.secrets[1:] if e.startswith("iss=")), "hookrouter")
+    hashes = query_hashes(s.method, s.require_url())
+    claims = {"iss": issuer, "iat": int(s.now), "exp": int(s.now) + 180, "qsh": hashes[0]}
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    signing_input = header + "." + _b64url(json.dumps(claims).encode())
+    token = signing_input + "." + _b64url(hmac_digest(s.secret.encode(), signing_input.encode()))
+    return s.signed({"authorization": "JWT " + token})
+
+
+PROVIDER = register(Provider("jira", verify, extract=extract, sign=sign))

@@ -14,9 +14,10 @@ There is no handshake.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_window, hmac_hex, require_any
 from verifiers.errors import MalformedBody
@@ -50,4 +51,18 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", dig(data, "event"), first(dig(data, "token"), dig(data, "id")))]
 
 
-PROVIDER = register(Provider("lever", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    """Lever's signature travels in the JSON body: ``token``, ``triggeredAt`` and ``signature`` are set."""
+    data = loads(s.body) if s.body.strip() else {}
+    if not isinstance(data, dict):
+        raise NotSignable("a Lever body is a JSON object")
+    token = data.get("token") if isinstance(data.get("token"), str) and data.get("token") else s.delivery_id()
+    triggered = int(s.now * 1000)
+    signature = hmac_hex(s.secret.encode(), (str(token) + str(triggered)).encode("utf-8", "replace"))
+    if (data.get("triggeredAt"), data.get("signature")) == (triggered, signature):
+        return s.signed({})
+    fields = {**data, "token": token, "triggeredAt": triggered, "signature": signature}
+    return Signed({"content-type": "application/json"}, json.dumps(fields).encode(), s.url)
+
+
+PROVIDER = register(Provider("lever", verify, extract=extract, sign=sign))

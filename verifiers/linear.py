@@ -11,7 +11,9 @@ without it is rejected. Tenant: ``organizationId``; delivery id: the ``Linear-De
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+import json
+
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import check_window, hmac_hex, require_any
 from verifiers.errors import MalformedBody
@@ -46,4 +48,19 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "organizationId"), event_type, request.header("linear-delivery") or "")]
 
 
-PROVIDER = register(Provider("linear", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    """A JSON body without ``webhookTimestamp`` gets one (``now``): Linear signs it inside the body."""
+    body = s.body
+    data = loads(body)
+    if isinstance(data, dict) and "webhookTimestamp" not in data:
+        body = json.dumps({**data, "webhookTimestamp": int(s.now * 1000)}).encode()
+    headers = {
+        "linear-signature": hmac_hex(s.secret.encode(), body),
+        "linear-delivery": s.given("linear-delivery", s.delivery_id()),
+    }
+    if dig(data, "type"):
+        headers["linear-event"] = s.given("linear-event", dig(data, "type"))
+    return Signed(headers, body, s.url)
+
+
+PROVIDER = register(Provider("linear", verify, extract=extract, sign=sign))

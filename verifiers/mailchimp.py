@@ -15,7 +15,9 @@ the tenant is the audience id ``data[list_id]``. Mailchimp sends no delivery id.
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from urllib.parse import urlencode
+
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import form
 from verifiers._hmac import require_any
 from verifiers._query_and_batches import query_values
@@ -44,4 +46,12 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(fields.get("data[list_id]", ""), fields.get("type", ""), "")]
 
 
-PROVIDER = register(Provider("mailchimp", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    """The secret rides in the URL: ``?secret=`` is added unless the URL already carries it."""
+    if s.secret in query_values(s.url, "secret") + query_values(s.url, "token"):
+        return s.signed({})
+    joiner = "&" if "?" in s.url else "?"
+    return Signed({}, s.body, f"{s.url}{joiner}{urlencode({'secret': s.secret})}")
+
+
+PROVIDER = register(Provider("mailchimp", verify, handshake, extract, sign=sign))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, form, loads
 from verifiers._hmac import hmac_b64, require_any
 from verifiers._query_and_batches import event_json
@@ -56,4 +56,10 @@ def extract(request: Request) -> list[EventInfo]:
     ]
 
 
-PROVIDER = register(Provider("mandrill", verify, handshake, extract, signs_url=True))
+def sign(s: SignInput) -> Signed:
+    return s.signed(
+        {"x-mandrill-signature": hmac_b64(s.secret.encode(), signed_string(s.require_url(), s.body), "sha1")}
+    )
+
+
+PROVIDER = register(Provider("mandrill", verify, handshake, extract, signs_url=True, sign=sign))

@@ -19,9 +19,10 @@ Event type: ``lifecycleEvent`` for lifecycle notifications, else ``changeType``;
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import require_any
 from verifiers._query_and_batches import echo, event_json, query_values
@@ -65,6 +66,18 @@ def extract(request: Request) -> list[EventInfo]:
     ]
 
 
+def sign(s: SignInput) -> Signed:
+    """Graph signs nothing: every notification's ``clientState`` is set to the secret."""
+    data = loads(s.body)
+    items = notifications(data)
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise NotSignable('a change notification body is {"value": [...]}')
+    if all(item.get("clientState") == s.secret for item in items):
+        return s.signed({})
+    body = json.dumps({**data, "value": [{**item, "clientState": s.secret} for item in items]}).encode()
+    return Signed({"content-type": "application/json"}, body, s.url)
+
+
 PROVIDER = register(
     Provider(
         "microsoft_graph",
@@ -72,5 +85,6 @@ PROVIDER = register(
         handshake,
         extract,
         aliases=("onedrive", "outlook", "microsoft-teams", "sharepoint"),
+        sign=sign,
     )
 )

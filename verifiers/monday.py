@@ -25,7 +25,7 @@ from typing import Any
 
 import jwt
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, handshake_json, loads
 from verifiers.errors import (
     MalformedBody,
@@ -128,4 +128,15 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, event_type, dig(data, "event", "triggerUuid"))]
 
 
-PROVIDER = register(Provider("monday", verify, handshake, extract, signs_url=True))
+def sign(s: SignInput) -> Signed:
+    """An HS256 JWT for the URL (``aud``), valid five minutes; ``accountId`` from the body when it has one."""
+    claims: dict[str, Any] = {"aud": s.require_url(), "iat": int(s.now), "exp": int(s.now) + 300}
+    account = dig(loads(s.body), "data", "account_id")
+    if account:
+        claims["accountId"] = int(account) if account.isdigit() else account
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return s.signed({"authorization": jwt.encode(claims, s.secret, algorithm="HS256")})
+
+
+PROVIDER = register(Provider("monday", verify, handshake, extract, signs_url=True, sign=sign))

@@ -15,7 +15,7 @@ persisted token as pending until the operator confirms it, never silently replac
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, handshake_json, loads
 from verifiers._hmac import hmac_hex, require_any
 from verifiers.errors import MalformedBody
@@ -49,4 +49,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, dig(data, "type"), dig(data, "id"))]
 
 
-PROVIDER = register(Provider("notion", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-notion-signature": "sha256=" + hmac_hex(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("notion", verify, handshake, extract, sign=sign))

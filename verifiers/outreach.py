@@ -9,7 +9,7 @@ Signed string: the raw body, HMAC-SHA256 with the secret set on the webhook reso
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import hmac_hex, require_any
 
@@ -26,4 +26,13 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", dig(data, "meta", "eventName"), request.header("outreach-webhook-id") or "")]
 
 
-PROVIDER = register(Provider("outreach", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed(
+        {
+            "outreach-webhook-signature": hmac_hex(s.secret.encode(), s.body),
+            "outreach-webhook-id": s.given("outreach-webhook-id", s.delivery_id()),
+        }
+    )
+
+
+PROVIDER = register(Provider("outreach", verify, extract=extract, sign=sign))

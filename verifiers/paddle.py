@@ -11,7 +11,7 @@ Paddle Classic (``p_signature`` in a form body, RSA) is a different scheme and i
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 from verifiers.errors import MalformedHeader, UnsupportedVersion
@@ -51,4 +51,9 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", dig(data, "event_type"), first(dig(data, "event_id"), dig(data, "notification_id")))]
 
 
-PROVIDER = register(Provider("paddle", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    ts = str(int(s.now))
+    return s.signed({"paddle-signature": f"ts={ts};h1={hmac_hex(s.secret.encode(), ts.encode() + b':' + s.body)}"})
+
+
+PROVIDER = register(Provider("paddle", verify, extract=extract, sign=sign))

@@ -10,7 +10,9 @@ pair and the decoded credentials are compared in constant time. There is no time
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+import base64
+
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import b64decode_strict, require_any
 from verifiers.errors import MalformedHeader, MissingSecret
@@ -41,4 +43,10 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, event_type, "")]
 
 
-PROVIDER = register(Provider("pipedrive", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    if ":" not in s.secret:
+        raise NotSignable("Pipedrive's secret is a user:password pair")
+    return s.signed({"authorization": "Basic " + base64.b64encode(s.secret.encode()).decode()})
+
+
+PROVIDER = register(Provider("pipedrive", verify, extract=extract, sign=sign))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_b64, require_any
 from verifiers._query_and_batches import event_json
@@ -50,4 +50,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [_legacy(n) for n in notifications if isinstance(n, dict)]
 
 
-PROVIDER = register(Provider("quickbooks", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"intuit-signature": hmac_b64(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("quickbooks", verify, extract=extract, sign=sign))

@@ -9,7 +9,7 @@ no delivery id. The payload is the resource itself and names no team, so the ten
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._hmac import hmac_hex, require_any
 
 
@@ -24,4 +24,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", request.header("x-salesloft-event") or "", "")]
 
 
-PROVIDER = register(Provider("salesloft", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-salesloft-signature": hmac_hex(s.secret.encode(), s.body, "sha1")})
+
+
+PROVIDER = register(Provider("salesloft", verify, extract=extract, sign=sign))

@@ -8,7 +8,7 @@ There is no timestamp; replays are stopped by deduplicating ``messageId``.
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_hex, require_any
 
@@ -28,4 +28,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "projectId"), first(dig(data, "event"), dig(data, "type")), dig(data, "messageId"))]
 
 
-PROVIDER = register(Provider("segment", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-signature": hmac_hex(s.secret.encode(), s.body, "sha1")})
+
+
+PROVIDER = register(Provider("segment", verify, extract=extract, sign=sign))

@@ -11,6 +11,7 @@ direction. The body is a JSON array of events; each becomes its own event (tenan
 
 from __future__ import annotations
 
+import base64
 import json
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -18,9 +19,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import b64decode_strict, check_timestamp
+from verifiers._keys import p256_private_key
 from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch
 
 TOLERANCE_S = 300
@@ -79,4 +81,12 @@ def extract(request: Request) -> list[EventInfo]:
     return out
 
 
-PROVIDER = register(Provider("sendgrid", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    """ECDSA P-256 over timestamp + body; the secret is the private key (PEM)."""
+    key = p256_private_key(s.secret, "SendGrid signs with a P-256 private key (PEM)")
+    ts = str(int(s.now))
+    signature = key.sign(ts.encode() + s.body, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return s.signed({SIGNATURE_HEADER: base64.b64encode(signature).decode(), TIMESTAMP_HEADER: ts})
+
+
+PROVIDER = register(Provider("sendgrid", verify, extract=extract, sign=sign))

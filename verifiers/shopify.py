@@ -12,7 +12,9 @@ which the router's VerificationError → 401 mapping already does.
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+import base64
+
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._hmac import b64decode_strict, hmac_digest, require_any
 from verifiers.errors import MissingHeader
 
@@ -40,4 +42,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(_header(request, "shop-domain"), _header(request, "topic"), _header(request, "webhook-id"))]
 
 
-PROVIDER = register(Provider("shopify", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({SIGNATURE_HEADER: base64.b64encode(hmac_digest(s.secret.encode(), s.body)).decode()})
+
+
+PROVIDER = register(Provider("shopify", verify, extract=extract, sign=sign))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, form, handshake_json, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 
@@ -78,4 +78,10 @@ def extract(request: Request) -> list[EventInfo]:
     ]
 
 
-PROVIDER = register(Provider("slack", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    ts = str(int(s.now))
+    signature = "v0=" + hmac_hex(s.secret.encode(), b"v0:" + ts.encode() + b":" + s.body)
+    return s.signed({"x-slack-request-timestamp": ts, "x-slack-signature": signature})
+
+
+PROVIDER = register(Provider("slack", verify, handshake, extract, sign=sign))

@@ -17,7 +17,7 @@ import contextlib
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import b64decode_strict, check_timestamp, hmac_digest, require_any
 from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
@@ -111,4 +111,25 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo("", dig(data, "type"), delivery)]
 
 
-PROVIDER = register(Provider("standard_webhooks", verify, extract=extract, aliases=("svix",)))
+def sign(s: SignInput) -> Signed:
+    """``v1`` with a ``whsec_`` secret; Svix's header names when signing as ``svix``."""
+    if s.secret.startswith("whpk_"):
+        raise NotSignable("a whpk_ public key verifies v1a signatures but cannot make them")
+    try:
+        key = hmac_key(s.secret)
+    except MissingSecret:
+        raise NotSignable("a Standard Webhooks secret is whsec_ followed by base64") from None
+    prefix = "svix-" if s.name == "svix" else "webhook-"
+    msg_id = s.given(prefix + "id", s.delivery_id("msg_"))
+    ts = str(int(s.now))
+    digest = hmac_digest(key, msg_id.encode() + b"." + ts.encode() + b"." + s.body)
+    return s.signed(
+        {
+            prefix + "id": msg_id,
+            prefix + "timestamp": ts,
+            prefix + "signature": "v1," + base64.b64encode(digest).decode(),
+        }
+    )
+
+
+PROVIDER = register(Provider("standard_webhooks", verify, extract=extract, aliases=("svix",), sign=sign))

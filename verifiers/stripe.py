@@ -11,7 +11,7 @@ age; we also reject timestamps more than 300 s in the future.
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_timestamp, hmac_hex, require_any
 from verifiers.errors import MalformedHeader, UnsupportedVersion
@@ -52,4 +52,9 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, dig(data, "type"), dig(data, "id"))]
 
 
-PROVIDER = register(Provider("stripe", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    ts = str(int(s.now))
+    return s.signed({"stripe-signature": f"t={ts},v1={hmac_hex(s.secret.encode(), ts.encode() + b'.' + s.body)}"})
+
+
+PROVIDER = register(Provider("stripe", verify, extract=extract, sign=sign))

@@ -11,7 +11,7 @@ with the application's OAuth secret, base64 in ``X-Trello-Webhook``. No timestam
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import hmac_b64, require_any
 
@@ -33,4 +33,9 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, dig(data, "action", "type"), dig(data, "action", "id"))]
 
 
-PROVIDER = register(Provider("trello", verify, handshake, extract, signs_url=True))
+def sign(s: SignInput) -> Signed:
+    message = s.body + s.require_url().encode("utf-8", "replace")
+    return s.signed({"x-trello-webhook": hmac_b64(s.secret.encode(), message, "sha1")})
+
+
+PROVIDER = register(Provider("trello", verify, handshake, extract, signs_url=True, sign=sign))

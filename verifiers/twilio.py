@@ -22,9 +22,10 @@ import hashlib
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, NotSignable, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, form, loads
 from verifiers._hmac import hmac_b64, matches, require_any
+from verifiers._query_and_batches import query_values
 from verifiers.errors import MalformedBody, MalformedHeader, SignatureMismatch, UnsupportedVersion
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -111,4 +112,23 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, first(event_type, dig(data, "type")), request.header("i-twilio-idempotency-token") or "")]
 
 
-PROVIDER = register(Provider("twilio", verify, extract=extract, signs_url=True))
+def sign(s: SignInput) -> Signed:
+    """SHA-1 with the auth token, or ``scheme="sha256"`` as a SharedKey rule signs. A JSON body is pinned
+    by ``bodySHA256`` in the URL, added when the URL lacks it."""
+    if s.scheme not in ("", "sha1", "sha256"):
+        raise NotSignable("Twilio schemes are sha1 and sha256")
+    digest = s.scheme or "sha1"
+    url = s.require_url()
+    if s.body.lstrip()[:1] in (b"{", b"[") and not query_values(url, "bodySHA256"):
+        url += ("&" if "?" in url else "?") + "bodySHA256=" + hashlib.sha256(s.body).hexdigest()
+    try:
+        params = {} if query_values(url, "bodySHA256") else _form_params(s.body)
+    except MalformedBody:
+        raise NotSignable("a Twilio body is form-encoded or JSON") from None
+    headers = {"x-twilio-signature": hmac_b64(s.secret.encode(), (url + signed_params(params)).encode(), digest)}
+    if digest == "sha256":
+        headers[SETTINGS_HEADER] = s.given(SETTINGS_HEADER, "key=SK0,algorithm=HMAC_SHA256")
+    return Signed(headers, s.body, url)
+
+
+PROVIDER = register(Provider("twilio", verify, extract=extract, signs_url=True, sign=sign))

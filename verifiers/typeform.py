@@ -9,7 +9,7 @@ deduplicating ``event_id``.
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import hmac_b64, require_any
 
@@ -28,4 +28,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "form_response", "form_id"), dig(data, "event_type"), dig(data, "event_id"))]
 
 
-PROVIDER = register(Provider("typeform", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"typeform-signature": "sha256=" + hmac_b64(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("typeform", verify, extract=extract, sign=sign))

@@ -16,7 +16,7 @@ Tenant: ``events[].tenantId``; one EventInfo per event with ``body`` that event'
 
 from __future__ import annotations
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import hmac_b64, require_any
 from verifiers._query_and_batches import event_json
@@ -49,4 +49,8 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(e, "tenantId"), _event_type(e), "", event_json(e)) for e in events if isinstance(e, dict)]
 
 
-PROVIDER = register(Provider("xero", verify, handshake, extract, empty_responses=True))
+def sign(s: SignInput) -> Signed:
+    return s.signed({"x-xero-signature": hmac_b64(s.secret.encode(), s.body)})
+
+
+PROVIDER = register(Provider("xero", verify, handshake, extract, empty_responses=True, sign=sign))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from verifiers._core import EventInfo, Provider, Request, register
+from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import check_window, hmac_b64, parse_timestamp, require_any
 from verifiers.errors import MalformedHeader
@@ -57,4 +57,9 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(tenant, dig(data, "type"), delivery)]
 
 
-PROVIDER = register(Provider("zendesk", verify, extract=extract))
+def sign(s: SignInput) -> Signed:
+    ts = s.given(TIMESTAMP, datetime.fromtimestamp(int(s.now), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return s.signed({"x-zendesk-webhook-signature": hmac_b64(s.secret.encode(), ts.encode() + s.body), TIMESTAMP: ts})
+
+
+PROVIDER = register(Provider("zendesk", verify, extract=extract, sign=sign))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from verifiers._core import EventInfo, HandshakeReply, Provider, Request, register
+from verifiers._core import EventInfo, HandshakeReply, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, handshake_json, loads
 from verifiers._hmac import check_timestamp, fingerprint, hmac_hex, matches
 from verifiers.errors import MalformedBody, SignatureMismatch
@@ -72,4 +72,10 @@ def extract(request: Request) -> list[EventInfo]:
     return [EventInfo(dig(data, "payload", "account_id"), dig(data, "event"), "")]
 
 
-PROVIDER = register(Provider("zoom", verify, handshake, extract))
+def sign(s: SignInput) -> Signed:
+    ts = str(int(s.now))
+    signature = "v0=" + hmac_hex(s.secret.encode(), b"v0:" + ts.encode() + b":" + s.body)
+    return s.signed({"x-zm-request-timestamp": ts, "x-zm-signature": signature})
+
+
+PROVIDER = register(Provider("zoom", verify, handshake, extract, sign=sign))

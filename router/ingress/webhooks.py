@@ -129,6 +129,8 @@ async def _verified(
         # A user-level URL: the provider subscription created for that credential (Graph's clientState, a
         # secret ClickUp returned) vouches for its events; other users' subscription secrets do not.
         secrets += await state["subscription_secrets"].secrets_for(integration.id, credential_id)
+    # A scheme whose key is in a certificate named by URL (PayPal): fetched here, checked by the verifier.
+    secrets += await state["certificates"].secrets_for(kind, request.headers)
     inbound = verifiers.Inbound(
         kind,
         secrets=secrets,

@@ -7,6 +7,7 @@ from typing import TypedDict, cast
 from starlette.requests import Request
 
 from router.egress.policy import EgressPolicy
+from router.ingress.certificates import ProviderCertificates
 from router.ingress.diagnostics import Diagnostics
 from router.ingress.sdk.responses import ResponseWaiter
 from router.notifications.delivery import DestinationSender
@@ -37,6 +38,7 @@ class State(TypedDict):
     egress: EgressPolicy
     api_keys: ApiKeys
     audit: AuditLog
+    certificates: ProviderCertificates
 
 
 def app_state(request: Request) -> State:

@@ -29,6 +29,7 @@ from subscriptions.models import Integration
 from subscriptions.registry import Registry
 from tests.router.conftest import Seed, make_settings, running
 from tests.verifiers import (
+    catalog_samples,
     test_asana,
     test_box,
     test_calendly,
@@ -125,7 +126,7 @@ def settings(redis_url: str) -> Settings:
 # Providers whose deliveries are split, one stored entry per event with that event's own JSON as body.
 EMPTY_REPLIES = {"xero"}
 BATCHED = {"asana", "dropbox", "dynamicsbusinesscentral", "hubspot", "mandrill", "quickbooks", "sendgrid", "xero"}
-BATCHED |= set(GRAPH_NAMES)
+BATCHED |= set(GRAPH_NAMES) | {"line", "meta", "facebook", "instagram", "whatsapp", "okta", "adyen", "pandadoc"}
 
 
 def webhook_path(provider: str) -> str:
@@ -574,6 +575,26 @@ ROWS: list[Row] = [
 ]
 
 
+def catalog_row(name: str) -> Row:
+    """A catalog provider's sample, signed by ``verifiers.sign_request`` at the router's now; forged by
+    signing it with another secret of the same shape."""
+    item = catalog_samples.SAMPLES[catalog_samples.ALIASES.get(name, name)]
+
+    def build_with(secrets: tuple[str, ...], url: str, now: int) -> Signed:
+        request = verifiers.sign_request(name, secrets=secrets, body=item.body, url=url, now=now, headers=item.headers)
+        return Signed(request.body, request.headers, request.url[len(url) :])
+
+    def forge(request: Signed, url: str, now: int) -> Signed:
+        return build_with(tuple(catalog_samples.other_secret(s) for s in item.secrets), url, now)
+
+    expected = tuple((tenant, kind) for tenant, kind, _ in item.expected)
+    return Row(name, name, item.checks, lambda url, now: build_with(item.secrets, url, now), expected, forge)
+
+
+CATALOG = sorted([*catalog_samples.SAMPLES, *catalog_samples.ALIASES])
+ROWS += [catalog_row(name) for name in CATALOG]
+
+
 # --- helpers ---------------------------------------------------------------------------------------
 
 
@@ -902,6 +923,133 @@ SHAKES: list[Shake] = [
         401,
         JSON,
         unauthorized("missing_header"),
+    ),
+]
+
+
+META_SECRETS = catalog_samples.SAMPLES["meta"].secrets
+META_QUERY = "?" + urlencode({"hub.mode": "subscribe", "hub.verify_token": "meta-verify-token", "hub.challenge": "15"})
+META_FORGED = "?" + urlencode({"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "15"})
+SMARTSHEET_CHALLENGE = b'{"challenge":"d78dd1d3-01ce-4481-81de-92b4f3aa5ab1","webhookId":2674017481058180}'
+OKTA_CHALLENGE = {"x-okta-verification-challenge": "2EZ4wY1CrDfF9T3dP9aByYC8c3YWzyyeh0V2u9Ye"}
+TWITCH_CHALLENGE = b'{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"type":"channel.follow"}}'
+TWITCH_VERIFICATION = {"twitch-eventsub-message-type": "webhook_callback_verification"}
+
+
+def twitch_verification(secret: str) -> Build:
+    def build(url: str, now: int) -> Signed:
+        headers = verifiers.sign(
+            "twitch", secrets=[secret], body=TWITCH_CHALLENGE, now=now, headers=TWITCH_VERIFICATION
+        )
+        return Signed(TWITCH_CHALLENGE, headers)
+
+    return build
+
+
+def meta_shakes(name: str) -> list[Shake]:
+    return [
+        Shake(
+            f"{name}-verification",
+            name,
+            META_SECRETS,
+            lambda url, now: Signed(b"", query=META_QUERY, method="GET"),
+            200,
+            TEXT,
+            b"15",
+        ),
+        Shake(
+            f"{name}-verification-wrong-token",
+            name,
+            META_SECRETS,
+            lambda url, now: Signed(b"", query=META_FORGED, method="GET"),
+            401,
+            JSON,
+            unauthorized("signature_mismatch"),
+        ),
+    ]
+
+
+SHAKES += [shake for name in ("meta", "facebook", "instagram", "whatsapp") for shake in meta_shakes(name)]
+SHAKES += [
+    Shake(
+        "smartsheet-challenge",
+        "smartsheet",
+        ("smartsheet-secret",),
+        lambda url, now: Signed(
+            SMARTSHEET_CHALLENGE, {"smartsheet-hook-challenge": "d78dd1d3-01ce-4481-81de-92b4f3aa5ab1"}
+        ),
+        200,
+        JSON,
+        b'{"smartsheetHookResponse": "d78dd1d3-01ce-4481-81de-92b4f3aa5ab1"}',
+        {"smartsheet-hook-response": "d78dd1d3-01ce-4481-81de-92b4f3aa5ab1"},
+    ),
+    Shake(
+        "okta-verification",
+        "okta",
+        ("okta-key",),
+        lambda url, now: Signed(b"", {**OKTA_CHALLENGE, "authorization": "okta-key"}, method="GET"),
+        200,
+        JSON,
+        b'{"verification": "2EZ4wY1CrDfF9T3dP9aByYC8c3YWzyyeh0V2u9Ye"}',
+    ),
+    Shake(
+        "okta-verification-without-authorization",
+        "okta",
+        ("okta-key",),
+        lambda url, now: Signed(b"", OKTA_CHALLENGE, method="GET"),
+        401,
+        JSON,
+        unauthorized("missing_header"),
+    ),
+    Shake(
+        "twitch-callback-verification",
+        "twitch",
+        ("twitch-secret",),
+        twitch_verification("twitch-secret"),
+        200,
+        TEXT,
+        b"pogchamp-kappa-360noscope-vohiyo",
+    ),
+    Shake(
+        "twitch-callback-verification-forged",
+        "twitch",
+        ("twitch-secret",),
+        twitch_verification("not-the-secret"),
+        401,
+        JSON,
+        unauthorized("signature_mismatch"),
+    ),
+]
+
+
+FRONT_CHALLENGE = {"x-front-challenge": "5ae8c2ab5f1e4c3b"}
+
+
+def front_challenge(secret: str) -> Build:
+    def build(url: str, now: int) -> Signed:
+        return Signed(b"{}", verifiers.sign("front", secrets=[secret], body=b"{}", now=now, headers=FRONT_CHALLENGE))
+
+    return build
+
+
+SHAKES += [
+    Shake(
+        "front-challenge",
+        "front",
+        ("front-secret",),
+        front_challenge("front-secret"),
+        200,
+        JSON,
+        b'{"challenge": "5ae8c2ab5f1e4c3b"}',
+    ),
+    Shake(
+        "front-challenge-forged",
+        "front",
+        ("front-secret",),
+        front_challenge("not-the-secret"),
+        401,
+        JSON,
+        unauthorized("signature_mismatch"),
     ),
 ]
 

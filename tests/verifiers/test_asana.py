@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -38,7 +36,7 @@ BODY = json.dumps({"events": EVENTS}).encode()
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    return {"X-Hook-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return verifiers.sign("asana", secrets=[secret], body=body)
 
 
 def test_handshake_echoes_and_persists_the_hook_secret() -> None:

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 
@@ -82,21 +79,9 @@ def sign(
 
     ``timestamp`` overrides the RFC 3339 spelling of ``now`` (Box may send any UTC offset).
     """
-    ts = _rfc3339(now) if timestamp is None else timestamp
-
-    def sig(key: str) -> str:
-        return base64.b64encode(hmac.new(key.encode(), body + ts.encode(), hashlib.sha256).digest()).decode()
-
-    headers = {
-        "box-delivery-id": delivery_id,
-        "box-delivery-timestamp": ts,
-        "box-signature-algorithm": "HmacSHA256",
-        "box-signature-version": "1",
-        "box-signature-primary": sig(secret),
-    }
-    if secondary is not None:
-        headers["box-signature-secondary"] = sig(secondary)
-    return headers
+    headers = {"box-delivery-id": delivery_id, "box-delivery-timestamp": timestamp or _rfc3339(now)}
+    secrets = [secret] if secondary is None else [secret, secondary]
+    return verifiers.sign("box", secrets=secrets, body=body, now=now, headers=headers)
 
 
 def _vector_headers(primary_sig: str) -> dict[str, str]:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ BODY = b'{"webhook_id":"7689a169-a000-4985-8676-6902b96d6627","event":"taskCreat
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    return {"X-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return verifiers.sign("clickup", secrets=[secret], body=body)
 
 
 def test_signed_request_verifies() -> None:

@@ -39,9 +39,7 @@ BODY = json.dumps(
 
 
 def sign(body: bytes, *, secret: str = SECRET, now: int = NOW) -> dict[str, str]:
-    """close-sig-hash: hex HMAC-SHA256, key = bytes.fromhex(signature_key), over timestamp + body."""
-    digest = hmac.new(bytes.fromhex(secret), str(now).encode() + body, hashlib.sha256).hexdigest()
-    return {"close-sig-hash": digest, "close-sig-timestamp": str(now)}
+    return verifiers.sign("close", secrets=[secret], body=body, now=now)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None, now: float = NOW) -> None:

@@ -45,8 +45,10 @@ PUBLIC = RFC8032_TEST1_PUBLIC
 
 def sign(body: bytes, *, secret: Ed25519PrivateKey = _KEY, now: int = NOW) -> dict[str, str]:
     """Headers Discord sends for ``body`` at ``now``, signed with ``secret`` (default: RFC 8032 TEST 1 key)."""
-    ts = str(now)
-    return {"x-signature-ed25519": secret.sign(ts.encode() + body).hex(), "x-signature-timestamp": ts}
+    seed = secret.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return verifiers.sign("discord", secrets=[seed.hex()], body=body, now=now)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None, now: float = NOW) -> None:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -27,8 +25,7 @@ BODY = (
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    """X-Dropbox-Signature: lowercase hex HMAC-SHA256 of the body keyed by the app secret."""
-    return {"x-dropbox-signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return verifiers.sign("dropbox", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 from typing import Any
@@ -54,15 +53,20 @@ def sign(
     version: str = "v3",
 ) -> dict[str, str]:
     """Headers HubSpot would send; v3 by default, or the legacy v1/v2 pair."""
-    if version == "v3":
-        ts = str(int(now * 1000))
-        uri = url
-        for escape, char in _DECODE.items():
-            uri = uri.replace(escape, char).replace(escape.lower(), char)
-        digest = hmac.new(secret.encode(), method.encode() + uri.encode() + body + ts.encode(), "sha256").digest()
-        return {"X-HubSpot-Signature-v3": base64.b64encode(digest).decode(), "X-HubSpot-Request-Timestamp": ts}
-    source = secret.encode() + (body if version == "v1" else method.encode() + url.encode() + body)
-    return {"X-HubSpot-Signature": hashlib.sha256(source).hexdigest(), "X-HubSpot-Signature-Version": version}
+    headers = verifiers.sign("hubspot", secrets=[secret], body=body, url=url, method=method, now=now, scheme=version)
+    return {_CASED[name]: value for name, value in headers.items()}
+
+
+# HubSpot's own spelling, which the cases below override by name.
+_CASED = {
+    name.lower(): name
+    for name in (
+        "X-HubSpot-Signature-v3",
+        "X-HubSpot-Request-Timestamp",
+        "X-HubSpot-Signature",
+        "X-HubSpot-Signature-Version",
+    )
+}
 
 
 V1_DOC_BODY = (

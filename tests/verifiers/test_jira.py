@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -68,8 +67,9 @@ def sign(body: bytes, *, secret: str | None = None, connect: bool = False, now: 
     """Admin webhook X-Hub-Signature (sha256=hex HMAC of the body, default key SECRET), or with connect=True
     a Connect ``Authorization: JWT`` for a POST to URL (default key SHARED)."""
     if connect:
-        return {"authorization": f"JWT {connect_token(secret=secret or SHARED, now=now)}"}
-    return {"x-hub-signature": "sha256=" + hmac.new((secret or SECRET).encode(), body, hashlib.sha256).hexdigest()}
+        secrets = [secret or SHARED, f"iss={CLIENT_KEY}"]
+        return verifiers.sign("jira", secrets=secrets, body=body, url=URL, now=now, scheme="connect")
+    return verifiers.sign("jira", secrets=[secret or SECRET], body=body)
 
 
 def _verify(

@@ -31,20 +31,13 @@ def sign(
 ) -> bytes:
     """The JSON body Lever posts (the signature travels in the body, so this returns the body, not headers).
 
-    ``body`` is ignored unless non-empty, in which case it is parsed and its ``data`` kept.
+    ``body`` is ignored unless non-empty, in which case it is parsed and its ``data`` kept. ``fields``
+    are set after signing (``None`` removes one), to forge or break what was signed.
     """
-    triggered = int(now * 1000)
-    signature = hmac.new(secret.encode(), (token + str(triggered)).encode(), hashlib.sha256).hexdigest()
     data = json.loads(body)["data"] if body else {"candidateId": "c-1", "toStageId": "s-2"}
-    payload = {
-        "triggeredAt": triggered,
-        "event": event,
-        "id": "evt-1",
-        "token": token,
-        "signature": signature,
-        "data": data,
-        **fields,
-    }
+    unsigned = json.dumps({"event": event, "id": "evt-1", "token": token, "data": data}).encode()
+    payload = json.loads(verifiers.sign_request("lever", secrets=[secret], body=unsigned, now=now).body)
+    payload.update(token=token, **fields)  # an empty token is kept as given: the signer would make up one
     return json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
 
 

@@ -5,7 +5,7 @@ import contextlib
 import hashlib
 import hmac
 import json
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given, settings
@@ -35,11 +35,7 @@ BODY = urlencode({"mandrill_events": json.dumps(EVENTS)}).encode()
 
 
 def sign(body: bytes, *, secret: str = SECRET, url: str = URL) -> dict[str, str]:
-    """X-Mandrill-Signature: base64 HMAC-SHA1 over the URL then each sorted form field as name + value."""
-    fields = sorted(parse_qsl(body.decode(), keep_blank_values=True))
-    signed = url + "".join(name + value for name, value in fields)
-    digest = hmac.new(secret.encode(), signed.encode(), hashlib.sha1).digest()
-    return {"x-mandrill-signature": base64.b64encode(digest).decode()}
+    return verifiers.sign("mandrill", secrets=[secret], body=body, url=url)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None, url: str = URL) -> None:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -33,8 +31,7 @@ BODY = json.dumps(
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    """X-Notion-Signature: sha256= + hex HMAC-SHA256 of the body keyed by the verification_token."""
-    return {"x-notion-signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return verifiers.sign("notion", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None) -> None:

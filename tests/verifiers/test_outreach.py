@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -29,11 +27,8 @@ def sign(
     body: bytes, *, secret: str = SECRET, webhook_id: str = "4f3c2b1a-0000-4000-8000-000000000001"
 ) -> dict[str, str]:
     """Headers Outreach sends for ``body``."""
-    return {
-        "outreach-webhook-signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-        "outreach-webhook-id": webhook_id,
-        "content-type": "application/vnd.api+json",
-    }
+    headers = {"outreach-webhook-id": webhook_id, "content-type": "application/vnd.api+json"}
+    return verifiers.sign("outreach", secrets=[secret], body=body, headers=headers)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None) -> None:

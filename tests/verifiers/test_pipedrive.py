@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 
@@ -35,7 +34,7 @@ BODY_V1 = b'{"v":1,"event":"updated.deal","meta":{"v":1,"action":"updated","obje
 
 def sign(body: bytes = b"", *, secret: str = SECRET) -> dict[str, str]:
     """The Authorization header Pipedrive sends for a webhook created with ``user:password`` = ``secret``."""
-    return {"authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
+    return verifiers.sign("pipedrive", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY_V2, *, secrets: list[str] | None = None) -> None:

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -50,8 +47,7 @@ CLOUD = [
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    """intuit-signature: base64 HMAC-SHA256 of the body keyed by the webhook verifier token."""
-    return {"intuit-signature": base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()}
+    return verifiers.sign("quickbooks", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None) -> None:

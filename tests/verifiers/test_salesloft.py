@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 from typing import Any
 
@@ -20,8 +19,7 @@ BODY = b'{"id":1,"email_address":"person@example.com","updated_at":"2024-01-01T0
 
 
 def sign(body: bytes, *, secret: str = SECRET, event: str = "person_updated") -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-    return {"x-salesloft-signature": digest, "x-salesloft-event": event}
+    return verifiers.sign("salesloft", secrets=[secret], body=body, headers={"x-salesloft-event": event})
 
 
 def test_signed_request_verifies() -> None:

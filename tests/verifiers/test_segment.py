@@ -29,8 +29,7 @@ BODY = json.dumps(
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    """Headers Segment sends for ``body``: hex HMAC-SHA1 in X-Signature."""
-    return {"x-signature": hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()}
+    return verifiers.sign("segment", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None) -> None:

@@ -5,7 +5,7 @@ import contextlib
 import json
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,12 +59,10 @@ SECRET = verification_key()
 
 def sign(body: bytes, *, secret: ec.EllipticCurvePrivateKey = _KEY, now: int = NOW) -> dict[str, str]:
     """Headers SendGrid sends for ``body`` at ``now``."""
-    ts = str(now)
-    signature = secret.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {
-        "x-twilio-email-event-webhook-signature": base64.b64encode(signature).decode(),
-        "x-twilio-email-event-webhook-timestamp": ts,
-    }
+    pem = secret.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return verifiers.sign("sendgrid", secrets=[pem], body=body, now=now)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None, now: float = NOW) -> None:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 from urllib.parse import urlencode
 
@@ -39,9 +37,7 @@ NOW = 1_700_000_000
 
 def sign(body: bytes, *, secret: str = SECRET, now: int = NOW) -> dict[str, str]:
     """Headers Slack would send for ``body`` signed at ``now`` with ``secret``."""
-    ts = str(now)
-    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"x-slack-request-timestamp": ts, "x-slack-signature": "v0=" + digest}
+    return verifiers.sign("slack", secrets=[secret], body=body, now=now)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None, now: float = NOW) -> None:

@@ -45,11 +45,8 @@ def sign(
     body: bytes, *, secret: str = SECRET, msg_id: str = MSG_ID, now: int = NOW, prefix: str = "webhook-"
 ) -> dict[str, str]:
     """Standard Webhooks headers for ``body``; ``prefix="svix-"`` gives Svix's header names."""
-    return {
-        prefix + "id": msg_id,
-        prefix + "timestamp": str(now),
-        prefix + "signature": _v1(body, secret=secret, msg_id=msg_id, now=now),
-    }
+    provider = "svix" if prefix == "svix-" else "standard_webhooks"
+    return verifiers.sign(provider, secrets=[secret], body=body, now=now, headers={prefix + "id": msg_id})
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None, now: float = NOW) -> None:

@@ -41,7 +41,7 @@ def v1(body: bytes, *, secret: str, now: int) -> str:
 
 def sign(body: bytes, *, secret: str = SECRET, now: int = NOW) -> dict[str, str]:
     """The Stripe-Signature header Stripe would send for ``body`` signed at ``now``."""
-    return {"stripe-signature": f"t={now},v1={v1(body, secret=secret, now=now)}"}
+    return verifiers.sign("stripe", secrets=[secret], body=body, now=now)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None, now: float = NOW) -> None:

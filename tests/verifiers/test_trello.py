@@ -33,9 +33,7 @@ BODY = json.dumps(
 
 
 def sign(body: bytes, *, secret: str = SECRET, url: str = URL) -> dict[str, str]:
-    """X-Trello-Webhook: base64 HMAC-SHA1 of body + callback URL, keyed by the app secret."""
-    digest = hmac.new(secret.encode(), body + url.encode(), hashlib.sha1).digest()
-    return {"x-trello-webhook": base64.b64encode(digest).decode()}
+    return verifiers.sign("trello", secrets=[secret], body=body, url=url)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None, url: str = URL) -> None:

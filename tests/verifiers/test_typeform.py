@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import hmac
@@ -28,9 +27,7 @@ BODY = json.dumps(
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    """Headers Typeform sends for ``body``: ``sha256=`` + base64(HMAC-SHA256)."""
-    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    return {"typeform-signature": "sha256=" + digest}
+    return verifiers.sign("typeform", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes, *, secrets: list[str] | None = None) -> None:

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -33,8 +30,7 @@ BODY = json.dumps(
 
 
 def sign(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
-    """x-xero-signature: base64 HMAC-SHA256 of the body keyed by the webhook key."""
-    return {"x-xero-signature": base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()}
+    return verifiers.sign("xero", secrets=[secret], body=body)
 
 
 def _verify(headers: dict[str, str], body: bytes = BODY, *, secrets: list[str] | None = None) -> None:
