@@ -21,6 +21,7 @@ from router.cli.context import prepared
 from router.cli.events import events_cli, replay
 from router.cli.forward import forward
 from router.cli.keys import keys_cli
+from router.cli.send import send
 from router.egress.checks import record_refusals
 from router.ingress.http_protocol import Limits, bounded_protocol
 from router.runtime.process import build_registry, connect
@@ -36,6 +37,7 @@ cli.add_typer(events_cli, name="events")
 cli.add_typer(keys_cli, name="keys")
 cli.command("replay")(replay)
 cli.command("forward")(forward)
+cli.command("send")(send)
 console = Console()
 
 ConfigPath = Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="Config YAML.")]
