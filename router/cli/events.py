@@ -27,7 +27,7 @@ from rich.text import Text
 
 from router.cli.context import in_process
 from router.cli.errors import CliError
-from router.cli.output import JsonOption, echo_json, id_column
+from router.cli.output import JsonOption, echo_json, id_column, text_column
 from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay import ReplayConfig, Replayer
@@ -135,7 +135,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(id_column(), *COLUMNS[1:])
+    table = Table(id_column(), *(text_column(c) for c in COLUMNS[1:]))
     for row in rows:
         table.add_row(*(Text(v) for v in _cells(row)))  # stored values came from webhooks: text, never Rich markup
     return table

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from router.cli.context import prepared
 from router.cli.errors import CliError
-from router.cli.output import JsonOption, echo_json, id_column
+from router.cli.output import JsonOption, echo_json, id_column, text_column
 from router.runtime.process import connect
 from subscriptions.api_keys import ApiKey, ApiKeys
 from subscriptions.audit import AuditLog
@@ -84,7 +84,7 @@ def keys_list(as_json: JsonOption = False) -> None:
             ]
         )
         return
-    table = Table(id_column(), "name", "scopes", "created", "last used", "revoked")
+    table = Table(id_column(), *(text_column(c) for c in ("name", "scopes", "created", "last used", "revoked")))
     for key in found:
         table.add_row(
             key.id,

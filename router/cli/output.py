@@ -20,3 +20,8 @@ def id_column(header: str = "id") -> Column:
     """A column that keeps every id whole: Rich narrows and folds the other columns of a narrow terminal instead
     of ellipsising this one, and a table wider than the terminal wraps past its edge rather than cut an id."""
     return Column(header, no_wrap=True, overflow="ignore", min_width=len(header))
+
+
+def text_column(header: str) -> Column:
+    """Any other column: folded onto more lines in a narrow terminal, never cut with an ellipsis."""
+    return Column(header, overflow="fold")
