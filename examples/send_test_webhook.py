@@ -2,7 +2,8 @@
 
     python examples/send_test_webhook.py [--url http://127.0.0.1:8000]
 
-Uses the signing secret from examples/quickstart.yaml and the admin token from
+The URL defaults to the one `hookrouter serve` listens on with the same settings (HOOKROUTER_HOST and
+HOOKROUTER_PORT). Uses the signing secret from examples/quickstart.yaml and the admin token from
 HOOKROUTER_ADMIN_TOKEN (default: the Quickstart's).
 """
 
@@ -17,14 +18,17 @@ import time
 import httpx
 
 import verifiers
+from router.settings import Settings
 
 SECRET = "quickstart-signing-secret"
 PATH = "/webhook/triggers/connect/slack/slack-app"
 
 
 def main() -> int:
+    settings = Settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104 (not binding)
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--url", default=f"http://{host}:{settings.port}")
     base = parser.parse_args().url.rstrip("/")
     token = os.environ.get("HOOKROUTER_ADMIN_TOKEN", "quickstart-admin-token-for-local-use-only")
     body = json.dumps(

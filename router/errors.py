@@ -19,8 +19,10 @@
     ├── ReplayConflict                 replay_conflict         409   router.history.replay_jobs
     ├── RenderError (ValueError)       render_error            —     router.notifications.destinations.webhook
     ├── EmbeddedRedisError (RuntimeError) embedded_redis_failed —   router.runtime.embedded
-    └── PollFailed                     its code                —     router.polling.fetch: a poll that did not complete
-        └── Unauthorized               http_401                —     the provider refused the access token
+    ├── PollFailed                     its code                —     router.polling.fetch: a poll that did not complete
+    │   └── Unauthorized               http_401                —     the provider refused the access token
+    ├── StartupError (RuntimeError)    startup_failed          —     router.runtime.bootstrap: no usable store
+    └── CliError                       command_line_error      —     router.cli.errors: one line, exit status 2
 
 The leaves live beside the code that raises them; the ones that are also a ``ValueError`` or ``RuntimeError``
 keep that base so callers catching the builtin still do. (``router.egress.policy.AddressRefused`` is an

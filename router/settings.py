@@ -255,6 +255,16 @@ class Settings(BaseSettings):
         "pause while the live routing backlog is high.",
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # Refused here, by name, rather than by the first command that connects.
+        if not value:
+            return None  # set but empty: unset, as it always was (the embedded Redis)
+        if value.split("://", 1)[0] not in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
+            raise ValueError("must be a redis://, rediss://, unix://, redis+cluster:// or rediss+cluster:// URL")
+        return value
+
     @field_validator("admin_token", "metrics_token")
     @classmethod
     def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:

@@ -148,7 +148,8 @@ def test_the_checks_see_the_usual_spellings(source: str, family: str, raw: int) 
 
 # What a process builds once (router/runtime/process.py), and the few other places allowed to build one.
 BUILT_ONCE = {
-    "connect": {"runtime/process.py", "cli/main.py", "cli/events.py", "cli/keys.py"},  # the CLI's one-shot commands
+    # the CLI's one-shot commands, `forward` and `send`
+    "connect": {"runtime/process.py", "cli/main.py", "cli/events.py", "cli/keys.py", "cli/forward.py", "cli/send.py"},
     "guarded_client": {"runtime/process.py"},
     "Limiter": {"runtime/process.py"},
     "DestinationSender": {"runtime/process.py"},
@@ -156,6 +157,7 @@ BUILT_ONCE = {
         "runtime/process.py",
         "runtime/workers.py",  # one per consumer group the workers read as
         "cli/events.py",  # one-shot commands
+        "cli/send.py",
         "delivery/runner.py",  # the workflow runners' client, on their own Redis
         "history/indexes.py",  # an EventIndex built on a bare client (tests, the CLI)
     },

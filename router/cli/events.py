@@ -12,10 +12,10 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from redis.asyncio import Redis
@@ -25,15 +25,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from router import logs
+from router.cli.context import in_process
+from router.cli.errors import CliError
+from router.cli.output import JsonOption, echo_json, id_column, text_column
 from router.delivery.outcomes import DeliveryRecords
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay import ReplayConfig, Replayer
-from router.history.replay_jobs import FINISHED, MODES, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
+from router.history.replay_jobs import FINISHED, ReplayConflict, ReplayJob, ReplayJobs, ReplayRequest
 from router.history.replay_jobs import parse_when as _parse_when
 from router.ingress.sdk.responses import iso_ms
 from router.routing.outcomes import RoutingOutcomes
-from router.runtime.bootstrap import prepare
 from router.runtime.process import build_registry, connect
 from router.settings import Settings
 from router.storage.entries import IngestEvent
@@ -46,7 +47,15 @@ events_cli = typer.Typer(help="Look at stored events.", no_args_is_help=True)
 console = Console()
 
 Integration = Annotated[str | None, typer.Option(help="Integration id.")]
-Status = Annotated[str | None, typer.Option(help="received | routed | unmatched | delivered | failed | dead.")]
+# The admin API's event statuses (router.history.indexes.STATUSES), spelled out so the shell can complete them.
+StatusName = Literal["received", "routed", "unmatched", "delivered", "failed", "dead"]
+Status = Annotated[
+    StatusName | None,
+    typer.Option(
+        help="The event's status, as the admin API's `status`: received (not routed yet), routed (trigger jobs "
+        "made), unmatched, delivered, failed or dead.",
+    ),
+]
 Since = Annotated[str | None, typer.Option(help="Received at or after: ISO date/time or 30m, 2h, 3d (ago).")]
 Until = Annotated[str | None, typer.Option(help="Received before: ISO date/time or 30m, 2h, 3d (ago).")]
 Credential = Annotated[str | None, typer.Option(help="Credential id.")]
@@ -73,18 +82,6 @@ async def _connected(settings: Settings) -> AsyncIterator[Ctx]:
         await redis.aclose()
 
 
-def _in_process(run: Callable[[Settings], Any]) -> Any:
-    """Read the settings (starting an embedded Redis if REDIS_URL is unset), run, stop that Redis."""
-    settings = Settings()
-    logs.setup(settings.log_level)
-    settings, embedded = prepare(settings)
-    try:
-        return asyncio.run(run(settings))
-    finally:
-        if embedded:
-            embedded.stop()
-
-
 def _when(text: str | None, option: str) -> int | None:
     if text is None:
         return None
@@ -105,33 +102,42 @@ def _filter(**values: Any) -> EventFilter:
 # -- events list / show / tail -----------------------------------------------------------------
 
 
-async def _rows(ctx: Ctx, events: list[StoredEvent]) -> list[list[str]]:
+# An event's summary: the admin API's names (GET /api/events), `routing` being its routing outcome's status.
+COLUMNS = ("id", "received_at", "integration", "provider_id", "event_type", "status", "routing", "jobs", "replay_of")
+
+
+async def _rows(ctx: Ctx, events: list[StoredEvent]) -> list[dict[str, Any]]:
     index = EventIndex(ctx.redis, ctx.keys)
     outcomes = await RoutingOutcomes(ctx.store, ctx.keys).get_many([e.id for e in events])
     rows = []
     for stored, raw in zip(events, outcomes, strict=True):
-        routing = json.loads(raw) if raw else {}
+        routing: dict[str, Any] = json.loads(raw) if raw else {"status": "received"}
         event = IngestEvent.lenient(stored.fields, stored.id)
         received = int(event.received_at or 0)
         rows.append(
-            [
-                stored.id,
-                iso_ms(received) if received else "",
-                event.integration,
-                event.provider_id,
-                event.event_type,
-                await index.status_of(stored.id),
-                str(len(routing.get("jobs", []))),
-                event.replay_of,
-            ]
+            {
+                "id": stored.id,
+                "received_at": iso_ms(received) if received else None,
+                "integration": event.integration,
+                "provider_id": event.provider_id,
+                "event_type": event.event_type,
+                "status": await index.status_of(stored.id),
+                "routing": routing.get("status", ""),
+                "jobs": [job["job_id"] for job in routing.get("jobs", [])],
+                "replay_of": event.replay_of or None,
+            }
         )
     return rows
 
 
-def _table(rows: list[list[str]]) -> Table:
-    table = Table("id", "received", "integration", "provider_id", "event_type", "status", "jobs", "replay_of")
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [str(len(v)) if k == "jobs" else (v or "") for k, v in row.items()]
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(id_column(), *(text_column(c) for c in COLUMNS[1:]))
     for row in rows:
-        table.add_row(*(Text(v) for v in row))  # stored values came from webhooks: text, never Rich markup
+        table.add_row(*(Text(v) for v in _cells(row)))  # stored values came from webhooks: text, never Rich markup
     return table
 
 
@@ -145,6 +151,7 @@ def events_list(
     since: Since = None,
     until: Until = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: JsonOption = False,
 ) -> None:
     """Stored events, newest first, with their status; filtered through the write-time indexes."""
     flt = _filter(
@@ -157,12 +164,15 @@ def events_list(
         until=until,
     )
 
-    async def run(settings: Settings) -> tuple[list[list[str]], int]:
+    async def run(settings: Settings) -> tuple[list[dict[str, Any]], int]:
         async with _connected(settings) as ctx:
             page = await EventIndex(ctx.redis, ctx.keys).query(flt, limit=limit)
             return await _rows(ctx, await ctx.store.get_many(ctx.keys.ingest, page.ids)), page.total
 
-    rows, total = _in_process(run)
+    rows, total = in_process(run, join=True)
+    if as_json:
+        echo_json({"data": rows, "total": total})
+        return
     console.print(_table(rows))
     console.print(f"{len(rows)} of {total} matching events")
 
@@ -204,19 +214,27 @@ async def _detail(ctx: Ctx, event: StoredEvent) -> dict[str, Any]:
 
 
 @events_cli.command("show")
-def events_show(event_id: Annotated[str, typer.Argument(help="Event (ingest stream entry) id.")]) -> None:
-    """One event as JSON: headers, body, routing outcome, every trigger job and its delivery attempts."""
+def events_show(
+    event_id: Annotated[str, typer.Argument(help="Event (ingest stream entry) id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One event as JSON: headers, body, routing outcome, every trigger job and its delivery attempts.
+
+    Coloured on a terminal; plain JSON with --json or when piped."""
 
     async def run(settings: Settings) -> dict[str, Any] | None:
         async with _connected(settings) as ctx:
             found = await ctx.store.get_many(ctx.keys.ingest, [event_id])
             return await _detail(ctx, found[0]) if found else None
 
-    detail = _in_process(run) if StreamId.is_valid(event_id) else None
+    detail = in_process(run, join=True) if StreamId.is_valid(event_id) else None
     if detail is None:
-        console.print(Text(f"no stored event {event_id}", style="red"))
+        typer.echo(f"hookrouter: no stored event {event_id}", err=True)
         raise typer.Exit(1)
-    console.print_json(data=detail)
+    if as_json or not console.is_terminal:
+        echo_json(detail)
+    else:
+        console.print_json(data=detail)
 
 
 @events_cli.command("tail")
@@ -224,8 +242,9 @@ def events_tail(
     integration: Integration = None,
     interval_s: Annotated[float, typer.Option(min=0.05, max=60, help="Seconds between polls.")] = 1.0,
     stop_after_s: Annotated[float | None, typer.Option(hidden=True)] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print new events as they are stored, until Ctrl-C."""
+    """Print new events as they are stored, until Ctrl-C (with --json: one JSON object a line)."""
 
     async def run(settings: Settings) -> None:
         async with _connected(settings) as ctx:
@@ -239,13 +258,16 @@ def events_tail(
                     after = events[-1].id
                     shown = [e for e in events if integration in (None, IngestEvent.lenient(e.fields).integration)]
                     for row in await _rows(ctx, shown):
-                        console.print(Text("  ".join(v for v in row if v)))
+                        if as_json:
+                            echo_json(row, lines=True)
+                        else:
+                            console.print(Text("  ".join(v for v in _cells(row) if v)), soft_wrap=True)
                     continue
                 await asyncio.sleep(interval_s)
 
-    console.print("[dim]following new events; Ctrl-C to stop[/]")
+    typer.echo("following new events; Ctrl-C to stop", err=True)
     with suppress(KeyboardInterrupt):
-        _in_process(run)
+        in_process(run, join=True)
 
 
 # -- replay ----------------------------------------------------------------------------------
@@ -260,15 +282,16 @@ def replay(
     event_type: EventType = None,
     status: Status = None,
     event_id: Annotated[str | None, typer.Option("--event-id", help="Replay this one event instead.")] = None,
-    mode: Annotated[str, typer.Option(help="reroute (today's registry) or redeliver (the original jobs).")] = "reroute",
+    mode: Annotated[
+        Literal["reroute", "redeliver"],
+        typer.Option(help="reroute (today's registry) or redeliver (its original jobs)."),
+    ] = "reroute",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be replayed; write nothing.")] = False,
     request_id: Annotated[
         str | None, typer.Option(help="Idempotency key: the same id again replays nothing more (or resumes).")
     ] = None,
 ) -> None:
     """Replay stored events in this process, throttled (HOOKROUTER_REPLAY_RATE_PER_S), with a progress bar."""
-    if mode not in MODES:
-        raise typer.BadParameter(f"one of {', '.join(MODES)}", param_hint="--mode")
     if event_id is None and since is None:
         raise typer.BadParameter("give --since (and optionally --until), or --event-id", param_hint="--since")
     flt = None
@@ -287,10 +310,9 @@ def replay(
         req = ReplayRequest(rid, mode=mode, dry_run=dry_run, event_id=event_id, filter=flt)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    console.print(f"replay [bold]{escape(rid)}[/] ({mode}{', dry run' if dry_run else ''})")
     started = time.monotonic()
     relative = _relative(since) or _relative(until)
-    job = _in_process(lambda settings: _replay(settings, req, relative))
+    job = in_process(lambda settings: _replay(settings, req, relative), join=True)
     _summary(job, time.monotonic() - started)
     if job.status == "failed":
         raise typer.Exit(1)
@@ -319,11 +341,11 @@ async def _job(jobs: ReplayJobs, req: ReplayRequest, relative: bool) -> ReplayJo
     # "--since 2h" means two hours before the FIRST run: the same command again is the same request.
     if existing is not None and relative and _untimed(existing.request) == _untimed(req):
         return existing
-    console.print(f"[red]request id {escape(req.request_id)} belongs to a replay with other parameters[/]")
-    raise typer.Exit(2)
+    raise CliError(f"request id {req.request_id} belongs to a replay with other parameters")
 
 
 async def _replay(settings: Settings, req: ReplayRequest, relative: bool) -> ReplayJob:
+    console.print(f"replay [bold]{escape(req.request_id)}[/] ({req.mode}{', dry run' if req.dry_run else ''})")
     async with _connected(settings) as ctx:
         cache = SnapshotCache(build_registry(settings, ctx.redis), refresh_s=settings.registry_refresh_s)
         jobs = ReplayJobs(ctx.redis, ctx.keys, record_ttl_s=settings.retention_days * 86_400)

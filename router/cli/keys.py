@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from router import logs
-from router.runtime.bootstrap import prepare
+from router.cli.context import prepared
+from router.cli.errors import CliError
+from router.cli.output import JsonOption, echo_json, id_column, text_column
 from router.runtime.process import connect
-from router.settings import Settings
 from subscriptions.api_keys import ApiKey, ApiKeys
 from subscriptions.audit import AuditLog
 from subscriptions.keys import RegistryKeys
@@ -24,25 +24,19 @@ console = Console()
 T = TypeVar("T")
 
 
-def _run(action: Callable[[ApiKeys, AuditLog], Awaitable[T]]) -> T:
-    """Read the settings (starting an embedded Redis if REDIS_URL is unset), run ``action``, close up."""
-    settings = Settings()
-    logs.setup(settings.log_level)
-    settings, embedded = prepare(settings)
+def _run(action: Callable[[ApiKeys, AuditLog], Awaitable[T]], *, join: bool = False) -> T:
+    """Run ``action`` on the store (``join``: only one that runs already; see ``router.cli.context``)."""
+    with prepared(join=join) as (settings, _):
 
-    async def run() -> T:
-        redis = connect(settings)
-        try:
-            keys = RegistryKeys(settings.prefix)
-            return await action(ApiKeys(redis, keys), AuditLog(redis, keys))
-        finally:
-            await redis.aclose()
+        async def run() -> T:
+            redis = connect(settings)
+            try:
+                keys = RegistryKeys(settings.prefix)
+                return await action(ApiKeys(redis, keys), AuditLog(redis, keys))
+            finally:
+                await redis.aclose()
 
-    try:
         return asyncio.run(run())
-    finally:
-        if embedded:
-            embedded.stop()
 
 
 @keys_cli.command("create")
@@ -62,8 +56,7 @@ def keys_create(
     try:
         key, token = _run(create)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise CliError(str(exc)) from None
     typer.echo(f"created key {key.id} ({', '.join(key.scopes)}); it will not be shown again:", err=True)
     typer.echo(token)
 
@@ -73,10 +66,25 @@ def _when(at: float | None) -> str:
 
 
 @keys_cli.command("list")
-def keys_list() -> None:
+def keys_list(as_json: JsonOption = False) -> None:
     """Every key, revoked ones included, with when it was last used (to the minute). Never a secret."""
-    found: list[ApiKey] = _run(lambda keys, _: keys.list())
-    table = Table("id", "name", "scopes", "created", "last used", "revoked")
+    found: list[ApiKey] = _run(lambda keys, _: keys.list(), join=True)
+    if as_json:
+        echo_json(
+            [
+                {
+                    "id": key.id,
+                    "name": key.name,
+                    "scopes": list(key.scopes),
+                    "created_at": _when(key.created_at),
+                    "last_used_at": None if key.last_used_at is None else _when(key.last_used_at),
+                    "revoked": key.revoked,
+                }
+                for key in found
+            ]
+        )
+        return
+    table = Table(id_column(), *(text_column(c) for c in ("name", "scopes", "created", "last used", "revoked")))
     for key in found:
         table.add_row(
             key.id,
@@ -100,6 +108,5 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `
         return revoked
 
     if not _run(revoke):
-        typer.echo(f"error: no live key {key_id}", err=True)
-        raise typer.Exit(1)
+        raise CliError(f"no live key {key_id}", 1)
     typer.echo(f"revoked {key_id}")

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import signal
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from starlette.applications import Starlette
 
 from router import logs
+from router.cli import errors
+from router.cli.context import prepared
 from router.cli.events import events_cli, replay
+from router.cli.forward import forward
 from router.cli.keys import keys_cli
+from router.cli.send import send
 from router.egress.checks import record_refusals
 from router.ingress.http_protocol import Limits, bounded_protocol
-from router.runtime.bootstrap import prepare
-from router.runtime.embedded import EmbeddedRedis
 from router.runtime.process import build_registry, connect
 from router.settings import Settings, proxy_networks
 from subscriptions.audit import AuditLog
@@ -30,27 +32,30 @@ from subscriptions.errors import ConfigError, RegistryChanged
 from subscriptions.keys import RegistryKeys
 from subscriptions.plan import Change
 
-cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True, add_completion=False)
+cli = typer.Typer(help="Webhook ingestion and trigger router.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events")
 cli.add_typer(keys_cli, name="keys")
 cli.command("replay")(replay)
+cli.command("forward")(forward)
+cli.command("send")(send)
 console = Console()
 
 ConfigPath = Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="Config YAML.")]
 
 
-def _settings() -> tuple[Settings, EmbeddedRedis | None]:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        # One line per bad setting, named as the operator wrote it; never the value (it may be a secret).
-        for error in exc.errors():
-            name = "HOOKROUTER_" + "_".join(str(part) for part in error["loc"][:1]).upper()
-            message = error["msg"].removeprefix("Value error, ")
-            typer.echo(f"invalid setting {name}: {message}", err=True)
-        raise typer.Exit(2) from None
-    logs.setup(settings.log_level)
-    return prepare(settings)
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hookrouter {importlib.metadata.version('hookrouter')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Webhook ingestion and trigger router."""
 
 
 async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> list[Change]:
@@ -96,12 +101,8 @@ def _print_changes(changes: list[Change], *, dry_run: bool = False) -> None:
 def _run_apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> None:
     try:
         changes = asyncio.run(_apply(settings, path, prune=prune, dry_run=dry_run))
-    except ConfigError as exc:
-        console.print(Text(str(exc), style="red"))
-        raise typer.Exit(2) from None
     except RegistryChanged:
-        console.print(Text("the registry kept changing while applying; nothing was written: run again", style="red"))
-        raise typer.Exit(1) from None
+        raise errors.CliError("the registry kept changing while applying; nothing was written: run again", 1) from None
     _print_changes(changes, dry_run=dry_run)
 
 
@@ -117,13 +118,9 @@ def apply_cmd(
     """Upsert a declarative config file; prints what changed. Idempotent.
 
     A workflow's activations in the file are authoritative: users no longer listed are deactivated."""
-    settings, embedded = _settings()
-    try:
+    with prepared(join=False) as (settings, _):
         # Pruning deletes: it shows the diff and writes nothing until the operator confirms with --yes.
         _run_apply(settings, file, prune=prune, dry_run=dry_run or (prune and not yes))
-    finally:
-        if embedded:
-            embedded.stop()
 
 
 @cli.command()
@@ -146,9 +143,8 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the webhook receiver (and, unless HOOKROUTER_RUN_WORKERS=false, the routing workers)."""
-    settings, embedded = _settings()
-    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
-    try:
+    with prepared(join=False) as (settings, embedded):
+        settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
         if embedded:
             console.print(
                 f"[yellow]No REDIS_URL set: using an embedded redis-server with append-only persistence "
@@ -167,9 +163,6 @@ def serve(
         from router.app import create_app
 
         _run(create_app(settings), settings, settings.port)
-    finally:
-        if embedded:
-            embedded.stop()
 
 
 @cli.command()
@@ -177,14 +170,10 @@ def worker() -> None:
     """Run the workers only: routing, delivery, subscriptions (scale out; they share Redis consumer groups).
 
     Serves /healthz and /readyz on HOOKROUTER_HOST:HOOKROUTER_HEALTH_PORT for probes."""
-    settings, embedded = _settings()
-    try:
+    with prepared(join=False) as (settings, _):
         from router.app import create_worker_app  # as in serve: only the commands that serve import the app
 
         _run(create_worker_app(settings), settings, settings.health_port)
-    finally:
-        if embedded:
-            embedded.stop()
 
 
 def server_options(settings: Settings, port: int) -> dict[str, Any]:
@@ -242,4 +231,4 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    cli()
+    errors.run(typer.main.get_command(cli))

@@ -36,7 +36,7 @@ from router.history.indexes import index_reported
 from router.history.runs import RunReport, RunReports
 from router.ingress.sdk.responses import RunnerResponse, iso_ms, publish
 from router.storage.entries import ExecutionReport, MalformedEntry
-from router.storage.keys import RUNNER_GROUP, Keys
+from router.storage.keys import OBSERVER_GROUP, RUNNER_GROUP, Keys
 from router.storage.store import EventStore, StoredEvent
 
 __all__ = ["Job", "RunnerClient"]
@@ -64,11 +64,15 @@ class RunnerClient:
         maxlen: int = 1_000_000,
         response_ttl_s: int = 300,
         report_ttl_s: int = 90 * 86_400,  # HOOKROUTER_RETENTION_DAYS' default: reports live as long as events
+        group: str = RUNNER_GROUP,
     ) -> None:
+        """``group``: the consumer group read; ``OBSERVER_GROUP`` for a reader that is no runner (``hookrouter
+        forward``): it gets jobs from when it joined, the runners still get every job."""
         self._redis = redis
         self._keys = keys
         self._stream = keys.triggers(workflow_id)
-        self._store = EventStore(redis, maxlen=maxlen, group=RUNNER_GROUP, consumer=consumer)
+        self._group = group
+        self._store = EventStore(redis, maxlen=maxlen, group=group, consumer=consumer)
         self._response_ttl_s = response_ttl_s
         self._runs = RunReports(redis, keys)
         self._report_ttl_s = report_ttl_s
@@ -90,8 +94,15 @@ class RunnerClient:
 
     async def _ensure_group(self) -> None:
         if not self._group_ready:
-            await self._store.ensure_group(self._stream)
+            await self._store.ensure_group(self._stream, start="$" if self._group == OBSERVER_GROUP else "0")
             self._group_ready = True
+
+    async def leave(self) -> None:
+        """Leave the group (an observer's group goes with its last consumer); what this consumer had pending is
+        dropped from it, not from the runners'."""
+        if self._group_ready:
+            await self._store.leave_group(self._stream)
+            self._group_ready = False
 
     async def read(self, *, count: int = 10, block_ms: int = 1000) -> list[Job]:
         """New jobs for this consumer (blocks up to ``block_ms``)."""

@@ -262,7 +262,7 @@ class DeliveryWorker:
                 secrets=[s.get_secret_value() for s in target.secrets],
                 timeout_s=target.timeout_s,
                 now=self._clock,
-                headers=_content_type(job) | _trace(job),
+                headers=content_type_of(job) | _trace(job),
             )
             # Only what says the target is unwell counts against its breaker; a 4xx is about this one job.
             success = attempt.verdict is not Verdict.RETRY
@@ -341,7 +341,8 @@ def _trace(job: Job) -> dict[str, str]:
     )
 
 
-def _content_type(job: Job) -> dict[str, str]:
+def content_type_of(job: Job) -> dict[str, str]:
+    """The job's stored Content-Type as a header to send, when it has one."""
     try:
         stored = json.loads(job.entry.headers or "{}")
     except ValueError:

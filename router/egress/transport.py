@@ -125,3 +125,10 @@ def guarded_client(
         trust_env=False,
         timeout=timeout,
     )
+
+
+def local_client(*, timeout_s: float = 10.0) -> httpx.AsyncClient:
+    """An ``AsyncClient`` WITHOUT the egress policy, for the command line's requests to its user's own services:
+    ``hookrouter forward --to`` (an app under development on this machine) and ``hookrouter send`` (this router).
+    Loopback and private addresses are the point there. Never for a URL from the registry or from a request."""
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=httpx.Timeout(timeout_s))

@@ -110,7 +110,8 @@ def make_private(data_dir: Path) -> None:
         )
 
 
-def _responds(sock: Path) -> bool:
+def responds(sock: Path) -> bool:
+    """Whether a redis-server answers PING on this unix socket."""
     import socket
 
     if not sock.exists():
@@ -142,7 +143,7 @@ class EmbeddedRedis:
 
     def start(self, *, timeout_s: float = 10) -> str:
         make_private(self.data_dir)
-        if _responds(self.socket):  # another hookrouter process (serve) already runs it: share it
+        if responds(self.socket):  # another hookrouter process (serve) already runs it: share it
             return self.url
         self.socket.unlink(missing_ok=True)
         exe = find_redis_server()
@@ -170,7 +171,7 @@ class EmbeddedRedis:
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077
         )
         deadline = time.monotonic() + timeout_s
-        while not _responds(self.socket):
+        while not responds(self.socket):
             if self._proc.poll() is not None:
                 raise EmbeddedRedisError(
                     f"embedded redis-server exited ({self._proc.returncode}); see {self.data_dir / 'redis.log'}"

@@ -6,7 +6,9 @@ wait before the next:
 - ``AckedTrim`` (every few seconds): work streams drop what their readers are done with. The HTTP delivery
   stream and every trigger stream lose the entries each of their consumer groups has acknowledged (XTRIM MINID
   up to the oldest entry some group has pending or not read yet; ``EventStore.trim_acked``). A trigger stream
-  no runner reads yet (no group) keeps its jobs for the runner to come, until retention or MAXLEN.
+  no runner reads yet (no group) keeps its jobs for the runner to come, until retention or MAXLEN. The observer
+  group of ``hookrouter forward`` (``OBSERVER_GROUP``) is not counted: it neither holds entries back nor lets a
+  stream only it reads lose them.
 - ``Retention`` (hourly): everything older than the retention period, whether acknowledged or not: the ingest
   stream and its dead letters, routing outcomes, history indexes (``router/history/indexes.py trim_history``, also
   per project), trigger streams, the delivery stream and its dead letters, the notification and executions

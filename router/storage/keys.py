@@ -21,6 +21,9 @@ DELIVERY_GROUP = "delivery"  # the delivery worker, on the delivery-jobs stream
 DESTINATIONS_GROUP = "destinations"  # the notification fan-out, on the notifications stream
 NOTIFY_GROUP = "notify"  # the executions bridge, on the executions stream
 RUNNER_GROUP = "runners"  # workflow runners, on each trigger stream
+# `hookrouter forward`, on a trigger stream: an observer. It reads jobs from when it joined, and the acked-entry
+# trim ignores it (it neither holds entries back nor lets a stream no runner reads yet lose its jobs).
+OBSERVER_GROUP = "forward"
 
 _LONG = 200  # parts longer than this are hashed: bounded keys, whatever a provider (or an attacker) sends
 

@@ -32,6 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 from router import metrics
 from router.errors import StoreUnavailable
 from router.storage import scripts
+from router.storage.keys import OBSERVER_GROUP
 from router.storage.redis_client import decoded
 from router.storage.stream_id import U64, StreamId
 from router.tasks import cancel
@@ -141,11 +142,7 @@ end
 local function before(a_ms, a_seq, b_ms, b_seq) return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq) end
 local first_ms, first_seq = parse(head[1][1])
 local cut_ms, cut_seq = nil, nil
-for _, group in ipairs(groups) do
-  local name, last = nil, '0-0'
-  for i = 1, #group, 2 do
-    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
-  end
+local function cut_of(name, last)
   local ms, seq = nil, nil
   local pending = redis.call('XPENDING', KEYS[1], name)
   if pending[1] > 0 then
@@ -159,8 +156,19 @@ for _, group in ipairs(groups) do
     ms, seq = parse(last)
     seq = seq + 1  -- everything up to the last entry handed out is acked: keep what follows it
   end
-  if cut_ms == nil or before(ms, seq, cut_ms, cut_seq) then cut_ms, cut_seq = ms, seq end
+  return ms, seq
 end
+for _, group in ipairs(groups) do
+  local name, last = nil, '0-0'
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  if name ~= ARGV[1] then  -- the observer group (ARGV[1]) neither holds entries back nor lets them go
+    local ms, seq = cut_of(name, last)
+    if cut_ms == nil or before(ms, seq, cut_ms, cut_seq) then cut_ms, cut_seq = ms, seq end
+  end
+end
+if cut_ms == nil then return 0 end  -- only the observer reads it: kept, as a stream no group reads
 return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', cut_ms, cut_seq))
 """
 
@@ -294,14 +302,20 @@ class EventStore:
 
     # -- consuming ---------------------------------------------------------------------------
 
-    async def ensure_group(self, stream: str) -> None:
+    async def ensure_group(self, stream: str, *, start: str = "0") -> None:
+        """Create the group unless it exists. ``start`` "0": from the stream's first entry, so nothing stored
+        before the first worker started is skipped; "$": only entries added from now on (the observer)."""
         try:
-            # id="0": a new group starts from the stream's first entry, so nothing stored before the first
-            # worker started is skipped.
-            await self._redis.xgroup_create(stream, self._group, id="0", mkstream=True)
+            await self._redis.xgroup_create(stream, self._group, id=start, mkstream=True)
         except ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
+
+    async def leave_group(self, stream: str) -> None:
+        """Remove this consumer (its pending entries with it), and the group once no consumer is left in it."""
+        await self._redis.xgroup_delconsumer(stream, self._group, self._consumer)
+        if not await self._redis.xinfo_consumers(stream, self._group):
+            await self._redis.xgroup_destroy(stream, self._group)
 
     async def read_new(self, stream: str, *, count: int, block_ms: int) -> list[StoredEvent]:
         # block_ms 0 means "don't wait" here; BLOCK 0 would mean "wait forever" to Redis.
@@ -450,7 +464,7 @@ class EventStore:
         for start in range(0, len(streams), 500):  # a round trip per 500 streams, not one pipeline for them all
             async with self._redis.pipeline(transaction=False) as pipe:
                 for stream in streams[start : start + 500]:
-                    await scripts.queue(self._trim_acked, pipe, keys=[stream], args=[])
+                    await scripts.queue(self._trim_acked, pipe, keys=[stream], args=[OBSERVER_GROUP])
                 trimmed += sum(int(r) for r in await scripts.execute(pipe))
         return trimmed
 

@@ -154,7 +154,8 @@ def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Pat
     bad.write_text("project: {id: p}\nintegrations:\n  - {id: i, type: nope}\n")
     env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest")
     result = hookrouter("apply", "-f", str(bad), env=env, cwd=tmp_path)
-    assert result.returncode == 2 and "unknown integration type 'nope'" in result.stdout
+    assert result.returncode == 2 and "unknown integration type 'nope'" in result.stderr
+    assert result.stderr.startswith("hookrouter: ") and "Traceback" not in result.stderr
 
 
 def test_apply_refuses_a_url_signing_integration_without_a_public_url(redis_url: str, tmp_path: Path) -> None:
@@ -163,8 +164,7 @@ def test_apply_refuses_a_url_signing_integration_without_a_public_url(redis_url:
     env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest")
     refused = hookrouter("apply", "-f", str(config), env=env, cwd=tmp_path)
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    output = " ".join(refused.stdout.split())  # Rich wraps long lines
-    assert "integration 'tw-sms': type twilio signs its webhook URL; set HOOKROUTER_PUBLIC_URL" in output
+    assert "integration 'tw-sms': type twilio signs its webhook URL; set HOOKROUTER_PUBLIC_URL" in refused.stderr
     accepted = hookrouter(
         "apply", "-f", str(config), env={**env, "HOOKROUTER_PUBLIC_URL": "https://h.example"}, cwd=tmp_path
     )
@@ -173,7 +173,8 @@ def test_apply_refuses_a_url_signing_integration_without_a_public_url(redis_url:
 
 def test_external_redis_without_a_master_key_refuses_to_start(redis_url: str, tmp_path: Path) -> None:
     result = hookrouter("apply", "-f", str(EXAMPLE), env=cli_env(REDIS_URL=redis_url), cwd=tmp_path)
-    assert result.returncode != 0 and "HOOKROUTER_MASTER_KEY is required" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("hookrouter: HOOKROUTER_MASTER_KEY is required")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_worker_serves_health_and_readiness_and_stops_on_sigterm(redis_url: str, tmp_path: Path) -> None:
@@ -232,6 +233,6 @@ def test_a_data_directory_that_is_not_private_refuses_to_start(tmp_path: Path) -
     data.mkdir(mode=0o755)
     os.chown(data, 4242, 4242)  # another user's: it could read every stored event
     result = hookrouter("serve", env=cli_env(HOOKROUTER_DATA_DIR=str(data)), cwd=ROOT)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
     assert "cannot start the embedded Redis" in result.stderr and "belongs to uid 4242" in result.stderr
     assert "Traceback" not in result.stderr and not (data / "redis.sock").exists()

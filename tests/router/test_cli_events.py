@@ -70,7 +70,7 @@ async def test_events_list_and_show(
     assert detail["id"] == ids[0] and detail["status"] == "routed" and detail["routing"]["status"] == "matched"
     assert [j["workflow"] for j in detail["jobs"]] == ["wf-1"] and json.loads(detail["body"])["event_id"] == "Ev0"
     missing = hookrouter("events", "show", "1-0", env=env(redis_url), cwd=tmp_path)
-    assert missing.returncode == 1 and "no stored event" in missing.stdout
+    assert missing.returncode == 1 and missing.stderr == "hookrouter: no stored event 1-0\n"
     bad = hookrouter("events", "list", "--since", "yesterday", env=env(redis_url), cwd=tmp_path)
     assert bad.returncode == 2 and "ISO date" in bad.stderr
 
@@ -80,10 +80,12 @@ async def test_events_tail_prints_new_events(redis: Redis, redis_url: str, tmp_p
     await store.append(KEYS.ingest, {"integration": "old", "received_at": "1"})
     args = [sys.executable, "-m", "router", "events", "tail", "--interval-s", "0.05", "--stop-after-s", "4"]
     ours = await client_ids(redis)
-    proc = subprocess.Popen(args, env=env(redis_url), cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, env=env(redis_url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        assert proc.stdout is not None
-        assert "following new events" in proc.stdout.readline()
+        assert proc.stderr is not None
+        assert "following new events" in proc.stderr.readline()  # on stderr: stdout is only events
         await until_polling(redis, ours, proc)
         new = await store.append(KEYS.ingest, {"integration": "fresh", "event_type": "push", "received_at": "2"})
         out, _ = proc.communicate(timeout=30)
@@ -113,7 +115,7 @@ async def test_stored_values_are_printed_as_text_not_markup(
     ours = await client_ids(redis)
     proc = subprocess.Popen(args, env=env(redis_url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None and b"following new events" in proc.stdout.readline()
+        assert proc.stderr is not None and b"following new events" in proc.stderr.readline()
         await until_polling(redis, ours, proc)
         new = await store.append(KEYS.ingest, {**hostile, "event_type": "[/]oops", "received_at": "2"})
         out, err = proc.communicate(timeout=30)
@@ -149,7 +151,7 @@ async def test_replay_reroutes_with_a_progress_bar_and_a_summary_once_per_reques
     assert copy[b"replay_of"].decode() == event_id and copy[b"replay"] == b"cli-1"
     await route_all(redis, registry)
     conflict = hookrouter("replay", "--event-id", event_id, "--request-id", "cli-1", env=env(redis_url), cwd=tmp_path)
-    assert conflict.returncode == 2 and "other parameters" in conflict.stdout
+    assert conflict.returncode == 2 and "other parameters" in conflict.stderr
 
 
 async def test_replay_redelivers_one_event_and_validates_its_options(
