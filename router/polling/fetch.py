@@ -5,7 +5,9 @@ after, so a worker that dies in between polls the same records again, under the 
 
 Errors (``PollFailed``): a transport error, 408, 429 and 5xx are ``retryable`` (with the answer's Retry-After);
 401 is ``Unauthorized`` (the caller may refresh the token and try once more); any other 4xx, a template naming a
-value the credential lacks, or an address the egress guard refuses, is not retryable.
+value the credential lacks, or an address the egress guard refuses, is not retryable. An answer is read as a stream
+and refused past ``MAX_ANSWER_BYTES`` (``answer_too_large``, retryable: the poll backs off and the cursor stays, so
+nothing is skipped; a provider that keeps answering that much needs a smaller page size in its spec).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from subscriptions.models import check_base_url
 from subscriptions.polling import Polled
 from subscriptions.polling.spec import PollSpec, records_of, time_of
 from subscriptions.providers.spec import RequestTemplate, TemplateError, read_path, render, render_text
+
+# The most a provider's answer may hold; Graph, Salesforce and Google pages are well under 1 MiB at their page sizes.
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
 
 
 class PollFailed(RouterError):
@@ -77,8 +82,11 @@ def start_cursor(now: float) -> str:
 class Fetch:
     """The calls of one poll. ``http`` is the egress-guarded client for provider APIs."""
 
-    def __init__(self, http: httpx.AsyncClient, target: Polled, *, clock: Any = time.time) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, target: Polled, *, clock: Any = time.time, max_bytes: int = MAX_ANSWER_BYTES
+    ) -> None:
         self._http = http
+        self._max_bytes = max_bytes
         self._target = target
         self._spec: PollSpec = target.spec
         self._clock = clock
@@ -121,7 +129,8 @@ class Fetch:
     async def call(self, template: RequestTemplate, ctx: Mapping[str, str]) -> Any:
         try:
             method, url, headers, body = render(template, ctx)
-            response = await self._http.request(method, url, headers=headers, content=body)
+            async with self._http.stream(method, url, headers=headers, content=body) as response:
+                content = await self._read(response)
         except TemplateError:
             raise PollFailed("template", retryable=False) from None
         except httpx.InvalidURL:
@@ -131,9 +140,22 @@ class Fetch:
             if getattr(exc, "retryable", True) is False:
                 raise PollFailed(str(getattr(exc, "reason", "refused")), retryable=False) from None
             raise PollFailed("transport", retryable=True) from None
-        return self._answer(response)
+        return self._answer(response, content)
 
-    def _answer(self, response: httpx.Response) -> Any:
+    async def _read(self, response: httpx.Response) -> bytes:
+        # Counted as it arrives: a Content-Length is only a claim, and a body without one may never end.
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise PollFailed("answer_too_large", status=response.status_code, retryable=True)
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise PollFailed("answer_too_large", status=response.status_code, retryable=True)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _answer(self, response: httpx.Response, content: bytes) -> Any:
         status = response.status_code
         if status in (204, 304):  # nothing changed (Zoho answers both)
             return None
@@ -145,8 +167,8 @@ class Fetch:
         if status >= 400 or status < 200:
             raise PollFailed(f"http_{status}", status=status, retryable=False)
         try:
-            return response.json() if response.content else None
-        except ValueError:
+            return json.loads(content) if content else None
+        except (ValueError, RecursionError):
             raise PollFailed("malformed_answer", status=status, retryable=True) from None
 
     # -- the three kinds of cursor ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -66,6 +67,8 @@ class FakeApis:
     outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+    padding: int = 0  # bytes of whitespace streamed after a query's answer (a provider answering too much)
+    declare_length: bool = True  # whether that padded answer says how long it is
 
     def fail(self, status: int, **headers: str) -> None:
         self.failures.append((status, headers))
@@ -98,7 +101,21 @@ class FakeApis:
         rows = [r for r in self.salesforce if r["attributes"]["type"] == match["object"] and _t(r[name]) >= since]
         rows.sort(key=lambda r: _t(r[match["order"]]))
         rows = rows[: int(match["limit"])]
-        return JSONResponse({"totalSize": len(rows), "done": True, "records": rows})
+        answer = dumps({"totalSize": len(rows), "done": True, "records": rows})
+        if self.padding:
+            return self._padded(answer)
+        return Response(answer, media_type="application/json")
+
+    def _padded(self, answer: bytes) -> Response:
+        size = len(answer) + self.padding
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield answer
+            for start in range(0, self.padding, 65536):
+                yield b" " * min(65536, self.padding - start)
+
+        headers = {"content-length": str(size)} if self.declare_length else {}
+        return StreamingResponse(chunks(), media_type="application/json", headers=headers)
 
     # -- Google Calendar: sync tokens are positions in the change log, page tokens "<position>:<offset>"
 

@@ -595,3 +595,24 @@ async def test_outreach_prospects_changed_since_the_cursor(
         ("prospect.created", 7),
         ("prospect.updated", 8),
     ]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_an_answer_past_the_size_cap_is_refused_and_backed_off_and_nothing_is_skipped(
+    redis: Redis, seed: Seed, registry: Registry, apis: FakeApis, http: httpx.AsyncClient, clock: Clock, declared: bool
+) -> None:
+    poller = make_poller(redis, registry, http, clock, max_answer_bytes=64 * 1024)
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [sf("003-big", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000")]
+    apis.padding, apis.declare_length = 1024 * 1024, declared  # past the cap, with or without a Content-Length
+    assert await tick(poller, clock) == {"retry": 1}
+    states = PollStates(redis, KEYS)
+    [member] = await states.scheduled()
+    state = await states.load(member)
+    assert (state.attempts, state.error) == (1, "answer_too_large") and await events(redis) == []
+    assert await states.next_at(member) == pytest.approx(clock.now + 30)  # the backoff, as for a 5xx
+    apis.padding = 1024  # within the cap (whitespace JSON allows): the same record, not skipped
+    assert await tick(poller, clock, 30) == {"polled": 1}
+    assert [json.loads(e["body"])["Id"] for e in await events(redis)] == ["003-big"]
