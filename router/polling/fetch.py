@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +75,19 @@ def _iso_z(value: str) -> str:
     return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_KEYSET_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _keyset(record: Any, spec: PollSpec) -> tuple[str, str] | None:
+    """A record's (time, id) for a tie-break; None when either is missing or the id is not a plain token (it is
+    written into the provider's query: a quote would change the query)."""
+    value = read_path(record, {}, spec.cursor_path or "")
+    record_id = read_path(record, {}, spec.id_path)
+    if value is None or time_of(value) is None or not record_id or not _KEYSET_ID.match(str(record_id)):
+        return None
+    return value, str(record_id)
+
+
 def start_cursor(now: float) -> str:
     """A time cursor's first value: now, in the form most APIs take (``If-Modified-Since`` included)."""
     return datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
@@ -103,7 +117,7 @@ class Fetch:
                 raise PollFailed("bad_base_url", retryable=False) from None
         return (base or spec.base_url).rstrip("/")
 
-    def context(self, cursor: str = "", page: str = "") -> dict[str, str]:
+    def context(self, cursor: str = "", page: str = "", after: str = "") -> dict[str, str]:
         cred, integration = self._target.credential, self._target.integration
         if self._spec.cursor == "time" and self._spec.cursor_format == "iso_z":
             cursor = _iso_z(cursor)
@@ -117,6 +131,7 @@ class Fetch:
             "user.id": cred.user,
             "poll.cursor": cursor,
             "poll.page": page,
+            "poll.after_id": after or self._spec.tie_break_floor,
         }
         # Plain parameters first: a query parameter may name another one (``{{trigger.object}}``).
         for name, value in sorted(self._spec.params.items(), key=lambda item: "{{" in item[1]):
@@ -183,14 +198,15 @@ class Fetch:
     async def _by_time(self, state: PollState) -> list[Found]:
         spec = self._spec
         if not state.cursor:
-            state.cursor = start_cursor(self._clock())  # the first poll: from now on, nothing of history
+            state.cursor, state.after = start_cursor(self._clock()), ""  # the first poll: from now on, no history
             return []
         since = time_of(state.cursor) or 0.0
         newest, newest_t, cursor, page = state.cursor, since, state.cursor, ""
+        after = state.after if spec.tie_break else ""
         found: list[Found] = []
         for _ in range(spec.max_pages):
             template = spec.page if page and spec.page else spec.request
-            data = await self.call(template, self.context(cursor, page))
+            data = await self.call(template, self.context(cursor, page, after))
             records = records_of(data, spec.records_path)
             older = False
             for record in records:
@@ -202,15 +218,23 @@ class Fetch:
                 found.extend(self._found([record]))
                 if t > newest_t:
                     newest, newest_t = value, t
-            if spec.next_page_path:
+            if spec.tie_break:
+                # The keyset goes on from the page's last record in the provider's (time, id) order.
+                last = _keyset(records[-1], spec) if records else None
+                if last is not None and (time_of(last[0]) or 0.0) >= since:
+                    newest, newest_t, after = last[0], time_of(last[0]) or 0.0, last[1]
+                cursor = newest
+                if len(records) < spec.page_size or last is None:
+                    break
+            elif spec.next_page_path:
                 page = read_path(data, {}, spec.next_page_path) or ""
                 if not page or older:
                     break
             elif len(records) < spec.page_size or newest == cursor:
-                break  # the last page, or a full page within one second: the next poll goes on from there
+                break  # the last page, or a full page within one second: the next poll asks that second again
             else:
                 cursor = newest
-        state.cursor = newest
+        state.cursor, state.after = newest, after
         return found
 
     async def _by_token(self, state: PollState) -> list[Found]:

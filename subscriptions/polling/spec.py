@@ -8,7 +8,9 @@ evaluated) plus where the records, their ids, versions and the cursor are in the
 - ``api.base``: the provider API's base URL: the integration's ``options.api_base_url``, else the credential value
   named by ``base_url_value`` (Salesforce's ``instance_url``), else the spec's ``base_url``;
 - ``poll.cursor``: where the last poll stopped (a time, a sync token, a row count);
-- ``poll.page``: the next page's token, on page requests.
+- ``poll.page``: the next page's token, on page requests;
+- ``poll.after_id``: a time cursor's tie-break, the id of the last record read at the cursor's time ('' at first;
+  only ids of letters, digits, ``_`` and ``-`` are kept, so it can be written into a query's string literal).
 
 ``cursor_format`` ``iso_z`` writes a time cursor as ``YYYY-MM-DDThh:mm:ssZ`` (SOQL's dateTime literal), whatever
 form the provider's records give it in; ``raw`` writes it as the records gave it.
@@ -20,7 +22,11 @@ Cursor kinds:
   one second are both seen), skips older ones the provider could not filter out, and asks again while a page is
   full (``page_size``), or, with ``next_page_path``, pages on while every record of a page was new (a provider
   that cannot filter by time, listing newest first); a record seen twice has the same delivery id, so it is
-  stored once.
+  stored once. With ``tie_break`` (the provider sorts by time, then id, and can ask for ``time > cursor OR (time
+  = cursor AND id > after)``), the cursor is the last record's (time, id) and ``poll.after_id`` its id: a page
+  full of records sharing one second goes on past them. Without it, such a page ends the poll and the next asks
+  the same second again (the records are stored once), so a spec whose provider may change more than a page of
+  records in one second needs a tie-break.
 - ``token``: the provider hands out a sync token (Google Calendar's ``nextSyncToken``, Drive's
   ``newStartPageToken``). The first poll runs ``init`` (paging with ``init_page``) and keeps the token it ends
   with (at ``init_cursor_path``), firing nothing; later polls run ``request`` and ``page`` while
@@ -97,6 +103,8 @@ class PollSpec(BaseModel):
     cursor_path: str | None = None
     init_cursor_path: str | None = None
     next_page_path: str | None = None
+    tie_break: bool = False  # a time cursor: the request asks past (cursor, poll.after_id), in (time, id) order
+    tie_break_floor: str = ""  # ``poll.after_id`` before any record was read at the cursor's time
     page_size: int = Field(default=100, ge=1)
     max_pages: int = Field(default=10, ge=1, le=1000)
     reset_statuses: tuple[int, ...] = ()

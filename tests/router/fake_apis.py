@@ -45,9 +45,10 @@ def _t(value: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+# A keyset on (time, Id): ``(F > t OR (F = t AND Id > 'after'))``, sorted by F then Id, as the Salesforce specs ask.
 _SOQL = re.compile(
-    r"FROM (?P<object>\w+) WHERE (?:.* AND )?(?P<field>\w+) >= (?P<since>\S+) "
-    r"ORDER BY (?P<order>\w+) ASC LIMIT (?P<limit>\d+)$"
+    r"FROM (?P<object>\w+) WHERE (?:.* AND )?\((?P<field>\w+) > (?P<since>\S+) OR \((?P=field) = (?P=since) "
+    r"AND Id > '(?P<after>[^']*)'\)\) ORDER BY (?P<order>\w+) ASC, Id ASC LIMIT (?P<limit>\d+)$"
 )
 
 
@@ -97,9 +98,16 @@ class FakeApis:
         match = _SOQL.search(request.query_params["q"])
         if match is None:
             return JSONResponse([{"errorCode": "MALFORMED_QUERY"}], status_code=400)
-        since, name = _t(match["since"]), match["field"]
-        rows = [r for r in self.salesforce if r["attributes"]["type"] == match["object"] and _t(r[name]) >= since]
-        rows.sort(key=lambda r: _t(r[match["order"]]))
+        since, name, after = _t(match["since"]), match["field"], match["after"]
+        if not after:  # SOQL refuses '' as an Id
+            return JSONResponse([{"errorCode": "INVALID_QUERY_FILTER_OPERATOR"}], status_code=400)
+
+        def past(r: dict[str, Any]) -> bool:
+            t = int(_t(r[name]))  # SOQL compares dateTime literals to the second
+            return t > since or (t == since and r["Id"] > after)
+
+        rows = [r for r in self.salesforce if r["attributes"]["type"] == match["object"] and past(r)]
+        rows.sort(key=lambda r: (_t(r[match["order"]]), r["Id"]))
         rows = rows[: int(match["limit"])]
         answer = dumps({"totalSize": len(rows), "done": True, "records": rows})
         if self.padding:

@@ -139,8 +139,9 @@ async def test_salesforce_first_poll_fires_nothing_then_new_and_updated_records_
     [call] = apis.calls
     assert call.headers["authorization"] == "Bearer tok"
     assert call.query["q"] == (
-        "SELECT FIELDS(STANDARD) FROM Contact WHERE LastModifiedDate >= 2026-01-01T00:01:00Z "
-        "ORDER BY LastModifiedDate ASC LIMIT 200"
+        "SELECT FIELDS(STANDARD) FROM Contact WHERE (LastModifiedDate > 2026-01-01T00:01:00Z OR "
+        "(LastModifiedDate = 2026-01-01T00:01:00Z AND Id > '000000000000000')) "
+        "ORDER BY LastModifiedDate ASC, Id ASC LIMIT 200"
     )
     stored = await events(redis)
     assert [(e["event_type"], json.loads(e["body"])["Id"]) for e in stored] == [
@@ -150,10 +151,11 @@ async def test_salesforce_first_poll_fires_nothing_then_new_and_updated_records_
     assert {(e["source"], e["credential"], e["integration_type"]) for e in stored} == {("poll", "cred-1", "salesforce")}
     assert stored[0]["delivery_id"] == "poll:salesforce:records:003-new:2026-01-01T00:01:30.000+0000"
 
-    # Polled again (the newest record sits at the cursor, asked with >=): the same deliveries, stored once.
+    # Polled again: past the last record read (its time, then its id), so nothing is asked twice.
     assert await tick(poller, clock) == {"polled": 1}
+    assert "(LastModifiedDate = 2026-01-01T00:01:40Z AND Id > '003-upd')" in apis.calls[-1].query["q"]
     assert len(await events(redis)) == 2
-    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 0
 
 
 async def test_polled_records_are_routed_to_the_workflows_of_their_trigger(
@@ -191,6 +193,30 @@ async def test_salesforce_many_changes_are_read_in_pages_within_one_poll(
     assert all("FROM Account " in c.query["q"] for c in apis.calls)
     assert len({json.loads(e["body"])["Id"] for e in await events(redis)}) == 450
     assert len(await events(redis)) == 450
+
+
+async def test_more_than_a_page_of_records_changed_in_one_second_are_all_read(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    # A bulk update: 450 records share one LastModifiedDate second. A cursor of the time alone would ask that
+    # second again and again, never past its first 200; the (time, Id) keyset goes on past them.
+    await seed_polled(seed, apis, "salesforce", ["Record Updated"], params={"object": "Account"})
+    await poller.run_once()
+    await tick(poller, clock)
+    bulk = "2026-01-01T00:01:30.000+0000"
+    apis.salesforce = [sf(f"001{n:012}", "2025-01-01T00:00:00.000+0000", bulk, "Account") for n in range(450)]
+    assert await tick(poller, clock, 600) == {"polled": 1}
+    assert len(apis.calls) == 3
+    assert [c.query["q"].split("Id > ")[1].split("'")[1] for c in apis.calls] == [
+        "000000000000000",
+        "001000000000199",
+        "001000000000399",
+    ]
+    assert sorted(json.loads(e["body"])["Id"] for e in await events(redis)) == [f"001{n:012}" for n in range(450)]
+    apis.salesforce.append(sf("001zzzzzzzzzzzz", "2025-01-01T00:00:00.000+0000", bulk, "Account"))  # same second
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [json.loads(e["body"])["Id"] for e in await events(redis)][450:] == ["001zzzzzzzzzzzz"]
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 0
 
 
 async def test_a_429_backs_off_for_its_retry_after_and_fires_nothing_twice(
