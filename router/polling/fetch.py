@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -73,6 +74,14 @@ def retry_after_s(value: str, now: float) -> float:
 def _iso_z(value: str) -> str:
     t = time_of(value)
     return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme, (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "", "", None
 
 
 _KEYSET_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -132,6 +141,8 @@ class Fetch:
             "poll.cursor": cursor,
             "poll.page": page,
             "poll.after_id": after or self._spec.tie_break_floor,
+            "poll.page_link": self._link(page),
+            "poll.cursor_link": self._link(cursor),
         }
         # Plain parameters first: a query parameter may name another one (``{{trigger.object}}``).
         for name, value in sorted(self._spec.params.items(), key=lambda item: "{{" in item[1]):
@@ -141,9 +152,20 @@ class Fetch:
                 raise PollFailed("template", retryable=False) from None
         return ctx
 
+    def _link(self, value: str) -> str:
+        """A page or cursor that may be a provider's full URL (Graph's next and delta links): usable as one only on
+        the API's own origin, or the access token would go wherever an answer points."""
+        if not value.startswith(("https://", "http://")):
+            return ""
+        if _origin(value) != _origin(self._base):
+            raise PollFailed("foreign_link", retryable=False)
+        return value
+
     async def call(self, template: RequestTemplate, ctx: Mapping[str, str]) -> Any:
         try:
             method, url, headers, body = render(template, ctx)
+            if not url.startswith(("https://", "http://")):  # a link placeholder the answer left empty or bare
+                raise PollFailed("invalid_url", retryable=False)
             async with self._http.stream(method, url, headers=headers, content=body) as response:
                 content = await self._read(response)
         except TemplateError:

@@ -51,6 +51,8 @@ class PollConfig:
     dedup_ttl_s: int = 7 * 86_400  # a record polled again (a crash before the cursor moved) is the same event
     reconcile_every_s: float = 30.0
     max_answer_bytes: int = MAX_ANSWER_BYTES  # a provider answer past it is refused, and the pair backs off
+    # The lifecycle holds provider-side subscriptions (a public URL is set): triggers they serve are not polled.
+    subscribed: bool = False
 
 
 class Poller:
@@ -84,7 +86,7 @@ class Poller:
         """One pass; returns what it did ({"polled": 3, "retry": 1, ...})."""
         snapshot = await self._cache.refresh()
         if self._wanted[0] is not snapshot:  # snapshots are immutable: work out the pairs once per version
-            self._wanted = (snapshot, desired_polls(snapshot))
+            self._wanted = (snapshot, desired_polls(snapshot, subscribed=self._config.subscribed))
         wanted = self._wanted[1]
         await self._reconcile(snapshot, wanted)
         due = await self._states.due(self._clock(), self._config.per_pass)

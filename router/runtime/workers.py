@@ -22,7 +22,7 @@ from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
 from router.notifications.fanout import DestinationFanout
 from router.notifications.producers import Producers, Transitions
-from router.polling.poller import Poller
+from router.polling.poller import PollConfig, Poller
 from router.polling.schedules import Scheduler
 from router.polling.state import PollStates
 from router.polling.tokens import TokenRefresher, for_lifecycle
@@ -134,7 +134,10 @@ class Workers:
         self.lifecycle = build_runner(
             settings, redis, shared.box, cache, self.routing_store, shared.provider_http, refresh
         )
-        self.poller = Poller(cache, self.routing_store, keys, states, shared.provider_http, tokens=tokens)
+        polling = PollConfig(subscribed=bool(settings.public_url))  # as build_runner: subscriptions need it
+        self.poller = Poller(
+            cache, self.routing_store, keys, states, shared.provider_http, config=polling, tokens=tokens
+        )
         self.scheduler = Scheduler(cache, self.routing_store, keys, redis)
         retention_s = settings.retention_days * 86_400.0
         self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))

@@ -68,6 +68,9 @@ class FakeApis:
     outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+    mail: list[dict[str, Any]] = field(default_factory=list)  # an inbox: messages in the order they arrived
+    expired_delta_tokens: set[str] = field(default_factory=set)
+    link_base: str = ""  # the origin Graph's next and delta links name; the server's own when empty
     padding: int = 0  # bytes of whitespace streamed after a query's answer (a provider answering too much)
     declare_length: bool = True  # whether that padded answer says how long it is
 
@@ -225,6 +228,34 @@ class FakeApis:
             self.tokens.add(answer["access_token"])
         return JSONResponse(answer, status_code=status)
 
+    # -- Microsoft Graph message delta: links carry positions in the inbox ("$deltatoken=<n>",
+    # "$skiptoken=<start>.<offset>"); the page size comes from "Prefer: odata.maxpagesize=<n>" (10 by default).
+
+    async def mail_delta(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
+        size = int(prefer[1]) if prefer else 10
+        if "$deltatoken" in q:
+            if q["$deltatoken"] in self.expired_delta_tokens:
+                return JSONResponse({"error": {"code": "SyncStateNotFound"}}, status_code=410)
+            start, offset = int(q["$deltatoken"]), 0
+        elif "$skiptoken" in q:
+            start, offset = (int(part) for part in q["$skiptoken"].split("."))
+        elif q.get("changeType") == "created" and "$select" in q:
+            start, offset = 0, 0  # the first round: every message in the folder
+        else:
+            return JSONResponse({"error": {"code": "BadRequest"}}, status_code=400)
+        rows = self.mail[start:]
+        here = (self.link_base or self.base) + request.url.path
+        body: dict[str, Any] = {"value": rows[offset : offset + size]}
+        if offset + size < len(rows):
+            body["@odata.nextLink"] = f"{here}?$skiptoken={start}.{offset + size}"
+        else:
+            body["@odata.deltaLink"] = f"{here}?$deltatoken={len(self.mail)}"
+        return JSONResponse(body)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -237,6 +268,7 @@ class FakeApis:
                 Route("/v1/search", self.notion_search, methods=["POST"]),
                 Route("/api/v2/{resource}", self.outreach_list),
                 Route("/oauth/token", self.token, methods=["POST"]),
+                Route("/me/mailFolders/{folder}/messages/delta", self.mail_delta),
             ]
         )
 

@@ -28,7 +28,7 @@ from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
 from subscriptions.models import Credential, Integration
-from subscriptions.polling import SPECS, Polled
+from subscriptions.polling import SPECS, Polled, desired_polls
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import Seed, xrange_all
@@ -642,3 +642,87 @@ async def test_an_answer_past_the_size_cap_is_refused_and_backed_off_and_nothing
     apis.padding = 1024  # within the cap (whitespace JSON allows): the same record, not skipped
     assert await tick(poller, clock, 30) == {"polled": 1}
     assert [json.loads(e["body"])["Id"] for e in await events(redis)] == ["003-big"]
+
+
+# -- Outlook: Microsoft Graph message delta --------------------------------------------------------------------------
+
+
+def message(n: int, at: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+    return {"id": f"AAMk-{n}", "subject": f"hello {n}", "createdDateTime": at, "lastModifiedDateTime": at}
+
+
+async def test_outlook_pages_through_the_inbox_silently_then_fires_each_new_message_once(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.mail = [message(n) for n in range(120)]
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert len(apis.calls) == 3 and await events(redis) == []  # 50 + 50 + 20 through the next links
+    assert apis.calls[0].query["changeType"] == "created" and apis.calls[0].headers["prefer"] == "odata.maxpagesize=50"
+    assert [c.query.get("$skiptoken") for c in apis.calls] == [None, "0.50", "0.100"]
+    apis.mail += [message(120, "2026-01-01T00:01:10Z"), message(121, "2026-01-01T00:01:20Z")]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query == {"$deltatoken": "120"}  # the delta link, used as it was given
+    assert apis.calls[-1].headers["authorization"] == "Bearer tok"
+    stored = await events(redis)
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in stored] == [
+        ("message.created", "AAMk-120"),
+        ("message.created", "AAMk-121"),
+    ]
+    assert stored[0]["delivery_id"] == "poll:outlook:messages:AAMk-120:2026-01-01T00:01:10Z"
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query == {"$deltatoken": "122"} and len(await events(redis)) == 2
+
+
+async def test_outlook_an_expired_delta_link_starts_over_without_firing_history(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.mail = [message(n) for n in range(3)]
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.expired_delta_tokens.add("3")
+    apis.mail.append(message(3))
+    assert await tick(poller, clock) == {"polled": 1}  # 410 Gone: the link is dropped, nothing fires
+    assert await tick(poller, clock) == {"established": 1}  # a new round over the folder, silently
+    apis.mail.append(message(4))
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [json.loads(e["body"])["id"] for e in await events(redis)] == ["AAMk-4"]
+
+
+async def test_outlook_a_link_to_another_origin_is_never_followed(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.mail = [message(n) for n in range(60)]
+    apis.link_base = "http://graph.attacker.example"  # the access token must not go there
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"failed": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert (await PollStates(redis, KEYS).load(member)).error == "foreign_link"
+    assert len(apis.calls) == 1
+
+
+async def test_outlook_throttling_waits_for_retry_after(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.fail(429, **{"retry-after": "120"})
+    assert await tick(poller, clock) == {"retry": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 120)
+
+
+async def test_a_trigger_a_graph_subscription_serves_is_not_also_polled(
+    redis: Redis, seed: Seed, registry: Registry, apis: FakeApis, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    snapshot = await SnapshotCache(registry).refresh()
+    assert [p.spec.key for p in desired_polls(snapshot).values()] == ["outlook:messages"]
+    assert desired_polls(snapshot, subscribed=True) == {}  # pushed by Graph: never both
+    subscribed = make_poller(redis, registry, http, clock, subscribed=True)
+    await subscribed.run_once()
+    assert await tick(subscribed, clock) == {} and apis.calls == []
