@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -74,6 +75,11 @@ def retry_after_s(value: str, now: float) -> float:
 def _iso_z(value: str) -> str:
     t = time_of(value)
     return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _minutes_since(cursor: str, now: float) -> int:
+    t = time_of(cursor)
+    return 1 if t is None else max(1, math.ceil((now - t) / 60) + 1)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -141,6 +147,7 @@ class Fetch:
             "poll.cursor": cursor,
             "poll.page": page,
             "poll.after_id": after or self._spec.tie_break_floor,
+            "poll.since_minutes": str(_minutes_since(cursor, self._clock())),
             "poll.page_link": self._link(page),
             "poll.cursor_link": self._link(cursor),
         }
@@ -250,7 +257,7 @@ class Fetch:
                     break
             elif spec.next_page_path:
                 page = read_path(data, {}, spec.next_page_path) or ""
-                if not page or older:
+                if not page or (older and spec.newest_first):
                     break
             elif len(records) < spec.page_size or newest == cursor:
                 break  # the last page, or a full page within one second: the next poll asks that second again

@@ -9,6 +9,8 @@ evaluated) plus where the records, their ids, versions and the cursor are in the
   named by ``base_url_value`` (Salesforce's ``instance_url``), else the spec's ``base_url``;
 - ``poll.cursor``: where the last poll stopped (a time, a sync token, a row count);
 - ``poll.page``: the next page's token, on page requests;
+- ``poll.since_minutes``: a time cursor as whole minutes before now, one more for the minute it falls in (JQL's
+  relative ``-<n>m``, which no user time zone shifts);
 - ``poll.after_id``: a time cursor's tie-break, the id of the last record read at the cursor's time ('' at first;
   only ids of letters, digits, ``_`` and ``-`` are kept, so it can be written into a query's string literal).
 
@@ -21,7 +23,8 @@ Cursor kinds:
   at the current time and stores nothing. A poll asks for records at or after it (``>=``: two records changed in
   one second are both seen), skips older ones the provider could not filter out, and asks again while a page is
   full (``page_size``), or, with ``next_page_path``, pages on while every record of a page was new (a provider
-  that cannot filter by time, listing newest first); a record seen twice has the same delivery id, so it is
+  that cannot filter by time, listing newest first), or while there is a next page (``newest_first`` false: a
+  provider that filters with an overlap, oldest first); a record seen twice has the same delivery id, so it is
   stored once. With ``tie_break`` (the provider sorts by time, then id, and can ask for ``time > cursor OR (time
   = cursor AND id > after)``), the cursor is the last record's (time, id) and ``poll.after_id`` its id: a page
   full of records sharing one second goes on past them. Without it, such a page ends the poll and the next asks
@@ -103,6 +106,7 @@ class PollSpec(BaseModel):
     cursor_path: str | None = None
     init_cursor_path: str | None = None
     next_page_path: str | None = None
+    newest_first: bool = True  # with next_page_path: pages stop at the first record older than the cursor
     tie_break: bool = False  # a time cursor: the request asks past (cursor, poll.after_id), in (time, id) order
     tie_break_floor: str = ""  # ``poll.after_id`` before any record was read at the cursor's time
     page_size: int = Field(default=100, ge=1)

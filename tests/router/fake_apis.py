@@ -68,6 +68,7 @@ class FakeApis:
     outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+    issues: list[dict[str, Any]] = field(default_factory=list)  # Jira issues, each as its latest version
     mail: list[dict[str, Any]] = field(default_factory=list)  # an inbox: messages in the order they arrived
     expired_delta_tokens: set[str] = field(default_factory=set)
     link_base: str = ""  # the origin Graph's next and delta links name; the server's own when empty
@@ -256,6 +257,28 @@ class FakeApis:
             body["@odata.deltaLink"] = f"{here}?$deltatoken={len(self.mail)}"
         return JSONResponse(body)
 
+    # -- Jira JQL search: "updated >= -<n>m ORDER BY updated ASC", compared to the minute as Jira does, relative to
+    # the clock the test sets (``now``); pages of maxResults with "nextPageToken" (an offset, opaque to the client).
+
+    now: float = 0.0
+
+    async def jira_search(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        match = re.fullmatch(r"updated >= -(\d+)m ORDER BY updated ASC", q.get("jql", ""))
+        if match is None or request.path_params["cloud"] != "cloud-1":
+            return JSONResponse({"errorMessages": ["bad jql or site"]}, status_code=400)
+        since = (self.now // 60 - int(match[1])) * 60  # minute precision: from the start of that minute
+        rows = sorted(
+            (i for i in self.issues if _t(i["fields"]["updated"]) >= since), key=lambda i: _t(i["fields"]["updated"])
+        )
+        start, size = int(q.get("nextPageToken") or 0), int(q["maxResults"])
+        body: dict[str, Any] = {"issues": rows[start : start + size], "isLast": start + size >= len(rows)}
+        if start + size < len(rows):
+            body["nextPageToken"] = str(start + size)
+        return JSONResponse(body)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -269,6 +292,7 @@ class FakeApis:
                 Route("/api/v2/{resource}", self.outreach_list),
                 Route("/oauth/token", self.token, methods=["POST"]),
                 Route("/me/mailFolders/{folder}/messages/delta", self.mail_delta),
+                Route("/ex/jira/{cloud}/rest/api/3/search/jql", self.jira_search),
             ]
         )
 

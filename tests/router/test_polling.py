@@ -726,3 +726,74 @@ async def test_a_trigger_a_graph_subscription_serves_is_not_also_polled(
     subscribed = make_poller(redis, registry, http, clock, subscribed=True)
     await subscribed.run_once()
     assert await tick(subscribed, clock) == {} and apis.calls == []
+
+
+# -- Jira: JQL by updated, to the minute ----------------------------------------------------------------------------
+
+
+def issue(n: int, created: str, updated: str) -> dict[str, Any]:
+    return {
+        "id": str(10_000 + n),
+        "key": f"PROJ-{n}",
+        "fields": {"summary": f"issue {n}", "created": created, "updated": updated},
+    }
+
+
+async def test_jira_reads_the_overlap_minute_again_and_stores_each_issue_version_once(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(
+        seed, apis, "jira", ["New Issue", "Issue Updated"], values={"access_token": "tok", "cloud_id": "cloud-1"}
+    )
+    await poller.run_once()
+    apis.now = clock.now + 60
+    await tick(poller, clock)  # the cursor starts at 00:01:00
+    apis.issues = [
+        issue(1, "2025-06-01T00:00:00.000+0000", "2025-06-01T00:00:00.000+0000"),  # untouched: never read
+        issue(2, "2026-01-01T00:01:10.000+0000", "2026-01-01T00:01:10.000+0000"),
+        issue(3, "2025-06-01T00:00:00.000+0000", "2026-01-01T00:01:50.000+0000"),
+    ]
+    apis.now = clock.now + 60
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["jql"] == "updated >= -2m ORDER BY updated ASC"  # minutes since 00:01:00, and one
+    assert apis.calls[-1].path == "/ex/jira/cloud-1/rest/api/3/search/jql"
+    first = [(e["event_type"], json.loads(e["body"])["key"]) for e in await events(redis)]
+    assert first == [("issue.created", "PROJ-2"), ("issue.updated", "PROJ-3")]
+    # The next poll asks from the minute of the newest (00:01:50): both come again, and neither is stored twice.
+    apis.issues[1] = issue(2, "2026-01-01T00:01:10.000+0000", "2026-01-01T00:02:30.000+0000")  # changed again
+    apis.now = clock.now + 60
+    assert await tick(poller, clock) == {"polled": 1}
+    assert {json.loads(e["body"])["key"] for e in await events(redis)} == {"PROJ-2", "PROJ-3"}
+    assert [(e["event_type"], json.loads(e["body"])["key"]) for e in await events(redis)][2:] == [
+        ("issue.updated", "PROJ-2")
+    ]
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1  # PROJ-3, read again in the overlap
+
+
+async def test_jira_pages_on_with_next_page_tokens_oldest_first(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "jira", ["Issue Updated"], values={"access_token": "tok", "cloud_id": "cloud-1"})
+    await poller.run_once()
+    apis.now = clock.now + 60
+    await tick(poller, clock)
+    apis.issues = [
+        issue(n, "2025-06-01T00:00:00.000+0000", f"2026-01-01T00:0{2 + n // 60}:{n % 60:02}.000+0000")
+        for n in range(250)
+    ]
+    apis.now = clock.now + 600
+    assert await tick(poller, clock, 600) == {"polled": 1}
+    assert [c.query.get("nextPageToken") for c in apis.calls[-3:]] == [None, "100", "200"]
+    assert len({json.loads(e["body"])["key"] for e in await events(redis)}) == 250
+
+
+async def test_jira_rate_limits_wait_for_retry_after(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "jira", ["New Issue"], values={"access_token": "tok", "cloud_id": "cloud-1"})
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.fail(429, **{"retry-after": "90"})
+    assert await tick(poller, clock) == {"retry": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 90)
