@@ -136,6 +136,8 @@ class Fetch:
         cred, integration = self._target.credential, self._target.integration
         if self._spec.cursor == "time" and self._spec.cursor_format == "iso_z":
             cursor = _iso_z(cursor)
+        elif self._spec.cursor == "time" and self._spec.cursor_format == "epoch_ms" and cursor:
+            cursor = str(int((self._time(cursor) or 0.0) * 1000))
         ctx = {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
         ctx |= {
             "api.base": self._base,
@@ -224,12 +226,18 @@ class Fetch:
             return await self._by_token(state)
         return await self._rows(state)
 
+    def _time(self, value: str) -> float | None:
+        """Unix seconds of a cursor or record time (None when unreadable): ``epoch_ms`` specs' records give millis."""
+        if self._spec.cursor_format == "epoch_ms" and value.isascii() and value.isdigit():
+            return int(value) / 1000
+        return time_of(value)
+
     async def _by_time(self, state: PollState) -> list[Found]:
         spec = self._spec
         if not state.cursor:
             state.cursor, state.after = start_cursor(self._clock()), ""  # the first poll: from now on, no history
             return []
-        since = time_of(state.cursor) or 0.0
+        since = self._time(state.cursor) or 0.0
         newest, newest_t, cursor, page = state.cursor, since, state.cursor, ""
         after = state.after if spec.tie_break else ""
         found: list[Found] = []
@@ -240,7 +248,7 @@ class Fetch:
             older = False
             for record in records:
                 value = read_path(record, {}, spec.cursor_path or "")
-                t = time_of(value)
+                t = self._time(value) if value is not None else None
                 if value is None or t is None or t < since:
                     older = True  # the provider could not filter it out (or it has no time): seen before
                     continue

@@ -15,7 +15,8 @@ evaluated) plus where the records, their ids, versions and the cursor are in the
   only ids of letters, digits, ``_`` and ``-`` are kept, so it can be written into a query's string literal).
 
 ``cursor_format`` ``iso_z`` writes a time cursor as ``YYYY-MM-DDThh:mm:ssZ`` (SOQL's dateTime literal), whatever
-form the provider's records give it in; ``raw`` writes it as the records gave it.
+form the provider's records give it in; ``raw`` writes it as the records gave it; ``epoch_ms`` reads the records'
+times as Unix milliseconds (Lever's ``updatedAt``) and writes the cursor as milliseconds.
 
 Cursor kinds:
 
@@ -95,7 +96,7 @@ class PollSpec(BaseModel):
 
     key: str
     cursor: Literal["time", "token", "rows"]
-    cursor_format: Literal["raw", "iso_z"] = "raw"  # how a time cursor is written into requests
+    cursor_format: Literal["raw", "iso_z", "epoch_ms"] = "raw"  # how a time cursor is written into requests
     request: RequestTemplate
     page: RequestTemplate | None = None
     init: RequestTemplate | None = None

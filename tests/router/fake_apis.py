@@ -68,6 +68,7 @@ class FakeApis:
     outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+    opportunities: list[dict[str, Any]] = field(default_factory=list)  # Lever, in no particular order
     issues: list[dict[str, Any]] = field(default_factory=list)  # Jira issues, each as its latest version
     mail: list[dict[str, Any]] = field(default_factory=list)  # an inbox: messages in the order they arrived
     expired_delta_tokens: set[str] = field(default_factory=set)
@@ -279,6 +280,22 @@ class FakeApis:
             body["nextPageToken"] = str(start + size)
         return JSONResponse(body)
 
+    # -- Lever: updated_at_start in Unix ms, limit and an offset token ("next"), hasNext.
+
+    async def lever_opportunities(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        if not q.get("updated_at_start", "").isdigit():
+            return JSONResponse({"code": "BadRequestError", "message": "updated_at_start: ms"}, status_code=400)
+        since, limit = int(q["updated_at_start"]), min(int(q.get("limit", "100")), 100)
+        rows = [o for o in self.opportunities if o["updatedAt"] >= since]
+        start = int(q.get("offset") or 0)
+        body: dict[str, Any] = {"data": rows[start : start + limit], "hasNext": start + limit < len(rows)}
+        if body["hasNext"]:
+            body["next"] = str(start + limit)
+        return JSONResponse(body)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -293,6 +310,7 @@ class FakeApis:
                 Route("/oauth/token", self.token, methods=["POST"]),
                 Route("/me/mailFolders/{folder}/messages/delta", self.mail_delta),
                 Route("/ex/jira/{cloud}/rest/api/3/search/jql", self.jira_search),
+                Route("/opportunities", self.lever_opportunities),
             ]
         )
 

@@ -797,3 +797,35 @@ async def test_jira_rate_limits_wait_for_retry_after(
     assert await tick(poller, clock) == {"retry": 1}
     [member] = await PollStates(redis, KEYS).scheduled()
     assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 90)
+
+
+# -- Lever: updatedAt in Unix milliseconds ---------------------------------------------------------------------------
+
+MS = int(T0 * 1000)
+
+
+def opportunity(n: int, created_ms: int, updated_ms: int) -> dict[str, Any]:
+    return {"id": f"opp-{n}", "name": f"candidate {n}", "createdAt": created_ms, "updatedAt": updated_ms}
+
+
+async def test_lever_asks_from_the_cursor_in_milliseconds_and_pages_through_every_page(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "lever", ["Candidate Created", "Candidate Updated"])
+    await poller.run_once()
+    await tick(poller, clock)  # the cursor: 00:01:00
+    apis.opportunities = [opportunity(0, MS - 86_400_000, MS - 86_400_000)]  # untouched since yesterday
+    apis.opportunities += [opportunity(n, MS + 70_000 + n, MS + 70_000 + n) for n in range(1, 151)]  # new, unordered
+    apis.opportunities.reverse()
+    apis.opportunities.append(opportunity(999, MS - 86_400_000, MS + 65_000))  # an old candidate, changed
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [(c.query["updated_at_start"], c.query.get("offset")) for c in apis.calls] == [
+        (str(MS + 60_000), None),
+        (str(MS + 60_000), "100"),
+    ]
+    stored = await events(redis)
+    kinds = {json.loads(e["body"])["id"]: e["event_type"] for e in stored}
+    assert len(stored) == 151 and kinds["opp-999"] == "candidate.updated" and kinds["opp-1"] == "candidate.created"
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["updated_at_start"] == str(MS + 70_150)  # the newest read, in ms
+    assert len(await events(redis)) == 151  # opp-150 again, stored once
