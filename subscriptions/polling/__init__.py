@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from subscriptions.lifecycle import usable
 from subscriptions.lifecycle_state import member_of
 from subscriptions.models import Credential, Integration, Workflow
-from subscriptions.polling import crm, google, jira, lever, microsoft, notion, salesforce
+from subscriptions.polling import crm, google, jira, lever, microsoft, notion, quickbooks, salesforce
 from subscriptions.polling.spec import EventRule, PollSpec
 from subscriptions.providers import builtin_spec
 from subscriptions.snapshot import Snapshot
@@ -25,6 +25,7 @@ SPECS: dict[str, dict[str, PollSpec]] = {
     **microsoft.SPECS,
     **jira.SPECS,
     **lever.SPECS,
+    **quickbooks.SPECS,
 }
 
 

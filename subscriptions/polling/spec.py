@@ -123,9 +123,12 @@ class PollSpec(BaseModel):
 
 
 def records_of(data: Any, path: str) -> list[Any]:
-    """The list at a dotted path of an answer; [] when there is none."""
+    """The list at a dotted path of an answer (a number picks a list's item); [] when there is none."""
     for part in path.split("."):
-        data = data.get(part) if isinstance(data, dict) else None
+        if isinstance(data, list) and part.isascii() and part.isdigit():
+            data = data[int(part)] if int(part) < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
     return data if isinstance(data, list) else []
 
 

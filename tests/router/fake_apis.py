@@ -68,6 +68,7 @@ class FakeApis:
     outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+    qbo: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # QuickBooks entity name → objects
     opportunities: list[dict[str, Any]] = field(default_factory=list)  # Lever, in no particular order
     issues: list[dict[str, Any]] = field(default_factory=list)  # Jira issues, each as its latest version
     mail: list[dict[str, Any]] = field(default_factory=list)  # an inbox: messages in the order they arrived
@@ -296,6 +297,22 @@ class FakeApis:
             body["next"] = str(start + limit)
         return JSONResponse(body)
 
+    # -- QuickBooks CDC: objects changed at or after changedSince, at most 1000, oldest first per entity.
+
+    async def qbo_cdc(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        if request.path_params["realm"] != "realm-1" or "changedSince" not in q:
+            return JSONResponse({"Fault": {"Error": [{"Message": "bad request"}]}}, status_code=400)
+        since = _t(q["changedSince"])
+        found = []
+        for entity in q["entities"].split(","):
+            rows = [o for o in self.qbo.get(entity, []) if _t(o["MetaData"]["LastUpdatedTime"]) >= since]
+            rows.sort(key=lambda o: _t(o["MetaData"]["LastUpdatedTime"]))
+            found.append({entity: rows[:1000], "startPosition": 1, "maxResults": min(len(rows), 1000)})
+        return JSONResponse({"CDCResponse": [{"QueryResponse": found}], "time": "2026-01-01T00:00:00.000-08:00"})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -311,6 +328,7 @@ class FakeApis:
                 Route("/me/mailFolders/{folder}/messages/delta", self.mail_delta),
                 Route("/ex/jira/{cloud}/rest/api/3/search/jql", self.jira_search),
                 Route("/opportunities", self.lever_opportunities),
+                Route("/v3/company/{realm}/cdc", self.qbo_cdc),
             ]
         )
 

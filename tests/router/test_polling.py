@@ -829,3 +829,34 @@ async def test_lever_asks_from_the_cursor_in_milliseconds_and_pages_through_ever
     assert await tick(poller, clock) == {"polled": 1}
     assert apis.calls[-1].query["updated_at_start"] == str(MS + 70_150)  # the newest read, in ms
     assert len(await events(redis)) == 151  # opp-150 again, stored once
+
+
+# -- QuickBooks: Change Data Capture ---------------------------------------------------------------------------------
+
+
+def qbo(n: int, created: str, updated: str) -> dict[str, Any]:
+    return {
+        "Id": str(n),
+        "DisplayName": f"customer {n}",
+        "MetaData": {"CreateTime": created, "LastUpdatedTime": updated},
+    }
+
+
+async def test_quickbooks_new_customers_fire_once_and_a_full_answer_is_asked_again_from_its_newest(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "quickbooks", ["New Customer"], values={"access_token": "tok", "realm_id": "realm-1"})
+    await poller.run_once()
+    await tick(poller, clock)  # the cursor: 2026-01-01T00:01:00Z
+    old = "2025-06-01T00:00:00-08:00"
+    apis.qbo["Customer"] = [qbo(1, old, old)]  # untouched: never read
+    at = [f"2025-12-31T16:{2 + n // 60:02}:{n % 60:02}-08:00" for n in range(1202)]
+    apis.qbo["Customer"] += [qbo(n, at[n], at[n]) for n in range(2, 1202)]
+    apis.qbo["Customer"].append(qbo(5000, old, "2025-12-31T16:01:30-08:00"))  # an old customer, changed
+    assert await tick(poller, clock, 3600) == {"polled": 1}
+    assert len(apis.calls) == 2  # 1000, then from the newest of those: the last 201 (one read again)
+    assert apis.calls[0].query["entities"] == "Customer" and apis.calls[0].path == "/v3/company/realm-1/cdc"
+    kinds = {json.loads(e["body"])["Id"]: e["event_type"] for e in await events(redis)}
+    assert len(await events(redis)) == len(kinds) == 1201 and "1" not in kinds  # each once; the untouched one never
+    assert kinds.pop("5000") == "customer.updated"  # stored; New Customer takes customer.created only
+    assert set(kinds.values()) == {"customer.created"}
