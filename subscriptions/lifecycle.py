@@ -10,6 +10,11 @@ under that subscription's Redis claim (SET NX PX), and the state is re-read once
 Provider errors: transport errors, 408, 429 and 5xx are retried with exponential backoff and jitter
 (honouring Retry-After) via ``next_attempt_at``; any other 4xx marks the subscription failed with its status
 and is not retried before ``retry_failed_after_s``. Nothing is retried in a hot loop.
+
+A 401 to a create, renew or delete for a wanted credential that holds a ``refresh_token`` refreshes its access
+token through the injected ``refresh`` (the pollers' refresher: one worker at a time, stored sealed, a refusal
+for good marks the credential INVALID) and makes the call once more with the new token. A refresh that failed
+for now (token endpoint down, 429) is a retryable failure of the call; one refused for good, a failed call.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from subscriptions.handshakes import HandshakeExpectations
 from subscriptions.keys import LifecycleKeys
 from subscriptions.lifecycle_state import StateStore, SubscriptionState, member_of
 from subscriptions.models import Credential, Integration, Workflow
+from subscriptions.oauth import can_refresh
 from subscriptions.providers import API_BASES, builtin_spec
 from subscriptions.providers.spec import (
     RequestTemplate,
@@ -124,6 +130,20 @@ class LifecycleConfig:
     api_bases: Mapping[str, str] = field(default_factory=lambda: dict(API_BASES))
 
 
+class RefreshFailed(SubscriptionError):
+    """A token refresh that did not give a new access token: ``retryable`` when it may work later."""
+
+    reason = "token_refresh_failed"
+
+    def __init__(self, error: str, *, retryable: bool, retry_after: float = 0.0) -> None:
+        super().__init__(error)
+        self.error, self.retryable, self.retry_after = error, retryable, retry_after
+
+
+Refresh = Callable[[Integration, Credential], Awaitable[Credential]]
+"""The credential with a fresh access token, or RefreshFailed (``router.polling.tokens.for_lifecycle``)."""
+
+
 class _Failed(SubscriptionError):
     reason = "provider_call_failed"
 
@@ -158,8 +178,10 @@ class Lifecycle:
         config: LifecycleConfig | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
+        refresh: Refresh | None = None,
     ) -> None:
         self._snapshots = snapshots
+        self._refresh = refresh
         self._redis = redis
         self._keys = keys or LifecycleKeys()
         self._store = StateStore(redis, box, self._keys)
@@ -285,6 +307,25 @@ class Lifecycle:
             data = None
         return response, data
 
+    async def _authorized(
+        self, template: RequestTemplate, ctx: dict[str, str], want: Desired | None
+    ) -> tuple[httpx.Response, object]:
+        """``_call``; on a 401, once more with a refreshed access token (``ctx`` takes the new values)."""
+        try:
+            return await self._call(template, ctx)
+        except _Failed as exc:
+            if exc.status != 401 or want is None or self._refresh is None or not can_refresh(want.credential):
+                raise
+        try:
+            fresh = await self._refresh(want.integration, want.credential)
+        except RefreshFailed as exc:
+            raise _Failed(
+                f"token_refresh: {exc.error}", status=401, retryable=exc.retryable, retry_after=exc.retry_after
+            ) from None
+        ctx.update({f"credential.{k}": v.get_secret_value() for k, v in fresh.values.items()})
+        logger.info("access token refreshed for a subscription call", extra={"credential_id": fresh.id})
+        return await self._call(template, ctx)
+
     def _failed(self, state: SubscriptionState, op: str, exc: _Failed) -> str:
         now = self._clock()
         state.op, state.error, state.http_status = op, exc.error, exc.status
@@ -322,7 +363,7 @@ class Lifecycle:
         # only while this expectation is open may the receiver take its secret, and for this subscription only.
         await self._handshakes.expect(state.integration, state.credential, self._config.lock_s)
         try:
-            response, data = await self._call(spec.create, ctx)
+            response, data = await self._authorized(spec.create, ctx, want)
             provider_id = read_path(data, response.headers, spec.id_path)
             if not provider_id:
                 raise _Failed("response_without_id", status=response.status_code, retryable=False)
@@ -362,7 +403,7 @@ class Lifecycle:
         ctx = self._live_context(state, want)
         ctx["subscription.expirationDateTime"] = iso(now + spec.lifetime_s)
         try:
-            response, data = await self._call(spec.renew, ctx)
+            response, data = await self._authorized(spec.renew, ctx, want)
         except _Failed as exc:
             if exc.status in (404, 410):  # the provider already dropped it: make a new one
                 await self._store.drop(state)
@@ -381,7 +422,7 @@ class Lifecycle:
             await self._store.drop(state)
             return "forgot"
         try:
-            await self._call(spec.delete, self._live_context(state, want))
+            await self._authorized(spec.delete, self._live_context(state, want), want)
         except _Failed as exc:
             if exc.status not in (404, 410):  # already gone counts as deleted
                 outcome = self._failed(state, "delete", exc)

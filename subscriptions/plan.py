@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from subscriptions.custom import CustomWebhook, ResourceConnection
 from subscriptions.errors import RegistryChanged
 from subscriptions.models import RECORD_TYPES, Activation, Credential, Integration, Project, Workflow
 from subscriptions.registry import Registry, Write, plain
@@ -37,6 +38,12 @@ from subscriptions.registry import Registry, Write, plain
 KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[str, ...]] = {
     Integration: ("secrets",),
     Credential: ("values", "config"),
+    CustomWebhook: ("secrets",),
+    ResourceConnection: ("values",),
+}
+# Write-only members of a record's nested objects, kept the same way: (field, member). Written as ``null``, removed.
+NESTED_KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {
+    Integration: (("options", "client_secret"),),
 }
 
 
@@ -151,13 +158,25 @@ def kept(record: BaseModel, stored: Stored) -> BaseModel:
 def _keep_omitted(record: BaseModel, stored: Mapping[tuple[str, str], BaseModel]) -> BaseModel:
     kept = KEPT_WHEN_OMITTED.get(type(record), ())
     omitted = [name for name in kept if name not in record.model_fields_set]
-    if not omitted:
+    nested = [(f, m) for f, m in NESTED_KEPT_WHEN_OMITTED.get(type(record), ()) if _omits(record, f, m)]
+    if not omitted and not nested:
         return record
     key = (_registry_kind(record), str(record.model_dump()["id"]))
     current = stored.get(key)
     if current is None or type(current) is not type(record) or project_of(current) != project_of(record):
         return record
-    return record.model_copy(update={name: getattr(current, name) for name in omitted})
+    update = {name: getattr(current, name) for name in omitted}
+    for name, member in nested:
+        value = getattr(getattr(current, name), member)
+        if value is not None:
+            update[name] = getattr(record, name).model_copy(update={member: value})
+    return record.model_copy(update=update) if update else record
+
+
+def _omits(record: BaseModel, name: str, member: str) -> bool:
+    # Omitted: the object is left out, or it leaves the member out (an explicit null removes it).
+    inner = getattr(record, name)
+    return name not in record.model_fields_set or member not in inner.model_fields_set
 
 
 def _change(write: Write, record: BaseModel) -> Change:

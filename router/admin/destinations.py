@@ -223,12 +223,19 @@ Limit = Annotated[
 ]
 
 
+REDACTED = "<redacted>"
+
+
+def _shown_url(url: SecretStr) -> str:
+    # The host says where events go; the path of a Slack webhook URL is the credential itself.
+    parts = urlsplit(url.get_secret_value())
+    return f"{parts.scheme}://{parts.hostname}/…"
+
+
 def redacted(destination: Destination, disabled: bytes | str | None) -> dict[str, Any]:
     data = destination.model_dump(mode="json", exclude={"url", "headers"})
-    url = destination.url.get_secret_value() if destination.url else None
-    # The host says where events go; the path of a Slack webhook URL is the credential itself.
-    data["url"] = f"{urlsplit(url).scheme}://{urlsplit(url).hostname}/…" if url else None
-    data["headers"] = {name: "<redacted>" for name in destination.headers}
+    data["url"] = _shown_url(destination.url) if destination.url else None
+    data["headers"] = {name: REDACTED for name in destination.headers}
     record = json.loads(disabled) if disabled else None
     data["auto_disabled"] = paging.with_iso(record, seconds=["at"]) if isinstance(record, dict) else record
     return data
@@ -285,10 +292,14 @@ async def put_destination(request: Request, destination_id: DestinationId, body:
     state = app_state(request)
     try:
         # The record's own checks (the ones `hookrouter apply` makes too) answer as they always did.
-        destination = Destination.model_validate({**body.model_dump(), "id": destination_id})
+        current = await state["registry"].get("destination", destination_id)
+        data = _unredacted(body.model_dump(), current if isinstance(current, Destination) else None)
+        destination = Destination.model_validate({**data, "id": destination_id})
         validate(destination)
     except (ValidationError, RenderError) as exc:
         return problem(400, "invalid_destination", _message(exc), message=_message(exc))
+    except ValueError as exc:  # a redacted value with nothing stored behind it
+        return problem(400, "invalid_destination", str(exc), message=str(exc))
     refusals = destination_refusals(destination, state["egress"])
     if refusals:
         return problem(400, "address_refused", "; ".join(refusals), message="; ".join(refusals))
@@ -301,6 +312,24 @@ async def put_destination(request: Request, destination_id: DestinationId, body:
         )
     change = await state["registry"].put(destination)
     return JSONResponse({"id": destination.id, "change": change}, status_code=201 if change == "created" else 200)
+
+
+def _unredacted(data: dict[str, Any], current: Destination | None) -> dict[str, Any]:
+    """A body with the values an answer showed redacted (the URL's scheme and host, ``<redacted>`` header values)
+    taken from the stored destination: a GET written back keeps its secrets. Sent back for a destination that
+    has none to keep, they are refused: a URL ending in ``/…`` or a ``<redacted>`` header is a mask, never a value."""
+    url, headers = data.get("url"), data.get("headers") or {}
+    if isinstance(url, SecretStr) and url.get_secret_value().endswith("/…"):
+        if current is None or current.url is None or _shown_url(current.url) != url.get_secret_value():
+            raise ValueError("url: the scheme and host an answer shows; send the whole URL")
+        data["url"] = current.url
+    kept = dict(current.headers) if current is not None else {}
+    for name, value in headers.items():
+        if isinstance(value, SecretStr) and value.get_secret_value() == REDACTED:
+            if name not in kept:
+                raise ValueError(f"headers.{name}: {REDACTED!r} is how a value is shown; send the value")
+            headers[name] = kept[name]
+    return data
 
 
 def _message(exc: ValidationError | RenderError) -> str:

@@ -27,6 +27,7 @@ from subscriptions.models import (
     FieldRule,
     HttpTarget,
     Integration,
+    IntegrationOptions,
     Project,
     RequestTrigger,
     StreamTarget,
@@ -64,11 +65,24 @@ HttpTargetView = _view(
 )
 TargetView = StreamTarget | HttpTargetView
 
+# What a PUT may send back as a write-only value to mean "keep the stored one": how a secret was once shown.
+MASK = "**********"
+
+IntegrationOptionsView = _view(
+    "IntegrationOptionsView",
+    IntegrationOptions,
+    ("client_secret",),
+    client_secret_set=(
+        bool,
+        Field(default=False, description="Whether the OAuth app's client secret is set; it is never shown"),
+    ),
+)
 ProjectView = _view("ProjectView", Project)
 IntegrationView = _view(
     "IntegrationView",
     Integration,
-    ("secrets",),
+    ("secrets", "options"),
+    options=(IntegrationOptionsView, Field(default_factory=IntegrationOptionsView)),
     secrets_count=_count("signing secrets"),
     secret_ids=(list[str], Field(description="A keyed fingerprint of each secret: the id that removes it")),
 )
@@ -151,6 +165,8 @@ def show(kind: str, record: BaseModel, box: SecretBox, *, activations: list[str]
         del data["secrets"]
         data["secrets_count"] = len(record.secrets)
         data["secret_ids"] = [secret_id(box, record, s) for s in record.secrets]
+        del data["options"]["client_secret"]
+        data["options"]["client_secret_set"] = record.options.client_secret is not None
     elif isinstance(record, Credential | ResourceConnection):
         del data["values"]
         data["value_names"] = sorted(record.values)

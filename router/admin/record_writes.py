@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from subscriptions.config import check
 from subscriptions.crypto import SecretBox
 from subscriptions.errors import RegistryChanged
 from subscriptions.models import RECORD_TYPES, Activation, Integration, Workflow, activation_id
-from subscriptions.plan import Stored, apply_built, kept, project_of
+from subscriptions.plan import NESTED_KEPT_WHEN_OMITTED, Stored, apply_built, kept, project_of
 from subscriptions.registry import Registry
 
 # The path segment of each kind a project holds → its registry kind.
@@ -107,10 +107,51 @@ def _same(data: dict[str, Any], name: str, expected: str) -> None:
 
 def _validated(kind: str, data: dict[str, Any]) -> BaseModel:
     try:
-        return RECORD_TYPES[kind].model_validate(data)
+        record = RECORD_TYPES[kind].model_validate(data)
     except ValidationError as exc:
         # Names and messages only: pydantic's default text would echo the input, secrets included.
         raise _invalid(*(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())) from None
+    masked = list(_masked(record))
+    if masked:
+        # A mask stored as a secret would be a secret nobody knows; where it means "keep", it was taken out before.
+        raise _invalid(*(f"{where}: {views.MASK!r} is how a secret was shown, never a secret" for where in masked))
+    return record
+
+
+def _masked(value: Any, where: str = "") -> Iterator[str]:
+    """Where a record holds the mask as a secret's value."""
+    if isinstance(value, SecretStr):
+        if value.get_secret_value() == views.MASK:
+            yield where or "body"
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _masked(getattr(value, name), f"{where}.{name}" if where else name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _masked(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            yield from _masked(item, f"{where}.{n}")
+
+
+def _unshown(kind: str, data: dict[str, Any], current: BaseModel | None) -> dict[str, Any]:
+    """A body as a record: the members only an answer has (counts, ids, ``*_set``) taken out, and a write-only
+    member sent back as shown (the mask) or as ``*_set`` left out, so the stored value is kept; the mask with no
+    stored value to keep is a 422 (the writer believes a secret is set that is not)."""
+    model = RECORD_TYPES[kind]
+    view = views.VIEWS[kind]
+    shown_only = set(view.model_fields) - set(model.model_fields) - {"activations"}
+    out = {name: value for name, value in data.items() if name not in shown_only}
+    for name, member in NESTED_KEPT_WHEN_OMITTED.get(model, ()):
+        inner = out.get(name)
+        if isinstance(inner, dict):
+            inner = {k: v for k, v in inner.items() if k != f"{member}_set"}
+            if inner.get(member) == views.MASK:
+                if getattr(getattr(current, name, None), member, None) is None:
+                    raise _invalid(f"{name}.{member}: {views.MASK!r} keeps a stored value, and none is stored")
+                del inner[member]
+            out[name] = inner
+    return out
 
 
 def _precondition(if_match: str | None, document: str | None) -> None:
@@ -353,7 +394,7 @@ def replacing(where: Where, body: dict[str, Any]) -> Make:
     """PUT and POST: the body is the whole record (apply's rules for what it omits)."""
 
     async def make(current: BaseModel | None, stored: Stored, outcome: Outcome) -> list[BaseModel]:
-        data = dict(body)
+        data = _unshown(where.kind, body, current)
         users = data.pop("activations", None) if where.kind == "workflow" else None
         return _built(where, data, users, stored, outcome)
 
@@ -395,11 +436,20 @@ def patching(where: Where, patch: dict[str, Any]) -> Make:
     async def make(current: BaseModel | None, stored: Stored, outcome: Outcome) -> list[BaseModel]:
         if current is None:  # the caller checked it exists at this same version; a bug otherwise
             raise RuntimeError("PATCH built for a record that does not exist")
-        data = dict(patch)
+        data = _unshown(where.kind, patch, current)
         users = data.pop("activations", None) if where.kind == "workflow" else None
-        return _built(where, merge_patch(_revealed(current), data), users, stored, outcome)
+        return _built(where, _removing(merge_patch(_revealed(current), data), data, where.kind), users, stored, outcome)
 
     return make
+
+
+def _removing(merged: dict[str, Any], patch: dict[str, Any], kind: str) -> dict[str, Any]:
+    # A write-only member a patch nulls is removed, not kept as an omitted one would be: written as an explicit null.
+    for name, member in NESTED_KEPT_WHEN_OMITTED.get(RECORD_TYPES[kind], ()):
+        inner = patch.get(name)
+        if isinstance(inner, dict) and member in inner and inner[member] is None:
+            merged[name] = {**merged.get(name, {}), member: None}
+    return merged
 
 
 def _revealed(record: BaseModel) -> dict[str, Any]:

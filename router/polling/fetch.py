@@ -5,19 +5,24 @@ after, so a worker that dies in between polls the same records again, under the 
 
 Errors (``PollFailed``): a transport error, 408, 429 and 5xx are ``retryable`` (with the answer's Retry-After);
 401 is ``Unauthorized`` (the caller may refresh the token and try once more); any other 4xx, a template naming a
-value the credential lacks, or an address the egress guard refuses, is not retryable.
+value the credential lacks, or an address the egress guard refuses, is not retryable. An answer is read as a stream
+and refused past ``MAX_ANSWER_BYTES`` (``answer_too_large``, retryable: the poll backs off and the cursor stays, so
+nothing is skipped; a provider that keeps answering that much needs a smaller page size in its spec).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -27,6 +32,9 @@ from subscriptions.models import check_base_url
 from subscriptions.polling import Polled
 from subscriptions.polling.spec import PollSpec, records_of, time_of
 from subscriptions.providers.spec import RequestTemplate, TemplateError, read_path, render, render_text
+
+# The most a provider's answer may hold; Graph, Salesforce and Google pages are well under 1 MiB at their page sizes.
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
 
 
 class PollFailed(RouterError):
@@ -69,6 +77,32 @@ def _iso_z(value: str) -> str:
     return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _minutes_since(cursor: str, now: float) -> int:
+    t = time_of(cursor)
+    return 1 if t is None else max(1, math.ceil((now - t) / 60) + 1)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme, (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "", "", None
+
+
+_KEYSET_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _keyset(record: Any, spec: PollSpec) -> tuple[str, str] | None:
+    """A record's (time, id) for a tie-break; None when either is missing or the id is not a plain token (it is
+    written into the provider's query: a quote would change the query)."""
+    value = read_path(record, {}, spec.cursor_path or "")
+    record_id = read_path(record, {}, spec.id_path)
+    if value is None or time_of(value) is None or not record_id or not _KEYSET_ID.match(str(record_id)):
+        return None
+    return value, str(record_id)
+
+
 def start_cursor(now: float) -> str:
     """A time cursor's first value: now, in the form most APIs take (``If-Modified-Since`` included)."""
     return datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
@@ -77,8 +111,11 @@ def start_cursor(now: float) -> str:
 class Fetch:
     """The calls of one poll. ``http`` is the egress-guarded client for provider APIs."""
 
-    def __init__(self, http: httpx.AsyncClient, target: Polled, *, clock: Any = time.time) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, target: Polled, *, clock: Any = time.time, max_bytes: int = MAX_ANSWER_BYTES
+    ) -> None:
         self._http = http
+        self._max_bytes = max_bytes
         self._target = target
         self._spec: PollSpec = target.spec
         self._clock = clock
@@ -95,10 +132,12 @@ class Fetch:
                 raise PollFailed("bad_base_url", retryable=False) from None
         return (base or spec.base_url).rstrip("/")
 
-    def context(self, cursor: str = "", page: str = "") -> dict[str, str]:
+    def context(self, cursor: str = "", page: str = "", after: str = "") -> dict[str, str]:
         cred, integration = self._target.credential, self._target.integration
         if self._spec.cursor == "time" and self._spec.cursor_format == "iso_z":
             cursor = _iso_z(cursor)
+        elif self._spec.cursor == "time" and self._spec.cursor_format == "epoch_ms" and cursor:
+            cursor = str(int((self._time(cursor) or 0.0) * 1000))
         ctx = {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
         ctx |= {
             "api.base": self._base,
@@ -109,6 +148,10 @@ class Fetch:
             "user.id": cred.user,
             "poll.cursor": cursor,
             "poll.page": page,
+            "poll.after_id": after or self._spec.tie_break_floor,
+            "poll.since_minutes": str(_minutes_since(cursor, self._clock())),
+            "poll.page_link": self._link(page),
+            "poll.cursor_link": self._link(cursor),
         }
         # Plain parameters first: a query parameter may name another one (``{{trigger.object}}``).
         for name, value in sorted(self._spec.params.items(), key=lambda item: "{{" in item[1]):
@@ -118,10 +161,22 @@ class Fetch:
                 raise PollFailed("template", retryable=False) from None
         return ctx
 
+    def _link(self, value: str) -> str:
+        """A page or cursor that may be a provider's full URL (Graph's next and delta links): usable as one only on
+        the API's own origin, or the access token would go wherever an answer points."""
+        if not value.startswith(("https://", "http://")):
+            return ""
+        if _origin(value) != _origin(self._base):
+            raise PollFailed("foreign_link", retryable=False)
+        return value
+
     async def call(self, template: RequestTemplate, ctx: Mapping[str, str]) -> Any:
         try:
             method, url, headers, body = render(template, ctx)
-            response = await self._http.request(method, url, headers=headers, content=body)
+            if not url.startswith(("https://", "http://")):  # a link placeholder the answer left empty or bare
+                raise PollFailed("invalid_url", retryable=False)
+            async with self._http.stream(method, url, headers=headers, content=body) as response:
+                content = await self._read(response)
         except TemplateError:
             raise PollFailed("template", retryable=False) from None
         except httpx.InvalidURL:
@@ -131,9 +186,22 @@ class Fetch:
             if getattr(exc, "retryable", True) is False:
                 raise PollFailed(str(getattr(exc, "reason", "refused")), retryable=False) from None
             raise PollFailed("transport", retryable=True) from None
-        return self._answer(response)
+        return self._answer(response, content)
 
-    def _answer(self, response: httpx.Response) -> Any:
+    async def _read(self, response: httpx.Response) -> bytes:
+        # Counted as it arrives: a Content-Length is only a claim, and a body without one may never end.
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise PollFailed("answer_too_large", status=response.status_code, retryable=True)
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise PollFailed("answer_too_large", status=response.status_code, retryable=True)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _answer(self, response: httpx.Response, content: bytes) -> Any:
         status = response.status_code
         if status in (204, 304):  # nothing changed (Zoho answers both)
             return None
@@ -145,8 +213,8 @@ class Fetch:
         if status >= 400 or status < 200:
             raise PollFailed(f"http_{status}", status=status, retryable=False)
         try:
-            return response.json() if response.content else None
-        except ValueError:
+            return json.loads(content) if content else None
+        except (ValueError, RecursionError):
             raise PollFailed("malformed_answer", status=status, retryable=True) from None
 
     # -- the three kinds of cursor ------------------------------------------------------------------------------
@@ -158,37 +226,52 @@ class Fetch:
             return await self._by_token(state)
         return await self._rows(state)
 
+    def _time(self, value: str) -> float | None:
+        """Unix seconds of a cursor or record time (None when unreadable): ``epoch_ms`` specs' records give millis."""
+        if self._spec.cursor_format == "epoch_ms" and value.isascii() and value.isdigit():
+            return int(value) / 1000
+        return time_of(value)
+
     async def _by_time(self, state: PollState) -> list[Found]:
         spec = self._spec
         if not state.cursor:
-            state.cursor = start_cursor(self._clock())  # the first poll: from now on, nothing of history
+            state.cursor, state.after = start_cursor(self._clock()), ""  # the first poll: from now on, no history
             return []
-        since = time_of(state.cursor) or 0.0
+        since = self._time(state.cursor) or 0.0
         newest, newest_t, cursor, page = state.cursor, since, state.cursor, ""
+        after = state.after if spec.tie_break else ""
         found: list[Found] = []
         for _ in range(spec.max_pages):
             template = spec.page if page and spec.page else spec.request
-            data = await self.call(template, self.context(cursor, page))
+            data = await self.call(template, self.context(cursor, page, after))
             records = records_of(data, spec.records_path)
             older = False
             for record in records:
                 value = read_path(record, {}, spec.cursor_path or "")
-                t = time_of(value)
+                t = self._time(value) if value is not None else None
                 if value is None or t is None or t < since:
                     older = True  # the provider could not filter it out (or it has no time): seen before
                     continue
                 found.extend(self._found([record]))
                 if t > newest_t:
                     newest, newest_t = value, t
-            if spec.next_page_path:
+            if spec.tie_break:
+                # The keyset goes on from the page's last record in the provider's (time, id) order.
+                last = _keyset(records[-1], spec) if records else None
+                if last is not None and (time_of(last[0]) or 0.0) >= since:
+                    newest, newest_t, after = last[0], time_of(last[0]) or 0.0, last[1]
+                cursor = newest
+                if len(records) < spec.page_size or last is None:
+                    break
+            elif spec.next_page_path:
                 page = read_path(data, {}, spec.next_page_path) or ""
-                if not page or older:
+                if not page or (older and spec.newest_first):
                     break
             elif len(records) < spec.page_size or newest == cursor:
-                break  # the last page, or a full page within one second: the next poll goes on from there
+                break  # the last page, or a full page within one second: the next poll asks that second again
             else:
                 cursor = newest
-        state.cursor = newest
+        state.cursor, state.after = newest, after
         return found
 
     async def _by_token(self, state: PollState) -> list[Found]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from router.polling.fetch import Fetch, Found, PollFailed, Unauthorized
+from router.polling.fetch import MAX_ANSWER_BYTES, Fetch, Found, PollFailed, Unauthorized
 from router.polling.state import PollState, PollStates, slot
 from router.polling.tokens import TokenRefresher
 from router.storage.entries import IngestEvent
@@ -50,6 +50,9 @@ class PollConfig:
     concurrency: int = 8
     dedup_ttl_s: int = 7 * 86_400  # a record polled again (a crash before the cursor moved) is the same event
     reconcile_every_s: float = 30.0
+    max_answer_bytes: int = MAX_ANSWER_BYTES  # a provider answer past it is refused, and the pair backs off
+    # The lifecycle holds provider-side subscriptions (a public URL is set): triggers they serve are not polled.
+    subscribed: bool = False
 
 
 class Poller:
@@ -83,7 +86,7 @@ class Poller:
         """One pass; returns what it did ({"polled": 3, "retry": 1, ...})."""
         snapshot = await self._cache.refresh()
         if self._wanted[0] is not snapshot:  # snapshots are immutable: work out the pairs once per version
-            self._wanted = (snapshot, desired_polls(snapshot))
+            self._wanted = (snapshot, desired_polls(snapshot, subscribed=self._config.subscribed))
         wanted = self._wanted[1]
         await self._reconcile(snapshot, wanted)
         due = await self._states.due(self._clock(), self._config.per_pass)
@@ -147,14 +150,21 @@ class Poller:
             target = Polled(fresh, target.integration, target.spec)
         before = dataclasses.replace(state)
         try:
-            return await Fetch(self._http, target, clock=self._clock).run(state)
+            return await Fetch(self._http, target, clock=self._clock, max_bytes=self._config.max_answer_bytes).run(
+                state
+            )
         except Unauthorized:
             if self._tokens is None or not can_refresh(target.credential):
                 raise
         fresh = await self._tokens.refresh(target.integration, target.credential)
         for field in dataclasses.fields(PollState):
             setattr(state, field.name, getattr(before, field.name))
-        return await Fetch(self._http, Polled(fresh, target.integration, target.spec), clock=self._clock).run(state)
+        return await Fetch(
+            self._http,
+            Polled(fresh, target.integration, target.spec),
+            clock=self._clock,
+            max_bytes=self._config.max_answer_bytes,
+        ).run(state)
 
     async def _failed(self, member: str, target: Polled, state: PollState, exc: PollFailed) -> str:
         now = self._clock()

@@ -2,7 +2,8 @@
 
 - ``{poll}:due`` (sorted set): pair → when it is next due. A pair joins at a slot of its own within the interval
   (``slot``: a stable hash of the pair), so thousands of pairs polled every minute do not all go at second 0.
-- ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time.
+- ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, and for a
+  time cursor with a tie-break the id of the last record read at the cursor's time (``after``).
 - ``{poll:<pair>}:lease`` (SET NX PX): the one worker polling the pair. It re-reads the schedule once it holds the
   lease, so a worker that saw the pair due before another finished it does not poll it twice.
 
@@ -46,6 +47,7 @@ class PollState:
     attempts: int = 0
     error: str = ""
     polled_at: float = 0.0
+    after: str = ""  # a time cursor's tie-break: the last record id read at the cursor's time
 
     def to_hash(self) -> dict[Any, Any]:  # redis-py's mapping type is invariant in its keys
         return {
@@ -54,6 +56,7 @@ class PollState:
             "attempts": str(self.attempts),
             "error": self.error,
             "polled_at": repr(self.polled_at),
+            "after": self.after,
         }
 
     @classmethod
@@ -63,7 +66,12 @@ class PollState:
 
         try:
             return cls(
-                text("cursor"), text("page"), int(text("attempts") or 0), text("error"), float(text("polled_at") or 0)
+                text("cursor"),
+                text("page"),
+                int(text("attempts") or 0),
+                text("error"),
+                float(text("polled_at") or 0),
+                text("after"),
             )
         except ValueError:
             return cls()  # an unreadable state starts over: the next poll establishes the cursor again, firing nothing

@@ -8,6 +8,8 @@ credential INVALID and emits one ``credentials_failure`` (§3.8 shape), once acr
 transition record the admin API's invalidation uses (``router.notifications.producers.Transitions``).
 
 A token endpoint that is slow, down, 429 or 5xx is a retryable poll failure: the pair backs off and tries again.
+Provider-side subscription calls (``subscriptions.lifecycle``) refresh through the same refresher
+(``for_lifecycle``), so a poll and a Graph renewal of one credential never spend its refresh token twice.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from router.notifications.events import Notifier
 from router.notifications.producers import Fact, Transitions, notify_claimed
 from router.polling.fetch import PollFailed, retry_after_s
 from router.polling.state import PollStates
+from subscriptions.lifecycle import Refresh, RefreshFailed
 from subscriptions.models import Credential, Integration
 from subscriptions.oauth import refresh_request, refreshed_values, refusal
 from subscriptions.registry import Registry
@@ -103,6 +106,18 @@ class TokenRefresher:
         claims = await self._transitions.record([Fact(credential.id, "INVALID", await self._registry.version())])
         await notify_claimed(self._transitions, self._notifier, await self._cache.refresh(), claims)
         logger.warning("credential refresh refused; marked INVALID", extra={"credential_id": credential.id})
+
+
+def for_lifecycle(refresher: TokenRefresher) -> Refresh:
+    """The refresher as the subscription lifecycle calls it: its failures as ``RefreshFailed``."""
+
+    async def refresh(integration: Integration, credential: Credential) -> Credential:
+        try:
+            return await refresher.refresh(integration, credential)
+        except PollFailed as exc:
+            raise RefreshFailed(exc.reason, retryable=exc.retryable, retry_after=exc.retry_after_s) from None
+
+    return refresh
 
 
 def _json(response: httpx.Response) -> object:

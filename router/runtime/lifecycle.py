@@ -26,7 +26,7 @@ from subscriptions.crypto import SecretBox
 from subscriptions.custom_lifecycle import custom_subscriptions
 from subscriptions.enabled import EnabledMarks
 from subscriptions.keys import LifecycleKeys
-from subscriptions.lifecycle import Lifecycle
+from subscriptions.lifecycle import Lifecycle, Refresh
 from subscriptions.models import Credential
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
@@ -93,13 +93,26 @@ class LifecycleRunner:
 
 
 def build_runner(
-    settings: Settings, redis: Redis, box: SecretBox, cache: SnapshotCache, store: EventStore, http: httpx.AsyncClient
+    settings: Settings,
+    redis: Redis,
+    box: SecretBox,
+    cache: SnapshotCache,
+    store: EventStore,
+    http: httpx.AsyncClient,
+    refresh: Refresh | None = None,
 ) -> LifecycleRunner:
     lifecycle_keys = LifecycleKeys(settings.prefix)
     lifecycle = None
     if settings.public_url:
         lifecycle = Lifecycle(
-            cache.refresh, redis, box, http, settings.public_url, keys=lifecycle_keys, holders=(custom_subscriptions,)
+            cache.refresh,
+            redis,
+            box,
+            http,
+            settings.public_url,
+            keys=lifecycle_keys,
+            holders=(custom_subscriptions,),
+            refresh=refresh,
         )
     else:
         logger.info("provider-side subscriptions are off: HOOKROUTER_PUBLIC_URL is not set")

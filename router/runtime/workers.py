@@ -22,10 +22,10 @@ from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier
 from router.notifications.fanout import DestinationFanout
 from router.notifications.producers import Producers, Transitions
-from router.polling.poller import Poller
+from router.polling.poller import PollConfig, Poller
 from router.polling.schedules import Scheduler
 from router.polling.state import PollStates
-from router.polling.tokens import TokenRefresher
+from router.polling.tokens import TokenRefresher, for_lifecycle
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.lifecycle import build_runner
 from router.runtime.supervisor import Supervisor, Task
@@ -125,13 +125,19 @@ class Workers:
             self.routing_store, keys, replay_jobs, cache, ReplayConfig(rate_per_s=settings.replay_rate_per_s)
         )
         self.replay = ReplayRunner(replayer, replay_jobs, owner=consumer)
-        self.lifecycle = build_runner(settings, redis, shared.box, cache, self.routing_store, shared.provider_http)
         states = PollStates(redis, keys)
         tokens = None
         if shared.registry is not None:
             transitions = Transitions(redis, keys)
             tokens = TokenRefresher(shared.registry, cache, states, transitions, shared.notifier, shared.provider_http)
-        self.poller = Poller(cache, self.routing_store, keys, states, shared.provider_http, tokens=tokens)
+        refresh = for_lifecycle(tokens) if tokens is not None else None
+        self.lifecycle = build_runner(
+            settings, redis, shared.box, cache, self.routing_store, shared.provider_http, refresh
+        )
+        polling = PollConfig(subscribed=bool(settings.public_url))  # as build_runner: subscriptions need it
+        self.poller = Poller(
+            cache, self.routing_store, keys, states, shared.provider_http, config=polling, tokens=tokens
+        )
         self.scheduler = Scheduler(cache, self.routing_store, keys, redis)
         retention_s = settings.retention_days * 86_400.0
         self.retention = Retention(self.routing_store, cache, keys, RetentionConfig(retention_s=retention_s))

@@ -10,19 +10,35 @@ from urllib.parse import urlencode
 from subscriptions.lifecycle import usable
 from subscriptions.lifecycle_state import member_of
 from subscriptions.models import Credential, Integration, Workflow
-from subscriptions.polling import crm, google, notion, salesforce
+from subscriptions.polling import crm, google, jira, lever, microsoft, notion, quickbooks, salesforce
 from subscriptions.polling.spec import EventRule, PollSpec
+from subscriptions.providers import builtin_spec
 from subscriptions.snapshot import Snapshot
 
 __all__ = ["SPECS", "EventRule", "PollSpec", "Polled", "desired_polls", "poll_spec"]
 
-SPECS: dict[str, dict[str, PollSpec]] = {**salesforce.SPECS, **google.SPECS, **crm.SPECS, **notion.SPECS}
+SPECS: dict[str, dict[str, PollSpec]] = {
+    **salesforce.SPECS,
+    **google.SPECS,
+    **crm.SPECS,
+    **notion.SPECS,
+    **microsoft.SPECS,
+    **jira.SPECS,
+    **lever.SPECS,
+    **quickbooks.SPECS,
+}
 
 
-def poll_spec(integration: Integration, workflow: Workflow) -> PollSpec | None:
+def poll_spec(integration: Integration, workflow: Workflow, *, subscribed: bool = False) -> PollSpec | None:
     """The poll an integration-triggered workflow needs, if its trigger is polled; with the workflow's
-    ``trigger_params`` (a Salesforce object, a calendar id) for the parameters the spec takes, and in its key."""
+    ``trigger_params`` (a Salesforce object, a calendar id) for the parameters the spec takes, and in its key.
+
+    ``subscribed``: the router holds provider-side subscriptions (it has a public URL), so a trigger a
+    subscription serves (Outlook's New Message, through Graph) is pushed rather than polled: never both, which
+    would fire it twice under two delivery ids."""
     if workflow.trigger_type != "integration":
+        return None
+    if subscribed and builtin_spec(integration, workflow) is not None:
         return None
     spec = SPECS.get(integration.type, {}).get(workflow.trigger)
     if spec is None:
@@ -47,7 +63,7 @@ class Polled:
         return member_of(self.credential.id, self.spec.key)
 
 
-def desired_polls(snapshot: Snapshot) -> dict[str, Polled]:
+def desired_polls(snapshot: Snapshot, *, subscribed: bool = False) -> dict[str, Polled]:
     """Every pair a usable credential's deployed, activated workflows need, by member (``credential|spec key``)."""
     out: dict[str, Polled] = {}
     for cred in snapshot.credentials.values():
@@ -57,7 +73,7 @@ def desired_polls(snapshot: Snapshot) -> dict[str, Polled]:
         for wf in snapshot.by_integration.get(integration.id, []):
             if not wf.deployed or not snapshot.is_activated(wf.id, cred.user):
                 continue
-            spec = poll_spec(integration, wf)
+            spec = poll_spec(integration, wf, subscribed=subscribed)
             if spec is not None:
                 polled = Polled(cred, integration, spec)
                 out.setdefault(polled.member, polled)

@@ -8,10 +8,15 @@ evaluated) plus where the records, their ids, versions and the cursor are in the
 - ``api.base``: the provider API's base URL: the integration's ``options.api_base_url``, else the credential value
   named by ``base_url_value`` (Salesforce's ``instance_url``), else the spec's ``base_url``;
 - ``poll.cursor``: where the last poll stopped (a time, a sync token, a row count);
-- ``poll.page``: the next page's token, on page requests.
+- ``poll.page``: the next page's token, on page requests;
+- ``poll.since_minutes``: a time cursor as whole minutes before now, one more for the minute it falls in (JQL's
+  relative ``-<n>m``, which no user time zone shifts);
+- ``poll.after_id``: a time cursor's tie-break, the id of the last record read at the cursor's time ('' at first;
+  only ids of letters, digits, ``_`` and ``-`` are kept, so it can be written into a query's string literal).
 
 ``cursor_format`` ``iso_z`` writes a time cursor as ``YYYY-MM-DDThh:mm:ssZ`` (SOQL's dateTime literal), whatever
-form the provider's records give it in; ``raw`` writes it as the records gave it.
+form the provider's records give it in; ``raw`` writes it as the records gave it; ``epoch_ms`` reads the records'
+times as Unix milliseconds (Lever's ``updatedAt``) and writes the cursor as milliseconds.
 
 Cursor kinds:
 
@@ -19,8 +24,13 @@ Cursor kinds:
   at the current time and stores nothing. A poll asks for records at or after it (``>=``: two records changed in
   one second are both seen), skips older ones the provider could not filter out, and asks again while a page is
   full (``page_size``), or, with ``next_page_path``, pages on while every record of a page was new (a provider
-  that cannot filter by time, listing newest first); a record seen twice has the same delivery id, so it is
-  stored once.
+  that cannot filter by time, listing newest first), or while there is a next page (``newest_first`` false: a
+  provider that filters with an overlap, oldest first); a record seen twice has the same delivery id, so it is
+  stored once. With ``tie_break`` (the provider sorts by time, then id, and can ask for ``time > cursor OR (time
+  = cursor AND id > after)``), the cursor is the last record's (time, id) and ``poll.after_id`` its id: a page
+  full of records sharing one second goes on past them. Without it, such a page ends the poll and the next asks
+  the same second again (the records are stored once), so a spec whose provider may change more than a page of
+  records in one second needs a tie-break.
 - ``token``: the provider hands out a sync token (Google Calendar's ``nextSyncToken``, Drive's
   ``newStartPageToken``). The first poll runs ``init`` (paging with ``init_page``) and keeps the token it ends
   with (at ``init_cursor_path``), firing nothing; later polls run ``request`` and ``page`` while
@@ -86,7 +96,7 @@ class PollSpec(BaseModel):
 
     key: str
     cursor: Literal["time", "token", "rows"]
-    cursor_format: Literal["raw", "iso_z"] = "raw"  # how a time cursor is written into requests
+    cursor_format: Literal["raw", "iso_z", "epoch_ms"] = "raw"  # how a time cursor is written into requests
     request: RequestTemplate
     page: RequestTemplate | None = None
     init: RequestTemplate | None = None
@@ -97,6 +107,9 @@ class PollSpec(BaseModel):
     cursor_path: str | None = None
     init_cursor_path: str | None = None
     next_page_path: str | None = None
+    newest_first: bool = True  # with next_page_path: pages stop at the first record older than the cursor
+    tie_break: bool = False  # a time cursor: the request asks past (cursor, poll.after_id), in (time, id) order
+    tie_break_floor: str = ""  # ``poll.after_id`` before any record was read at the cursor's time
     page_size: int = Field(default=100, ge=1)
     max_pages: int = Field(default=10, ge=1, le=1000)
     reset_statuses: tuple[int, ...] = ()
@@ -110,9 +123,12 @@ class PollSpec(BaseModel):
 
 
 def records_of(data: Any, path: str) -> list[Any]:
-    """The list at a dotted path of an answer; [] when there is none."""
+    """The list at a dotted path of an answer (a number picks a list's item); [] when there is none."""
     for part in path.split("."):
-        data = data.get(part) if isinstance(data, dict) else None
+        if isinstance(data, list) and part.isascii() and part.isdigit():
+            data = data[int(part)] if int(part) < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
     return data if isinstance(data, list) else []
 
 

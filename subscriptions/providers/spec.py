@@ -30,7 +30,9 @@ from subscriptions.errors import SubscriptionError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
 # Namespaces whose values are URLs themselves: inserted into a URL template as they are, not percent-encoded.
-_URL_NAMESPACES = ("api.", "settings.", "resource.")
+# ``poll.page_link`` / ``poll.cursor_link``: a provider's next and delta links (Graph's ``@odata.nextLink``), which
+# the poller checks are on the API's own origin before they are used.
+_URL_NAMESPACES = ("api.", "settings.", "resource.", "poll.page_link", "poll.cursor_link")
 
 USER_LEVEL_PATH = "/webhook/triggers/connect/{{integration.type}}/{{integration.id}}?id={{credential.id}}"
 
@@ -119,6 +121,9 @@ def read_path(data: Any, headers: Mapping[str, str], path: str) -> str | None:
     """A dotted path into the JSON answer, or ``header:<name>``; None when absent or not a scalar."""
     if path.startswith("header:"):
         return headers.get(path[len("header:") :])
+    if isinstance(data, dict) and path in data:
+        data = data[path]  # a member whose name holds dots (OData's "@odata.deltaLink")
+        return str(data) if isinstance(data, str | int | float) and not isinstance(data, bool) else None
     for part in path.split("."):
         if isinstance(data, dict):
             data = data.get(part)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -44,9 +45,10 @@ def _t(value: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+# A keyset on (time, Id): ``(F > t OR (F = t AND Id > 'after'))``, sorted by F then Id, as the Salesforce specs ask.
 _SOQL = re.compile(
-    r"FROM (?P<object>\w+) WHERE (?:.* AND )?(?P<field>\w+) >= (?P<since>\S+) "
-    r"ORDER BY (?P<order>\w+) ASC LIMIT (?P<limit>\d+)$"
+    r"FROM (?P<object>\w+) WHERE (?:.* AND )?\((?P<field>\w+) > (?P<since>\S+) OR \((?P=field) = (?P=since) "
+    r"AND Id > '(?P<after>[^']*)'\)\) ORDER BY (?P<order>\w+) ASC, Id ASC LIMIT (?P<limit>\d+)$"
 )
 
 
@@ -66,6 +68,14 @@ class FakeApis:
     outreach: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refresh: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # refresh token → answer
     tokens: set[str] = field(default_factory=lambda: {"tok"})  # access tokens the APIs accept
+    qbo: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # QuickBooks entity name → objects
+    opportunities: list[dict[str, Any]] = field(default_factory=list)  # Lever, in no particular order
+    issues: list[dict[str, Any]] = field(default_factory=list)  # Jira issues, each as its latest version
+    mail: list[dict[str, Any]] = field(default_factory=list)  # an inbox: messages in the order they arrived
+    expired_delta_tokens: set[str] = field(default_factory=set)
+    link_base: str = ""  # the origin Graph's next and delta links name; the server's own when empty
+    padding: int = 0  # bytes of whitespace streamed after a query's answer (a provider answering too much)
+    declare_length: bool = True  # whether that padded answer says how long it is
 
     def fail(self, status: int, **headers: str) -> None:
         self.failures.append((status, headers))
@@ -94,11 +104,32 @@ class FakeApis:
         match = _SOQL.search(request.query_params["q"])
         if match is None:
             return JSONResponse([{"errorCode": "MALFORMED_QUERY"}], status_code=400)
-        since, name = _t(match["since"]), match["field"]
-        rows = [r for r in self.salesforce if r["attributes"]["type"] == match["object"] and _t(r[name]) >= since]
-        rows.sort(key=lambda r: _t(r[match["order"]]))
+        since, name, after = _t(match["since"]), match["field"], match["after"]
+        if not after:  # SOQL refuses '' as an Id
+            return JSONResponse([{"errorCode": "INVALID_QUERY_FILTER_OPERATOR"}], status_code=400)
+
+        def past(r: dict[str, Any]) -> bool:
+            t = int(_t(r[name]))  # SOQL compares dateTime literals to the second
+            return t > since or (t == since and r["Id"] > after)
+
+        rows = [r for r in self.salesforce if r["attributes"]["type"] == match["object"] and past(r)]
+        rows.sort(key=lambda r: (_t(r[match["order"]]), r["Id"]))
         rows = rows[: int(match["limit"])]
-        return JSONResponse({"totalSize": len(rows), "done": True, "records": rows})
+        answer = dumps({"totalSize": len(rows), "done": True, "records": rows})
+        if self.padding:
+            return self._padded(answer)
+        return Response(answer, media_type="application/json")
+
+    def _padded(self, answer: bytes) -> Response:
+        size = len(answer) + self.padding
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield answer
+            for start in range(0, self.padding, 65536):
+                yield b" " * min(65536, self.padding - start)
+
+        headers = {"content-length": str(size)} if self.declare_length else {}
+        return StreamingResponse(chunks(), media_type="application/json", headers=headers)
 
     # -- Google Calendar: sync tokens are positions in the change log, page tokens "<position>:<offset>"
 
@@ -200,6 +231,88 @@ class FakeApis:
             self.tokens.add(answer["access_token"])
         return JSONResponse(answer, status_code=status)
 
+    # -- Microsoft Graph message delta: links carry positions in the inbox ("$deltatoken=<n>",
+    # "$skiptoken=<start>.<offset>"); the page size comes from "Prefer: odata.maxpagesize=<n>" (10 by default).
+
+    async def mail_delta(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
+        size = int(prefer[1]) if prefer else 10
+        if "$deltatoken" in q:
+            if q["$deltatoken"] in self.expired_delta_tokens:
+                return JSONResponse({"error": {"code": "SyncStateNotFound"}}, status_code=410)
+            start, offset = int(q["$deltatoken"]), 0
+        elif "$skiptoken" in q:
+            start, offset = (int(part) for part in q["$skiptoken"].split("."))
+        elif q.get("changeType") == "created" and "$select" in q:
+            start, offset = 0, 0  # the first round: every message in the folder
+        else:
+            return JSONResponse({"error": {"code": "BadRequest"}}, status_code=400)
+        rows = self.mail[start:]
+        here = (self.link_base or self.base) + request.url.path
+        body: dict[str, Any] = {"value": rows[offset : offset + size]}
+        if offset + size < len(rows):
+            body["@odata.nextLink"] = f"{here}?$skiptoken={start}.{offset + size}"
+        else:
+            body["@odata.deltaLink"] = f"{here}?$deltatoken={len(self.mail)}"
+        return JSONResponse(body)
+
+    # -- Jira JQL search: "updated >= -<n>m ORDER BY updated ASC", compared to the minute as Jira does, relative to
+    # the clock the test sets (``now``); pages of maxResults with "nextPageToken" (an offset, opaque to the client).
+
+    now: float = 0.0
+
+    async def jira_search(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        match = re.fullmatch(r"updated >= -(\d+)m ORDER BY updated ASC", q.get("jql", ""))
+        if match is None or request.path_params["cloud"] != "cloud-1":
+            return JSONResponse({"errorMessages": ["bad jql or site"]}, status_code=400)
+        since = (self.now // 60 - int(match[1])) * 60  # minute precision: from the start of that minute
+        rows = sorted(
+            (i for i in self.issues if _t(i["fields"]["updated"]) >= since), key=lambda i: _t(i["fields"]["updated"])
+        )
+        start, size = int(q.get("nextPageToken") or 0), int(q["maxResults"])
+        body: dict[str, Any] = {"issues": rows[start : start + size], "isLast": start + size >= len(rows)}
+        if start + size < len(rows):
+            body["nextPageToken"] = str(start + size)
+        return JSONResponse(body)
+
+    # -- Lever: updated_at_start in Unix ms, limit and an offset token ("next"), hasNext.
+
+    async def lever_opportunities(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        if not q.get("updated_at_start", "").isdigit():
+            return JSONResponse({"code": "BadRequestError", "message": "updated_at_start: ms"}, status_code=400)
+        since, limit = int(q["updated_at_start"]), min(int(q.get("limit", "100")), 100)
+        rows = [o for o in self.opportunities if o["updatedAt"] >= since]
+        start = int(q.get("offset") or 0)
+        body: dict[str, Any] = {"data": rows[start : start + limit], "hasNext": start + limit < len(rows)}
+        if body["hasNext"]:
+            body["next"] = str(start + limit)
+        return JSONResponse(body)
+
+    # -- QuickBooks CDC: objects changed at or after changedSince, at most 1000, oldest first per entity.
+
+    async def qbo_cdc(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        if request.path_params["realm"] != "realm-1" or "changedSince" not in q:
+            return JSONResponse({"Fault": {"Error": [{"Message": "bad request"}]}}, status_code=400)
+        since = _t(q["changedSince"])
+        found = []
+        for entity in q["entities"].split(","):
+            rows = [o for o in self.qbo.get(entity, []) if _t(o["MetaData"]["LastUpdatedTime"]) >= since]
+            rows.sort(key=lambda o: _t(o["MetaData"]["LastUpdatedTime"]))
+            found.append({entity: rows[:1000], "startPosition": 1, "maxResults": min(len(rows), 1000)})
+        return JSONResponse({"CDCResponse": [{"QueryResponse": found}], "time": "2026-01-01T00:00:00.000-08:00"})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -212,6 +325,10 @@ class FakeApis:
                 Route("/v1/search", self.notion_search, methods=["POST"]),
                 Route("/api/v2/{resource}", self.outreach_list),
                 Route("/oauth/token", self.token, methods=["POST"]),
+                Route("/me/mailFolders/{folder}/messages/delta", self.mail_delta),
+                Route("/ex/jira/{cloud}/rest/api/3/search/jql", self.jira_search),
+                Route("/opportunities", self.lever_opportunities),
+                Route("/v3/company/{realm}/cdc", self.qbo_cdc),
             ]
         )
 

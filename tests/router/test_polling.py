@@ -28,7 +28,7 @@ from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
 from subscriptions.models import Credential, Integration
-from subscriptions.polling import SPECS, Polled
+from subscriptions.polling import SPECS, Polled, desired_polls
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import Seed, xrange_all
@@ -139,8 +139,9 @@ async def test_salesforce_first_poll_fires_nothing_then_new_and_updated_records_
     [call] = apis.calls
     assert call.headers["authorization"] == "Bearer tok"
     assert call.query["q"] == (
-        "SELECT FIELDS(STANDARD) FROM Contact WHERE LastModifiedDate >= 2026-01-01T00:01:00Z "
-        "ORDER BY LastModifiedDate ASC LIMIT 200"
+        "SELECT FIELDS(STANDARD) FROM Contact WHERE (LastModifiedDate > 2026-01-01T00:01:00Z OR "
+        "(LastModifiedDate = 2026-01-01T00:01:00Z AND Id > '000000000000000')) "
+        "ORDER BY LastModifiedDate ASC, Id ASC LIMIT 200"
     )
     stored = await events(redis)
     assert [(e["event_type"], json.loads(e["body"])["Id"]) for e in stored] == [
@@ -150,10 +151,11 @@ async def test_salesforce_first_poll_fires_nothing_then_new_and_updated_records_
     assert {(e["source"], e["credential"], e["integration_type"]) for e in stored} == {("poll", "cred-1", "salesforce")}
     assert stored[0]["delivery_id"] == "poll:salesforce:records:003-new:2026-01-01T00:01:30.000+0000"
 
-    # Polled again (the newest record sits at the cursor, asked with >=): the same deliveries, stored once.
+    # Polled again: past the last record read (its time, then its id), so nothing is asked twice.
     assert await tick(poller, clock) == {"polled": 1}
+    assert "(LastModifiedDate = 2026-01-01T00:01:40Z AND Id > '003-upd')" in apis.calls[-1].query["q"]
     assert len(await events(redis)) == 2
-    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 0
 
 
 async def test_polled_records_are_routed_to_the_workflows_of_their_trigger(
@@ -191,6 +193,30 @@ async def test_salesforce_many_changes_are_read_in_pages_within_one_poll(
     assert all("FROM Account " in c.query["q"] for c in apis.calls)
     assert len({json.loads(e["body"])["Id"] for e in await events(redis)}) == 450
     assert len(await events(redis)) == 450
+
+
+async def test_more_than_a_page_of_records_changed_in_one_second_are_all_read(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    # A bulk update: 450 records share one LastModifiedDate second. A cursor of the time alone would ask that
+    # second again and again, never past its first 200; the (time, Id) keyset goes on past them.
+    await seed_polled(seed, apis, "salesforce", ["Record Updated"], params={"object": "Account"})
+    await poller.run_once()
+    await tick(poller, clock)
+    bulk = "2026-01-01T00:01:30.000+0000"
+    apis.salesforce = [sf(f"001{n:012}", "2025-01-01T00:00:00.000+0000", bulk, "Account") for n in range(450)]
+    assert await tick(poller, clock, 600) == {"polled": 1}
+    assert len(apis.calls) == 3
+    assert [c.query["q"].split("Id > ")[1].split("'")[1] for c in apis.calls] == [
+        "000000000000000",
+        "001000000000199",
+        "001000000000399",
+    ]
+    assert sorted(json.loads(e["body"])["Id"] for e in await events(redis)) == [f"001{n:012}" for n in range(450)]
+    apis.salesforce.append(sf("001zzzzzzzzzzzz", "2025-01-01T00:00:00.000+0000", bulk, "Account"))  # same second
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [json.loads(e["body"])["Id"] for e in await events(redis)][450:] == ["001zzzzzzzzzzzz"]
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 0
 
 
 async def test_a_429_backs_off_for_its_retry_after_and_fires_nothing_twice(
@@ -595,3 +621,242 @@ async def test_outreach_prospects_changed_since_the_cursor(
         ("prospect.created", 7),
         ("prospect.updated", 8),
     ]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_an_answer_past_the_size_cap_is_refused_and_backed_off_and_nothing_is_skipped(
+    redis: Redis, seed: Seed, registry: Registry, apis: FakeApis, http: httpx.AsyncClient, clock: Clock, declared: bool
+) -> None:
+    poller = make_poller(redis, registry, http, clock, max_answer_bytes=64 * 1024)
+    await seed_polled(seed, apis, "salesforce", ["New Record"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.salesforce = [sf("003-big", "2026-01-01T00:01:30.000+0000", "2026-01-01T00:01:30.000+0000")]
+    apis.padding, apis.declare_length = 1024 * 1024, declared  # past the cap, with or without a Content-Length
+    assert await tick(poller, clock) == {"retry": 1}
+    states = PollStates(redis, KEYS)
+    [member] = await states.scheduled()
+    state = await states.load(member)
+    assert (state.attempts, state.error) == (1, "answer_too_large") and await events(redis) == []
+    assert await states.next_at(member) == pytest.approx(clock.now + 30)  # the backoff, as for a 5xx
+    apis.padding = 1024  # within the cap (whitespace JSON allows): the same record, not skipped
+    assert await tick(poller, clock, 30) == {"polled": 1}
+    assert [json.loads(e["body"])["Id"] for e in await events(redis)] == ["003-big"]
+
+
+# -- Outlook: Microsoft Graph message delta --------------------------------------------------------------------------
+
+
+def message(n: int, at: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+    return {"id": f"AAMk-{n}", "subject": f"hello {n}", "createdDateTime": at, "lastModifiedDateTime": at}
+
+
+async def test_outlook_pages_through_the_inbox_silently_then_fires_each_new_message_once(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.mail = [message(n) for n in range(120)]
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert len(apis.calls) == 3 and await events(redis) == []  # 50 + 50 + 20 through the next links
+    assert apis.calls[0].query["changeType"] == "created" and apis.calls[0].headers["prefer"] == "odata.maxpagesize=50"
+    assert [c.query.get("$skiptoken") for c in apis.calls] == [None, "0.50", "0.100"]
+    apis.mail += [message(120, "2026-01-01T00:01:10Z"), message(121, "2026-01-01T00:01:20Z")]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query == {"$deltatoken": "120"}  # the delta link, used as it was given
+    assert apis.calls[-1].headers["authorization"] == "Bearer tok"
+    stored = await events(redis)
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in stored] == [
+        ("message.created", "AAMk-120"),
+        ("message.created", "AAMk-121"),
+    ]
+    assert stored[0]["delivery_id"] == "poll:outlook:messages:AAMk-120:2026-01-01T00:01:10Z"
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query == {"$deltatoken": "122"} and len(await events(redis)) == 2
+
+
+async def test_outlook_an_expired_delta_link_starts_over_without_firing_history(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.mail = [message(n) for n in range(3)]
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.expired_delta_tokens.add("3")
+    apis.mail.append(message(3))
+    assert await tick(poller, clock) == {"polled": 1}  # 410 Gone: the link is dropped, nothing fires
+    assert await tick(poller, clock) == {"established": 1}  # a new round over the folder, silently
+    apis.mail.append(message(4))
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [json.loads(e["body"])["id"] for e in await events(redis)] == ["AAMk-4"]
+
+
+async def test_outlook_a_link_to_another_origin_is_never_followed(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.mail = [message(n) for n in range(60)]
+    apis.link_base = "http://graph.attacker.example"  # the access token must not go there
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"failed": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert (await PollStates(redis, KEYS).load(member)).error == "foreign_link"
+    assert len(apis.calls) == 1
+
+
+async def test_outlook_throttling_waits_for_retry_after(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.fail(429, **{"retry-after": "120"})
+    assert await tick(poller, clock) == {"retry": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 120)
+
+
+async def test_a_trigger_a_graph_subscription_serves_is_not_also_polled(
+    redis: Redis, seed: Seed, registry: Registry, apis: FakeApis, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "outlook", ["New Message"])
+    snapshot = await SnapshotCache(registry).refresh()
+    assert [p.spec.key for p in desired_polls(snapshot).values()] == ["outlook:messages"]
+    assert desired_polls(snapshot, subscribed=True) == {}  # pushed by Graph: never both
+    subscribed = make_poller(redis, registry, http, clock, subscribed=True)
+    await subscribed.run_once()
+    assert await tick(subscribed, clock) == {} and apis.calls == []
+
+
+# -- Jira: JQL by updated, to the minute ----------------------------------------------------------------------------
+
+
+def issue(n: int, created: str, updated: str) -> dict[str, Any]:
+    return {
+        "id": str(10_000 + n),
+        "key": f"PROJ-{n}",
+        "fields": {"summary": f"issue {n}", "created": created, "updated": updated},
+    }
+
+
+async def test_jira_reads_the_overlap_minute_again_and_stores_each_issue_version_once(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(
+        seed, apis, "jira", ["New Issue", "Issue Updated"], values={"access_token": "tok", "cloud_id": "cloud-1"}
+    )
+    await poller.run_once()
+    apis.now = clock.now + 60
+    await tick(poller, clock)  # the cursor starts at 00:01:00
+    apis.issues = [
+        issue(1, "2025-06-01T00:00:00.000+0000", "2025-06-01T00:00:00.000+0000"),  # untouched: never read
+        issue(2, "2026-01-01T00:01:10.000+0000", "2026-01-01T00:01:10.000+0000"),
+        issue(3, "2025-06-01T00:00:00.000+0000", "2026-01-01T00:01:50.000+0000"),
+    ]
+    apis.now = clock.now + 60
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["jql"] == "updated >= -2m ORDER BY updated ASC"  # minutes since 00:01:00, and one
+    assert apis.calls[-1].path == "/ex/jira/cloud-1/rest/api/3/search/jql"
+    first = [(e["event_type"], json.loads(e["body"])["key"]) for e in await events(redis)]
+    assert first == [("issue.created", "PROJ-2"), ("issue.updated", "PROJ-3")]
+    # The next poll asks from the minute of the newest (00:01:50): both come again, and neither is stored twice.
+    apis.issues[1] = issue(2, "2026-01-01T00:01:10.000+0000", "2026-01-01T00:02:30.000+0000")  # changed again
+    apis.now = clock.now + 60
+    assert await tick(poller, clock) == {"polled": 1}
+    assert {json.loads(e["body"])["key"] for e in await events(redis)} == {"PROJ-2", "PROJ-3"}
+    assert [(e["event_type"], json.loads(e["body"])["key"]) for e in await events(redis)][2:] == [
+        ("issue.updated", "PROJ-2")
+    ]
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1  # PROJ-3, read again in the overlap
+
+
+async def test_jira_pages_on_with_next_page_tokens_oldest_first(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "jira", ["Issue Updated"], values={"access_token": "tok", "cloud_id": "cloud-1"})
+    await poller.run_once()
+    apis.now = clock.now + 60
+    await tick(poller, clock)
+    apis.issues = [
+        issue(n, "2025-06-01T00:00:00.000+0000", f"2026-01-01T00:0{2 + n // 60}:{n % 60:02}.000+0000")
+        for n in range(250)
+    ]
+    apis.now = clock.now + 600
+    assert await tick(poller, clock, 600) == {"polled": 1}
+    assert [c.query.get("nextPageToken") for c in apis.calls[-3:]] == [None, "100", "200"]
+    assert len({json.loads(e["body"])["key"] for e in await events(redis)}) == 250
+
+
+async def test_jira_rate_limits_wait_for_retry_after(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "jira", ["New Issue"], values={"access_token": "tok", "cloud_id": "cloud-1"})
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.fail(429, **{"retry-after": "90"})
+    assert await tick(poller, clock) == {"retry": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 90)
+
+
+# -- Lever: updatedAt in Unix milliseconds ---------------------------------------------------------------------------
+
+MS = int(T0 * 1000)
+
+
+def opportunity(n: int, created_ms: int, updated_ms: int) -> dict[str, Any]:
+    return {"id": f"opp-{n}", "name": f"candidate {n}", "createdAt": created_ms, "updatedAt": updated_ms}
+
+
+async def test_lever_asks_from_the_cursor_in_milliseconds_and_pages_through_every_page(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "lever", ["Candidate Created", "Candidate Updated"])
+    await poller.run_once()
+    await tick(poller, clock)  # the cursor: 00:01:00
+    apis.opportunities = [opportunity(0, MS - 86_400_000, MS - 86_400_000)]  # untouched since yesterday
+    apis.opportunities += [opportunity(n, MS + 70_000 + n, MS + 70_000 + n) for n in range(1, 151)]  # new, unordered
+    apis.opportunities.reverse()
+    apis.opportunities.append(opportunity(999, MS - 86_400_000, MS + 65_000))  # an old candidate, changed
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [(c.query["updated_at_start"], c.query.get("offset")) for c in apis.calls] == [
+        (str(MS + 60_000), None),
+        (str(MS + 60_000), "100"),
+    ]
+    stored = await events(redis)
+    kinds = {json.loads(e["body"])["id"]: e["event_type"] for e in stored}
+    assert len(stored) == 151 and kinds["opp-999"] == "candidate.updated" and kinds["opp-1"] == "candidate.created"
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["updated_at_start"] == str(MS + 70_150)  # the newest read, in ms
+    assert len(await events(redis)) == 151  # opp-150 again, stored once
+
+
+# -- QuickBooks: Change Data Capture ---------------------------------------------------------------------------------
+
+
+def qbo(n: int, created: str, updated: str) -> dict[str, Any]:
+    return {
+        "Id": str(n),
+        "DisplayName": f"customer {n}",
+        "MetaData": {"CreateTime": created, "LastUpdatedTime": updated},
+    }
+
+
+async def test_quickbooks_new_customers_fire_once_and_a_full_answer_is_asked_again_from_its_newest(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "quickbooks", ["New Customer"], values={"access_token": "tok", "realm_id": "realm-1"})
+    await poller.run_once()
+    await tick(poller, clock)  # the cursor: 2026-01-01T00:01:00Z
+    old = "2025-06-01T00:00:00-08:00"
+    apis.qbo["Customer"] = [qbo(1, old, old)]  # untouched: never read
+    at = [f"2025-12-31T16:{2 + n // 60:02}:{n % 60:02}-08:00" for n in range(1202)]
+    apis.qbo["Customer"] += [qbo(n, at[n], at[n]) for n in range(2, 1202)]
+    apis.qbo["Customer"].append(qbo(5000, old, "2025-12-31T16:01:30-08:00"))  # an old customer, changed
+    assert await tick(poller, clock, 3600) == {"polled": 1}
+    assert len(apis.calls) == 2  # 1000, then from the newest of those: the last 201 (one read again)
+    assert apis.calls[0].query["entities"] == "Customer" and apis.calls[0].path == "/v3/company/realm-1/cdc"
+    kinds = {json.loads(e["body"])["Id"]: e["event_type"] for e in await events(redis)}
+    assert len(await events(redis)) == len(kinds) == 1201 and "1" not in kinds  # each once; the untouched one never
+    assert kinds.pop("5000") == "customer.updated"  # stored; New Customer takes customer.created only
+    assert set(kinds.values()) == {"customer.created"}

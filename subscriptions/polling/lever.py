@@ -1,0 +1,45 @@
+"""Lever: candidates (opportunities) by ``updatedAt``.
+
+Docs: https://hire.lever.co/developer/documentation#list-all-opportunities (``GET /v1/opportunities`` with
+``updated_at_start`` in Unix milliseconds, ``limit`` 1 to 100 and ``offset``: the answer's ``data``, ``hasNext`` and
+``next``, the offset of the next page), https://hire.lever.co/developer/documentation#pagination and
+https://hire.lever.co/developer/documentation#rate-limits (429; requests are asked again after a wait). OAuth apps
+call ``https://api.lever.co/v1`` with ``Authorization: Bearer``.
+
+Lever names no order for the list, so a poll pages through every page (``newest_first`` false) and the cursor is
+the newest ``updatedAt`` read, asked again with ``>=``: an opportunity read twice is stored once per ``updatedAt``.
+A new opportunity's ``createdAt`` and ``updatedAt`` are the same millisecond, give or take a second.
+"""
+
+from __future__ import annotations
+
+from subscriptions.polling.spec import EventRule, PollSpec
+from subscriptions.providers.spec import RequestTemplate
+
+_AUTH = {"authorization": "Bearer {{credential.access_token}}"}
+_LIST = "{{api.base}}/opportunities?updated_at_start={{poll.cursor}}&limit=100"
+
+OPPORTUNITIES = PollSpec(
+    key="lever:opportunities",
+    cursor="time",
+    cursor_format="epoch_ms",
+    request=RequestTemplate(method="GET", url=_LIST, headers=_AUTH),
+    page=RequestTemplate(method="GET", url=_LIST + "&offset={{poll.page}}", headers=_AUTH),
+    records_path="data",
+    id_path="id",
+    version_path="updatedAt",
+    cursor_path="updatedAt",
+    next_page_path="next",
+    newest_first=False,
+    page_size=100,
+    events=(
+        # Times in milliseconds: within_s counts them as the units they are (1000: one second).
+        EventRule(event_type="candidate.created", path="createdAt", same_time_as="updatedAt", within_s=1000),
+        EventRule(event_type="candidate.updated"),
+    ),
+    base_url="https://api.lever.co/v1",
+)
+
+SPECS: dict[str, dict[str, PollSpec]] = {
+    "lever": {"Candidate Created": OPPORTUNITIES, "Candidate Updated": OPPORTUNITIES}
+}
