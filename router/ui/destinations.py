@@ -50,7 +50,7 @@ async def destinations_page(request: Request) -> Response:
     page = await open_page(request)
     if not isinstance(page, Page):
         return page
-    listed = await page.api.get("/destinations")
+    listed = await page.api.get("/destinations", project=page.project)
     log = await page.api.get("/notifications", limit=50) if page.operator else None
     editing = None
     edit_id = request.query_params.get("edit")
