@@ -278,14 +278,16 @@ async def get_destination(request: Request, destination_id: DestinationId) -> Re
     },
     summary="Create or replace a destination",
     description="The body is the record without its id; `type` (default `webhook`) says which members it takes. "
-    "Moving a destination to another project needs the operator.",
+    "`url` and `headers` are write-only: left out when replacing a webhook destination of the same project, the "
+    "stored ones are kept. Moving a destination to another project needs the operator.",
 )
 @admin(at.write(at.destination_put()))
 async def put_destination(request: Request, destination_id: DestinationId, body: DestinationBody) -> Response:
     state = app_state(request)
+    record = {**body.model_dump(), "id": destination_id, **_kept(state["cache"].current, destination_id, body)}
     try:
         # The record's own checks (the ones `hookrouter apply` makes too) answer as they always did.
-        destination = Destination.model_validate({**body.model_dump(), "id": destination_id})
+        destination = Destination.model_validate(record)
         validate(destination)
     except (ValidationError, RenderError) as exc:
         return problem(400, "invalid_destination", _message(exc), message=_message(exc))
@@ -301,6 +303,15 @@ async def put_destination(request: Request, destination_id: DestinationId, body:
         )
     change = await state["registry"].put(destination)
     return JSONResponse({"id": destination.id, "change": change}, status_code=201 if change == "created" else 200)
+
+
+def _kept(snapshot: Snapshot, destination_id: str, body: WebhookBody | EmailBody) -> dict[str, Any]:
+    """The write-only members a replacement leaves out, from the stored destination (same project, both webhooks):
+    a form that cannot show a secret must not wipe it when it is not typed again."""
+    current = snapshot.destinations.get(destination_id)
+    if current is None or current.project != body.project or current.type != "webhook" or body.type != "webhook":
+        return {}
+    return {name: getattr(current, name) for name in ("url", "headers") if name not in body.model_fields_set}
 
 
 def _message(exc: ValidationError | RenderError) -> str:

@@ -134,6 +134,23 @@ async def caller_of(request: Request, key: str) -> Caller | None:
     return None if isinstance(found, str) else found
 
 
+async def confirmed(page: Page, *, question: str, detail: str, button: str, back: str) -> Response | None:
+    """None when the form says it was confirmed; else the page asking to confirm it (the same form again, with
+    ``confirm=yes``): nothing is destroyed by one click, and no script is needed to ask."""
+    form = await page.request.form()
+    if form.get("confirm") == "yes":
+        return None
+    return page.render(
+        "confirm.html",
+        title=question,
+        question=question,
+        detail=detail,
+        button=button,
+        back=back,
+        action=page.request.scope.get("raw_path", b"").decode("latin-1") or page.request.url.path,
+    )
+
+
 async def open_form(request: Request) -> Page | Response:
     """A signed-in page for a form post: 403 unless the form carries the session's CSRF token."""
     page = await open_page(request)

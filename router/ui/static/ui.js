@@ -67,9 +67,6 @@ document.addEventListener("DOMContentLoaded", () => {
   replayProgress();
   const picker = document.getElementById("project-picker");
   if (picker) { picker.addEventListener("change", () => picker.form.submit()); }
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => { if (!confirm(form.dataset.confirm)) { event.preventDefault(); } });
-  }
   const reload = document.querySelector("[data-reload]");
   if (reload) { setTimeout(() => location.reload(), Number(reload.dataset.reload) * 1000); }
 });
