@@ -4,8 +4,8 @@ Each count is written where its event happens, by the command that already does 
 ``router/storage/store.py``): the append of a stored event (``stored``; a repeat delivery the append-once script
 drops, ``duplicate``), the first write of an event's routing outcome when routing made jobs (``routed``), and the
 diagnostics pipeline of a rejected webhook (``failed_verification``). Every count is kept as a total and per
-project, in one hash per minute (``Keys.stats``) that expires ``TTL_S`` after its last count: at most four fields
-per project with traffic in that minute, plus four totals.
+project, in one hash per minute (``Keys.stats``) that expires ``TTL_S`` after the minute's first count: at most
+four fields per project with traffic in that minute, plus four totals.
 
 ``received`` is not counted apart: it is stored + duplicate + failed verification, every request an integration's
 URL answered after reading it (an unknown integration, a body too large or a store that did not answer are not).

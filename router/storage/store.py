@@ -96,7 +96,7 @@ class Counted:
     tag): ``stored`` and ``stored|<project>`` for each new entry (its id's minute), ``duplicate`` for each repeat a
     ``Once`` drops (the minute it came), ``routed`` for each outcome ``write`` records with jobs (the event's
     minute). Written by the command that appends the entry or the outcome, so a count is never off by a failed
-    append or a re-routed event. Every hash expires ``ttl_s`` after its last count."""
+    append or a re-routed event. Every hash expires ``ttl_s`` after the first count of the minute."""
 
     stream: str
     prefix: str
@@ -125,9 +125,9 @@ return {1, id}
 _APPEND_COUNTED = """
 local function count(ms, name)
   local key = KEYS[2] .. string.format('%d', math.floor(ms / 60000))
-  redis.call('HINCRBY', key, name, 1)
   redis.call('HINCRBY', key, name .. '|' .. ARGV[3], 1)
-  redis.call('EXPIRE', key, ARGV[2])
+  -- The first count of a name in a minute sets the TTL: the hash's creator always makes one.
+  if redis.call('HINCRBY', key, name, 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
 end
 if KEYS[3] then
   local first = redis.call('GET', KEYS[3])
@@ -153,9 +153,8 @@ for i = 2, #ARGV, 4 do
   local new = redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   if new == 1 and ARGV[i + 2] == '1' then
     local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(ARGV[i], '^(%d+)')) / 60000))
-    redis.call('HINCRBY', key, 'routed', 1)
     redis.call('HINCRBY', key, 'routed|' .. ARGV[i + 3], 1)
-    redis.call('EXPIRE', key, ARGV[1])
+    if redis.call('HINCRBY', key, 'routed', 1) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
   end
 end
 return 0
