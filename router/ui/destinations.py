@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -104,17 +105,20 @@ def field_errors(answer: Answer) -> dict[str, str]:
     pairs: list[tuple[str, str]] = []
     if isinstance(listed, list) and listed:
         pairs = [(str(e.get("field", "")), str(e.get("message", ""))) for e in listed if isinstance(e, dict)]
-    else:
-        for part in answer.problem.split("; "):
+    else:  # "member: message; member: message", a message itself perhaps holding "; "
+        for part in _MEMBER.split(answer.problem):
             name, sep, message = part.partition(": ")
             pairs.append((name, message) if sep and " " not in name else ("", part))
     out: dict[str, str] = {}
-    for name, message in pairs:
+    for name, raw in pairs:
+        message = raw.removeprefix("Value error, ")
         target = API_FIELDS.get(name.split(".")[0], "") or _named_in(message)
         out[target] = f"{out[target]}; {message}" if target in out else message
     return out
 
 
+# Where the next error starts: a member the API names (``url: ``, ``headers.X-Key: ``) or the record's own (``: ``).
+_MEMBER = re.compile(r"; (?=(?:(?:{})(?:\.[^:;]*)?)?: )".format("|".join(API_FIELDS)))
 # A whole-record check names its member in its message ("a slack destination needs 'url'").
 _MENTIONS = {"'url'": "url", "'to'": "to", "event types": "event_types", "payload": ""}
 
@@ -175,8 +179,10 @@ async def save_destination(request: Request) -> Response:
     answer = await page.api.put(f"/destinations/{segment(values['id'])}", body_from(form))
     if not answer.ok:
         # The form again, as typed, with the API's reason beside each field it names (not an error page).
-        page.flash.append(("error", f"Not saved: {answer.problem}"))
-        return await _page(page, form=values, errors=field_errors(answer), status=answer.status)
+        errors = field_errors(answer)
+        beside = "" if set(errors) <= {""} else ": the reasons are beside the fields"
+        page.flash.append(("error", f"Not saved{beside}."))
+        return await _page(page, form=values, errors=errors, status=answer.status)
     return RedirectResponse(f"/ui/destinations?done=Destination+{answer.data['change']}", status_code=303)
 
 

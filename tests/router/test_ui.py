@@ -298,7 +298,8 @@ async def test_a_refused_destination_comes_back_as_typed_with_the_reason_beside_
         answer = await http.post("/ui/destinations", data=form)
         assert answer.status_code == 400  # the form again, not an error page
         page = answer.text
-        assert 'id="edit"' in page and "Not saved" in page
+        assert 'id="edit"' in page and "Not saved: the reasons are beside the fields." in page
+        assert 'id="error-form"' not in page  # nothing left over for the top of the form
         assert 'value="Datadog EU"' in page and 'value="datadoghq.eu"' in page and "no_such_event" in page
         reason = re.search(r'id="error-event_types"[^>]*>([^<]+)<', page)
         assert reason and "no_such_event" in html.unescape(reason.group(1))

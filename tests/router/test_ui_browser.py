@@ -339,7 +339,7 @@ def test_destinations_send_test_create_and_disable(browser: WebDriver, world: Wo
     form.find_element(By.NAME, "url").send_keys("https://example.com/hook")
     submit(browser, "Save", form)
     reason = browser.find_element(By.ID, "error-event_types").text
-    assert "workflow_failur" in reason and "Not saved" in flash(browser)
+    assert "workflow_failur" in reason and "known: workflow_failure" in reason and "Not saved" in flash(browser)
     form = browser.find_element(By.ID, "edit")
     assert form.find_element(By.NAME, "name").get_attribute("value") == "Typo"
     assert form.find_element(By.NAME, "event_types").get_attribute("aria-invalid") == "true"
