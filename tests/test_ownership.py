@@ -49,6 +49,7 @@ FAMILY_OWNERS = {
     "poll_lease": {"polling/state.py"},
     "schedule_due": {"polling/schedules.py"},
     "run_report": {"history/runs.py"},
+    "stats": {"history/stats.py"},
 }
 
 # Modules that may reach the raw client through an EventStore (``store.redis``): the owners of the families
@@ -66,6 +67,7 @@ RAW_CLIENT_OWNERS = {
     "history/replay_jobs.py",
     "platform_api/rate_limit.py",
     "history/runs.py",
+    "history/stats.py",
 }
 
 

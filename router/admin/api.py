@@ -25,7 +25,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router import answers
-from router.admin import audit, core, delivery, destinations, history, keys, records, replay, runner_reports
+from router.admin import audit, core, delivery, destinations, history, keys, records, replay, runner_reports, stats
 from router.admin.guard import AdminRoute
 from router.admin.problems import MEDIA_TYPE, invalid_body, problem
 
@@ -37,6 +37,7 @@ MODULES: tuple[ModuleType, ...] = (
     delivery,
     destinations,
     history,
+    stats,
     replay,
     runner_reports,
     records,

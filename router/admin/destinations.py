@@ -285,15 +285,17 @@ async def get_destination(request: Request, destination_id: DestinationId) -> Re
     },
     summary="Create or replace a destination",
     description="The body is the record without its id; `type` (default `webhook`) says which members it takes. "
-    "Moving a destination to another project needs the operator.",
+    "`url` and `headers` are write-only: left out when replacing a webhook destination of the same project, the "
+    "stored ones are kept. Moving a destination to another project needs the operator.",
 )
 @admin(at.write(at.destination_put()))
 async def put_destination(request: Request, destination_id: DestinationId, body: DestinationBody) -> Response:
     state = app_state(request)
     try:
         # The record's own checks (the ones `hookrouter apply` makes too) answer as they always did.
-        current = await state["registry"].get("destination", destination_id)
-        data = _unredacted(body.model_dump(), current if isinstance(current, Destination) else None)
+        stored = await state["registry"].get("destination", destination_id)
+        current = stored if isinstance(stored, Destination) else None
+        data = _unredacted({**body.model_dump(), **_kept(current, body)}, current)
         destination = Destination.model_validate({**data, "id": destination_id})
         validate(destination)
     except (ValidationError, RenderError) as exc:
@@ -330,6 +332,14 @@ def _unredacted(data: dict[str, Any], current: Destination | None) -> dict[str, 
                 raise ValueError(f"headers.{name}: {REDACTED!r} is how a value is shown; send the value")
             headers[name] = kept[name]
     return data
+
+
+def _kept(current: Destination | None, body: WebhookBody | EmailBody) -> dict[str, Any]:
+    """The write-only members a replacement leaves out, from the stored destination (same project, both webhooks):
+    a form that cannot show a secret must not wipe it when it is not typed again."""
+    if current is None or current.project != body.project or current.type != "webhook" or body.type != "webhook":
+        return {}
+    return {name: getattr(current, name) for name in ("url", "headers") if name not in body.model_fields_set}
 
 
 def _message(exc: ValidationError | RenderError) -> str:

@@ -224,7 +224,7 @@ async def _handle(
         scheme = provider or ("hmac" if definition.verification.hmac is not None else "entry_point")
         logger.info("rejected custom webhook", extra={"definition": definition.id, "reason": exc.reason})
         metrics.VERIFICATION_FAILURES.labels(definition.owner, exc.reason).inc()
-        return with_diagnostics(error(401, exc.reason), state, definition.id, scheme, exc, request)
+        return with_diagnostics(error(401, exc.reason), state, definition.id, scheme, exc, request, definition.project)
     except VerifierUnavailable:
         logger.warning("custom verifier cannot be loaded", extra={"definition": definition.id})
         return error(503, "verifier_unavailable", headers={"retry-after": "30"})

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 import verifiers
+from router.history import stats
 from router.storage.keys import Keys
 from subscriptions.crypto import SecretBox
 
@@ -98,7 +99,13 @@ class Diagnostics:
         self._capture = redis.register_script(_CAPTURE)
 
     async def failed(
-        self, integration_id: str, provider: str, exc: verifiers.VerificationError, header_names: Iterable[str]
+        self,
+        integration_id: str,
+        provider: str,
+        exc: verifiers.VerificationError,
+        header_names: Iterable[str],
+        *,
+        project: str = "",
     ) -> None:
         record = failure_record(provider, exc, header_names, time.time())
         logger.debug("verification failed", extra={"integration": integration_id, **record})
@@ -107,6 +114,7 @@ class Diagnostics:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.lpush(key, json.dumps(record, separators=(",", ":")))
                 pipe.ltrim(key, 0, KEEP - 1)
+                stats.queue_failure(pipe, self._keys, project, int(record["at"]))
                 await pipe.execute()
         except (RedisError, OSError):
             pass  # diagnostics are best effort: the 401 goes out whether or not they were kept

@@ -66,11 +66,18 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def with_diagnostics(
-    rejected: Response, state: State, source: str, scheme: str, exc: verifiers.VerificationError, request: Request
+    rejected: Response,
+    state: State,
+    source: str,
+    scheme: str,
+    exc: verifiers.VerificationError,
+    request: Request,
+    project: str = "",
 ) -> Response:
-    """``rejected``, recording the failure's diagnostics once it has been sent: a slow or frozen Redis must not
-    hold the answer to a request that failed verification."""
-    rejected.background = BackgroundTask(state["diagnostics"].failed, source, scheme, exc, list(request.headers.keys()))
+    """``rejected``, recording the failure's diagnostics (and counting it for ``project``) once it has been sent: a
+    slow or frozen Redis must not hold the answer to a request that failed verification."""
+    headers = list(request.headers.keys())
+    rejected.background = BackgroundTask(state["diagnostics"].failed, source, scheme, exc, headers, project=project)
     return rejected
 
 
@@ -177,7 +184,7 @@ async def _verified(
         logger.info("rejected webhook", extra={"integration": integration.id, "provider": kind, "reason": exc.reason})
         metrics.VERIFICATION_FAILURES.labels(integration.id, exc.reason).inc()
         rejected = Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
-        return with_diagnostics(rejected, state, integration.id, kind, exc, request)
+        return with_diagnostics(rejected, state, integration.id, kind, exc, request, integration.project)
     stored = await _store(request, state, integration, credential_id, body, inbound.extract())
     if inbound.empty_responses and stored.status_code == 200:
         return Response(status_code=200)

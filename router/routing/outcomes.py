@@ -20,10 +20,18 @@ class RoutingOutcomes:
         self._store = store
         self._key = keys.outcomes
 
-    async def record(self, writes: Sequence[Append], outcomes: Mapping[str, str], *, stream_registry: str) -> None:
+    async def record(
+        self,
+        writes: Sequence[Append],
+        outcomes: Mapping[str, str],
+        *,
+        stream_registry: str,
+        routed: Mapping[str, str] | None = None,
+    ) -> None:
         """Write trigger jobs and the outcomes of the events they came from in one round trip; raises if any
-        write failed (the caller then leaves the events pending, to be routed again)."""
-        await self._store.write(writes, outcomes, self._key, stream_registry=stream_registry)
+        write failed (the caller then leaves the events pending, to be routed again). ``routed``: event id →
+        project of the events that made jobs, counted once (``router/history/stats.py``)."""
+        await self._store.write(writes, outcomes, self._key, stream_registry=stream_registry, routed=routed)
 
     async def get(self, event_id: str) -> Outcome:
         """The outcome of one event; None while it is not routed (or after retention)."""

@@ -18,6 +18,7 @@ from router.routing.outcomes import RoutingOutcomes
 from router.routing.table import route
 from router.runtime.trimming import retention
 from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
 from router.storage.store import Append, EventStore, StoredEvent
 from subscriptions.snapshot import SnapshotCache
@@ -90,14 +91,17 @@ class RoutingWorker:
         writes: list[Append] = []
         outcomes: dict[str, str] = {}
         outcomes_of: list[tuple[str, str, int]] = []
+        routed: dict[str, str] = {}
         for event in events:
             event_writes, outcome = route(snapshot, event, self._keys)
             writes += event_writes
             outcomes[event.id] = outcome.to_json()
+            if outcome.jobs:
+                routed[event.id] = IngestEvent.lenient(event.fields, event.id).project
             outcomes_of.append((event.id, outcome.status, len(outcome.jobs)))
             logger.debug("routed", extra={"event_id": event.id, "outcome": outcome.status, "jobs": len(outcome.jobs)})
         # Jobs and outcomes first, the ack in a second round trip: a failed write must leave the entry pending.
-        await self._outcomes.record(writes, outcomes, stream_registry=self._keys.stream_registry)
+        await self._outcomes.record(writes, outcomes, stream_registry=self._keys.stream_registry, routed=routed)
         await index_routed(self._store, self._keys, events, outcomes, writes)
         await self._store.ack(self._keys.ingest, [e.id for e in events])
         self.routed += len(events)

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from router.delivery.limits import Limiter
 from router.egress.transport import guarded_client
+from router.history import stats
 from router.notifications.default_email import ProjectDestinations
 from router.notifications.delivery import DestinationSender
 from router.notifications.destinations.email import SmtpConfig
@@ -82,6 +83,7 @@ class Runtime:
             group=ROUTING_GROUP,
             consumer=settings.consumer_name,
             deadline_s=settings.redis_deadline_s,
+            counted=stats.counted(keys),
         )
         self.egress = settings.egress_policy
         # Its pool is sized above the in-flight attempts, so a wait for a free connection never eats into a

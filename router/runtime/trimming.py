@@ -23,6 +23,7 @@ Every key family the router writes, and what bounds it (prefix ``hr`` left out):
 | ``{ingest}:dedup:<project>:<integration>:<id>`` | TTL: the provider's dedup window (``_APPEND_ONCE``, ``store.py``) |
 | ``{ingest}:seen:<integration>:<id>`` (earlier versions) | TTL: as above; only read now |
 | ``{ingest}:duplicates`` (hash) | one counter per integration |
+| ``{ingest}:stats:<minute>`` (hash) | TTL 49 h from its first count; 4 fields per project (``stats.py``) |
 | ``{wf:<id>}:triggers`` | ``AckedTrim``; retention; MAXLEN |
 | ``{wf}:streams`` (set) | one member per trigger stream written: bounded by the workflows there ever were |
 | ``{delivery}:jobs`` | ``AckedTrim`` (entries are small: new jobs, and references of retries); retention; MAXLEN |

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from router.delivery.limits import Limiter
 from router.delivery.worker import DeliveryConfig, DeliveryWorker
+from router.history import stats
 from router.history.replay import ReplayConfig, Replayer, ReplayRunner
 from router.history.replay_jobs import ReplayJobs
 from router.notifications.default_email import ProjectDestinations
@@ -96,6 +97,7 @@ class Workers:
                     group=group,
                     consumer=consumer,
                     deadline_s=settings.redis_deadline_s,
+                    counted=stats.counted(keys),
                 )
             )
             return self._stores[-1]

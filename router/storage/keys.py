@@ -75,6 +75,13 @@ class Keys:
         """Hash: integration id → repeat deliveries answered without storing."""
         return f"{self.prefix}:{{ingest}}:duplicates"
 
+    def stats(self, minute: int | str) -> str:
+        """Hash of one minute's counts (``router/history/stats.py``): ``stored``, ``duplicate``, ``routed`` and
+        ``failed_verification``, each also per project (``stored|<project>``). Shares the ingest hash tag: the
+        count is written by the script that appends the event, and the outcome's with the outcome. ``stats("")``
+        is the prefix those scripts add the minute (epoch minutes) to."""
+        return f"{self.prefix}:{{ingest}}:stats:{minute}"
+
     def triggers(self, workflow_id: str) -> str:
         """Trigger jobs of one workflow, read by its runner."""
         return f"{self.prefix}:{{wf:{workflow_id}}}:triggers"

@@ -90,6 +90,19 @@ class Append:
     once: Once | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """Count what is appended to ``stream`` per minute, in the hash ``prefix + <epoch minute>`` (the stream's hash
+    tag): ``stored`` and ``stored|<project>`` for each new entry (its id's minute), ``duplicate`` for each repeat a
+    ``Once`` drops (the minute it came), ``routed`` for each outcome ``write`` records with jobs (the event's
+    minute). Written by the command that appends the entry or the outcome, so a count is never off by a failed
+    append or a re-routed event. Every hash expires ``ttl_s`` after the first count of the minute."""
+
+    stream: str
+    prefix: str
+    ttl_s: int
+
+
 # Check-and-append in one atomic step: a provider's retry racing its first delivery cannot store twice, and
 # the seen-marker is written only with the entry, so a failed XADD never turns a retry into a "duplicate".
 # Returns {1, new id} or {0, id of the entry first stored}.
@@ -105,6 +118,47 @@ redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
 return {1, id}
 """
 
+
+# The same, counting: KEYS 1 stream, 2 stats prefix, then (with a Once) 3 marker, 4 repeat counter, 5 earlier
+# marker. ARGV 1 maxlen, 2 stats TTL, 3 project, 4 marker TTL, 5 repeat label, then the entry's fields.
+# Returns as _APPEND_ONCE. The minute is the new entry's (its id's time: when the store accepted it).
+_APPEND_COUNTED = """
+local function count(ms, name)
+  local key = KEYS[2] .. string.format('%d', math.floor(ms / 60000))
+  redis.call('HINCRBY', key, name .. '|' .. ARGV[3], 1)
+  -- The first count of a name in a minute sets the TTL: the hash's creator always makes one.
+  if redis.call('HINCRBY', key, name, 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+end
+if KEYS[3] then
+  local first = redis.call('GET', KEYS[3])
+  if not first and KEYS[5] then first = redis.call('GET', KEYS[5]) end
+  if first then
+    redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
+    local now = redis.call('TIME')
+    count(tonumber(now[1]) * 1000, 'duplicate')
+    return {0, first}
+  end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 6))
+if KEYS[3] then redis.call('SET', KEYS[3], id, 'EX', ARGV[4]) end
+count(tonumber(string.match(id, '^(%d+)')), 'stored')
+return {1, id}
+"""
+
+# Routing outcomes, counting the routed: KEYS 1 outcomes hash, 2 stats prefix; ARGV 1 stats TTL, then per event
+# (id, outcome, "1" when it made jobs else "0", project). An outcome written again (an event routed a second
+# time after a crash before its ack) is not counted again: HSET answers 0 for a field it only replaced.
+_OUTCOMES_COUNTED = """
+for i = 2, #ARGV, 4 do
+  local new = redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if new == 1 and ARGV[i + 2] == '1' then
+    local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(ARGV[i], '^(%d+)')) / 60000))
+    redis.call('HINCRBY', key, 'routed|' .. ARGV[i + 3], 1)
+    if redis.call('HINCRBY', key, 'routed', 1) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  end
+end
+return 0
+"""
 
 # Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
 # are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
@@ -209,15 +263,25 @@ class Appended:
 
 class EventStore:
     def __init__(
-        self, redis: Redis, *, maxlen: int, group: str, consumer: str, deadline_s: float | None = None
+        self,
+        redis: Redis,
+        *,
+        maxlen: int,
+        group: str,
+        consumer: str,
+        deadline_s: float | None = None,
+        counted: Counted | None = None,
     ) -> None:
         self._redis = redis
+        self._counted = counted
         self._deadline_s = deadline_s
         self._maxlen = maxlen
         self._group = group
         self._consumer = consumer
         self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
         self._append_once = redis.register_script(_APPEND_ONCE)
+        self._append_counted = redis.register_script(_APPEND_COUNTED)
+        self._outcomes_counted = redis.register_script(_OUTCOMES_COUNTED)
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
@@ -284,7 +348,9 @@ class EventStore:
         started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
             for a in appends:
-                if a.once is None:
+                if self._counts(a.stream):
+                    await self._queue_counted(pipe, a)
+                elif a.once is None:
                     # approximate=True lets Redis trim whole macro-nodes: exact MAXLEN costs a lot per XADD.
                     pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
                 else:
@@ -299,6 +365,23 @@ class EventStore:
             replies = await scripts.execute(pipe, raise_on_error=False)
         metrics.REDIS_SECONDS.labels("ingest").observe(time.perf_counter() - started)
         return [reply if isinstance(reply, Exception) else _appended(reply) for reply in replies]
+
+    def _counts(self, stream: str) -> bool:
+        return self._counted is not None and stream == self._counted.stream
+
+    async def _queue_counted(self, pipe: Any, a: Append) -> None:
+        # One script in place of the XADD (or of the append-once script): the count costs no extra command.
+        if self._counted is None:
+            raise TypeError("this store counts nothing")
+        project = a.fields.get("project", b"")
+        project = project.decode() if isinstance(project, bytes) else str(project)
+        keys = [a.stream, self._counted.prefix]
+        args: list[Any] = [self._maxlen, self._counted.ttl_s, project, 0, ""]
+        if a.once is not None:
+            keys += [a.once.key, a.once.counter, *([a.once.before] if a.once.before else [])]
+            args[3:5] = [a.once.ttl_s, a.once.label]
+        flat = [item for pair in a.fields.items() for item in pair]
+        await scripts.queue(self._append_counted, pipe, keys=keys, args=[*args, *flat])
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -362,7 +445,13 @@ class EventStore:
             await self._redis.xack(stream, self._group, *ids)
 
     async def write(
-        self, writes: Sequence[Append], outcomes: Mapping[str, str], outcomes_key: str, *, stream_registry: str = ""
+        self,
+        writes: Sequence[Append],
+        outcomes: Mapping[str, str],
+        outcomes_key: str,
+        *,
+        stream_registry: str = "",
+        routed: Mapping[str, str] | None = None,
     ) -> None:
         """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
 
@@ -370,18 +459,30 @@ class EventStore:
         source entries only after this returns, so a crash part-way leaves them pending to be routed
         again: at-least-once, with a deterministic ``job_id`` in every job for consumers to deduplicate.
         ``stream_registry``: a set every stream written is added to, so trimming finds them all without a
-        SCAN, also those of workflows removed since.
+        SCAN, also those of workflows removed since. ``routed``: event id → project of the events whose routing
+        made jobs, counted (with ``Counted``) as the outcome is first written; copies appended to the counted
+        stream (a replay's) are counted as stored.
         """
         if not writes and not outcomes:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for w in writes:
-                pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
-            if outcomes:
+                if self._counts(w.stream):
+                    await self._queue_counted(pipe, w)
+                else:
+                    pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
+            if outcomes and self._counted is not None:
+                made = routed or {}
+                args: list[Any] = [self._counted.ttl_s]
+                for event_id, outcome in outcomes.items():
+                    args += [event_id, outcome, "1" if event_id in made else "0", made.get(event_id, "")]
+                keys = [outcomes_key, self._counted.prefix]
+                await scripts.queue(self._outcomes_counted, pipe, keys=keys, args=args)
+            elif outcomes:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
             if stream_registry and writes:
                 pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
-            await pipe.execute()
+            await scripts.execute(pipe)
 
     async def registered_streams(self, stream_registry: str) -> set[str]:
         """Every stream ``write`` added to ``stream_registry``."""

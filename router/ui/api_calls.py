@@ -54,6 +54,9 @@ class AdminApi:
     async def put(self, path: str, body: JSON) -> Answer:
         return await self.call("PUT", path, body=body)
 
+    async def delete(self, path: str) -> Answer:
+        return await self.call("DELETE", path)
+
     async def call(
         self, method: str, path: str, *, query: dict[str, str | int | None] | None = None, body: JSON = None
     ) -> Answer:

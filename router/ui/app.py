@@ -91,6 +91,7 @@ def create_ui(admin_api: ASGIApp) -> ASGIApp:
         Route("/deliveries/redrive", deliveries.redrive, methods=["POST"]),
         Route("/targets/{workflow_id}/enable", deliveries.enable_target, methods=["POST"]),
         Route("/integrations", integrations.integrations_page),
+        Route("/integrations/{integration_id}/captures/clear", integrations.clear_captures, methods=["POST"]),
         Route(
             "/integrations/{integration_id}/captures/{capture_id}/activate",
             integrations.activate_capture,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.requests import Request
@@ -53,6 +53,8 @@ class Page:
     caller: Caller
     api: AdminApi
     flash: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) shown above the page
+    picker: list[str] = field(default_factory=list)  # the projects the header's picker offers (several, or none)
+    project: str | None = None  # the project chosen in the picker; None: every project (the operator's default)
 
     @property
     def operator(self) -> bool:
@@ -66,6 +68,20 @@ class Page:
     def projects_in_scope(self) -> list[str]:
         return sorted({s.split(":")[1] for s in self.caller.scopes if s.startswith("project:")})
 
+    async def choose_project(self) -> None:
+        """The project the pages show, from ``?project=``: any for the operator (none chosen: every project), one of
+        its own for a project key (none chosen: its first). A project the key cannot read is said so, not a 403."""
+        asked = self.request.query_params.get("project", "").strip() or None
+        reachable = await self.projects()
+        self.picker = reachable if self.operator or len(reachable) > 1 else []
+        if self.operator:
+            self.project = asked
+            return
+        if asked is not None and asked not in reachable:
+            shown = ", ".join(reachable) or "none"
+            self.flash.append(("error", f"This key cannot read project {asked} (it reads: {shown})."))
+        self.project = asked if asked in reachable else (reachable[0] if reachable else None)
+
     async def projects(self) -> list[str]:
         """The projects this key may read: every project for the operator, else those its scopes name."""
         if not self.operator:
@@ -73,12 +89,19 @@ class Page:
         answer = await self.api.get("/projects", limit=1000)
         return [p["id"] for p in answer.data["data"]] if answer.ok else []
 
+    def with_project(self, href: str) -> str:
+        """A link to another page that keeps the chosen project."""
+        if self.project is None or not self.picker:
+            return href
+        return f"{href}{'&' if '?' in href else '?'}project={quote(self.project, safe='')}"
+
     def render(self, template: str, *, status: int = 200, **values: Any) -> Response:
         context = {
             "page": self,
             "csrf_field": csrf.FIELD,
             "csrf_token": self.session.csrf,
             "path": self.request.url.path,
+            "with_project": self.with_project,
             **values,
         }
         response: Response = templates.TemplateResponse(self.request, template, context, status_code=status)
@@ -98,7 +121,10 @@ async def open_page(request: Request) -> Page | Response:
     caller = await caller_of(request, session.key)
     if caller is None:
         return RedirectResponse("/ui/login?expired=1", status_code=303)
-    return Page(request, session, caller, AdminApi(api_app(request), request, session.key))
+    page = Page(request, session, caller, AdminApi(api_app(request), request, session.key))
+    if request.method == "GET":
+        await page.choose_project()
+    return page
 
 
 async def caller_of(request: Request, key: str) -> Caller | None:
@@ -106,6 +132,23 @@ async def caller_of(request: Request, key: str) -> Caller | None:
     scope = {**request.scope, "headers": [(b"authorization", f"Bearer {key}".encode())]}
     found = await authenticate(Request(scope))
     return None if isinstance(found, str) else found
+
+
+async def confirmed(page: Page, *, question: str, detail: str, button: str, back: str) -> Response | None:
+    """None when the form says it was confirmed; else the page asking to confirm it (the same form again, with
+    ``confirm=yes``): nothing is destroyed by one click, and no script is needed to ask."""
+    form = await page.request.form()
+    if form.get("confirm") == "yes":
+        return None
+    return page.render(
+        "confirm.html",
+        title=question,
+        question=question,
+        detail=detail,
+        button=button,
+        back=back,
+        action=page.request.scope.get("raw_path", b"").decode("latin-1") or page.request.url.path,
+    )
 
 
 async def open_form(request: Request) -> Page | Response:

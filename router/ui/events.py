@@ -31,8 +31,8 @@ TEXT_CHARS = 256 * 1024  # a text body is shown up to this much (the API's body_
 
 def _filters(page: Page) -> dict[str, str]:
     given = {name: page.request.query_params.get(name, "").strip() for name in FILTERS}
-    if not page.operator and not given["project"]:
-        given["project"] = (page.projects_in_scope() or [""])[0]  # a project key lists its own project's events
+    if not given["project"] or not page.operator:
+        given["project"] = page.project or ""  # the picker's project; a project key's own, never another's
     return given
 
 

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from router.runtime.state import app_state
 from router.ui.api_calls import segment
-from router.ui.context import Page, open_form, open_page
+from router.ui.context import Page, confirmed, open_form, open_page
 from router.ui.overview import integrations as listed
 
 
@@ -41,6 +41,28 @@ async def integrations_page(request: Request) -> Response:
     if done:
         page.flash.append(("ok", done))
     return page.render("integrations.html", title="Integrations", rows=rows)
+
+
+async def clear_captures(request: Request) -> Response:
+    page = await open_form(request)
+    if not isinstance(page, Page):
+        return page
+    integration = request.path_params["integration_id"]
+    ask = await confirmed(
+        page,
+        question=f"Clear the handshake captures of {integration}?",
+        detail="The captured values are forgotten (an active signing secret stays active); the next handshake the "
+        "provider sends is kept again.",
+        button="Clear captures",
+        back=f"/ui/integrations#integration-{segment(integration)}",
+    )
+    if ask is not None:
+        return ask
+    answer = await page.api.delete(f"/integrations/{segment(integration)}/handshakes")
+    if not answer.ok:
+        return page.render("error.html", status=answer.status, title="Clear refused", message=answer.problem)
+    note = f"{answer.data['deleted']} captures of {integration} cleared"
+    return RedirectResponse(f"/ui/integrations?done={segment(note)}", status_code=303)
 
 
 async def activate_capture(request: Request) -> Response:

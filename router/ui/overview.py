@@ -1,20 +1,18 @@
 """The overview: traffic over the last hours as an inline SVG chart, and what waits or failed right now.
 
-Every figure comes from an admin API operation: event counts are the ``total`` of ``GET /api/events`` over each
-hour, failed verifications the integrations' recent rejections, the rest their own lists.
+Every figure comes from an admin API operation: the hourly counts from one ``GET /api/stats``, the rest from their
+own lists.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.ui.api_calls import AdminApi, segment
+from router.ui.api_calls import segment
 from router.ui.context import Page, open_page
 
 HOURS = 12
@@ -27,58 +25,25 @@ class Bucket:
     end_ms: int
 
 
-def buckets(now_ms: int, hours: int = HOURS) -> list[Bucket]:
-    top = now_ms - now_ms % 3_600_000 + 3_600_000  # the end of the current hour
-    return [Bucket(top - (hours - i) * 3_600_000, top - (hours - i - 1) * 3_600_000) for i in range(hours)]
-
-
-async def _total(api: AdminApi, bucket: Bucket, project: str | None, status: str | None = None) -> int:
-    answer = await api.get(
-        "/events",
-        project=project,
-        status=status,
-        afterDate=_iso(bucket.start_ms),
-        beforeDate=_iso(bucket.end_ms),
-        limit=1,
-    )
-    return int(answer.data["total"]) if answer.ok else 0
-
-
-def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
-async def _series(page: Page, hours: list[Bucket], project: str | None) -> dict[str, list[int]]:
-    api = page.api
-    stored = await asyncio.gather(*(_total(api, b, project) for b in hours))
-    unmatched = await asyncio.gather(*(_total(api, b, project, "unmatched") for b in hours))
-    waiting = await asyncio.gather(*(_total(api, b, project, "received") for b in hours))
-    failures = await _verification_failures(page)
-    rejected = [sum(1 for at in failures if b.start_ms <= at < b.end_ms) for b in hours]
-    return {
-        "received": [s + r for s, r in zip(stored, rejected, strict=True)],
-        "stored": list(stored),
-        "routed": [max(0, s - u - w) for s, u, w in zip(stored, unmatched, waiting, strict=True)],
-        "failed verification": rejected,
-    }
-
-
-async def _verification_failures(page: Page) -> list[int]:
-    """When each recent rejected webhook arrived (epoch ms), over every integration the key may read."""
-    ats: list[int] = []
-    for integration in await integrations(page):
-        answer = await page.api.get(f"/integrations/{segment(integration['id'])}/verification-failures")
-        if answer.ok:
-            ats += [int(f.get("at", 0)) for f in answer.data["data"]]
-    return ats
+async def _series(page: Page, project: str | None) -> tuple[dict[str, list[int]], list[Bucket], str]:
+    """Each series per hour over the last ``HOURS`` hours, from one ``GET /api/stats``; an error's reason when the
+    key may not read them."""
+    answer = await page.api.get("/stats", project=project, bucket="1h")
+    if not answer.ok:
+        return {name: [] for name in SERIES}, [], answer.problem
+    rows = answer.data["data"][-HOURS:]
+    hours = [Bucket(int(r["start"]), int(r["end"])) for r in rows]
+    series = {name: [int(r[name.replace(" ", "_")]) for r in rows] for name in SERIES}
+    return series, hours, ""
 
 
 async def integrations(page: Page) -> list[dict[str, Any]]:
-    if page.operator:
+    """The integrations of the chosen project, else of every project the key reads."""
+    if page.operator and page.project is None:
         answer = await page.api.get("/integrations")
         return list(answer.data["data"]) if answer.ok else []
     found: list[dict[str, Any]] = []
-    for project in page.projects_in_scope():
+    for project in [page.project] if page.project else page.projects_in_scope():
         answer = await page.api.get(f"/projects/{segment(project)}/integrations", limit=1000)
         if answer.ok:
             found += answer.data["data"]
@@ -116,7 +81,7 @@ async def _counts(page: Page, project: str | None) -> dict[str, Any]:
 async def disabled_targets(page: Page) -> list[dict[str, Any]]:
     """Every HTTP target of a workflow the key may read, with its state (``GET /api/targets/{workflow}``)."""
     found = []
-    for project in await page.projects():
+    for project in [page.project] if page.project else await page.projects():
         answer = await page.api.get(f"/projects/{segment(project)}/workflows", limit=1000)
         for workflow in answer.data["data"] if answer.ok else []:
             if (workflow.get("target") or {}).get("type") != "http":
@@ -139,10 +104,10 @@ async def overview(request: Request) -> Response:
     page = await open_page(request)
     if not isinstance(page, Page):
         return page
-    scoped = page.projects_in_scope()
-    project = None if page.operator or not scoped else scoped[0]
-    hours = buckets(int(time.time() * 1000))
-    series = await _series(page, hours, project)
+    project = page.project
+    series, hours, refused = await _series(page, project)
+    if refused:
+        page.flash.append(("error", f"Traffic counts: {refused}"))
     counts = await _counts(page, project)
     targets = [t for t in await disabled_targets(page) if t["disabled"] or t["breaker"]["state"] == "open"]
     return page.render(

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from router.ui.api_calls import segment
 from router.ui.context import Page, open_form, open_page
+from router.ui.events import STATUSES
 
 COUNTED = re.compile(r"ui-dry-[0-9a-f]{16}")
 FIELDS = (
@@ -55,7 +56,15 @@ async def replays_page(request: Request) -> Response:
         answer = await page.api.get(f"/replays/{segment(request.query_params['counted'])}")
         counted = answer.data if answer.ok else None
     template = "replay_progress.html" if request.query_params.get("fragment") else "replays.html"
-    return page.render(template, title="Replays", job=job, counted=counted, fields=FIELDS, query=request.query_params)
+    return page.render(
+        template,
+        title="Replays",
+        job=job,
+        counted=counted,
+        fields=FIELDS,
+        statuses=STATUSES,
+        query=request.query_params,
+    )
 
 
 async def start_replay(request: Request) -> Response:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from router.app import create_app
+from router.history import stats
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.settings import Settings
 from router.storage.keys import ROUTING_GROUP, Keys
@@ -109,7 +110,7 @@ async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def make_worker(redis: Redis, registry: Registry, *, consumer: str = "w1", **config: Any) -> RoutingWorker:
-    store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer=consumer)
+    store = EventStore(redis, maxlen=100_000, group=ROUTING_GROUP, consumer=consumer, counted=stats.counted(Keys()))
     cfg = WorkerConfig(**{"block_ms": 0, **config})
     return RoutingWorker(store, SnapshotCache(registry, refresh_s=0.05), Keys(), cfg)
 

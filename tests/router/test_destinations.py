@@ -22,6 +22,7 @@ from router.notifications.fanout import DestinationFanout
 from router.settings import Settings
 from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, Keys
 from router.storage.store import EventStore
+from subscriptions.destinations import Destination
 from subscriptions.registry import Registry
 from subscriptions.snapshot import Snapshot, SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, Seed, running, xrange_all
@@ -376,3 +377,26 @@ async def test_the_schema_describes_every_destination_route_and_real_answers_fit
 
 ACTIONS = ("enable", "disable", "test")
 TEMPLATES = ("slack", "datadog", "newrelic", "sentry")
+
+
+async def test_a_put_that_leaves_out_the_secrets_keeps_them_unless_the_destination_moves(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}, {"id": "p2"}])
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    full = {"project": "p1", "url": "https://hooks.example.com/a/secret", "headers": {"X-Key": "k1"}}
+    async with running(settings) as http:
+        assert (await http.put("/api/destinations/d1", json=full, headers=auth)).status_code == 201
+        renamed = await http.put("/api/destinations/d1", json={"project": "p1", "name": "renamed"}, headers=auth)
+        assert renamed.status_code == 200 and renamed.json()["change"] == "updated"
+        kept = await registry.get("destination", "d1")
+        assert isinstance(kept, Destination) and kept.name == "renamed" and kept.url is not None
+        assert kept.url.get_secret_value() == full["url"]
+        assert {k: v.get_secret_value() for k, v in kept.headers.items()} == {"X-Key": "k1"}
+        emptied = await http.put("/api/destinations/d1", json={**full, "headers": {}}, headers=auth)
+        assert emptied.status_code == 200  # named, even empty: replaced
+        emptied_record = await registry.get("destination", "d1")
+        assert isinstance(emptied_record, Destination) and emptied_record.headers == {}
+        # Moved to another project, nothing is carried over: a webhook without its URL is refused.
+        moved = await http.put("/api/destinations/d1", json={"project": "p2"}, headers=auth)
+        assert moved.status_code == 400 and moved.json()["code"] == "invalid_destination"

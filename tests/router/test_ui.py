@@ -18,10 +18,11 @@ from starlette.requests import Request
 from router.settings import Settings
 from router.ui import context, events, session
 from subscriptions.api_keys import ApiKeys
+from subscriptions.destinations import Destination
 from subscriptions.keys import RegistryKeys
 from subscriptions.registry import Registry
-from tests.router.conftest import ADMIN_TOKEN, TEAM, Seed, make_worker, running, seed_slack
-from tests.router.test_ingest import post_slack, slack_event
+from tests.router.conftest import ADMIN_TOKEN, SLACK_URL, TEAM, Seed, make_worker, running, seed_slack
+from tests.router.test_ingest import post_slack, signed, slack_event
 from tests.router.ui_support import csrf_of, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -257,3 +258,178 @@ async def test_hostile_filters_get_a_page_never_a_crash(settings: Settings, filt
         answer = await http.get("/ui/events", params=filters)
         assert answer.status_code in (200, 400)
         assert "<script>" not in re.sub(r"<script src=[^>]+></script>", "", answer.text)
+
+
+async def test_the_overview_charts_one_stats_call(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    await seed_slack(seed)
+    async with running(settings) as http:
+        for event_id in ("EvO1", "EvO2", "EvO1"):  # the third is the provider's retry of the first
+            assert (await post_slack(http, slack_event(event_id=event_id))).status_code == 200
+        forged = slack_event(event_id="EvOForged")
+        headers = {**signed(forged, "not-the-secret"), "content-type": "application/json"}
+        assert (await http.post(SLACK_URL, content=forged, headers=headers)).status_code == 401
+        worker = make_worker(redis, registry)
+        while await worker.run_once():
+            pass
+        await sign_in(http, ADMIN_TOKEN)
+        page = await http.get("/ui/")
+        stats = (await http.get("/api/stats", headers=AUTH)).json()["data"]
+    assert page.status_code == 200
+    legend = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.text.split('class="legend"')[1].split("</figcaption>")[0]))
+    assert "received: 4" in legend and "stored: 2" in legend and "routed: 2" in legend
+    assert "failed verification: 1" in legend
+    # The table holds the API's buckets, hour by hour: the current hour's row is its last.
+    rows = re.findall(r"<tr><td><time[^>]*>[^<]*</time></td>((?:<td>\d+</td>)+)</tr>", page.text)
+    assert len(rows) == len(stats) == 12
+    assert re.findall(r"\d+", rows[-1]) == [str(stats[-1][k]) for k in ("received", "stored", "routed")] + ["1"]
+
+
+async def test_a_refused_destination_comes_back_as_typed_with_the_reason_beside_its_field(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    async with running(settings) as http:
+        csrf = await sign_in(http, ADMIN_TOKEN)
+        form = {"id": "p1-dd", "project": "p1", "name": "Datadog EU", "template": "datadog", "csrf": csrf}
+        form |= {"option": "datadoghq.eu", "event_types": "workflow_failure, no_such_event", "header_value": "k-1"}
+        answer = await http.post("/ui/destinations", data=form)
+        assert answer.status_code == 400  # the form again, not an error page
+        page = answer.text
+        assert 'id="edit"' in page and "Not saved: the reasons are beside the fields." in page
+        assert 'id="error-form"' not in page  # nothing left over for the top of the form
+        assert 'value="Datadog EU"' in page and 'value="datadoghq.eu"' in page and "no_such_event" in page
+        reason = re.search(r'id="error-event_types"[^>]*>([^<]+)<', page)
+        assert reason and "no_such_event" in html.unescape(reason.group(1))
+        assert 'aria-invalid="true" aria-describedby="error-event_types"' in page
+        assert "k-1" not in page  # a secret is never written back into the page
+        assert await registry.get("destination", "p1-dd") is None  # nothing saved
+        # A URL the record refuses: its reason beside the URL.
+        refused = await http.post(
+            "/ui/destinations",
+            data={"id": "p1-hook", "project": "p1", "template": "webhook", "url": "ftp://example.com/x", "csrf": csrf},
+        )
+        assert refused.status_code == 400 and 'id="error-url"' in refused.text
+        # Missing id: the same form, its reason beside the id field.
+        no_id = await http.post("/ui/destinations", data={**form, "id": ""})
+        assert no_id.status_code == 400 and 'id="error-id"' in no_id.text and 'value="Datadog EU"' in no_id.text
+
+
+async def _destination(registry: Registry, destination_id: str) -> Destination:
+    found = await registry.get("destination", destination_id)
+    assert isinstance(found, Destination)
+    return found
+
+
+async def test_editing_a_destination_keeps_its_write_only_secrets_when_left_blank(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}])
+    url = "https://hooks.example.com/services/T0/B0/secret-path"
+    async with running(settings) as http:
+        put = {"project": "p1", "template": "webhook", "url": url, "headers": {"X-Key": "k-secret"}}
+        assert (await http.put("/api/destinations/p1-hook", json=put, headers=AUTH)).status_code == 201
+        csrf = await sign_in(http, ADMIN_TOKEN)
+        edit = await http.get("/ui/destinations", params={"edit": "p1-hook"})
+        assert "write-only" in edit.text and "Leave them blank to keep the stored ones" in edit.text
+        assert 'name="existing" value="1"' in edit.text and 'value="X-Key"' in edit.text
+        assert url not in edit.text and "k-secret" not in edit.text
+        form = {"id": "p1-hook", "existing": "1", "project": "p1", "template": "webhook", "name": "Renamed"}
+        saved = await http.post(
+            "/ui/destinations", data={**form, "header_name": "X-Key", "enabled": "on", "csrf": csrf}
+        )
+        assert saved.status_code == 303, saved.text
+        stored = await _destination(registry, "p1-hook")
+        assert stored.name == "Renamed"
+        assert stored.url is not None and stored.url.get_secret_value() == url
+        assert {k: v.get_secret_value() for k, v in stored.headers.items()} == {"X-Key": "k-secret"}
+        # Typed again, a secret is replaced.
+        new = {**form, "url": "https://hooks.example.com/new", "csrf": csrf}
+        assert (await http.post("/ui/destinations", data=new)).status_code == 303
+        stored = await _destination(registry, "p1-hook")
+        assert stored.url is not None
+        assert stored.url.get_secret_value() == "https://hooks.example.com/new"
+    # The header value, not typed again, is still the stored one.
+    assert {k: v.get_secret_value() for k, v in stored.headers.items()} == {"X-Key": "k-secret"}
+
+
+async def test_deleting_a_destination_asks_first(settings: Settings, seed: Seed) -> None:
+    await seed(project=[{"id": "p1"}])
+    async with running(settings) as http:
+        put = {"project": "p1", "template": "webhook", "url": "https://hooks.example.com/x"}
+        assert (await http.put("/api/destinations/p1-gone", json=put, headers=AUTH)).status_code == 201
+        csrf = await sign_in(http, ADMIN_TOKEN)
+        listed = await http.get("/ui/destinations")
+        assert 'action="/ui/destinations/p1-gone/delete"' in listed.text
+        asked = await http.post("/ui/destinations/p1-gone/delete", data={"csrf": csrf})
+        assert asked.status_code == 200 and "Delete destination p1-gone?" in asked.text
+        assert 'name="confirm" value="yes"' in asked.text and 'href="/ui/destinations"' in asked.text
+        assert (await http.get("/api/destinations/p1-gone", headers=AUTH)).status_code == 200  # not yet
+        done = await http.post("/ui/destinations/p1-gone/delete", data={"csrf": csrf, "confirm": "yes"})
+        assert done.status_code == 303 and "p1-gone+deleted" in done.headers["location"]
+        assert (await http.get("/api/destinations/p1-gone", headers=AUTH)).status_code == 404
+        forged = await http.post("/ui/destinations/p1-alerts/delete", data={"confirm": "yes"})
+        assert forged.status_code == 403
+
+
+async def test_clearing_handshake_captures_asks_first(settings: Settings, seed: Seed) -> None:
+    await seed(project=[{"id": "p1"}], integration=[{"id": "asana-app", "type": "asana"}])
+    async with running(settings) as http:
+        shake = await http.post(
+            "/webhook/triggers/connect/asana/asana-app", headers={"x-hook-secret": "hook-0123456789"}
+        )
+        assert shake.status_code == 200
+        csrf = await sign_in(http, ADMIN_TOKEN)
+        page = await http.get("/ui/integrations")
+        assert "hook-0123456789" in page.text and "/ui/integrations/asana-app/captures/clear" in page.text
+        asked = await http.post("/ui/integrations/asana-app/captures/clear", data={"csrf": csrf})
+        assert asked.status_code == 200 and "Clear the handshake captures of asana-app?" in asked.text
+        assert len((await http.get("/api/integrations/asana-app/handshakes", headers=AUTH)).json()["data"]) == 1
+        done = await http.post("/ui/integrations/asana-app/captures/clear", data={"csrf": csrf, "confirm": "yes"})
+        assert done.status_code == 303 and "1%20captures%20of%20asana-app%20cleared" in done.headers["location"]
+        assert (await http.get("/api/integrations/asana-app/handshakes", headers=AUTH)).json()["data"] == []
+
+
+async def test_the_replays_status_filter_is_a_select(settings: Settings) -> None:
+    async with running(settings) as http:
+        await sign_in(http, ADMIN_TOKEN)
+        page = await http.get("/ui/replays", params={"status": "unmatched"})
+    select = re.search(r'<select name="status">(.*?)</select>', page.text)
+    assert select, "no status select"
+    assert re.findall(r"<option[^>]*>([a-z]*)</option>", select.group(1)) == ["any", *events.STATUSES]
+    assert "<option selected>unmatched</option>" in select.group(1)
+
+
+async def test_a_key_for_several_projects_picks_one_and_is_told_what_it_cannot_read(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    await seed(project=[{"id": "p1"}, {"id": "p2"}, {"id": "p3"}])
+    await seed_slack(seed)
+    two = await _key(redis, "project:p1:read", "project:p2:read")
+    async with running(settings) as http:
+        assert (await post_slack(http, slack_event(event_id="EvPick"))).status_code == 200
+        await sign_in(http, two)
+        first = await http.get("/ui/")
+        assert first.status_code == 200 and "<small>project p1</small>" in first.text
+        picker = re.search(r'<select name="project" id="project-picker">(.*?)</select>', first.text)
+        assert picker and re.findall(r"<option[^>]*>([^<]*)</option>", picker.group(1)) == ["p1", "p2"]
+        assert "stored: <b>1</b>" in first.text  # slack-app is p1's
+        second = await http.get("/ui/", params={"project": "p2"})
+        assert "<small>project p2</small>" in second.text and "stored: <b>0</b>" in second.text
+        assert 'href="/ui/events?project=p2"' in second.text  # the nav keeps the choice
+        events_page = await http.get("/ui/events", params={"project": "p2"})
+        assert events_page.status_code == 200 and 'name="project" value="p2"' in events_page.text
+        other = await http.get("/ui/", params={"project": "p3"})
+        assert other.status_code == 200
+        assert "This key cannot read project p3 (it reads: p1, p2)." in other.text and "project p1" in other.text
+        replays = await http.get("/ui/replays")
+        assert (
+            replays.status_code == 200
+            and 'id="operator-only"' in replays.text
+            and "need an operator key" in replays.text
+        )
+        one = await _key(redis, "project:p1:read")
+        await sign_in(http, one)
+        assert 'id="project-picker"' not in (await http.get("/ui/")).text  # one project: nothing to pick

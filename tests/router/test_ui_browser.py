@@ -28,7 +28,7 @@ from selenium.webdriver.common.keys import Keys as Key
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from subscriptions.api_keys import ApiKeys
 from subscriptions.keys import RegistryKeys
@@ -208,6 +208,12 @@ def test_sign_in_and_overview(browser: WebDriver, world: World) -> None:
     assert browser.find_element(By.CSS_SELECTOR, "h1").text.startswith("Overview")
     legend = browser.find_element(By.CSS_SELECTOR, ".legend").text
     assert "stored: 3" in legend and "failed verification: 1" in legend and "received: 4" in legend
+    assert "routed: 3" in legend  # every event made jobs (wf-1 takes all, wf-gone the reaction)
+    # The chart's table is GET /api/stats's hours, read in one call.
+    stats = api(world, "/stats?bucket=1h")["data"]
+    last = browser.find_elements(By.CSS_SELECTOR, "table.compact tbody tr")[-1]
+    cells = [c.text for c in last.find_elements(By.TAG_NAME, "td")][1:]
+    assert cells == [str(stats[-1][k]) for k in ("received", "stored", "routed", "failed_verification")]
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg polyline")) == 4
     assert browser.find_element(By.ID, "dead").text == "1"  # wf-gone's 410
     # Times are the viewer's: the ISO text is rewritten in the browser's zone; UTC stays on hover.
@@ -298,6 +304,13 @@ def test_integrations_show_the_url_to_paste_and_why_webhooks_were_rejected(brows
     flashed(browser, "Secret updated: 1 active")
     listed = {i["id"]: i for i in api(world, "/integrations")["data"]}
     assert listed["asana-app"]["secrets_count"] == 1
+    # Clearing the captures asks first; the activated secret stays.
+    submit(browser, "Clear captures", browser.find_element(By.ID, "integration-asana-app"))
+    assert "Clear the handshake captures of asana-app?" in browser.find_element(By.ID, "confirm").text
+    submit(browser, "Clear captures", browser.find_element(By.ID, "confirm"))
+    flashed(browser, "1 captures of asana-app cleared")
+    assert api(world, "/integrations/asana-app/handshakes")["data"] == []
+    assert {i["id"]: i for i in api(world, "/integrations")["data"]}["asana-app"]["secrets_count"] == 1
 
 
 def test_destinations_send_test_create_and_disable(browser: WebDriver, world: World) -> None:
@@ -318,11 +331,45 @@ def test_destinations_send_test_create_and_disable(browser: WebDriver, world: Wo
     submit(browser, "Disable", row)
     flashed(browser, "p1-slack disabled")
     assert api(world, "/destinations/p1-slack")["enabled"] is False
+    # A form the API refuses comes back as typed, the reason beside the field.
+    form = browser.find_element(By.ID, "edit")
+    form.find_element(By.NAME, "id").send_keys("p1-bad")
+    form.find_element(By.NAME, "name").send_keys("Typo")
+    form.find_element(By.NAME, "event_types").send_keys("workflow_failur")
+    form.find_element(By.NAME, "url").send_keys("https://example.com/hook")
+    submit(browser, "Save", form)
+    reason = browser.find_element(By.ID, "error-event_types").text
+    assert "workflow_failur" in reason and "known: workflow_failure" in reason and "Not saved" in flash(browser)
+    form = browser.find_element(By.ID, "edit")
+    assert form.find_element(By.NAME, "name").get_attribute("value") == "Typo"
+    assert form.find_element(By.NAME, "event_types").get_attribute("aria-invalid") == "true"
+    shot(browser, "destination-refused")
+    # Editing keeps the write-only URL when it is left blank: the test still reaches the endpoint.
+    browser.get(world.base + "/ui/destinations?edit=p1-alerts")
+    form = browser.find_element(By.ID, "edit")
+    assert "Leave them blank to keep the stored ones" in form.text
+    form.find_element(By.NAME, "name").clear()
+    form.find_element(By.NAME, "name").send_keys("On-call hook (renamed)")
+    submit(browser, "Save", form)
+    flashed(browser, "Destination updated")
+    assert api(world, "/destinations/p1-alerts")["name"] == "On-call hook (renamed)"
+    submit(browser, "Send test", browser.find_element(By.ID, "destination-p1-alerts"))
+    flashed(browser, "Test to p1-alerts: accepted, status 200")
+    # Deleting asks first.
+    submit(browser, "Delete", browser.find_element(By.ID, "destination-p1-slack"))
+    assert "Delete destination p1-slack?" in browser.find_element(By.ID, "confirm").text
+    submit(browser, "Delete destination", browser.find_element(By.ID, "confirm"))
+    flashed(browser, "p1-slack deleted")
+    assert not browser.find_elements(By.ID, "destination-p1-slack")
+    assert httpx.get(world.base + "/api/destinations/p1-slack", headers=AUTH).status_code == 404
     shot(browser, "destinations")
 
 
 def test_filtered_replay_counts_first_then_shows_progress(browser: WebDriver, world: World) -> None:
     sign_in(browser, world, page="/ui/replays")
+    status = Select(browser.find_element(By.CSS_SELECTOR, "select[name=status]"))
+    assert [o.text for o in status.options] == ["any", "received", "routed", "unmatched", "delivered", "failed", "dead"]
+    status.select_by_visible_text("any")
     browser.find_element(By.NAME, "integration").send_keys("slack-app")
     browser.find_element(By.NAME, "event_type").send_keys("message")
     submit(browser, "Count (dry run)")

@@ -65,6 +65,8 @@ document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
   liveTail();
   replayProgress();
+  const picker = document.getElementById("project-picker");
+  if (picker) { picker.addEventListener("change", () => picker.form.submit()); }
   const reload = document.querySelector("[data-reload]");
   if (reload) { setTimeout(() => location.reload(), Number(reload.dataset.reload) * 1000); }
 });
