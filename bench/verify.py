@@ -381,6 +381,7 @@ NOTES: dict[str, str] = {
     "meta": "HMAC; verify_token entries set aside",
     "gitlab": "token header; body not signed",
     "telegram": "token header; body not signed",
+    "gorgias": "token header; body not signed",
     "okta": "authorization header; body not signed",
     "azure_devops": "basic auth; body not signed",
     "postmark": "basic auth; body not signed",

@@ -479,6 +479,19 @@ SPECS: dict[str, Spec] = {
         event_types=False,
         provider_signs="Gong signs with its own RSA private key (the integration holds the public key)",
     ),
+    "gorgias": Spec(
+        _of(
+            {
+                "event": EVENT,
+                "account": TENANT,
+                "ticket": {"id": 4321, "subject": "Where is my order?", "updated_datetime": "2024-01-01T00:00:00Z"},
+                "message_id": DELIVERY,
+            }
+        ),
+        "ticket-created",
+        "acme",
+        "98765",
+    ),
     "greenhouse": Spec(
         _of({"action": EVENT, "payload": {"application": {"id": 265277, "candidate": {"id": 265279}}}}),
         "candidate_hired",

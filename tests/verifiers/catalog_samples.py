@@ -72,6 +72,7 @@ EXPECTED: dict[str, tuple[tuple[str, str, str], ...]] = {
     "freshdesk": (("", "{ticket_action:created}", ""),),
     "front": (("cmp_1", "inbound_received", "evt_1"),),
     "gitlab": (("15", "merge_request.open", "uuid-1"),),
+    "gorgias": (("acme", "ticket-created", "98765"),),
     "helpscout": (("7", "convo.created", ""),),
     "klaviyo": (("", "event:klaviyo.email_delivered", "5e1c7d"),),
     "launchdarkly": (("", "flag.updateOn", "5e1"),),

@@ -76,7 +76,7 @@ BODIES: dict[str, bytes] = {
 # Basic auth, a JWT over its own claims, Graph's clientState, Lever's token fields).
 UNSIGNED_BODY = {
     *("mailchimp", "monday", "pipedrive", "lever", "gmail", "figma"),
-    *("gitlab", "telegram", "okta", "azure_devops", "postmark", "freshdesk", "mailgun", "adyen"),
+    *("gitlab", "gorgias", "telegram", "okta", "azure_devops", "postmark", "freshdesk", "mailgun", "adyen"),
 }
 GRAPH = {"microsoft_graph", "onedrive", "outlook", "microsoft-teams", "sharepoint", "dynamicsbusinesscentral"}
 
