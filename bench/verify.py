@@ -382,6 +382,7 @@ NOTES: dict[str, str] = {
     "gitlab": "token header; body not signed",
     "telegram": "token header; body not signed",
     "gorgias": "token header; body not signed",
+    "miro": "URL secret; body not signed",
     "okta": "authorization header; body not signed",
     "azure_devops": "basic auth; body not signed",
     "postmark": "basic auth; body not signed",

@@ -580,6 +580,20 @@ SPECS: dict[str, Spec] = {
     "mandrill": Spec(_mandrill, "send", delivery_id="exampleaaaaaaaaaaaaaaaaaaaaaaaaa"),
     "meta": _META,
     "microsoft_graph": _GRAPH,
+    "miro": Spec(
+        _of(
+            {
+                "type": "board_subscription",
+                "event": {
+                    "boardId": TENANT,
+                    "type": EVENT,
+                    "item": {"id": "3458764517517852417", "type": "sticky_note", "data": {"content": "Hello"}},
+                },
+            }
+        ),
+        "create",
+        "uXjVOfjkmAk=",
+    ),
     "mollie": Spec(_of({"resource": "event", "id": DELIVERY, "type": EVENT}), "payment-link.paid", delivery_id="ev_1"),
     "monday": Spec(
         _of(

@@ -79,6 +79,7 @@ EXPECTED: dict[str, tuple[tuple[str, str, str], ...]] = {
     "line": (("U1bot", "message", "01H1"),),
     "mailgun": (("", "delivered", "tok-1"),),
     "meta": (("WABA1", "whatsapp_business_account.messages", ""),),
+    "miro": (("uXjVOfjkmAk=", "create", ""),),
     "mollie": (("", "payment-link.paid", "ev_1"),),
     "mux": (("env-1", "video.asset.ready", "ev-mux-1"),),
     "netlify": (("site1", "deploy_created", "dep1:ready"),),
