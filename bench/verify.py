@@ -329,8 +329,8 @@ CATALOG_URL = "https://hooks.example.com/webhook/triggers/connect/catalog/int_1"
 
 
 def catalog(name: str) -> Case:
-    """A catalog provider's scheme over a padded body, signed by ``verifiers.sign_request`` with the
-    secrets of its sample in ``tests/verifiers/catalog_samples.py``."""
+    """A catalog provider's scheme over a padded body, signed by ``verifiers.sign_request``: its
+    sample (``verifiers.samples``) with the secrets ``tests/verifiers/catalog_samples.py`` holds for it."""
     item = catalog_samples.SAMPLES[name]
 
     def case(size: int) -> Forged:
@@ -381,6 +381,8 @@ NOTES: dict[str, str] = {
     "meta": "HMAC; verify_token entries set aside",
     "gitlab": "token header; body not signed",
     "telegram": "token header; body not signed",
+    "gorgias": "token header; body not signed",
+    "miro": "URL secret; body not signed",
     "okta": "authorization header; body not signed",
     "azure_devops": "basic auth; body not signed",
     "postmark": "basic auth; body not signed",

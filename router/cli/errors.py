@@ -13,11 +13,12 @@ running, a configuration file the registry refuses. Anything else is a bug and k
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import typer
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -25,6 +26,7 @@ from router.errors import RouterError, StoreUnavailable
 from router.history.indexes import BadFilter
 from router.runtime.bootstrap import StartupError
 from router.runtime.embedded import EmbeddedRedisError
+from router.settings import Settings
 from subscriptions.errors import ConfigError
 
 USAGE = 2
@@ -41,11 +43,24 @@ class CliError(RouterError):
         self.code = code
 
 
-def setting_errors(exc: ValidationError) -> Iterator[str]:
+def _as_set(name: str, environ: Mapping[str, str]) -> str:
+    """The variable the operator set for a setting with several names (``REDIS_URL`` for
+    ``HOOKROUTER_REDIS_URL``): pydantic names the first alias whichever one was read."""
+    present = {key.upper() for key in environ}
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and name in alias.choices:
+            given = [str(choice) for choice in alias.choices if str(choice).upper() in present]
+            return given[0] if given else name
+    return name
+
+
+def setting_errors(exc: ValidationError, environ: Mapping[str, str] | None = None) -> Iterator[str]:
     """One line per bad setting, named as the operator wrote it; never the value (it may be a secret)."""
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "settings"
         name = name if name.isupper() else "HOOKROUTER_" + name.upper()
+        name = _as_set(name, os.environ if environ is None else environ)
         yield f"invalid setting {name}: {error['msg'].removeprefix('Value error, ')}"
 
 

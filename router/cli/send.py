@@ -7,7 +7,12 @@ URL-signing scheme signs is the integration's public URL (or ``HOOKROUTER_PUBLIC
 receiver checks it. The request goes to ``--url`` (default: ``HOOKROUTER_HOST:HOOKROUTER_PORT``, where ``serve``
 listens), through the client without the egress policy: it is this machine's own router.
 
-It prints the answer, then the routing outcome of each stored event once a worker has routed it (up to ``--wait-s``).
+The sample is the provider's in ``verifiers.samples`` (one for every provider a secret can sign), with the tenant id
+and a fresh delivery id filled in. A provider that signs with its own private key (PayPal, Pub/Sub, Discord, ...)
+cannot be imitated with what the integration holds: ``send`` says so in one line.
+
+It prints the answer, then the routing outcome of each stored event once a worker has routed it (up to ``--wait-s``);
+``--json`` prints both as one JSON document.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -26,7 +32,7 @@ import typer
 import verifiers
 from router.cli.context import in_process
 from router.cli.errors import CliError
-from router.cli.samples import SPECS, Sample, sample
+from router.cli.output import JsonOption, echo_json
 from router.egress.transport import local_client
 from router.routing.outcomes import RoutingOutcomes
 from router.runtime.process import build_registry, connect
@@ -35,6 +41,7 @@ from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.models import Integration
 from subscriptions.snapshot import Snapshot, SnapshotCache
+from verifiers import samples
 
 PATH = "/webhook/triggers/connect/{type}/{id}"
 
@@ -57,24 +64,47 @@ def _integration(snapshot: Snapshot, provider: str, wanted: str | None) -> Integ
     return snapshot.integrations[matching[0]]
 
 
-def _tenant(snapshot: Snapshot, integration: Integration, given: str | None) -> str:
+def _tenant(snapshot: Snapshot, integration: Integration, given: str | None, default: str) -> str:
     if given:
         return given
     ids = sorted(
         c.provider_id for c in snapshot.credentials.values() if c.integration == integration.id and c.provider_id
     )
-    return ids[0] if ids else "T0SAMPLE"
+    return ids[0] if ids else default
 
 
-def _body(provider: str, tenant: str, event_type: str | None, body_file: Path | None) -> tuple[Sample, str]:
+def _body(
+    provider: str, tenant: str | None, event_type: str | None, body_file: Path | None
+) -> tuple[samples.Sample, str]:
     if body_file is not None:
-        return Sample(body_file.read_bytes(), {"content-type": "application/json"}), event_type or ""
-    if provider not in SPECS:
-        raise CliError(
-            f"no sample event for {provider}: give --body FILE with one of its example payloads "
-            f"(samples: {', '.join(sorted(SPECS))})"
+        return samples.Sample(body_file.read_bytes(), {"content-type": "application/json"}), event_type or ""
+    spec = samples.spec(provider)
+    try:
+        made = samples.sample(
+            provider, provider_id=tenant, event_type=event_type, delivery_id=str(uuid.uuid4()), now=time.time()
         )
-    return sample(provider, tenant, event_type)
+    except ValueError as exc:
+        raise CliError(f"{exc}: give --body FILE for another") from None
+    return made, event_type or spec.event_type
+
+
+def _added_query(given: str, signed: str, path: str) -> str:
+    """The query a scheme carrying its secret in the URL added (Mailchimp's, PandaDoc's), to send it along."""
+    added = signed[len(given) :] if signed.startswith(given) else ""
+    if not added.startswith(("?", "&")):
+        return ""
+    return ("&" if "?" in path else "?") + added[1:]
+
+
+def _signable(provider: str, body_file: Path | None) -> None:
+    """Refuse, in one line, a provider whose signature only the provider can make."""
+    if provider not in samples.names():
+        if body_file is None:
+            raise CliError(f"no sample event for {provider}: give --body FILE with one of its example payloads")
+        return
+    why = samples.spec(provider).provider_signs
+    if why:
+        raise CliError(f"cannot sign a {provider} event: {why}; send one from {provider}'s own dashboard or test tool")
 
 
 async def _outcomes(settings: Settings, ids: list[str], wait_s: float) -> dict[str, dict[str, Any]]:
@@ -118,7 +148,38 @@ class SendArgs:
     wait_s: float
 
 
-async def _send(settings: Settings, args: SendArgs) -> int:
+@dataclass(slots=True)
+class Sent:
+    """What ``send`` did: the request, the router's answer, and the routing outcome of each stored event."""
+
+    target: str
+    integration: str
+    provider_id: str
+    event_type: str
+    status: int
+    answer: str
+    ids: list[str] = field(default_factory=list)
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        try:
+            answer: Any = json.loads(self.answer)
+        except ValueError:
+            answer = self.answer
+        return {
+            "url": self.target,
+            "integration": self.integration,
+            "provider_id": self.provider_id,
+            "event_type": self.event_type,
+            "status": self.status,
+            "answer": answer,
+            "events": [{"id": i, "routing": self.outcomes.get(i)} for i in self.ids],
+        }
+
+
+async def deliver(settings: Settings, args: SendArgs) -> Sent:
+    """Sign and POST the sample, then wait (up to ``args.wait_s``) for the stored events to be routed."""
+    _signable(args.provider, args.body)
     redis = connect(settings)
     try:
         snapshot = await SnapshotCache(build_registry(settings, redis), refresh_s=settings.registry_refresh_s).refresh()
@@ -126,7 +187,8 @@ async def _send(settings: Settings, args: SendArgs) -> int:
         await redis.aclose()
     integration = _integration(snapshot, args.provider, args.integration)
     secrets = [s.get_secret_value() for s in integration.secrets]
-    tenant = _tenant(snapshot, integration, args.provider_id)
+    default = samples.spec(args.provider).tenant if args.provider in samples.names() else ""
+    tenant = _tenant(snapshot, integration, args.provider_id, default)
     made, event_type = _body(args.provider, tenant, args.event_type, args.body)
     path = PATH.format(type=integration.type, id=integration.id)
     if args.credential:
@@ -137,30 +199,39 @@ async def _send(settings: Settings, args: SendArgs) -> int:
             f"{args.provider} signs the URL it calls: set HOOKROUTER_PUBLIC_URL (as the router has it) or the "
             f"integration's public_url"
         )
+    signed_url = public + path if public else ""
     try:
         signed = verifiers.sign_request(
-            args.provider, secrets=secrets, body=made.body, url=public + path if public else "", headers=made.headers
+            args.provider, secrets=secrets, body=made.body, url=signed_url, headers=made.headers
         )
     except (ValueError, verifiers.VerificationError) as exc:  # NotSignable is a ValueError
         raise CliError(f"cannot sign a {args.provider} event: {exc}") from None
-    target = args.url.rstrip("/") + path
-    typer.echo(f"POST {target}  ({args.provider} {event_type or 'event'} for provider id {tenant})", err=True)
+    target = args.url.rstrip("/") + path + _added_query(signed_url, signed.url, path)
     async with local_client(timeout_s=10) as http:
         try:
             answer = await http.post(target, content=signed.body, headers=signed.headers)
         except httpx.HTTPError as exc:
             why = type(exc).__name__
             raise CliError(f"cannot reach hookrouter at {args.url}: {why} (is `hookrouter serve` running?)") from None
-    typer.echo(f"{answer.status_code} {answer.text.strip()}")
-    if not answer.is_success:
-        return 1
-    ids = [str(i) for i in answer.json().get("ids", [])] if "json" in answer.headers.get("content-type", "") else []
-    if ids:
-        outcomes = await _outcomes(settings, ids, args.wait_s)
-        for event_id in ids:
-            typer.echo(f"{event_id}  {_describe(outcomes.get(event_id))}")
-        typer.echo(f"details: hookrouter events show {ids[0]}", err=True)
-    return 0
+    sent = Sent(target, integration.id, tenant, event_type, answer.status_code, answer.text.strip())
+    if answer.is_success and "json" in answer.headers.get("content-type", ""):
+        sent.ids = [str(i) for i in answer.json().get("ids", [])]
+    if sent.ids:
+        sent.outcomes = await _outcomes(settings, sent.ids, args.wait_s)
+    return sent
+
+
+def _print(sent: Sent, provider: str) -> None:
+    typer.echo(
+        f"POST {sent.target}  ({provider} {sent.event_type or 'event'} for provider id {sent.provider_id})", err=True
+    )
+    typer.echo(f"{sent.status} {sent.answer}")
+    for event_id in sent.ids:
+        typer.echo(f"{event_id}  {_describe(sent.outcomes.get(event_id))}")
+    if sent.ids:
+        typer.echo(f"details: hookrouter events show {sent.ids[0]}", err=True)
+    elif 200 <= sent.status < 300:  # Xero wants replies without a body: the ids are not in it
+        typer.echo(f"stored events: hookrouter events list --integration {sent.integration}", err=True)
 
 
 def _providers(incomplete: str) -> list[str]:
@@ -187,12 +258,13 @@ def send(
     ] = None,
     url: Annotated[str | None, typer.Option(help="The router's base URL. Unset: where `serve` listens.")] = None,
     wait_s: Annotated[float, typer.Option("--wait-s", min=0, max=60, help="How long to wait for routing.")] = 5.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Send a sample event of PROVIDER, signed with its integration's secret, and show how it was routed."""
     if provider not in verifiers.providers():
         raise typer.BadParameter(f"unknown provider {provider!r}", param_hint="PROVIDER")
 
-    def run(settings: Settings) -> Any:
+    async def run(settings: Settings) -> Sent:
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104 (not binding)
         args = SendArgs(
             provider=provider,
@@ -204,7 +276,12 @@ def send(
             url=url or f"http://{host}:{settings.port}",
             wait_s=wait_s,
         )
-        return _send(settings, args)
+        return await deliver(settings, args)
 
-    if in_process(run, join=True):
+    sent = in_process(run, join=True)
+    if as_json:
+        echo_json(sent.as_json())
+    else:
+        _print(sent, provider)
+    if not 200 <= sent.status < 300:
         raise typer.Exit(1)

@@ -68,9 +68,14 @@ def one_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
         (
             ["keys", "list"],
             {"REDIS_URL": "localhost:6379"},
-            "hookrouter: invalid setting HOOKROUTER_REDIS_URL: must be a redis://, rediss://, unix://, "
-            "redis+cluster:// or "
+            "hookrouter: invalid setting REDIS_URL: must be a redis://, rediss://, unix://, redis+cluster:// or "
             "rediss+cluster:// URL",
+        ),
+        (
+            ["keys", "list"],
+            {"HOOKROUTER_REDIS_URL": "localhost:6379"},
+            "hookrouter: invalid setting HOOKROUTER_REDIS_URL: must be a redis://, rediss://, unix://, "
+            "redis+cluster:// or rediss+cluster:// URL",
         ),
         (
             ["apply", "-f", "missing.yaml"],

@@ -1032,6 +1032,29 @@ SHAKES += [
 ]
 
 
+MIRO_CHALLENGE = b'{"challenge":"c273e4a3-01cf-4505-9bc4-27a37dd83c1d"}'
+SHAKES += [
+    Shake(
+        "miro-challenge",
+        "miro",
+        ("miro-url-secret",),
+        lambda url, now: Signed(MIRO_CHALLENGE, {"content-type": JSON}, "?secret=miro-url-secret"),
+        200,
+        JSON,
+        b'{"challenge": "c273e4a3-01cf-4505-9bc4-27a37dd83c1d"}',
+    ),
+    Shake(
+        "miro-challenge-guessed-url",
+        "miro",
+        ("miro-url-secret",),
+        lambda url, now: Signed(MIRO_CHALLENGE, {"content-type": JSON}, "?secret=guess"),
+        401,
+        JSON,
+        unauthorized("signature_mismatch"),
+    ),
+]
+
+
 FRONT_CHALLENGE = {"x-front-challenge": "5ae8c2ab5f1e4c3b"}
 
 

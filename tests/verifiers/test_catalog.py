@@ -31,7 +31,7 @@ NAMES = sorted([*SAMPLES, *ALIASES])
 STAMPED = {"buildkite", "clerk", "customerio", "mux", "persona", "resend", "sanity", "twitch", "webflow", "workos"}
 STAMPED |= {"contentful", "front", "mailgun", "plaid", "paypal", "klaviyo"}
 # Schemes whose credential rides in the body or the URL rather than a header.
-IN_BODY = {"figma", "mailgun", "adyen", "pandadoc"}
+IN_BODY = {"figma", "mailgun", "adyen", "pandadoc", "miro"}
 
 
 def sample(name: str) -> Sample:
@@ -223,3 +223,27 @@ def test_twitch_nanosecond_timestamps_parse() -> None:
     headers = {"twitch-eventsub-message-timestamp": "2023-11-14T22:13:20.123456789Z", "twitch-eventsub-message-id": "m"}
     request = verifiers.sign_request("twitch", secrets=["s"], body=body, now=NOW, headers=headers)
     verifiers.verify("twitch", secrets=["s"], headers=request.headers, body=body, now=NOW)
+
+
+MIRO_URL = URL.format(name="miro")
+MIRO_CHALLENGE = b'{"challenge":"c273e4a3-01cf-4505-9bc4-27a37dd83c1d"}'
+
+
+def test_miro_challenge_is_echoed_as_json_for_the_url_with_the_secret() -> None:
+    url = MIRO_URL + "?secret=miro-url-secret"
+    reply = verifiers.handshake("miro", secrets=["miro-url-secret"], headers={}, body=MIRO_CHALLENGE, url=url)
+    assert reply is not None
+    assert (reply.status, reply.headers["content-type"]) == (200, "application/json")
+    assert json.loads(reply.body) == {"challenge": "c273e4a3-01cf-4505-9bc4-27a37dd83c1d"}
+
+
+@pytest.mark.parametrize(
+    ("query", "error"), [("?secret=guess", SignatureMismatch), ("", MissingHeader)], ids=["wrong-secret", "no-secret"]
+)
+def test_miro_challenge_for_a_guessed_url_is_refused(query: str, error: type[VerificationError]) -> None:
+    with pytest.raises(error):
+        verifiers.handshake("miro", secrets=["miro-url-secret"], headers={}, body=MIRO_CHALLENGE, url=MIRO_URL + query)
+
+
+def test_miro_event_is_not_a_handshake() -> None:
+    assert verifiers.handshake("miro", secrets=["s"], headers={}, body=SAMPLES["miro"].body, url=MIRO_URL) is None

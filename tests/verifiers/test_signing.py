@@ -75,8 +75,8 @@ BODIES: dict[str, bytes] = {
 # Schemes whose signature does not cover the body bytes: the credential travels beside it (a URL secret,
 # Basic auth, a JWT over its own claims, Graph's clientState, Lever's token fields).
 UNSIGNED_BODY = {
-    *("mailchimp", "monday", "pipedrive", "lever", "gmail", "figma"),
-    *("gitlab", "telegram", "okta", "azure_devops", "postmark", "freshdesk", "mailgun", "adyen"),
+    *("mailchimp", "miro", "monday", "pipedrive", "lever", "gmail", "figma"),
+    *("gitlab", "gorgias", "telegram", "okta", "azure_devops", "postmark", "freshdesk", "mailgun", "adyen"),
 }
 GRAPH = {"microsoft_graph", "onedrive", "outlook", "microsoft-teams", "sharepoint", "dynamicsbusinesscentral"}
 
@@ -117,7 +117,7 @@ def _flip(text: str) -> str:
 
 def _credential(provider: str, signed: Signed) -> Signed:
     """``signed`` with one byte of its credential changed, wherever the scheme carries it."""
-    if provider in ("mailchimp", "pandadoc") or (provider == "gmail" and "token=" in signed.url):
+    if provider in ("mailchimp", "miro", "pandadoc") or (provider == "gmail" and "token=" in signed.url):
         return replace(signed, url=_flip(signed.url.rsplit("=", 1)[1]).join([signed.url.rsplit("=", 1)[0] + "=", ""]))
     if provider in GRAPH:
         return replace(signed, body=signed.body.replace(b'"clientState": "', b'"clientState": "x'))
