@@ -124,10 +124,15 @@ def check_base_url(value: str, *, field: str = "public_url") -> None:
 
 
 class ConnectedUser(Record):
-    """An end user of the platform; ``id`` is the ``sub`` of their user token."""
+    """An end user of the platform; ``id`` is the ``sub`` of their user token.
+
+    ``origin``: who created the record: ``operator`` (a config file, the admin API) or ``sdk`` (the user's first
+    valid token). ``apply --prune`` spares ``sdk`` users a file does not list unless told otherwise: the operator
+    never listed them."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
     disabled: bool = False
+    origin: Literal["operator", "sdk"] = "operator"
 
 
 Settings = Annotated[dict[str, Any], Field(max_length=1000)]
