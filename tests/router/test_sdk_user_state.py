@@ -14,7 +14,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from redis.asyncio import Redis
 
 from router.settings import Settings
@@ -521,3 +521,47 @@ async def test_sdk_integrations_lists_the_projects_integrations_and_the_workflow
             "hasCredential": True,
         },
     ]
+
+
+async def test_sdk_metadata_lists_each_integration_type_with_the_display_fields_its_record_holds(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    slack = {"name": "Slack", "brand_color": "#4A154B", "icon": "https://cdn.example.com/integrations/slack.svg"}
+    await seed(
+        integration=[
+            {"id": "slack-app", "type": "slack", "secrets": [SLACK_SECRET], "display": slack},
+            {"id": "slack-z-second", "type": "slack", "display": {"name": "Second"}},
+            {"id": "hub-app", "type": "hubspot"},
+            {"id": "teams-app", "type": "microsoft-teams", "display": {"brand_color": "#464EB8"}},
+        ]
+    )
+    async with running(settings) as http:
+        # A new user's first token works here as on every SDK route (the Connect Portal asks before connecting).
+        shown = await http.get(f"{BASE}/metadata", headers={**bearer("newbie"), "content-type": "application/json"})
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == [
+        {"type": "hubspot", "name": "Hubspot", "brandColor": None, "icon": None},
+        {
+            "type": "slack",
+            "name": "Slack",
+            "brandColor": "#4A154B",
+            "icon": "https://cdn.example.com/integrations/slack.svg",
+        },
+        {"type": "microsoft-teams", "name": "Microsoft Teams", "brandColor": "#464EB8", "icon": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("display", "field"),
+    [
+        ({"brand_color": "red"}, "brand_color"),
+        ({"icon": "http://cdn.example.com/a.svg"}, "icon"),
+        ({"icon": "javascript:alert(1)"}, "icon"),
+        ({"name": ""}, "name"),
+        ({"colour": "#000000"}, "colour"),
+    ],
+)
+async def test_bad_display_fields_are_refused_when_written(display: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError, match=f"display.{field}"):
+        Integration.model_validate({"id": "x", "project": PROJECT, "type": "slack", "display": display})
