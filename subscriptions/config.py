@@ -233,11 +233,16 @@ def load(path: Path, *, public_url: str = "") -> list[BaseModel]:
     return records
 
 
-async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> list[Change]:
-    """Upsert loaded records in one registry write; ``prune`` also deletes the project's records they do not name."""
-    return await apply_records(registry, records, prune=prune)
+async def apply(
+    registry: Registry, records: list[BaseModel], *, prune: bool = False, prune_sdk_users: bool = False
+) -> list[Change]:
+    """Upsert loaded records in one registry write; ``prune`` also deletes the project's records they do not name
+    (the users the SDK created only with ``prune_sdk_users``)."""
+    return await apply_records(registry, records, prune=prune, prune_sdk_users=prune_sdk_users)
 
 
-async def preview(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> Plan:
+async def preview(
+    registry: Registry, records: list[BaseModel], *, prune: bool = False, prune_sdk_users: bool = False
+) -> Plan:
     """What ``apply`` would change, without writing anything."""
-    return await plan(registry, records, prune=prune)
+    return await plan(registry, records, prune=prune, prune_sdk_users=prune_sdk_users)

@@ -78,6 +78,24 @@ class IntegrationOptions(BaseModel):
         return value
 
 
+class IntegrationDisplay(BaseModel):
+    """How the Connect Portal shows an integration (``GET /sdk/metadata``): its ``name`` (default: its type, title
+    cased), ``brand_color`` (``#RRGGBB``) and ``icon`` (an https URL). Display data only: nothing routes on it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    brand_color: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = None
+    icon: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("icon")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https://[^\s/]+(/[^\s]*)?", value):
+            raise ValueError("icon must be an absolute https URL")
+        return value
+
+
 class Integration(Record):
     """A provider app registered with the platform (one webhook URL, one set of signing secrets).
 
@@ -91,6 +109,7 @@ class Integration(Record):
     # Base URL its provider calls, when not HOOKROUTER_PUBLIC_URL: URL-signing schemes check against it.
     public_url: str | None = None
     options: IntegrationOptions = Field(default_factory=IntegrationOptions)
+    display: IntegrationDisplay = Field(default_factory=IntegrationDisplay)
 
     @field_validator("type")
     @classmethod
@@ -124,10 +143,15 @@ def check_base_url(value: str, *, field: str = "public_url") -> None:
 
 
 class ConnectedUser(Record):
-    """An end user of the platform; ``id`` is the ``sub`` of their user token."""
+    """An end user of the platform; ``id`` is the ``sub`` of their user token.
+
+    ``origin``: who created the record: ``operator`` (a config file, the admin API) or ``sdk`` (the user's first
+    valid token). ``apply --prune`` spares ``sdk`` users a file does not list unless told otherwise: the operator
+    never listed them."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
     disabled: bool = False
+    origin: Literal["operator", "sdk"] = "operator"
 
 
 Settings = Annotated[dict[str, Any], Field(max_length=1000)]

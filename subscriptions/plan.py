@@ -7,13 +7,16 @@ The rules (the README's Configure section documents them for operators):
   deletes the provider-side subscription nobody else needs.
 - With ``prune``, every stored record of the records' project that they do not name is deleted. Records of
   other projects are never read for deletion; records the registry cannot read are left alone (their project
-  cannot be told).
-- An integration's ``secrets`` and a credential's ``values`` and ``config`` that the records omit are kept from
-  the stored record: an operator may have armed a handshake secret or stored a token through the API, a user may
-  have configured their account through the SDK, and a file that never mentions them must not wipe them. Naming
-  the field replaces it.
+  cannot be told). Users the SDK created (``origin: sdk``) are spared, with their credentials and resource
+  connections (those whose integration or API resource stays), unless ``prune_sdk_users``: the operator never
+  listed them, so a file that does not list them says nothing about them.
+- An integration's ``secrets``, a credential's ``values`` and ``config`` and a user's ``metadata`` and ``origin``
+  that the records omit are kept from the stored record: an operator may have armed a handshake secret or stored
+  a token through the API, a user may have configured their account or set their metadata through the SDK, and a
+  file that never mentions them must not wipe them. Naming the field replaces it (``metadata: {}`` clears it).
 - An update names the fields it changes (never their values) and, among them, the ones it drops: fields the
-  stored record has that the records omit, which fall back to their defaults.
+  stored record has that the records omit, which fall back to their defaults. A change also names the fields it
+  keeps: ones the records omit whose stored value is kept (and not empty).
 
 ``plan`` reads; ``apply`` writes every put and every deletion in one MULTI with one version bump, so readers
 see all of it or none, and a failure leaves nothing half-written. The admin API writes through ``apply_built``:
@@ -30,16 +33,25 @@ from pydantic import BaseModel
 
 from subscriptions.custom import CustomWebhook, ResourceConnection
 from subscriptions.errors import RegistryChanged
-from subscriptions.models import RECORD_TYPES, Activation, Credential, Integration, Project, Workflow
+from subscriptions.models import (
+    RECORD_TYPES,
+    Activation,
+    ConnectedUser,
+    Credential,
+    Integration,
+    Project,
+    Workflow,
+)
 from subscriptions.registry import Registry, Write, plain
 
-# Write-only fields (secrets) and what users set on their accounts through the SDK: a file or a PUT that does not
-# mention them must not wipe them. (A user's metadata stays the file's to drop, as it always was.)
+# Write-only fields (secrets), what users set through the SDK (their accounts' config, their metadata) and who
+# created a user: a file or a PUT that does not mention them must not wipe them.
 KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[str, ...]] = {
     Integration: ("secrets",),
     Credential: ("values", "config"),
     CustomWebhook: ("secrets",),
     ResourceConnection: ("values",),
+    ConnectedUser: ("metadata", "origin"),
 }
 # Write-only members of a record's nested objects, kept the same way: (field, member). Written as ``null``, removed.
 NESTED_KEPT_WHEN_OMITTED: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {
@@ -54,10 +66,14 @@ class Change:
     action: str  # created | updated | unchanged | deleted
     fields: tuple[str, ...] = ()  # top-level fields an update changes: names only, never values
     drops: tuple[str, ...] = ()  # of those, the ones the records omit while the stored record has them
+    keeps: tuple[str, ...] = ()  # fields the records omit whose stored, non-empty value is kept (KEPT_WHEN_OMITTED)
 
     @property
     def label(self) -> str:
-        return f"{self.action} (drops: {', '.join(self.drops)})" if self.drops else self.action
+        notes = [
+            f"{word}: {', '.join(names)}" for word, names in (("drops", self.drops), ("keeps", self.keeps)) if names
+        ]
+        return f"{self.action} ({'; '.join(notes)})" if notes else self.action
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,35 +105,40 @@ async def plan(
     records: list[BaseModel],
     *,
     prune: bool = False,
+    prune_sdk_users: bool = False,
     deletes: Iterable[tuple[str, str]] = (),
     loaded: tuple[tuple[str, int], Stored] | None = None,
 ) -> Plan:
     """What ``apply`` would do; writes nothing. ``prune`` needs the project record among ``records``;
-    ``deletes`` are (registry kind, id) pairs deleted besides; ``loaded`` is a ``registry.load()`` to plan from."""
+    ``prune_sdk_users`` lets it delete the users the SDK created too; ``deletes`` are (registry kind, id) pairs
+    deleted besides; ``loaded`` is a ``registry.load()`` to plan from."""
     (_, version), stored = loaded or await registry.load()
     by_key = {(kind, str(r.model_dump()["id"])): r for kind, rs in stored.items() for r in rs}
     writes: list[Write] = []
     changes: list[Change] = []
     for record in records:
-        write = await registry.prepare(_keep_omitted(record, by_key))
+        written = _keep_omitted(record, by_key)
+        write = await registry.prepare(written)
         writes.append(write)
-        changes.append(_change(write, record))
+        changes.append(_change(write, record, written))
     named = {(w.kind, w.id) for w in writes}
     gone = _unlisted_activations(records, stored.get("activation", []), named) | (set(deletes) - named)
     if prune:
         projects = {r.id for r in records if isinstance(r, Project)}
         if len(projects) != 1:
             raise ValueError("pruning needs exactly one project among the records")
-        gone |= _unnamed(projects.pop(), stored, named)
+        gone |= _unnamed(projects.pop(), stored, named, spare_sdk_users=not prune_sdk_users)
     ordered = sorted(gone)
     changes += [Change(kind_label(kind), record_id, "deleted") for kind, record_id in ordered]
     return Plan(changes, writes, ordered, version)
 
 
-async def apply(registry: Registry, records: list[BaseModel], *, prune: bool = False) -> list[Change]:
+async def apply(
+    registry: Registry, records: list[BaseModel], *, prune: bool = False, prune_sdk_users: bool = False
+) -> list[Change]:
     """Upsert ``records`` and delete what the rules above say, in one registry write. Raises RegistryChanged
     (nothing written) if other changes kept landing while it planned."""
-    steps = await _committed(registry, lambda: plan(registry, records, prune=prune))
+    steps = await _committed(registry, lambda: plan(registry, records, prune=prune, prune_sdk_users=prune_sdk_users))
     return steps.changes
 
 
@@ -179,14 +200,20 @@ def _omits(record: BaseModel, name: str, member: str) -> bool:
     return name not in record.model_fields_set or member not in inner.model_fields_set
 
 
-def _change(write: Write, record: BaseModel) -> Change:
+def _change(write: Write, record: BaseModel, written: BaseModel) -> Change:
+    """``record`` as given, ``written`` with the fields it omits kept from the stored record."""
     kind = kind_label(write.kind)
+    keeps = tuple(
+        name
+        for name in KEPT_WHEN_OMITTED.get(type(record), ())
+        if name not in record.model_fields_set and getattr(written, name) != getattr(record, name)
+    )
     if write.action != "updated" or write.current is None:
-        return Change(kind, write.id, write.action)
-    old, new = plain(write.current), plain(record)
+        return Change(kind, write.id, write.action, keeps=keeps)
+    old, new = plain(write.current), plain(written)
     fields = tuple(sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name)))
     drops = tuple(name for name in fields if name not in record.model_fields_set)
-    return Change(kind, write.id, write.action, fields, drops)
+    return Change(kind, write.id, write.action, fields, drops, keeps)
 
 
 def _unlisted_activations(
@@ -200,14 +227,31 @@ def _unlisted_activations(
     }
 
 
-def _unnamed(project: str, stored: Mapping[str, list[BaseModel]], named: set[tuple[str, str]]) -> set[tuple[str, str]]:
+def _unnamed(
+    project: str, stored: Mapping[str, list[BaseModel]], named: set[tuple[str, str]], *, spare_sdk_users: bool
+) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for kind, found in stored.items():
         for record in found:
             key = (kind, str(record.model_dump()["id"]))
             if project_of(record) == project and key not in named:
                 out.add(key)
-    return out
+    return out - _spared(stored, out) if spare_sdk_users else out
+
+
+def _spared(stored: Mapping[str, list[BaseModel]], unnamed: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Of the unnamed records, the SDK's users and what they connected (while what it names stays)."""
+    users = {r.id for r in stored.get("user", []) if isinstance(r, ConnectedUser) and r.origin == "sdk"} & {
+        record_id for kind, record_id in unnamed if kind == "user"
+    }
+    spared = {("user", u) for u in users}
+    for c in stored.get("credential", []):
+        if isinstance(c, Credential) and c.user in users and ("integration", c.integration) not in unnamed:
+            spared.add(("credential", c.id))
+    for rc in stored.get("resource_connection", []):
+        if isinstance(rc, ResourceConnection) and rc.user in users and ("api_resource", rc.api_resource) not in unnamed:
+            spared.add(("resource_connection", rc.id))
+    return spared & unnamed
 
 
 def _registry_kind(record: BaseModel) -> str:

@@ -15,7 +15,7 @@ from router.admin.guard import admin, admin_router
 from router.admin.problems import problem
 from router.runtime.state import app_state
 from router.storage.entries import TriggerJob
-from subscriptions.models import Integration
+from subscriptions.models import Integration, IntegrationDisplay
 
 router = admin_router()  # each route names its tag: the workflow triggers route is not an integration's
 
@@ -47,6 +47,7 @@ class IntegrationOverview(BaseModel):
     public_url: str | None = Field(description="The base URL its provider calls, when not the router's own")
     secrets_count: int = Field(description="How many signing secrets are active")
     options: OptionsOverview
+    display: IntegrationDisplay = Field(description="How the Connect Portal shows it (`GET /sdk/metadata`)")
     duplicates: int = Field(description="Provider deliveries dropped as repeats of one already stored")
 
 

@@ -58,7 +58,9 @@ def _main(
     """Webhook ingestion and trigger router."""
 
 
-async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> list[Change]:
+async def _apply(
+    settings: Settings, path: Path, *, prune: bool = False, prune_sdk_users: bool = False, dry_run: bool = False
+) -> list[Change]:
     records = load(path, public_url=settings.public_url)
     refusals = record_refusals(records, settings.egress_policy)
     if refusals:
@@ -67,8 +69,8 @@ async def _apply(settings: Settings, path: Path, *, prune: bool = False, dry_run
     try:
         registry = build_registry(settings, redis)
         if dry_run:
-            return (await preview(registry, records, prune=prune)).changes
-        changes = await apply(registry, records, prune=prune)
+            return (await preview(registry, records, prune=prune, prune_sdk_users=prune_sdk_users)).changes
+        changes = await apply(registry, records, prune=prune, prune_sdk_users=prune_sdk_users)
         # Each record a file changed is in the trail, as the admin API's changes are.
         action = "apply --prune" if prune else "apply"
         await AuditLog(redis, RegistryKeys(settings.prefix)).record_many(
@@ -98,9 +100,11 @@ def _print_changes(changes: list[Change], *, dry_run: bool = False) -> None:
         console.print(f"{moved} changed, {len(changes) - moved} unchanged")
 
 
-def _run_apply(settings: Settings, path: Path, *, prune: bool = False, dry_run: bool = False) -> None:
+def _run_apply(
+    settings: Settings, path: Path, *, prune: bool = False, prune_sdk_users: bool = False, dry_run: bool = False
+) -> None:
     try:
-        changes = asyncio.run(_apply(settings, path, prune=prune, dry_run=dry_run))
+        changes = asyncio.run(_apply(settings, path, prune=prune, prune_sdk_users=prune_sdk_users, dry_run=dry_run))
     except RegistryChanged:
         raise errors.CliError("the registry kept changing while applying; nothing was written: run again", 1) from None
     _print_changes(changes, dry_run=dry_run)
@@ -112,15 +116,23 @@ def apply_cmd(
     prune: Annotated[
         bool, typer.Option("--prune", help="Also delete the project's records the file no longer names.")
     ] = False,
+    prune_sdk_users: Annotated[
+        bool,
+        typer.Option(
+            "--prune-sdk-users", help="With --prune: also delete the users the SDK created that the file omits."
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="With --prune: apply (else only show the diff).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
 ) -> None:
     """Upsert a declarative config file; prints what changed. Idempotent.
 
     A workflow's activations in the file are authoritative: users no longer listed are deactivated."""
+    if prune_sdk_users and not prune:
+        raise errors.CliError("--prune-sdk-users only goes with --prune")
     with prepared(join=False) as (settings, _):
         # Pruning deletes: it shows the diff and writes nothing until the operator confirms with --yes.
-        _run_apply(settings, file, prune=prune, dry_run=dry_run or (prune and not yes))
+        _run_apply(settings, file, prune=prune, prune_sdk_users=prune_sdk_users, dry_run=dry_run or (prune and not yes))
 
 
 @cli.command()

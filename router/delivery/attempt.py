@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from router.delivery.retry import Verdict, classify, parse_retry_after
-from router.delivery.signing import sign_headers
+from router.delivery.signing import settings_headers, sign_headers
 from router.egress.policy import AddressRefused
 
 __all__ = ["RESPONSE_PREFIX_BYTES", "Attempt", "attempt", "dead_reason", "error_class", "post_signed"]
@@ -181,7 +181,12 @@ async def post_signed(
     timeout_s: float,
     now: Callable[[], float],
     headers: Mapping[str, str] | None = None,
+    user_settings: str = "",
 ) -> Attempt:
-    """``attempt`` with fresh Standard Webhooks headers: re-signed on every retry, as the timestamp moves on."""
-    signed = {**(headers or {}), **sign_headers(msg_id, int(now()), body, secrets)}
+    """``attempt`` with fresh Standard Webhooks headers: re-signed on every retry, as the timestamp moves on.
+    ``user_settings`` (a job's JSON) goes in its own signed headers (``signing.settings_headers``)."""
+    timestamp = int(now())
+    signed = {**(headers or {}), **sign_headers(msg_id, timestamp, body, secrets)}
+    if user_settings:
+        signed.update(settings_headers(msg_id, timestamp, user_settings, secrets))
     return await attempt(http, url=url, body=body, headers=signed, timeout_s=timeout_s, now=now)

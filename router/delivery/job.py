@@ -54,6 +54,23 @@ class Job:
     def body(self) -> bytes:
         return self.entry.body
 
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        """The account's User Settings routing found for the workflow: ``{"settings": {...}, "sharedSettings":
+        {...}}``, each member only when not empty; ``{}`` when there are none (or for a job routed before jobs
+        carried them). ``settings_omitted`` says when they were too large to carry."""
+        try:
+            value = json.loads(self.entry.user_settings or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def settings_omitted(self) -> bool:
+        """True when the settings were over ``router.routing.user_settings.MAX_BYTES``: read them from the
+        registry (the admin API's credential) instead."""
+        return self.entry.user_settings_omitted == "too_large"
+
     def json(self) -> Any:
         """The body parsed as JSON (App Events, Request triggers, JSON webhooks)."""
         return json.loads(self.body)

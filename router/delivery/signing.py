@@ -7,6 +7,11 @@ Spec: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/stan
 - ``webhook-signature``: ``v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>``, one entry per
   secret, space-separated, so that during a rotation receivers holding either secret accept the request.
 
+A job's User Settings travel beside the body, which stays the event's: ``x-hook-user-settings`` is their JSON,
+base64url without padding, and ``x-hook-user-settings-signature`` signs that header's value exactly as
+``webhook-signature`` signs a body (same id, same timestamp), so a Standard Webhooks library verifies it with the
+header value as the payload. An unsigned header could be swapped on a replayed request.
+
 A secret is ``whsec_`` + base64 of the key bytes, as Svix and the Standard Webhooks libraries write it.
 """
 
@@ -19,9 +24,19 @@ import hmac
 import secrets as _secrets
 from collections.abc import Sequence
 
-__all__ = ["SECRET_PREFIX", "generate_secret", "secret_key", "sign", "sign_headers"]
+__all__ = [
+    "SECRET_PREFIX",
+    "SETTINGS_HEADER_BYTES",
+    "generate_secret",
+    "secret_key",
+    "settings_headers",
+    "sign",
+    "sign_headers",
+]
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (a format marker, not a secret)
+# Servers commonly refuse request heads past 8-16 KiB in all; settings larger than this go as "omitted".
+SETTINGS_HEADER_BYTES = 6 * 1024
 _KEY_BYTES = 32  # the spec asks for 24 to 64 random bytes; Svix generates 24
 
 
@@ -70,3 +85,13 @@ def sign_headers(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str
         "webhook-timestamp": str(int(timestamp)),
         "webhook-signature": " ".join(sign(msg_id, int(timestamp), body, s) for s in unique),
     }
+
+
+def settings_headers(msg_id: str, timestamp: int, settings: str, secrets: Sequence[str]) -> dict[str, str]:
+    """The User Settings headers for one attempt (``settings``: the job's JSON), or the ``omitted`` marker when
+    they do not fit in a header."""
+    value = base64.urlsafe_b64encode(settings.encode()).rstrip(b"=")
+    if len(value) > SETTINGS_HEADER_BYTES:
+        return {"x-hook-user-settings-omitted": "too_large"}
+    signature = sign_headers(msg_id, timestamp, value, secrets)["webhook-signature"]
+    return {"x-hook-user-settings": value.decode(), "x-hook-user-settings-signature": signature}

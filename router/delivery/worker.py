@@ -262,7 +262,8 @@ class DeliveryWorker:
                 secrets=[s.get_secret_value() for s in target.secrets],
                 timeout_s=target.timeout_s,
                 now=self._clock,
-                headers=content_type_of(job) | _trace(job),
+                headers=content_type_of(job) | _trace(job) | _settings_omitted(job),
+                user_settings=job.entry.user_settings,
             )
             # Only what says the target is unwell counts against its breaker; a 4xx is about this one job.
             success = attempt.verdict is not Verdict.RETRY
@@ -339,6 +340,11 @@ def _trace(job: Job) -> dict[str, str]:
         if entry.traceparent
         else {"x-request-id": entry.request_id}
     )
+
+
+def _settings_omitted(job: Job) -> dict[str, str]:
+    # Settings too large for the job itself: the target reads them from the registry.
+    return {"x-hook-user-settings-omitted": "too_large"} if job.settings_omitted else {}
 
 
 def content_type_of(job: Job) -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from router.routing import user_settings
 from router.storage.entries import IngestEvent, TriggerJob
 from router.storage.keys import Keys, trigger_job_id
 from router.storage.store import Append
@@ -66,11 +67,12 @@ def job(
     user: str,
     stamp: Mapping[str, str] | None = None,
 ) -> tuple[Append, dict[str, str]]:
-    """One trigger job for ``workflow``, carrying the event (and the job fields in ``stamp``, which a router sets
-    for its kind of event). Its id is deterministic, so an event routed twice (a worker died before acking)
-    yields the same job id for the runner to deduplicate on."""
+    """One trigger job for ``workflow``, carrying the event, the credential's User Settings for the workflow (and
+    the job fields in ``stamp``, which a router sets for its kind of event). Its id is deterministic, so an event
+    routed twice (a worker died before acking) yields the same job id for the runner to deduplicate on."""
     cred_id = credential.id if credential else ""
     job_id = trigger_job_id(event.id, workflow.id, cred_id or user)
+    settings, omitted = user_settings.for_job(credential, workflow.id)
     trigger = TriggerJob(
         job_id=job_id,
         event_id=event.id,
@@ -89,6 +91,8 @@ def job(
         body=event.body,
         request_id=event.request_id,
         traceparent=event.traceparent,
+        user_settings=settings,
+        user_settings_omitted=omitted,
     )
     if stamp:
         trigger = trigger.replace(**stamp)

@@ -256,6 +256,7 @@ class TriggerJob:
     copied only those its event had, so an App Event's job had no ``provider_id``), a destination's job
     (``target_kind="destination"``) has ``destination`` and ``notification`` instead of a workflow's fields.
     ``job_id`` absent (jobs before deterministic ids): the job is known by its entry id, see ``key()``.
+    ``user_settings``: what the credential's ``config`` holds for the workflow (``router.routing.user_settings``).
     ``attempts``, ``dead_reason``, ``dead_at``, ``source_id``: written by the delivery worker (hash and dead
     letter); ``previous_attempts``: a re-driven dead letter's history. Replays add ``replay_of``,
     ``replay_of_job`` and ``replay``.
@@ -291,6 +292,10 @@ class TriggerJob:
     source_id: str = ""
     request_id: str = ""  # the event's: sent to HTTP targets as X-Request-Id
     traceparent: str = ""  # the event's W3C trace context: sent to HTTP targets
+    # The account's User Settings for this workflow, as routing found them: JSON {"settings", "sharedSettings"}
+    # (members only when not empty; absent when both are); "too_large" in user_settings_omitted past the bound.
+    user_settings: str = ""
+    user_settings_omitted: str = ""
 
     _known: ClassVar[frozenset[str]]
     _binary: ClassVar[frozenset[str]] = frozenset({"body", "notification", "attempts", "previous_attempts"})

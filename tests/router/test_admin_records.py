@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from router.admin import records
 from router.settings import Settings
-from subscriptions.models import Credential, Integration, Workflow
+from subscriptions.models import ConnectedUser, Credential, Integration, Workflow
 from subscriptions.registry import Registry
 from tests.router.conftest import SLACK_SECRET, Seed, running
 from tests.router.record_support import BASE, OPERATOR, SAMPLES, assert_no_secret, record_id, seed_project
@@ -186,6 +186,25 @@ async def test_write_only_secrets_are_kept_when_a_put_omits_them_and_never_answe
     shown = integration.json()
     assert shown["secrets_count"] == 1 and len(shown["secret_ids"]) == 1 and "secrets" not in shown
     assert SLACK_SECRET not in integration.text
+
+
+async def test_a_users_metadata_and_origin_are_kept_when_a_put_omits_them_and_cleared_by_an_empty_object(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_project(seed)
+    await seed(user=[{"id": "u2", "metadata": {"plan": "pro"}, "origin": "sdk"}])
+    async with running(settings) as http:
+        kept = await http.put(f"{BASE}/users/u2", json={"disabled": True}, headers=OPERATOR)
+        assert kept.status_code == 200, kept.text
+        assert (kept.json()["metadata"], kept.json()["origin"], kept.json()["disabled"]) == (
+            {"plan": "pro"},
+            "sdk",
+            True,
+        )
+        cleared = await http.put(f"{BASE}/users/u2", json={"metadata": {}}, headers=OPERATOR)
+    assert cleared.status_code == 200 and cleared.json()["metadata"] == {}
+    stored = await registry.get("user", "u2")
+    assert isinstance(stored, ConnectedUser) and stored.metadata == {} and not stored.disabled
 
 
 async def test_a_workflows_http_target_and_rule_values_are_redacted(settings: Settings, seed: Seed) -> None:

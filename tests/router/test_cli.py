@@ -139,14 +139,33 @@ def test_apply_prune_shows_the_diff_and_deletes_only_with_yes(redis_url: str, tm
     assert [r.returncode for r in shown] == [0, 0], shown[0].stdout + shown[0].stderr
     assert shown[0].stdout == shown[1].stdout  # the first showed the diff and wrote nothing
     output = " ".join(shown[0].stdout.split())
-    assert "updated (drops: metadata)" in output and "secrets" in output and "nothing was written" in output
+    # The user's metadata, which the smaller file omits, is kept (PATCH /sdk/me may have set it).
+    assert "unchanged (keeps: metadata)" in output and "secrets" in output and "nothing was written" in output
     assert output.count("deleted") == 2  # the workflow and its activation
     assert "rotated-signing-secret" not in shown[0].stdout and "quickstart-signing-secret" not in shown[0].stdout
 
     applied = hookrouter("apply", "-f", str(smaller), "--prune", "--yes", env=env, cwd=tmp_path)
     again = hookrouter("apply", "-f", str(smaller), "--prune", "--yes", env=env, cwd=tmp_path)
-    assert "4 changed, 2 unchanged" in applied.stdout, applied.stdout + applied.stderr
+    assert "3 changed, 3 unchanged" in applied.stdout, applied.stdout + applied.stderr
     assert "0 changed, 4 unchanged" in again.stdout, again.stdout + again.stderr
+
+
+def test_apply_prune_spares_users_the_sdk_created_unless_prune_sdk_users(redis_url: str, tmp_path: Path) -> None:
+    env = cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, HOOKROUTER_PREFIX="clitest-sdk-users")
+    project = "project: {id: p}\nusers:\n  - {id: kept}\n"
+    first = tmp_path / "first.yaml"
+    first.write_text(project + "  - {id: from-sdk, origin: sdk, metadata: {plan: pro}}\n  - {id: listed}\n")
+    assert hookrouter("apply", "-f", str(first), env=env, cwd=tmp_path).returncode == 0
+    without = tmp_path / "without.yaml"
+    without.write_text(project)
+
+    spared = hookrouter("apply", "-f", str(without), "--prune", "--yes", env=env, cwd=tmp_path)
+    assert spared.returncode == 0 and "1 changed" in spared.stdout, spared.stdout + spared.stderr
+    assert "listed" in spared.stdout and "from-sdk" not in spared.stdout
+    pruned = hookrouter("apply", "-f", str(without), "--prune", "--prune-sdk-users", "--yes", env=env, cwd=tmp_path)
+    assert pruned.returncode == 0 and "1 changed" in pruned.stdout and "from-sdk" in pruned.stdout
+    alone = hookrouter("apply", "-f", str(without), "--prune-sdk-users", env=env, cwd=tmp_path)
+    assert alone.returncode == 2 and "--prune-sdk-users only goes with --prune" in alone.stderr
 
 
 def test_apply_reports_an_invalid_file_and_exits_2(redis_url: str, tmp_path: Path) -> None:

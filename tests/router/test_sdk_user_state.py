@@ -14,12 +14,13 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr, ValidationError
 from redis.asyncio import Redis
 
 from router.settings import Settings
-from subscriptions.config import apply
+from subscriptions.config import apply, preview
 from subscriptions.custom import ResourceConnection
-from subscriptions.models import ConnectedUser, Credential, Project
+from subscriptions.models import ConnectedUser, Credential, Integration, Project
 from subscriptions.registry import Registry
 from tests.router.conftest import (
     SLACK_SECRET,
@@ -390,6 +391,59 @@ async def test_an_apply_that_does_not_mention_an_accounts_config_keeps_what_the_
     assert stored.config.configured_workflows["wf-1"].enabled is False
 
 
+async def test_an_apply_that_lists_the_user_without_metadata_keeps_what_patch_me_set_and_metadata_empty_clears_it(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    async with running(settings) as http:
+        patched = await http.patch(f"{BASE}/me", json={"meta": {"plan": "pro"}}, headers=bearer("u1"))
+        assert patched.status_code == 200
+    # The operator's file lists u1 as it always did, without metadata: the plan says it keeps it.
+    project = await registry.get("project", PROJECT)
+    assert project is not None
+    listed = [project, ConnectedUser(id="u1", project=PROJECT)]
+    [change] = [c for c in (await preview(registry, listed)).changes if c.kind == "user"]
+    assert (change.label, change.fields) == ("unchanged (keeps: metadata)", ())
+    await apply(registry, listed)
+    kept = await registry.get("user", "u1")
+    assert isinstance(kept, ConnectedUser) and kept.metadata == {"plan": "pro", "Name": "One"}
+    # Naming metadata replaces it; an explicit empty object clears it, and the plan says it changes.
+    cleared = [listed[0], ConnectedUser(id="u1", project=PROJECT, metadata={})]
+    [change] = [c for c in (await preview(registry, cleared)).changes if c.kind == "user"]
+    assert (change.label, change.fields) == ("updated", ("metadata",))
+    await apply(registry, cleared)
+    gone = await registry.get("user", "u1")
+    assert isinstance(gone, ConnectedUser) and gone.metadata == {}
+
+
+async def test_prune_spares_the_users_the_sdk_created_unless_asked(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    async with running(settings) as http:
+        created = await http.patch(f"{BASE}/me", json={"meta": {"Name": "New"}}, headers=bearer("newbie"))
+        assert created.status_code == 200
+    newbie = await registry.get("user", "newbie")
+    assert isinstance(newbie, ConnectedUser) and newbie.origin == "sdk"
+    await seed(credential=[{"id": "cred-new", "user": "newbie", "integration": "slack-app", "provider_id": TEAM}])
+    # A file naming the project and the Slack app only: u1, u2 and their accounts go; newbie and its account stay.
+    project = await registry.get("project", PROJECT)
+    assert project is not None
+    file = [
+        project,
+        Integration(id="slack-app", project=PROJECT, type="slack", secrets=[SecretStr(SLACK_SECRET)]),
+    ]
+    deleted = {(c.kind, c.id) for c in await apply(registry, file, prune=True) if c.action == "deleted"}
+    assert {("user", "u1"), ("user", "u2"), ("credential", "cred-a")} <= deleted
+    assert not {("user", "newbie"), ("credential", "cred-new")} & deleted
+    assert await registry.get("user", "newbie") == newbie and await registry.get("credential", "cred-new")
+    deleted = {
+        (c.kind, c.id) for c in await apply(registry, file, prune=True, prune_sdk_users=True) if c.action == "deleted"
+    }
+    assert deleted == {("user", "newbie"), ("credential", "cred-new")}
+    assert await registry.get("user", "newbie") is None
+
+
 async def test_a_frozen_redis_answers_503_within_the_deadline_and_the_accounts_config_is_intact_after(
     own_redis: tuple[RedisProcess, Redis],
 ) -> None:
@@ -467,3 +521,47 @@ async def test_sdk_integrations_lists_the_projects_integrations_and_the_workflow
             "hasCredential": True,
         },
     ]
+
+
+async def test_sdk_metadata_lists_each_integration_type_with_the_display_fields_its_record_holds(
+    settings: Settings, seed: Seed, registry: Registry
+) -> None:
+    await seed_accounts(registry, seed)
+    slack = {"name": "Slack", "brand_color": "#4A154B", "icon": "https://cdn.example.com/integrations/slack.svg"}
+    await seed(
+        integration=[
+            {"id": "slack-app", "type": "slack", "secrets": [SLACK_SECRET], "display": slack},
+            {"id": "slack-z-second", "type": "slack", "display": {"name": "Second"}},
+            {"id": "hub-app", "type": "hubspot"},
+            {"id": "teams-app", "type": "microsoft-teams", "display": {"brand_color": "#464EB8"}},
+        ]
+    )
+    async with running(settings) as http:
+        # A new user's first token works here as on every SDK route (the Connect Portal asks before connecting).
+        shown = await http.get(f"{BASE}/metadata", headers={**bearer("newbie"), "content-type": "application/json"})
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == [
+        {"type": "hubspot", "name": "Hubspot", "brandColor": None, "icon": None},
+        {
+            "type": "slack",
+            "name": "Slack",
+            "brandColor": "#4A154B",
+            "icon": "https://cdn.example.com/integrations/slack.svg",
+        },
+        {"type": "microsoft-teams", "name": "Microsoft Teams", "brandColor": "#464EB8", "icon": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("display", "field"),
+    [
+        ({"brand_color": "red"}, "brand_color"),
+        ({"icon": "http://cdn.example.com/a.svg"}, "icon"),
+        ({"icon": "javascript:alert(1)"}, "icon"),
+        ({"name": ""}, "name"),
+        ({"colour": "#000000"}, "colour"),
+    ],
+)
+async def test_bad_display_fields_are_refused_when_written(display: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError, match=f"display.{field}"):
+        Integration.model_validate({"id": "x", "project": PROJECT, "type": "slack", "display": display})

@@ -39,7 +39,8 @@ workflows:
   - {id: wf-2, name: Everything, integration: slack-app, activations: [user-1]}
 """
 
-# wf-2 and user-2 are gone, wf-1 no longer activates user-2 and lost its name, user-1 lost its metadata.
+# wf-2 and user-2 are gone, wf-1 no longer activates user-2 and lost its name; user-1's metadata, which the file
+# omits, is kept.
 SMALLER = """
 project: {id: demo, name: Demo}
 integrations:
@@ -137,8 +138,12 @@ async def test_an_update_names_the_fields_it_drops_and_never_a_secret_value(regi
     await apply(registry, load(config(tmp_path, FULL)))
     rotated = SMALLER.replace("first-secret", "second-secret")
     changes = {(c.kind, c.id): c for c in (await preview(registry, load(config(tmp_path, rotated, "r.yaml")))).changes}
-    assert changes["user", "user-1"].label == "updated (drops: metadata)"
+    assert changes["user", "user-1"].label == "unchanged (keeps: metadata)"
     assert changes["workflow", "wf-1"].label == "updated (drops: name)"
+    disabled = SMALLER.replace("- {id: user-1}", "- {id: user-1, disabled: true}")
+    steps = await preview(registry, load(config(tmp_path, disabled, "d.yaml")))
+    [user] = [c for c in steps.changes if c.kind == "user" and c.id == "user-1"]
+    assert (user.label, user.fields) == ("updated (keeps: metadata)", ("disabled",))
     integration = changes["integration", "slack-app"]
     assert (integration.label, integration.fields) == ("updated", ("secrets",))
     assert "second-secret" not in repr(list(changes.values())) and "first-secret" not in repr(list(changes.values()))

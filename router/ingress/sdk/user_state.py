@@ -4,6 +4,7 @@
 - ``PATCH /projects/{id}/sdk/me``: ``{"meta": {...}}`` merged into the user's metadata (a member set to ``null``
   is removed), which Workflow Permissions read from the next event on;
 - ``GET /projects/{id}/sdk/integrations``: the project's integrations and the workflows the user may have;
+- ``GET /projects/{id}/sdk/metadata``: how the Connect Portal shows each integration type (name, colour, icon);
 - ``GET /projects/{id}/sdk/credentials`` and ``GET .../credentials/{credentialId}``: the user's accounts;
 - ``PATCH /projects/{id}/sdk/credentials/{credentialId}``: ``{"config": {...}}`` replaces the account's config
   (``configuredWorkflows``: per workflow ``enabled`` and ``settings``; ``sharedSettings``), which routing honours;
@@ -27,7 +28,13 @@ from starlette.routing import Route
 
 from router.ingress.sdk import strict_json
 from router.ingress.sdk.caller import Caller, Refused, identify
-from router.ingress.sdk.user_views import credential_view, credentials_of, integrations_view, user_view
+from router.ingress.sdk.user_views import (
+    credential_view,
+    credentials_of,
+    integrations_view,
+    metadata_view,
+    user_view,
+)
 from router.ingress.sdk.users import WriteRefused, commit
 from router.ingress.webhooks import read_body
 from router.runtime.state import State, app_state
@@ -127,6 +134,12 @@ async def list_integrations(request: Request) -> Response:
     state = app_state(request)
     caller = await identify(request, state)
     return JSONResponse(integrations_view(state["cache"].current, caller.project, caller.user))
+
+
+async def get_metadata(request: Request) -> Response:
+    state = app_state(request)
+    caller = await identify(request, state)
+    return JSONResponse(metadata_view(state["cache"].current, caller.project))
 
 
 async def list_credentials(request: Request) -> Response:
@@ -245,5 +258,6 @@ routes = [
     Route(f"{_BASE}/credentials/{{credential_id}}", get_credential, methods=["GET"]),
     Route(f"{_BASE}/credentials/{{credential_id}}", patch_credential, methods=["PATCH"]),
     Route(f"{_BASE}/integrations", list_integrations, methods=["GET"]),
+    Route(f"{_BASE}/metadata", get_metadata, methods=["GET"]),
     Route(f"{_BASE}/integrations/{{integration_id}}", disconnect, methods=["DELETE"]),
 ]

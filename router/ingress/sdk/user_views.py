@@ -107,3 +107,27 @@ def integrations_view(snapshot: Snapshot, project: Project, user: ConnectedUser)
             }
         )
     return out
+
+
+def display_name(integration: Integration) -> str:
+    """The name the Connect Portal shows: the record's ``display.name``, else its type title cased (``hubspot``
+    reads ``Hubspot``, as the platform's own example; ``custom.acme-crm`` reads ``Acme Crm``)."""
+    if integration.display.name:
+        return integration.display.name
+    return integration.type.removeprefix("custom.").replace("-", " ").replace("_", " ").title()
+
+
+def metadata_view(snapshot: Snapshot, project: Project) -> list[dict[str, Any]]:
+    """``GET /sdk/metadata`` (L936–965): one entry per integration type of the project, ``{type, name, brandColor,
+    icon}``; the display fields the integration record holds, ``null`` when it holds none. Two integrations of one
+    type: the first by id speaks for the type."""
+    out: dict[str, dict[str, Any]] = {}
+    for integration in sorted(snapshot.integrations.values(), key=lambda i: i.id):
+        if integration.project == project.id and integration.type not in out:
+            out[integration.type] = {
+                "type": integration.type,
+                "name": display_name(integration),
+                "brandColor": integration.display.brand_color,
+                "icon": integration.display.icon,
+            }
+    return list(out.values())

@@ -2,7 +2,8 @@
 
 The platform has no "create user" call: a user exists once the operator's app has signed a token for it (App
 Events answer 201 whatever the user). So the first valid token whose ``sub`` the registry does not know creates
-that user, with no metadata, in the token's project. User ids are unique across projects: a ``sub`` already
+that user, with no metadata, in the token's project, recorded as the SDK's (``origin: sdk``: ``apply --prune``
+spares it unless told otherwise). User ids are unique across projects: a ``sub`` already
 taken by another project's user is refused as ``unknown_user`` (never overwritten, never revealed).
 
 Every write here goes through ``subscriptions.plan.apply_built`` (one MULTI, committed at the version it was
@@ -101,10 +102,10 @@ async def ensure_user(state: State, project: Project, user_id: str) -> Connected
     def build(stored: Stored) -> list[tuple[str, BaseModel]]:
         if any(isinstance(u, ConnectedUser) and u.id == user_id for u in stored.get("user", [])):
             return []  # created meanwhile, here or by another process
-        return [("user", ConnectedUser(id=user_id, project=project.id))]
+        return [("user", ConnectedUser(id=user_id, project=project.id, origin="sdk"))]
 
     snapshot = await commit(state, project.id, build)
     user = snapshot.users.get(user_id)
     if user is None:  # written, but the refresh failed: the record as written is the answer
-        return ConnectedUser(id=user_id, project=project.id)
+        return ConnectedUser(id=user_id, project=project.id, origin="sdk")
     return user
