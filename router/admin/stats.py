@@ -52,7 +52,8 @@ class StatsAnswer(_Answer):
     since_iso: str | None
     until: int = Field(description="The last bucket's end: now, epoch ms")
     until_iso: str | None
-    data: list[StatsBucket] = Field(description="Oldest first, one per bucket, empty buckets included")
+    # Not `data`: that member name means a paged list (`next`) everywhere else in the API; this one is whole.
+    buckets: list[StatsBucket] = Field(description="Oldest first, one per bucket, empty buckets included")
 
 
 Bucket = Annotated[
@@ -114,5 +115,11 @@ async def get_stats(
         )
         for b in found
     ]
-    answer = {"project": project or None, "bucket": bucket or "1h", "since": start, "until": now_ms + 1, "data": data}
+    answer = {
+        "project": project or None,
+        "bucket": bucket or "1h",
+        "since": start,
+        "until": now_ms + 1,
+        "buckets": data,
+    }
     return JSONResponse(with_iso(answer, ms=["since", "until"]))

@@ -99,7 +99,7 @@ class Poller:
         done = Counter(await asyncio.gather(*(one(m) for m in due)))
         done.pop("none", None)
         if done:
-            logger.info("polled", extra=dict(done))
+            logger.info("polled", extra={"outcomes": dict(done)})
         return done
 
     async def _reconcile(self, snapshot: Snapshot, wanted: dict[str, Polled]) -> None:

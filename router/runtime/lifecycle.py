@@ -62,7 +62,8 @@ class LifecycleRunner:
         if self._lifecycle is not None:
             done = await self._lifecycle.reconcile_once()
             if done:
-                logger.info("provider subscriptions reconciled", extra=dict(done))
+                # Nested: an outcome named "created" would overwrite the LogRecord attribute of that name.
+                logger.info("provider subscriptions reconciled", extra={"outcomes": dict(done)})
         return ids
 
     async def fire_integration_enabled(self, snapshot: Snapshot) -> list[str]:

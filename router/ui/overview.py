@@ -31,7 +31,7 @@ async def _series(page: Page, project: str | None) -> tuple[dict[str, list[int]]
     answer = await page.api.get("/stats", project=project, bucket="1h")
     if not answer.ok:
         return {name: [] for name in SERIES}, [], answer.problem
-    rows = answer.data["data"][-HOURS:]
+    rows = answer.data["buckets"][-HOURS:]
     hours = [Bucket(int(r["start"]), int(r["end"])) for r in rows]
     series = {name: [int(r[name.replace(" ", "_")]) for r in rows] for name in SERIES}
     return series, hours, ""

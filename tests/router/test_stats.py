@@ -50,16 +50,16 @@ async def test_one_call_answers_every_series_per_bucket(
         answer = await http.get("/api/stats", headers=AUTH, params={"bucket": "1h"})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["bucket"] == "1h" and body["project"] is None and len(body["data"]) == 12
-    assert sum(b["stored"] for b in before["data"]) == 0
-    totals = {k: sum(b[k] for b in body["data"]) for k in ("received", "stored", "duplicate", "routed")}
-    failed = sum(b["failed_verification"] for b in body["data"])
+    assert body["bucket"] == "1h" and body["project"] is None and len(body["buckets"]) == 12
+    assert sum(b["stored"] for b in before["buckets"]) == 0
+    totals = {k: sum(b[k] for b in body["buckets"]) for k in ("received", "stored", "duplicate", "routed")}
+    failed = sum(b["failed_verification"] for b in body["buckets"])
     assert totals == {"received": 5, "stored": 3, "duplicate": 1, "routed": 2} and failed == 1
-    last = body["data"][-1]
+    last = body["buckets"][-1]
     assert last["stored"] == 3 and last["end"] == body["until"]  # the current hour holds it all
-    starts = [b["start"] for b in body["data"]]
+    starts = [b["start"] for b in body["buckets"]]
     assert starts == sorted(starts) and all(s % 3_600_000 == 0 for s in starts)
-    assert body["data"][0]["start_iso"].endswith("Z")
+    assert body["buckets"][0]["start_iso"].endswith("Z")
 
 
 async def test_a_reroute_after_a_crash_does_not_count_twice(redis: Redis) -> None:
@@ -93,12 +93,12 @@ async def test_a_project_key_reads_its_own_project_only(
         everyone = await http.get("/api/stats", headers=key)
         other = await http.get("/api/stats", headers=key, params={"project": "p2"})
         theirs = await http.get("/api/stats", headers=AUTH, params={"project": "p2"})
-    assert mine.status_code == 200 and sum(b["stored"] for b in mine.json()["data"]) == 3
-    assert sum(b["failed_verification"] for b in mine.json()["data"]) == 1
-    first, second = mine.json()["data"][:2]
-    assert len(mine.json()["data"]) == 12 and second["start"] - first["start"] == 900_000
+    assert mine.status_code == 200 and sum(b["stored"] for b in mine.json()["buckets"]) == 3
+    assert sum(b["failed_verification"] for b in mine.json()["buckets"]) == 1
+    first, second = mine.json()["buckets"][:2]
+    assert len(mine.json()["buckets"]) == 12 and second["start"] - first["start"] == 900_000
     assert everyone.status_code == 403 and other.status_code == 403
-    assert theirs.status_code == 200 and sum(b["received"] for b in theirs.json()["data"]) == 0
+    assert theirs.status_code == 200 and sum(b["received"] for b in theirs.json()["buckets"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -123,5 +123,5 @@ async def test_since_starts_the_buckets(settings: Settings) -> None:
     async with running(settings) as http:
         answer = await http.get("/api/stats", headers=AUTH, params={"since": since, "bucket": "1h"})
     body = answer.json()
-    assert answer.status_code == 200 and len(body["data"]) == 4
-    assert body["since"] % 60_000 == 0 and body["data"][0]["end"] - body["data"][0]["start"] == 3_600_000
+    assert answer.status_code == 200 and len(body["buckets"]) == 4
+    assert body["since"] % 60_000 == 0 and body["buckets"][0]["end"] - body["buckets"][0]["start"] == 3_600_000

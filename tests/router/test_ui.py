@@ -276,7 +276,7 @@ async def test_the_overview_charts_one_stats_call(
             pass
         await sign_in(http, ADMIN_TOKEN)
         page = await http.get("/ui/")
-        stats = (await http.get("/api/stats", headers=AUTH)).json()["data"]
+        stats = (await http.get("/api/stats", headers=AUTH)).json()["buckets"]
     assert page.status_code == 200
     legend = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.text.split('class="legend"')[1].split("</figcaption>")[0]))
     assert "received: 4" in legend and "stored: 2" in legend and "routed: 2" in legend

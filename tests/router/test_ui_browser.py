@@ -210,7 +210,7 @@ def test_sign_in_and_overview(browser: WebDriver, world: World) -> None:
     assert "stored: 3" in legend and "failed verification: 1" in legend and "received: 4" in legend
     assert "routed: 3" in legend  # every event made jobs (wf-1 takes all, wf-gone the reaction)
     # The chart's table is GET /api/stats's hours, read in one call.
-    stats = api(world, "/stats?bucket=1h")["data"]
+    stats = api(world, "/stats?bucket=1h")["buckets"]
     last = browser.find_elements(By.CSS_SELECTOR, "table.compact tbody tr")[-1]
     cells = [c.text for c in last.find_elements(By.TAG_NAME, "td")][1:]
     assert cells == [str(stats[-1][k]) for k in ("received", "stored", "routed", "failed_verification")]
