@@ -38,6 +38,10 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 PARENTS = {"integration_id": "slack-app", "workflow_id": "wf-1", "project_id": "p1"}
 
 
+# Collection paths that answer one whole document, not a paged list: traffic counts per bucket (a bounded series).
+WHOLE = {"/api/stats"}
+
+
 def list_paths(routes: list[BaseRoute], prefix: str = "") -> list[str]:
     out: list[str] = []
     for route in routes:
@@ -47,7 +51,7 @@ def list_paths(routes: list[BaseRoute], prefix: str = "") -> list[str]:
             out += list_paths(list(route.routes), prefix + route.path)
         elif isinstance(route, Route) and "GET" in (route.methods or {"GET"}):
             path = prefix + route.path
-            if path.startswith("/api/") and not path.endswith("}"):
+            if path.startswith("/api/") and not path.endswith("}") and path not in WHOLE:
                 out.append(re.sub(r"\{(\w+)(:\w+)?\}", lambda m: PARENTS[m.group(1)], path))
     return sorted(set(out))
 
