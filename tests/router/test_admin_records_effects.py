@@ -18,12 +18,13 @@ from router.admin.api import create_api
 from router.settings import Settings
 from subscriptions.lifecycle import Lifecycle
 from subscriptions.registry import Registry
+from tests.clock import Clock
 from tests.router.conftest import SLACK_SECRET, SLACK_URL, TEAM, Seed, make_worker, running
 from tests.router.record_support import BASE, OPERATOR, SAMPLES, record_id, seed_project
 from tests.router.test_admin_scopes import key
 from tests.router.test_ingest import jobs, post_slack, slack_event
 from tests.subscriptions.fake_provider import FakeProvider
-from tests.subscriptions.test_lifecycle import MEMBER, Clock, make_lifecycle
+from tests.subscriptions.test_lifecycle import MEMBER, make_lifecycle
 from tests.subscriptions.test_lifecycle import clock as clock  # the fixtures
 from tests.subscriptions.test_lifecycle import http as http
 from tests.subscriptions.test_lifecycle import provider as provider

@@ -11,6 +11,7 @@ import pytest
 
 import verifiers
 from router.ingress.certificates import FAILURE_TTL_S, MAX_BYTES, MAX_ENTRIES, ProviderCertificates
+from tests.clock import Clock
 from tests.verifiers.catalog_samples import PAYPAL_INTERMEDIATE, PAYPAL_LEAF, PAYPAL_ROOT, SAMPLES
 
 pytestmark = pytest.mark.anyio
@@ -18,16 +19,8 @@ URL = "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5ca
 CHAIN = PAYPAL_LEAF.cert_pem + PAYPAL_INTERMEDIATE.cert_pem
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def fetcher(handler: httpx.MockTransport, clock: Clock | None = None) -> ProviderCertificates:
-    return ProviderCertificates(httpx.AsyncClient(transport=handler), clock=clock or Clock())
+    return ProviderCertificates(httpx.AsyncClient(transport=handler), clock=clock or Clock(1000.0))
 
 
 def serving(body: str | bytes, status: int = 200) -> tuple[httpx.MockTransport, list[str]]:
@@ -89,7 +82,7 @@ async def test_other_providers_fetch_nothing() -> None:
 )
 async def test_a_bad_answer_is_nothing_and_is_remembered_for_a_minute(body: str | bytes, status: int) -> None:
     transport, seen = serving(body, status)
-    clock = Clock()
+    clock = Clock(1000.0)
     certificates = fetcher(transport, clock)
     assert await certificates.secrets_for("paypal", {"paypal-cert-url": URL}) == []
     assert await certificates.secrets_for("paypal", {"paypal-cert-url": URL}) == []

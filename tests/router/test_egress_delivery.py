@@ -18,13 +18,14 @@ from router.egress.transport import guarded_client
 from router.settings import Settings
 from router.storage.keys import Keys
 from subscriptions.registry import Registry
+from tests.clock import Clock
 from tests.router.conftest import ADMIN_TOKEN, MASTER_KEY, Seed, make_settings, running, xrange_all
 from tests.router.loopback import Reply, http_sink, raw_server, refused_url
 from tests.router.test_cli import cli_env, hookrouter
 from tests.router.test_delivery import delivery_worker, drain, seed_target, send_events
 from tests.router.test_destinations import Pipeline, seed_destinations
 from tests.subscriptions.fake_provider import FakeProvider, serve_in_thread
-from tests.subscriptions.test_lifecycle import Clock, make_lifecycle, seed_onedrive, state
+from tests.subscriptions.test_lifecycle import T0, make_lifecycle, seed_onedrive, state
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
@@ -77,7 +78,7 @@ async def test_a_provider_subscription_call_to_a_refused_address_fails_for_good(
     await seed_onedrive(seed)
     with serve_in_thread(FakeProvider()) as provider:
         async with guarded_client(PUBLIC_ONLY) as http:
-            lifecycle = make_lifecycle(redis, registry, http, provider, Clock())
+            lifecycle = make_lifecycle(redis, registry, http, provider, Clock(T0))
             assert await lifecycle.reconcile_once() == {"failed": 1}
         failed = await state(lifecycle)
         assert (failed.status, failed.error, failed.attempts) == ("failed", "address_refused", 0)

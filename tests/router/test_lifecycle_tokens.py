@@ -26,6 +26,7 @@ from subscriptions.models import Credential
 from subscriptions.providers import microsoft_graph
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
+from tests.clock import Clock
 from tests.router.conftest import Seed, xrange_all
 from tests.router.fake_apis import FakeApis
 from tests.subscriptions.fake_provider import FakeProvider, serve_in_thread
@@ -35,14 +36,6 @@ pytestmark = pytest.mark.anyio
 KEYS = Keys()
 T0 = 1_700_000_000.0
 MEMBER = SubscriptionKey("cred-u1", "onedrive:me/drive/root:updated").member
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -114,7 +107,7 @@ def bearer(graph: FakeProvider) -> list[str]:
 async def test_a_401_to_a_create_refreshes_the_token_and_creates_with_the_new_one(
     redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, graph: FakeProvider, apis: FakeApis
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     await seed_onedrive(seed, apis, access_token="tok-old", refresh_token="rt-1")
     apis.refresh["rt-1"] = (200, {"access_token": "tok-new", "refresh_token": "rt-2", "expires_in": 3600})
     lifecycle = make_lifecycle(redis, registry, http, graph, clock, refresh=True)
@@ -131,7 +124,7 @@ async def test_a_401_to_a_create_refreshes_the_token_and_creates_with_the_new_on
 async def test_a_401_to_a_renewal_refreshes_the_token_and_renews(
     redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, graph: FakeProvider, apis: FakeApis
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     await seed_onedrive(seed, apis, access_token="tok-old", refresh_token="rt-1")
     apis.refresh["rt-1"] = (200, {"access_token": "tok-new", "expires_in": 3600})
     lifecycle = make_lifecycle(redis, registry, http, graph, clock, refresh=True)
@@ -147,7 +140,7 @@ async def test_a_401_to_a_renewal_refreshes_the_token_and_renews(
 async def test_a_refused_refresh_fails_the_call_and_marks_the_credential_invalid(
     redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, graph: FakeProvider, apis: FakeApis
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     await seed_onedrive(seed, apis, access_token="tok-old", refresh_token="rt-revoked")
     lifecycle = make_lifecycle(redis, registry, http, graph, clock, refresh=True)
     graph.fail(401)
@@ -165,7 +158,7 @@ async def test_a_refused_refresh_fails_the_call_and_marks_the_credential_invalid
 async def test_a_token_endpoint_that_is_down_makes_the_call_retryable(
     redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, graph: FakeProvider, apis: FakeApis
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     await seed_onedrive(seed, apis, access_token="tok-old", refresh_token="rt-1")
     lifecycle = make_lifecycle(redis, registry, http, graph, clock, refresh=True)
     graph.fail(401)
@@ -184,7 +177,7 @@ async def test_a_token_endpoint_that_is_down_makes_the_call_retryable(
 async def test_without_a_refresh_token_or_a_refresher_a_401_fails_as_before(
     redis: Redis, registry: Registry, seed: Seed, http: httpx.AsyncClient, graph: FakeProvider, apis: FakeApis
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     await seed_onedrive(seed, apis, access_token="tok-old")
     for refresh in (True, False):
         lifecycle = make_lifecycle(redis, registry, http, graph, clock, refresh=refresh)

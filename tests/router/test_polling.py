@@ -31,6 +31,7 @@ from subscriptions.models import Credential, Integration
 from subscriptions.polling import SPECS, Polled, desired_polls
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
+from tests.clock import Clock
 from tests.router.conftest import Seed, xrange_all
 from tests.router.fake_apis import FakeApis
 from tests.subscriptions.fake_provider import serve_in_thread
@@ -38,14 +39,6 @@ from tests.subscriptions.fake_provider import serve_in_thread
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -62,7 +55,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 def make_poller(redis: Redis, registry: Registry, http: httpx.AsyncClient, clock: Clock, **config: Any) -> Poller:

@@ -16,18 +16,16 @@ from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
+from tests.clock import Clock
 from tests.router.conftest import Seed, xrange_all
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys()
 
 
-class Clock:
-    def __init__(self, text: str) -> None:
-        self.now = datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-    def __call__(self) -> float:
-        return self.now
+def at(text: str) -> Clock:
+    """A clock set to ``text``, a UTC wall-clock time."""
+    return Clock(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
 
 
 def make_scheduler(redis: Redis, registry: Registry, clock: Clock, name: str) -> Scheduler:
@@ -64,7 +62,7 @@ async def test_each_tick_is_stored_once_by_racing_workers_across_a_dst_change(
     redis: Redis, registry: Registry, seed: Seed
 ) -> None:
     await seed_daily(seed)
-    clock = Clock("2026-03-06T12:00:00")
+    clock = at("2026-03-06T12:00:00")
     workers = [make_scheduler(redis, registry, clock, name) for name in ("w1", "w2", "w3")]
     end = datetime(2026, 3, 9, 12, tzinfo=UTC).timestamp()
     while clock.now < end:
@@ -84,7 +82,7 @@ async def test_a_tick_goes_to_the_activated_users_of_its_time_zone(
     redis: Redis, registry: Registry, seed: Seed
 ) -> None:
     await seed_daily(seed)
-    clock = Clock("2026-03-06T12:00:00")
+    clock = at("2026-03-06T12:00:00")
     scheduler = make_scheduler(redis, registry, clock, "w1")
     await scheduler.run_once()
     clock.now += 6 * 3600  # past 17:00 UTC: Los Angeles' 09:00
@@ -100,7 +98,7 @@ async def test_ticks_missed_while_every_worker_was_down_fire_once_late(
     redis: Redis, registry: Registry, seed: Seed
 ) -> None:
     await seed_daily(seed, {"every": "minutes", "interval": 5})
-    clock = Clock("2026-03-06T12:01:00")
+    clock = at("2026-03-06T12:01:00")
     scheduler = make_scheduler(redis, registry, clock, "w1")
     await scheduler.run_once()
     clock.now += 3600  # twelve ticks missed
@@ -114,7 +112,7 @@ async def test_ticks_missed_while_every_worker_was_down_fire_once_late(
 
 async def test_a_changed_schedule_replaces_its_ticks(redis: Redis, registry: Registry, seed: Seed) -> None:
     await seed_daily(seed)
-    clock = Clock("2026-03-06T12:00:00")
+    clock = at("2026-03-06T12:00:00")
     scheduler = make_scheduler(redis, registry, clock, "w1")
     await scheduler.run_once()
     before = await redis.zrange(KEYS.schedule_due, 0, -1)

@@ -9,16 +9,9 @@ from redis.asyncio import Redis
 
 from subscriptions.api_keys import ApiKeys, allows, check_scope
 from subscriptions.keys import RegistryKeys
+from tests.clock import Clock
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_write_implies_read_and_operator_everything() -> None:
@@ -35,7 +28,7 @@ def test_write_implies_read_and_operator_everything() -> None:
 
 
 async def test_last_use_is_written_at_most_once_a_minute(redis: Redis) -> None:
-    clock = Clock()
+    clock = Clock(1_000.0)
     keys = ApiKeys(redis, RegistryKeys(), clock=clock)
     key, token = await keys.create("runner", ["project:p1:write"])
     assert (await keys.authenticate(token)) is not None

@@ -21,6 +21,7 @@ from subscriptions.providers import microsoft_graph
 from subscriptions.providers.spec import iso, parse_expiry
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
+from tests.clock import Clock
 from tests.router.conftest import Seed, make_registry, make_seed
 from tests.subscriptions.fake_provider import CLICKUP_SECRET, FakeProvider, serve_in_thread
 
@@ -30,14 +31,6 @@ BASE = "https://hooks.example.com"
 T0 = 1_700_000_000.0
 MEMBER = SubscriptionKey("cred-u1", "onedrive:me/drive/root:updated").member
 LIFETIME = microsoft_graph.LIFETIME_S
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ def seed(registry: Registry) -> Seed:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from subscriptions.keys import KINDS
 from subscriptions.models import Activation, ConnectedUser, Credential, Integration, Workflow, activation_id
 from subscriptions.plan import Change
 from subscriptions.registry import Registry
+from tests.clock import Clock
 from tests.subscriptions.fake_provider import FakeProvider, serve_in_thread
-from tests.subscriptions.test_lifecycle import Clock, make_lifecycle
+from tests.subscriptions.test_lifecycle import T0, make_lifecycle
 
 pytestmark = pytest.mark.anyio
 
@@ -251,7 +252,7 @@ workflows:
 async def test_a_user_removed_from_activations_loses_the_provider_subscription(
     registry: Registry, redis: Redis, http: httpx.AsyncClient, provider: FakeProvider, tmp_path: Path
 ) -> None:
-    lifecycle = make_lifecycle(redis, registry, http, provider, Clock())
+    lifecycle = make_lifecycle(redis, registry, http, provider, Clock(T0))
     await apply(registry, load(config(tmp_path, ONEDRIVE)))
     assert await lifecycle.reconcile_once() == {"created": 1}
     assert len(provider.live) == 1
