@@ -30,7 +30,7 @@ from router.errors import RouterError
 from router.polling.state import PollState
 from subscriptions.models import check_base_url
 from subscriptions.polling import Polled
-from subscriptions.polling.spec import PollSpec, records_of, time_of
+from subscriptions.polling.spec import PollSpec, ms_date, records_of, time_of
 from subscriptions.providers.spec import RequestTemplate, TemplateError, read_path, render, render_text
 
 # The most a provider's answer may hold; Graph, Salesforce and Google pages are well under 1 MiB at their page sizes.
@@ -103,9 +103,39 @@ def _keyset(record: Any, spec: PollSpec) -> tuple[str, str] | None:
     return value, str(record_id)
 
 
+def _raw(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _without(data: Any, path: list[str]) -> Any:
+    """A copy of ``data`` without the member at ``path`` (the copies made along it only)."""
+    if not isinstance(data, dict) or not path or path[0] not in data:
+        return data
+    if len(path) == 1:
+        return {k: v for k, v in data.items() if k != path[0]}
+    return {**data, path[0]: _without(data[path[0]], path[1:])}
+
+
 def start_cursor(now: float) -> str:
     """A time cursor's first value: now, in the form most APIs take (``If-Modified-Since`` included)."""
     return datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+@dataclass(slots=True)
+class _Walk:
+    """Where a time-cursor poll is: the newest record time read, the cursor and page it asks with, the tie-break."""
+
+    newest: str
+    since: float
+    after: str
+    newest_t: float = 0.0
+    cursor: str = ""
+    page: str = ""
+
+    def __post_init__(self) -> None:
+        self.newest_t, self.cursor = self.since, self.newest
 
 
 class Fetch:
@@ -138,6 +168,8 @@ class Fetch:
             cursor = _iso_z(cursor)
         elif self._spec.cursor == "time" and self._spec.cursor_format == "epoch_ms" and cursor:
             cursor = str(int((self._time(cursor) or 0.0) * 1000))
+        elif self._spec.cursor == "time" and self._spec.cursor_format == "ms_date" and cursor:
+            cursor = datetime.fromtimestamp(int(self._time(cursor) or 0.0), UTC).strftime("%Y-%m-%dT%H:%M:%S")
         ctx = {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
         ctx |= {
             "api.base": self._base,
@@ -149,6 +181,7 @@ class Fetch:
             "poll.cursor": cursor,
             "poll.page": page,
             "poll.after_id": after or self._spec.tie_break_floor,
+            "poll.now": datetime.fromtimestamp(int(self._clock()), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "poll.since_minutes": str(_minutes_since(cursor, self._clock())),
             "poll.page_link": self._link(page),
             "poll.cursor_link": self._link(cursor),
@@ -186,7 +219,18 @@ class Fetch:
             if getattr(exc, "retryable", True) is False:
                 raise PollFailed(str(getattr(exc, "reason", "refused")), retryable=False) from None
             raise PollFailed("transport", retryable=True) from None
-        return self._answer(response, content)
+        return self._provider_error(self._answer(response, content))
+
+    def _provider_error(self, data: Any) -> Any:
+        """An error a provider answers with 200 (Marketo's ``errors``), as the failure its status would be."""
+        spec = self._spec
+        code = read_path(data, {}, spec.error_path) if spec.error_path else None
+        if code is None:
+            return data
+        if code in spec.unauthorized_errors:
+            raise Unauthorized()
+        reason = "provider_" + "".join(c for c in code if c.isascii() and c.isalnum())[:16]
+        raise PollFailed(reason, retryable=code in spec.retryable_errors)
 
     async def _read(self, response: httpx.Response) -> bytes:
         # Counted as it arrives: a Content-Length is only a claim, and a body without one may never end.
@@ -227,7 +271,16 @@ class Fetch:
         return await self._rows(state)
 
     def _time(self, value: str) -> float | None:
-        """Unix seconds of a cursor or record time (None when unreadable): ``epoch_ms`` specs' records give millis."""
+        """Unix seconds of a cursor (None when unreadable): a record's time, or the first poll's ISO 8601 now."""
+        if self._spec.cursor_format == "ms_date" and value.startswith("/Date("):
+            return ms_date(value)
+        return self._record_time(value)
+
+    def _record_time(self, value: str) -> float | None:
+        """Unix seconds of a record's time: ``epoch_ms`` specs' records give millis, ``ms_date`` ones only
+        ``/Date(...)/``."""
+        if self._spec.cursor_format == "ms_date":
+            return ms_date(value)
         if self._spec.cursor_format == "epoch_ms" and value.isascii() and value.isdigit():
             return int(value) / 1000
         return time_of(value)
@@ -238,41 +291,62 @@ class Fetch:
             state.cursor, state.after = start_cursor(self._clock()), ""  # the first poll: from now on, no history
             return []
         since = self._time(state.cursor) or 0.0
-        newest, newest_t, cursor, page = state.cursor, since, state.cursor, ""
-        after = state.after if spec.tie_break else ""
+        walk = _Walk(state.cursor, since, state.after if spec.tie_break else "")
         found: list[Found] = []
-        for _ in range(spec.max_pages):
-            template = spec.page if page and spec.page else spec.request
-            data = await self.call(template, self.context(cursor, page, after))
+        for number in range(spec.max_pages):
+            template = spec.page if walk.page and spec.page else spec.request
+            data = await self.call(template, self.context(walk.cursor, walk.page, walk.after))
             records = records_of(data, spec.records_path)
             older = False
             for record in records:
                 value = read_path(record, {}, spec.cursor_path or "")
-                t = self._time(value) if value is not None else None
+                t = self._record_time(value) if value is not None else None
                 if value is None or t is None or t < since:
                     older = True  # the provider could not filter it out (or it has no time): seen before
                     continue
-                found.extend(self._found([record]))
-                if t > newest_t:
-                    newest, newest_t = value, t
-            if spec.tie_break:
-                # The keyset goes on from the page's last record in the provider's (time, id) order.
-                last = _keyset(records[-1], spec) if records else None
-                if last is not None and (time_of(last[0]) or 0.0) >= since:
-                    newest, newest_t, after = last[0], time_of(last[0]) or 0.0, last[1]
-                cursor = newest
-                if len(records) < spec.page_size or last is None:
-                    break
-            elif spec.next_page_path:
-                page = read_path(data, {}, spec.next_page_path) or ""
-                if not page or (older and spec.newest_first):
-                    break
-            elif len(records) < spec.page_size or newest == cursor:
-                break  # the last page, or a full page within one second: the next poll asks that second again
-            else:
-                cursor = newest
-        state.cursor, state.after = newest, after
+                found.extend(self._found(self._children(record, since)))
+                if t > walk.newest_t:
+                    walk.newest, walk.newest_t = value, t
+            if not self._next(walk, data, records, older, number):
+                break
+        state.cursor, state.after = walk.newest, walk.after
         return found
+
+    def _next(self, walk: _Walk, data: Any, records: list[Any], older: bool, number: int) -> bool:
+        """Where the poll goes after a page (``walk`` updated), or False when it ends there."""
+        spec = self._spec
+        if spec.tie_break:
+            # The keyset goes on from the page's last record in the provider's (time, id) order.
+            last = _keyset(records[-1], spec) if records else None
+            if last is not None and (time_of(last[0]) or 0.0) >= walk.since:
+                walk.newest, walk.newest_t, walk.after = last[0], time_of(last[0]) or 0.0, last[1]
+            walk.cursor = walk.newest
+            return len(records) >= spec.page_size and last is not None
+        if spec.next_page_path:
+            walk.page = read_path(data, {}, spec.next_page_path) or ""
+            return bool(walk.page) and not (older and spec.newest_first)
+        if spec.first_page is not None:
+            # The next page of the same query: a page full of records of one second is read past, not asked again.
+            walk.page = str(spec.first_page + (number + 1) * spec.page_step)
+            return len(records) >= spec.page_size
+        if len(records) < spec.page_size or walk.newest == walk.cursor:
+            return False  # the last page, or a full page within one second: the next poll asks that second again
+        walk.cursor = walk.newest
+        return True
+
+    def _children(self, record: Any, since: float) -> list[Any]:
+        """A listed record's children at or after the cursor, each with the record (less its children) beside it."""
+        children = self._spec.children
+        if children is None:
+            return [record]
+        parent = _without(record, children.path.split("."))
+        out = []
+        for child in records_of(record, children.path):
+            value = read_path(child, {}, children.time_path)
+            t = self._record_time(value) if value is not None else None
+            if t is not None and t >= since:
+                out.append({children.as_: child, children.parent_as: parent})
+        return out
 
     async def _by_token(self, state: PollState) -> list[Found]:
         spec = self._spec
@@ -290,7 +364,8 @@ class Fetch:
                     return found
                 raise
             found.extend(self._found(records_of(data, spec.records_path)))
-            state.page = read_path(data, {}, spec.next_page_path) or "" if spec.next_page_path else ""
+            more = spec.more_path is None or _raw(data, spec.more_path) is True
+            state.page = read_path(data, {}, spec.next_page_path) or "" if spec.next_page_path and more else ""
             if not state.page:
                 state.cursor = read_path(data, {}, spec.cursor_path or "") or state.cursor
                 break
@@ -330,6 +405,6 @@ class Fetch:
                 continue
             body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
             version = read_path(record, {}, spec.version_path) if spec.version_path else None
-            version = version or hashlib.sha256(body).hexdigest()[:16]
+            version = "first" if spec.once_per_record else version or hashlib.sha256(body).hexdigest()[:16]
             out.append(Found(event_type, f"poll:{spec.key}:{record_id}:{version}", body))
         return out

@@ -203,7 +203,7 @@ class Poller:
             )
             once = Once(
                 keys.seen(integration.project, integration.id, record.delivery_id),
-                self._config.dedup_ttl_s,
+                target.spec.dedup_ttl_s or self._config.dedup_ttl_s,
                 keys.duplicates,
                 integration.id,
             )

@@ -12,11 +12,14 @@ evaluated) plus where the records, their ids, versions and the cursor are in the
 - ``poll.since_minutes``: a time cursor as whole minutes before now, one more for the minute it falls in (JQL's
   relative ``-<n>m``, which no user time zone shifts);
 - ``poll.after_id``: a time cursor's tie-break, the id of the last record read at the cursor's time ('' at first;
-  only ids of letters, digits, ``_`` and ``-`` are kept, so it can be written into a query's string literal).
+  only ids of letters, digits, ``_`` and ``-`` are kept, so it can be written into a query's string literal);
+- ``poll.now``: the current time, ``YYYY-MM-DDThh:mm:ssZ`` (where a token cursor starts: Marketo's paging token).
 
 ``cursor_format`` ``iso_z`` writes a time cursor as ``YYYY-MM-DDThh:mm:ssZ`` (SOQL's dateTime literal), whatever
 form the provider's records give it in; ``raw`` writes it as the records gave it; ``epoch_ms`` reads the records'
-times as Unix milliseconds (Lever's ``updatedAt``) and writes the cursor as milliseconds.
+times as Unix milliseconds (Lever's ``updatedAt``) and writes the cursor as milliseconds; ``ms_date`` reads the
+records' times in the form ``/Date(1573755038314+0000)/`` (Xero's; anything else is no time) and writes the cursor
+as ``YYYY-MM-DDThh:mm:ss`` in UTC, the second it falls in.
 
 Cursor kinds:
 
@@ -26,15 +29,21 @@ Cursor kinds:
   full (``page_size``), or, with ``next_page_path``, pages on while every record of a page was new (a provider
   that cannot filter by time, listing newest first), or while there is a next page (``newest_first`` false: a
   provider that filters with an overlap, oldest first); a record seen twice has the same delivery id, so it is
-  stored once. With ``tie_break`` (the provider sorts by time, then id, and can ask for ``time > cursor OR (time
-  = cursor AND id > after)``), the cursor is the last record's (time, id) and ``poll.after_id`` its id: a page
-  full of records sharing one second goes on past them. Without it, such a page ends the poll and the next asks
-  the same second again (the records are stored once), so a spec whose provider may change more than a page of
-  records in one second needs a tie-break.
+  stored once. ``children``: the records are lists inside each record the request lists (an issue's comments);
+  the cursor follows the listed records, and each child at or after it is an event, stored as ``{<as_>: child,
+  <parent_as>: the listed record without its children}``.
+  A page full of records sharing one second: with ``tie_break`` (the provider sorts by time, then id, and can ask
+  for ``time > cursor OR (time = cursor AND id > after)``), the cursor is the last record's (time, id) and
+  ``poll.after_id`` its id, so the poll goes on past them; with ``first_page``, the next page of the same query
+  follows a full one (``poll.page``: ``first_page``, then ``page_step`` more each page: page numbers or
+  offsets); with ``next_page_path``, the page the answer names. Those read any number of records of one second
+  (up to ``max_pages`` a poll; the next asks again from the newest time read). Without any, such a page ends the
+  poll and the next asks the same second again, never past it.
 - ``token``: the provider hands out a sync token (Google Calendar's ``nextSyncToken``, Drive's
   ``newStartPageToken``). The first poll runs ``init`` (paging with ``init_page``) and keeps the token it ends
   with (at ``init_cursor_path``), firing nothing; later polls run ``request`` and ``page`` while
-  ``next_page_path`` answers, and keep the token ``cursor_path`` names on the last page. An answer in
+  ``next_page_path`` answers (and, with ``more_path``, while that is true: Marketo's ``moreResult``), and keep the
+  token ``cursor_path`` names on the last page. An answer in
   ``reset_statuses`` (Calendar's 410 Gone) drops the token: the next poll starts over, again without firing on
   history.
 - ``rows``: the records are the rows of a table (a sheet's ``values``); the cursor is how many there were, and
@@ -42,11 +51,16 @@ Cursor kinds:
 
 ``events``: the first rule a record meets names its event type (``subscriptions/polled_catalog.py``); a record
 meeting none is skipped. A record's delivery id is ``<spec key>:<id>:<version>``: polled again, it is the same
-event; changed again, it is a new one.
+event; changed again, it is a new one. ``once_per_record`` (a provider whose records carry no creation time):
+the version is ``first`` and the record fires once, the first time a poll reads it, within ``dedup_ttl_s``.
+
+``error_path``: a provider that answers errors with 200 (Marketo: ``errors.0.code``): a code there fails the poll,
+retryable when in ``retryable_errors`` (a rate limit), as a 401 when in ``unauthorized_errors`` (an expired token).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,12 +105,24 @@ def _raw(data: Any, path: str) -> Any:
     return data
 
 
+class Children(BaseModel):
+    """Records nested in the listed ones: ``path`` in each listed record (``fields.comment.comments``), each child's
+    time at ``time_path``; an event's body is ``{as_: child, parent_as: the listed record}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    time_path: str
+    as_: str
+    parent_as: str
+
+
 class PollSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str
     cursor: Literal["time", "token", "rows"]
-    cursor_format: Literal["raw", "iso_z", "epoch_ms"] = "raw"  # how a time cursor is written into requests
+    cursor_format: Literal["raw", "iso_z", "epoch_ms", "ms_date"] = "raw"  # how a time cursor is written into requests
     request: RequestTemplate
     page: RequestTemplate | None = None
     init: RequestTemplate | None = None
@@ -117,6 +143,15 @@ class PollSpec(BaseModel):
     base_url: str
     base_url_value: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
+    first_page: int | None = None  # a time cursor: numbered pages, this one first (the request's own)
+    page_step: int = Field(default=1, ge=1)  # 1: page numbers; the page size: offsets
+    more_path: str | None = None  # a token cursor: pages go on while this is true
+    children: Children | None = None
+    once_per_record: bool = False
+    dedup_ttl_s: int | None = Field(default=None, ge=1)  # longer than the poller's window, for once_per_record
+    error_path: str | None = None
+    retryable_errors: tuple[str, ...] = ()
+    unauthorized_errors: tuple[str, ...] = ()
 
     def event_type(self, record: Any) -> str | None:
         return next((rule.event_type for rule in self.events if rule.holds(record)), None)
@@ -134,3 +169,20 @@ def records_of(data: Any, path: str) -> list[Any]:
 
 def time_of(value: str | None) -> float | None:
     return parse_expiry(value) if value else None
+
+
+_MS_DATE = re.compile(r"/Date\((-?\d{1,15})([+-])(\d{2})(\d{2})\)/|/Date\((-?\d{1,15})\)/")
+
+
+def ms_date(value: str | None) -> float | None:
+    """Unix seconds of a ``/Date(<ms>[+-hhmm])/`` time (Xero's, of the .NET JSON serialiser); None for any other
+    text. The milliseconds count from the epoch in UTC whatever the offset says (it names the zone the time was
+    entered in), so the offset is checked, not applied."""
+    match = _MS_DATE.fullmatch(value or "")
+    if match is None:
+        return None
+    if match[1] is None:
+        return int(match[5]) / 1000
+    if int(match[3]) > 23 or int(match[4]) > 59:
+        return None
+    return int(match[1]) / 1000
