@@ -272,8 +272,8 @@ class Fetch:
 
     def _time(self, value: str) -> float | None:
         """Unix seconds of a cursor (None when unreadable): a record's time, or the first poll's ISO 8601 now."""
-        if self._spec.cursor_format == "ms_date" and value.startswith("/Date("):
-            return ms_date(value)
+        if self._spec.cursor_format == "ms_date":
+            return ms_date(value) if value.startswith("/Date(") else time_of(value)
         return self._record_time(value)
 
     def _record_time(self, value: str) -> float | None:

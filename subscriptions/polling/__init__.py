@@ -11,11 +11,14 @@ from subscriptions.lifecycle import usable
 from subscriptions.lifecycle_state import member_of
 from subscriptions.models import Credential, Integration, Workflow
 from subscriptions.polling import crm, google, jira, lever, microsoft, notion, quickbooks, salesforce
+from subscriptions.polling.marketo import SPECS as MARKETO_SPECS
+from subscriptions.polling.pardot import SPECS as PARDOT_SPECS
 from subscriptions.polling.spec import EventRule, PollSpec
+from subscriptions.polling.xero import SPECS as XERO_SPECS
 from subscriptions.providers import builtin_spec
 from subscriptions.snapshot import Snapshot
 
-__all__ = ["SPECS", "EventRule", "PollSpec", "Polled", "desired_polls", "poll_spec"]
+__all__ = ["SPECS", "WEBHOOK_SERVED", "EventRule", "PollSpec", "Polled", "desired_polls", "poll_spec"]
 
 SPECS: dict[str, dict[str, PollSpec]] = {
     **salesforce.SPECS,
@@ -27,6 +30,18 @@ SPECS: dict[str, dict[str, PollSpec]] = {
     **lever.SPECS,
     **quickbooks.SPECS,
 }
+# Xero, Pardot, Marketo; Jira's comments and projects and Lever's postings are in their modules' tables.
+SPECS |= {**XERO_SPECS, **PARDOT_SPECS, **MARKETO_SPECS}
+
+# Triggers the provider's own webhooks fire as well (``polled_catalog`` names their event types beside the poll's).
+# An integration that receives those webhooks (it holds signing secrets: its webhook URL was given to the provider)
+# is not polled for them: polled too, each change would fire twice, under two delivery ids. Lever's webhooks carry
+# other events than its polled triggers, so Lever is polled either way.
+WEBHOOK_SERVED: dict[str, frozenset[str]] = {
+    "jira": frozenset({"New Issue", "Issue Updated", "New Comment", "Project Created", "Project Updated"}),
+    "notion": frozenset({"Page Created", "Page Updated"}),
+    "quickbooks": frozenset({"New Account", "New Customer", "New Invoice"}),
+}
 
 
 def poll_spec(integration: Integration, workflow: Workflow, *, subscribed: bool = False) -> PollSpec | None:
@@ -35,10 +50,13 @@ def poll_spec(integration: Integration, workflow: Workflow, *, subscribed: bool 
 
     ``subscribed``: the router holds provider-side subscriptions (it has a public URL), so a trigger a
     subscription serves (Outlook's New Message, through Graph) is pushed rather than polled: never both, which
-    would fire it twice under two delivery ids."""
+    would fire it twice under two delivery ids. For the same reason a trigger the integration's own webhooks fire
+    (``WEBHOOK_SERVED``) is not polled once the integration holds signing secrets."""
     if workflow.trigger_type != "integration":
         return None
     if subscribed and builtin_spec(integration, workflow) is not None:
+        return None
+    if integration.secrets and workflow.trigger in WEBHOOK_SERVED.get(integration.type, ()):
         return None
     spec = SPECS.get(integration.type, {}).get(workflow.trigger)
     if spec is None:

@@ -1,13 +1,15 @@
 """Zoho CRM (records changed since, by ``If-Modified-Since``), Pipedrive's Lead Created (newest first), Outreach.
 
 Docs: https://www.zoho.com/crm/developer/docs/api/v6/get-records.html (``GET /crm/v6/{module}`` with ``fields``,
-``sort_by=Modified_Time``, ``sort_order=asc``, ``per_page`` up to 200 and the ``If-Modified-Since`` header;
+``sort_by=Modified_Time``, ``sort_order=asc``, ``page`` from 1, ``per_page`` up to 200 and the
+``If-Modified-Since`` header;
 ``Authorization: Zoho-oauthtoken <token>``; the answer's ``data`` holds the records, 304 or 204 when none
 changed; the base URL is the data center's ``api_domain`` the token answer names) and
 https://developers.pipedrive.com/docs/api/v1/Leads#getLeads (``GET /v1/leads?sort=add_time DESC&start&limit``;
 ``additional_data.pagination.next_start`` while there are more; the base URL is the token answer's
 ``api_domain``). Pipedrive cannot filter leads by time: pages go newest first and stop at the first lead older
-than the cursor.
+than the cursor. Zoho pages on by number while a page is full (``info.more_records``), so more than a page of
+records changed in one second is read, not asked again from that second.
 """
 
 from __future__ import annotations
@@ -18,17 +20,13 @@ from subscriptions.providers.spec import RequestTemplate
 _ZOHO_RECORDS = (
     "{{api.base}}/crm/v6/{{trigger.module}}?fields={{trigger.fields}}&sort_by=Modified_Time&sort_order=asc&per_page=200"
 )
+_ZOHO_HEADERS = {"authorization": "Zoho-oauthtoken {{credential.access_token}}", "if-modified-since": "{{poll.cursor}}"}
 ZOHO = PollSpec(
     key="zohocrm:records",
     cursor="time",
-    request=RequestTemplate(
-        method="GET",
-        url=_ZOHO_RECORDS,
-        headers={
-            "authorization": "Zoho-oauthtoken {{credential.access_token}}",
-            "if-modified-since": "{{poll.cursor}}",
-        },
-    ),
+    request=RequestTemplate(method="GET", url=_ZOHO_RECORDS, headers=_ZOHO_HEADERS),
+    page=RequestTemplate(method="GET", url=_ZOHO_RECORDS + "&page={{poll.page}}", headers=_ZOHO_HEADERS),
+    first_page=1,
     records_path="data",
     version_path="Modified_Time",
     cursor_path="Modified_Time",
@@ -69,18 +67,21 @@ SPECS: dict[str, dict[str, PollSpec]] = {
 
 
 # Outreach (JSON:API): https://developers.outreach.io/api/making-requests/ (filter[updatedAt]=<from>..inf, sort,
-# page[size] up to 1000; records under "data", times under "attributes"). Oldest first, asked again from the newest.
-def _outreach(resource: str) -> PollSpec:
+# page[size] up to 1000; records under "data", times under "attributes"; "links.next", the next page's full URL,
+# while there is one). Oldest first, every page read (on the API's own origin), asked again from the newest.
+def _outreach(resource: str, singular: str) -> PollSpec:
     url = (
         "{{api.base}}/api/v2/" + resource + "?filter%5BupdatedAt%5D={{poll.cursor}}..inf&sort=updatedAt"
         "&page%5Bsize%5D=100"
     )
-    singular = resource.removesuffix("s")
     return PollSpec(
         key=f"outreach:{resource}",
         cursor="time",
         cursor_format="iso_z",
         request=RequestTemplate(method="GET", url=url, headers=_BEARER),
+        page=RequestTemplate(method="GET", url="{{poll.page_link}}", headers=_BEARER),
+        next_page_path="links.next",
+        newest_first=False,
         records_path="data",
         version_path="attributes.updatedAt",
         cursor_path="attributes.updatedAt",
@@ -95,7 +96,9 @@ def _outreach(resource: str) -> PollSpec:
     )
 
 
-_ACCOUNTS, _OPPORTUNITIES, _PROSPECTS = _outreach("accounts"), _outreach("opportunities"), _outreach("prospects")
+_ACCOUNTS = _outreach("accounts", "account")
+_OPPORTUNITIES = _outreach("opportunities", "opportunity")  # the catalog's opportunity.created / .updated
+_PROSPECTS = _outreach("prospects", "prospect")
 SPECS["outreach"] = {
     "New Account": _ACCOUNTS,
     "Account Updated": _ACCOUNTS,

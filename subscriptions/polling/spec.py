@@ -171,7 +171,7 @@ def time_of(value: str | None) -> float | None:
     return parse_expiry(value) if value else None
 
 
-_MS_DATE = re.compile(r"/Date\((-?\d{1,15})([+-])(\d{2})(\d{2})\)/|/Date\((-?\d{1,15})\)/")
+_MS_DATE = re.compile(r"/Date\((-?\d{1,15})([+-])(\d{2})(\d{2})\)/|/Date\((-?\d{1,15})\)/", re.ASCII)
 
 
 def ms_date(value: str | None) -> float | None:

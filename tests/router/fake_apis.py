@@ -8,6 +8,10 @@
 - Google Sheets ``values.get``: ``{"values": rows}``.
 - Pipedrive ``GET /v1/leads?sort=add_time DESC&start&limit`` with ``additional_data.pagination``.
 - An OAuth token endpoint (``/oauth/token``): ``refresh_token`` grants answered from ``refresh``.
+- Zoho CRM records (``If-Modified-Since``, ``page``), Outreach (``links.next``), Jira search and audit records,
+  Lever opportunities and postings, QuickBooks CDC, Graph message delta, Xero (``If-Modified-Since``, ``page``),
+  Pardot v5 (``nextPageUrl``), Marketo activities (paging tokens, ``moreResult``, errors answered with 200):
+  each below, with the documentation it follows.
 
 ``fail(status, **headers)`` answers the next call with that status instead; every call is recorded.
 """
@@ -21,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -76,6 +80,13 @@ class FakeApis:
     link_base: str = ""  # the origin Graph's next and delta links name; the server's own when empty
     padding: int = 0  # bytes of whitespace streamed after a query's answer (a provider answering too much)
     declare_length: bool = True  # whether that padded answer says how long it is
+    zoho: list[dict[str, Any]] = field(default_factory=list)  # Zoho CRM records of the Leads module
+    xero: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "Invoices" → invoices, ...
+    pardot: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "prospects" → prospects, ...
+    marketo: list[dict[str, Any]] = field(default_factory=list)  # the activity log, oldest first
+    marketo_errors: list[str] = field(default_factory=list)  # error codes answered (with 200) to the next calls
+    audit: list[dict[str, Any]] = field(default_factory=list)  # Jira audit records
+    postings: list[dict[str, Any]] = field(default_factory=list)  # Lever postings, in no particular order
 
     def fail(self, status: int, **headers: str) -> None:
         self.failures.append((status, headers))
@@ -217,8 +228,13 @@ class FakeApis:
             for r in self.outreach.get(request.path_params["resource"], [])
             if _t(r["attributes"]["updatedAt"]) >= since
         ]
-        rows.sort(key=lambda r: _t(r["attributes"]["updatedAt"]))
-        return JSONResponse({"data": rows[:size], "meta": {"count": len(rows)}})
+        rows.sort(key=lambda r: (_t(r["attributes"]["updatedAt"]), r["id"]))
+        start = int(request.query_params.get("page[after]", "0"))
+        body: dict[str, Any] = {"data": rows[start : start + size], "meta": {"count": len(rows)}}
+        if start + size < len(rows):  # the next page's full URL, carrying the query on (JSON:API "links")
+            query = request.url.query.split("&page%5Bafter%5D=")[0]
+            body["links"] = {"next": f"{self.base}{request.url.path}?{query}&page%5Bafter%5D={start + size}"}
+        return JSONResponse(body)
 
     async def token(self, request: Request) -> Response:
         if (early := await self._gate(request)) is not None:
@@ -284,13 +300,19 @@ class FakeApis:
     # -- Lever: updated_at_start in Unix ms, limit and an offset token ("next"), hasNext.
 
     async def lever_opportunities(self, request: Request) -> Response:
+        return await self._lever(request, self.opportunities)
+
+    async def lever_postings(self, request: Request) -> Response:
+        return await self._lever(request, self.postings)
+
+    async def _lever(self, request: Request, listed: list[dict[str, Any]]) -> Response:
         if (early := await self._gate(request)) is not None:
             return early
         q = request.query_params
         if not q.get("updated_at_start", "").isdigit():
             return JSONResponse({"code": "BadRequestError", "message": "updated_at_start: ms"}, status_code=400)
         since, limit = int(q["updated_at_start"]), min(int(q.get("limit", "100")), 100)
-        rows = [o for o in self.opportunities if o["updatedAt"] >= since]
+        rows = [o for o in listed if o["updatedAt"] >= since]
         start = int(q.get("offset") or 0)
         body: dict[str, Any] = {"data": rows[start : start + limit], "hasNext": start + limit < len(rows)}
         if body["hasNext"]:
@@ -313,6 +335,125 @@ class FakeApis:
             found.append({entity: rows[:1000], "startPosition": 1, "maxResults": min(len(rows), 1000)})
         return JSONResponse({"CDCResponse": [{"QueryResponse": found}], "time": "2026-01-01T00:00:00.000-08:00"})
 
+    # -- Zoho CRM get-records: If-Modified-Since (records modified at or after it), sort_by Modified_Time asc,
+    # page (from 1) and per_page; "info.more_records"; 304 when nothing changed.
+
+    async def zoho_records(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        if q.get("sort_by") != "Modified_Time" or q.get("sort_order") != "asc":
+            return JSONResponse({"code": "INVALID_DATA"}, status_code=400)
+        since = _t(request.headers["if-modified-since"])
+        rows = sorted((r for r in self.zoho if _t(r["Modified_Time"]) >= since), key=lambda r: _t(r["Modified_Time"]))
+        page, size = int(q.get("page", "1")), int(q["per_page"])
+        chunk = rows[(page - 1) * size : page * size]
+        if not chunk:
+            return Response(status_code=304)
+        more = page * size < len(rows)
+        return JSONResponse({"data": chunk, "info": {"page": page, "per_page": size, "more_records": more}})
+
+    # -- Xero Accounting: If-Modified-Since (UTC, "YYYY-MM-DDThh:mm:ss"), order=UpdatedDateUTC ASC, page from 1 of
+    # pageSize; UpdatedDateUTC as "/Date(<ms>+0000)/"; the organisation in Xero-tenant-id.
+
+    async def xero_list(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q, resource = request.query_params, request.path_params["resource"]
+        if request.headers.get("xero-tenant-id") != "tenant-1":
+            return JSONResponse({"Title": "Forbidden", "Detail": "AuthenticationUnsuccessful"}, status_code=403)
+        modified = request.headers.get("if-modified-since", "")
+        if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", modified) or q.get("order") != "UpdatedDateUTC ASC":
+            return JSONResponse({"Type": "ValidationException"}, status_code=400)
+        since = _t(modified + "Z")
+        # A record whose time is in another form is answered whatever it says (the client must not take it).
+        rows = [r for r in self.xero.get(resource, []) if xero_ms(r["UpdatedDateUTC"]) / 1000 >= since]
+        rows.sort(key=lambda r: xero_ms(r["UpdatedDateUTC"]))
+        if resource != "Accounts":
+            page, size = int(q.get("page", "1")), int(q.get("pageSize", "100"))
+            rows = rows[(page - 1) * size : page * size]
+        return JSONResponse({"Id": "answer-1", "Status": "OK", resource: rows})
+
+    # -- Pardot v5 query: fields (required), createdAtAfterOrEqualTo, orderBy createdAt then id, limit; a
+    # nextPageToken sent alone (with nothing but fields) carries the query on; the business unit in a header.
+
+    async def pardot_query(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q, resource = request.query_params, request.path_params["resource"]
+        if request.headers.get("pardot-business-unit-id") != "0Uv000000000001":
+            return JSONResponse({"code": 181, "message": "Invalid Business Unit ID"}, status_code=400)
+        if "nextPageToken" in q:
+            if set(q) - {"nextPageToken", "fields"}:
+                return JSONResponse({"code": 54, "message": "only fields may go with a page token"}, status_code=400)
+            since_text, start, size = q["nextPageToken"].split("|")
+            since, offset, limit = _t(since_text), int(start), int(size)
+        elif "fields" not in q or q.get("orderBy") != "createdAt ASC,id ASC":
+            return JSONResponse({"code": 54, "message": "fields and orderBy"}, status_code=400)
+        else:
+            since_text, offset, limit = q["createdAtAfterOrEqualTo"], 0, int(q["limit"])
+            since = _t(since_text)
+        rows = sorted(
+            (r for r in self.pardot.get(resource, []) if _t(r["createdAt"]) >= since),
+            key=lambda r: (_t(r["createdAt"]), r["id"]),
+        )
+        body: dict[str, Any] = {"values": rows[offset : offset + limit], "nextPageToken": None, "nextPageUrl": None}
+        if offset + limit < len(rows):
+            token = f"{since_text}|{offset + limit}|{limit}"
+            body["nextPageToken"] = token
+            body["nextPageUrl"] = f"{self.link_base or self.base}{request.url.path}?nextPageToken={quote(token)}"
+        return JSONResponse(body)
+
+    # -- Marketo: a paging token is a position in the activity log ("P<n>"); pagingtoken.json answers the first
+    # activity at or after sinceDatetime, activities.json up to batchSize (300) of the types asked from a token on,
+    # with moreResult and the token after them. Errors come with 200 and "success": false.
+
+    def _marketo_error(self) -> Response | None:
+        if not self.marketo_errors:
+            return None
+        code = self.marketo_errors.pop(0)
+        return JSONResponse({"requestId": "e#1", "success": False, "errors": [{"code": code, "message": "scripted"}]})
+
+    async def marketo_paging_token(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None or (early := self._marketo_error()) is not None:
+            return early
+        since = _t(request.query_params["sinceDatetime"])
+        position = next((n for n, a in enumerate(self.marketo) if _t(a["activityDate"]) >= since), len(self.marketo))
+        return JSONResponse({"requestId": "t#1", "success": True, "nextPageToken": f"P{position}"})
+
+    async def marketo_activities(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None or (early := self._marketo_error()) is not None:
+            return early
+        q = request.query_params
+        token, types = q.get("nextPageToken", ""), set(q.get("activityTypeIds", "").split(","))
+        if not re.fullmatch(r"P\d+", token) or not types - {""}:
+            return JSONResponse({"requestId": "a#1", "success": False, "errors": [{"code": "1003"}]})
+        position, size = int(token[1:]), int(q.get("batchSize", "300"))
+        result: list[dict[str, Any]] = []
+        while position < len(self.marketo) and len(result) < size:
+            if str(self.marketo[position]["activityTypeId"]) in types:
+                result.append(self.marketo[position])
+            position += 1
+        body: dict[str, Any] = {"requestId": "a#2", "success": True, "nextPageToken": f"P{position}"}
+        body["moreResult"] = position < len(self.marketo)
+        if result:  # Marketo leaves "result" out of an empty page
+            body["result"] = result
+        return JSONResponse(body)
+
+    # -- Jira audit records: created at or after "from", matching "filter" anywhere, newest first, offset and limit.
+
+    async def jira_audit(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        since, needle = _t(q["from"]), q.get("filter", "").lower()
+        rows = [r for r in self.audit if _t(r["created"]) >= since and needle in json.dumps(r).lower()]
+        rows.sort(key=lambda r: (_t(r["created"]), r["id"]), reverse=True)
+        offset, limit = int(q.get("offset", "0")), min(int(q.get("limit", "1000")), 1000)
+        return JSONResponse(
+            {"offset": offset, "limit": limit, "total": len(rows), "records": rows[offset : offset + limit]}
+        )
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -329,8 +470,21 @@ class FakeApis:
                 Route("/ex/jira/{cloud}/rest/api/3/search/jql", self.jira_search),
                 Route("/opportunities", self.lever_opportunities),
                 Route("/v3/company/{realm}/cdc", self.qbo_cdc),
+                Route("/crm/v6/{module}", self.zoho_records),
+                Route("/api.xro/2.0/{resource}", self.xero_list),
+                Route("/api/v5/objects/{resource}", self.pardot_query),
+                Route("/rest/v1/activities/pagingtoken.json", self.marketo_paging_token),
+                Route("/rest/v1/activities.json", self.marketo_activities),
+                Route("/ex/jira/{cloud}/rest/api/3/auditing/record", self.jira_audit),
+                Route("/postings", self.lever_postings),
             ]
         )
+
+
+def xero_ms(value: str) -> int:
+    """Xero's ``/Date(<ms>+0000)/`` as milliseconds; any other form as the far future (always answered)."""
+    match = re.fullmatch(r"/Date\((\d+)\+0000\)/", value)
+    return int(match[1]) if match else 2**62
 
 
 def dumps(value: Any) -> bytes:
