@@ -72,9 +72,17 @@ def retry_after_s(value: str, now: float) -> float:
         return 0.0
 
 
+def _utc(t: float | None, form: str) -> str | None:
+    """A time as UTC text; None when there is none or it is beyond what a calendar holds (a provider's answer
+    may claim the year 50000: the poll then asks with the text it was given, and the provider refuses it)."""
+    try:
+        return None if t is None else datetime.fromtimestamp(int(t), UTC).strftime(form)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _iso_z(value: str) -> str:
-    t = time_of(value)
-    return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(time_of(value), "%Y-%m-%dT%H:%M:%SZ") or value
 
 
 def _minutes_since(cursor: str, now: float) -> int:
@@ -169,7 +177,7 @@ class Fetch:
         elif self._spec.cursor == "time" and self._spec.cursor_format == "epoch_ms" and cursor:
             cursor = str(int((self._time(cursor) or 0.0) * 1000))
         elif self._spec.cursor == "time" and self._spec.cursor_format == "ms_date" and cursor:
-            cursor = datetime.fromtimestamp(int(self._time(cursor) or 0.0), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            cursor = _utc(self._time(cursor), "%Y-%m-%dT%H:%M:%S") or cursor
         ctx = {f"credential.{k}": v.get_secret_value() for k, v in cred.values.items()}
         ctx |= {
             "api.base": self._base,

@@ -174,6 +174,9 @@ def time_of(value: str | None) -> float | None:
 _MS_DATE = re.compile(r"/Date\((-?\d{1,15})([+-])(\d{2})(\d{2})\)/|/Date\((-?\d{1,15})\)/", re.ASCII)
 
 
+_MS_DATE_RANGE = (-62_135_596_800_000, 253_402_300_799_999)  # 0001-01-01 to 9999-12-31, what a calendar holds
+
+
 def ms_date(value: str | None) -> float | None:
     """Unix seconds of a ``/Date(<ms>[+-hhmm])/`` time (Xero's, of the .NET JSON serialiser); None for any other
     text. The milliseconds count from the epoch in UTC whatever the offset says (it names the zone the time was
@@ -181,8 +184,7 @@ def ms_date(value: str | None) -> float | None:
     match = _MS_DATE.fullmatch(value or "")
     if match is None:
         return None
-    if match[1] is None:
-        return int(match[5]) / 1000
-    if int(match[3]) > 23 or int(match[4]) > 59:
+    if match[1] is not None and (int(match[3]) > 23 or int(match[4]) > 59):
         return None
-    return int(match[1]) / 1000
+    ms = int(match[1] if match[1] is not None else match[5])
+    return ms / 1000 if _MS_DATE_RANGE[0] <= ms <= _MS_DATE_RANGE[1] else None

@@ -10,13 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from router.polling.fetch import Fetch, PollFailed
 from router.polling.poller import Poller
-from router.polling.state import PollStates
-from subscriptions.polling import desired_polls
+from router.polling.state import PollState, PollStates
+from subscriptions.models import Credential, Integration
+from subscriptions.polling import SPECS, Polled, desired_polls
 from subscriptions.polling.spec import ms_date
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
@@ -194,6 +197,7 @@ def test_ms_dates_read_as_unix_seconds(text: str, seconds: float) -> None:
         "/Date(1573755038314+0000)",
         "Date(1573755038314+0000)/",
         "/Date(15737550383141573755038314+0000)/",
+        "/Date(999999999999999+0000)/",  # the year 33658: beyond a calendar, not a time to write into a request
         "/Date(1573755038314+0000)/ ",
         "/Date(１５７３７５５０３８３１４)/",  # full-width digits are digits to \d, not to Xero
     ],
@@ -496,3 +500,62 @@ async def test_lever_is_polled_whether_or_not_it_receives_webhooks(
     await seed_with(seed, apis, "lever", ["Posting Created", "Candidate Created"], secrets=["webhook-secret"])
     polls = desired_polls(await SnapshotCache(registry).refresh())
     assert sorted(p.spec.key for p in polls.values()) == ["lever:opportunities", "lever:postings"]
+
+
+# -- hostile answers ---------------------------------------------------------------------------------------------------
+
+_KEYS = st.sampled_from(
+    [
+        "issues", "fields", "comment", "comments", "updated", "created", "id", "result", "moreResult",
+        "nextPageToken", "errors", "code", "values", "nextPageUrl", "createdAt", "Invoices", "Contacts", "Accounts",
+        "UpdatedDateUTC", "IsCustomer", "InvoiceID", "ContactID", "records", "summary", "marketoGUID",
+        "activityTypeId", "activityDate", "updatedAt", "next", "data",
+    ]
+) | st.text(max_size=4)  # fmt: skip
+_SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+_TIMES = st.sampled_from(
+    ["/Date(1767225690000+0000)/", "/Date(1767225690000)/", "2026-01-01T00:01:30.000+0000", "24", "606", "601"]
+)
+_ANSWERS = st.recursive(
+    _SCALARS | _TIMES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=6),
+    max_leaves=30,
+)
+_CREDENTIAL = Credential(
+    id="c",
+    project="p",
+    user="u",
+    integration="i",
+    provider_id="tenant-1",
+    values={
+        name: SecretStr(value)
+        for name, value in {
+            "access_token": "t",
+            "cloud_id": "cloud-1",
+            "business_unit_id": "0Uv000000000001",
+            "endpoint_url": "https://123-abc-456.mktorest.com/rest",
+        }.items()
+    },
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=_ANSWERS)
+async def test_any_answer_to_these_polls_gives_events_or_a_poll_failure(answer: Any) -> None:
+    specs = [spec for kind in ("xero", "pardot", "marketo", "jira", "lever") for spec in SPECS[kind].values()]
+    for spec in {id(s): s for s in specs}.values():
+        for cursor in ("", "2026-01-01T00:00:00+00:00", "/Date(1767225600000+0000)/", "1767225600000", "P5"):
+
+            def reply(request: httpx.Request, answer: Any = answer) -> httpx.Response:
+                return httpx.Response(200, json=answer)
+
+            target = Polled(_CREDENTIAL, Integration(id="i", project="p", type=spec.key.split(":")[0]), spec)
+            async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+                state = PollState(cursor=cursor)
+                try:
+                    found = await Fetch(client, target, clock=lambda: T0).run(state)
+                except PollFailed as exc:
+                    assert exc.reason
+                else:
+                    assert all(f.delivery_id.startswith(f"poll:{spec.key}:") for f in found)
+                    assert all(isinstance(json.loads(f.body), dict) for f in found)
