@@ -7,11 +7,18 @@ A credential refreshes when its ``values`` hold a ``refresh_token``; the client 
 provider's below. An answer of 400 or 401 (RFC 6749 §5.2: ``invalid_grant``, ``invalid_client``, ...) is a refusal
 for good; anything else that is not 200 may pass.
 
+Marketo hands out no refresh token: its access token (an hour) comes from a ``client_credentials`` grant with the
+client id and secret each user brings (``CLIENT_CREDENTIALS``), at the token endpoint of the instance's identity
+service (the credential's ``identity_url`` value, ``https://<munchkin id>.mktorest.com/identity``, plus
+``/oauth/token``); such a credential refreshes when it holds ``client_secret`` and that value.
+
 Docs: https://developers.google.com/identity/protocols/oauth2/web-server#offline,
 https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm,
 https://www.zoho.com/crm/developer/docs/api/v6/refresh.html,
 https://pipedrive.readme.io/docs/marketplace-oauth-authorization (client credentials as HTTP Basic),
-https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token.
+https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token,
+https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/authentication (``POST
+<identity>/oauth/token`` with ``grant_type=client_credentials``, ``client_id`` and ``client_secret``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from urllib.parse import urlencode
 
 from pydantic import SecretStr
 
-from subscriptions.models import Credential, Integration
+from subscriptions.models import Credential, Integration, check_base_url
 
 _GOOGLE = "https://oauth2.googleapis.com/token"
 _MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
@@ -43,6 +50,8 @@ TOKEN_URLS: dict[str, str] = {
     "onedrive": _MICROSOFT,
 }
 BASIC_AUTH: frozenset[str] = frozenset({"pipedrive"})  # client credentials in Authorization: Basic, not the body
+# Types whose tokens come from a client_credentials grant, and the credential value naming their identity service.
+CLIENT_CREDENTIALS: dict[str, str] = {"marketo": "identity_url"}
 
 # Values a token answer may renew, besides the tokens: where the API lives for this account.
 _KEPT = ("instance_url", "api_domain")
@@ -55,8 +64,13 @@ class RefreshRequest:
     body: bytes
 
 
-def can_refresh(credential: Credential) -> bool:
-    return "refresh_token" in credential.values
+def can_refresh(credential: Credential, integration: Integration | None = None) -> bool:
+    """Whether the credential's access token can be renewed: with its refresh token, or (``CLIENT_CREDENTIALS``
+    types, when the integration is given) with the client credentials the user brought."""
+    if "refresh_token" in credential.values:
+        return True
+    identity = CLIENT_CREDENTIALS.get(integration.type) if integration is not None else None
+    return identity is not None and identity in credential.values and "client_secret" in credential.values
 
 
 def refresh_request(integration: Integration, credential: Credential) -> RefreshRequest | None:
@@ -65,6 +79,8 @@ def refresh_request(integration: Integration, credential: Credential) -> Refresh
     client_id = integration.options.client_id or _value(credential, "client_id")
     secret = integration.options.client_secret
     client_secret = secret.get_secret_value() if secret is not None else _value(credential, "client_secret")
+    if "refresh_token" not in credential.values and can_refresh(credential, integration):
+        return _client_credentials(integration, credential, client_id, client_secret)
     if url is None or not client_id or not can_refresh(credential):
         return None
     form = {"grant_type": "refresh_token", "refresh_token": credential.values["refresh_token"].get_secret_value()}
@@ -74,6 +90,22 @@ def refresh_request(integration: Integration, credential: Credential) -> Refresh
         headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
     else:
         form |= {"client_id": client_id, "client_secret": client_secret}
+    return RefreshRequest(url, headers, urlencode(form).encode())
+
+
+def _client_credentials(
+    integration: Integration, credential: Credential, client_id: str, client_secret: str
+) -> RefreshRequest | None:
+    identity = _value(credential, CLIENT_CREDENTIALS[integration.type]).rstrip("/")
+    url = integration.options.token_url or (identity + "/oauth/token" if identity else None)
+    if url is None or not client_id or not client_secret:
+        return None
+    try:
+        check_base_url(url, field="identity_url")  # a value the user typed: an http(s) URL, no query or credentials
+    except ValueError:
+        return None
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+    headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
     return RefreshRequest(url, headers, urlencode(form).encode())
 
 

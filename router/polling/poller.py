@@ -145,7 +145,8 @@ class Poller:
 
     async def _fetch(self, target: Polled, state: PollState) -> list[Found]:
         # A token about to expire is refreshed first; a 401 gets one refresh and one more try.
-        if self._tokens is not None and can_refresh(target.credential) and expiring(target.credential, self._clock()):
+        refreshable = can_refresh(target.credential, target.integration)
+        if self._tokens is not None and refreshable and expiring(target.credential, self._clock()):
             fresh = await self._tokens.refresh(target.integration, target.credential)
             target = Polled(fresh, target.integration, target.spec)
         before = dataclasses.replace(state)
@@ -154,7 +155,7 @@ class Poller:
                 state
             )
         except Unauthorized:
-            if self._tokens is None or not can_refresh(target.credential):
+            if self._tokens is None or not can_refresh(target.credential, target.integration):
                 raise
         fresh = await self._tokens.refresh(target.integration, target.credential)
         for field in dataclasses.fields(PollState):

@@ -103,7 +103,7 @@ class FakeApis:
         if self.failures:
             status, headers = self.failures.pop(0)
             return JSONResponse({"error": "scripted"}, status_code=status, headers=headers)
-        if request.url.path != "/oauth/token":
+        if request.url.path not in ("/oauth/token", "/identity/oauth/token"):
             auth = request.headers.get("authorization", "")
             if auth.split(" ")[-1] not in self.tokens:
                 return JSONResponse({"error": "invalid_token"}, status_code=401)
@@ -408,6 +408,19 @@ class FakeApis:
     # activity at or after sinceDatetime, activities.json up to batchSize (300) of the types asked from a token on,
     # with moreResult and the token after them. Errors come with 200 and "success": false.
 
+    async def marketo_identity(self, request: Request) -> Response:
+        """``POST /identity/oauth/token``: a client_credentials grant for the client ``mk-client`` / ``mk-secret``."""
+        if (early := await self._gate(request)) is not None:
+            return early
+        form = {k: v[-1] for k, v in parse_qs(self.calls[-1].body.decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if (form.get("client_id"), form.get("client_secret")) != ("mk-client", "mk-secret"):
+            return JSONResponse({"error": "unauthorized", "error_description": "Bad client credentials"}, 401)
+        token = f"mk-token-{len(self.tokens)}"
+        self.tokens.add(token)
+        return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": 3599, "scope": "a@b.c"})
+
     def _marketo_error(self) -> Response | None:
         if not self.marketo_errors:
             return None
@@ -475,6 +488,7 @@ class FakeApis:
                 Route("/api/v5/objects/{resource}", self.pardot_query),
                 Route("/rest/v1/activities/pagingtoken.json", self.marketo_paging_token),
                 Route("/rest/v1/activities.json", self.marketo_activities),
+                Route("/identity/oauth/token", self.marketo_identity, methods=["POST"]),
                 Route("/ex/jira/{cloud}/rest/api/3/auditing/record", self.jira_audit),
                 Route("/postings", self.lever_postings),
             ]

@@ -65,8 +65,11 @@ async def seed_with(
     provider_id: str | None = None,
     base: str = "",
     secrets: list[str] | None = None,
+    app_client: bool = True,
 ) -> None:
-    options = {"api_base_url": apis.base + base, "client_id": "client-1", "client_secret": "client-secret-1"}
+    options = {"api_base_url": apis.base + base}
+    if app_client:
+        options |= {"client_id": "client-1", "client_secret": "client-secret-1"}
     await seed(
         integration=[{"id": "app", "type": kind, "options": options, "secrets": secrets or []}],
         user=[{"id": "u1"}],
@@ -318,6 +321,36 @@ async def test_marketo_errors_answered_with_200_fail_the_poll_as_their_codes_say
     apis.marketo_errors.append("602")  # the access token expired, and the credential has no refresh token
     assert await tick(poller, clock) == {"failed": 1}
     assert (await states.load(member)).error == "http_401"
+
+
+async def test_marketo_asks_for_a_new_token_with_the_users_client_credentials_when_its_token_expires(
+    redis: Redis, seed: Seed, registry: Registry, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    client = {"client_id": "mk-client", "client_secret": "mk-secret", "identity_url": apis.base + "/identity"}
+    await seed_with(seed, apis, "marketo", ["Lead Added to a List"], base="/rest", values=client, app_client=False)
+    await established(poller, clock)
+    apis.marketo = [activity(1, 24, "2026-01-01T00:01:30Z")]
+    apis.marketo_errors.append("602")  # Marketo's "Access token expired", with HTTP 200
+    assert await tick(poller, clock) == {"polled": 1}
+    expired, grant, again = apis.calls[1:]
+    assert grant.path == "/identity/oauth/token" and again.headers["authorization"] == "Bearer mk-token-1"
+    form = dict(pair.split("=") for pair in grant.body.decode().split("&"))
+    assert form == {"grant_type": "client_credentials", "client_id": "mk-client", "client_secret": "mk-secret"}
+    assert bodies(await events(redis)) == [1]
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential)
+    assert cred.values["access_token"].get_secret_value() == "mk-token-1"
+    assert cred.values["expires_at"].get_secret_value() == str(int(clock.now) + 3599)
+
+    # Refused for good (the user's client secret was revoked): INVALID, polled no more.
+    await seed_with(
+        seed, apis, "marketo", ["Lead Added to a List"], base="/rest", values={**client, "client_secret": "old"},
+        app_client=False,
+    )  # fmt: skip
+    apis.marketo_errors.append("601")
+    assert await tick(poller, clock) == {"failed": 1}
+    cred = await registry.get("credential", "cred-1")
+    assert isinstance(cred, Credential) and cred.status == "INVALID"
 
 
 async def test_marketo_without_its_endpoint_sends_its_token_nowhere(
