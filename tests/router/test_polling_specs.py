@@ -526,6 +526,16 @@ async def test_triggers_an_integrations_own_webhooks_fire_are_not_polled_once_it
     assert desired_polls(await SnapshotCache(registry).refresh()) == {}  # the webhooks fire them: polled, twice
 
 
+@pytest.mark.parametrize(("kind", "trigger"), [("notion", "Page Created"), ("quickbooks", "New Customer")])
+async def test_the_same_holds_for_the_other_integrations_whose_webhooks_fire_polled_triggers(
+    seed: Seed, registry: Registry, apis: FakeApis, kind: str, trigger: str
+) -> None:
+    await seed_with(seed, apis, kind, [trigger], values={"realm_id": "realm-1"})
+    assert len(desired_polls(await SnapshotCache(registry).refresh())) == 1
+    await seed_with(seed, apis, kind, [trigger], values={"realm_id": "realm-1"}, secrets=["webhook-secret"])
+    assert desired_polls(await SnapshotCache(registry).refresh()) == {}
+
+
 async def test_lever_is_polled_whether_or_not_it_receives_webhooks(
     seed: Seed, registry: Registry, apis: FakeApis
 ) -> None:
