@@ -43,9 +43,8 @@ Cursor kinds:
   ``newStartPageToken``). The first poll runs ``init`` (paging with ``init_page``) and keeps the token it ends
   with (at ``init_cursor_path``), firing nothing; later polls run ``request`` and ``page`` while
   ``next_page_path`` answers (and, with ``more_path``, while that is true: Marketo's ``moreResult``), and keep the
-  token ``cursor_path`` names on the last page. An answer in
-  ``reset_statuses`` (Calendar's 410 Gone) drops the token: the next poll starts over, again without firing on
-  history.
+  token ``cursor_path`` names on the last page. An answer in ``reset_statuses`` (Calendar's 410 Gone) drops the
+  token: the next poll starts over, again without firing on history.
 - ``rows``: the records are the rows of a table (a sheet's ``values``); the cursor is how many there were, and
   each row past it is new. Its id is its row number.
 
