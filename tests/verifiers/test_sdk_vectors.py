@@ -201,3 +201,31 @@ def test_mailgun_sdk_bad_vector_fails() -> None:
     bad = {**MAILGUN_SIGNATURE, "token": "owyldpe6nxhmrn78epljl6bj0orrki1u3d2v5e6cnlmmuox8jr"}
     with pytest.raises(SignatureMismatch):
         verifiers.verify("mailgun", secrets=[MAILGUN_KEY], headers={}, body=mailgun_body(bad), now=1403645220)
+
+
+# --- Onfido: onfido/onfido-python tests/test_classic_webhook_event_verification.py ---------------------------
+
+ONFIDO_TOKEN = "wU99mE6jJ7nXOLFwZ0tJymM1lpI15pZh"
+ONFIDO_BODY = (
+    b'{"payload":{"resource_type":"check","action":"check.completed",'
+    b'"object":{"id":"f2302f45-227d-413d-ad61-09ec077a086a","status":"complete",'
+    b'"completed_at_iso8601":"2024-04-04T09:21:21Z",'
+    b'"href":"https://api.onfido.com/v3.6/checks/f2302f45-227d-413d-ad61-09ec077a086a"}}}'
+)
+ONFIDO_SIGNATURE = "77ebc3e418f26be6eebb47f7ebe551321de26734fc273961e075fc9ab163d9c7"
+
+
+def test_onfido_sdk_vector_verifies_reproduces_and_extracts() -> None:
+    headers = {"X-SHA2-Signature": ONFIDO_SIGNATURE}
+    verifiers.verify("onfido", secrets=[ONFIDO_TOKEN], headers=headers, body=ONFIDO_BODY)
+    assert verifiers.sign("onfido", secrets=[ONFIDO_TOKEN], body=ONFIDO_BODY) == {"x-sha2-signature": ONFIDO_SIGNATURE}
+    (info,) = verifiers.extract("onfido", headers=headers, body=ONFIDO_BODY)
+    assert info.event_type == "check.completed"
+    assert "f2302f45-227d-413d-ad61-09ec077a086a" in info.delivery_id
+
+
+def test_onfido_sdk_invalid_signature_fails() -> None:
+    """The SDK's test_webhook_verification_invalid_signature: the last hex digit changed."""
+    headers = {"X-SHA2-Signature": ONFIDO_SIGNATURE[:-1] + "8"}
+    with pytest.raises(SignatureMismatch):
+        verifiers.verify("onfido", secrets=[ONFIDO_TOKEN], headers=headers, body=ONFIDO_BODY)
