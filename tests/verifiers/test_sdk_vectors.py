@@ -11,7 +11,7 @@ import json
 import pytest
 
 import verifiers
-from verifiers import SignatureMismatch, TimestampOutOfRange
+from verifiers import MalformedHeader, SignatureMismatch, TimestampOutOfRange, UnsupportedVersion
 
 # --- WorkOS: workos/workos-python tests/test_webhooks.py -----------------------------------------------------
 
@@ -83,6 +83,18 @@ def test_sanity_toolkit_invalid_vectors_fail(header: str) -> None:
             "sanity",
             secrets=["test"],
             headers={"sanity-webhook-signature": header},
+            body=b'{"_id":"resume"}',
+            now=1633519811.129,
+        )
+
+
+def test_sanity_toolkit_other_version_is_refused() -> None:
+    """The toolkit's "invalid signature": a ``v5=`` entry is no signature at all."""
+    with pytest.raises(UnsupportedVersion):
+        verifiers.verify(
+            "sanity",
+            secrets=["test"],
+            headers={"sanity-webhook-signature": "t=1633519811129,v5=tLa470fx7qkLLEcMOcEUFuBbRSkGujyskxrNXcoh0N0"},
             body=b'{"_id":"resume"}',
             now=1633519811.129,
         )
@@ -173,6 +185,14 @@ def test_line_sdk_vector_verifies_and_reproduces() -> None:
     }
     with pytest.raises(SignatureMismatch):
         verifiers.verify("line", secrets=["channel_secret"], headers=headers, body=b"bodybodybodybodY")
+
+
+def test_line_sdk_vector_in_a_non_canonical_base64_spelling_is_refused() -> None:
+    """``k`` and ``l`` differ only in bits past the digest's end: both decode to the same bytes, but LINE's SDK
+    compares the base64 text, and so do we."""
+    headers = {"x-line-signature": "/gg9a+LvFevTH1sd7XCQycD7tsWclCsInj7MhBHxN7l="}
+    with pytest.raises(MalformedHeader):
+        verifiers.verify("line", secrets=["channel_secret"], headers=headers, body=b"bodybodybodybody")
 
 
 # --- Mailgun: mailgun/mailgun-php tests/Api/WebhookTest.php --------------------------------------------------
