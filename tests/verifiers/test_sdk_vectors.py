@@ -7,11 +7,14 @@ our signer reproduces it, and one changed byte of what it signs makes it fail.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 import verifiers
 from verifiers import MalformedHeader, SignatureMismatch, TimestampOutOfRange, UnsupportedVersion
+
+VECTORS = Path(__file__).parent / "vectors"
 
 # --- WorkOS: workos/workos-python tests/test_webhooks.py -----------------------------------------------------
 
@@ -249,3 +252,33 @@ def test_onfido_sdk_invalid_signature_fails() -> None:
     headers = {"X-SHA2-Signature": ONFIDO_SIGNATURE[:-1] + "8"}
     with pytest.raises(SignatureMismatch):
         verifiers.verify("onfido", secrets=[ONFIDO_TOKEN], headers=headers, body=ONFIDO_BODY)
+
+
+# --- PagerDuty: PagerDuty/go-pagerduty webhookv3/webhookv3_test.go (body in vectors/) -------------------------
+
+PAGERDUTY_SECRET = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK"
+PAGERDUTY_VALID = "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd"
+PAGERDUTY_MISMATCH = "v1=7020c8a7ec668a9b7012bc3dd82e483394b038f4230acc6785efbf2a7d8bcaf5"
+
+
+def pagerduty_body() -> bytes:
+    return (VECTORS / "pagerduty_incident_priority_updated.json").read_bytes()
+
+
+@pytest.mark.parametrize("header", [PAGERDUTY_VALID, f"{PAGERDUTY_MISMATCH},{PAGERDUTY_VALID}"])
+def test_pagerduty_sdk_vector_verifies(header: str) -> None:
+    headers = {"X-PagerDuty-Signature": header}
+    verifiers.verify("pagerduty", secrets=[PAGERDUTY_SECRET], headers=headers, body=pagerduty_body())
+    (info,) = verifiers.extract("pagerduty", headers=headers, body=pagerduty_body())
+    assert (info.event_type, info.delivery_id) == ("incident.priority_updated", "01BWDWL3NYY7LUFPZCC28QUCMK")
+
+
+def test_pagerduty_signer_reproduces_the_sdk_vector() -> None:
+    signed = verifiers.sign("pagerduty", secrets=[PAGERDUTY_SECRET], body=pagerduty_body())
+    assert signed["x-pagerduty-signature"] == PAGERDUTY_VALID
+
+
+def test_pagerduty_sdk_mismatch_case_fails() -> None:
+    headers = {"X-PagerDuty-Signature": PAGERDUTY_MISMATCH}
+    with pytest.raises(SignatureMismatch):
+        verifiers.verify("pagerduty", secrets=[PAGERDUTY_SECRET], headers=headers, body=pagerduty_body())
