@@ -282,3 +282,37 @@ def test_pagerduty_sdk_mismatch_case_fails() -> None:
     headers = {"X-PagerDuty-Signature": PAGERDUTY_MISMATCH}
     with pytest.raises(SignatureMismatch):
         verifiers.verify("pagerduty", secrets=[PAGERDUTY_SECRET], headers=headers, body=pagerduty_body())
+
+
+# --- Buildkite: buildkite/go-buildkite buildkite/webhook_test.go TestValidatePayload (body in vectors/) --------
+
+BUILDKITE_TOKEN = "29b1ff5779c76bd48ba6705eb99ff970"
+BUILDKITE_HEADER = "timestamp=1642080837,signature=582d496ac2d869dd97a3101c4cda346288c49a742592daf582ec64c86449f79c"
+
+
+def buildkite_verify(header: str, *, now: float = 1642080837) -> None:
+    body = (VECTORS / "buildkite_ping.json").read_bytes()
+    headers = {"X-Buildkite-Signature": header, "X-Buildkite-Event": "ping"}
+    verifiers.verify("buildkite", secrets=[BUILDKITE_TOKEN], headers=headers, body=body, now=now)
+
+
+def test_buildkite_sdk_vector_verifies_at_its_time_and_reproduces() -> None:
+    buildkite_verify(BUILDKITE_HEADER)
+    body = (VECTORS / "buildkite_ping.json").read_bytes()
+    signed = verifiers.sign("buildkite", secrets=[BUILDKITE_TOKEN], body=body, now=1642080837)
+    assert signed["x-buildkite-signature"] == BUILDKITE_HEADER
+    with pytest.raises(TimestampOutOfRange):
+        buildkite_verify(BUILDKITE_HEADER, now=1642080837 + 301)
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        (BUILDKITE_HEADER.replace("f", "a", 1), SignatureMismatch),  # the SDK's "signature not valid"
+        ("invalid", MalformedHeader),  # its "invalid signature format"
+        ("timestamp=1642080837,signature=yo", SignatureMismatch),  # its "signature not hex"
+    ],
+)
+def test_buildkite_sdk_negative_cases_fail(header: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        buildkite_verify(header)
