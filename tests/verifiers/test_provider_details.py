@@ -49,3 +49,47 @@ def test_mollie_rejects_what_its_sdk_rejects(header: str) -> None:
 def test_mollie_signer_sends_the_prefixed_form() -> None:
     signed = verifiers.sign("mollie", secrets=[MOLLIE_SECRET], body=MOLLIE_PAYLOAD)
     assert signed == {"x-mollie-signature": f"sha256={mollie_hex(MOLLIE_SECRET)}"}
+
+
+# Klaviyo: developers.klaviyo.com "Working with system webhooks": the body's meta.klaviyo_webhook_id "must match the
+# Klaviyo-Webhook-Id request header"; the signed string is the raw body followed by Klaviyo-Timestamp.
+KLAVIYO_SECRET = "klaviyo-secret-key-16+"
+KLAVIYO_TS = "2024-04-30T18:17:45Z"
+KLAVIYO_BODY = (
+    b'{"data":[{"topic":"event:klaviyo.sent_sms","external_id":"5e1c7d","payload":{}}],'
+    b'"meta":{"klaviyo_account_id":"XyZ123","klaviyo_webhook_id":"01HWMK0XQ2B8C9X0QMJ7N6G6ZK",'
+    b'"timestamp":"2024-04-30T18:17:45Z"}}'
+)
+KLAVIYO_NOW = 1714501065  # 2024-04-30T18:17:45Z
+
+
+def klaviyo_headers(**extra: str) -> dict[str, str]:
+    signature = hmac.new(KLAVIYO_SECRET.encode(), KLAVIYO_BODY + KLAVIYO_TS.encode(), hashlib.sha256).hexdigest()
+    return {"Klaviyo-Signature": signature, "Klaviyo-Timestamp": KLAVIYO_TS, **extra}
+
+
+def test_klaviyo_signed_string_is_body_then_timestamp() -> None:
+    headers = klaviyo_headers(**{"Klaviyo-Webhook-Id": "01HWMK0XQ2B8C9X0QMJ7N6G6ZK"})
+    verifiers.verify("klaviyo", secrets=[KLAVIYO_SECRET], headers=headers, body=KLAVIYO_BODY, now=KLAVIYO_NOW)
+    swapped = hmac.new(KLAVIYO_SECRET.encode(), KLAVIYO_TS.encode() + KLAVIYO_BODY, hashlib.sha256).hexdigest()
+    with pytest.raises(SignatureMismatch):
+        verifiers.verify(
+            "klaviyo",
+            secrets=[KLAVIYO_SECRET],
+            headers={**headers, "Klaviyo-Signature": swapped},
+            body=KLAVIYO_BODY,
+            now=KLAVIYO_NOW,
+        )
+
+
+def test_klaviyo_webhook_id_header_must_match_the_signed_meta() -> None:
+    headers = klaviyo_headers(**{"Klaviyo-Webhook-Id": "01HWMK0XQ2B8C9X0QMJ7N6G6ZZ"})
+    with pytest.raises(SignatureMismatch):
+        verifiers.verify("klaviyo", secrets=[KLAVIYO_SECRET], headers=headers, body=KLAVIYO_BODY, now=KLAVIYO_NOW)
+    # Without the header there is nothing to compare: the signature alone decides.
+    verifiers.verify("klaviyo", secrets=[KLAVIYO_SECRET], headers=klaviyo_headers(), body=KLAVIYO_BODY, now=KLAVIYO_NOW)
+
+
+def test_klaviyo_signer_reproduces_the_hand_computed_signature() -> None:
+    signed = verifiers.sign("klaviyo", secrets=[KLAVIYO_SECRET], body=KLAVIYO_BODY, now=KLAVIYO_NOW)
+    assert signed == {"klaviyo-timestamp": KLAVIYO_TS, "klaviyo-signature": klaviyo_headers()["Klaviyo-Signature"]}
