@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import verifiers
-from verifiers import SignatureMismatch
+from verifiers import MalformedHeader, SignatureMismatch
+from verifiers._hmac import b64digest_strict
 
 # Mollie: the inputs of mollie/mollie-api-php tests/Webhooks/SignatureValidatorTest.php (commit 0ab576ed);
 # that test computes its signatures, so we do too.
@@ -93,3 +97,21 @@ def test_klaviyo_webhook_id_header_must_match_the_signed_meta() -> None:
 def test_klaviyo_signer_reproduces_the_hand_computed_signature() -> None:
     signed = verifiers.sign("klaviyo", secrets=[KLAVIYO_SECRET], body=KLAVIYO_BODY, now=KLAVIYO_NOW)
     assert signed == {"klaviyo-timestamp": KLAVIYO_TS, "klaviyo-signature": klaviyo_headers()["Klaviyo-Signature"]}
+
+
+@given(st.binary(min_size=1, max_size=64), st.booleans(), st.booleans())
+def test_only_the_canonical_base64_spelling_of_a_digest_is_accepted(digest: bytes, urlsafe: bool, padded: bool) -> None:
+    text = (base64.urlsafe_b64encode(digest) if urlsafe else base64.b64encode(digest)).decode()
+    text = text if padded else text.rstrip("=")
+    assert b64digest_strict(text) == digest
+    stem = text.rstrip("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + ("-_" if urlsafe else "+/")
+    for other in alphabet:
+        spelling = stem[:-1] + other + text[len(stem) :]
+        if spelling == text:
+            continue
+        try:
+            decoded = b64digest_strict(spelling)
+        except MalformedHeader:
+            continue
+        assert decoded != digest  # a spelling that decodes to the same digest must have been refused
