@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from verifiers._core import Request, Signed, SignInput
-from verifiers._hmac import b64decode_strict, check_timestamp, hmac_digest, require_any
+from verifiers._hmac import b64decode_strict, b64digest_strict, check_timestamp, hmac_digest, require_any
 from verifiers.errors import MalformedHeader, MissingSecret, NotSignable, UnsupportedVersion
 
 Encoding = Literal["hex", "base64", "base64url"]
@@ -32,7 +32,7 @@ def encode(digest: bytes, encoding: Encoding) -> str:
 
 def _received(value: str, encoding: Encoding) -> str | bytes:
     # Compare digests for base64 (padding and the alphabet must not matter), lowercase text for hex.
-    return value.strip().lower() if encoding == "hex" else b64decode_strict(value)
+    return value.strip().lower() if encoding == "hex" else b64digest_strict(value)
 
 
 def body_hmac(
@@ -118,7 +118,7 @@ def stamped_hmac(
         received: list[str | bytes] = []
         for signature in signatures:
             try:
-                received.append(b64decode_strict(signature))
+                received.append(b64digest_strict(signature))
             except MalformedHeader:
                 continue
         require_any(expected, received, scheme=scheme)

@@ -105,6 +105,22 @@ def b64decode_strict(value: str) -> bytes:
         raise MalformedHeader("value is not valid base64") from None
 
 
+def b64digest_strict(value: str) -> bytes:
+    """A received base64 signature, decoded; MalformedHeader unless it is the canonical encoding of its bytes.
+
+    A digest's last base64 character carries bits past its end; decoders ignore them, so several strings decode
+    to one digest. Providers' own checks compare the strings (Sanity's toolkit rejects ``...N1`` where ``...N0``
+    was signed), and so do we: only the encoding a signer produces is accepted.
+    """
+    decoded = b64decode_strict(value)
+    text = value.strip().rstrip("=")
+    urlsafe = "-" in text or "_" in text
+    again = (base64.urlsafe_b64encode(decoded) if urlsafe else base64.b64encode(decoded)).decode().rstrip("=")
+    if again != text:
+        raise MalformedHeader("value is not canonical base64")
+    return decoded
+
+
 def hexdecode_strict(value: str) -> bytes:
     try:
         return bytes.fromhex(value.strip())

@@ -4,8 +4,10 @@ Docs: https://developers.klaviyo.com/en/docs/working_with_system_webhooks ("HMAC
 
 Signed string: the raw body followed by the ``Klaviyo-Timestamp`` header value (no separator), HMAC-SHA256
 keyed with the webhook's secret key, lowercase hex in ``Klaviyo-Signature``. The timestamp (unix seconds or
-ISO 8601) must be within 300 s of now in either direction. Flow "Webhook" actions are not signed and are
-not accepted here. The body is ``{"data": [{"topic", "external_id", "payload"}], "meta": {...}}``: one
+ISO 8601) must be within 300 s of now in either direction. ``Klaviyo-Webhook-Id`` is not signed, but the signed
+body repeats it as ``meta.klaviyo_webhook_id``; Klaviyo says not to process a request where the two differ, so
+such a request is refused after the signature check. Flow "Webhook" actions are not signed and are not
+accepted here. The body is ``{"data": [{"topic", "external_id", "payload"}], "meta": {...}}``: one
 EventInfo per item, event type ``topic`` (``event:klaviyo.email_delivered``), delivery id ``external_id``;
 the account is the webhook's owner (route by URL).
 """
@@ -18,10 +20,10 @@ from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, reg
 from verifiers._extract import dig, loads
 from verifiers._hmac import check_window, hmac_hex, parse_timestamp, require_any
 from verifiers._query_and_batches import event_json
-from verifiers.errors import MalformedHeader
+from verifiers.errors import MalformedHeader, SignatureMismatch
 
 TOLERANCE_S = 300
-SIGNATURE, TIMESTAMP = "klaviyo-signature", "klaviyo-timestamp"
+SIGNATURE, TIMESTAMP, WEBHOOK_ID = "klaviyo-signature", "klaviyo-timestamp", "klaviyo-webhook-id"
 
 
 def _instant(raw: str) -> float:
@@ -43,6 +45,9 @@ def verify(request: Request) -> None:
     check_window(_instant(timestamp), now=request.now, tolerance_s=TOLERANCE_S)
     message = request.body + timestamp.encode("utf-8", "replace")
     require_any((hmac_hex(s.encode(), message) for s in secrets), [signature.strip().lower()], scheme="klaviyo")
+    header_id, signed_id = request.header(WEBHOOK_ID), dig(loads(request.body), "meta", "klaviyo_webhook_id")
+    if header_id is not None and signed_id and header_id.strip() != signed_id:
+        raise SignatureMismatch("klaviyo-webhook-id differs from the signed meta.klaviyo_webhook_id", scheme="klaviyo")
 
 
 def sign(s: SignInput) -> Signed:

@@ -3,8 +3,9 @@
 Docs: https://developer.okta.com/docs/concepts/event-hooks/ and
 https://developer.okta.com/docs/guides/event-hook-implementation/nodejs/main/
 
-Okta signs nothing: every request carries the header configured on the hook (``Authorization`` by
-default) with the configured secret value, compared here in constant time with every active secret.
+Okta signs nothing: an event hook sends the header named in its "Authentication field" with the value of its
+"Authentication secret". Name that field ``Authorization`` (the name Okta's guides use; it is the one header read
+here) and configure the same value as the secret; it is compared in constant time with every active secret.
 
 Handshake: the one-time verification is a ``GET`` with ``X-Okta-Verification-Challenge``; it carries the
 same authorization header, which is checked first, and is answered ``{"verification": <challenge>}``.
