@@ -77,6 +77,10 @@ def _iso_z(value: str) -> str:
     return value if t is None else datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _z(t: float) -> str:
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _minutes_since(cursor: str, now: float) -> int:
     t = time_of(cursor)
     return 1 if t is None else max(1, math.ceil((now - t) / 60) + 1)
@@ -103,6 +107,10 @@ def _keyset(record: Any, spec: PollSpec) -> tuple[str, str] | None:
     return value, str(record_id)
 
 
+def _member(data: Any, path: str) -> Any:
+    return data.get(path) if isinstance(data, dict) else None
+
+
 def start_cursor(now: float) -> str:
     """A time cursor's first value: now, in the form most APIs take (``If-Modified-Since`` included)."""
     return datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
@@ -120,6 +128,8 @@ class Fetch:
         self._spec: PollSpec = target.spec
         self._clock = clock
         self._base = self._base_url()
+        self._id_path = self._spec.id_path
+        self._last_poll = 0.0  # when the pair's previous poll began: records created since are new to this one
 
     def _base_url(self) -> str:
         cred, spec = self._target.credential, self._spec
@@ -153,6 +163,10 @@ class Fetch:
             "poll.page_link": self._link(page),
             "poll.cursor_link": self._link(cursor),
         }
+        if self._spec.window is not None:
+            now = self._clock()
+            ctx["poll.window_start"] = _z(now - self._spec.window[0])
+            ctx["poll.window_end"] = _z(now + self._spec.window[1])
         # Plain parameters first: a query parameter may name another one (``{{trigger.object}}``).
         for name, value in sorted(self._spec.params.items(), key=lambda item: "{{" in item[1]):
             try:
@@ -220,6 +234,12 @@ class Fetch:
     # -- the three kinds of cursor ------------------------------------------------------------------------------
 
     async def run(self, state: PollState) -> list[Found]:
+        self._last_poll = state.polled_at
+        if "{{" in self._spec.id_path:  # a parameter's column (a Dataverse table's key): read from the trigger
+            try:
+                self._id_path = render_text(self._spec.id_path, self.context())
+            except TemplateError:
+                raise PollFailed("template", retryable=False) from None
         if self._spec.cursor == "time":
             return await self._by_time(state)
         if self._spec.cursor == "token":
@@ -290,11 +310,25 @@ class Fetch:
                     return found
                 raise
             found.extend(self._found(records_of(data, spec.records_path)))
-            state.page = read_path(data, {}, spec.next_page_path) or "" if spec.next_page_path else ""
+            state.page = self._next_page(data)
             if not state.page:
                 state.cursor = read_path(data, {}, spec.cursor_path or "") or state.cursor
                 break
+        else:
+            return found  # pages left: this round goes on next time, before any new one is opened
+        if spec.reopen_after_s is not None and self._clock() - state.opened >= spec.reopen_after_s:
+            # A windowed delta runs out: a new round from now, right after the old one was read to its end.
+            state.cursor, state.page = "", ""
+            await self._establish(state)
         return found
+
+    def _next_page(self, data: Any) -> str:
+        spec = self._spec
+        if not spec.next_page_path:
+            return ""
+        if spec.more_path is not None and _member(data, spec.more_path) is not True:
+            return ""
+        return read_path(data, {}, spec.next_page_path) or ""
 
     async def _establish(self, state: PollState) -> None:
         spec = self._spec
@@ -302,14 +336,14 @@ class Fetch:
         for _ in range(spec.max_pages):
             template = spec.init_page if state.page and spec.init_page else init
             data = await self.call(template, self.context("", state.page))
-            next_page = read_path(data, {}, spec.next_page_path) if spec.next_page_path and spec.init_page else None
+            next_page = self._next_page(data) if spec.init_page else None
             if next_page:
                 state.page = next_page  # history, paged through without firing; resumed next time if cut short
                 continue
             token = read_path(data, {}, spec.init_cursor_path or spec.cursor_path or "")
             if not token:
                 raise PollFailed("answer_without_cursor", retryable=False)
-            state.cursor, state.page = token, ""
+            state.cursor, state.page, state.opened = token, "", self._clock()
             return
 
     async def _rows(self, state: PollState) -> list[Found]:
@@ -324,8 +358,8 @@ class Fetch:
     def _found(self, records: list[Any], *, rows: bool = False) -> list[Found]:
         spec, out = self._spec, []
         for record in records:
-            event_type = spec.event_type(record)
-            record_id = str(record["row"]) if rows else read_path(record, {}, spec.id_path)
+            event_type = spec.event_type(record, self._last_poll)
+            record_id = str(record["row"]) if rows else read_path(record, {}, self._id_path)
             if not event_type or not record_id:
                 continue
             body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()

@@ -2,8 +2,9 @@
 
 - ``{poll}:due`` (sorted set): pair → when it is next due. A pair joins at a slot of its own within the interval
   (``slot``: a stable hash of the pair), so thousands of pairs polled every minute do not all go at second 0.
-- ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, and for a
-  time cursor with a tie-break the id of the last record read at the cursor's time (``after``).
+- ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, for a
+  time cursor with a tie-break the id of the last record read at the cursor's time (``after``), and for a token
+  cursor when its round was opened (``opened``).
 - ``{poll:<pair>}:lease`` (SET NX PX): the one worker polling the pair. It re-reads the schedule once it holds the
   lease, so a worker that saw the pair due before another finished it does not poll it twice.
 
@@ -48,6 +49,7 @@ class PollState:
     error: str = ""
     polled_at: float = 0.0
     after: str = ""  # a time cursor's tie-break: the last record id read at the cursor's time
+    opened: float = 0.0  # when a token cursor's round was opened (a windowed delta is re-opened after a while)
 
     def to_hash(self) -> dict[Any, Any]:  # redis-py's mapping type is invariant in its keys
         return {
@@ -57,6 +59,7 @@ class PollState:
             "error": self.error,
             "polled_at": repr(self.polled_at),
             "after": self.after,
+            "opened": repr(self.opened),
         }
 
     @classmethod
@@ -72,6 +75,7 @@ class PollState:
                 text("error"),
                 float(text("polled_at") or 0),
                 text("after"),
+                float(text("opened") or 0),
             )
         except ValueError:
             return cls()  # an unreadable state starts over: the next poll establishes the cursor again, firing nothing

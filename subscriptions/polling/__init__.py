@@ -10,7 +10,20 @@ from urllib.parse import urlencode
 from subscriptions.lifecycle import usable
 from subscriptions.lifecycle_state import member_of
 from subscriptions.models import Credential, Integration, Workflow
-from subscriptions.polling import crm, google, jira, lever, microsoft, notion, quickbooks, salesforce
+from subscriptions.polling import (
+    crm,
+    dropbox,
+    dynamics,
+    google,
+    jira,
+    lever,
+    microsoft,
+    notion,
+    quickbooks,
+    salesforce,
+    sharepoint,
+    teams,
+)
 from subscriptions.polling.spec import EventRule, PollSpec
 from subscriptions.providers import builtin_spec
 from subscriptions.snapshot import Snapshot
@@ -26,6 +39,11 @@ SPECS: dict[str, dict[str, PollSpec]] = {
     **jira.SPECS,
     **lever.SPECS,
     **quickbooks.SPECS,
+    # Microsoft Graph (SharePoint, Teams), Dataverse and Dropbox.
+    **sharepoint.SPECS,
+    **teams.SPECS,
+    **dynamics.SPECS,
+    **dropbox.SPECS,
 }
 
 

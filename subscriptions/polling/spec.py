@@ -40,6 +40,14 @@ Cursor kinds:
 - ``rows``: the records are the rows of a table (a sheet's ``values``); the cursor is how many there were, and
   each row past it is new. Its id is its row number.
 
+A token cursor with ``more_path`` pages on only while that member is JSON true (Dropbox's ``has_more``: its
+``cursor`` is on every page, the last one included). With ``window`` (seconds before and after now), the first
+request may name ``poll.window_start`` and ``poll.window_end`` (``YYYY-MM-DDThh:mm:ssZ``): a delta over a time range
+(Graph's calendarView), whose links keep the range they were opened with; with ``reopen_after_s``, a token older
+than that is replaced, once the poll has read what changed, by a new round over a range from now (paged through
+without firing, as a first poll is). ``id_path`` may name a parameter (``{{trigger.idField}}``: a table's key
+column).
+
 ``events``: the first rule a record meets names its event type (``subscriptions/polled_catalog.py``); a record
 meeting none is skipped. A record's delivery id is ``<spec key>:<id>:<version>``: polled again, it is the same
 event; changed again, it is a new one.
@@ -57,8 +65,11 @@ from subscriptions.providers.spec import RequestTemplate, parse_expiry, read_pat
 class EventRule(BaseModel):
     """A record is of ``event_type`` when every condition given holds.
 
-    ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``same_time_as``: the
-    time at ``path`` is within ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record).
+    ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``exists``: ``path`` is
+    there, whatever its value (Graph's ``deleted`` facet, an object); ``same_time_as``: the time at ``path`` is within
+    ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record); ``since_last_poll``: the time
+    at ``path`` is at or after the previous poll of the pair began (created since: a record this poll is the first
+    to find, for providers whose records change moments after they are created).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,15 +78,22 @@ class EventRule(BaseModel):
     path: str | None = None
     equals: str | None = None
     true: bool = False
+    exists: bool = False
+    since_last_poll: bool = False
     same_time_as: str | None = None
     within_s: float = Field(default=1.0, ge=0)
 
-    def holds(self, record: Any) -> bool:
+    def holds(self, record: Any, last_poll: float = 0.0) -> bool:
         if self.path is None:
             return True
         if self.true:
             return _raw(record, self.path) is True
+        if self.exists:
+            return _raw(record, self.path) is not None
         value = read_path(record, {}, self.path)
+        if self.since_last_poll:
+            t = parse_expiry(value) if value else None
+            return t is not None and t >= last_poll
         if self.equals is not None and value != self.equals:
             return False
         if self.same_time_as is not None:
@@ -117,9 +135,13 @@ class PollSpec(BaseModel):
     base_url: str
     base_url_value: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
+    more_path: str | None = None  # a token cursor pages on while this is JSON true (Dropbox's has_more)
+    window: tuple[float, float] | None = None  # seconds before and after now: poll.window_start, poll.window_end
+    reopen_after_s: float | None = Field(default=None, gt=0)  # a token cursor older than this opens a new round
 
-    def event_type(self, record: Any) -> str | None:
-        return next((rule.event_type for rule in self.events if rule.holds(record)), None)
+    def event_type(self, record: Any, last_poll: float = 0.0) -> str | None:
+        """The first rule's event type; ``last_poll``: when the previous poll of the pair began (Unix seconds)."""
+        return next((rule.event_type for rule in self.events if rule.holds(record, last_poll)), None)
 
 
 def records_of(data: Any, path: str) -> list[Any]:
