@@ -56,9 +56,14 @@ class Unauthorized(PollFailed):
 
 @dataclass(frozen=True, slots=True)
 class Found:
+    """A record to store. With a spec's ``seen_ids``: ``if_new`` is its event type when the pair has not read
+    ``record_id`` before (``event_type`` when it has; either may be '': no event), which the poller decides."""
+
     event_type: str
     delivery_id: str
     body: bytes
+    record_id: str = ""
+    if_new: str = ""
 
 
 def retry_after_s(value: str, now: float) -> float:
@@ -129,6 +134,9 @@ class Fetch:
         self._clock = clock
         self._base = self._base_url()
         self._id_path = self._spec.id_path
+        self.listed: list[str] = []  # with seen_ids: the ids a first round listed, without firing
+        self.restarted = False  # a first round began in this poll: the ids kept before are stale
+        self._round = ""  # the token a poll's changes were read from
         self._last_poll = 0.0  # when the pair's previous poll began: records created since are new to this one
 
     def _base_url(self) -> str:
@@ -299,6 +307,7 @@ class Fetch:
         if not state.cursor:
             await self._establish(state)
             return []
+        self._round = state.cursor
         found: list[Found] = []
         for _ in range(spec.max_pages):
             template = spec.page if state.page and spec.page else spec.request
@@ -333,9 +342,13 @@ class Fetch:
     async def _establish(self, state: PollState) -> None:
         spec = self._spec
         init = spec.init or spec.request
+        self.restarted = self.restarted or not state.page
         for _ in range(spec.max_pages):
             template = spec.init_page if state.page and spec.init_page else init
             data = await self.call(template, self.context("", state.page))
+            if spec.seen_ids:
+                listed = (read_path(r, {}, self._id_path) for r in records_of(data, spec.records_path))
+                self.listed.extend(i for i in listed if i)
             next_page = self._next_page(data) if spec.init_page else None
             if next_page:
                 state.page = next_page  # history, paged through without firing; resumed next time if cut short
@@ -359,11 +372,17 @@ class Fetch:
         spec, out = self._spec, []
         for record in records:
             event_type = spec.event_type(record, self._last_poll)
+            if_new = spec.event_type(record, self._last_poll, new=True) if spec.seen_ids else None
             record_id = str(record["row"]) if rows else read_path(record, {}, self._id_path)
-            if not event_type or not record_id:
+            if not (event_type or if_new) or not record_id:
                 continue
             body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
             version = read_path(record, {}, spec.version_path) if spec.version_path else None
-            version = version or hashlib.sha256(body).hexdigest()[:16]
-            out.append(Found(event_type, f"poll:{spec.key}:{record_id}:{version}", body))
+            if not version:
+                # No version (a deleted row): its body, and with seen_ids the round it was read in, since such ids
+                # come back (a Dropbox path deleted, created and deleted again is two deletions).
+                salt = self._round.encode() + b"\n" if spec.seen_ids else b""
+                version = hashlib.sha256(salt + body).hexdigest()[:16]
+            delivery_id = f"poll:{spec.key}:{record_id}:{version}"  # whatever its type: a record is stored once
+            out.append(Found(event_type or "", delivery_id, body, record_id, if_new or ""))
         return out

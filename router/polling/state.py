@@ -5,14 +5,18 @@
 - ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, for a
   time cursor with a tie-break the id of the last record read at the cursor's time (``after``), and for a token
   cursor when its round was opened (``opened``).
+- ``{poll:<pair>}:seen`` (set): for specs that tell a record's first appearance (``seen_ids``), 64-bit digests of
+  the ids the pair has read, one per record the provider holds (a deleted record's id leaves it).
 - ``{poll:<pair>}:lease`` (SET NX PX): the one worker polling the pair. It re-reads the schedule once it holds the
   lease, so a worker that saw the pair due before another finished it does not poll it twice.
 
-Bounded: a pair no workflow needs any more leaves the set and its hash is deleted (``forget``); a lease expires.
+Bounded: a pair no workflow needs any more leaves the set and its hash and seen ids are deleted (``forget``); a
+lease expires.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import zlib
 from collections.abc import Mapping
@@ -32,6 +36,11 @@ return 0
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _digest(record_id: str) -> str:
+    # 64 bits: a pair holding a million ids meets a collision about once in 10^7 such pairs.
+    return hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest()
 
 
 def slot(member: str, now: float, interval_s: float) -> float:
@@ -125,7 +134,26 @@ class PollStates:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zrem(self._keys.poll_due, *members)
             for member in members:
-                pipe.delete(self._keys.poll_state(member))
+                pipe.delete(self._keys.poll_state(member), self._keys.poll_seen(member))
+            await pipe.execute()
+
+    async def known(self, member: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the pair has read before."""
+        if not ids:
+            return set()
+        flags = await self._redis.smismember(self._keys.poll_seen(member), [_digest(i) for i in ids])
+        return {i for i, flag in zip(ids, flags, strict=True) if flag}
+
+    async def remember(self, member: str, add: list[str], drop: list[str], *, restart: bool = False) -> None:
+        """Keep ``add``, forget ``drop``; ``restart``: a first round begins, and what was kept before goes."""
+        key = self._keys.poll_seen(member)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if restart:
+                pipe.delete(key)
+            for start in range(0, len(add), 1000):
+                pipe.sadd(key, *(_digest(i) for i in add[start : start + 1000]))
+            for start in range(0, len(drop), 1000):
+                pipe.srem(key, *(_digest(i) for i in drop[start : start + 1000]))
             await pipe.execute()
 
     async def lease(self, member: str, ttl_s: float) -> str | None:

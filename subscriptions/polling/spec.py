@@ -69,7 +69,8 @@ class EventRule(BaseModel):
     there, whatever its value (Graph's ``deleted`` facet, an object); ``same_time_as``: the time at ``path`` is within
     ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record); ``since_last_poll``: the time
     at ``path`` is at or after the previous poll of the pair began (created since: a record this poll is the first
-    to find, for providers whose records change moments after they are created).
+    to find, for providers whose records change moments after they are created); ``first_seen``: the pair has never
+    read the record's id (``PollSpec.seen_ids``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,10 +81,13 @@ class EventRule(BaseModel):
     true: bool = False
     exists: bool = False
     since_last_poll: bool = False
+    first_seen: bool = False
     same_time_as: str | None = None
     within_s: float = Field(default=1.0, ge=0)
 
-    def holds(self, record: Any, last_poll: float = 0.0) -> bool:
+    def holds(self, record: Any, last_poll: float = 0.0, *, new: bool = False) -> bool:
+        if self.first_seen and not new:
+            return False
         if self.path is None:
             return True
         if self.true:
@@ -138,10 +142,13 @@ class PollSpec(BaseModel):
     more_path: str | None = None  # a token cursor pages on while this is JSON true (Dropbox's has_more)
     window: tuple[float, float] | None = None  # seconds before and after now: poll.window_start, poll.window_end
     reopen_after_s: float | None = Field(default=None, gt=0)  # a token cursor older than this opens a new round
+    seen_ids: bool = False  # the pair keeps the ids it reads: rules may be ``first_seen``
+    forget_types: tuple[str, ...] = ()  # with seen_ids: records of these event types drop their ids
 
-    def event_type(self, record: Any, last_poll: float = 0.0) -> str | None:
-        """The first rule's event type; ``last_poll``: when the previous poll of the pair began (Unix seconds)."""
-        return next((rule.event_type for rule in self.events if rule.holds(record, last_poll)), None)
+    def event_type(self, record: Any, last_poll: float = 0.0, *, new: bool = False) -> str | None:
+        """The first rule's event type; ``last_poll``: when the previous poll of the pair began (Unix seconds);
+        ``new``: the pair has not read the record's id before."""
+        return next((rule.event_type for rule in self.events if rule.holds(record, last_poll, new=new)), None)
 
 
 def records_of(data: Any, path: str) -> list[Any]:

@@ -1111,3 +1111,94 @@ async def test_dynamics_without_an_organization_url_fails_and_calls_nothing() ->
         with pytest.raises(PollFailed) as failed:
             await Fetch(client, target, clock=lambda: T0).run(PollState(cursor="2026-01-01T00:00:00+00:00"))
     assert (failed.value.reason, failed.value.retryable, calls) == ("invalid_url", False, [])
+
+
+# -- Dropbox: list_folder cursors, created and updated told apart by the paths the pair has read -------------------
+
+
+def dbx_file(path: str, rev: str) -> dict[str, Any]:
+    name = path.rsplit("/", 1)[-1]
+    return {".tag": "file", "name": name, "id": f"id:{name}", "path_lower": path.lower(), "path_display": path,
+            "rev": rev, "size": 10, "server_modified": "2026-01-01T00:01:10Z"}  # fmt: skip
+
+
+def dbx_deleted(path: str) -> dict[str, Any]:
+    return {".tag": "deleted", "name": path.rsplit("/", 1)[-1], "path_lower": path.lower(), "path_display": path}
+
+
+def kinds_of(stored: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(e["event_type"], json.loads(e["body"])["path_display"]) for e in stored]
+
+
+async def test_dropbox_lists_silently_then_fires_created_updated_and_deleted_by_path(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.dropbox_page_size = 2
+    apis.dropbox_log = [dbx_file("/A.txt", "a1"), dbx_file("/b.txt", "b1"), dbx_file("/docs/c.txt", "c1")]
+    await seed_polled(seed, apis, "dropbox", ["File Created", "File Updated", "File Deleted"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert [c.path for c in apis.calls] == ["/2/files/list_folder", "/2/files/list_folder/continue"]  # 2 + 1
+    assert json.loads(apis.calls[0].body) == {"path": "", "recursive": True, "include_deleted": False, "limit": 2000}
+    assert json.loads(apis.calls[1].body) == {"cursor": "all.2"} and await events(redis) == []
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await redis.scard(KEYS.poll_seen(member)) == 3
+
+    apis.dropbox_log += [
+        dbx_file("/new.txt", "n1"),
+        dbx_file("/A.txt", "a2"),
+        dbx_deleted("/b.txt"),
+        {".tag": "folder", "name": "more", "id": "id:more", "path_lower": "/more", "path_display": "/more"},
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [json.loads(c.body) for c in apis.calls[2:]] == [{"cursor": "3.0"}, {"cursor": "3.2"}]  # has_more: on
+    assert kinds_of(await events(redis)) == [
+        ("file.created", "/new.txt"),
+        ("file.updated", "/A.txt"),
+        ("file.deleted", "/b.txt"),
+    ]
+    assert (await events(redis))[1]["delivery_id"] == "poll:dropbox:files:/a.txt:a2"
+
+    apis.dropbox_log += [dbx_file("/b.txt", "b2")]  # a file again at a deleted path: new
+    assert await tick(poller, clock) == {"polled": 1}
+    apis.dropbox_log += [dbx_deleted("/b.txt")]  # and deleted again: a second deletion, not a repeat
+    assert await tick(poller, clock) == {"polled": 1}
+    assert kinds_of(await events(redis))[3:] == [("file.created", "/b.txt"), ("file.deleted", "/b.txt")]
+    assert await redis.scard(KEYS.poll_seen(member)) == 3  # a.txt, c.txt, new.txt
+
+
+async def test_dropbox_a_poll_read_again_after_a_crash_stores_nothing_twice(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "dropbox", ["File Created"])
+    await poller.run_once()
+    await tick(poller, clock)
+    states = PollStates(redis, KEYS)
+    [member] = await states.scheduled()
+    before = await states.load(member)
+    apis.dropbox_log += [dbx_file("/new.txt", "n1")]
+    assert await tick(poller, clock) == {"polled": 1}
+    # The worker died after storing the records and keeping their paths, before the cursor moved.
+    await states.save(member, before, clock.now)
+    assert await tick(poller, clock, 0) == {"polled": 1}
+    assert json.loads(apis.calls[-1].body) == {"cursor": before.cursor}  # the same changes, read again
+    stored = await events(redis)
+    assert kinds_of(stored) == [("file.created", "/new.txt")]  # now a known path, but the same delivery id
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1
+
+
+async def test_dropbox_a_reset_cursor_lists_again_without_firing(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.dropbox_log = [dbx_file("/a.txt", "a1")]
+    await seed_polled(seed, apis, "dropbox", ["File Created", "File Updated"], params={"path": "/Team"})
+    await poller.run_once()
+    await tick(poller, clock)
+    assert json.loads(apis.calls[0].body)["path"] == "/Team"
+    apis.reset_cursors.add("1.0")
+    apis.dropbox_log += [dbx_file("/b.txt", "b1")]
+    assert await tick(poller, clock) == {"polled": 1}  # 409 reset: the cursor is dropped, nothing fires
+    assert await tick(poller, clock) == {"established": 1}  # a new listing: a.txt and b.txt, silently
+    apis.dropbox_log += [dbx_file("/b.txt", "b2"), dbx_file("/c.txt", "c1")]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert kinds_of(await events(redis)) == [("file.updated", "/b.txt"), ("file.created", "/c.txt")]
