@@ -28,7 +28,8 @@ from router.routing.worker import RoutingWorker, WorkerConfig
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
-from subscriptions.models import Credential, Integration
+from subscriptions.models import Credential, Integration, IntegrationOptions
+from subscriptions.oauth import refresh_request
 from subscriptions.polling import SPECS, Polled, desired_polls
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
@@ -1202,3 +1203,18 @@ async def test_dropbox_a_reset_cursor_lists_again_without_firing(
     apis.dropbox_log += [dbx_file("/b.txt", "b2"), dbx_file("/c.txt", "c1")]
     assert await tick(poller, clock) == {"polled": 1}
     assert kinds_of(await events(redis)) == [("file.updated", "/b.txt"), ("file.created", "/c.txt")]
+
+
+def test_dropbox_and_dynamics_tokens_are_refreshed_at_their_providers_endpoints() -> None:
+    cred = Credential(
+        id="c", project="p", user="u", integration="i",
+        values={"access_token": SecretStr("t"), "refresh_token": SecretStr("r")},
+    )  # fmt: skip
+    for kind, url in (
+        ("dropbox", "https://api.dropboxapi.com/oauth2/token"),
+        ("microsoft-dynamics-365", "https://login.microsoftonline.com/common/oauth2/v2.0/token"),
+    ):
+        integration = Integration(id="i", project="p", type=kind, options=IntegrationOptions(client_id="app"))
+        request = refresh_request(integration, cred)
+        assert request is not None and request.url == url
+        assert b"grant_type=refresh_token" in request.body and b"refresh_token=r" in request.body
