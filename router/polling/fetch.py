@@ -137,7 +137,7 @@ class Fetch:
         self.listed: list[str] = []  # with seen_ids: the ids a first round listed, without firing
         self.restarted = False  # a first round began in this poll: the ids kept before are stale
         self._round = ""  # the token a poll's changes were read from
-        self._last_poll = 0.0  # when the pair's previous poll began: records created since are new to this one
+        self._last_poll = 0.0  # where the pair's previous poll left off: records created since are new to this one
 
     def _base_url(self) -> str:
         cred, spec = self._target.credential, self._spec
@@ -242,7 +242,9 @@ class Fetch:
     # -- the three kinds of cursor ------------------------------------------------------------------------------
 
     async def run(self, state: PollState) -> list[Found]:
-        self._last_poll = state.polled_at
+        # Where the previous poll left off: a time cursor's time (the provider's own clock), else when it began.
+        since = self._time(state.cursor) if self._spec.cursor == "time" and state.cursor else None
+        self._last_poll = since if since is not None else state.polled_at
         if "{{" in self._spec.id_path:  # a parameter's column (a Dataverse table's key): read from the trigger
             try:
                 self._id_path = render_text(self._spec.id_path, self.context())

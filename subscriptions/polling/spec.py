@@ -68,8 +68,9 @@ class EventRule(BaseModel):
     ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``exists``: ``path`` is
     there, whatever its value (Graph's ``deleted`` facet, an object); ``same_time_as``: the time at ``path`` is within
     ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record); ``since_last_poll``: the time
-    at ``path`` is at or after the previous poll of the pair began (created since: a record this poll is the first
-    to find, for providers whose records change moments after they are created); ``first_seen``: the pair has never
+    at ``path`` is at or after where the previous poll of the pair left off (a time cursor's value, in the
+    provider's clock; else when that poll began): created since, a record this poll is the first to find, for
+    providers whose records change moments after they are created; ``first_seen``: the pair has never
     read the record's id (``PollSpec.seen_ids``).
     """
 
@@ -146,7 +147,7 @@ class PollSpec(BaseModel):
     forget_types: tuple[str, ...] = ()  # with seen_ids: records of these event types drop their ids
 
     def event_type(self, record: Any, last_poll: float = 0.0, *, new: bool = False) -> str | None:
-        """The first rule's event type; ``last_poll``: when the previous poll of the pair began (Unix seconds);
+        """The first rule's event type; ``last_poll``: where the previous poll of the pair left off (Unix seconds);
         ``new``: the pair has not read the record's id before."""
         return next((rule.event_type for rule in self.events if rule.holds(record, last_poll, new=new)), None)
 

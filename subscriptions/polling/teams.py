@@ -9,9 +9,10 @@ and keeps what changed since its cursor, the newest time it has read; a record r
 
 - Channel Created: channels created at or after the cursor. The team is the workflow's ``trigger_params.teamId``,
   else the credential's ``team_id``.
-- Chat Created / Chat Updated: a chat created at or after the previous poll began is created (the first poll to
-  find it; a new group chat's members are added moments after it is); any other chat whose ``lastUpdatedDateTime``
-  moved past the cursor is updated, once per ``lastUpdatedDateTime``.
+- Chat Created / Chat Updated: a chat created at or after the cursor (where the previous poll left off) is created,
+  the first poll to find it (a new group chat's members are added moments after it is, so created-equals-updated
+  would miss it); any other chat whose ``lastUpdatedDateTime`` moved past the cursor is updated, once per
+  ``lastUpdatedDateTime``.
 
 Throttling is 429 with Retry-After, as everywhere in Graph.
 """

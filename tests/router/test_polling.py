@@ -1218,3 +1218,28 @@ def test_dropbox_and_dynamics_tokens_are_refreshed_at_their_providers_endpoints(
         request = refresh_request(integration, cred)
         assert request is not None and request.url == url
         assert b"grant_type=refresh_token" in request.body and b"refresh_token=r" in request.body
+
+
+async def test_dynamics_created_is_read_against_the_cursor_in_dataverses_clock_not_the_workers(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "microsoft-dynamics-365", ["event:record.created"])
+    await poller.run_once()
+    await tick(poller, clock)  # 00:01:00
+    apis.dataverse["accounts"] = [
+        {"accountid": "a-1", "createdon": "2026-01-01T00:01:05Z", "modifiedon": "2026-01-01T00:01:05Z"}
+    ]
+    assert await tick(poller, clock) == {"polled": 1}  # 00:02:00; the cursor: 00:01:05, Dataverse's newest
+    # Dataverse's clock runs 30 s behind the worker's: a row it stamps 00:01:40 appears after the 00:02:00 poll.
+    apis.dataverse["accounts"].append(
+        {"accountid": "a-2", "createdon": "2026-01-01T00:01:40Z", "modifiedon": "2026-01-01T00:01:42Z"}
+    )
+    apis.fail(429, **{"retry-after": "45"})  # throttled first: asked again no sooner than Retry-After
+    assert await tick(poller, clock) == {"retry": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 45)
+    assert await tick(poller, clock, 45) == {"polled": 1}
+    assert [(json.loads(e["body"])["accountid"], e["event_type"]) for e in await events(redis)] == [
+        ("a-1", "record.created"),
+        ("a-2", "record.created"),
+    ]
