@@ -137,6 +137,7 @@ class Fetch:
         self.listed: list[str] = []  # with seen_ids: the ids a first round listed, without firing
         self.restarted = False  # a first round began in this poll: the ids kept before are stale
         self._round = ""  # the token a poll's changes were read from
+        self._newest = 0.0  # the newest record time (version_path) a token cursor's polls have read
         self._last_poll = 0.0  # where the pair's previous poll left off: records created since are new to this one
 
     def _base_url(self) -> str:
@@ -242,9 +243,11 @@ class Fetch:
     # -- the three kinds of cursor ------------------------------------------------------------------------------
 
     async def run(self, state: PollState) -> list[Found]:
-        # Where the previous poll left off: a time cursor's time (the provider's own clock), else when it began.
+        # Where the previous poll left off, in the provider's clock: a time cursor's time, or the newest record time
+        # a token cursor's polls have read (every record read before is no newer); else when that poll began.
         since = self._time(state.cursor) if self._spec.cursor == "time" and state.cursor else None
-        self._last_poll = since if since is not None else state.polled_at
+        self._last_poll = since if since is not None else (state.newest or state.polled_at)
+        self._newest = state.newest
         if "{{" in self._spec.id_path:  # a parameter's column (a Dataverse table's key): read from the trigger
             try:
                 self._id_path = render_text(self._spec.id_path, self.context())
@@ -320,7 +323,8 @@ class Fetch:
                     state.cursor, state.page = "", ""
                     return found
                 raise
-            found.extend(self._found(records_of(data, spec.records_path)))
+            found.extend(self._found(self._noted(records_of(data, spec.records_path))))
+            state.newest = self._newest
             state.page = self._next_page(data)
             if not state.page:
                 state.cursor = read_path(data, {}, spec.cursor_path or "") or state.cursor
@@ -348,6 +352,7 @@ class Fetch:
         for _ in range(spec.max_pages):
             template = spec.init_page if state.page and spec.init_page else init
             data = await self.call(template, self.context("", state.page))
+            state.newest = self._newest = max([self._newest, *self._versions(records_of(data, spec.records_path))])
             if spec.seen_ids:
                 listed = (read_path(r, {}, self._id_path) for r in records_of(data, spec.records_path))
                 self.listed.extend(i for i in listed if i)
@@ -369,6 +374,14 @@ class Fetch:
         if seen is None or len(rows) <= seen:  # the first poll, or rows were removed: nothing new to fire
             return []
         return self._found([{"row": n + 1, "values": row} for n, row in enumerate(rows) if n >= seen], rows=True)
+
+    def _versions(self, records: list[Any]) -> list[float]:
+        values = (read_path(r, {}, self._spec.version_path) for r in records) if self._spec.version_path else ()
+        return [t for t in (time_of(v) for v in values if v) if t is not None]
+
+    def _noted(self, records: list[Any]) -> list[Any]:
+        self._newest = max([self._newest, *self._versions(records)])
+        return records
 
     def _found(self, records: list[Any], *, rows: bool = False) -> list[Found]:
         spec, out = self._spec, []

@@ -4,7 +4,7 @@
   (``slot``: a stable hash of the pair), so thousands of pairs polled every minute do not all go at second 0.
 - ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, for a
   time cursor with a tie-break the id of the last record read at the cursor's time (``after``), and for a token
-  cursor when its round was opened (``opened``).
+  cursor when its round was opened (``opened``) and the newest record time read (``newest``).
 - ``{poll:<pair>}:seen`` (set): for specs that tell a record's first appearance (``seen_ids``), 64-bit digests of
   the ids the pair has read, one per record the provider holds (a deleted record's id leaves it).
 - ``{poll:<pair>}:lease`` (SET NX PX): the one worker polling the pair. It re-reads the schedule once it holds the
@@ -59,6 +59,7 @@ class PollState:
     polled_at: float = 0.0
     after: str = ""  # a time cursor's tie-break: the last record id read at the cursor's time
     opened: float = 0.0  # when a token cursor's round was opened (a windowed delta is re-opened after a while)
+    newest: float = 0.0  # the newest record time a token cursor's polls have read, in the provider's clock
 
     def to_hash(self) -> dict[Any, Any]:  # redis-py's mapping type is invariant in its keys
         return {
@@ -69,6 +70,7 @@ class PollState:
             "polled_at": repr(self.polled_at),
             "after": self.after,
             "opened": repr(self.opened),
+            "newest": repr(self.newest),
         }
 
     @classmethod
@@ -85,6 +87,7 @@ class PollState:
                 float(text("polled_at") or 0),
                 text("after"),
                 float(text("opened") or 0),
+                float(text("newest") or 0),
             )
         except ValueError:
             return cls()  # an unreadable state starts over: the next poll establishes the cursor again, firing nothing

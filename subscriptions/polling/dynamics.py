@@ -14,7 +14,7 @@ asks for rows with ``modifiedon ge <cursor>``, oldest first, and pages on while 
 is the newest ``modifiedon`` read, asked again with ``ge`` (a row read twice is stored once per ``modifiedon``).
 
 The platform names no Dynamics 365 CRM trigger, so workflows take ``*`` or ``event:record.created`` /
-``event:record.updated``. A row created at or after the cursor (where the previous poll left off, in Dataverse's
+``event:record.updated``. A row created after the cursor (where the previous poll left off, in Dataverse's
 clock) is created, the first poll to find it (plug-ins and flows often change a row moments after it is created,
 so created-equals-modified would miss it); any other is updated.
 """

@@ -15,10 +15,11 @@ answers the events of a time range (single instances, and each occurrence and ex
 do, removed ones as ``@removed`` rows; its links keep the range of the first request. The range is one day back to
 365 days ahead of when the round was opened, and 30 days on a new round opens from then (the old one read to its
 end first, the new one paged through without firing), so the range always reaches 335 days ahead. An event is
-Event Created when it was created at or after the previous poll began (``createdDateTime``): the first poll to
-find it. Any other row with a ``lastModifiedDateTime`` is Event Updated, once per ``lastModifiedDateTime`` (its
-delivery id's version). Outlook often changes an event moments after creating it (a meeting link, a response), so
-created-equals-modified would miss new events; reading ``createdDateTime`` against the poll does not. A recurring
+Event Created when its ``createdDateTime`` is after the newest ``lastModifiedDateTime`` the pair's polls have read
+(both Graph's clock; before any, when the previous poll began): no event read before was created that late, so this
+poll is the first to find it. Any other row with a ``lastModifiedDateTime`` is Event Updated, once per
+``lastModifiedDateTime`` (its delivery id's version). Outlook often changes an event moments after creating it (a
+meeting link, a response), so created-equals-modified would miss new events; this rule does not. A recurring
 series fires once per occurrence within the range, as the calendar view lists them.
 """
 

@@ -9,9 +9,10 @@ first request answers no items and a delta link from now, so a first poll reads 
 The site and list come from the workflow's ``trigger_params`` (``siteId``, ``listId``: Graph's ids, or a list's
 title), else from the credential's ``site_id`` and ``list_id``, the values its Graph subscription names.
 
-- Item Created / Item Updated: the list's items. An item created at or after the previous poll began is created
-  (the first poll to find it: SharePoint sets an item's fields moments after creating it, so created-equals-modified
-  would miss it); any other is updated, once per ``lastModifiedDateTime``.
+- Item Created / Item Updated: the list's items. An item created after the newest ``lastModifiedDateTime`` the
+  pair's polls have read (before any, when the previous poll began) is created, the first poll to find it
+  (SharePoint sets an item's fields moments after creating it, so created-equals-modified would miss it); any other
+  is updated, once per ``lastModifiedDateTime``.
 - Page Modified: the items of the site's pages library (``pagesList``, "Site Pages" by default): a page created,
   edited or published is modified, once per ``lastModifiedDateTime``.
 - File Deleted: the site drive's items with a ``deleted`` facet (Graph does not always say whether a removed item

@@ -68,10 +68,11 @@ class EventRule(BaseModel):
     ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``exists``: ``path`` is
     there, whatever its value (Graph's ``deleted`` facet, an object); ``same_time_as``: the time at ``path`` is within
     ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record); ``since_last_poll``: the time
-    at ``path`` is at or after where the previous poll of the pair left off (a time cursor's value, in the
-    provider's clock; else when that poll began): created since, a record this poll is the first to find, for
-    providers whose records change moments after they are created; ``first_seen``: the pair has never
-    read the record's id (``PollSpec.seen_ids``).
+    at ``path`` is after where the previous polls of the pair left off, in the provider's clock (a time cursor's
+    value, or the newest ``version_path`` time a token cursor's polls have read; before any, when the previous poll
+    began): no record read before was created that late, so this poll is the first to find it (for providers whose
+    records change moments after they are created: created-equals-modified would miss them); ``first_seen``: the
+    pair has never read the record's id (``PollSpec.seen_ids``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -98,7 +99,7 @@ class EventRule(BaseModel):
         value = read_path(record, {}, self.path)
         if self.since_last_poll:
             t = parse_expiry(value) if value else None
-            return t is not None and t >= last_poll
+            return t is not None and t > last_poll
         if self.equals is not None and value != self.equals:
             return False
         if self.same_time_as is not None:

@@ -7,9 +7,9 @@ message's time, descending; no filter on ``lastUpdatedDateTime``, the time a cha
 changed). Neither list has a delta, so each poll pages through the list (at most ``max_pages`` pages: 500 chats)
 and keeps what changed since its cursor, the newest time it has read; a record read again is the same delivery.
 
-- Channel Created: channels created at or after the cursor. The team is the workflow's ``trigger_params.teamId``,
-  else the credential's ``team_id``.
-- Chat Created / Chat Updated: a chat created at or after the cursor (where the previous poll left off) is created,
+- Channel Created: channels created at or after the cursor (one read again at the cursor is stored once). The
+  team is the workflow's ``trigger_params.teamId``, else the credential's ``team_id``.
+- Chat Created / Chat Updated: a chat created after the cursor (where the previous poll left off) is created,
   the first poll to find it (a new group chat's members are added moments after it is, so created-equals-updated
   would miss it); any other chat whose ``lastUpdatedDateTime`` moved past the cursor is updated, once per
   ``lastUpdatedDateTime``.

@@ -906,12 +906,16 @@ async def test_outlook_events_page_through_the_window_silently_then_fire_created
     ]
     assert stored[0]["delivery_id"] == f"poll:outlook:events:AAMkE-100:{graph_time(75)}"
 
-    log.append(calendar_event(100, 70, 150))  # changed again: created before this poll's predecessor began
+    log.append(calendar_event(100, 70, 150))  # changed again: created before the newest time read (00:01:20)
+    # Graph's clock runs behind the worker's: stamped 00:01:40, the event appears after the 00:02:00 poll. Created
+    # after everything read before, in Graph's clock: new, whatever the worker's clock said.
+    log.append(calendar_event(101, 100, 100))
     assert await tick(poller, clock) == {"polled": 1}
     assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)][2:] == [
-        ("event.updated", "AAMkE-100")
+        ("event.updated", "AAMkE-100"),
+        ("event.created", "AAMkE-101"),
     ]
-    assert await tick(poller, clock) == {"polled": 1} and len(await events(redis)) == 3
+    assert await tick(poller, clock) == {"polled": 1} and len(await events(redis)) == 4
 
 
 async def test_outlook_events_open_a_new_window_after_30_days_without_firing_history(
@@ -1242,4 +1246,13 @@ async def test_dynamics_created_is_read_against_the_cursor_in_dataverses_clock_n
     assert [(json.loads(e["body"])["accountid"], e["event_type"]) for e in await events(redis)] == [
         ("a-1", "record.created"),
         ("a-2", "record.created"),
+    ]
+    rows = apis.dataverse["accounts"]
+    rows.append({"accountid": "a-3", "createdon": "2026-01-01T00:03:50Z", "modifiedon": "2026-01-01T00:03:50Z"})
+    assert await tick(poller, clock) == {"polled": 1}  # the cursor: 00:03:50, a-3's creation
+    rows[2] = {**rows[2], "modifiedon": "2026-01-01T00:04:30Z"}  # edited after the poll that found it
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [(json.loads(e["body"])["accountid"], e["event_type"]) for e in await events(redis)][2:] == [
+        ("a-3", "record.created"),
+        ("a-3", "record.updated"),
     ]
