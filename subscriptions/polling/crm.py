@@ -75,7 +75,7 @@ def _outreach(resource: str) -> PollSpec:
         "{{api.base}}/api/v2/" + resource + "?filter%5BupdatedAt%5D={{poll.cursor}}..inf&sort=updatedAt"
         "&page%5Bsize%5D=100"
     )
-    singular = resource.removesuffix("s")
+    singular = {"opportunities": "opportunity"}.get(resource, resource.removesuffix("s"))  # the catalog's names
     return PollSpec(
         key=f"outreach:{resource}",
         cursor="time",
