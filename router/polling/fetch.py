@@ -376,7 +376,11 @@ class Fetch:
         return self._found([{"row": n + 1, "values": row} for n, row in enumerate(rows) if n >= seen], rows=True)
 
     def _versions(self, records: list[Any]) -> list[float]:
-        values = (read_path(r, {}, self._spec.version_path) for r in records) if self._spec.version_path else ()
+        """The record times a ``since_last_poll`` rule reads against (none for specs without one)."""
+        spec = self._spec
+        if not spec.version_path or not any(rule.since_last_poll for rule in spec.events):
+            return []
+        values = (read_path(r, {}, spec.version_path) for r in records)
         return [t for t in (time_of(v) for v in values if v) if t is not None]
 
     def _noted(self, records: list[Any]) -> list[Any]:
