@@ -30,7 +30,8 @@ from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
 from subscriptions.models import Credential, Integration, IntegrationOptions
 from subscriptions.oauth import refresh_request
-from subscriptions.polling import SPECS, Polled, desired_polls
+from subscriptions.polling import SPECS, EventRule, Polled, PollSpec, desired_polls
+from subscriptions.providers.spec import RequestTemplate
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.clock import Clock
@@ -1256,3 +1257,49 @@ async def test_dynamics_created_is_read_against_the_cursor_in_dataverses_clock_n
         ("a-3", "record.created"),
         ("a-3", "record.updated"),
     ]
+
+
+# -- more_path: one meaning for every token cursor (Marketo's moreResult, Dropbox's has_more) ----------------------
+
+
+@pytest.mark.parametrize("flag", [False, "true", 1, None])
+async def test_more_path_pages_on_only_while_the_member_is_json_true(flag: Any) -> None:
+    def get(url: str) -> RequestTemplate:
+        return RequestTemplate(method="GET", url=url)
+
+    spec = PollSpec(
+        key="api:changes",
+        cursor="token",
+        init=get("{{api.base}}/list"),
+        init_page=get("{{api.base}}/list?page={{poll.page}}"),
+        request=get("{{api.base}}/changes?token={{poll.cursor}}"),
+        page=get("{{api.base}}/changes?token={{poll.page}}"),
+        records_path="items",
+        cursor_path="token",
+        next_page_path="token",  # on every page, the last one included
+        more_path="paging.more",
+        events=(EventRule(event_type="item.changed"),),
+        base_url="https://api.example.com",
+    )
+    target = Polled(
+        Credential(id="c", project="p", user="u", integration="i", values={}),
+        Integration(id="i", project="p", type="custom.example"),
+        spec,
+    )
+    asked: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.url.path}?{request.url.query.decode()}")
+        n = len(asked)
+        more = True if n in (1, 4) else flag  # a first round's first page and the second poll's say more
+        return httpx.Response(200, json={"items": [{"id": str(n)}], "token": f"t{n}", "paging": {"more": more}})
+
+    state = PollState()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+        assert await Fetch(client, target, clock=lambda: T0).run(state) == []  # the first round: no events
+        assert (asked, state.cursor) == (["/list?", "/list?page=t1"], "t2")  # its second page: the last
+        found = await Fetch(client, target, clock=lambda: T0).run(state)
+        assert (asked[2:], state.cursor) == (["/changes?token=t2"], "t3")  # a page not saying more: the last
+        assert [f.event_type for f in found] == ["item.changed"]
+        await Fetch(client, target, clock=lambda: T0).run(state)
+    assert (asked[3:], state.cursor) == (["/changes?token=t3", "/changes?token=t4"], "t5")
