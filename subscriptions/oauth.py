@@ -48,6 +48,8 @@ TOKEN_URLS: dict[str, str] = {
     "microsoft-teams": _MICROSOFT,
     "sharepoint": _MICROSOFT,
     "onedrive": _MICROSOFT,
+    "microsoft-dynamics-365": _MICROSOFT,
+    "dropbox": "https://api.dropboxapi.com/oauth2/token",  # short-lived tokens (4 h) and a refresh_token
 }
 BASIC_AUTH: frozenset[str] = frozenset({"pipedrive"})  # client credentials in Authorization: Basic, not the body
 # Types whose tokens come from a client_credentials grant, and the credential value naming their identity service.

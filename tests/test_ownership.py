@@ -47,6 +47,7 @@ FAMILY_OWNERS = {
     "poll_due": {"polling/state.py"},
     "poll_state": {"polling/state.py"},
     "poll_lease": {"polling/state.py"},
+    "poll_seen": {"polling/state.py"},
     "schedule_due": {"polling/schedules.py"},
     "run_report": {"history/runs.py"},
     "stats": {"history/stats.py"},

@@ -56,9 +56,14 @@ class Unauthorized(PollFailed):
 
 @dataclass(frozen=True, slots=True)
 class Found:
+    """A record to store. With a spec's ``seen_ids``: ``if_new`` is its event type when the pair has not read
+    ``record_id`` before (``event_type`` when it has; either may be '': no event), which the poller decides."""
+
     event_type: str
     delivery_id: str
     body: bytes
+    record_id: str = ""
+    if_new: str = ""
 
 
 def retry_after_s(value: str, now: float) -> float:
@@ -83,6 +88,10 @@ def _utc(t: float | None, form: str) -> str | None:
 
 def _iso_z(value: str) -> str:
     return _utc(time_of(value), "%Y-%m-%dT%H:%M:%SZ") or value
+
+
+def _z(t: float) -> str:
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _minutes_since(cursor: str, now: float) -> int:
@@ -158,6 +167,12 @@ class Fetch:
         self._spec: PollSpec = target.spec
         self._clock = clock
         self._base = self._base_url()
+        self._id_path = self._spec.id_path
+        self.listed: list[str] = []  # with seen_ids: the ids a first round listed, without firing
+        self.restarted = False  # a first round began in this poll: the ids kept before are stale
+        self._round = ""  # the token a poll's changes were read from
+        self._newest = 0.0  # the newest record time (version_path) a token cursor's polls have read
+        self._last_poll = 0.0  # where the pair's previous poll left off: records created since are new to this one
 
     def _base_url(self) -> str:
         cred, spec = self._target.credential, self._spec
@@ -194,6 +209,10 @@ class Fetch:
             "poll.page_link": self._link(page),
             "poll.cursor_link": self._link(cursor),
         }
+        if self._spec.window is not None:
+            now = self._clock()
+            ctx["poll.window_start"] = _z(now - self._spec.window[0])
+            ctx["poll.window_end"] = _z(now + self._spec.window[1])
         # Plain parameters first: a query parameter may name another one (``{{trigger.object}}``).
         for name, value in sorted(self._spec.params.items(), key=lambda item: "{{" in item[1]):
             try:
@@ -272,6 +291,16 @@ class Fetch:
     # -- the three kinds of cursor ------------------------------------------------------------------------------
 
     async def run(self, state: PollState) -> list[Found]:
+        # Where the previous poll left off, in the provider's clock: a time cursor's time, or the newest record time
+        # a token cursor's polls have read (every record read before is no newer); else when that poll began.
+        since = self._time(state.cursor) if self._spec.cursor == "time" and state.cursor else None
+        self._last_poll = since if since is not None else (state.newest or state.polled_at)
+        self._newest = state.newest
+        if "{{" in self._spec.id_path:  # a parameter's column (a Dataverse table's key): read from the trigger
+            try:
+                self._id_path = render_text(self._spec.id_path, self.context())
+            except TemplateError:
+                raise PollFailed("template", retryable=False) from None
         if self._spec.cursor == "time":
             return await self._by_time(state)
         if self._spec.cursor == "token":
@@ -361,6 +390,7 @@ class Fetch:
         if not state.cursor:
             await self._establish(state)
             return []
+        self._round = state.cursor
         found: list[Found] = []
         for _ in range(spec.max_pages):
             template = spec.page if state.page and spec.page else spec.request
@@ -371,28 +401,47 @@ class Fetch:
                     state.cursor, state.page = "", ""
                     return found
                 raise
-            found.extend(self._found(records_of(data, spec.records_path)))
-            more = spec.more_path is None or _raw(data, spec.more_path) is True
-            state.page = read_path(data, {}, spec.next_page_path) or "" if spec.next_page_path and more else ""
+            found.extend(self._found(self._noted(records_of(data, spec.records_path))))
+            state.newest = self._newest
+            state.page = self._next_page(data)
             if not state.page:
                 state.cursor = read_path(data, {}, spec.cursor_path or "") or state.cursor
                 break
+        else:
+            return found  # pages left: this round goes on next time, before any new one is opened
+        if spec.reopen_after_s is not None and self._clock() - state.opened >= spec.reopen_after_s:
+            # A windowed delta runs out: a new round from now, right after the old one was read to its end.
+            state.cursor, state.page = "", ""
+            await self._establish(state)
         return found
+
+    def _next_page(self, data: Any) -> str:
+        spec = self._spec
+        if not spec.next_page_path:
+            return ""
+        if spec.more_path is not None and _raw(data, spec.more_path) is not True:
+            return ""
+        return read_path(data, {}, spec.next_page_path) or ""
 
     async def _establish(self, state: PollState) -> None:
         spec = self._spec
         init = spec.init or spec.request
+        self.restarted = self.restarted or not state.page
         for _ in range(spec.max_pages):
             template = spec.init_page if state.page and spec.init_page else init
             data = await self.call(template, self.context("", state.page))
-            next_page = read_path(data, {}, spec.next_page_path) if spec.next_page_path and spec.init_page else None
+            state.newest = self._newest = max([self._newest, *self._versions(records_of(data, spec.records_path))])
+            if spec.seen_ids:
+                listed = (read_path(r, {}, self._id_path) for r in records_of(data, spec.records_path))
+                self.listed.extend(i for i in listed if i)
+            next_page = self._next_page(data) if spec.init_page else None
             if next_page:
                 state.page = next_page  # history, paged through without firing; resumed next time if cut short
                 continue
             token = read_path(data, {}, spec.init_cursor_path or spec.cursor_path or "")
             if not token:
                 raise PollFailed("answer_without_cursor", retryable=False)
-            state.cursor, state.page = token, ""
+            state.cursor, state.page, state.opened = token, "", self._clock()
             return
 
     async def _rows(self, state: PollState) -> list[Found]:
@@ -404,15 +453,35 @@ class Fetch:
             return []
         return self._found([{"row": n + 1, "values": row} for n, row in enumerate(rows) if n >= seen], rows=True)
 
+    def _versions(self, records: list[Any]) -> list[float]:
+        """The record times a ``since_last_poll`` rule reads against (none for specs without one)."""
+        spec = self._spec
+        if not spec.version_path or not any(rule.since_last_poll for rule in spec.events):
+            return []
+        values = (read_path(r, {}, spec.version_path) for r in records)
+        return [t for t in (time_of(v) for v in values if v) if t is not None]
+
+    def _noted(self, records: list[Any]) -> list[Any]:
+        self._newest = max([self._newest, *self._versions(records)])
+        return records
+
     def _found(self, records: list[Any], *, rows: bool = False) -> list[Found]:
         spec, out = self._spec, []
         for record in records:
-            event_type = spec.event_type(record)
-            record_id = str(record["row"]) if rows else read_path(record, {}, spec.id_path)
-            if not event_type or not record_id:
+            event_type = spec.event_type(record, self._last_poll)
+            if_new = spec.event_type(record, self._last_poll, new=True) if spec.seen_ids else None
+            record_id = str(record["row"]) if rows else read_path(record, {}, self._id_path)
+            if not (event_type or if_new) or not record_id:
                 continue
             body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
             version = read_path(record, {}, spec.version_path) if spec.version_path else None
-            version = "first" if spec.once_per_record else version or hashlib.sha256(body).hexdigest()[:16]
-            out.append(Found(event_type, f"poll:{spec.key}:{record_id}:{version}", body))
+            if spec.once_per_record:
+                version = "first"
+            elif not version:
+                # No version (a deleted row): its body, and with seen_ids the round it was read in, since such ids
+                # come back (a Dropbox path deleted, created and deleted again is two deletions).
+                salt = self._round.encode() + b"\n" if spec.seen_ids else b""
+                version = hashlib.sha256(salt + body).hexdigest()[:16]
+            delivery_id = f"poll:{spec.key}:{record_id}:{version}"  # whatever its type: a record is stored once
+            out.append(Found(event_type or "", delivery_id, body, record_id, if_new or ""))
         return out

@@ -133,39 +133,66 @@ class Poller:
         state = dataclasses.replace(before)
         try:
             async with asyncio.timeout(self._config.poll_budget_s):
-                found = await self._fetch(target, state)
+                found, fetch = await self._fetch(target, state)
         except PollFailed as exc:
             return await self._failed(member, target, before, exc)
         except TimeoutError:
             return await self._failed(member, target, before, PollFailed("timeout", retryable=True))
-        await self._append(target, found)  # first: a cursor never moves past records not stored
+        if target.spec.seen_ids:
+            found = await self._first_seen(member, target, found, fetch)
+        else:
+            await self._append(target, found)  # first: a cursor never moves past records not stored
         state.attempts, state.error, state.polled_at = 0, "", now
         await self._states.save(member, state, slot(member, now, target.integration.options.poll_interval_s))
         return "polled" if found or before.cursor else "established"
 
-    async def _fetch(self, target: Polled, state: PollState) -> list[Found]:
+    async def _first_seen(self, member: str, target: Polled, found: list[Found], fetch: Fetch) -> list[Found]:
+        """Each record's event type by whether the pair read its id before; stored, then its id kept (or dropped):
+        a poll that dies in between reads the records again under the same delivery ids, stored once."""
+        forget = set(target.spec.forget_types)
+        known = await self._states.known(member, list(dict.fromkeys(f.record_id for f in found)))
+        typed: list[Found] = []
+        for record in found:
+            kind = record.event_type if record.record_id in known else record.if_new
+            if kind in forget:
+                known.discard(record.record_id)
+            else:
+                known.add(record.record_id)  # read once in this poll: known to the rest of it
+            if kind:
+                typed.append(dataclasses.replace(record, event_type=kind))
+        await self._append(target, typed)
+        gone = {r.record_id: r.event_type in forget for r in typed}
+        await self._states.remember(
+            member,
+            [*fetch.listed, *(i for i, deleted in gone.items() if not deleted)],
+            [i for i, deleted in gone.items() if deleted],
+            restart=fetch.restarted,
+        )
+        return typed
+
+    async def _fetch(self, target: Polled, state: PollState) -> tuple[list[Found], Fetch]:
         # A token about to expire is refreshed first; a 401 gets one refresh and one more try.
         refreshable = can_refresh(target.credential, target.integration)
         if self._tokens is not None and refreshable and expiring(target.credential, self._clock()):
             fresh = await self._tokens.refresh(target.integration, target.credential)
             target = Polled(fresh, target.integration, target.spec)
         before = dataclasses.replace(state)
+        fetch = Fetch(self._http, target, clock=self._clock, max_bytes=self._config.max_answer_bytes)
         try:
-            return await Fetch(self._http, target, clock=self._clock, max_bytes=self._config.max_answer_bytes).run(
-                state
-            )
+            return await fetch.run(state), fetch
         except Unauthorized:
             if self._tokens is None or not can_refresh(target.credential, target.integration):
                 raise
         fresh = await self._tokens.refresh(target.integration, target.credential)
         for field in dataclasses.fields(PollState):
             setattr(state, field.name, getattr(before, field.name))
-        return await Fetch(
+        fetch = Fetch(
             self._http,
             Polled(fresh, target.integration, target.spec),
             clock=self._clock,
             max_bytes=self._config.max_answer_bytes,
-        ).run(state)
+        )
+        return await fetch.run(state), fetch
 
     async def _failed(self, member: str, target: Polled, state: PollState, exc: PollFailed) -> str:
         now = self._clock()

@@ -2,16 +2,21 @@
 
 - ``{poll}:due`` (sorted set): pair → when it is next due. A pair joins at a slot of its own within the interval
   (``slot``: a stable hash of the pair), so thousands of pairs polled every minute do not all go at second 0.
-- ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, and for a
-  time cursor with a tie-break the id of the last record read at the cursor's time (``after``).
+- ``{poll:<pair>}:state`` (hash): cursor, page token, consecutive failures, last error, last poll time, for a
+  time cursor with a tie-break the id of the last record read at the cursor's time (``after``), and for a token
+  cursor when its round was opened (``opened``) and the newest record time read (``newest``).
+- ``{poll:<pair>}:seen`` (set): for specs that tell a record's first appearance (``seen_ids``), 64-bit digests of
+  the ids the pair has read, one per record the provider holds (a deleted record's id leaves it).
 - ``{poll:<pair>}:lease`` (SET NX PX): the one worker polling the pair. It re-reads the schedule once it holds the
   lease, so a worker that saw the pair due before another finished it does not poll it twice.
 
-Bounded: a pair no workflow needs any more leaves the set and its hash is deleted (``forget``); a lease expires.
+Bounded: a pair no workflow needs any more leaves the set and its hash and seen ids are deleted (``forget``); a
+lease expires.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import zlib
 from collections.abc import Mapping
@@ -33,6 +38,11 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _digest(record_id: str) -> str:
+    # 64 bits: a pair holding a million ids meets a collision about once in 10^7 such pairs.
+    return hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest()
+
+
 def slot(member: str, now: float, interval_s: float) -> float:
     """The pair's next due time after ``now``: its own offset within every interval, from a stable hash."""
     offset = (zlib.crc32(member.encode()) / 2**32) * interval_s
@@ -48,6 +58,8 @@ class PollState:
     error: str = ""
     polled_at: float = 0.0
     after: str = ""  # a time cursor's tie-break: the last record id read at the cursor's time
+    opened: float = 0.0  # when a token cursor's round was opened (a windowed delta is re-opened after a while)
+    newest: float = 0.0  # the newest record time a token cursor's polls have read, in the provider's clock
 
     def to_hash(self) -> dict[Any, Any]:  # redis-py's mapping type is invariant in its keys
         return {
@@ -57,6 +69,8 @@ class PollState:
             "error": self.error,
             "polled_at": repr(self.polled_at),
             "after": self.after,
+            "opened": repr(self.opened),
+            "newest": repr(self.newest),
         }
 
     @classmethod
@@ -72,6 +86,8 @@ class PollState:
                 text("error"),
                 float(text("polled_at") or 0),
                 text("after"),
+                float(text("opened") or 0),
+                float(text("newest") or 0),
             )
         except ValueError:
             return cls()  # an unreadable state starts over: the next poll establishes the cursor again, firing nothing
@@ -121,7 +137,26 @@ class PollStates:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zrem(self._keys.poll_due, *members)
             for member in members:
-                pipe.delete(self._keys.poll_state(member))
+                pipe.delete(self._keys.poll_state(member), self._keys.poll_seen(member))
+            await pipe.execute()
+
+    async def known(self, member: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the pair has read before."""
+        if not ids:
+            return set()
+        flags = await self._redis.smismember(self._keys.poll_seen(member), [_digest(i) for i in ids])
+        return {i for i, flag in zip(ids, flags, strict=True) if flag}
+
+    async def remember(self, member: str, add: list[str], drop: list[str], *, restart: bool = False) -> None:
+        """Keep ``add``, forget ``drop``; ``restart``: a first round begins, and what was kept before goes."""
+        key = self._keys.poll_seen(member)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if restart:
+                pipe.delete(key)
+            for start in range(0, len(add), 1000):
+                pipe.sadd(key, *(_digest(i) for i in add[start : start + 1000]))
+            for start in range(0, len(drop), 1000):
+                pipe.srem(key, *(_digest(i) for i in drop[start : start + 1000]))
             await pipe.execute()
 
     async def lease(self, member: str, ttl_s: float) -> str | None:

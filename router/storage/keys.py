@@ -242,6 +242,10 @@ class Keys:
         """Marker (SET NX with a TTL) held by the one worker polling a pair."""
         return f"{self.prefix}:{{poll:{_bounded(member)}}}:lease"
 
+    def poll_seen(self, member: str) -> str:
+        """Set: digests of the record ids a pair has read, for specs that tell a record's first appearance."""
+        return f"{self.prefix}:{{poll:{_bounded(member)}}}:seen"
+
     @property
     def schedule_due(self) -> str:
         """Sorted set: every (Scheduler workflow, time zone, schedule) → its next tick (unix s)."""

@@ -10,7 +10,20 @@ from urllib.parse import urlencode
 from subscriptions.lifecycle import usable
 from subscriptions.lifecycle_state import member_of
 from subscriptions.models import Credential, Integration, Workflow
-from subscriptions.polling import crm, google, jira, lever, microsoft, notion, quickbooks, salesforce
+from subscriptions.polling import (
+    crm,
+    dropbox,
+    dynamics,
+    google,
+    jira,
+    lever,
+    microsoft,
+    notion,
+    quickbooks,
+    salesforce,
+    sharepoint,
+    teams,
+)
 from subscriptions.polling.marketo import SPECS as MARKETO_SPECS
 from subscriptions.polling.pardot import SPECS as PARDOT_SPECS
 from subscriptions.polling.spec import EventRule, PollSpec
@@ -29,6 +42,11 @@ SPECS: dict[str, dict[str, PollSpec]] = {
     **jira.SPECS,
     **lever.SPECS,
     **quickbooks.SPECS,
+    # Microsoft Graph (SharePoint, Teams), Dataverse and Dropbox.
+    **sharepoint.SPECS,
+    **teams.SPECS,
+    **dynamics.SPECS,
+    **dropbox.SPECS,
 }
 # Xero, Pardot, Marketo; Jira's comments and projects and Lever's postings are in their modules' tables.
 SPECS |= {**XERO_SPECS, **PARDOT_SPECS, **MARKETO_SPECS}

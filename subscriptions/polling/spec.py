@@ -42,11 +42,20 @@ Cursor kinds:
 - ``token``: the provider hands out a sync token (Google Calendar's ``nextSyncToken``, Drive's
   ``newStartPageToken``). The first poll runs ``init`` (paging with ``init_page``) and keeps the token it ends
   with (at ``init_cursor_path``), firing nothing; later polls run ``request`` and ``page`` while
-  ``next_page_path`` answers (and, with ``more_path``, while that is true: Marketo's ``moreResult``), and keep the
-  token ``cursor_path`` names on the last page. An answer in ``reset_statuses`` (Calendar's 410 Gone) drops the
-  token: the next poll starts over, again without firing on history.
+  ``next_page_path`` answers, and keep the token ``cursor_path`` names on the last page. An answer in
+  ``reset_statuses`` (Calendar's 410 Gone) drops the token: the next poll starts over, again without firing on
+  history.
 - ``rows``: the records are the rows of a table (a sheet's ``values``); the cursor is how many there were, and
   each row past it is new. Its id is its row number.
+
+A token cursor with ``more_path`` pages on (its polls, and a first poll's ``init_page``) only while that member
+is JSON true, for providers whose next page token is on every page, the last one included (Marketo's
+``moreResult`` beside ``nextPageToken``, Dropbox's ``has_more`` beside ``cursor``). With ``window`` (seconds before
+and after now), the first request may name ``poll.window_start`` and ``poll.window_end``
+(``YYYY-MM-DDThh:mm:ssZ``): a delta over a time range (Graph's calendarView), whose links keep the range they were
+opened with; with ``reopen_after_s``, a token older than that is replaced, once the poll has read what changed, by
+a new round over a range from now (paged through without firing, as a first poll is). ``id_path`` may name a
+parameter (``{{trigger.idField}}``: a table's key column).
 
 ``events``: the first rule a record meets names its event type (``subscriptions/polled_catalog.py``); a record
 meeting none is skipped. A record's delivery id is ``<spec key>:<id>:<version>``: polled again, it is the same
@@ -70,8 +79,14 @@ from subscriptions.providers.spec import RequestTemplate, parse_expiry, read_pat
 class EventRule(BaseModel):
     """A record is of ``event_type`` when every condition given holds.
 
-    ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``same_time_as``: the
-    time at ``path`` is within ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record).
+    ``path`` ``equals`` a value (``status`` = ``cancelled``); ``true``: ``path`` is JSON true; ``exists``: ``path`` is
+    there, whatever its value (Graph's ``deleted`` facet, an object); ``same_time_as``: the time at ``path`` is within
+    ``within_s`` of the one at ``same_time_as`` (created = last modified: a new record); ``since_last_poll``: the time
+    at ``path`` is after where the previous polls of the pair left off, in the provider's clock (a time cursor's
+    value, or the newest ``version_path`` time a token cursor's polls have read; before any, when the previous poll
+    began): no record read before was created that late, so this poll is the first to find it (for providers whose
+    records change moments after they are created: created-equals-modified would miss them); ``first_seen``: the
+    pair has never read the record's id (``PollSpec.seen_ids``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,15 +95,25 @@ class EventRule(BaseModel):
     path: str | None = None
     equals: str | None = None
     true: bool = False
+    exists: bool = False
+    since_last_poll: bool = False
+    first_seen: bool = False
     same_time_as: str | None = None
     within_s: float = Field(default=1.0, ge=0)
 
-    def holds(self, record: Any) -> bool:
+    def holds(self, record: Any, last_poll: float = 0.0, *, new: bool = False) -> bool:
+        if self.first_seen and not new:
+            return False
         if self.path is None:
             return True
         if self.true:
             return _raw(record, self.path) is True
+        if self.exists:
+            return _raw(record, self.path) is not None
         value = read_path(record, {}, self.path)
+        if self.since_last_poll:
+            t = parse_expiry(value) if value else None
+            return t is not None and t > last_poll
         if self.equals is not None and value != self.equals:
             return False
         if self.same_time_as is not None:
@@ -144,16 +169,22 @@ class PollSpec(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     first_page: int | None = None  # a time cursor: numbered pages, this one first (the request's own)
     page_step: int = Field(default=1, ge=1)  # 1: page numbers; the page size: offsets
-    more_path: str | None = None  # a token cursor: pages go on while this is true
+    more_path: str | None = None  # a token cursor pages on only while this is JSON true (moreResult, has_more)
     children: Children | None = None
     once_per_record: bool = False
     dedup_ttl_s: int | None = Field(default=None, ge=1)  # longer than the poller's window, for once_per_record
     error_path: str | None = None
     retryable_errors: tuple[str, ...] = ()
     unauthorized_errors: tuple[str, ...] = ()
+    window: tuple[float, float] | None = None  # seconds before and after now: poll.window_start, poll.window_end
+    reopen_after_s: float | None = Field(default=None, gt=0)  # a token cursor older than this opens a new round
+    seen_ids: bool = False  # the pair keeps the ids it reads: rules may be ``first_seen``
+    forget_types: tuple[str, ...] = ()  # with seen_ids: records of these event types drop their ids
 
-    def event_type(self, record: Any) -> str | None:
-        return next((rule.event_type for rule in self.events if rule.holds(record)), None)
+    def event_type(self, record: Any, last_poll: float = 0.0, *, new: bool = False) -> str | None:
+        """The first rule's event type; ``last_poll``: where the previous poll of the pair left off (Unix seconds);
+        ``new``: the pair has not read the record's id before."""
+        return next((rule.event_type for rule in self.events if rule.holds(record, last_poll, new=new)), None)
 
 
 def records_of(data: Any, path: str) -> list[Any]:

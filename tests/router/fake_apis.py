@@ -7,6 +7,14 @@
 - Google Drive ``changes.getStartPageToken`` and ``changes.list`` (``nextPageToken`` / ``newStartPageToken``).
 - Google Sheets ``values.get``: ``{"values": rows}``.
 - Pipedrive ``GET /v1/leads?sort=add_time DESC&start&limit`` with ``additional_data.pagination``.
+- Microsoft Graph delta over a change log (``graph_logs``: every version of every record, in order): calendarView
+  (a round keeps the ``startDateTime``..``endDateTime`` of its first request; an event is in it when its ``start``
+  is), SharePoint list items and a site drive (``token=latest``: no items, a delta link from now); removed records
+  are rows with ``@removed`` / ``deleted``. Teams channel and chat lists (``$top``, ``$skiptoken`` next links).
+- Dataverse ``GET /api/data/v9.2/<entity set>?$filter=modifiedon ge <t>&$orderby=modifiedon asc`` with
+  ``Prefer: odata.maxpagesize`` and ``@odata.nextLink`` (OData-Version 4.0 required).
+- Dropbox ``list_folder``, ``list_folder/get_latest_cursor`` and ``list_folder/continue`` over a change log
+  (``dropbox_log``), cursors as positions; a cursor in ``reset_cursors`` answers 409 ``reset``.
 - An OAuth token endpoint (``/oauth/token``): ``refresh_token`` grants answered from ``refresh``.
 - Zoho CRM records (``If-Modified-Since``, ``page``), Outreach (``links.next``), Jira search and audit records,
   Lever opportunities and postings, QuickBooks CDC, Graph message delta, Xero (``If-Modified-Since``, ``page``),
@@ -78,6 +86,12 @@ class FakeApis:
     mail: list[dict[str, Any]] = field(default_factory=list)  # an inbox: messages in the order they arrived
     expired_delta_tokens: set[str] = field(default_factory=set)
     link_base: str = ""  # the origin Graph's next and delta links name; the server's own when empty
+    graph_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # collection → versions, in order
+    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # Teams: team id → channels
+    chats: list[dict[str, Any]] = field(default_factory=list)
+    dataverse: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # entity set → rows (latest versions)
+    dropbox_log: list[dict[str, Any]] = field(default_factory=list)  # metadata entries, in the order of changes
+    reset_cursors: set[str] = field(default_factory=set)
     padding: int = 0  # bytes of whitespace streamed after a query's answer (a provider answering too much)
     declare_length: bool = True  # whether that padded answer says how long it is
     zoho: list[dict[str, Any]] = field(default_factory=list)  # Zoho CRM records of the Leads module
@@ -467,6 +481,171 @@ class FakeApis:
             {"offset": offset, "limit": limit, "total": len(rows), "records": rows[offset : offset + limit]}
         )
 
+    # -- Microsoft Graph delta over a change log: "$deltatoken=<n>~<window>" (what changed since position n) and
+    # "$skiptoken=<n|i>.<offset>~<window>" (a page of a delta, or of a first round's listing: "i"), a window
+    # "<start>,<end>" (calendarView) or "" (lists and drives). Each record is listed once, as its latest version.
+
+    def _graph_delta(self, request: Request, name: str, windowed: bool) -> Response:
+        q = request.query_params
+        prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
+        size = int(prefer[1]) if prefer else 10
+        log = self.graph_logs.get(name, [])
+        here = (self.link_base or self.base) + request.url.path
+        since: int | None  # None: a first round
+        if "$deltatoken" in q or "$skiptoken" in q:
+            token = q.get("$deltatoken") or q["$skiptoken"]
+            if token in self.expired_delta_tokens:
+                return JSONResponse({"error": {"code": "resyncRequired"}}, status_code=410)
+            position, window = token.split("~")
+            first, _, at = position.partition(".")
+            since, offset = (None if first == "i" else int(first)), int(at or 0)
+        elif q.get("token") == "latest":
+            return JSONResponse({"value": [], "@odata.deltaLink": f"{here}?$deltatoken={len(log)}~"})
+        elif windowed and ("startDateTime" not in q or "endDateTime" not in q):
+            return JSONResponse({"error": {"code": "ErrorInvalidParameter"}}, status_code=400)
+        else:
+            since, offset = None, 0
+            window = f"{q['startDateTime']},{q['endDateTime']}" if windowed else ""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in log[since or 0 :]:
+            latest[row["id"]] = row
+        rows = list(latest.values())
+        if since is None:  # a first round lists what is there, not what was removed
+            rows = [r for r in rows if "@removed" not in r and "deleted" not in r]
+        if window:
+            low, high = (_t(part) for part in window.split(","))
+            rows = [r for r in rows if "start" not in r or low <= _t(r["start"]["dateTime"] + "Z") < high]
+        body: dict[str, Any] = {"value": rows[offset : offset + size]}
+        if offset + size < len(rows):
+            body["@odata.nextLink"] = f"{here}?$skiptoken={'i' if since is None else since}.{offset + size}~{window}"
+        else:
+            body["@odata.deltaLink"] = f"{here}?$deltatoken={len(log)}~{window}"
+        return JSONResponse(body)
+
+    async def calendar_view_delta(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        return self._graph_delta(request, "calendar", windowed=True)
+
+    async def list_items_delta(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        p = request.path_params
+        q = request.query_params
+        if "$deltatoken" not in q and "$skiptoken" not in q and q.get("$expand") != "fields":
+            return JSONResponse({"error": {"code": "invalidRequest"}}, status_code=400)
+        return self._graph_delta(request, f"items:{p['site']}:{p['list']}", windowed=False)
+
+    async def drive_delta(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        return self._graph_delta(request, f"drive:{request.path_params['site']}", windowed=False)
+
+    def _graph_list(self, request: Request, rows: list[dict[str, Any]], top: int) -> Response:
+        offset = int(request.query_params.get("$skiptoken", "0"))
+        top = int(request.query_params.get("$top", str(top)))
+        if top > 50:
+            return JSONResponse({"error": {"code": "BadRequest", "message": "$top: at most 50"}}, status_code=400)
+        body: dict[str, Any] = {"value": rows[offset : offset + top]}
+        if offset + top < len(rows):
+            body["@odata.nextLink"] = (
+                f"{self.link_base or self.base}{request.url.path}?$top={top}&$skiptoken={offset + top}"
+            )
+        return JSONResponse(body)
+
+    async def team_channels(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        team = request.path_params["team"]
+        if team not in self.channels:
+            return JSONResponse({"error": {"code": "NotFound"}}, status_code=404)
+        return self._graph_list(request, self.channels[team], 50)
+
+    async def my_chats(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        return self._graph_list(request, self.chats, 50)
+
+    # -- Dataverse: "$filter=modifiedon ge <t>", "$orderby=modifiedon asc", pages of odata.maxpagesize rows, the next
+    # at "@odata.nextLink" ("$skiptoken=<offset>" here; a paging cookie in Dataverse, opaque either way).
+
+    async def dataverse_rows(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        q = request.query_params
+        if request.headers.get("odata-version") != "4.0" or request.headers.get("odata-maxversion") != "4.0":
+            return JSONResponse({"error": {"code": "0x80060888", "message": "OData-Version"}}, status_code=400)
+        match = re.fullmatch(r"modifiedon ge (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", q.get("$filter", ""))
+        if match is None or q.get("$orderby") != "modifiedon asc":
+            return JSONResponse({"error": {"code": "0x80060888", "message": "bad query"}}, status_code=400)
+        entity_set = request.path_params["entity_set"]
+        if entity_set not in self.dataverse:
+            return JSONResponse({"error": {"code": "0x80060888", "message": "no such entity set"}}, status_code=404)
+        rows = sorted(
+            (r for r in self.dataverse[entity_set] if _t(r["modifiedon"]) >= _t(match[1])),
+            key=lambda r: _t(r["modifiedon"]),
+        )
+        prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
+        size, offset = int(prefer[1]) if prefer else 5000, int(q.get("$skiptoken", "0"))
+        body: dict[str, Any] = {"@odata.context": "$metadata#" + entity_set, "value": rows[offset : offset + size]}
+        if offset + size < len(rows):
+            query = f"$filter={q['$filter']}&$orderby={q['$orderby']}&$skiptoken={offset + size}".replace(" ", "%20")
+            body["@odata.nextLink"] = f"{self.link_base or self.base}{request.url.path}?{query}"
+        return JSONResponse(body)
+
+    # -- Dropbox list_folder: cursors "<position>.<offset>": changes since a position of the log, or ("all") a
+    # listing of what is there; every call a POST with a JSON body, as Dropbox's RPC endpoints take.
+
+    dropbox_page_size: int = 2000
+
+    def _dropbox_rows(self, position: str) -> list[dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for entry in self.dropbox_log[0 if position == "all" else int(position) :]:
+            latest.pop(entry["path_lower"], None)  # a path changed again moves to the end, as its latest version
+            latest[entry["path_lower"]] = entry
+        rows = list(latest.values())
+        return [e for e in rows if e[".tag"] != "deleted"] if position == "all" else rows
+
+    def _dropbox_page(self, position: str, offset: int) -> Response:
+        rows, size = self._dropbox_rows(position), self.dropbox_page_size
+        more = offset + size < len(rows)
+        cursor = f"{position}.{offset + size}" if more else f"{len(self.dropbox_log)}.0"
+        return JSONResponse({"entries": rows[offset : offset + size], "cursor": cursor, "has_more": more})
+
+    def _dropbox_arg(self, request: Request) -> dict[str, Any] | None:
+        if request.headers.get("content-type") != "application/json":
+            return None
+        arg = json.loads(self.calls[-1].body)
+        return arg if isinstance(arg, dict) else None
+
+    async def dropbox_list_folder(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        arg = self._dropbox_arg(request)
+        if arg is None or arg.get("recursive") is not True:
+            return JSONResponse({"error_summary": "bad request"}, status_code=400)
+        return self._dropbox_page("all", 0)
+
+    async def dropbox_latest_cursor(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        arg = self._dropbox_arg(request)
+        if arg is None or arg.get("recursive") is not True:
+            return JSONResponse({"error_summary": "bad request"}, status_code=400)
+        return JSONResponse({"cursor": f"{len(self.dropbox_log)}.0"})
+
+    async def dropbox_continue(self, request: Request) -> Response:
+        if (early := await self._gate(request)) is not None:
+            return early
+        arg = self._dropbox_arg(request)
+        cursor = str((arg or {}).get("cursor", ""))
+        if cursor in self.reset_cursors:
+            return JSONResponse({"error_summary": "reset/..", "error": {".tag": "reset"}}, status_code=409)
+        match = re.fullmatch(r"(all|\d+)\.(\d+)", cursor)
+        if match is None:
+            return JSONResponse({"error_summary": "other/..", "error": {".tag": "other"}}, status_code=400)
+        return self._dropbox_page(match[1], int(match[2]))
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -491,6 +670,15 @@ class FakeApis:
                 Route("/identity/oauth/token", self.marketo_identity, methods=["POST"]),
                 Route("/ex/jira/{cloud}/rest/api/3/auditing/record", self.jira_audit),
                 Route("/postings", self.lever_postings),
+                Route("/me/calendarView/delta", self.calendar_view_delta),
+                Route("/sites/{site}/lists/{list}/items/delta", self.list_items_delta),
+                Route("/sites/{site}/drive/root/delta", self.drive_delta),
+                Route("/teams/{team}/channels", self.team_channels),
+                Route("/me/chats", self.my_chats),
+                Route("/api/data/v9.2/{entity_set}", self.dataverse_rows),
+                Route("/2/files/list_folder", self.dropbox_list_folder, methods=["POST"]),
+                Route("/2/files/list_folder/get_latest_cursor", self.dropbox_latest_cursor, methods=["POST"]),
+                Route("/2/files/list_folder/continue", self.dropbox_continue, methods=["POST"]),
             ]
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -27,8 +28,10 @@ from router.routing.worker import RoutingWorker, WorkerConfig
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
-from subscriptions.models import Credential, Integration
-from subscriptions.polling import SPECS, Polled, desired_polls
+from subscriptions.models import Credential, Integration, IntegrationOptions
+from subscriptions.oauth import refresh_request
+from subscriptions.polling import SPECS, EventRule, Polled, PollSpec, desired_polls
+from subscriptions.providers.spec import RequestTemplate
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.clock import Clock
@@ -853,3 +856,450 @@ async def test_quickbooks_new_customers_fire_once_and_a_full_answer_is_asked_aga
     assert len(await events(redis)) == len(kinds) == 1201 and "1" not in kinds  # each once; the untouched one never
     assert kinds.pop("5000") == "customer.updated"  # stored; New Customer takes customer.created only
     assert set(kinds.values()) == {"customer.created"}
+
+
+# -- Outlook calendar: Microsoft Graph calendarView delta ------------------------------------------------------------
+
+
+def graph_time(seconds: float) -> str:
+    """T0 + seconds as Graph writes times: UTC, seven fractional digits."""
+    return datetime.fromtimestamp(T0 + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "3Z"
+
+
+def calendar_event(n: int, created: float, modified: float, starts: str = "2026-01-05T10:00:00") -> dict[str, Any]:
+    return {
+        "id": f"AAMkE-{n}",
+        "subject": f"meeting {n}",
+        "createdDateTime": graph_time(created),
+        "lastModifiedDateTime": graph_time(modified),
+        "start": {"dateTime": starts, "timeZone": "UTC"},
+        "end": {"dateTime": starts.replace("T10", "T11"), "timeZone": "UTC"},
+    }
+
+
+async def test_outlook_events_page_through_the_window_silently_then_fire_created_and_updated(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    old = -30 * 86_400.0
+    apis.graph_logs["calendar"] = [calendar_event(n, old, old) for n in range(60)]
+    apis.graph_logs["calendar"].append(calendar_event(99, old, old, starts="2028-01-01T10:00:00"))  # past the window
+    await seed_polled(seed, apis, "outlook", ["Event Created", "Event Updated"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert await events(redis) == [] and len(apis.calls) == 2  # 50 + 10: the event two years ahead is not there
+    first = apis.calls[0]
+    assert first.path == "/me/calendarView/delta" and first.headers["prefer"] == "odata.maxpagesize=50"
+    assert (first.query["startDateTime"], first.query["endDateTime"]) == (
+        "2025-12-31T00:01:00Z",
+        "2027-01-01T00:01:00Z",
+    )
+
+    log = apis.graph_logs["calendar"]
+    log.append(calendar_event(100, 70, 75))  # new since the last poll, changed moments after it was created
+    log.append(calendar_event(3, old, 80))  # an old event, moved
+    log.append({"id": "AAMkE-4", "@removed": {"reason": "deleted"}})  # no trigger for it
+    assert await tick(poller, clock) == {"polled": 1}  # one poll for both triggers
+    assert apis.calls[-1].query == {"$deltatoken": "61~2025-12-31T00:01:00Z,2027-01-01T00:01:00Z"}
+    stored = await events(redis)
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in stored] == [
+        ("event.created", "AAMkE-100"),
+        ("event.updated", "AAMkE-3"),
+    ]
+    assert stored[0]["delivery_id"] == f"poll:outlook:events:AAMkE-100:{graph_time(75)}"
+
+    log.append(calendar_event(100, 70, 150))  # changed again: created before the newest time read (00:01:20)
+    # Graph's clock runs behind the worker's: stamped 00:01:40, the event appears after the 00:02:00 poll. Created
+    # after everything read before, in Graph's clock: new, whatever the worker's clock said.
+    log.append(calendar_event(101, 100, 100))
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)][2:] == [
+        ("event.updated", "AAMkE-100"),
+        ("event.created", "AAMkE-101"),
+    ]
+    assert await tick(poller, clock) == {"polled": 1} and len(await events(redis)) == 4
+
+
+async def test_outlook_events_open_a_new_window_after_30_days_without_firing_history(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.graph_logs["calendar"] = [calendar_event(n, -86_400, -86_400) for n in range(3)]
+    await seed_polled(seed, apis, "outlook", ["Event Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    month = 30 * 86_400.0
+    apis.graph_logs["calendar"].append(calendar_event(1, -86_400, month))  # changed in the last minute of the round
+    assert await tick(poller, clock, month) == {"polled": 1}
+    read, opened = apis.calls[-2:]
+    assert read.query["$deltatoken"].startswith("3~")  # the old round read to its end first
+    assert opened.query["startDateTime"] == "2026-01-30T00:01:00Z"  # then a new one from now, a day back
+    assert opened.query["endDateTime"] == "2027-01-31T00:01:00Z"
+    assert [json.loads(e["body"])["id"] for e in await events(redis)] == ["AAMkE-1"]
+    apis.graph_logs["calendar"].append(calendar_event(2, -86_400, month + 90))  # before the new range: not in it
+    apis.graph_logs["calendar"].append(calendar_event(7, -86_400, month + 95, starts="2026-11-30T10:00:00"))
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["$deltatoken"] == "4~2026-01-30T00:01:00Z,2027-01-31T00:01:00Z"
+    assert [json.loads(e["body"])["id"] for e in await events(redis)] == ["AAMkE-1", "AAMkE-7"]
+
+
+# -- SharePoint: Microsoft Graph list item and drive deltas ----------------------------------------------------------
+
+SITE = {"access_token": "tok", "site_id": "site-1", "list_id": "list-1"}
+
+
+def list_item(n: int, created: float, modified: float) -> dict[str, Any]:
+    return {
+        "id": str(n),
+        "createdDateTime": graph_time(created),
+        "lastModifiedDateTime": graph_time(modified),
+        "fields": {"Title": f"item {n}"},
+    }
+
+
+async def test_sharepoint_items_start_from_the_latest_token_then_fire_created_and_updated(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.graph_logs["items:site-1:list-1"] = [list_item(n, -86_400, -86_400) for n in range(5)]
+    await seed_polled(seed, apis, "sharepoint", ["Item Created", "Item Updated"], values=SITE)
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    [first] = apis.calls  # no history read: a delta link from now
+    assert first.path == "/sites/site-1/lists/list-1/items/delta"
+    assert (first.query["token"], first.query["$expand"]) == ("latest", "fields")
+    log = apis.graph_logs["items:site-1:list-1"]
+    log += [list_item(9, 70, 72), list_item(2, -86_400, 80), {"id": "3", "deleted": {"state": "deleted"}}]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query == {"$deltatoken": "5~"}
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)] == [
+        ("item.created", "9"),
+        ("item.updated", "2"),
+    ]
+
+
+async def test_sharepoint_trigger_params_name_the_site_and_list_and_pages_are_the_site_pages_list(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "sharepoint", ["Page Modified"], params={"siteId": "site-2"}, values=SITE)
+    await poller.run_once()
+    await tick(poller, clock)
+    assert apis.calls[0].path == "/sites/site-2/lists/Site Pages/items/delta"
+    apis.graph_logs["items:site-2:Site Pages"] = [list_item(1, 70, 70), list_item(2, -86_400, 75)]
+    assert await tick(poller, clock) == {"polled": 1}
+    stored = await events(redis)
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in stored] == [
+        ("page.updated", "1"),
+        ("page.updated", "2"),
+    ]
+    assert stored[0]["delivery_id"].startswith("poll:sharepoint:pages?siteId=site-2:1:")
+
+
+async def test_sharepoint_deleted_drive_items_fire_file_deleted_and_a_site_is_required(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "sharepoint", ["File Deleted"], values=SITE)
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.graph_logs["drive:site-1"] = [
+        {"id": "01A", "name": "a.docx", "file": {}, "lastModifiedDateTime": graph_time(70)},  # changed: not deleted
+        {"id": "01B", "deleted": {"state": "deleted"}},
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].path == "/sites/site-1/drive/root/delta"
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)] == [("file.deleted", "01B")]
+
+
+async def test_sharepoint_without_a_site_fails_without_calling_graph(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "sharepoint", ["Item Created"])  # no site_id, no trigger_params
+    await poller.run_once()
+    assert await tick(poller, clock) == {"failed": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert (await PollStates(redis, KEYS).load(member)).error == "template" and apis.calls == []
+
+
+# -- Microsoft Teams: channel and chat lists -------------------------------------------------------------------------
+
+
+async def test_teams_channels_created_since_the_cursor_across_pages(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.channels["team-1"] = [
+        {"id": f"19:old-{n}@thread.tacv2", "displayName": f"old {n}", "createdDateTime": graph_time(-86_400)}
+        for n in range(70)
+    ]
+    await seed_polled(seed, apis, "microsoft-teams", ["Channel Created"], params={"teamId": "team-1"})
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1} and apis.calls == []  # the cursor starts now
+    apis.channels["team-1"].insert(10, {"id": "19:new@thread.tacv2", "createdDateTime": graph_time(70)})
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [c.query.get("$skiptoken") for c in apis.calls] == [None, "50"]  # no order: every page is read
+    assert [(e["event_type"], json.loads(e["body"])["id"]) for e in await events(redis)] == [
+        ("channel.created", "19:new@thread.tacv2")
+    ]
+    assert await tick(poller, clock) == {"polled": 1} and len(await events(redis)) == 1
+
+
+async def test_teams_chats_created_and_updated(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    def chat(name: str, created: float, updated: float) -> dict[str, Any]:
+        return {"id": f"19:{name}@thread.v2", "topic": name, "chatType": "group",
+                "createdDateTime": graph_time(created), "lastUpdatedDateTime": graph_time(updated)}  # fmt: skip
+
+    apis.chats = [chat("quiet", -86_400, -86_400), chat("renamed", -86_400, -86_400)]
+    await seed_polled(seed, apis, "microsoft-teams", ["Chat Created", "Chat Updated"])
+    await poller.run_once()
+    await tick(poller, clock)
+    apis.chats[1] = chat("renamed", -86_400, 80)
+    apis.chats.insert(0, chat("new", 70, 74))  # members added moments after it was created
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query == {"$top": "50"}
+    assert [(e["event_type"], json.loads(e["body"])["topic"]) for e in await events(redis)] == [
+        ("chat.created", "new"),
+        ("chat.updated", "renamed"),
+    ]
+    apis.chats[0] = chat("new", 70, 130)  # renamed after the poll that found it
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [e["event_type"] for e in await events(redis)][2:] == ["chat.updated"]
+
+
+# -- Dynamics 365 CRM: Dataverse Web API -----------------------------------------------------------------------------
+
+
+def contact(n: int, created: str, modified: str) -> dict[str, Any]:
+    return {"@odata.etag": f'W/"{1000 + n}"', "contactid": f"00000000-0000-0000-0000-{n:012}",
+            "fullname": f"contact {n}", "createdon": created, "modifiedon": modified}  # fmt: skip
+
+
+async def test_dynamics_rows_modified_since_the_cursor_page_by_next_links(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.dataverse["contacts"] = [contact(0, "2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z")]
+    params = {"entitySet": "contacts", "idField": "contactid"}
+    await seed_polled(seed, apis, "microsoft-dynamics-365", ["*"], params=params)
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1} and apis.calls == []
+    apis.dataverse["contacts"] += [
+        contact(n, "2026-01-01T00:01:10Z", f"2026-01-01T00:01:{10 + n // 10:02}Z") for n in range(1, 250)
+    ]
+    apis.dataverse["contacts"].append(contact(999, "2025-01-01T00:00:00Z", "2026-01-01T00:01:05Z"))
+    assert await tick(poller, clock) == {"polled": 1}
+    assert len(apis.calls) == 3  # 100 + 100 + 50 through the next links
+    first = apis.calls[0]
+    assert (first.path, first.query["$filter"]) == ("/api/data/v9.2/contacts", "modifiedon ge 2026-01-01T00:01:00Z")
+    assert first.headers["prefer"] == "odata.maxpagesize=100" and first.headers["authorization"] == "Bearer tok"
+    stored = await events(redis)
+    kinds = {json.loads(e["body"])["contactid"][-3:]: e["event_type"] for e in stored}
+    assert len(stored) == 250 and kinds.pop("999") == "record.updated" and set(kinds.values()) == {"record.created"}
+    assert stored[0]["delivery_id"] == (
+        "poll:microsoft-dynamics-365:rows?entitySet=contacts&idField=contactid:"
+        "00000000-0000-0000-0000-000000000999:2026-01-01T00:01:05Z"
+    )
+    assert await tick(poller, clock) == {"polled": 1}
+    assert apis.calls[-1].query["$filter"] == "modifiedon ge 2026-01-01T00:01:34Z"  # the newest read, asked again
+    assert len(await events(redis)) == 250
+
+
+async def test_dynamics_without_an_organization_url_fails_and_calls_nothing() -> None:
+    spec = SPECS["microsoft-dynamics-365"]["*"]
+    target = Polled(
+        Credential(id="c", project="p", user="u", integration="i", values={"access_token": SecretStr("t")}),
+        Integration(id="i", project="p", type="microsoft-dynamics-365"),
+        spec,
+    )
+    calls: list[httpx.Request] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={"value": []})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+        with pytest.raises(PollFailed) as failed:
+            await Fetch(client, target, clock=lambda: T0).run(PollState(cursor="2026-01-01T00:00:00+00:00"))
+    assert (failed.value.reason, failed.value.retryable, calls) == ("invalid_url", False, [])
+
+
+# -- Dropbox: list_folder cursors, created and updated told apart by the paths the pair has read -------------------
+
+
+def dbx_file(path: str, rev: str) -> dict[str, Any]:
+    name = path.rsplit("/", 1)[-1]
+    return {".tag": "file", "name": name, "id": f"id:{name}", "path_lower": path.lower(), "path_display": path,
+            "rev": rev, "size": 10, "server_modified": "2026-01-01T00:01:10Z"}  # fmt: skip
+
+
+def dbx_deleted(path: str) -> dict[str, Any]:
+    return {".tag": "deleted", "name": path.rsplit("/", 1)[-1], "path_lower": path.lower(), "path_display": path}
+
+
+def kinds_of(stored: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(e["event_type"], json.loads(e["body"])["path_display"]) for e in stored]
+
+
+async def test_dropbox_lists_silently_then_fires_created_updated_and_deleted_by_path(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.dropbox_page_size = 2
+    apis.dropbox_log = [dbx_file("/A.txt", "a1"), dbx_file("/b.txt", "b1"), dbx_file("/docs/c.txt", "c1")]
+    await seed_polled(seed, apis, "dropbox", ["File Created", "File Updated", "File Deleted"])
+    await poller.run_once()
+    assert await tick(poller, clock) == {"established": 1}
+    assert [c.path for c in apis.calls] == ["/2/files/list_folder", "/2/files/list_folder/continue"]  # 2 + 1
+    assert json.loads(apis.calls[0].body) == {"path": "", "recursive": True, "include_deleted": False, "limit": 2000}
+    assert json.loads(apis.calls[1].body) == {"cursor": "all.2"} and await events(redis) == []
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await redis.scard(KEYS.poll_seen(member)) == 3
+
+    apis.dropbox_log += [
+        dbx_file("/new.txt", "n1"),
+        dbx_file("/A.txt", "a2"),
+        dbx_deleted("/b.txt"),
+        {".tag": "folder", "name": "more", "id": "id:more", "path_lower": "/more", "path_display": "/more"},
+    ]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [json.loads(c.body) for c in apis.calls[2:]] == [{"cursor": "3.0"}, {"cursor": "3.2"}]  # has_more: on
+    assert kinds_of(await events(redis)) == [
+        ("file.created", "/new.txt"),
+        ("file.updated", "/A.txt"),
+        ("file.deleted", "/b.txt"),
+    ]
+    assert (await events(redis))[1]["delivery_id"] == "poll:dropbox:files:/a.txt:a2"
+
+    apis.dropbox_log += [dbx_file("/b.txt", "b2")]  # a file again at a deleted path: new
+    assert await tick(poller, clock) == {"polled": 1}
+    apis.dropbox_log += [dbx_deleted("/b.txt")]  # and deleted again: a second deletion, not a repeat
+    assert await tick(poller, clock) == {"polled": 1}
+    assert kinds_of(await events(redis))[3:] == [("file.created", "/b.txt"), ("file.deleted", "/b.txt")]
+    assert await redis.scard(KEYS.poll_seen(member)) == 3  # a.txt, c.txt, new.txt
+
+
+async def test_dropbox_a_poll_read_again_after_a_crash_stores_nothing_twice(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "dropbox", ["File Created"])
+    await poller.run_once()
+    await tick(poller, clock)
+    states = PollStates(redis, KEYS)
+    [member] = await states.scheduled()
+    before = await states.load(member)
+    apis.dropbox_log += [dbx_file("/new.txt", "n1")]
+    assert await tick(poller, clock) == {"polled": 1}
+    # The worker died after storing the records and keeping their paths, before the cursor moved.
+    await states.save(member, before, clock.now)
+    assert await tick(poller, clock, 0) == {"polled": 1}
+    assert json.loads(apis.calls[-1].body) == {"cursor": before.cursor}  # the same changes, read again
+    stored = await events(redis)
+    assert kinds_of(stored) == [("file.created", "/new.txt")]  # now a known path, but the same delivery id
+    assert int(await redis.hget(KEYS.duplicates, "app") or 0) == 1
+
+
+async def test_dropbox_a_reset_cursor_lists_again_without_firing(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    apis.dropbox_log = [dbx_file("/a.txt", "a1")]
+    await seed_polled(seed, apis, "dropbox", ["File Created", "File Updated"], params={"path": "/Team"})
+    await poller.run_once()
+    await tick(poller, clock)
+    assert json.loads(apis.calls[0].body)["path"] == "/Team"
+    apis.reset_cursors.add("1.0")
+    apis.dropbox_log += [dbx_file("/b.txt", "b1")]
+    assert await tick(poller, clock) == {"polled": 1}  # 409 reset: the cursor is dropped, nothing fires
+    assert await tick(poller, clock) == {"established": 1}  # a new listing: a.txt and b.txt, silently
+    apis.dropbox_log += [dbx_file("/b.txt", "b2"), dbx_file("/c.txt", "c1")]
+    assert await tick(poller, clock) == {"polled": 1}
+    assert kinds_of(await events(redis)) == [("file.updated", "/b.txt"), ("file.created", "/c.txt")]
+
+
+def test_dropbox_and_dynamics_tokens_are_refreshed_at_their_providers_endpoints() -> None:
+    cred = Credential(
+        id="c", project="p", user="u", integration="i",
+        values={"access_token": SecretStr("t"), "refresh_token": SecretStr("r")},
+    )  # fmt: skip
+    for kind, url in (
+        ("dropbox", "https://api.dropboxapi.com/oauth2/token"),
+        ("microsoft-dynamics-365", "https://login.microsoftonline.com/common/oauth2/v2.0/token"),
+    ):
+        integration = Integration(id="i", project="p", type=kind, options=IntegrationOptions(client_id="app"))
+        request = refresh_request(integration, cred)
+        assert request is not None and request.url == url
+        assert b"grant_type=refresh_token" in request.body and b"refresh_token=r" in request.body
+
+
+async def test_dynamics_created_is_read_against_the_cursor_in_dataverses_clock_not_the_workers(
+    redis: Redis, seed: Seed, apis: FakeApis, poller: Poller, clock: Clock
+) -> None:
+    await seed_polled(seed, apis, "microsoft-dynamics-365", ["event:record.created"])
+    await poller.run_once()
+    await tick(poller, clock)  # 00:01:00
+    apis.dataverse["accounts"] = [
+        {"accountid": "a-1", "createdon": "2026-01-01T00:01:05Z", "modifiedon": "2026-01-01T00:01:05Z"}
+    ]
+    assert await tick(poller, clock) == {"polled": 1}  # 00:02:00; the cursor: 00:01:05, Dataverse's newest
+    # Dataverse's clock runs 30 s behind the worker's: a row it stamps 00:01:40 appears after the 00:02:00 poll.
+    apis.dataverse["accounts"].append(
+        {"accountid": "a-2", "createdon": "2026-01-01T00:01:40Z", "modifiedon": "2026-01-01T00:01:42Z"}
+    )
+    apis.fail(429, **{"retry-after": "45"})  # throttled first: asked again no sooner than Retry-After
+    assert await tick(poller, clock) == {"retry": 1}
+    [member] = await PollStates(redis, KEYS).scheduled()
+    assert await PollStates(redis, KEYS).next_at(member) == pytest.approx(clock.now + 45)
+    assert await tick(poller, clock, 45) == {"polled": 1}
+    assert [(json.loads(e["body"])["accountid"], e["event_type"]) for e in await events(redis)] == [
+        ("a-1", "record.created"),
+        ("a-2", "record.created"),
+    ]
+    rows = apis.dataverse["accounts"]
+    rows.append({"accountid": "a-3", "createdon": "2026-01-01T00:03:50Z", "modifiedon": "2026-01-01T00:03:50Z"})
+    assert await tick(poller, clock) == {"polled": 1}  # the cursor: 00:03:50, a-3's creation
+    rows[2] = {**rows[2], "modifiedon": "2026-01-01T00:04:30Z"}  # edited after the poll that found it
+    assert await tick(poller, clock) == {"polled": 1}
+    assert [(json.loads(e["body"])["accountid"], e["event_type"]) for e in await events(redis)][2:] == [
+        ("a-3", "record.created"),
+        ("a-3", "record.updated"),
+    ]
+
+
+# -- more_path: one meaning for every token cursor (Marketo's moreResult, Dropbox's has_more) ----------------------
+
+
+@pytest.mark.parametrize("flag", [False, "true", 1, None])
+async def test_more_path_pages_on_only_while_the_member_is_json_true(flag: Any) -> None:
+    def get(url: str) -> RequestTemplate:
+        return RequestTemplate(method="GET", url=url)
+
+    spec = PollSpec(
+        key="api:changes",
+        cursor="token",
+        init=get("{{api.base}}/list"),
+        init_page=get("{{api.base}}/list?page={{poll.page}}"),
+        request=get("{{api.base}}/changes?token={{poll.cursor}}"),
+        page=get("{{api.base}}/changes?token={{poll.page}}"),
+        records_path="items",
+        cursor_path="token",
+        next_page_path="token",  # on every page, the last one included
+        more_path="paging.more",
+        events=(EventRule(event_type="item.changed"),),
+        base_url="https://api.example.com",
+    )
+    target = Polled(
+        Credential(id="c", project="p", user="u", integration="i", values={}),
+        Integration(id="i", project="p", type="custom.example"),
+        spec,
+    )
+    asked: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.url.path}?{request.url.query.decode()}")
+        n = len(asked)
+        more = True if n in (1, 4) else flag  # a first round's first page and the second poll's say more
+        return httpx.Response(200, json={"items": [{"id": str(n)}], "token": f"t{n}", "paging": {"more": more}})
+
+    state = PollState()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+        assert await Fetch(client, target, clock=lambda: T0).run(state) == []  # the first round: no events
+        assert (asked, state.cursor) == (["/list?", "/list?page=t1"], "t2")  # its second page: the last
+        found = await Fetch(client, target, clock=lambda: T0).run(state)
+        assert (asked[2:], state.cursor) == (["/changes?token=t2"], "t3")  # a page not saying more: the last
+        assert [f.event_type for f in found] == ["item.changed"]
+        await Fetch(client, target, clock=lambda: T0).run(state)
+    assert (asked[3:], state.cursor) == (["/changes?token=t3", "/changes?token=t4"], "t5")
