@@ -75,7 +75,7 @@ class Ctx:
 async def _connected(settings: Settings) -> AsyncIterator[Ctx]:
     redis = connect(settings)
     try:
-        keys = Keys(settings.prefix)
+        keys = Keys.of(settings)
         store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
         yield Ctx(settings, redis, keys, store)
     finally:
@@ -167,7 +167,7 @@ def events_list(
     async def run(settings: Settings) -> tuple[list[dict[str, Any]], int]:
         async with _connected(settings) as ctx:
             page = await EventIndex(ctx.redis, ctx.keys).query(flt, limit=limit)
-            return await _rows(ctx, await ctx.store.get_many(ctx.keys.ingest, page.ids)), page.total
+            return await _rows(ctx, await ctx.store.get_events(ctx.keys, page.ids)), page.total
 
     rows, total = in_process(run, join=True)
     if as_json:
@@ -224,10 +224,10 @@ def events_show(
 
     async def run(settings: Settings) -> dict[str, Any] | None:
         async with _connected(settings) as ctx:
-            found = await ctx.store.get_many(ctx.keys.ingest, [event_id])
+            found = await ctx.store.get_events(ctx.keys, [event_id])
             return await _detail(ctx, found[0]) if found else None
 
-    detail = in_process(run, join=True) if StreamId.is_valid(event_id) else None
+    detail = in_process(run, join=True) if StreamId.is_valid(event_id, event=True) else None
     if detail is None:
         typer.echo(f"hookrouter: no stored event {event_id}", err=True)
         raise typer.Exit(1)

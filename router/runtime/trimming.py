@@ -83,7 +83,8 @@ async def streams_of(store: EventStore, keys: Keys) -> list[str]:
     replay writes its copies there through the same ``write`` that registers streams, so it was in the set.
     """
     registered = await store.registered_streams(keys.stream_registry)
-    return sorted((registered | {keys.delivery_jobs}) - {keys.ingest})
+    shards = keys.every_shard
+    return sorted((registered | {k.delivery_jobs for k in shards}) - {k.ingest for k in shards})
 
 
 class AckedTrim:
@@ -116,9 +117,9 @@ async def retention(store: EventStore, keys: Keys, cache: SnapshotCache, now: fl
     """
     min_id = await trim_history(store, keys, await cache.refresh(), now, retention_s)
     for stream in (
-        keys.ingest,
-        keys.ingest_dead,
-        keys.delivery_dead,
+        *(k.ingest for k in keys.every_shard),
+        *(k.ingest_dead for k in keys.every_shard),
+        *(k.delivery_dead for k in keys.every_shard),
         keys.notifications,
         keys.executions,
         *await streams_of(store, keys),
