@@ -330,10 +330,10 @@ async def test_the_service_with_four_shards_stores_routes_lists_replays_and_trim
     # Retention: everything is older than a day, a year from now; every shard's stream, outcomes and indexes go.
     cache = SnapshotCache(registry, refresh_s=0.05)
     await retention(stores(redis, keys), keys, cache, time.time() + 365 * 86_400, 86_400)
-    for shard in keys.every_shard:
-        assert await redis.xlen(shard.ingest) == 0
-        assert await redis.hlen(shard.outcomes) == 0
-        assert await redis.zcard(shard.event_index("all")) == 0
+    for view in keys.every_shard:
+        assert await redis.xlen(view.ingest) == 0
+        assert await redis.hlen(view.outcomes) == 0
+        assert await redis.zcard(view.event_index("all")) == 0
     assert (await EventIndex(redis, keys).query(EventFilter())).total == 0
 
 
