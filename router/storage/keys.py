@@ -21,9 +21,14 @@ readers go through, the shards being drained after a change of N included (``dra
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
+from redis.crc import key_slot
 
 from router.storage.stream_id import InvalidStreamId, StreamId
 
@@ -69,6 +74,30 @@ class ShardStream(str):
 
 
 MAX_SHARDS = 1024
+
+
+@functools.cache
+def shard_tag(family: str, index: int) -> str:
+    """The hash tag of shard ``index`` of a family: ``family`` for shard 0 (the unsharded name), else
+    ``family:<index>``, with a ``.<n>`` suffix when that puts the shard in the slot window it is meant for.
+
+    A cluster's masters serve contiguous ranges of slots, and a handful of tags hashed at random would pile onto
+    one master (16 shards over 3 masters came out 9/3/4). So shard ``index`` is placed at the van der Corput
+    point of ``index`` around the slot ring, from shard 0's slot: for any N the first N shards sit evenly spaced,
+    every master's range holds its share of them, and a shard's tag never depends on N (a change of N renames
+    nothing). The suffix is the first that lands in a window of an eighth of the spacing at the shard's depth.
+    """
+    if index == 0:
+        return family
+    depth = index.bit_length()
+    point = int(f"{index:0{depth}b}"[::-1], 2) * SLOTS >> depth  # bit-reversed: the van der Corput sequence
+    target = (key_slot(family.encode()) + point) % SLOTS
+    width = max(SLOTS >> (depth + 3), 16)
+    for n in itertools.count():
+        tag = f"{family}:{index}" if n == 0 else f"{family}:{index}.{n}"
+        if (key_slot(tag.encode()) - target) % SLOTS < width:
+            return tag
+    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
 
 
 class Keys:
@@ -121,7 +150,7 @@ class Keys:
             return self.shard(0)
 
     def _tag(self, family: str) -> str:
-        return f"{{{family}}}" if self.index == 0 else f"{{{family}:{self.index}}}"
+        return f"{{{shard_tag(family, self.index)}}}"
 
     # -- ingest: one stream per shard, and what its append and its routing write with it
 

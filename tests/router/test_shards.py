@@ -8,11 +8,14 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
+from redis.crc import key_slot
 
 from router.delivery.limits import Limiter
 from router.delivery.worker import DeliveryConfig, DeliveryWorker
@@ -24,7 +27,7 @@ from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.exposition import ingest_shards
 from router.runtime.trimming import retention
 from router.storage.entries import IngestEvent
-from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys, ShardStream
+from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys, ShardStream, shard_tag
 from router.storage.store import Append, EventStore
 from router.storage.stream_id import InvalidStreamId, StreamId, event_id
 from subscriptions.registry import Registry
@@ -115,13 +118,28 @@ def test_one_shard_keeps_every_key_name_and_shard_0_keeps_them_at_any_n() -> Non
     assert one.ingest == "hr:{ingest}:events" and one.shard_of("slack", "T1") == 0
     for name in ("ingest", "outcomes", "duplicates", "delivery_jobs", "delivery_scheduled", "index_registry"):
         assert getattr(four.shard(0), name) == getattr(one, name)
-    assert four.shard(3).ingest == "hr:{ingest:3}:events"
-    assert four.shard(3).delivery_job("j") == "hr:{delivery:3}:job:j"
-    assert four.shard(3).event_index("all") == "hr:{idx:3}:ev:all"
-    assert four.shard(3).seen("p", "slack", "d1").startswith("hr:{ingest:3}:dedup:")
+    tag = shard_tag("ingest", 3)
+    assert tag.startswith("ingest:3") and tag == shard_tag("ingest", 3)  # one name, whatever N is
+    assert four.shard(3).ingest == f"hr:{{{tag}}}:events" == Keys(shards=16).shard(3).ingest
+    assert four.shard(3).delivery_job("j") == f"hr:{{{shard_tag('delivery', 3)}}}:job:j"
+    assert four.shard(3).event_index("all") == f"hr:{{{shard_tag('idx', 3)}}}:ev:all"
+    assert four.shard(3).seen("p", "slack", "d1").startswith(f"hr:{{{tag}}}:dedup:")
     assert four.shard(3).seen_before("slack", "d1") is None  # versions before shards wrote only shard 0's
     # The stats prefix the counting scripts add the minute to shares its shard's tag.
-    assert four.shard(3).stats("") == "hr:{ingest:3}:stats:"
+    assert four.shard(3).stats("") == f"hr:{{{tag}}}:stats:"
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 8, 16, 48])
+@pytest.mark.parametrize("family", ["ingest", "idx", "delivery"])
+def test_the_shards_slots_spread_evenly_over_any_masters_ranges(n: int, family: str) -> None:
+    """A cluster's masters serve contiguous, equal ranges of slots: each range holds its share of the shards, within
+    two, wherever the ranges start (tags hashed at random put 9, 3 and 4 of 16 shards on three masters)."""
+    slots = [key_slot(shard_tag(family, i).encode()) for i in range(n)]
+    assert len(set(slots)) == n
+    for masters in (2, 3, 5):
+        for start in range(0, SLOTS, 97):
+            held = Counter(((slot - start) % SLOTS) * masters // SLOTS for slot in slots)
+            assert all(abs(held[m] - n / masters) <= 2 for m in range(masters)), (masters, start, held)
 
 
 def test_a_tenant_has_one_shard_and_tenants_spread() -> None:
