@@ -14,7 +14,9 @@ wait before the next:
   per project), trigger streams, the delivery stream and its dead letters, the notification and executions
   streams. The cut is an id (stream ids start with their time), so XTRIM MINID, no scan.
 
-Every key family the router writes, and what bounds it (prefix ``hr`` left out):
+Every key family the router writes, and what bounds it (prefix ``hr`` left out). The ``{ingest}``, ``{idx}`` and
+``{delivery}`` families are one per shard (``HOOKROUTER_SHARDS``): each pass trims every shard, those being drained
+included (``Keys.every_shard``).
 
 | key family | bound, and its owner |
 | --- | --- |
