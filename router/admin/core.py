@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
