@@ -248,14 +248,22 @@ def events_tail(
 
     async def run(settings: Settings) -> None:
         async with _connected(settings) as ctx:
-            latest = await ctx.store.latest(ctx.keys.ingest, 1)
-            after = latest[0].id if latest else "0-0"
+            shards = ctx.keys.every_shard
+            after: dict[int, str] = {}  # per shard: its last event seen
+            for shard in shards:
+                latest = await ctx.store.latest(shard.ingest, 1)
+                after[shard.index] = latest[0].id if latest else "-"
             deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
             while deadline is None or time.monotonic() < deadline:
                 # Bounded: at most 100 entries a poll, so a burst is printed over several polls, not one read.
-                events = await ctx.store.scan(ctx.keys.ingest, after=after, count=100)
+                events = []
+                for shard in shards:
+                    found = await ctx.store.scan(shard.ingest, after=after[shard.index], count=100)
+                    if found:
+                        after[shard.index] = found[-1].id
+                    events += found
+                events.sort(key=lambda e: StreamId.parse(e.id, event=True))  # the shards' events in time order
                 if events:
-                    after = events[-1].id
                     shown = [e for e in events if integration in (None, IngestEvent.lenient(e.fields).integration)]
                     for row in await _rows(ctx, shown):
                         if as_json:

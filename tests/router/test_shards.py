@@ -9,6 +9,7 @@ import json
 import random
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +33,8 @@ from router.storage.store import Append, EventStore
 from router.storage.stream_id import InvalidStreamId, StreamId, event_id
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
-from tests.router.conftest import ADMIN_TOKEN, Seed, make_settings, running, xrange_all
+from tests.router.conftest import ADMIN_TOKEN, MASTER_KEY, Seed, make_settings, running, xrange_all
+from tests.router.test_cli import cli_env, hookrouter
 from tests.router.test_history import HOUR, Target, fields_for, seed_world
 from tests.router.test_ingest import post_slack, slack_event
 
@@ -401,3 +403,24 @@ async def test_changing_n_drains_the_old_shards_routing_every_event_once(
     if after > before:
         done = Keys("n", shards=after)
         assert (await EventIndex(redis, done).query(EventFilter(), limit=1000)).total == 90
+
+
+async def test_the_cli_lists_and_shows_events_of_every_shard(
+    redis_url: str, seed: Seed, redis: Redis, registry: Registry, tmp_path: Path
+) -> None:
+    settings = make_settings(redis_url, shards=4)
+    keys = Keys.of(settings)
+    await seed_teams(seed, 12)
+    async with running(settings) as http:
+        posted = []
+        for n in range(12):
+            posted += (await post_slack(http, slack_event(team=f"T{n}", event_id=f"Ev{n}"))).json()["ids"]
+    assert await route_every_shard(redis, registry, keys) == 12
+    shell = {**cli_env(REDIS_URL=redis_url, HOOKROUTER_MASTER_KEY=MASTER_KEY, COLUMNS="200"), "HOOKROUTER_SHARDS": "4"}
+    listed = hookrouter("events", "list", "--limit", "100", "--json", env=shell, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert sorted(e["id"] for e in json.loads(listed.stdout)["data"]) == sorted(posted)
+    sharded = next(i for i in posted if StreamId.parse(i, event=True).shard)
+    shown = hookrouter("events", "show", sharded, env=shell, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert json.loads(shown.stdout)["id"] == sharded and json.loads(shown.stdout)["status"] == "routed"
