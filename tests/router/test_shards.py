@@ -34,13 +34,16 @@ from router.storage.stream_id import InvalidStreamId, StreamId, event_id
 from subscriptions.registry import Registry
 from subscriptions.snapshot import SnapshotCache
 from tests.router.conftest import ADMIN_TOKEN, MASTER_KEY, Seed, make_settings, running, xrange_all
+from tests.router.loopback import Reply, http_sink
 from tests.router.test_cli import cli_env, hookrouter
 from tests.router.test_history import HOUR, Target, fields_for, seed_world
 from tests.router.test_ingest import post_slack, slack_event
+from tests.router.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 FAST = ReplayConfig(rate_per_s=None, backlog_max=None)
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def stores(redis: Redis, keys: Keys, group: str = ROUTING_GROUP) -> EventStore:
@@ -424,3 +427,49 @@ async def test_the_cli_lists_and_shows_events_of_every_shard(
     shown = hookrouter("events", "show", sharded, env=shell, cwd=tmp_path)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert json.loads(shown.stdout)["id"] == sharded and json.loads(shown.stdout)["status"] == "routed"
+
+
+async def test_the_workers_of_a_process_route_and_deliver_every_shard(
+    redis_url: str, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    """`serve` with its workers and four shards: one routing and one delivery task per shard take every event to
+    an HTTP target, a failed attempt retried from its shard's schedule, each job delivered once."""
+    with http_sink(Reply(503), Reply(503), default=Reply(200)) as sink:
+        await seed(
+            integration=[{"id": "slack-app", "type": "slack", "secrets": ["slack-signing-secret"]}],
+            user=[{"id": f"u{n}"} for n in range(8)],
+            credential=[
+                {"id": f"cred-{n}", "user": f"u{n}", "integration": "slack-app", "provider_id": f"T{n}"}
+                for n in range(8)
+            ],
+            workflow=[
+                {
+                    "id": "wf-http",
+                    "integration": "slack-app",
+                    "trigger": "*",
+                    "target": {"type": "http", "url": sink.url(), "secrets": [WHSEC], "retry_schedule": "10ms"},
+                }
+            ],
+            activate=[("wf-http", f"u{n}") for n in range(8)],
+        )
+        settings = make_settings(redis_url, shards=4, run_workers=True, route_block_ms=50, consumer_name="shards")
+        keys = Keys.of(settings)
+        async with running(settings) as http:
+            posted = []
+            for n in range(16):
+                posted += (await post_slack(http, slack_event(team=f"T{n % 8}", event_id=f"Ev{n}"))).json()["ids"]
+            received = await sink.received_async(18, timeout_s=30)  # 16 jobs, two of them answered 503 first
+            delivered = Counter(json.loads(r.body)["event_id"] for r in received)
+
+            async def settled() -> bool:
+                statuses = await EventIndex(redis, keys).statuses(posted)
+                return statuses == ["delivered"] * len(posted)
+
+            await eventually(settled, timeout_s=30, what="every event's job delivered")
+            tasks = (await http.get("/api/events", params={"status": "delivered"}, headers=AUTH)).json()
+        assert tasks["total"] == 16
+    assert sorted(delivered) == sorted(f"Ev{n}" for n in range(16))
+    assert sorted(delivered.values()) == [1] * 14 + [2, 2]  # the two refused attempts, retried
+    assert {StreamId.parse(i, event=True).shard for i in posted} == {
+        keys.shard_of("slack-app", f"T{n}") for n in range(8)
+    }
