@@ -473,3 +473,18 @@ async def test_the_workers_of_a_process_route_and_deliver_every_shard(
     assert {StreamId.parse(i, event=True).shard for i in posted} == {
         keys.shard_of("slack-app", f"T{n}") for n in range(8)
     }
+
+
+async def test_events_not_routed_yet_are_listed_received_from_every_shard(redis: Redis) -> None:
+    one, four = Keys("r1"), Keys("r4", shards=4)
+    twins = await preload_twice(redis, one, four, 40, 1_700_000_000_000)
+    assert len({StreamId.parse(i, event=True).shard for i in twins}) > 1
+    received = EventFilter(status="received")
+    for newest_first in (True, False):
+        a = await pages(lambda **kw: EventIndex(redis, one).query(received, **kw), 6, newest_first)
+        b = await pages(lambda **kw: EventIndex(redis, four).query(received, **kw), 6, newest_first)
+        assert [[unsharded(i) for i in p.ids] for p in b] == [p.ids for p in a]
+        assert {p.total for p in b} == {40}
+    assert set(await EventIndex(redis, four).statuses(list(twins))) == {"received"}
+    assert {await EventIndex(redis, four).status_of(i) for i in list(twins)[:5]} == {"received"}
+    assert await EventIndex(redis, four).status_of("1-0-3") == ""
