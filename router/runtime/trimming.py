@@ -85,8 +85,8 @@ async def streams_of(store: EventStore, keys: Keys) -> list[str]:
     replay writes its copies there through the same ``write`` that registers streams, so it was in the set.
     """
     registered = await store.registered_streams(keys.stream_registry)
-    shards = keys.every_shard
-    return sorted((registered | {k.delivery_jobs for k in shards}) - {k.ingest for k in shards})
+    work = registered | {k.delivery_jobs for k in keys.every_shard}
+    return sorted(s for s in work if not keys.is_ingest(s))  # every shard's, those of an earlier N included
 
 
 class AckedTrim:

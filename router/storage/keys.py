@@ -159,6 +159,10 @@ class Keys:
         """Every accepted webhook, raw body and all (this shard's)."""
         return ShardStream(f"{self.prefix}:{self._tag('ingest')}:events", self.index)
 
+    def is_ingest(self, stream: str) -> bool:
+        """Whether ``stream`` is the ingest stream of a shard, any shard: also one no longer read after N shrank."""
+        return stream.startswith(f"{self.prefix}:{{ingest") and stream.endswith("}:events")
+
     @property
     def ingest_dead(self) -> str:
         """Ingest entries that failed routing ``max_deliveries`` times."""

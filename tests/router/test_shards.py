@@ -26,7 +26,7 @@ from router.history.replay import ReplayConfig, Replayer, ReplayRunner
 from router.history.replay_jobs import ReplayJobs
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.exposition import ingest_shards
-from router.runtime.trimming import retention
+from router.runtime.trimming import retention, streams_of
 from router.storage.entries import IngestEvent
 from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys, ShardStream, shard_tag
 from router.storage.store import Append, EventStore
@@ -488,3 +488,16 @@ async def test_events_not_routed_yet_are_listed_received_from_every_shard(redis:
     assert set(await EventIndex(redis, four).statuses(list(twins))) == {"received"}
     assert {await EventIndex(redis, four).status_of(i) for i in list(twins)[:5]} == {"received"}
     assert await EventIndex(redis, four).status_of("1-0-3") == ""
+
+
+async def test_the_acked_trim_never_takes_an_ingest_shard_even_of_an_earlier_n(redis: Redis) -> None:
+    before, after = Keys("t", shards=8), Keys("t", shards=2)
+    store = stores(redis, before)
+    copies = [Append(before.shard(n).ingest, {"integration": "i", "source": "webhook"}) for n in range(8)]
+    job = Append(before.shard(6).delivery_jobs, {"job_id": "1-0-6:wf:c"})
+    await store.write([*copies, job], {}, "", stream_registry=before.stream_registry)
+    kept = await streams_of(store, after)
+    assert before.shard(6).delivery_jobs in kept  # work of an earlier N is still trimmed once acked
+    assert not [s for s in kept if "{ingest" in s]
+    assert all(after.is_ingest(before.shard(n).ingest) for n in range(8))
+    assert not after.is_ingest(before.shard(6).delivery_jobs) and not after.is_ingest(before.ingest_dead)
