@@ -2,12 +2,13 @@
 
 Layout. One sorted set per filter value (``Keys.event_index``): all, project, integration, provider (per
 integration), type (per integration), credential, user and status; trigger jobs likewise (``Keys.job_index``:
-all, project, integration type, workflow, user, status). Members are ingest stream ids; the score is the id's own time,
+all, project, integration type, workflow, user, status). Members are event ids; the score is the id's own time,
 ``ms * 1000 + min(seq, 999)``: the time the store accepted the event (``received_at`` to within the append),
 which orders ties within a millisecond like the stream and makes retention exact, because streams are trimmed by
-the same number (MINID). Everything sits under one hash tag, ``{idx}``: a query intersects several sets across
-projects in one slot, and the ingest stream they index is a single slot already, so this does not narrow how far
-the router scales on a cluster.
+the same number (MINID). Each shard (``HOOKROUTER_SHARDS``) has its own sets under its own hash tag (``{idx}``,
+``{idx:i}``), and an event is indexed in its shard's: a query intersects several sets of one shard in one slot,
+runs in every shard, and merges the shards' rows by (score, id), the order one shard would give them. Totals are
+the shards' totals summed; a cursor is a position in that order, so each shard resumes from it.
 
 Writers (each one call in the code that already owns the moment):
 - ``index_routed`` in ``RoutingWorker._route``, which sees every ingest entry of every producer, in order: the
