@@ -108,6 +108,7 @@ class Keys:
         self.shards = shards  # where new events go
         self.draining = draining  # the shard count before a change, while its shards are drained (0: none)
         self.index = shard  # the shard this view names
+        self._views: dict[int, Keys] = {shard: self}  # shared by every view of these keys: each built once
 
     @classmethod
     def of(cls, settings: Settings) -> Keys:
@@ -118,9 +119,12 @@ class Keys:
 
     def shard(self, index: int) -> Keys:
         """The view of shard ``index``."""
-        if index == self.index:
-            return self
-        return Keys(self.prefix, shards=self.shards, draining=self.draining, shard=index)
+        view = self._views.get(index)
+        if view is None:
+            view = Keys(self.prefix, shards=self.shards, draining=self.draining, shard=index)
+            view._views = self._views
+            self._views[index] = view
+        return view
 
     @property
     def every_shard(self) -> list[Keys]:
