@@ -1,14 +1,16 @@
 """How evenly hookrouter's keys and commands spread over the masters of a Redis Cluster.
 
     python bench/cluster_spread.py [--url redis+cluster://host:port,...] [--events 2000] [--integrations 16]
+                                   [--tenants 256] [--shards 16]
 
 Without ``--url`` a throwaway cluster of three masters (one replica each) is started on free ports of 127.0.0.1
 (``tests/cluster/cluster.py``, ``redis-server`` and ``redis-cli`` from PATH) and stopped at the end. Against
 ``--url`` every master is emptied first: never point it at a cluster that holds data.
 
-(a)  hookrouter: ``--events`` signed Slack webhooks, spread over ``--integrations`` integrations (a tenant and
-     a workflow each), posted to the app in this process with its workers running, until every event is routed
-     to its workflow's trigger stream. Counted per master afterwards: keys (DBSIZE) and commands (the sum of
+(a)  hookrouter with ``HOOKROUTER_SHARDS=--shards``: ``--events`` signed Slack webhooks, spread over
+     ``--integrations`` integrations (a workflow each) and ``--tenants`` tenants (provider IDs, a credential
+     each), posted to the app in this process with its workers running, until every event is routed to its
+     workflow's trigger stream. Counted per master afterwards: keys (DBSIZE) and commands (the sum of
      ``INFO commandstats`` calls since a CONFIG RESETSTAT before the run), and the keys of each key family.
 (a') baseline: as many keys as (a) left, with random names (no hash tag), SET on the same cluster: how even
      "even" is for this slot map.
@@ -50,7 +52,6 @@ from subscriptions.registry import Registry
 
 SECRET = "bench-signing-secret"
 MASTER_KEY = bytes(range(32))
-KEYS = Keys()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,34 +59,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default="", help="an existing cluster (emptied first); default: start one")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--integrations", type=int, default=16)
+    parser.add_argument("--tenants", type=int, default=256)
+    parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=50)
     return parser.parse_args(argv)
 
 
-def records(integrations: int) -> list[Any]:
+def records(integrations: int, tenants: int) -> list[Any]:
     raw: list[tuple[str, dict[str, Any]]] = [("user", {"id": "bench-user"})]
     for n in range(integrations):
         integration, workflow = f"slack-{n}", f"wf-{n}"
         raw += [
             ("integration", {"id": integration, "type": "slack", "secrets": [SECRET]}),
-            (
-                "credential",
-                {"id": f"cred-{n}", "user": "bench-user", "integration": integration, "provider_id": f"T{n}"},
-            ),
             ("workflow", {"id": workflow, "integration": integration, "trigger": "*"}),
             ("activation", {"id": activation_id(workflow, "bench-user"), "workflow": workflow, "user": "bench-user"}),
         ]
+    for t in range(tenants):  # tenant t connects through integration t % integrations
+        integration = f"slack-{t % integrations}"
+        credential = {"id": f"cred-{t}", "user": "bench-user", "integration": integration, "provider_id": f"T{t}"}
+        raw.append(("credential", credential))
     return [RECORD_TYPES[kind].model_validate({"project": "bench", **item}) for kind, item in raw]
 
 
-def signed_post(n: int, integrations: int) -> tuple[str, bytes, dict[str, str]]:
-    tenant = n % integrations
+def signed_post(n: int, integrations: int, tenants: int) -> tuple[str, bytes, dict[str, str]]:
+    tenant = n % tenants
     body = json.dumps({"type": "event_callback", "team_id": f"T{tenant}", "event_id": f"Ev{n}",
                        "event": {"type": "message"}}).encode()  # fmt: skip
     ts = str(int(time.time()))
     digest = hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
     headers = {"x-slack-request-timestamp": ts, "x-slack-signature": "v0=" + digest, "content-type": "application/json"}
-    return f"/webhook/triggers/connect/slack/slack-{tenant}", body, headers
+    return f"/webhook/triggers/connect/slack/slack-{tenant % integrations}", body, headers
 
 
 def masters(redis: Redis) -> list[ClusterNode]:
@@ -140,11 +143,12 @@ def deviation(counts: Sequence[int]) -> float:
 async def hookrouter_run(url: str, args: argparse.Namespace, redis: Redis) -> tuple[float, list[int], list[int]]:
     await per_master(redis, "FLUSHALL")
     registry = Registry(redis, SecretBox(MASTER_KEY))
-    await apply(registry, records(args.integrations))
+    await apply(registry, records(args.integrations, args.tenants))
     await per_master(redis, "CONFIG", "RESETSTAT")
     settings = Settings(redis_url=url, master_key=SecretStr(__import__("base64").b64encode(MASTER_KEY).decode()),
                         admin_token=SecretStr(secrets.token_hex(16)), run_workers=True, consumer_name="bench",
-                        public_url="http://bench.test", route_block_ms=100)  # fmt: skip
+                        public_url="http://bench.test", route_block_ms=100, shards=args.shards)  # fmt: skip
+    keys = Keys.of(settings)
     app = create_app(settings)
     started = time.perf_counter()
     async with LifespanManager(app) as manager:
@@ -154,13 +158,13 @@ async def hookrouter_run(url: str, args: argparse.Namespace, redis: Redis) -> tu
 
             async def sender() -> None:
                 while queue:
-                    path, body, headers = signed_post(queue.pop(), args.integrations)
+                    path, body, headers = signed_post(queue.pop(), args.integrations, args.tenants)
                     reply = await http.post(path, content=body, headers=headers)
                     if reply.status_code != 200:
                         raise RuntimeError(f"webhook answered {reply.status_code}")
 
             await asyncio.gather(*(sender() for _ in range(args.concurrency)))
-            while await redis.hlen(KEYS.outcomes) < args.events:  # every event routed
+            while sum([await redis.hlen(k.outcomes) for k in keys.every_shard]) < args.events:  # every event routed
                 await asyncio.sleep(0.1)
     took_s = time.perf_counter() - started
     return took_s, [int(n) for n in await per_master(redis, "DBSIZE")], await commands(redis)
@@ -185,7 +189,8 @@ async def run(url: str, args: argparse.Namespace) -> None:
         even = await baseline(redis, sum(keys))
     finally:
         await redis.aclose()
-    print(f"{args.events} events over {args.integrations} integrations, routed in {took_s:.1f} s\n")
+    print(f"{args.events} events over {args.integrations} integrations and {args.tenants} tenants, "
+          f"{args.shards} shards, routed in {took_s:.1f} s\n")  # fmt: skip
     print(f"{'master':<22}{'keys':>8}{'share':>8}{'commands':>10}{'share':>8}{'baseline keys':>15}")
     for name, k, c, b in zip(names, keys, calls, even, strict=True):
         print(f"{name:<22}{k:>8}{k / sum(keys):>8.0%}{c:>10}{c / sum(calls):>8.0%}{b:>15}")

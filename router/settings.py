@@ -153,6 +153,21 @@ class Settings(BaseSettings):
         "in the data directory, otherwise startup fails.",
     )
     prefix: str = Field(default="hr", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Namespace of every Redis key.")
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="Shards of the ingest stream, delivery work and history indexes, by a hash of (integration, "
+        "provider ID): 1 on one Redis, e.g. 16 on a cluster, so they spread over its masters. Changing it: see "
+        "Running at scale in the README.",
+    )
+    shards_draining: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="The shard count before a change of HOOKROUTER_SHARDS, while workers drain its shards (and "
+        "history still lists them); 0: no change under way.",
+    )
     max_body_bytes: int = Field(default=10 * MIB, ge=1, description="Largest accepted webhook body, bytes.")
     stream_maxlen: int = Field(default=10_000_000, ge=1000, description="Approximate cap per stream, entries.")
     registry_refresh_s: float = Field(default=0.25, gt=0, le=1, description="Registry change poll interval, s.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
@@ -160,7 +161,9 @@ class Activated(BaseModel):
 @admin(at.OPERATOR_ONLY)
 async def list_integrations(request: Request) -> Response:
     state = app_state(request)
-    counts = await state["store"].repeat_counts(state["keys"].duplicates)
+    counts: Counter[str] = Counter()
+    for shard in state["keys"].every_shard:  # each shard counts its own tenants' repeats
+        counts.update(await state["store"].repeat_counts(shard.duplicates))
     integrations = state["cache"].current.integrations.values()
     data = [_integration(i, counts.get(i.id, 0)) for i in integrations]
     return JSONResponse(paging.page(data, total=len(data)))

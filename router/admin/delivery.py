@@ -169,9 +169,10 @@ async def list_dead_letters(
     name, given = paging.cursor(request, "after")
     start = given or "-"
     count = clamped_limit(request, 100, 1000)
-    if start != "-" and not StreamId.is_valid(start):
+    if start != "-" and not StreamId.is_valid(start, event=True):
         return bad_parameter(name, f"{name} must be a dead-letter id")
-    entries = await state["store"].scan(state["keys"].delivery_dead, after=start, count=count)
+    dead = [k.delivery_dead for k in state["keys"].every_shard]
+    entries = await state["store"].scan_shards(dead, after=start, count=count)
     data = [d for d in map(_dead, entries) if workflow is None or d["workflow"] == workflow]
     next_after = entries[-1].id if len(entries) == count else None
     return JSONResponse(paging.page(data, paging.next_link(request, next_after, "after"), next_id=next_after))
@@ -182,7 +183,7 @@ async def list_dead_letters(
 async def redrive_dead_letters(request: Request, body: Redrive) -> Response:
     """404 for an ``id`` that names no dead letter."""
     state = app_state(request)
-    if body.id is not None and not StreamId.is_valid(body.id):
+    if body.id is not None and not StreamId.is_valid(body.id, event=True):
         return problem(404, "not_found")
     count = await redrive(state["store"], state["keys"], entry_id=body.id, workflow=body.workflow)
     if body.id is not None and count == 0:

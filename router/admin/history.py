@@ -241,7 +241,7 @@ async def list_events(
         before_ms=before,
     )
     page = await index.query(flt, cursor=cursor or None, limit=_limit(limit))
-    events = await state["store"].get_many(state["keys"].ingest, page.ids)  # a trimmed one is simply left out
+    events = await state["store"].get_events(state["keys"], page.ids)  # a trimmed one is simply left out
     ids = [e.id for e in events]
     outcomes = await RoutingOutcomes(state["store"], state["keys"]).get_many(ids)
     statuses = await index.statuses(ids)
@@ -258,7 +258,7 @@ async def list_events(
 @admin(at.read(at.event()))
 async def get_event(request: Request, event_id: Annotated[str, Path(description="The stored event's id")]) -> Response:
     state = app_state(request)
-    event = await state["store"].get(state["keys"].ingest, event_id)
+    event = await state["store"].get_event(state["keys"], event_id)
     if event is None:
         return problem(404, "not_found")
     keys = state["keys"]

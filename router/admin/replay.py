@@ -146,7 +146,7 @@ def _jobs(state: State) -> ReplayJobs:
 
 
 async def _create(state: State, replay: ReplayRequest) -> Response:
-    if replay.event_id is not None and await state["store"].get(state["keys"].ingest, replay.event_id) is None:
+    if replay.event_id is not None and await state["store"].get_event(state["keys"], replay.event_id) is None:
         return problem(404, "not_found")
     job, created = await _jobs(state).create(replay)  # ReplayConflict: 409
     # 202 when queued now; 200 with the existing job when the same request came before (nothing replayed twice).
@@ -191,7 +191,7 @@ async def replay_event(
     event_id: Annotated[str, Path(description="The stored event's id")],
     body: Annotated[EventReplayBody | None, Body(description="Optional: the replay's options")] = None,
 ) -> Response:
-    if not StreamId.is_valid(event_id):
+    if not StreamId.is_valid(event_id, event=True):
         return problem(404, "not_found")
     options = body or EventReplayBody()
     dry = "dry:" if options.dry_run else ""

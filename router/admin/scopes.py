@@ -106,7 +106,7 @@ def event(param: str = "event_id") -> Locate:
 
     async def locate(request: Request) -> Place:
         state, event_id = app_state(request), request.path_params[param]
-        stored = await state["store"].get(state["keys"].ingest, event_id)
+        stored = await state["store"].get_event(state["keys"], event_id)
         project = IngestEvent.lenient(stored.fields, stored.id).project if stored else ""
         return Place(project or None, by_record=True)
 

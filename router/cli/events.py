@@ -75,7 +75,7 @@ class Ctx:
 async def _connected(settings: Settings) -> AsyncIterator[Ctx]:
     redis = connect(settings)
     try:
-        keys = Keys(settings.prefix)
+        keys = Keys.of(settings)
         store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
         yield Ctx(settings, redis, keys, store)
     finally:
@@ -167,7 +167,7 @@ def events_list(
     async def run(settings: Settings) -> tuple[list[dict[str, Any]], int]:
         async with _connected(settings) as ctx:
             page = await EventIndex(ctx.redis, ctx.keys).query(flt, limit=limit)
-            return await _rows(ctx, await ctx.store.get_many(ctx.keys.ingest, page.ids)), page.total
+            return await _rows(ctx, await ctx.store.get_events(ctx.keys, page.ids)), page.total
 
     rows, total = in_process(run, join=True)
     if as_json:
@@ -224,10 +224,10 @@ def events_show(
 
     async def run(settings: Settings) -> dict[str, Any] | None:
         async with _connected(settings) as ctx:
-            found = await ctx.store.get_many(ctx.keys.ingest, [event_id])
+            found = await ctx.store.get_events(ctx.keys, [event_id])
             return await _detail(ctx, found[0]) if found else None
 
-    detail = in_process(run, join=True) if StreamId.is_valid(event_id) else None
+    detail = in_process(run, join=True) if StreamId.is_valid(event_id, event=True) else None
     if detail is None:
         typer.echo(f"hookrouter: no stored event {event_id}", err=True)
         raise typer.Exit(1)
@@ -248,14 +248,22 @@ def events_tail(
 
     async def run(settings: Settings) -> None:
         async with _connected(settings) as ctx:
-            latest = await ctx.store.latest(ctx.keys.ingest, 1)
-            after = latest[0].id if latest else "0-0"
+            shards = ctx.keys.every_shard
+            after: dict[int, str] = {}  # per shard: its last event seen
+            for shard in shards:
+                latest = await ctx.store.latest(shard.ingest, 1)
+                after[shard.index] = latest[0].id if latest else "-"
             deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
             while deadline is None or time.monotonic() < deadline:
                 # Bounded: at most 100 entries a poll, so a burst is printed over several polls, not one read.
-                events = await ctx.store.scan(ctx.keys.ingest, after=after, count=100)
+                events = []
+                for shard in shards:
+                    found = await ctx.store.scan(shard.ingest, after=after[shard.index], count=100)
+                    if found:
+                        after[shard.index] = found[-1].id
+                    events += found
+                events.sort(key=lambda e: StreamId.parse(e.id, event=True))  # the shards' events in time order
                 if events:
-                    after = events[-1].id
                     shown = [e for e in events if integration in (None, IngestEvent.lenient(e.fields).integration)]
                     for row in await _rows(ctx, shown):
                         if as_json:

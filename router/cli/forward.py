@@ -98,7 +98,7 @@ async def _forward(settings: Settings, how: Forwarding, new_secret: bool) -> tup
     block_ms = 500
     redis = connect(settings, block_s=block_ms / 1000)
     consumer = f"{socket.gethostname()}-{os.getpid()}"
-    client = RunnerClient(redis, Keys(settings.prefix), how.workflow, consumer, group=OBSERVER_GROUP)
+    client = RunnerClient(redis, Keys.of(settings), how.workflow, consumer, group=OBSERVER_GROUP)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

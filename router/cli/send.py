@@ -110,7 +110,7 @@ def _signable(provider: str, body_file: Path | None) -> None:
 async def _outcomes(settings: Settings, ids: list[str], wait_s: float) -> dict[str, dict[str, Any]]:
     redis = connect(settings)
     try:
-        keys = Keys(settings.prefix)
+        keys = Keys.of(settings)
         store = EventStore(redis, maxlen=settings.stream_maxlen, group=ROUTING_GROUP, consumer=settings.consumer_name)
         outcomes = RoutingOutcomes(store, keys)
         deadline = time.monotonic() + wait_s

@@ -126,12 +126,12 @@ class DeliveryRecords:
         return cls(store.redis, keys)
 
     async def waiting(self) -> int:
-        """How many jobs wait for their next attempt (the retry queue's depth)."""
-        return int(await self._redis.zcard(self._keys.delivery_scheduled))
+        """How many jobs wait for their next attempt (the retry queue's depth), over every shard."""
+        return sum([int(await self._redis.zcard(k.delivery_scheduled)) for k in self._keys.every_shard])
 
     async def history(self, job_id: str) -> dict[str, str]:
         """A finished job's history (empty while it runs, or after the retention period)."""
-        raw = await self._redis.hgetall(self._keys.delivery_history(job_id))
+        raw = await self._redis.hgetall(self._keys.of_id(job_id).delivery_history(job_id))
         return {decoded(k): decoded(v) for k, v in raw.items()}
 
     async def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
@@ -140,9 +140,10 @@ class DeliveryRecords:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                pipe.hgetall(self._keys.delivery_history(job_id))
-                pipe.zscore(self._keys.delivery_scheduled, job_id)
-                pipe.hget(self._keys.delivery_job(job_id), "attempts")
+                keys = self._keys.of_id(job_id)  # a job's shard is its event's
+                pipe.hgetall(keys.delivery_history(job_id))
+                pipe.zscore(keys.delivery_scheduled, job_id)
+                pipe.hget(keys.delivery_job(job_id), "attempts")
             replies = await pipe.execute()
         out = []
         for n in range(len(job_ids)):

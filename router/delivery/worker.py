@@ -98,7 +98,7 @@ def _ref(entry: StoredEvent) -> str:
 
 def _order_score(event_id: str) -> float:
     try:
-        return StreamId.parse(event_id, partial=True).score
+        return StreamId.parse(event_id, partial=True, event=True).score
     except InvalidStreamId:
         return 0.0
 
@@ -364,6 +364,13 @@ async def redrive(
 
     Their attempt history is kept under ``previous_attempts``; the retry schedule starts afresh.
     """
+    revived = 0
+    for shard in keys.every_shard:
+        revived += await _redrive_shard(store, shard, entry_id, workflow, limit - revived)
+    return revived
+
+
+async def _redrive_shard(store: EventStore, keys: Keys, entry_id: str | None, workflow: str | None, limit: int) -> int:
     picked: list[StoredEvent] = []
     after = "-"
     while len(picked) < limit:

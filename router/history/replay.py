@@ -34,14 +34,14 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from router.history.indexes import EventFilter, EventIndex
+from router.history.indexes import EventFilter, EventIndex, score
 from router.history.replay_jobs import FINISHED, Counts, ReplayJob, ReplayJobs, ReplayRequest
 from router.routing.core import job as trigger_job
 from router.routing.outcomes import RoutingOutcomes
 from router.storage.entries import IngestEvent, MalformedEntry
 from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys, replay_job_id
 from router.storage.store import Append, EventStore, StoredEvent
-from router.storage.stream_id import InvalidStreamId, StreamId
+from router.storage.stream_id import InvalidStreamId
 from subscriptions.snapshot import Snapshot, SnapshotCache
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class Replayer:
 
     async def _batch(self, request: ReplayRequest, ids: list[str], counts: Counts) -> int:
         """Replay one batch; returns how many events were replayed (or would be, in a dry run)."""
-        events = {e.id: e for e in await self._store.get_many(self._keys.ingest, ids)}
+        events = {e.id: e for e in await self._store.get_events(self._keys, ids)}
         counts.matched += len(ids)
         if request.mode == "reroute":
             writes = self._reroute(request, ids, events, counts)
@@ -239,7 +239,8 @@ class Replayer:
     ) -> list[Append]:
         writes = []
         for event in self._selected(request, ids, events, counts):
-            writes.append(Append(self._keys.ingest, event.replayed(event.id, request.request_id).to_fields()))
+            stream = self._keys.of_event(*event.tenant).ingest
+            writes.append(Append(stream, event.replayed(event.id, request.request_id).to_fields()))
         return writes
 
     async def _redeliver(
@@ -258,7 +259,8 @@ class Replayer:
             if not jobs:
                 counts.skip("not_routed" if raw is None else "no_jobs")
                 continue
-            made = [w for j in jobs if (w := _again(snapshot, self._keys, event, j, request.request_id))]
+            keys = self._keys.of_id(event.id)  # a job's shard is its event's
+            made = [w for j in jobs if (w := _again(snapshot, keys, event, j, request.request_id))]
             if not made:
                 counts.skip("workflow_removed")
             writes += made
@@ -266,12 +268,14 @@ class Replayer:
         return writes
 
     def _backlog_of(self, mode: str) -> Callable[[], Awaitable[int]]:
-        watched = [(self._keys.ingest, ROUTING_GROUP)]
+        shards = self._keys.every_shard
+        watched: list[list[tuple[str, str]]] = [[(k.ingest, ROUTING_GROUP) for k in shards]]
         if mode == "redeliver":
-            watched.append((self._keys.delivery_jobs, DELIVERY_GROUP))
+            watched.append([(k.delivery_jobs, DELIVERY_GROUP) for k in shards])
 
         async def backlog() -> int:
-            return max([await self._store.backlog(stream, group) for stream, group in watched])
+            # Each stage's backlog is the sum over its shards; the busier stage is what a replay waits on.
+            return max([sum([await self._store.backlog(s, g) for s, g in stage]) for stage in watched])
 
         return backlog
 
@@ -305,11 +309,12 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, RedisError | OSError)
 
 
-def _id_key(entry_id: str) -> StreamId:
+def _id_key(entry_id: str) -> tuple[int, str]:
+    # The history indexes' order (``score``, then the id), which merges the shards: the cursor resumes in it.
     try:
-        return StreamId.parse(entry_id, partial=True)
+        return score(entry_id), entry_id
     except InvalidStreamId:
-        return StreamId(0, 0)
+        return 0, ""
 
 
 class ReplayRunner:

@@ -28,7 +28,8 @@ BUCKETS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "3h": 3 * 3600, "6h": 6 
 
 def counted(keys: Keys) -> Counted:
     """What the process's stores count, for ``EventStore(counted=...)``."""
-    return Counted(keys.ingest, keys.stats(""), TTL_S)
+    shards = keys.every_shard
+    return Counted({k.ingest: k.stats("") for k in shards}, {k.outcomes: k.stats("") for k in shards}, TTL_S)
 
 
 def queue_failure(pipe: Any, keys: Keys, project: str, at_ms: int) -> None:
@@ -67,10 +68,16 @@ class Stats:
         hash read once, in one round trip. ``project``: that project's counts; None: every project's."""
         names = [name if project is None else f"{name}|{project}" for name in COUNTED]
         minutes = range(since_ms // 60_000, -(-until_ms // 60_000))
+        shards = self._keys.every_shard
         async with self._redis.pipeline(transaction=False) as pipe:
             for minute in minutes:
-                pipe.hmget(self._keys.stats(minute), names)
-            replies = await pipe.execute()
+                for shard in shards:  # each shard counts its own events: summed here
+                    pipe.hmget(shard.stats(minute), names)
+            per_shard = await pipe.execute()
+        replies = [
+            [sum(_count(r[i]) for r in per_shard[m * len(shards) : (m + 1) * len(shards)]) for i in range(len(names))]
+            for m in range(len(minutes))
+        ]
         width = bucket_s * 1000
         out: list[Bucket] = []
         starts = range(since_ms, until_ms, width)
@@ -78,7 +85,7 @@ class Stats:
         for minute, reply in zip(minutes, replies, strict=True):
             start = since_ms + (minute * 60_000 - since_ms) // width * width
             if start in sums:
-                sums[start] = [s + _count(v) for s, v in zip(sums[start], reply, strict=True)]
+                sums[start] = [s + v for s, v in zip(sums[start], reply, strict=True)]
         for start in starts:
             out.append(Bucket(start, min(start + width, until_ms), *sums[start]))
         return out

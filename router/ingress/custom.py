@@ -260,7 +260,7 @@ async def _store(
         traceparent=context_of_request.traceparent,
     )
     try:
-        entry_id = await state["store"].append(state["keys"].ingest, event.to_fields())
+        entry_id = await state["store"].append(state["keys"].of_event(*event.tenant).ingest, event.to_fields())
     except StoreUnavailable:
         logger.warning("event store unavailable; asked the provider to retry", extra={"definition": definition.id})
         raise

@@ -27,6 +27,7 @@ from router.ingress.observe import count_stored, observed, tag_integration
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
+from router.storage.keys import Keys
 from router.storage.store import Append, Once
 from subscriptions.models import Integration
 
@@ -219,8 +220,9 @@ async def _store(
             request_id=context.request_id,
             traceparent=context.traceparent,
         )
-        once = _once(state, integration, event.delivery_id)
-        appends.append(state["store"].add(Append(state["keys"].ingest, stored.to_fields(), once)))
+        keys = state["keys"].of_event(*stored.tenant)
+        once = _once(state, keys, integration, event.delivery_id)
+        appends.append(state["store"].add(Append(keys.ingest, stored.to_fields(), once)))
     try:
         # One event is the common case: await it directly rather than through gather's extra task.
         results = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)
@@ -240,12 +242,11 @@ async def _store(
     return JSONResponse({"ids": [r.id for r in results]}, status_code=200)
 
 
-def _once(state: State, integration: Integration, delivery_id: str) -> Once | None:
+def _once(state: State, keys: Keys, integration: Integration, delivery_id: str) -> Once | None:
     """Deduplication of a provider delivery id, if the provider sent one and the window is not 0."""
     settings = state["settings"]
     window = settings.dedup_windows.get(integration.type, settings.dedup_window_s)
     if not delivery_id or window <= 0:
         return None
-    keys = state["keys"]
     seen = keys.seen(integration.project, integration.id, delivery_id)
     return Once(seen, window, keys.duplicates, integration.id, keys.seen_before(integration.id, delivery_id))

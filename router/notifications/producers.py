@@ -96,7 +96,7 @@ def step_execution(reported: Any, report: ExecutionReport, ended_ms: int) -> dic
 
 def _started_ms(event_id: str) -> int | None:
     try:
-        return StreamId.parse(event_id).ms if event_id else None
+        return StreamId.parse(event_id, event=True).ms if event_id else None
     except ValueError:
         return None
 

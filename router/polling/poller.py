@@ -212,7 +212,8 @@ class Poller:
         return outcome
 
     async def _append(self, target: Polled, found: list[Found]) -> None:
-        cred, integration, keys = target.credential, target.integration, self._keys
+        cred, integration = target.credential, target.integration
+        keys = self._keys.of_event(integration.id, cred.provider_id or "")
         received_at = str(int(self._clock() * 1000))
         appends = []
         for record in found:

@@ -150,7 +150,7 @@ class Scheduler:
             headers="{}",
             body=json.dumps(body, separators=(",", ":")).encode(),
         )
-        keys = self._keys
+        keys = self._keys.of_event(*event.tenant)
         once = Once(keys.seen(wf.project, wf.id, delivery_id), DEDUP_TTL_S, keys.duplicates, wf.id)
         stored = await self._store.add(Append(keys.ingest, event.to_fields(), once))
         # Late ticks fire once: the next one is the first after now, not the first after the missed one.

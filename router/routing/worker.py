@@ -1,8 +1,10 @@
 """The routing worker: ingest stream → trigger streams, in a consumer group.
 
-Each batch: reclaim entries a silent worker left pending (XAUTOCLAIM past ``claim_idle_ms``), else
-read new ones; dead-letter entries handed out more than ``max_deliveries`` times; route the rest
-against the registry snapshot; write every trigger job and outcome; only then ack. ``run_once`` is one
+One worker reads one ingest shard (``Keys.shard``): the process runs one per shard, each a supervised task,
+every one in the shard's ``routing`` consumer group, so any number of processes share every shard with no
+assignment of their own. Each batch: reclaim entries a silent worker left pending (XAUTOCLAIM past
+``claim_idle_ms``), else read new ones; dead-letter entries handed out more than ``max_deliveries`` times;
+route the rest against the registry snapshot; write every trigger job and outcome; only then ack. ``run_once`` is one
 batch and ``trim`` one retention pass; the process's supervisor (``router.runtime.supervisor``) repeats both.
 """
 

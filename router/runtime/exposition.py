@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 
 def ingest_shards(keys: Keys) -> list[tuple[str, str]]:
-    """(shard, stream) of every ingest shard: the one place the metrics learn the shard list. Today one stream."""
-    return [("0", keys.ingest)]
+    """(shard, stream) of every ingest shard, those being drained included: the one place the metrics learn the
+    shard list."""
+    return [(str(k.index), k.ingest) for k in keys.every_shard]
 
 
 class Sampler:
@@ -65,14 +66,18 @@ class Sampler:
     async def _read(self) -> None:
         keys, store = self._keys, self._store
         streams = [("ingest", shard, stream, ROUTING_GROUP) for shard, stream in ingest_shards(keys)]
-        streams += [("delivery", "0", keys.delivery_jobs, DELIVERY_GROUP)]
+        streams += [("delivery", str(k.index), k.delivery_jobs, DELIVERY_GROUP) for k in keys.every_shard]
         streams += [("notify", "0", keys.notifications, DESTINATIONS_GROUP)]
         for name, shard, stream, group in streams:
             metrics.BACKLOG.labels(name, shard).set(await store.backlog(stream, group))
             metrics.PENDING.labels(name, shard).set(await store.pending(stream, group))
         metrics.RETRY_QUEUE.set(await self._records.waiting())
-        for name, stream in (("ingest", keys.ingest_dead), ("delivery", keys.delivery_dead)):
-            metrics.DEAD_LETTERS.labels(name).set(await store.length(stream))
+        shards = keys.every_shard
+        for name, dead in (
+            ("ingest", [k.ingest_dead for k in shards]),
+            ("delivery", [k.delivery_dead for k in shards]),
+        ):
+            metrics.DEAD_LETTERS.labels(name).set(sum([await store.length(stream) for stream in dead]))
 
 
 async def metrics_endpoint(request: Request) -> Response:

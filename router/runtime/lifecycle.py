@@ -70,7 +70,8 @@ class LifecycleRunner:
         ids = []
         for cred in await self._marks.claim(snapshot):
             try:
-                ids.append(await self._store.append(self._keys.ingest, self._event(snapshot, cred)))
+                stream = self._keys.of_event(cred.integration, cred.provider_id or "").ingest
+                ids.append(await self._store.append(stream, self._event(snapshot, cred)))
             except StoreUnavailable:
                 await self._marks.release([cred.id])  # not stored: the next pass claims it again
                 raise
@@ -118,6 +119,4 @@ def build_runner(
     else:
         logger.info("provider-side subscriptions are off: HOOKROUTER_PUBLIC_URL is not set")
     marks = EnabledMarks(redis, lifecycle_keys)
-    return LifecycleRunner(
-        cache, store, Keys(settings.prefix), marks, lifecycle, interval_s=settings.lifecycle_interval_s
-    )
+    return LifecycleRunner(cache, store, Keys.of(settings), marks, lifecycle, interval_s=settings.lifecycle_interval_s)

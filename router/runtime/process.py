@@ -65,7 +65,7 @@ def build_registry(settings: Settings, redis: Redis) -> Registry:
 class Runtime:
     def __init__(self, settings: Settings, *, run_workers: bool) -> None:
         self.settings = settings
-        self.keys = keys = Keys(settings.prefix)
+        self.keys = keys = Keys.of(settings)
         self.redis = connect(settings)
         self.registry = build_registry(settings, self.redis)
         self.cache = SnapshotCache(self.registry, refresh_s=settings.registry_refresh_s)

@@ -14,7 +14,9 @@ wait before the next:
   per project), trigger streams, the delivery stream and its dead letters, the notification and executions
   streams. The cut is an id (stream ids start with their time), so XTRIM MINID, no scan.
 
-Every key family the router writes, and what bounds it (prefix ``hr`` left out):
+Every key family the router writes, and what bounds it (prefix ``hr`` left out). The ``{ingest}``, ``{idx}`` and
+``{delivery}`` families are one per shard (``HOOKROUTER_SHARDS``): each pass trims every shard, those being drained
+included (``Keys.every_shard``).
 
 | key family | bound, and its owner |
 | --- | --- |
@@ -83,7 +85,8 @@ async def streams_of(store: EventStore, keys: Keys) -> list[str]:
     replay writes its copies there through the same ``write`` that registers streams, so it was in the set.
     """
     registered = await store.registered_streams(keys.stream_registry)
-    return sorted((registered | {keys.delivery_jobs}) - {keys.ingest})
+    work = registered | {k.delivery_jobs for k in keys.every_shard}
+    return sorted(s for s in work if not keys.is_ingest(s))  # every shard's, those of an earlier N included
 
 
 class AckedTrim:
@@ -116,9 +119,9 @@ async def retention(store: EventStore, keys: Keys, cache: SnapshotCache, now: fl
     """
     min_id = await trim_history(store, keys, await cache.refresh(), now, retention_s)
     for stream in (
-        keys.ingest,
-        keys.ingest_dead,
-        keys.delivery_dead,
+        *(k.ingest for k in keys.every_shard),
+        *(k.ingest_dead for k in keys.every_shard),
+        *(k.delivery_dead for k in keys.every_shard),
         keys.notifications,
         keys.executions,
         *await streams_of(store, keys),

@@ -103,17 +103,27 @@ class Workers:
             return self._stores[-1]
 
         self.routing_store = store(ROUTING_GROUP)
-        self.routing = RoutingWorker(self.routing_store, cache, keys, routing_config(settings))
-        self.delivery = DeliveryWorker(
-            store(DELIVERY_GROUP),
-            cache,
-            keys,
-            shared.limiter,
-            shared.http,
-            delivery_config(settings),
-            destinations=shared.sender,
-            notifier=shared.notifier,
-        )
+        # One routing and one delivery worker per shard (those being drained included): a consumer group reads one
+        # stream, and a shard's stream is one slot of a cluster.
+        self.routings = [
+            RoutingWorker(self.routing_store, cache, k, routing_config(settings)) for k in keys.every_shard
+        ]
+        self.routing = self.routings[0]
+        delivery_store = store(DELIVERY_GROUP)
+        self.deliveries = [
+            DeliveryWorker(
+                delivery_store,
+                cache,
+                k,
+                shared.limiter,
+                shared.http,
+                delivery_config(settings),
+                destinations=shared.sender,
+                notifier=shared.notifier,
+            )
+            for k in keys.every_shard
+        ]
+        self.delivery = self.deliveries[0]
         self.fanout = DestinationFanout(
             store(DESTINATIONS_GROUP),
             cache,
@@ -149,10 +159,14 @@ class Workers:
         """Add every worker task to ``supervisor`` (which starts, restarts and stops them)."""
         # A pass that blocks in XREADGROUP returns within block_ms; the budget leaves room for a slow batch.
         blocking_budget_s = 30 + self._settings.route_block_ms / 1000
-        supervisor.add(Task("routing", self.routing.run_once, budget_s=blocking_budget_s, reset=self.routing.reset))
+        for n, routing in enumerate(self.routings):
+            name = _per_shard("routing", n)
+            supervisor.add(Task(name, routing.run_once, budget_s=blocking_budget_s, reset=routing.reset))
         supervisor.add(Task("retention", self.retention.run_once, pause_s=self.retention.interval_s, budget_s=600))
         supervisor.add(Task("acked-trim", self.acked_trim.run_once, pause_s=self.acked_trim.interval_s))
-        supervisor.add(Task("delivery", self.delivery.run_once, budget_s=DELIVERY_BUDGET_S, reset=self.delivery.reset))
+        for n, delivery in enumerate(self.deliveries):
+            name = _per_shard("delivery", n)
+            supervisor.add(Task(name, delivery.run_once, budget_s=DELIVERY_BUDGET_S, reset=delivery.reset))
         supervisor.add(
             Task("destination-fanout", self.fanout.run_once, budget_s=blocking_budget_s, reset=self.fanout.reset)
         )
@@ -172,3 +186,8 @@ class Workers:
         """Close the stores; after the supervisor stopped (the process closes the clients it gave them)."""
         for store in self._stores:
             await store.aclose()
+
+
+def _per_shard(task: str, shard: int) -> str:
+    # Shard 0's task keeps the name it had before shards: dashboards and alerts on it go on working.
+    return task if shard == 0 else f"{task}-{shard}"

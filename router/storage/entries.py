@@ -173,6 +173,14 @@ class IngestEvent:
     _known: ClassVar[frozenset[str]]
     _binary: ClassVar[frozenset[str]] = frozenset({"body"})
 
+    @property
+    def tenant(self) -> tuple[str, str]:
+        """Whose event this is, for ``Keys.of_event`` (its shard): (integration, provider ID); without an
+        integration (App Events, Request triggers, Scheduler ticks), (project, user or workflow)."""
+        if self.integration:
+            return self.integration, self.provider_id
+        return self.project, self.user or self.workflow
+
     def to_fields(self) -> Fields:
         """The stream fields, exactly as this source's producer always wrote them (``_INGEST_WRITTEN``)."""
         # Spelt out for webhooks, the hot path: a dict display is about twice as fast as building it by name.

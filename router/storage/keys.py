@@ -7,12 +7,33 @@ Ids (integration, workflow, user, delivery) may hold ``:``, so a key or an id ma
 percent-encodes each (``part``): joined raw, integration ``a:b`` with delivery ``X-123`` and integration
 ``a`` with delivery ``b:X-123`` would name the same marker. The id builders at the end of this module
 follow the same rule.
+
+Shards (``HOOKROUTER_SHARDS``). The ingest stream and what is written with each event (dedup markers, routing
+outcomes, traffic counts: ``{ingest}``), its history indexes (``{idx}``) and its HTTP delivery work (jobs stream,
+retry schedule, job hashes and histories, ordered queues: ``{delivery}``) are split into N shards, so they spread
+over a cluster's masters. An event's shard is a stable hash of (integration, provider ID) (``Keys.shard_of``), so
+one tenant's events keep their order in one stream, and its jobs and index entries follow it there. Shard 0 keeps
+the names of the unsharded layout (``{ingest}``, ...); shard ``i`` > 0 has the tags ``{ingest:i}``, ``{idx:i}`` and
+``{delivery:i}``. So with N = 1 nothing is renamed, and after a change of N the events stored before stay readable
+where they are. A ``Keys`` is a view of one shard (``shard``, 0 unless asked); ``every_shard`` lists the views
+readers go through, the shards being drained after a change of N included (``draining``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
+from redis.crc import key_slot
+
+from router.storage.stream_id import InvalidStreamId, StreamId
+
+if TYPE_CHECKING:
+    from router.settings import Settings
 
 # Consumer groups, one per kind of reader: Redis keeps each name with its group's position and pending
 # entries, so a renamed group would re-read its stream from the start.
@@ -40,47 +61,147 @@ def _bounded(value: str) -> str:
     return part(value)
 
 
+class ShardStream(str):
+    """The name of a shard's ingest stream, knowing its shard: the store turns the entry ids it reads there into
+    event ids (``<ms>-<seq>-<shard>``) and back, so no caller handles the two forms."""
+
+    shard: int
+
+    def __new__(cls, name: str, shard: int) -> ShardStream:
+        stream = super().__new__(cls, name)
+        stream.shard = shard
+        return stream
+
+
+MAX_SHARDS = 1024
+
+
+@functools.cache
+def shard_tag(family: str, index: int) -> str:
+    """The hash tag of shard ``index`` of a family: ``family`` for shard 0 (the unsharded name), else
+    ``family:<index>``, with a ``.<n>`` suffix when that puts the shard in the slot window it is meant for.
+
+    A cluster's masters serve contiguous ranges of slots, and a handful of tags hashed at random would pile onto
+    one master (16 shards over 3 masters came out 9/3/4). So shard ``index`` is placed at the van der Corput
+    point of ``index`` around the slot ring, from shard 0's slot: for any N the first N shards sit evenly spaced,
+    every master's range holds its share of them, and a shard's tag never depends on N (a change of N renames
+    nothing). The suffix is the first that lands in a window of an eighth of the spacing at the shard's depth.
+    """
+    if index == 0:
+        return family
+    depth = index.bit_length()
+    point = int(f"{index:0{depth}b}"[::-1], 2) * SLOTS >> depth  # bit-reversed: the van der Corput sequence
+    target = (key_slot(family.encode()) + point) % SLOTS
+    width = max(SLOTS >> (depth + 3), 16)
+    for n in itertools.count():
+        tag = f"{family}:{index}" if n == 0 else f"{family}:{index}.{n}"
+        if (key_slot(tag.encode()) - target) % SLOTS < width:
+            return tag
+    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
+
+
 class Keys:
-    def __init__(self, prefix: str = "hr") -> None:
+    def __init__(self, prefix: str = "hr", *, shards: int = 1, draining: int = 0, shard: int = 0) -> None:
+        if not 1 <= shards <= MAX_SHARDS or not 0 <= draining <= MAX_SHARDS:
+            raise ValueError(f"shards must be 1..{MAX_SHARDS}")
         self.prefix = prefix
+        self.shards = shards  # where new events go
+        self.draining = draining  # the shard count before a change, while its shards are drained (0: none)
+        self.index = shard  # the shard this view names
+        self._views: dict[int, Keys] = {shard: self}  # shared by every view of these keys: each built once
+
+    @classmethod
+    def of(cls, settings: Settings) -> Keys:
+        """The keys of a process: its prefix and shards."""
+        return cls(settings.prefix, shards=settings.shards, draining=settings.shards_draining)
+
+    # -- shards
+
+    def shard(self, index: int) -> Keys:
+        """The view of shard ``index``."""
+        view = self._views.get(index)
+        if view is None:
+            view = Keys(self.prefix, shards=self.shards, draining=self.draining, shard=index)
+            view._views = self._views
+            self._views[index] = view
+        return view
 
     @property
-    def ingest(self) -> str:
-        """Every accepted webhook, raw body and all."""
-        return f"{self.prefix}:{{ingest}}:events"
+    def every_shard(self) -> list[Keys]:
+        """Every shard readers go through: the current ones and those being drained."""
+        return [self.shard(i) for i in range(max(self.shards, self.draining))]
+
+    def shard_of(self, integration_id: str, provider_id: str = "") -> int:
+        """The shard of a tenant: a stable hash of (integration, provider ID), or of the integration alone for
+        events without a provider ID; the parts encoded as in a key, so no ``:`` in one moves it into the other."""
+        if self.shards == 1:
+            return 0
+        # BLAKE2b, not CRC-32: CRC is linear, and tenants whose ids differ in one character (T1, T2, ...) would
+        # share the low bits a small N keeps.
+        tenant = f"{part(integration_id)}:{part(provider_id)}".encode()
+        return int.from_bytes(hashlib.blake2b(tenant, digest_size=8).digest(), "big") % self.shards
+
+    def of_event(self, integration_id: str, provider_id: str = "") -> Keys:
+        """The view of the shard a new event of this tenant is stored in."""
+        return self.shard(self.shard_of(integration_id, provider_id))
+
+    def of_id(self, event_or_job_id: str) -> Keys:
+        """The view of the shard an event id (or a job id, which starts with its event's) names; shard 0 for
+        anything else (a notification's id, a malformed one)."""
+        try:
+            return self.shard(StreamId.of_job(event_or_job_id).shard)
+        except InvalidStreamId:
+            return self.shard(0)
+
+    def _tag(self, family: str) -> str:
+        return f"{{{shard_tag(family, self.index)}}}"
+
+    # -- ingest: one stream per shard, and what its append and its routing write with it
+
+    @property
+    def ingest(self) -> ShardStream:
+        """Every accepted webhook, raw body and all (this shard's)."""
+        return ShardStream(f"{self.prefix}:{self._tag('ingest')}:events", self.index)
+
+    def is_ingest(self, stream: str) -> bool:
+        """Whether ``stream`` is the ingest stream of a shard, any shard: also one no longer read after N shrank."""
+        return stream.startswith(f"{self.prefix}:{{ingest") and stream.endswith("}:events")
 
     @property
     def ingest_dead(self) -> str:
         """Ingest entries that failed routing ``max_deliveries`` times."""
-        return f"{self.prefix}:{{ingest}}:dead"
+        return f"{self.prefix}:{self._tag('ingest')}:dead"
 
     @property
     def outcomes(self) -> str:
-        """Routing outcome of every ingest entry, keyed by its entry id (matched N / no credential / ...)."""
-        return f"{self.prefix}:{{ingest}}:outcomes"
+        """Routing outcome of every ingest entry, keyed by its event id (matched N / no credential / ...)."""
+        return f"{self.prefix}:{self._tag('ingest')}:outcomes"
 
     def seen(self, project: str, integration_id: str, delivery_id: str) -> str:
-        """Marker of a provider delivery id already stored; shares the ingest hash tag (checked in one script)."""
-        return f"{self.prefix}:{{ingest}}:dedup:{part(project)}:{part(integration_id)}:{_bounded(delivery_id)}"
+        """Marker of a provider delivery id already stored; shares the ingest hash tag (checked in one script).
+        Same provider delivery, same tenant, same shard: build it on the event's shard view."""
+        tag = self._tag("ingest")
+        return f"{self.prefix}:{tag}:dedup:{part(project)}:{part(integration_id)}:{_bounded(delivery_id)}"
 
     def seen_before(self, integration_id: str, delivery_id: str) -> str | None:
         """The marker as versions before ``seen`` wrote it (raw parts), while their window runs; None where that
-        form is ambiguous (a ``:`` in either part, or a hashed long id), so it can never match another pair."""
-        if ":" in integration_id or ":" in delivery_id or len(delivery_id) > _LONG:
+        form is ambiguous (a ``:`` in either part, or a hashed long id), so it can never match another pair, and
+        on shards past 0 (those versions had none)."""
+        if ":" in integration_id or ":" in delivery_id or len(delivery_id) > _LONG or self.index:
             return None
         return f"{self.prefix}:{{ingest}}:seen:{integration_id}:{delivery_id}"
 
     @property
     def duplicates(self) -> str:
-        """Hash: integration id → repeat deliveries answered without storing."""
-        return f"{self.prefix}:{{ingest}}:duplicates"
+        """Hash: integration id → repeat deliveries answered without storing (this shard's; summed to read)."""
+        return f"{self.prefix}:{self._tag('ingest')}:duplicates"
 
     def stats(self, minute: int | str) -> str:
         """Hash of one minute's counts (``router/history/stats.py``): ``stored``, ``duplicate``, ``routed`` and
         ``failed_verification``, each also per project (``stored|<project>``). Shares the ingest hash tag: the
         count is written by the script that appends the event, and the outcome's with the outcome. ``stats("")``
         is the prefix those scripts add the minute (epoch minutes) to."""
-        return f"{self.prefix}:{{ingest}}:stats:{minute}"
+        return f"{self.prefix}:{self._tag('ingest')}:stats:{minute}"
 
     def triggers(self, workflow_id: str) -> str:
         """Trigger jobs of one workflow, read by its runner."""
@@ -149,35 +270,37 @@ class Keys:
         """Marker (SET NX with a TTL) held by the one caller sending the half-open probe."""
         return f"{self.prefix}:{{tgt:{target_id}}}:probe"
 
-    # -- delivery to HTTP targets: everything under one hash tag, so a job's reschedule, dead-lettering and
-    # ack are one MULTI, and due retries move back to the work stream in one script.
+    # -- delivery to HTTP targets: everything of a shard under one hash tag, so a job's reschedule, dead-lettering
+    # and ack are one MULTI, and due retries move back to the work stream in one script. A job's shard is its
+    # event's (a job id starts with the event id); failure events' destination jobs are shard 0's.
 
     @property
     def delivery_jobs(self) -> str:
         """Work stream of HTTP deliveries (new jobs and retries that came due)."""
-        return f"{self.prefix}:{{delivery}}:jobs"
+        return f"{self.prefix}:{self._tag('delivery')}:jobs"
 
     @property
-    def delivery_dead(self) -> str:
-        """Dead letters: jobs whose attempts ran out or that a target refused for good, with their history."""
-        return f"{self.prefix}:{{delivery}}:dead"
+    def delivery_dead(self) -> ShardStream:
+        """Dead letters: jobs whose attempts ran out or that a target refused for good, with their history. Its
+        entry ids are qualified with the shard as event ids are, so one id names one dead letter in every shard."""
+        return ShardStream(f"{self.prefix}:{self._tag('delivery')}:dead", self.index)
 
     @property
     def delivery_scheduled(self) -> str:
         """Sorted set of job ids waiting for a retry, scored by due time (unix s)."""
-        return f"{self.prefix}:{{delivery}}:scheduled"
+        return f"{self.prefix}:{self._tag('delivery')}:scheduled"
 
     def delivery_job(self, job_id: str) -> str:
         """Hash holding a rescheduled job's fields (body, attempts so far) until the job ends: its one copy."""
-        return f"{self.prefix}:{{delivery}}:job:{job_id}"
+        return f"{self.prefix}:{self._tag('delivery')}:job:{job_id}"
 
     def delivery_history(self, job_id: str) -> str:
         """Hash: a finished job's status and attempt history (kept for the retention period)."""
-        return f"{self.prefix}:{{delivery}}:history:{job_id}"
+        return f"{self.prefix}:{self._tag('delivery')}:history:{job_id}"
 
     def delivery_order(self, workflow_id: str, credential_id: str) -> str:
         """Sorted set of an ordered (workflow, credential) pair's pending job ids, by arrival."""
-        return f"{self.prefix}:{{delivery}}:order:{part(workflow_id)}:{part(credential_id)}"
+        return f"{self.prefix}:{self._tag('delivery')}:order:{part(workflow_id)}:{part(credential_id)}"
 
     @property
     def disabled_targets(self) -> str:
@@ -261,30 +384,30 @@ class Keys:
         # Its own hash tag per key: one key per script call, and callers spread over the cluster's slots.
         return f"{self.prefix}:{{api:{part(caller)}}}:window"
 
-    # -- event history indexes (router/history/indexes.py). One hash tag for all of them: a filtered query intersects
-    # several sets in one script or pipeline, across projects, and the ingest stream they index is one slot too.
+    # -- event history indexes (router/history/indexes.py). One hash tag per shard: a filtered query intersects
+    # several sets of a shard in one script or pipeline, across projects, and merges the shards' answers.
 
     def event_index(self, kind: str, *values: str) -> str:
         """Sorted set of event ids (score: the id's time) for one filter value: ``kind`` is all, project,
         integration, provider, type, credential, user or status; values are percent-encoded so no ':' in
         an integration id can make two filters share a key."""
         encoded = ":".join(quote(v, safe="") for v in values)
-        return f"{self.prefix}:{{idx}}:ev:{kind}" + (f":{encoded}" if values else "")
+        return f"{self.prefix}:{self._tag('idx')}:ev:{kind}" + (f":{encoded}" if values else "")
 
     def job_index(self, kind: str, *values: str) -> str:
         """Sorted set of trigger job ids (score: their event's time): all, project, integration (type), workflow,
         user or status."""
         encoded = ":".join(quote(v, safe="") for v in values)
-        return f"{self.prefix}:{{idx}}:job:{kind}" + (f":{encoded}" if values else "")
+        return f"{self.prefix}:{self._tag('idx')}:job:{kind}" + (f":{encoded}" if values else "")
 
     def event_jobs(self, event_id: str) -> str:
         """Hash: an event's HTTP trigger jobs → their delivery status (queued, delivered, failed, dead)."""
-        return f"{self.prefix}:{{idx}}:ev-jobs:{event_id}"
+        return f"{self.prefix}:{self._tag('idx')}:ev-jobs:{event_id}"
 
     @property
     def index_registry(self) -> str:
         """Set of every index key ever written, so retention trims them all without a SCAN."""
-        return f"{self.prefix}:{{idx}}:registry"
+        return f"{self.prefix}:{self._tag('idx')}:registry"
 
 
 # -- ids built from several parts (stored in entries and hashes, named by the admin API)

@@ -32,9 +32,9 @@ from redis.exceptions import RedisError, ResponseError
 from router import metrics
 from router.errors import StoreUnavailable
 from router.storage import scripts
-from router.storage.keys import OBSERVER_GROUP
+from router.storage.keys import OBSERVER_GROUP, Keys
 from router.storage.redis_client import decoded
-from router.storage.stream_id import U64, StreamId
+from router.storage.stream_id import U64, InvalidStreamId, StreamId, event_id
 from router.tasks import cancel
 
 Fields = Mapping[str, str | bytes | int]
@@ -52,11 +52,11 @@ def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
     return dict(fields)
 
 
-def _appended(reply: Any) -> Appended:
+def _appended(stream: str, reply: Any) -> Appended:
     if isinstance(reply, list):
         created, entry_id = reply
-        return Appended(decoded(entry_id), duplicate=not int(created))
-    return Appended(decoded(reply))
+        return Appended(_out(stream, decoded(entry_id)), duplicate=not int(created))
+    return Appended(_out(stream, decoded(reply)))
 
 
 def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
@@ -64,8 +64,35 @@ def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
     for entry_id, fields in entries:
         if fields is None:  # deleted (trimmed) while pending: nothing left to process
             continue
-        out.append(StoredEvent(stream, decoded(entry_id), {decoded(k): v for k, v in fields.items()}))
+        out.append(StoredEvent(stream, _out(stream, decoded(entry_id)), {decoded(k): v for k, v in fields.items()}))
     return out
+
+
+# Ids in and out of a shard's ingest stream (a ``ShardStream``, router/storage/keys.py): callers see event ids
+# (``<ms>-<seq>-<shard>`` past shard 0), Redis entry ids. Every other stream's ids pass through as they are.
+
+
+def _shard(stream: str) -> int:
+    return int(getattr(stream, "shard", 0))
+
+
+def _out(stream: str, entry_id: str) -> str:
+    return event_id(entry_id, _shard(stream))
+
+
+def _in(stream: str, given: str) -> str | None:
+    """The entry id of event id ``given`` in ``stream``; None when it names another shard's event."""
+    try:
+        parsed = StreamId.parse(given, partial=True, event=True)
+    except InvalidStreamId:
+        return given if not _shard(stream) else None  # left for the caller's own check, as before shards
+    if parsed.shard != _shard(stream):
+        return None
+    return given if not parsed.shard else given.rsplit("-", 1)[0]
+
+
+def _in_all(stream: str, ids: Iterable[str]) -> list[str]:
+    return [entry for entry in (_in(stream, i) for i in ids) if entry is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +119,15 @@ class Append:
 
 @dataclass(frozen=True, slots=True)
 class Counted:
-    """Count what is appended to ``stream`` per minute, in the hash ``prefix + <epoch minute>`` (the stream's hash
-    tag): ``stored`` and ``stored|<project>`` for each new entry (its id's minute), ``duplicate`` for each repeat a
-    ``Once`` drops (the minute it came), ``routed`` for each outcome ``write`` records with jobs (the event's
-    minute). Written by the command that appends the entry or the outcome, so a count is never off by a failed
-    append or a re-routed event. Every hash expires ``ttl_s`` after the first count of the minute."""
+    """Count what is appended to each stream of ``streams`` per minute, in the hash ``prefix + <epoch minute>``
+    (``streams[stream]``: the stream's hash tag; one per ingest shard): ``stored`` and ``stored|<project>`` for each
+    new entry (its id's minute), ``duplicate`` for each repeat a ``Once`` drops (the minute it came), ``routed`` for
+    each outcome ``write`` records with jobs (the event's minute). Written by the command that appends the entry or
+    the outcome, so a count is never off by a failed append or a re-routed event. Every hash expires ``ttl_s`` after
+    the first count of the minute."""
 
-    stream: str
-    prefix: str
+    streams: Mapping[str, str]  # counted stream → prefix of its minute hashes
+    outcomes: Mapping[str, str]  # routing outcomes hash → prefix of the minute hashes it counts in
     ttl_s: int
 
 
@@ -364,10 +392,13 @@ class EventStore:
                     )
             replies = await scripts.execute(pipe, raise_on_error=False)
         metrics.REDIS_SECONDS.labels("ingest").observe(time.perf_counter() - started)
-        return [reply if isinstance(reply, Exception) else _appended(reply) for reply in replies]
+        return [
+            reply if isinstance(reply, Exception) else _appended(a.stream, reply)
+            for a, reply in zip(appends, replies, strict=True)
+        ]
 
     def _counts(self, stream: str) -> bool:
-        return self._counted is not None and stream == self._counted.stream
+        return self._counted is not None and stream in self._counted.streams
 
     async def _queue_counted(self, pipe: Any, a: Append) -> None:
         # One script in place of the XADD (or of the append-once script): the count costs no extra command.
@@ -375,7 +406,7 @@ class EventStore:
             raise TypeError("this store counts nothing")
         project = a.fields.get("project", b"")
         project = project.decode() if isinstance(project, bytes) else str(project)
-        keys = [a.stream, self._counted.prefix]
+        keys = [a.stream, self._counted.streams[a.stream]]
         args: list[Any] = [self._maxlen, self._counted.ttl_s, project, 0, ""]
         if a.once is not None:
             keys += [a.once.key, a.once.counter, *([a.once.before] if a.once.before else [])]
@@ -413,6 +444,7 @@ class EventStore:
     async def claim_ids(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
         """Take these entries over for this consumer, now (XCLAIM, no idle minimum); those no longer pending
         (acknowledged, deleted) are left out. Counts as another delivery of each (XPENDING's counter)."""
+        ids = _in_all(stream, ids)
         if not ids:
             return []
         reply = await self._redis.xclaim(stream, self._group, self._consumer, 0, list(ids))
@@ -423,7 +455,7 @@ class EventStore:
         rows = await self._redis.xpending_range(
             stream, self._group, min="-", max="+", count=count, consumername=self._consumer, idle=min_idle_ms
         )
-        return [decoded(r["message_id"]) for r in rows]
+        return [_out(stream, decoded(r["message_id"])) for r in rows]
 
     async def claim_stale(self, stream: str, *, min_idle_ms: int, count: int = 100) -> list[StoredEvent]:
         # "0-0": scan the whole pending list each time; it is short unless workers are dying.
@@ -432,15 +464,21 @@ class EventStore:
 
     async def times_delivered(self, stream: str, ids: Sequence[str]) -> dict[str, int]:
         """How often each pending entry has been handed to a consumer (XPENDING's delivery counter)."""
+        ids = _in_all(stream, ids)
         if not ids:
             return {}
         rows = await self._redis.xpending_range(
             stream, self._group, min=min(ids, key=_id_key), max=max(ids, key=_id_key), count=len(ids) * 2 + 100
         )
         wanted = set(ids)
-        return {decoded(r["message_id"]): int(r["times_delivered"]) for r in rows if decoded(r["message_id"]) in wanted}
+        return {
+            _out(stream, decoded(r["message_id"])): int(r["times_delivered"])
+            for r in rows
+            if decoded(r["message_id"]) in wanted
+        }
 
     async def ack(self, stream: str, ids: Sequence[str]) -> None:
+        ids = _in_all(stream, ids)
         if ids:
             await self._redis.xack(stream, self._group, *ids)
 
@@ -471,12 +509,12 @@ class EventStore:
                     await self._queue_counted(pipe, w)
                 else:
                     pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
-            if outcomes and self._counted is not None:
+            if outcomes and self._counted is not None and outcomes_key in self._counted.outcomes:
                 made = routed or {}
                 args: list[Any] = [self._counted.ttl_s]
                 for event_id, outcome in outcomes.items():
                     args += [event_id, outcome, "1" if event_id in made else "0", made.get(event_id, "")]
-                keys = [outcomes_key, self._counted.prefix]
+                keys = [outcomes_key, self._counted.outcomes[outcomes_key]]
                 await scripts.queue(self._outcomes_counted, pipe, keys=keys, args=args)
             elif outcomes:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
@@ -526,11 +564,13 @@ class EventStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             for entry in entries:
                 pipe.xadd(stream, _wire(entry.fields), maxlen=self._maxlen, approximate=True)
-            pipe.xdel(dead_stream, *[e.id for e in entries])
+            pipe.xdel(dead_stream, *_in_all(dead_stream, [e.id for e in entries]))
             await pipe.execute()
 
     async def scan(self, stream: str, *, after: str = "-", count: int = 100) -> list[StoredEvent]:
         """Entries in id order from ``after`` (exclusive when it is an id), for listings and bulk operations."""
+        if after != "-":
+            after = _in(stream, after) or after
         if after == "-":
             start = "-"
         elif _id_key(after) == _LAST:  # nothing follows it, and Redis refuses an exclusive start there
@@ -538,6 +578,18 @@ class EventStore:
         else:
             start = f"({after}"
         return _events(stream, await self._redis.xrange(stream, min=start, count=count) or [])
+
+    async def scan_shards(self, streams: Sequence[str], *, after: str = "-", count: int = 100) -> list[StoredEvent]:
+        """``scan`` over the streams of every shard of one family, merged in id order (ms, seq, shard)."""
+        start = "-" if after == "-" else _id_key(after)
+        found: list[StoredEvent] = []
+        for stream in streams:
+            if isinstance(start, StreamId):
+                reply = await self._redis.xrange(stream, min=start.entry, count=count + 1)  # its own entry: ≤ 1 more
+                found += [e for e in _events(stream, reply or []) if _id_key(e.id) > start]
+            else:
+                found += _events(stream, await self._redis.xrange(stream, min="-", count=count) or [])
+        return sorted(found, key=lambda e: _id_key(e.id))[:count]
 
     async def requeue_due(self, scheduled: str, stream: str, job_key_prefix: str, now: float, count: int) -> Requeued:
         """Move up to ``count`` retries that came due back onto the work stream, as references to their hash;
@@ -577,7 +629,7 @@ class EventStore:
                 maxlen=self._maxlen,
                 approximate=True,
             )
-            pipe.xack(stream, self._group, event.id)
+            pipe.xack(stream, self._group, _in(stream, event.id) or event.id)
             await pipe.execute()
 
     # -- reading back ------------------------------------------------------------------------
@@ -585,14 +637,18 @@ class EventStore:
     async def get(self, stream: str, entry_id: str) -> StoredEvent | None:
         """The entry ``entry_id``; None when it is not stored, or when ``entry_id`` (often a request's parameter) is
         no stream id, which Redis would refuse."""
-        if not StreamId.is_valid(entry_id):
+        entry = _in(stream, entry_id)
+        if entry is None or not StreamId.is_valid(entry):
             return None
+        entry_id = entry
         entries = await self._redis.xrange(stream, min=entry_id, max=entry_id, count=1)
         found = _events(stream, entries or [])
         return found[0] if found else None
 
     async def latest(self, stream: str, count: int, *, before: str | None = None) -> list[StoredEvent]:
         """Newest first; ``before`` (an id, exclusive) pages back from an entry."""
+        if before is not None:
+            before = _in(stream, before) or before
         if before is not None and _id_key(before) == _FIRST:  # nothing precedes it, and Redis refuses "(0-0"
             return []
         newest = "+" if before is None else f"({before}"
@@ -629,6 +685,7 @@ class EventStore:
 
     async def get_many(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
         """The entries with these ids that are still stored, in the order given; one round trip."""
+        ids = _in_all(stream, ids)
         if not ids:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -636,6 +693,20 @@ class EventStore:
                 pipe.xrange(stream, min=entry_id, max=entry_id, count=1)
             replies = await pipe.execute()
         return [event for reply in replies for event in _events(stream, reply or [])]
+
+    async def get_events(self, keys: Keys, ids: Sequence[str]) -> list[StoredEvent]:
+        """The stored events with these event ids, whatever their shards, in the order given (those still stored)."""
+        shards: dict[int, list[str]] = {}
+        for wanted_id in ids:
+            shards.setdefault(keys.of_id(wanted_id).index, []).append(wanted_id)
+        found: dict[str, StoredEvent] = {}
+        for index, wanted in shards.items():
+            found.update((e.id, e) for e in await self.get_many(keys.shard(index).ingest, wanted))
+        return [found[i] for i in ids if i in found]
+
+    async def get_event(self, keys: Keys, event_id: str) -> StoredEvent | None:
+        """The stored event ``event_id`` (in its shard's stream); None when it is not stored or no event id."""
+        return await self.get(keys.of_id(event_id).ingest, event_id)
 
     async def backlog(self, stream: str, group: str) -> int:
         """Entries of ``stream`` the group has not finished: not yet read (lag) plus read but not acked (pending).
@@ -670,6 +741,7 @@ class EventStore:
 
     async def delete(self, stream: str, ids: Sequence[str]) -> int:
         """XDEL these entries (per-project retention shorter than the stream's); returns how many existed."""
+        ids = _in_all(stream, ids)
         return int(await self._redis.xdel(stream, *ids)) if ids else 0
 
     async def unrouted(self, stream: str, group: str, *, count: int) -> list[StoredEvent]:
@@ -687,7 +759,7 @@ class EventStore:
             if decoded(info.get("name", "")) == group:
                 last = decoded(info.get("last-delivered-id", "0-0"))
                 rows = await self._redis.xpending_range(stream, group, min="-", max="+", count=count)
-                pending = [decoded(r["message_id"]) for r in rows]
+                pending = [_out(stream, decoded(r["message_id"])) for r in rows]
         events = await self.get_many(stream, pending) if pending else []
         # "(" makes the start exclusive: the group's last-delivered entry is already pending or done.
         unread = await self._redis.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=count)
@@ -701,4 +773,4 @@ _FIRST, _LAST = StreamId(0, 0), StreamId(U64, U64)
 
 
 def _id_key(entry_id: str) -> StreamId:
-    return StreamId.parse(entry_id, partial=True)
+    return StreamId.parse(entry_id, partial=True, event=True)

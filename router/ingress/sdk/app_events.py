@@ -60,7 +60,7 @@ async def trigger_app_event(request: Request) -> Response:
         **observed(request).fields(),
     )
     try:
-        event_id = await state["store"].append(state["keys"].ingest, event.to_fields())
+        event_id = await state["store"].append(state["keys"].of_event(*event.tenant).ingest, event.to_fields())
     except StoreUnavailable:
         logger.warning("event store unavailable; App Event refused", extra={"project": caller.project.id})
         raise

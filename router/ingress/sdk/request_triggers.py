@@ -84,7 +84,7 @@ async def trigger_request(request: Request) -> Response:
     state = app_state(request)
     caller, wf, cred, call = await _call(request, state)
     submitted = int(time.time() * 1000)
-    fields = IngestEvent(
+    event = IngestEvent(
         source="request",
         project=caller.project.id,
         workflow=wf.id,
@@ -95,10 +95,11 @@ async def trigger_request(request: Request) -> Response:
         headers="{}",  # the call's headers are in the body, as the workflow sees them, credentials left out
         body=call.to_json(omit=credential_headers(wf.request)),
         **observed(request).fields(),
-    ).to_fields()
+    )
+    fields = event.to_fields()
     execution_id = ""
     try:
-        event_id = await state["store"].append(state["keys"].ingest, fields)
+        event_id = await state["store"].append(state["keys"].of_event(*event.tenant).ingest, fields)
         # The job routing will make of this event, for this workflow and credential: its id is known now.
         execution_id = trigger_job_id(event_id, wf.id, cred.id)
         if not (wf.request and wf.request.has_response):
