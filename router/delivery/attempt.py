@@ -17,7 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -45,7 +45,18 @@ class Attempt:
     verdict: Verdict
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.record(), separators=(",", ":"))
+
+    def record(self) -> dict[str, Any]:
+        """The attempt as a job's history keeps it: what ``to_json`` writes, as a dict of plain values."""
+        return {
+            "at": self.at,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "error_class": self.error_class,
+            "retry_after_s": self.retry_after_s,
+            "verdict": self.verdict.value,
+        }
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Attempt:

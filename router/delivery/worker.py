@@ -244,7 +244,7 @@ class DeliveryWorker:
         if not admission.admitted:
             return self._out.retry_at(job, self._clock() + self._wait(workflow.id, limits, admission))
         attempt = await self._attempt(workflow.id, target, job, admission)
-        job.attempts.append(json.loads(attempt.to_json()))
+        job.attempts.append(attempt.record())
         return await self._after(job, workflow, target, attempt)
 
     def _wait(self, target_id: str, limits: TargetLimits, admission: Admission) -> float:
