@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import time
@@ -156,7 +157,7 @@ async def attempt(
     deadline = asyncio.get_running_loop().time() + timeout_s
     try:
         request = http.build_request(
-            "POST", url, content=body, headers=_with_defaults(headers), timeout=httpx.Timeout(timeout_s)
+            "POST", _parsed(url), content=body, headers=_with_defaults(headers), timeout=httpx.Timeout(timeout_s)
         )
         status, retry_after = await _exchange(http, request, deadline)
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
@@ -170,6 +171,12 @@ async def attempt(
         retry_after_s=parse_retry_after(retry_after, at),
         verdict=verdict,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(url: str) -> httpx.URL:
+    # A target's URL is the same for every job it gets: parsed once, not once an attempt.
+    return httpx.URL(url)
 
 
 def _elapsed_ms(started: float) -> float:

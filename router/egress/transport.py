@@ -17,6 +17,7 @@ policy tests also run against. httpcore's pool costs a delivery worker most of i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import httpcore
 import httpx
@@ -86,6 +87,27 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing: a target's Set-Cookie is never stored, so never sent on to it or anyone."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _GuardedClient(httpx.AsyncClient):
+    # httpx stores every response's cookies (most of a delivery's client-side CPU after the pool's); the router
+    # talks to tenants' endpoints, whose cookies it has no business keeping.
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise AttributeError("the guarded client keeps no cookies")
+
+
 def guarded_client(
     policy: EgressPolicy,
     *,
@@ -95,7 +117,7 @@ def guarded_client(
 ) -> httpx.AsyncClient:
     """An ``AsyncClient`` for outbound requests: policy-checked connections, no redirects, no env proxies."""
     timeout = httpx.Timeout(timeout_s) if timeout_s is not None else httpx.Timeout(5.0)
-    return httpx.AsyncClient(
+    return _GuardedClient(
         transport=PooledTransport(policy, limits=limits, resolver=resolver),
         follow_redirects=False,
         trust_env=False,

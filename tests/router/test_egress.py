@@ -194,3 +194,14 @@ async def test_proxy_settings_in_the_environment_are_ignored(monkeypatch: pytest
         async with guarded_client(LOOPBACK) as http:
             response = await http.post(target.url(), content=b"{}")
         assert response.status_code == 200 and len(target.received) == 1 and proxy.received == []
+
+
+async def test_cookies_a_target_sets_are_never_kept_or_sent() -> None:
+    with http_sink(Reply(200, headers={"set-cookie": "session=abc; Path=/"})) as sink:
+        async with guarded_client(LOOPBACK) as http:
+            first = await http.post(sink.url(), content=b"{}")
+            await http.post(sink.url(), content=b"{}")
+            assert first.headers["set-cookie"] == "session=abc; Path=/" and len(http.cookies) == 0
+            with pytest.raises(AttributeError):
+                http.cookies = {"session": "abc"}
+    assert [r.headers.get("cookie") for r in sink.received] == [None, None]
