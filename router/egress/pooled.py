@@ -10,6 +10,9 @@ every connection it opens (no DNS cache: each one is resolved and checked afresh
 and connects to those very addresses; TLS verifies, and SNI and ``Host`` name, the URL's host. Redirects are
 not followed, the environment's proxies are ignored, nothing is decompressed or added on the way (httpx's
 ``Response`` decodes, as with its own transport), and aiohttp's errors become httpx's, so callers see one API.
+
+Of ``httpx.Limits``, ``max_connections`` and ``keepalive_expiry`` apply; aiohttp keeps any idle connection
+within ``max_connections``, so ``max_keepalive_connections`` has no separate effect.
 """
 
 from __future__ import annotations
