@@ -1,6 +1,7 @@
 """Fan-out throughput of one worker process, each figure next to a baseline measured in the same run.
 
-    python bench/fanout.py [--events 20000] [--deliveries 3000] [--concurrency 50] [--batch 100]
+    python bench/fanout.py [--events 20000] [--deliveries 3000] [--concurrency 50] [--batch 100] [--body-bytes 1024]
+                           [--only routing|delivery]
 
 (a)  routing: ``--events`` Slack events preloaded into the ingest stream, then RoutingWorker.run_once in a
      loop (this process, one worker) until every one is routed to its workflow's trigger stream.
@@ -10,9 +11,10 @@
 (b)  delivery: ``--deliveries`` events of a second integration, routed (untimed, a round's share at a time)
      to a workflow with an HTTP target, then DeliveryWorker.run_once in a loop (this process, ``--concurrency``
      attempts in flight) until every job is settled: signed POSTs to a loopback sink, limits checked, history written.
-(b') baseline: a bare httpx.AsyncClient POST loop, the same body, the same concurrency and client limits,
-     against the same sink. The worker's client goes through the egress guard (router/egress/transport.py),
-     as in production, with loopback allowed.
+(b') baselines: the fastest bare client loop in Python we have, aiohttp's ClientSession posting the same body
+     at the same concurrency (``aiohttp``), and a bare httpx.AsyncClient with the same client limits (``httpx``),
+     against the same sink. The worker's client goes through the egress guard (router/egress/transport.py), as
+     in production, with loopback allowed.
 
 Each figure and its baseline run in 3 alternating rounds, summed, so a machine whose load drifts skews both
 alike. CPU/item is this process's user + system time per event or POST (Redis's and the sink's not counted).
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -85,6 +88,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--deliveries", type=positive, default=3000, help="HTTP deliveries in (b) (default 3000)")
     parser.add_argument("--concurrency", type=positive, default=50, help="attempts in flight in (b) (default 50)")
     parser.add_argument("--batch", type=positive, default=100, help="routing batch and XADD pipeline (default 100)")
+    parser.add_argument("--body-bytes", type=positive, default=1024, help="Slack event body size (default 1024)")
+    parser.add_argument("--only", choices=["routing", "delivery"], help="measure one of (a) and (b)")
     parser.add_argument("--serve-sink", type=int, metavar="FD", help=argparse.SUPPRESS)  # the sink subprocess
     return parser.parse_args(argv)
 
@@ -204,12 +209,15 @@ def records(sink_url: str, concurrency: int) -> list[BaseModel]:
     return [RECORD_TYPES[kind].model_validate({"project": "bench", **item}) for kind, item in raw]
 
 
-def slack_body(event_id: str) -> bytes:
-    body = {"type": "event_callback", "team_id": TEAM_ID, "event_id": event_id, "event": {"type": "message"}}
+def slack_body(event_id: str, size: int = 0) -> bytes:
+    """A Slack message event, its text padded so the body is ``size`` bytes (when that is more than the minimum)."""
+    event = {"type": "message", "text": ""}
+    body = {"type": "event_callback", "team_id": TEAM_ID, "event_id": event_id, "event": event}
+    event["text"] = "x" * max(size - len(json.dumps(body, separators=(",", ":")).encode()), 0)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def ingest_fields(integration: str, n: int) -> dict[Any, Any]:
+def ingest_fields(integration: str, n: int, size: int = 0) -> dict[Any, Any]:
     """An ingest entry as the receiver stores a Slack message event (router/ingress/webhooks.py)."""
     event_id = f"Ev{integration}{n}"
     return {
@@ -223,7 +231,7 @@ def ingest_fields(integration: str, n: int) -> dict[Any, Any]:
         "delivery_id": event_id,
         "received_at": str(int(time.time() * 1000)),
         "headers": json.dumps({"content-type": "application/json"}),
-        "body": slack_body(event_id),
+        "body": slack_body(event_id, size),
     }
 
 
@@ -313,11 +321,28 @@ async def bare_posts(http: httpx.AsyncClient, url: str, count: int, concurrency:
     await asyncio.gather(*(loop() for _ in range(concurrency)))
 
 
+async def aiohttp_posts(http: aiohttp.ClientSession, url: str, count: int, concurrency: int, body: bytes) -> None:
+    """The fastest bare client loop in Python we know of: aiohttp, keep-alive, the reply read whole."""
+    left = count
+    headers = {"content-type": "application/json"}
+
+    async def loop() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            async with http.post(url, data=body, headers=headers) as reply:
+                await reply.read()
+                if reply.status != 200:
+                    raise BenchError(f"the sink answered {reply.status}")
+
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+
+
 async def bench_routing(args: argparse.Namespace, redis: Redis, router: RoutingWorker) -> tuple[Phase, Phase]:
     xadd, routing = Phase(), Phase()
     offset = 0
     for size in split(args.events):
-        entries = [ingest_fields(ROUTE_INTEGRATION, n) for n in range(offset, offset + size)]
+        entries = [ingest_fields(ROUTE_INTEGRATION, n, args.body_bytes) for n in range(offset, offset + size)]
         offset += size
         xadd.start()
         await xadd_all(redis, entries, args.batch)
@@ -333,13 +358,19 @@ async def bench_routing(args: argparse.Namespace, redis: Redis, router: RoutingW
 
 async def bench_delivery(
     args: argparse.Namespace, redis: Redis, cache: SnapshotCache, router: RoutingWorker, sink: str
-) -> tuple[Phase, Phase]:
-    bare, delivered = Phase(), Phase()
-    body = slack_body(f"Ev{HTTP_INTEGRATION}0")
+) -> tuple[Phase, Phase, Phase]:
+    bare, fastest, delivered = Phase(), Phase(), Phase()
+    body = slack_body(f"Ev{HTTP_INTEGRATION}0", args.body_bytes)
     url = sink + "/hook"
-    async with http_client(args.concurrency) as http, delivery_client(args.concurrency) as guarded:
+    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
+    async with (
+        http_client(args.concurrency) as http,
+        delivery_client(args.concurrency) as guarded,
+        aiohttp.ClientSession(connector=connector) as session,
+    ):
         await bare_posts(http, url, min(args.deliveries, 500), args.concurrency, body)  # warm-up
         await bare_posts(guarded, url, min(args.deliveries, 500), args.concurrency, body)
+        await aiohttp_posts(session, url, min(args.deliveries, 500), args.concurrency, body)
         before = sink_count(sink)
         worker = DeliveryWorker(
             EventStore(redis, maxlen=MAXLEN, group=DELIVERY_GROUP, consumer="bench"),
@@ -352,22 +383,25 @@ async def bench_delivery(
         offset = 0
         for size in split(args.deliveries):
             # This round's jobs, routed before the clock starts: the worker sees exactly ``size`` of them.
-            entries = [ingest_fields(HTTP_INTEGRATION, n) for n in range(offset, offset + size)]
+            entries = [ingest_fields(HTTP_INTEGRATION, n, args.body_bytes) for n in range(offset, offset + size)]
             await xadd_all(redis, entries, args.batch)
             await route_all(router, size)
             offset += size
             bare.start()
             await bare_posts(http, url, size, args.concurrency, body)
             bare.stop(size)
+            fastest.start()
+            await aiohttp_posts(session, url, size, args.concurrency, body)
+            fastest.stop(size)
             done = worker.settled
             delivered.start()
             await deliver_until(worker, done + size)
             delivered.stop(worker.settled - done)
-    posted = sink_count(sink) - before - bare.count
+    posted = sink_count(sink) - before - bare.count - fastest.count
     dead = int(await redis.xlen(KEYS.delivery_dead))
     if posted != args.deliveries or dead:
         raise BenchError(f"{posted} POSTs and {dead} dead letters for {args.deliveries} jobs")
-    return bare, delivered
+    return bare, fastest, delivered
 
 
 async def bench(args: argparse.Namespace, redis_url: str, sink: str) -> dict[str, Phase]:
@@ -379,9 +413,13 @@ async def bench(args: argparse.Namespace, redis_url: str, sink: str) -> dict[str
         await cache.refresh()
         store = EventStore(redis, maxlen=MAXLEN, group=ROUTING_GROUP, consumer="bench")
         router = RoutingWorker(store, cache, KEYS, WorkerConfig(batch=args.batch, block_ms=1))
-        xadd, routing = await bench_routing(args, redis, router)
-        bare, delivery = await bench_delivery(args, redis, cache, router, sink)
-        return {"xadd": xadd, "routing": routing, "bare": bare, "delivery": delivery}
+        phases: dict[str, Phase] = {}
+        if args.only in (None, "routing"):
+            phases["xadd"], phases["routing"] = await bench_routing(args, redis, router)
+        if args.only in (None, "delivery"):
+            delivery = await bench_delivery(args, redis, cache, router, sink)
+            phases["bare"], phases["aiohttp"], phases["delivery"] = delivery
+        return phases
     finally:
         await redis.aclose()
 
@@ -393,10 +431,14 @@ def report(args: argparse.Namespace, p: dict[str, Phase]) -> None:
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print(f"{args.events} events routed, {args.deliveries} deliveries, in {ROUNDS} alternating rounds")
-    print(row(f"(a') raw XADD, pipelines of {args.batch}", p["xadd"], "events/s"))
-    print(row(f"(a)  routing, 1 worker, batch {args.batch}", p["routing"], "events/s", p["xadd"], "(a')"))
-    print(row(f"(b') bare httpx POSTs, {args.concurrency} concurrent", p["bare"], "POST/s"))
-    print(row(f"(b)  delivery, 1 worker, {args.concurrency} in flight", p["delivery"], "POST/s", p["bare"], "(b')"))
+    if "routing" in p:
+        print(row(f"(a') raw XADD, pipelines of {args.batch}", p["xadd"], "events/s"))
+        print(row(f"(a)  routing, 1 worker, batch {args.batch}", p["routing"], "events/s", p["xadd"], "(a')"))
+    if "delivery" in p:
+        print(row(f"(b') bare aiohttp POSTs, {args.concurrency} concurrent", p["aiohttp"], "POST/s"))
+        print(row(f"     bare httpx POSTs, {args.concurrency} concurrent", p["bare"], "POST/s"))
+        name = f"(b)  delivery, 1 worker, {args.concurrency} in flight"
+        print(row(name, p["delivery"], "POST/s", p["aiohttp"], "(b') aiohttp"))
 
 
 async def bounded(run: Coroutine[Any, Any, dict[str, Phase]]) -> dict[str, Phase]:
@@ -406,18 +448,23 @@ async def bounded(run: Coroutine[Any, Any, dict[str, Phase]]) -> dict[str, Phase
         raise BenchError(f"not done within {RUN_TIMEOUT_S:.0f} s: try fewer --events or --deliveries") from None
 
 
+def measure(args: argparse.Namespace) -> dict[str, Phase]:
+    """Every phase ``args`` asks for, on a throwaway Redis and sink; BenchError when a phase goes wrong."""
+    with (
+        tempfile.TemporaryDirectory(prefix="hookrouter-fanout-") as tmp,
+        redis_server(Path(tmp)) as redis_url,
+        sink_process(Path(tmp)) as sink,
+    ):
+        return asyncio.run(bounded(bench(args, redis_url, sink)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_sink is not None:
         serve_sink(args.serve_sink)
         return 0
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="hookrouter-fanout-") as tmp,
-            redis_server(Path(tmp)) as redis_url,
-            sink_process(Path(tmp)) as sink,
-        ):
-            phases = asyncio.run(bounded(bench(args, redis_url, sink)))
+        phases = measure(args)
     except BenchError as exc:
         print(f"fanout bench failed: {exc}", file=sys.stderr)
         return 1

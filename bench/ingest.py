@@ -135,6 +135,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--body-bytes", type=int, default=1024, help="request body size (default 1024)")
     parser.add_argument("--warmup", type=int, default=1, choices=range(0, 6), help="unmeasured seconds first")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of hookrouter during run (b)")
+    parser.add_argument(
+        "--separate-workers", action="store_true", help="route in a `hookrouter worker` process, not in the server"
+    )
     parser.add_argument("--verbose", action="store_true", help="also print wrk's own output")
     args = parser.parse_args(argv)
     if args.threads < 1 or args.connections < args.threads:
@@ -339,7 +342,7 @@ def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str
 
 
 def bench_hookrouter(
-    procs: Processes, load: Load, body: bytes, secret: str, workdir: Path, profile: Path | None
+    procs: Processes, load: Load, body: bytes, secret: str, workdir: Path, profile: Path | None, separate: bool = False
 ) -> Run:
     exe = shutil.which("hookrouter", path=str(Path(sys.executable).parent)) or shutil.which("hookrouter")
     if exe is None:
@@ -349,10 +352,17 @@ def bench_hookrouter(
     config.write_text(CONFIG.format(integration=INTEGRATION_ID, secret=secret, team=TEAM_ID))
     port = free_port()
     env = hookrouter_env(redis_sock, workdir / "data", port)
+    if separate:
+        env["HOOKROUTER_RUN_WORKERS"] = "false"
     proc = procs.start("hookrouter", [exe, "serve", "--apply", str(config)], env)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(procs, "hookrouter", proc, base, "/readyz")  # Redis writable, every task running
     pids = {"server": proc.pid, "redis": redis_pid}
+    if separate:  # after the server applied the config: the worker reads it from Redis
+        health = free_port()
+        worker = procs.start("worker", [exe, "worker"], {**env, "HOOKROUTER_HEALTH_PORT": str(health)})
+        wait_healthy(procs, "worker", worker, f"http://127.0.0.1:{health}", "/readyz")
+        pids["worker"] = worker.pid
     if profile is None:
         result = measure(load, base + PATH, body, "hookrouter", pids)
     else:
@@ -456,32 +466,37 @@ def terminate_as_exit() -> Iterator[None]:
             signal.signal(s, h)
 
 
+def measure_both(args: argparse.Namespace) -> tuple[Run, Run]:
+    """(a) and (b) as ``args`` asks (see ``parse_args``); BenchError or TimeoutExpired when a run goes wrong."""
+    wrk = ensure_wrk()
+    body = slack_body(args.body_bytes)
+    secret = secrets.token_hex(16)
+    timestamp = str(int(time.time()))  # valid until timestamp + 300 s: every run below must end before
+    with terminate_as_exit(), tempfile.TemporaryDirectory(prefix="hookrouter-bench-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "body").write_bytes(body)
+        lua_env = {
+            "BENCH_BODY_FILE": str(workdir / "body"),
+            "BENCH_SLACK_TIMESTAMP": timestamp,
+            "BENCH_SLACK_SIGNATURE": slack_signature(secret, timestamp, body),
+        }
+        expires_at = int(timestamp) + SLACK_TOLERANCE_S
+        load = Load(wrk, args.duration, args.warmup, args.connections, args.threads, lua_env, expires_at, args.verbose)
+        with Processes(workdir) as procs:
+            print(f"(a) bare Starlette app, {args.duration} s ...", flush=True)
+            bare = bench_bare(procs, load, body)
+            print(f"(b) hookrouter serve (own redis-server), {args.duration} s ...", flush=True)
+            hook = bench_hookrouter(procs, load, body, secret, workdir, args.profile, args.separate_workers)
+    return bare, hook
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         wrk = ensure_wrk()
         wrk_version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.split(" [")[0]
-        body = slack_body(args.body_bytes)
         load_avg = os.getloadavg()[0]
-        secret = secrets.token_hex(16)
-        timestamp = str(int(time.time()))  # valid until timestamp + 300 s: every run below must end before
-        with terminate_as_exit(), tempfile.TemporaryDirectory(prefix="hookrouter-bench-") as tmp:
-            workdir = Path(tmp)
-            (workdir / "body").write_bytes(body)
-            lua_env = {
-                "BENCH_BODY_FILE": str(workdir / "body"),
-                "BENCH_SLACK_TIMESTAMP": timestamp,
-                "BENCH_SLACK_SIGNATURE": slack_signature(secret, timestamp, body),
-            }
-            expires_at = int(timestamp) + SLACK_TOLERANCE_S
-            load = Load(
-                wrk, args.duration, args.warmup, args.connections, args.threads, lua_env, expires_at, args.verbose
-            )
-            with Processes(workdir) as procs:
-                print(f"(a) bare Starlette app, {args.duration} s ...", flush=True)
-                bare = bench_bare(procs, load, body)
-                print(f"(b) hookrouter serve (workers on, own redis-server), {args.duration} s ...", flush=True)
-                hook = bench_hookrouter(procs, load, body, secret, workdir, args.profile)
+        bare, hook = measure_both(args)
         report(args, wrk_version, load_avg, bare, hook)
     except (BenchError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)

@@ -231,13 +231,15 @@ async def query_latency(redis: Redis, events: int, iterations: int, start_ms: in
 REPLAY_ROUNDS = 2  # replay and baseline alternate, so drifting machine load skews both alike
 
 
-async def replay_rate(redis: Redis, count: int, start_ms: int, step_ms: int) -> None:
+async def replay_rate(redis: Redis, count: int, start_ms: int, step_ms: int) -> tuple[float, float]:
     """Reroute ``count`` of the oldest preloaded events, unthrottled, next to raw XADD of the same entries.
 
     Replay: Replayer.run over a date-range filter that selects exactly ``count`` indexed events (index walk,
     entries read back by id, copies appended with their marks, job counts and cursor written per batch).
     Baseline: the same entries, already in memory, appended with the same marks by a redis-py pipeline, 500 per
     round trip (the replay's batch), to a scratch stream: what the appends alone cost.
+
+    Returns (replay events/s, baseline events/s), each summed over its rounds.
     """
     count = min(count, await redis.zcard(KEYS.event_index("all")))
     window = EventFilter(after_ms=start_ms, before_ms=start_ms + count * step_ms)
@@ -270,6 +272,20 @@ async def replay_rate(redis: Redis, count: int, start_ms: int, step_ms: int) -> 
     print(f"{'replay (reroute, unthrottled)':58} {replayed / replay_s:10,.0f} events/s  ({count:,} x {REPLAY_ROUNDS})")
     print(f"{'baseline: raw XADD pipeline, 500 per round trip':58} {replayed / baseline_s:10,.0f} events/s")
     print(f"{'replay / baseline':58} {baseline_s / replay_s:10.2f}")
+    return replayed / replay_s, replayed / baseline_s
+
+
+async def measure_replay(events: int, replay: int) -> tuple[float, float]:
+    """``replay_rate`` alone on a fresh Redis preloaded with ``events`` events (no query latency)."""
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp, redis_server(Path(tmp)) as url:
+        redis = connect(url)
+        try:
+            step_ms = 90 * DAY_MS // events
+            start_ms = int(time.time() * 1000) - 90 * DAY_MS
+            await preload(redis, events, start_ms, step_ms)
+            return await asyncio.wait_for(replay_rate(redis, replay, start_ms, step_ms), DEADLINE_S)
+        finally:
+            await redis.aclose()
 
 
 async def run(args: argparse.Namespace) -> None:

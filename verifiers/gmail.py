@@ -35,7 +35,7 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -48,10 +48,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, first, loads
 from verifiers._hmac import require_any
-from verifiers._jwt import check_jwt_times, unverified_jwt
+from verifiers._jwt import check_jwt_times, parse_jwt
 from verifiers._keys import rsa_private_key
 from verifiers._query_and_batches import query_values
-from verifiers.errors import MalformedHeader, MissingHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
+from verifiers.errors import MissingHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
 
 DEFAULT_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 Key = tuple[str | None, RSAPublicKey]  # (kid or None, key)
@@ -109,32 +109,18 @@ def parse_secrets(secrets: tuple[str, ...]) -> Config:
     )
 
 
-def _signed_claims(token: str, keys: tuple[Key, ...]) -> dict[str, Any]:
-    header, _ = unverified_jwt(token)
-    if header.get("alg") != "RS256":
+def _signed_claims(token: str, keys: tuple[Key, ...]) -> Mapping[str, Any]:
+    parsed = parse_jwt(token)  # decoded once; times, audience and issuer are the caller's to check
+    if parsed.header.get("alg") != "RS256":
         raise UnsupportedVersion("Pub/Sub OIDC token must be RS256", header="authorization")
-    kid = header.get("kid")
+    kid = parsed.header.get("kid")
     candidates = [key for key_id, key in keys if key_id is None or key_id == kid]
-    # Times, audience and issuer are checked by the caller against the injected clock and config.
-    options: Any = {
-        "verify_exp": False,
-        "verify_nbf": False,
-        "verify_iat": False,
-        "verify_aud": False,
-        "verify_iss": False,
-    }
-    for key in candidates:
-        try:
-            claims: dict[str, Any] = jwt.decode(token, key, algorithms=["RS256"], options=options)
-            return claims
-        except jwt.InvalidSignatureError:
-            continue
-        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
-            raise MalformedHeader("OIDC token could not be decoded", header="authorization") from None
+    if any(parsed.verifies(key, "RS256") for key in candidates):
+        return parsed.claims
     raise SignatureMismatch("no configured key verifies the OIDC token", keys_tried=len(candidates))
 
 
-def _check_claims(claims: dict[str, Any], config: Config, request: Request) -> None:
+def _check_claims(claims: Mapping[str, Any], config: Config, request: Request) -> None:
     check_jwt_times(claims, now=request.now)
     audiences = config.audiences or (request.public_url(),)
     aud = claims.get("aud")

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from verifiers._core import EventInfo, Provider, Request, Signed, SignInput, register
 from verifiers._extract import dig, loads
 from verifiers._hmac import check_window
-from verifiers._jwt import unverified_jwt
+from verifiers._jwt import parse_jwt
 from verifiers._keys import p256_private_key
 from verifiers.errors import MalformedHeader, MissingSecret, SignatureMismatch, UnsupportedVersion
 
@@ -52,20 +53,13 @@ def _key(secret: str) -> Key | None:
     return (kid if isinstance(kid, str) else None, key) if isinstance(key, ec.EllipticCurvePublicKey) else None
 
 
-def _claims(token: str, keys: list[Key]) -> dict[str, Any]:
-    header, _ = unverified_jwt(token)
-    if header.get("alg") != "ES256":
+def _claims(token: str, keys: list[Key]) -> Mapping[str, Any]:
+    parsed = parse_jwt(token)  # decoded once; its times are checked by the caller
+    if parsed.header.get("alg") != "ES256":
         raise UnsupportedVersion("Plaid-Verification must be ES256", header=HEADER)
-    candidates = [key for kid, key in keys if kid is None or kid == header.get("kid")]
-    options: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
-    for key in candidates:
-        try:
-            claims: dict[str, Any] = jwt.decode(token, key, algorithms=["ES256"], options=options)
-            return claims
-        except jwt.InvalidSignatureError:
-            continue
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise MalformedHeader("Plaid-Verification is not a usable JWT", header=HEADER) from None
+    candidates = [key for kid, key in keys if kid is None or kid == parsed.header.get("kid")]
+    if any(parsed.verifies(key, "ES256") for key in candidates):
+        return parsed.claims
     raise SignatureMismatch("no configured key verifies the token", scheme="plaid-es256", keys_tried=len(candidates))
 
 

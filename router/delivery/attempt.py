@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -45,7 +46,18 @@ class Attempt:
     verdict: Verdict
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.record(), separators=(",", ":"))
+
+    def record(self) -> dict[str, Any]:
+        """The attempt as a job's history keeps it: what ``to_json`` writes, as a dict of plain values."""
+        return {
+            "at": self.at,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "error_class": self.error_class,
+            "retry_after_s": self.retry_after_s,
+            "verdict": self.verdict.value,
+        }
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Attempt:
@@ -145,7 +157,7 @@ async def attempt(
     deadline = asyncio.get_running_loop().time() + timeout_s
     try:
         request = http.build_request(
-            "POST", url, content=body, headers=_with_defaults(headers), timeout=httpx.Timeout(timeout_s)
+            "POST", _parsed(url), content=body, headers=_with_defaults(headers), timeout=httpx.Timeout(timeout_s)
         )
         status, retry_after = await _exchange(http, request, deadline)
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
@@ -159,6 +171,12 @@ async def attempt(
         retry_after_s=parse_retry_after(retry_after, at),
         verdict=verdict,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(url: str) -> httpx.URL:
+    # A target's URL is the same for every job it gets: parsed once, not once an attempt.
+    return httpx.URL(url)
 
 
 def _elapsed_ms(started: float) -> float:

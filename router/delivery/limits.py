@@ -21,12 +21,17 @@ doubles, exact for integers up to 2**53 µs (year 2255), and every number a scri
 formatted with ``%.17g``, so nothing is rounded through Redis's own number formatting. Workers' clocks must
 agree (NTP): a worker whose clock runs δ ahead may admit up to ``δ × rate_per_s`` attempts early.
 
+Calls made in the same turn of the event loop (a delivery batch admits its jobs at once; attempts end close
+together) share one pipeline: each script still runs on its own, in the order called, and each caller gets its
+own reply; N concurrent attempts cost about one round trip, not N.
+
 Every key of a target shares the hash tag ``{tgt:<target_id>}`` (``router/storage/keys.py``), which lets the scripts
 touch them together on Redis Cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 import time
@@ -38,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from router.errors import StoreUnavailable
+from router.storage import scripts
 from router.storage.keys import Keys
 from router.storage.redis_client import decoded
 from router.storage.store import EventStore
@@ -285,6 +291,9 @@ class Limiter:
         self._record = redis.register_script(_PRELUDE + _RECORD)
         self._admit = redis.register_script(_PRELUDE + _ADMIT)
         self._done = redis.register_script(_PRELUDE + _DONE)
+        self._pending: list[tuple[Any, list[str], list[object], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.round_trips = 0  # pipelines sent; lets tests see the coalescing
 
     @classmethod
     def of(cls, store: EventStore, keys: Keys) -> Limiter:
@@ -407,7 +416,39 @@ class Limiter:
         ]
 
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[object]) -> Any:
-        try:
-            return await script(keys=list(keys), args=list(args))
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable("limits store unavailable") from exc
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((script, list(keys), list(args), future))
+        flusher = self._flusher
+        if flusher is None or flusher.done() or flusher.get_loop() is not future.get_loop():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let every call of this loop turn join the pipeline
+            batch, self._pending = [call for call in self._pending if not call[3].done()], []
+            if not batch:
+                continue
+            replies: list[Any]
+            try:
+                self.round_trips += 1
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for script, keys, args, _ in batch:
+                        await scripts.queue(script, pipe, keys=keys, args=args)
+                    replies = await scripts.execute(pipe, raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                replies = [exc] * len(batch)
+            except BaseException:  # cancelled with the process: no caller may wait forever
+                for *_, future in batch + self._pending:
+                    if not future.done():
+                        future.set_exception(StoreUnavailable("limits store unavailable"))
+                raise
+            for (*_, future), reply in zip(batch, replies, strict=True):
+                if future.done():  # its caller was cancelled meanwhile
+                    continue
+                if isinstance(reply, RedisError | OSError):
+                    error = StoreUnavailable("limits store unavailable")
+                    error.__cause__ = reply
+                    future.set_exception(error)
+                else:
+                    future.set_result(reply)

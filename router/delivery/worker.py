@@ -11,7 +11,7 @@ Every worker (any number, in `serve` or `worker` processes) runs the same loop:
    the target's limits (breaker, rate, concurrency) → reschedule without spending an attempt; else POST;
 4. success → history; 410 → the target is disabled and the job dead-lettered; other 4xx → dead letter;
    retryable → rescheduled on the retry schedule (Retry-After honoured) or dead-lettered when it ran out;
-   the outcome and the ack are one MULTI.
+   the batch's outcomes and acks are one MULTI, written once its every attempt has ended.
 
 A worker busy with a batch moves due jobs when the batch is settled; idle workers (blocked on the stream) move
 them at their due time, and ``block_ms`` bounds the wait even for a due time set by another worker meanwhile.
@@ -39,7 +39,7 @@ from router.delivery.job import Job
 from router.delivery.limits import Admission, Limiter, TargetLimits
 from router.delivery.outcomes import Outcomes
 from router.delivery.retry import DEFAULT_POLICY, RetryPolicy, Verdict
-from router.history.indexes import index_settled
+from router.history.indexes import index_settled_many
 from router.notifications.delivery import DestinationSender
 from router.notifications.events import Notifier, router_event
 from router.storage.consumer import GroupReader
@@ -134,6 +134,7 @@ class DeliveryWorker:
             store, keys.delivery_jobs, count=config.batch, block_ms=config.block_ms, claim_idle_ms=config.claim_idle_ms
         )
         self._held_back: Counter[str] = Counter()  # per batch: jobs of each target its rate limit held back
+        self._disabled_now: set[str] = set()  # per batch: the targets found or made disabled
         self.settled = 0
 
     def reset(self) -> None:
@@ -158,10 +159,17 @@ class DeliveryWorker:
         self._held_back.clear()
         if jobs:
             snapshot = await self._cache.refresh()
+            # Asked once a batch; a target this batch disables (410) joins the set as it happens.
+            self._disabled_now = set(await self._disabled.among({j.entry.workflow for j in jobs if j.entry.workflow}))
             gate = asyncio.Semaphore(self._config.in_flight)
             # Every attempt of the batch ends before a failure is raised: a job still in flight must not be taken
             # up again by the recovery that follows (it would be delivered twice at once).
             results = await asyncio.gather(*(self._one(snapshot, job, gate) for job in jobs), return_exceptions=True)
+            settled = [r for r in results if not isinstance(r, BaseException)]
+            # The batch's outcomes and acks in one MULTI, its history index in one pipeline: two round trips a
+            # batch, not two a job. A crash before them leaves the batch pending, to be attempted again.
+            await self._store.settle_many(self._keys.delivery_jobs, [(job.entry_id, out) for job, out in settled])
+            await index_settled_many(self._store, self._keys, settled)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 raise failures[0]
@@ -210,14 +218,13 @@ class DeliveryWorker:
         await self._store.ack(self._keys.delivery_jobs, gone)
         return jobs
 
-    async def _one(self, snapshot: Snapshot, job: Job, gate: asyncio.Semaphore) -> None:
+    async def _one(self, snapshot: Snapshot, job: Job, gate: asyncio.Semaphore) -> tuple[Job, Settle]:
         async with gate:
             outcome = await self._deliver(snapshot, job)
         if outcome.dead_stream and job.entry.target_kind != "destination" and self._notifier is not None:
             # Before the settle: a crash in between repeats the event (at-least-once), never loses it.
             await self._notifier.emit(_exhausted(snapshot, job, outcome))
-        await self._store.settle(self._keys.delivery_jobs, job.entry_id, outcome=outcome)
-        await index_settled(self._store, self._keys, job, outcome)
+        return job, outcome
 
     async def _deliver(self, snapshot: Snapshot, job: Job) -> Settle:
         if job.entry.target_kind == "destination":
@@ -228,7 +235,7 @@ class DeliveryWorker:
         if workflow is None or workflow.target.type != "http":
             return self._out.dead(job, "target_removed")
         target = workflow.target
-        if await self._disabled.is_disabled(workflow.id):
+        if workflow.id in self._disabled_now:
             return self._out.dead(job, "target_disabled", self._order_key(workflow, target, job))
         if target.ordered and not await self._at_head(workflow, job):
             return self._out.retry_at(job, self._clock() + self._config.order_wait_s)
@@ -237,7 +244,7 @@ class DeliveryWorker:
         if not admission.admitted:
             return self._out.retry_at(job, self._clock() + self._wait(workflow.id, limits, admission))
         attempt = await self._attempt(workflow.id, target, job, admission)
-        job.attempts.append(json.loads(attempt.to_json()))
+        job.attempts.append(attempt.record())
         return await self._after(job, workflow, target, attempt)
 
     def _wait(self, target_id: str, limits: TargetLimits, admission: Admission) -> float:
@@ -276,6 +283,7 @@ class DeliveryWorker:
             return self._out.finished(job, "delivered", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.DISABLE:
             await self._disabled.disable(workflow.id, at=self._clock(), status=attempt.status)
+            self._disabled_now.add(workflow.id)
             logger.error("target disabled: it answered 410 Gone", extra={"workflow": workflow.id})
             return self._out.dead(job, "target_gone", self._order_key(workflow, target, job))
         if attempt.verdict is Verdict.FAIL:

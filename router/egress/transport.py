@@ -8,28 +8,25 @@ host of the URL, because httpcore takes those from the request, not from the soc
 
 Redirects are never followed and the environment's proxy settings are ignored (a proxy would do the
 connecting, out of the policy's sight).
+
+Two transports hold that line: ``PooledTransport`` (``router.egress.pooled``, aiohttp's connection pool), which
+``guarded_client`` uses, and ``GuardedTransport`` here, httpx's own over httpcore, kept as the reference the
+policy tests also run against. httpcore's pool costs a delivery worker most of its CPU at 50 requests in flight.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable
+from typing import Any
 
 import httpcore
 import httpx
 
-from router.egress.policy import EgressPolicy, IPAddress, literal
+from router.egress.policy import EgressPolicy
+from router.egress.pooled import PooledTransport
+from router.egress.vetting import Resolver, system_resolver, vetted
 
-__all__ = ["GuardedTransport", "Resolver", "guarded_client", "system_resolver"]
-
-# (host, port) → the addresses to try, in order. Injectable so tests can answer as a rebinding DNS server would.
-Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+__all__ = ["GuardedTransport", "PooledTransport", "Resolver", "guarded_client", "system_resolver"]
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -46,8 +43,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        self._policy.check_host(host)
-        addresses = await self._vetted(host, port, timeout)
+        addresses = await vetted(self._policy, self._resolver, host, port, timeout)
         failure: Exception = httpcore.ConnectError("no address to connect to")
         for ip in addresses:
             try:
@@ -55,25 +51,6 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         raise failure
-
-    async def _vetted(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
-        ip = literal(host)
-        if ip is not None:
-            return [ip]
-        try:
-            async with asyncio.timeout(timeout):
-                answers = await self._resolver(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("name resolution timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError("name resolution failed") from exc
-        addresses = [literal(a) for a in answers]
-        # Every answer, not just the first: the system may try the next one, and so do we.
-        for address in addresses:
-            if address is None:
-                raise httpcore.ConnectError("resolver answered something that is not an address")
-            self._policy.check_address(address)
-        return [a for a in addresses if a is not None]
 
     async def connect_unix_socket(
         self,
@@ -110,6 +87,27 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing: a target's Set-Cookie is never stored, so never sent on to it or anyone."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _GuardedClient(httpx.AsyncClient):
+    # httpx stores every response's cookies (most of a delivery's client-side CPU after the pool's); the router
+    # talks to tenants' endpoints, whose cookies it has no business keeping.
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise AttributeError("the guarded client keeps no cookies")
+
+
 def guarded_client(
     policy: EgressPolicy,
     *,
@@ -119,8 +117,8 @@ def guarded_client(
 ) -> httpx.AsyncClient:
     """An ``AsyncClient`` for outbound requests: policy-checked connections, no redirects, no env proxies."""
     timeout = httpx.Timeout(timeout_s) if timeout_s is not None else httpx.Timeout(5.0)
-    return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, resolver=resolver),
+    return _GuardedClient(
+        transport=PooledTransport(policy, limits=limits, resolver=resolver),
         follow_redirects=False,
         trust_env=False,
         timeout=timeout,

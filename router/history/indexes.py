@@ -596,16 +596,27 @@ async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[St
 
 async def index_settled(store: EventStore, keys: Keys, job: Job, outcome: Settle) -> None:
     """A delivery job settled: its status, and its event's (the worst of the event's HTTP jobs)."""
-    event_id = job.entry.event_id
-    if job.entry.target_kind == "destination" or not event_id:
-        return  # failure notifications to event destinations are not trigger jobs of a stored event
-    if outcome.retry_at is not None:
-        status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits or order
-    else:
-        status = "dead" if outcome.dead_stream else "delivered"
+    await index_settled_many(store, keys, [(job, outcome)])
+
+
+async def index_settled_many(store: EventStore, keys: Keys, settled: Sequence[tuple[Job, Settle]]) -> None:
+    """``index_settled`` for a worker's batch, in one round trip."""
     script = store.redis.register_script(_STATUS)
-    shard = keys.of_id(event_id)
-    await script(keys=_status_keys(shard, event_id), args=[event_id, score(event_id), "", "0", 1, job.id, status])
+    queued = False
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for job, outcome in settled:
+            event_id = job.entry.event_id
+            if job.entry.target_kind == "destination" or not event_id:
+                continue  # failure notifications to event destinations are not trigger jobs of a stored event
+            if outcome.retry_at is not None:
+                status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits
+            else:
+                status = "dead" if outcome.dead_stream else "delivered"
+            args = [event_id, score(event_id), "", "0", 1, job.id, status]
+            await scripts.queue(script, pipe, keys=_status_keys(keys.of_id(event_id), event_id), args=args)
+            queued = True
+        if queued:
+            await scripts.execute(pipe)
 
 
 async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, succeeded: bool) -> None:

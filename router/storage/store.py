@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from router import metrics
@@ -537,25 +538,35 @@ class EventStore:
         to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
         crash before EXEC leaves the entry pending, to be reclaimed: nothing is lost, nothing half-done.
         """
+        await self.settle_many(stream, [(entry_id, outcome)])
+
+    async def settle_many(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
+        """``settle`` for several entries of ``stream`` in one MULTI: a worker's whole batch in one round trip."""
+        if not settled:
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
-            if outcome.retry_at is not None and outcome.job_key:
-                pipe.hset(outcome.job_key, mapping=_wire(outcome.fields))
-                if outcome.job_ttl_s > 0:
-                    pipe.expire(outcome.job_key, outcome.job_ttl_s)
-                pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
-            elif outcome.job_key:
-                pipe.execute_command("DEL", outcome.job_key)  # queued as is on a cluster too
-                if outcome.scheduled:
-                    pipe.zrem(outcome.scheduled, outcome.job_id)
-            if outcome.dead_stream:
-                pipe.xadd(outcome.dead_stream, _wire(outcome.fields), maxlen=self._maxlen, approximate=True)
-            if outcome.release_order:
-                pipe.zrem(outcome.release_order, outcome.job_id)
-            if outcome.history_key and outcome.history:
-                pipe.hset(outcome.history_key, mapping=_wire(outcome.history))
-                pipe.expire(outcome.history_key, outcome.history_ttl_s)
-            pipe.xack(stream, self._group, entry_id)
+            for _, outcome in settled:
+                self._queue_settle(pipe, outcome)
+            pipe.xack(stream, self._group, *(entry_id for entry_id, _ in settled))
             await pipe.execute()
+
+    def _queue_settle(self, pipe: Pipeline, outcome: Settle) -> None:
+        if outcome.retry_at is not None and outcome.job_key:
+            pipe.hset(outcome.job_key, mapping=_wire(outcome.fields))
+            if outcome.job_ttl_s > 0:
+                pipe.expire(outcome.job_key, outcome.job_ttl_s)
+            pipe.zadd(outcome.scheduled, {outcome.job_id: outcome.retry_at})
+        elif outcome.job_key:
+            pipe.execute_command("DEL", outcome.job_key)  # queued as is on a cluster too
+            if outcome.scheduled:
+                pipe.zrem(outcome.scheduled, outcome.job_id)
+        if outcome.dead_stream:
+            pipe.xadd(outcome.dead_stream, _wire(outcome.fields), maxlen=self._maxlen, approximate=True)
+        if outcome.release_order:
+            pipe.zrem(outcome.release_order, outcome.job_id)
+        if outcome.history_key and outcome.history:
+            pipe.hset(outcome.history_key, mapping=_wire(outcome.history))
+            pipe.expire(outcome.history_key, outcome.history_ttl_s)
 
     async def redrive(self, dead_stream: str, stream: str, entries: Sequence[StoredEvent]) -> None:
         """Put dead letters back on the work stream (with the fields given) and drop them from the dead stream."""

@@ -3,18 +3,26 @@ connected to as checked, against real loopback servers."""
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
-from collections.abc import Iterable
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import httpcore
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from router.egress.policy import AddressRefused, EgressPolicy
 from router.egress.transport import GuardedTransport, guarded_client
 from router.settings import Settings
-from tests.router.loopback import Reply, http_sink
+from tests.router.loopback import Reply, http_sink, raw_server, read_request_head
 
 pytestmark = pytest.mark.anyio
 
@@ -194,3 +202,72 @@ async def test_proxy_settings_in_the_environment_are_ignored(monkeypatch: pytest
         async with guarded_client(LOOPBACK) as http:
             response = await http.post(target.url(), content=b"{}")
         assert response.status_code == 200 and len(target.received) == 1 and proxy.received == []
+
+
+async def test_cookies_a_target_sets_are_never_kept_or_sent() -> None:
+    with http_sink(Reply(200, headers={"set-cookie": "session=abc; Path=/"})) as sink:
+        async with guarded_client(LOOPBACK) as http:
+            first = await http.post(sink.url(), content=b"{}")
+            await http.post(sink.url(), content=b"{}")
+            assert first.headers["set-cookie"] == "session=abc; Path=/" and len(http.cookies) == 0
+            with pytest.raises(AttributeError):
+                http.cookies = {"session": "abc"}
+    assert [r.headers.get("cookie") for r in sink.received] == [None, None]
+
+
+def self_signed(tmp_path: Path, host: str) -> tuple[Path, Path]:
+    """A certificate for ``host`` that no system trust store knows, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def _pooled(policy: EgressPolicy, resolver: Rebinding) -> httpx.AsyncClient:
+    return guarded_client(policy, resolver=resolver)
+
+
+def _httpcore(policy: EgressPolicy, resolver: Rebinding) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=GuardedTransport(policy, resolver=resolver))
+
+
+@pytest.mark.parametrize("client", [_pooled, _httpcore], ids=["pooled", "httpcore"])
+async def test_tls_is_verified_and_names_the_url_host_not_the_checked_address(
+    tmp_path: Path, client: Callable[[EgressPolicy, Rebinding], httpx.AsyncClient]
+) -> None:
+    # The connection goes to the checked address (127.0.0.1); the handshake still names the URL's host, and a
+    # certificate nobody trusts ends it: no request is sent.
+    cert, key = self_signed(tmp_path, "rebind.test")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    requests: list[bytes] = []
+
+    def handler(conn: socket.socket) -> None:
+        with server.wrap_socket(conn, server_side=True) as tls:
+            requests.append(read_request_head(tls))
+            tls.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+
+    with raw_server(handler) as base:
+        port = int(base.rsplit(":", 1)[1])
+        async with client(EgressPolicy.parse("127.0.0.1"), Rebinding(["127.0.0.1"], ["169.254.169.254"])) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"https://rebind.test:{port}/")
+    assert names == ["rebind.test"] and requests == []

@@ -295,6 +295,8 @@ def test_attempt_round_trips_through_json() -> None:
         assert json.loads(text)["verdict"] == record.verdict.value
         assert Attempt.from_json(text) == record
         assert Attempt.from_json(text.encode()) == record
+        # The dict a job's history keeps is what the JSON reads back as, plain values only.
+        assert record.record() == json.loads(text) and type(record.record()["verdict"]) is str
 
 
 @pytest.mark.parametrize(

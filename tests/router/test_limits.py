@@ -402,6 +402,32 @@ async def test_admit_through_breaker_cycle(limiter: Limiter, other: Limiter, clo
     assert after.admitted and not after.probe
 
 
+async def test_concurrent_calls_share_one_round_trip_and_keep_their_own_replies(
+    redis: Redis, limiter: Limiter, clock: FakeClock
+) -> None:
+    # Twelve attempts of one batch ask at once for a target with ten slots: one pipeline, run in call order.
+    limits = TargetLimits(max_concurrency=10, rate_per_s=1000, burst=1000)
+    admissions = await asyncio.gather(*(limiter.admit("t", limits, 15, clock) for _ in range(12)))
+    assert [a.admitted for a in admissions] == [True] * 10 + [False] * 2
+    assert {a.reason for a in admissions[10:]} == {"concurrency"} and limiter.round_trips == 1
+    admitted = [a for a in admissions if a.admitted]
+    assert len({a.token for a in admitted}) == 10
+    assert await redis.zcard(KEYS.target_leases("t")) == 10
+    states = await asyncio.gather(*(limiter.done("t", a, success=True, now=clock) for a in admitted))
+    assert states == ["closed"] * 10 and limiter.round_trips == 2
+    assert await redis.zcard(KEYS.target_leases("t")) == 0
+
+
+async def test_a_caller_that_gave_up_leaves_the_others_their_replies(limiter: Limiter, clock: FakeClock) -> None:
+    gone = asyncio.ensure_future(limiter.admit("t", TargetLimits.DEFAULT, 15, clock))
+    kept = asyncio.ensure_future(limiter.admit("t", TargetLimits.DEFAULT, 15, clock))
+    await asyncio.sleep(0)
+    gone.cancel()
+    assert (await kept).admitted
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+
+
 async def test_done_needs_an_admission(limiter: Limiter) -> None:
     with pytest.raises(ValueError):
         await limiter.done("t", Admission(False, wait_s=1, reason="rate"), success=True)

@@ -15,13 +15,16 @@ import functools
 import logging
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from router.errors import RouterError
 from subscriptions.models import ConnectedUser, Project
+from verifiers._jwt import parse_jwt
+from verifiers.errors import MalformedHeader
 
 logger = logging.getLogger(__name__)
 
@@ -59,34 +62,48 @@ def bearer(authorization: str | None) -> str:
     return token.strip()
 
 
-def _claims(token: str, project: Project, leeway_s: float, max_lifetime_s: float) -> dict[str, object]:
+def _claims(token: str, project: Project, leeway_s: float, max_lifetime_s: float) -> Mapping[str, object]:
     keys = [k for k in map(_public_key, project.user_token_public_keys) if k is not None]
     if not keys:
         raise TokenRejected("user_tokens_not_configured")
-    reason = "invalid_signature"
-    for key in keys:
-        try:
-            claims: dict[str, object] = jwt.decode(
-                token, key, algorithms=["RS256"], leeway=leeway_s, options={"require": _REQUIRED}
-            )
-            exp = claims["exp"]  # PyJWT has checked it is a number
-            if not isinstance(exp, int | float) or exp - time.time() > max_lifetime_s + leeway_s:
-                raise TokenRejected("token_lifetime_too_long")
-            return claims
-        except jwt.InvalidSignatureError:
-            continue  # the next key of a rotation may verify it
-        except jwt.ExpiredSignatureError:
-            reason = "token_expired"
-        except jwt.MissingRequiredClaimError as exc:
-            reason = f"token_missing_{exc.claim}"
-        except jwt.ImmatureSignatureError:
-            reason = "token_not_yet_valid"
-        except jwt.InvalidAlgorithmError:
-            reason = "token_algorithm_not_allowed"
-        except jwt.InvalidTokenError:  # malformed, bad claim types, ... (PyJWT's root error)
-            reason = "token_malformed"
-        break  # only a signature mismatch is worth trying the next key for
-    raise TokenRejected(reason)
+    try:
+        parsed = parse_jwt(token)  # decoded once, however many keys a rotation has to try
+    except MalformedHeader:
+        raise TokenRejected("token_malformed") from None
+    if parsed.header.get("alg") != "RS256":
+        raise TokenRejected("token_algorithm_not_allowed")
+    if not any(parsed.verifies(key, "RS256") for key in keys):
+        raise TokenRejected("invalid_signature")
+    claims = parsed.claims
+    now = time.time()
+    _check_claims(claims, now, leeway_s)
+    exp = claims["exp"]
+    if not isinstance(exp, int | float) or exp - now > max_lifetime_s + leeway_s:
+        raise TokenRejected("token_lifetime_too_long")
+    return claims
+
+
+def _whole(claims: Mapping[str, object], name: str) -> int:
+    value: Any = claims[name]
+    # As PyJWT reads them: int() of a number or a numeric string; a float is truncated.
+    try:
+        return int(value)
+    except (ValueError, TypeError, OverflowError):
+        raise TokenRejected("token_malformed") from None
+
+
+def _check_claims(claims: Mapping[str, object], now: float, leeway_s: float) -> None:
+    """PyJWT's claim checks, in its order: required claims, then ``iat``, ``nbf``, ``exp``, ``sub`` and ``jti``."""
+    for name in _REQUIRED:
+        if claims.get(name) is None:
+            raise TokenRejected(f"token_missing_{name}")
+    if _whole(claims, "iat") > now + leeway_s or ("nbf" in claims and _whole(claims, "nbf") > now + leeway_s):
+        raise TokenRejected("token_not_yet_valid")
+    if _whole(claims, "exp") <= now - leeway_s:
+        raise TokenRejected("token_expired")
+    for name in ("sub", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise TokenRejected("token_malformed")
 
 
 def subject(token: str, project: Project, *, leeway_s: float, max_lifetime_s: float) -> str:
