@@ -135,6 +135,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--body-bytes", type=int, default=1024, help="request body size (default 1024)")
     parser.add_argument("--warmup", type=int, default=1, choices=range(0, 6), help="unmeasured seconds first")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of hookrouter during run (b)")
+    parser.add_argument(
+        "--separate-workers",
+        action="store_true",
+        help="route in a `hookrouter worker` process instead of inside `serve` (the Quickstart default)",
+    )
     parser.add_argument("--verbose", action="store_true", help="also print wrk's own output")
     args = parser.parse_args(argv)
     if args.threads < 1 or args.connections < args.threads:
@@ -321,7 +326,7 @@ def bench_bare(procs: Processes, load: Load, body: bytes) -> Run:
         procs.stop(proc)  # free the CPU before (b) starts
 
 
-def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str]:
+def hookrouter_env(redis_sock: Path, data_dir: Path, port: int, *, run_workers: bool = True) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("HOOKROUTER_") and k != "REDIS_URL"}
     return {
         **inherited,
@@ -331,7 +336,7 @@ def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str
         "HOOKROUTER_DATA_DIR": str(data_dir),
         "HOOKROUTER_HOST": "127.0.0.1",
         "HOOKROUTER_PORT": str(port),
-        "HOOKROUTER_RUN_WORKERS": "true",
+        "HOOKROUTER_RUN_WORKERS": "true" if run_workers else "false",
         # wrk replays one signed body (one Slack event_id): with deduplication on, every request after the
         # first would take the cheaper "already stored" path. Off, each request is a real append + route.
         "HOOKROUTER_DEDUP_WINDOW_S": "0",
@@ -339,7 +344,7 @@ def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str
 
 
 def bench_hookrouter(
-    procs: Processes, load: Load, body: bytes, secret: str, workdir: Path, profile: Path | None
+    procs: Processes, load: Load, body: bytes, secret: str, workdir: Path, profile: Path | None, separate: bool
 ) -> Run:
     exe = shutil.which("hookrouter", path=str(Path(sys.executable).parent)) or shutil.which("hookrouter")
     if exe is None:
@@ -348,11 +353,18 @@ def bench_hookrouter(
     config = workdir / "bench.yaml"
     config.write_text(CONFIG.format(integration=INTEGRATION_ID, secret=secret, team=TEAM_ID))
     port = free_port()
-    env = hookrouter_env(redis_sock, workdir / "data", port)
+    env = hookrouter_env(redis_sock, workdir / "data", port, run_workers=not separate)
     proc = procs.start("hookrouter", [exe, "serve", "--apply", str(config)], env)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(procs, "hookrouter", proc, base, "/readyz")  # Redis writable, every task running
     pids = {"server": proc.pid, "redis": redis_pid}
+    if separate:
+        # The routing workers in their own process (`hookrouter worker`), probed on a port of their own.
+        health_port = free_port()
+        worker_env = {**env, "HOOKROUTER_HEALTH_PORT": str(health_port)}
+        worker = procs.start("worker", [exe, "worker"], worker_env)
+        wait_healthy(procs, "worker", worker, f"http://127.0.0.1:{health_port}", "/readyz")
+        pids["worker"] = worker.pid
     if profile is None:
         result = measure(load, base + PATH, body, "hookrouter", pids)
     else:
@@ -433,6 +445,8 @@ def report(args: argparse.Namespace, wrk_version: str, load_avg: float, bare: Ru
     for name, run in (("(a)", bare), ("(b)", hook)):
         if any(run.wrk.errors.values()):
             print(f"{name} errors: " + ", ".join(f"{k} {v}" for k, v in run.wrk.errors.items() if v))
+    if hook.cpu_us_per_request("worker") is not None:
+        print(f"(b) worker process CPU/req: {_us(hook.cpu_us_per_request('worker'))}")
     ratio = hook.wrk.rps / bare.wrk.rps if bare.wrk.rps else 0.0
     verdict = "meets" if ratio >= TARGET_RATIO else "below"
     print(f"ratio (b)/(a) req/s: {ratio:.3f} ({verdict} the {TARGET_RATIO} target)")
@@ -480,8 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with Processes(workdir) as procs:
                 print(f"(a) bare Starlette app, {args.duration} s ...", flush=True)
                 bare = bench_bare(procs, load, body)
-                print(f"(b) hookrouter serve (workers on, own redis-server), {args.duration} s ...", flush=True)
-                hook = bench_hookrouter(procs, load, body, secret, workdir, args.profile)
+                where = "a worker process" if args.separate_workers else "in process"
+                print(f"(b) hookrouter serve (routing {where}, own redis-server), {args.duration} s ...", flush=True)
+                hook = bench_hookrouter(procs, load, body, secret, workdir, args.profile, args.separate_workers)
         report(args, wrk_version, load_avg, bare, hook)
     except (BenchError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
