@@ -23,6 +23,8 @@ from router.storage.redis_client import is_cluster
 
 # Per script (one per client that registered it): the masters known to hold it, by "host:port".
 _loaded: weakref.WeakKeyDictionary[AsyncScript, frozenset[str]] = weakref.WeakKeyDictionary()
+# Every script queued outside a cluster and a MULTI, by SHA1: a NOSCRIPT reply is sent again as EVAL of this.
+_sources: dict[str, bytes] = {}
 
 
 async def queue(script: AsyncScript, pipe: Pipeline, *, keys: Sequence[Any], args: Sequence[Any]) -> None:
@@ -33,16 +35,49 @@ async def queue(script: AsyncScript, pipe: Pipeline, *, keys: Sequence[Any], arg
         if not masters <= _loaded.get(script, frozenset()):
             await client.script_load(script.script)  # redis-py sends SCRIPT LOAD to every master
             _loaded[script] = masters
-    await script(keys=keys, args=args, client=pipe)
+    elif _plain(pipe):
+        # Not through redis-py's script call: its pipeline would ask SCRIPT EXISTS, one more round trip, on every
+        # execute. A script the server lost (a restart) answers NOSCRIPT without running; execute() sends it again.
+        source = script.script
+        _sources[script.sha] = source.encode() if isinstance(source, str) else bytes(source)
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return
+    await script(keys=keys, args=args, client=pipe)  # in a MULTI, SCRIPT EXISTS first: NOSCRIPT would split it
 
 
 async def execute(pipe: Pipeline, *, raise_on_error: bool = True) -> list[Any]:
     """``pipe.execute()`` for a pipeline with queued scripts: a NOSCRIPT reply (a master that lost its scripts)
-    has every script loaded again before its next use, then raises (or is returned) like any other error."""
+    has every script loaded again before its next use, then raises (or is returned) like any other error; outside
+    a cluster and a MULTI the command is sent again at once as EVAL (which loads the script), and its reply used."""
+    queued = list(pipe.command_stack) if _plain(pipe) else []
     replies: list[Any] = await pipe.execute(raise_on_error=False)
+    if queued and any(isinstance(reply, NoScriptError) for reply in replies):
+        replies = await _again_as_eval(pipe, queued, replies)
     errors = [reply for reply in replies if isinstance(reply, Exception)]
     if any(isinstance(error, NoScriptError) for error in errors):
         _loaded.clear()
     if errors and raise_on_error:
         raise errors[0]
+    return replies
+
+
+def _sha(command: Any) -> str:
+    args = command[0]
+    sha = args[1] if len(args) > 1 and args[0] == "EVALSHA" else ""
+    return sha.decode() if isinstance(sha, bytes) else str(sha)
+
+
+def _plain(pipe: Pipeline) -> bool:
+    # One Redis, no MULTI (a cluster's pipeline is another class: it is typed as Pipeline only here).
+    return isinstance(pipe, Pipeline) and not pipe.is_transaction
+
+
+async def _again_as_eval(pipe: Pipeline, queued: list[Any], replies: list[Any]) -> list[Any]:
+    # A NOSCRIPT command never ran, so sending it again runs it once; an executed pipeline is empty and reusable.
+    lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError) and _sha(queued[i]) in _sources]
+    for i in lost:
+        args, options = queued[i]
+        pipe.execute_command("EVAL", _sources[_sha(queued[i])], *args[2:], **options)
+    for i, reply in zip(lost, await pipe.execute(raise_on_error=False), strict=True):
+        replies[i] = reply
     return replies
