@@ -370,6 +370,7 @@ def bench_hookrouter(
     else:
         result = _profiled(procs, load, base + PATH, body, pids, profile)
     print(drain_report(redis_sock, load_ended=time.monotonic()), flush=True)
+    print(coalescing_report(base), flush=True)
     return result
 
 
@@ -396,6 +397,19 @@ def _profiled(procs: Processes, load: Load, url: str, body: bytes, pids: Mapping
     spy_proc.wait(timeout=30)
     print(f"profile (py-spy collapsed stacks): {out}", flush=True)
     return result
+
+
+def coalescing_report(base: str) -> str:
+    """How many appends each ingest pipeline carried (EventStore.add coalesces a loop turn's appends)."""
+    text = httpx.get(base + "/metrics", timeout=5).text
+
+    def total(name: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+    pipelines = total('hookrouter_redis_command_duration_seconds_count{operation="ingest"}')
+    stored = total("hookrouter_events_stored_total{")
+    per = stored / pipelines if pipelines else 0.0
+    return f"ingest pipelines: {pipelines:.0f} for {stored:.0f} stored events ({per:.1f} appends per round trip)"
 
 
 def drain_report(redis_sock: Path, *, load_ended: float) -> str:

@@ -18,6 +18,7 @@ handler wrote are seen too; it never touches the body.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -64,9 +65,15 @@ def tag_integration(request: Request, integration_id: str) -> None:
 
 def count_stored(integration_id: str, stored: int, duplicates: int) -> None:
     if stored:
-        metrics.EVENTS_STORED.labels(integration_id).inc(stored)
+        _stored_counter(integration_id).inc(stored)
     if duplicates:
         metrics.DEDUP_HITS.labels(integration_id).inc(duplicates)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_counter(integration_id: str) -> Any:
+    # Once per integration (ids the registry bounds): labels() on every webhook cost more than the count.
+    return metrics.EVENTS_STORED.labels(integration_id)
 
 
 def new_request_id() -> str:
