@@ -285,7 +285,8 @@ class EventStore:
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
-        self._expiry: list[asyncio.Future[Appended]] | None = None  # this loop turn's appends, under one timer
+        # This loop turn's appends, under one timer, and the loop whose turn it is.
+        self._expiry: tuple[asyncio.AbstractEventLoop, list[asyncio.Future[Appended]]] | None = None
         self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
 
     @property
@@ -321,12 +322,11 @@ class EventStore:
     def _expiring(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[Appended]]:
         # The appends of one loop turn share one timer (an asyncio.timeout per append cost more than its XADD's
         # share of the pipeline): each caller still waits at most the deadline, counted from its own turn.
-        if self._expiry is None:
-            expiry: list[asyncio.Future[Appended]] = []
-            self._expiry = expiry
-            loop.call_later(cast(float, self._deadline_s), self._expire, expiry)
+        if self._expiry is None or self._expiry[0] is not loop:  # (a loop closed mid-turn left its group behind)
+            self._expiry = (loop, [])
+            loop.call_later(cast(float, self._deadline_s), self._expire, self._expiry[1])
             loop.call_soon(self._close_expiry)
-        return self._expiry
+        return self._expiry[1]
 
     def _close_expiry(self) -> None:
         self._expiry = None
