@@ -1,12 +1,15 @@
-"""Lua scripts queued in a pipeline, on one Redis or on a Redis Cluster.
+"""Lua scripts queued in pipelines, on one Redis or on a Redis Cluster.
 
-On one Redis, redis-py's pipeline loads a queued script (SCRIPT LOAD) before it sends EVALSHA. A cluster
-pipeline does not: it sends EVALSHA as is, and a master that never saw the script (a fresh cluster, a replica
-promoted by a failover, a node added by a reshard, a restart) answers NOSCRIPT. So on a cluster the script
-is loaded on every master before it is first queued, and again when the masters change; a master that lost
-its scripts while keeping its address (a restart) answers that one command NOSCRIPT, which ``forget_loaded``
-turns into a reload before the next use. A NOSCRIPT command never ran, so its caller's retry (the provider's
-after a 503, a worker's next pass) runs it once.
+On one Redis, redis-py's pipeline asks SCRIPT EXISTS (and sends SCRIPT LOAD for a missing script) before every
+pipeline that queued a script: one more round trip each time. So outside a MULTI a script is queued as a plain
+EVALSHA, and a command answered NOSCRIPT (a script never loaded, or lost in a restart) is sent again at once as
+EVAL of its source, which runs it and loads it. Inside a MULTI redis-py's check stays: a NOSCRIPT there would
+run the rest of the transaction without it. A cluster pipeline sends EVALSHA as is, and a master that never saw
+the script (a fresh cluster, a replica promoted by a failover, a node added by a reshard, a restart) answers
+NOSCRIPT. So on a cluster the script is loaded on every master before it is first queued, and again when the
+masters change; a master that lost its scripts while keeping its address (a restart) answers that one command
+NOSCRIPT, which ``execute`` turns into a reload before the next use. A NOSCRIPT command never ran, so its
+caller's retry (the provider's after a 503, a worker's next pass) runs it once.
 """
 
 from __future__ import annotations
