@@ -324,7 +324,7 @@ def bench_bare(procs: Processes, load: Load, body: bytes) -> Run:
         procs.stop(proc)  # free the CPU before (b) starts
 
 
-def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str]:
+def hookrouter_env(redis_sock: Path, data_dir: Path, port: int, *, run_workers: bool = True) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("HOOKROUTER_") and k != "REDIS_URL"}
     return {
         **inherited,
@@ -334,7 +334,7 @@ def hookrouter_env(redis_sock: Path, data_dir: Path, port: int) -> dict[str, str
         "HOOKROUTER_DATA_DIR": str(data_dir),
         "HOOKROUTER_HOST": "127.0.0.1",
         "HOOKROUTER_PORT": str(port),
-        "HOOKROUTER_RUN_WORKERS": "true",
+        "HOOKROUTER_RUN_WORKERS": "true" if run_workers else "false",
         # wrk replays one signed body (one Slack event_id): with deduplication on, every request after the
         # first would take the cheaper "already stored" path. Off, each request is a real append + route.
         "HOOKROUTER_DEDUP_WINDOW_S": "0",
@@ -351,9 +351,7 @@ def bench_hookrouter(
     config = workdir / "bench.yaml"
     config.write_text(CONFIG.format(integration=INTEGRATION_ID, secret=secret, team=TEAM_ID))
     port = free_port()
-    env = hookrouter_env(redis_sock, workdir / "data", port)
-    if separate:
-        env["HOOKROUTER_RUN_WORKERS"] = "false"
+    env = hookrouter_env(redis_sock, workdir / "data", port, run_workers=not separate)
     proc = procs.start("hookrouter", [exe, "serve", "--apply", str(config)], env)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(procs, "hookrouter", proc, base, "/readyz")  # Redis writable, every task running
@@ -368,6 +366,7 @@ def bench_hookrouter(
     else:
         result = _profiled(procs, load, base + PATH, body, pids, profile)
     print(drain_report(redis_sock, load_ended=time.monotonic()), flush=True)
+    print(coalescing_report(base), flush=True)
     return result
 
 
@@ -394,6 +393,19 @@ def _profiled(procs: Processes, load: Load, url: str, body: bytes, pids: Mapping
     spy_proc.wait(timeout=30)
     print(f"profile (py-spy collapsed stacks): {out}", flush=True)
     return result
+
+
+def coalescing_report(base: str) -> str:
+    """How many appends each ingest pipeline carried (EventStore.add coalesces a loop turn's appends)."""
+    text = httpx.get(base + "/metrics", timeout=5).text
+
+    def total(name: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+    pipelines = total('hookrouter_redis_command_duration_seconds_count{operation="ingest"}')
+    stored = total("hookrouter_events_stored_total{")
+    per = stored / pipelines if pipelines else 0.0
+    return f"ingest pipelines: {pipelines:.0f} for {stored:.0f} stored events ({per:.1f} appends per round trip)"
 
 
 def drain_report(redis_sock: Path, *, load_ended: float) -> str:
@@ -443,6 +455,8 @@ def report(args: argparse.Namespace, wrk_version: str, load_avg: float, bare: Ru
     for name, run in (("(a)", bare), ("(b)", hook)):
         if any(run.wrk.errors.values()):
             print(f"{name} errors: " + ", ".join(f"{k} {v}" for k, v in run.wrk.errors.items() if v))
+    if hook.cpu_us_per_request("worker") is not None:
+        print(f"(b) worker process CPU/req: {_us(hook.cpu_us_per_request('worker'))}")
     ratio = hook.wrk.rps / bare.wrk.rps if bare.wrk.rps else 0.0
     verdict = "meets" if ratio >= TARGET_RATIO else "below"
     print(f"ratio (b)/(a) req/s: {ratio:.3f} ({verdict} the {TARGET_RATIO} target)")

@@ -18,6 +18,7 @@ handler wrote are seen too; it never touches the body.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -25,7 +26,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,9 +65,15 @@ def tag_integration(request: Request, integration_id: str) -> None:
 
 def count_stored(integration_id: str, stored: int, duplicates: int) -> None:
     if stored:
-        metrics.EVENTS_STORED.labels(integration_id).inc(stored)
+        _stored_counter(integration_id).inc(stored)
     if duplicates:
         metrics.DEDUP_HITS.labels(integration_id).inc(duplicates)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_counter(integration_id: str) -> Any:
+    # Once per integration (ids the registry bounds): labels() on every webhook cost more than the count.
+    return metrics.EVENTS_STORED.labels(integration_id)
 
 
 def new_request_id() -> str:
@@ -78,13 +84,18 @@ def sane_request_id(value: str | None) -> str | None:
     return value if value is not None and _SANE_ID.fullmatch(value) else None
 
 
-def continue_trace(traceparent: str | None) -> str:
-    """This hop's ``traceparent``: the caller's trace with a new span id, or a new sampled trace."""
-    span = secrets.token_hex(8)
+def continue_trace(traceparent: str | None, fresh: str | None = None) -> str:
+    """This hop's ``traceparent``: the caller's trace with a new span id, or a new sampled trace.
+
+    ``fresh``, if given, is 48 random hex digits to take the span id (16) and a new trace id (32) from: one
+    read of the system's random source per request instead of one per id.
+    """
+    fresh = fresh or secrets.token_hex(24)
+    span = fresh[:16]
     match = _TRACEPARENT.fullmatch(traceparent.strip().lower()) if traceparent else None
     if match is not None and match[1] != "0" * 32 and match[2] != "0" * 16:
         return f"00-{match[1]}-{span}-{match[3]}"
-    return f"00-{secrets.token_hex(16)}-{span}-01"
+    return f"00-{fresh[16:48]}-{span}-01"
 
 
 def route_template(scope: Scope, root_path: str) -> str:
@@ -101,6 +112,10 @@ class RequestObserver:
     def __init__(self, app: ASGIApp, *, log_level: str = "INFO") -> None:
         self.app = app
         self.level = logging.getLevelName(log_level.upper())
+        # Metric children by label values (bounded: route templates, registered integrations, status codes):
+        # looking one up in a dict costs less than prometheus-client's labels() on every request.
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,15 +124,18 @@ class RequestObserver:
         started = time.perf_counter()
         root_path = str(scope.get("root_path", ""))
         headers = dict(_header_pairs(scope))
-        request_id = sane_request_id(headers.get("x-request-id")) or new_request_id()
-        scope[_CONTEXT] = RequestContext(request_id, continue_trace(headers.get("traceparent")))
+        fresh = secrets.token_hex(40)  # the request id (if the caller sent none), the span id and a trace id
+        request_id = sane_request_id(headers.get("x-request-id")) or fresh[48:]
+        scope[_CONTEXT] = RequestContext(request_id, continue_trace(headers.get("traceparent"), fresh[:48]))
+        header = (b"x-request-id", request_id.encode())
         status = 500  # an exception that escapes the app is answered 500 by Starlette's outermost handler
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                # Appended, not set through MutableHeaders: no answer of the app carries its own X-Request-Id.
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         token = logs.REQUEST_ID.set(request_id)
@@ -127,8 +145,7 @@ class RequestObserver:
             elapsed = time.perf_counter() - started
             route = route_template(scope, root_path)
             integration = str(scope.get(_INTEGRATION, ""))
-            metrics.REQUESTS.labels(route, integration, str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(route).observe(elapsed)
+            self._count(route, integration, status, elapsed)
             if access_log.isEnabledFor(self.level):
                 access_log.log(
                     self.level,
@@ -143,6 +160,18 @@ class RequestObserver:
                     },
                 )
             logs.REQUEST_ID.reset(token)
+
+    def _count(self, route: str, integration: str, status: int, elapsed: float) -> None:
+        requests = self._requests.get((route, integration, status))
+        if requests is None:
+            requests = self._requests[route, integration, status] = metrics.REQUESTS.labels(
+                route, integration, str(status)
+            )
+        requests.inc()
+        durations = self._durations.get(route)
+        if durations is None:
+            durations = self._durations[route] = metrics.REQUEST_SECONDS.labels(route)
+        durations.observe(elapsed)
 
 
 def _header_pairs(scope: Scope) -> list[tuple[str, str]]:

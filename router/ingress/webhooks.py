@@ -231,15 +231,15 @@ async def _store(
         raise
     duplicates = sum(r.duplicate for r in results)
     count_stored(integration.id, len(results) - duplicates, duplicates)
-    logger.info(
-        "accepted webhook",
-        extra={"integration": integration.id, "ids": [r.id for r in results], "duplicates": duplicates},
-    )
+    ids = [r.id for r in results]
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("accepted webhook", extra={"integration": integration.id, "ids": ids, "duplicates": duplicates})
     if duplicates:
         # 2xx so the provider stops retrying; the first delivery's id says where the event already is.
         logger.info("duplicate delivery", extra={"integration": integration.id, "count": duplicates})
-        return JSONResponse({"ids": [r.id for r in results], "duplicates": duplicates}, status_code=200)
-    return JSONResponse({"ids": [r.id for r in results]}, status_code=200)
+        return JSONResponse({"ids": ids, "duplicates": duplicates}, status_code=200)
+    # JSONResponse's rendering, written out: stream entry ids are digits and one "-", nothing to escape.
+    return Response('{"ids":["' + '","'.join(ids) + '"]}', 200, media_type="application/json")
 
 
 def _once(state: State, keys: Keys, integration: Integration, delivery_id: str) -> Once | None:

@@ -314,6 +314,8 @@ class EventStore:
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
+        # This loop turn's appends, under one timer, and the loop whose turn it is.
+        self._expiry: tuple[asyncio.AbstractEventLoop, list[asyncio.Future[Appended]]] | None = None
         self.round_trips = 0  # pipelines sent by append(); lets tests and metrics see the coalescing
 
     @property
@@ -337,17 +339,31 @@ class EventStore:
 
     async def add(self, append: Append) -> Appended:
         """Append (or, with ``append.once``, append unless already seen); resolves once Redis answered."""
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Appended] = loop.create_future()
         self._pending.append((append, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        if self._deadline_s is None:
-            return await future
-        try:
-            async with asyncio.timeout(self._deadline_s):
-                return await future
-        except TimeoutError:
-            raise StoreUnavailable(f"event store did not answer within {self._deadline_s} s") from None
+        if self._deadline_s is not None:
+            self._expiring(loop).append(future)
+        return await future
+
+    def _expiring(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[Appended]]:
+        # The appends of one loop turn share one timer (an asyncio.timeout per append cost more than its XADD's
+        # share of the pipeline): each caller still waits at most the deadline, counted from its own turn.
+        if self._expiry is None or self._expiry[0] is not loop:  # (a loop closed mid-turn left its group behind)
+            self._expiry = (loop, [])
+            loop.call_later(cast(float, self._deadline_s), self._expire, self._expiry[1])
+            loop.call_soon(self._close_expiry)
+        return self._expiry[1]
+
+    def _close_expiry(self) -> None:
+        self._expiry = None
+
+    def _expire(self, futures: list[asyncio.Future[Appended]]) -> None:
+        for future in futures:
+            if not future.done():  # _flush drops it unsent: the caller was told 503
+                future.set_exception(StoreUnavailable(f"event store did not answer within {self._deadline_s} s"))
 
     async def _flush(self) -> None:
         while self._pending:
