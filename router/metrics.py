@@ -102,7 +102,10 @@ PENDING = Gauge(
     multiprocess_mode="mostrecent",
 )
 RETRY_QUEUE = Gauge(
-    "hookrouter_retry_queue_depth", "Deliveries waiting for their next attempt.", multiprocess_mode="mostrecent"
+    "hookrouter_retry_queue_depth",
+    "Deliveries waiting for their next attempt, by shard.",
+    ["shard"],
+    multiprocess_mode="mostrecent",
 )
 DEAD_LETTERS = Gauge(
     "hookrouter_dead_letters", "Entries in a dead-letter stream, by stream.", ["stream"], multiprocess_mode="mostrecent"

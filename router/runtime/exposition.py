@@ -1,7 +1,7 @@
 """``GET /metrics``: the Prometheus exposition, served by ``serve`` and by ``hookrouter worker`` on its health port.
 
 Counters and histograms are recorded where things happen (``router.metrics``). The state of the shared store
-(backlog and pending per stream and shard, the retry queue, dead letters) is read from Redis when Prometheus
+(backlog and pending per stream and shard, the retry queue per shard, dead letters) is read from Redis when Prometheus
 scrapes, with the deadline of every other request: a slow or gone Redis costs one scrape's freshness (the
 gauges keep their last values and ``hookrouter_metrics_sample_errors_total`` counts it), never the answer.
 
@@ -71,7 +71,8 @@ class Sampler:
         for name, shard, stream, group in streams:
             metrics.BACKLOG.labels(name, shard).set(await store.backlog(stream, group))
             metrics.PENDING.labels(name, shard).set(await store.pending(stream, group))
-        metrics.RETRY_QUEUE.set(await self._records.waiting())
+        for index, depth in (await self._records.waiting()).items():
+            metrics.RETRY_QUEUE.labels(str(index)).set(depth)
         shards = keys.every_shard
         for name, dead in (
             ("ingest", [k.ingest_dead for k in shards]),
