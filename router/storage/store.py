@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -29,9 +28,8 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from router import metrics
 from router.errors import StoreUnavailable
-from router.storage import scripts
+from router.storage import scripts, timing
 from router.storage.keys import OBSERVER_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.stream_id import U64, InvalidStreamId, StreamId, event_id
@@ -349,6 +347,8 @@ class EventStore:
             raise StoreUnavailable(f"event store did not answer within {self._deadline_s} s") from None
 
     async def _flush(self) -> None:
+        # Its own task: whoever started it, its pipelines are the coalesced appends of every caller.
+        timing.set_operation("ingest")
         while self._pending:
             await asyncio.sleep(0)  # let every request of this loop turn join the batch
             # Appends whose caller gave up (deadline, disconnect) are dropped: the caller was told 503.
@@ -373,7 +373,6 @@ class EventStore:
         """One pipeline; each append's own result, or the error Redis gave that one (OOM, say): a refused
         append must not turn its neighbours, which Redis stored, into 503s that providers would send again."""
         self.round_trips += 1
-        started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
             for a in appends:
                 if self._counts(a.stream):
@@ -391,7 +390,6 @@ class EventStore:
                         args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
                     )
             replies = await scripts.execute(pipe, raise_on_error=False)
-        metrics.REDIS_SECONDS.labels("ingest").observe(time.perf_counter() - started)
         return [
             reply if isinstance(reply, Exception) else _appended(a.stream, reply)
             for a, reply in zip(appends, replies, strict=True)
