@@ -132,7 +132,7 @@ class TimedRedisCluster(RedisCluster):
 
 class TimedClusterPipeline(ClusterPipeline):
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
-        if not self:  # nothing queued
+        if len(self) == 0:  # nothing queued (a pipeline is always true)
             return await super().execute(raise_on_error, allow_redirections)
         started = time.perf_counter()
         try:
