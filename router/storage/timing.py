@@ -17,8 +17,6 @@ otherwise show a quiet stream as a slow Redis.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -55,14 +53,20 @@ def set_operation(name: str) -> None:
     _operation.set(name if name in OPERATIONS else "other")
 
 
-@contextmanager
-def operation(name: str) -> Iterator[None]:
-    """Count the round trips made within the block under ``name``."""
-    token = _operation.set(name if name in OPERATIONS else "other")
-    try:
-        yield
-    finally:
-        _operation.reset(token)
+class operation:  # lower case: used as a function, ``with operation("route"):``
+    """Count the round trips made within the block under ``name``. A class, not a generator: every request
+    enters one, and this costs about a third of what ``contextlib.contextmanager`` does (0.4 against 1 us)."""
+
+    __slots__ = ("_name", "_token")
+
+    def __init__(self, name: str) -> None:
+        self._name = name if name in OPERATIONS else "other"
+
+    def __enter__(self) -> None:
+        self._token = _operation.set(self._name)
+
+    def __exit__(self, *exc: object) -> None:
+        _operation.reset(self._token)
 
 
 # Label children looked up once per operation: ``labels()`` takes a lock and builds a key on every call. Rebuilt
