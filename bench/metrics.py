@@ -9,6 +9,9 @@ and turns every metric into a no-op; "with" is the application as served. Loggin
 root logger at WARNING), so the access line is checked for and skipped in both, as when an operator sets
 HOOKROUTER_ACCESS_LOG_LEVEL=DEBUG. Rounds alternate (with, without, with, ...) so that a machine getting
 busier mid-run weighs on both; the best round of each is reported, and their ratio.
+
+Every Redis round trip is timed by the client (router/storage/timing.py); the bench also reports how many a
+webhook makes (appends coalesce into one pipeline per batch) and what timing one costs, measured alone.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from router.ingress.observe import RequestObserver
 from router.runtime.embedded import find_redis_server
 from router.runtime.process import build_registry
 from router.settings import Settings
+from router.storage import timing
 from subscriptions.config import apply, load
 from subscriptions.crypto import generate_master_key
 
@@ -124,9 +128,22 @@ async def one_round(settings: Settings, *, with_metrics: bool, requests: int, co
                 if answer.status_code != 200:
                     raise SystemExit(f"unexpected {answer.status_code}: {answer.text}")
 
+        timed = round_trips() if with_metrics else 0.0
         started = time.perf_counter()
         await asyncio.gather(*(drive() for _ in range(concurrency)))
-        return requests / (time.perf_counter() - started)
+        rps = requests / (time.perf_counter() - started)
+        if with_metrics:
+            ROUND_TRIPS.append((round_trips() - timed) / requests)
+        return rps
+
+
+ROUND_TRIPS: list[float] = []  # Redis round trips timed per webhook, per round with metrics
+
+
+def round_trips() -> float:
+    """Redis round trips timed so far, every operation."""
+    samples = (s for family in metrics.REDIS_SECONDS.collect() for s in family.samples)
+    return sum(s.value for s in samples if s.name.endswith("_count"))
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -166,13 +183,24 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"  ratio with/without: {best_with / best_without:.3f}")
     share = per_request_us / (1e6 / best_without)
     print(f"  the metric calls one webhook makes: {per_request_us:.2f} us, {share:.2%} of a request without metrics")
-    result = {"with_rps": best_with, "without_rps": best_without, "metric_calls_us": per_request_us}
+    per_trip_us = timing_us()
+    trips = statistics.median(ROUND_TRIPS)
+    print(f"  Redis round trips timed per webhook: {trips:.3f} (median of the rounds with metrics)")
+    print(f"  timing one round trip: {per_trip_us:.2f} us; per webhook {per_trip_us * trips:.2f} us")
+    result = {
+        "with_rps": best_with,
+        "without_rps": best_without,
+        "metric_calls_us": per_request_us,
+        "round_trips_per_webhook": trips,
+        "timing_per_round_trip_us": per_trip_us,
+    }
     print("BENCH_RESULT " + json.dumps(result))
 
 
 def instrumentation_us(n: int = 100_000) -> float:
     """The metric calls one accepted webhook makes (request count and duration, stored event, the append's
-    Redis round trip), per request, less an empty loop's cost: a steadier figure than two noisy rates."""
+    Redis round trip, the request's Redis operation named), per request, less an empty loop's cost: a steadier
+    figure than two noisy rates."""
     route = "/webhook/triggers/connect/{integration}/{integration_id}"
 
     def calls() -> None:
@@ -180,12 +208,36 @@ def instrumentation_us(n: int = 100_000) -> float:
         metrics.REQUEST_SECONDS.labels(route).observe(0.001)
         metrics.EVENTS_STORED.labels("bench-slack").inc()
         metrics.REDIS_SECONDS.labels("ingest").observe(0.0005)
+        with timing.operation("ingest"):
+            pass
 
     def nothing() -> None:
         pass
 
     timings = []
     for body in (calls, nothing):
+        started = time.perf_counter()
+        for _ in range(n):
+            body()
+        timings.append(time.perf_counter() - started)
+    return (timings[0] - timings[1]) / n * 1e6
+
+
+def timing_us(n: int = 100_000) -> float:
+    """What the client adds to one round trip (the clock read twice, the operation looked up, the observation),
+    less an empty loop's cost."""
+    args = ("XADD", "stream", "*", "field", "value")
+
+    def timed() -> None:
+        started = time.perf_counter()
+        if not timing.is_blocking_read(args):
+            timing.observe_since(started)
+
+    def nothing() -> None:
+        time.perf_counter()
+
+    timings = []
+    for body in (timed, nothing):
         started = time.perf_counter()
         for _ in range(n):
             body()

@@ -84,7 +84,8 @@ LOOP_LAST_BEAT = Gauge(
 )
 REDIS_SECONDS = Histogram(
     "hookrouter_redis_command_duration_seconds",
-    "Redis round trips, by operation: ingest (the coalesced XADD pipeline) and probe (a write at scrape time).",
+    "Redis round trips (a command, or a pipeline), by operation: the owner of the work, from a bounded set "
+    "(router/storage/timing.py). Blocking reads are not observed.",
     ["operation"],
     buckets=_LATENCY_BUCKETS,
 )
@@ -102,7 +103,10 @@ PENDING = Gauge(
     multiprocess_mode="mostrecent",
 )
 RETRY_QUEUE = Gauge(
-    "hookrouter_retry_queue_depth", "Deliveries waiting for their next attempt.", multiprocess_mode="mostrecent"
+    "hookrouter_retry_queue_depth",
+    "Deliveries waiting for their next attempt, by shard.",
+    ["shard"],
+    multiprocess_mode="mostrecent",
 )
 DEAD_LETTERS = Gauge(
     "hookrouter_dead_letters", "Entries in a dead-letter stream, by stream.", ["stream"], multiprocess_mode="mostrecent"

@@ -125,9 +125,15 @@ class DeliveryRecords:
         """On the client ``store`` uses (its pool and deadline)."""
         return cls(store.redis, keys)
 
-    async def waiting(self) -> int:
-        """How many jobs wait for their next attempt (the retry queue's depth), over every shard."""
-        return sum([int(await self._redis.zcard(k.delivery_scheduled)) for k in self._keys.every_shard])
+    async def waiting(self) -> dict[int, int]:
+        """How many jobs wait for their next attempt (the retry queue's depth), by shard: every shard, those being
+        drained included, in one round trip."""
+        shards = self._keys.every_shard
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for k in shards:
+                pipe.zcard(k.delivery_scheduled)
+            depths = await pipe.execute()
+        return {k.index: int(depth) for k, depth in zip(shards, depths, strict=True)}
 
     async def history(self, job_id: str) -> dict[str, str]:
         """A finished job's history (empty while it runs, or after the retention period)."""

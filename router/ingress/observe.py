@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router import logs, metrics
+from router.storage import timing
 
 _INTEGRATION = "hookrouter.integration"
 _CONTEXT = "hookrouter.request"
@@ -108,6 +109,17 @@ def route_template(scope: Scope, root_path: str) -> str:
     return mounted + path
 
 
+def redis_operation(path: str) -> str:
+    """What a request's Redis round trips count as: ``ingest`` for webhooks, ``probe`` for probes and scrapes,
+    ``api`` for the rest (the appends themselves are the store's ``ingest``, whoever asked)."""
+    if path.startswith("/webhook/"):
+        return "ingest"
+    return "probe" if path in _PROBES else "api"
+
+
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 class RequestObserver:
     def __init__(self, app: ASGIApp, *, log_level: str = "INFO") -> None:
         self.app = app
@@ -140,7 +152,8 @@ class RequestObserver:
 
         token = logs.REQUEST_ID.set(request_id)
         try:
-            await self.app(scope, receive, sending)
+            with timing.operation(redis_operation(str(scope["path"]))):
+                await self.app(scope, receive, sending)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope, root_path)

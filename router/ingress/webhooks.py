@@ -221,7 +221,7 @@ async def _store(
             traceparent=context.traceparent,
         )
         keys = state["keys"].of_event(*stored.tenant)
-        once = _once(state, keys, integration, event.delivery_id)
+        once = _once(state, keys, integration, event.delivery_id, stored.provider_id)
         appends.append(state["store"].add(Append(keys.ingest, stored.to_fields(), once)))
     try:
         # One event is the common case: await it directly rather than through gather's extra task.
@@ -242,11 +242,14 @@ async def _store(
     return Response('{"ids":["' + '","'.join(ids) + '"]}', 200, media_type="application/json")
 
 
-def _once(state: State, keys: Keys, integration: Integration, delivery_id: str) -> Once | None:
-    """Deduplication of a provider delivery id, if the provider sent one and the window is not 0."""
+def _once(state: State, keys: Keys, integration: Integration, delivery_id: str, provider_id: str) -> Once | None:
+    """Deduplication of a provider delivery id, if the provider sent one and the window is not 0; also against
+    the tenant's shard before a change of N, while it is drained."""
     settings = state["settings"]
     window = settings.dedup_windows.get(integration.type, settings.dedup_window_s)
     if not delivery_id or window <= 0:
         return None
     seen = keys.seen(integration.project, integration.id, delivery_id)
-    return Once(seen, window, keys.duplicates, integration.id, keys.seen_before(integration.id, delivery_id))
+    old = keys.before_change(integration.id, provider_id)
+    drained = (old.seen(integration.project, integration.id, delivery_id), old.index) if old else None
+    return Once(seen, window, keys.duplicates, integration.id, keys.seen_before(integration.id, delivery_id), drained)

@@ -214,6 +214,7 @@ class Poller:
     async def _append(self, target: Polled, found: list[Found]) -> None:
         cred, integration = target.credential, target.integration
         keys = self._keys.of_event(integration.id, cred.provider_id or "")
+        old = self._keys.before_change(integration.id, cred.provider_id or "")  # while a change of N is drained
         received_at = str(int(self._clock() * 1000))
         appends = []
         for record in found:
@@ -235,6 +236,7 @@ class Poller:
                 target.spec.dedup_ttl_s or self._config.dedup_ttl_s,
                 keys.duplicates,
                 integration.id,
+                drained=(old.seen(integration.project, integration.id, record.delivery_id), old.index) if old else None,
             )
             appends.append(self._store.add(Append(keys.ingest, event.to_fields(), once)))
         await asyncio.gather(*appends)

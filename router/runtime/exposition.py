@@ -1,7 +1,7 @@
 """``GET /metrics``: the Prometheus exposition, served by ``serve`` and by ``hookrouter worker`` on its health port.
 
 Counters and histograms are recorded where things happen (``router.metrics``). The state of the shared store
-(backlog and pending per stream and shard, the retry queue, dead letters) is read from Redis when Prometheus
+(backlog and pending per stream and shard, the retry queue per shard, dead letters) is read from Redis when Prometheus
 scrapes, with the deadline of every other request: a slow or gone Redis costs one scrape's freshness (the
 gauges keep their last values and ``hookrouter_metrics_sample_errors_total`` counts it), never the answer.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -24,6 +23,7 @@ from router import metrics
 from router.delivery.outcomes import DeliveryRecords
 from router.errors import StoreUnavailable
 from router.settings import Settings
+from router.storage import timing
 from router.storage.keys import DELIVERY_GROUP, DESTINATIONS_GROUP, ROUTING_GROUP, Keys
 from router.storage.store import EventStore
 
@@ -53,15 +53,13 @@ class Sampler:
         return hmac.compare_digest(given.encode("utf-8", "replace"), self._token.get_secret_value().encode())
 
     async def sample(self) -> None:
-        started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._deadline_s):
-                await self._read()
+            with timing.operation("probe"):  # the worker app has no request observer to say so
+                async with asyncio.timeout(self._deadline_s):
+                    await self._read()
         except (RedisError, OSError, TimeoutError, StoreUnavailable) as exc:
             metrics.SCRAPE_ERRORS.inc()
             logger.warning("metrics sample failed", extra={"error": type(exc).__name__})
-            return
-        metrics.REDIS_SECONDS.labels("sample").observe(time.perf_counter() - started)
 
     async def _read(self) -> None:
         keys, store = self._keys, self._store
@@ -71,7 +69,8 @@ class Sampler:
         for name, shard, stream, group in streams:
             metrics.BACKLOG.labels(name, shard).set(await store.backlog(stream, group))
             metrics.PENDING.labels(name, shard).set(await store.pending(stream, group))
-        metrics.RETRY_QUEUE.set(await self._records.waiting())
+        for index, depth in (await self._records.waiting()).items():
+            metrics.RETRY_QUEUE.labels(str(index)).set(depth)
         shards = keys.every_shard
         for name, dead in (
             ("ingest", [k.ingest_dead for k in shards]),

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router.runtime.supervisor import Supervisor
-from router.storage import redis_client
+from router.storage import redis_client, timing
 from subscriptions.registry import Registry
 
 
@@ -78,7 +78,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     readiness: Readiness = request.scope["state"]["readiness"]  # serve's and worker's apps both put it there
-    ready, report = await readiness.check()
+    with timing.operation("probe"):  # the worker app has no request observer to say so
+        ready, report = await readiness.check()
     return JSONResponse(report, status_code=200 if ready else 503, headers=None if ready else {"retry-after": "5"})
 
 

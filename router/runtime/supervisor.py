@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from router import metrics
 from router.errors import StoreUnavailable
+from router.storage import timing
 from router.tasks import cancel
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ class Supervisor:
 
     async def _supervise(self, slot: _Slot) -> None:
         task = slot.task
+        timing.set_operation(operation_of(task.name))  # this runner's own context: every pass, and what it starts
         while not self._stopping.is_set():
             try:
                 await task.run_once()
@@ -204,6 +206,29 @@ class Supervisor:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+# What a loop's Redis round trips count as (``hookrouter_redis_command_duration_seconds{operation}``), by task name
+# less a shard's suffix ("routing-3"); a task not named here counts as "other".
+_OPERATIONS = {
+    "routing": "route",
+    "delivery": "deliver",
+    "destination-fanout": "notify",
+    "executions-bridge": "notify",
+    "credential-watch": "notify",
+    "replay": "replay",
+    "polling": "poll",
+    "scheduler": "schedule",
+    "registry-refresh": "registry",
+    "lifecycle": "lifecycle",
+    "retention": "trim",
+    "acked-trim": "trim",
+}
+
+
+def operation_of(task: str) -> str:
+    base, _, suffix = task.rpartition("-")
+    return _OPERATIONS.get(task) or (_OPERATIONS.get(base, "other") if suffix.isdigit() else "other")
 
 
 def _beat(task: str) -> None:

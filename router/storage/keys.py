@@ -100,6 +100,15 @@ def shard_tag(family: str, index: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover - count() never ends
 
 
+def _tenant_shard(shards: int, integration_id: str, provider_id: str) -> int:
+    if shards == 1:
+        return 0
+    # BLAKE2b, not CRC-32: CRC is linear, and tenants whose ids differ in one character (T1, T2, ...) would
+    # share the low bits a small N keeps.
+    tenant = f"{part(integration_id)}:{part(provider_id)}".encode()
+    return int.from_bytes(hashlib.blake2b(tenant, digest_size=8).digest(), "big") % shards
+
+
 class Keys:
     def __init__(self, prefix: str = "hr", *, shards: int = 1, draining: int = 0, shard: int = 0) -> None:
         if not 1 <= shards <= MAX_SHARDS or not 0 <= draining <= MAX_SHARDS:
@@ -134,12 +143,16 @@ class Keys:
     def shard_of(self, integration_id: str, provider_id: str = "") -> int:
         """The shard of a tenant: a stable hash of (integration, provider ID), or of the integration alone for
         events without a provider ID; the parts encoded as in a key, so no ``:`` in one moves it into the other."""
-        if self.shards == 1:
-            return 0
-        # BLAKE2b, not CRC-32: CRC is linear, and tenants whose ids differ in one character (T1, T2, ...) would
-        # share the low bits a small N keeps.
-        tenant = f"{part(integration_id)}:{part(provider_id)}".encode()
-        return int.from_bytes(hashlib.blake2b(tenant, digest_size=8).digest(), "big") % self.shards
+        return _tenant_shard(self.shards, integration_id, provider_id)
+
+    def before_change(self, integration_id: str, provider_id: str = "") -> Keys | None:
+        """While the shards of a previous N are drained: the view of the shard this tenant's events went to under
+        that N, when it is not the one they go to now (a provider's retry of an event stored before the change
+        finds its dedup marker there); None otherwise."""
+        if not self.draining:
+            return None
+        before = _tenant_shard(self.draining, integration_id, provider_id)
+        return None if before == self.shard_of(integration_id, provider_id) else self.shard(before)
 
     def of_event(self, integration_id: str, provider_id: str = "") -> Keys:
         """The view of the shard a new event of this tenant is stored in."""

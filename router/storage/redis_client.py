@@ -16,6 +16,8 @@ Redis Cluster: ``redis+cluster://host:port,host:port/`` (``rediss+cluster://`` w
 Its redirections and reconnections are bounded too: a command is retried at most ``CLUSTER_ATTEMPTS`` times
 (a MOVED after a reshard, a failover's reconnection), then its error reaches the caller (503, or a worker's
 supervised restart).
+
+Both clients time every round trip by operation (``router.storage.timing``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+
+from router.storage.timing import TimedRedis, TimedRedisCluster
 
 DEFAULT_DEADLINE_S = 2.0
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme → TLS
@@ -71,7 +75,7 @@ def connect(url: str, *, deadline_s: float = DEFAULT_DEADLINE_S, block_s: float 
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         retry_on_timeout=False,
     )
-    return Redis.from_pool(pool)
+    return TimedRedis.from_pool(pool)
 
 
 def cluster_nodes(url: str) -> list[tuple[str, int]]:
@@ -96,7 +100,7 @@ def connect_cluster(url: str, *, deadline_s: float, block_s: float) -> Redis:
     credentials = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
     username, _, password = credentials.partition(":")
     options = dict(parse_qsl(parts.query))
-    client = RedisCluster(
+    client = TimedRedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in cluster_nodes(url)],
         username=unquote(username) or None,
         password=unquote(password) or None,

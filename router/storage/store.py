@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,9 +29,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
-from router import metrics
 from router.errors import StoreUnavailable
-from router.storage import scripts
+from router.storage import scripts, timing
 from router.storage.keys import OBSERVER_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.stream_id import U64, InvalidStreamId, StreamId, event_id
@@ -53,9 +51,11 @@ def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
     return dict(fields)
 
 
-def _appended(stream: str, reply: Any) -> Appended:
+def _appended(stream: str, reply: Any, once: Once | None = None, drained: str | None = None) -> Appended:
     if isinstance(reply, list):
         created, entry_id = reply
+        if not int(created) and drained is not None and once is not None and once.drained is not None:
+            return Appended(event_id(drained, once.drained[1]), duplicate=True)  # stored in the drained shard
         return Appended(_out(stream, decoded(entry_id)), duplicate=not int(created))
     return Appended(_out(stream, decoded(reply)))
 
@@ -102,6 +102,13 @@ class Once:
 
     ``key`` must share the stream's hash tag: the check and the XADD run in one script. ``before``, if set, is
     the same marker as an earlier version named it: a delivery it marked is a duplicate too (same hash tag).
+
+    ``drained``, if set: (marker, shard) of the same delivery in the shard its tenant's events went to before a
+    change of N (``Keys.before_change``). That marker is in another slot, so it is read before the append, in a
+    round trip of its own, and a delivery it marked is answered as a duplicate with the event stored there. What
+    remains: a copy stored in the old shard after that read, by a process still running with the old N during the
+    switch, is not seen, and the two copies are both stored (once each). Copies arriving under the new N meet in
+    the new shard's script, which stores one.
     """
 
     key: str
@@ -109,6 +116,7 @@ class Once:
     counter: str
     label: str
     before: str | None = None
+    drained: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,22 +142,24 @@ class Counted:
 
 # Check-and-append in one atomic step: a provider's retry racing its first delivery cannot store twice, and
 # the seen-marker is written only with the entry, so a failed XADD never turns a retry into a "duplicate".
-# Returns {1, new id} or {0, id of the entry first stored}.
+# ARGV 1 marker TTL, 2 maxlen, 3 repeat label, 4 the entry id a drained shard's marker holds ("" if none: see
+# ``Once.drained``), then the entry's fields. Returns {1, new id} or {0, id of the entry first stored}.
 _APPEND_ONCE = """
-local first = redis.call('GET', KEYS[2])
+local first = ARGV[4] ~= '' and ARGV[4] or redis.call('GET', KEYS[2])
 if not first and KEYS[4] then first = redis.call('GET', KEYS[4]) end
 if first then
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
   return {0, first}
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 5))
 redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
 return {1, id}
 """
 
 
 # The same, counting: KEYS 1 stream, 2 stats prefix, then (with a Once) 3 marker, 4 repeat counter, 5 earlier
-# marker. ARGV 1 maxlen, 2 stats TTL, 3 project, 4 marker TTL, 5 repeat label, then the entry's fields.
+# marker. ARGV 1 maxlen, 2 stats TTL, 3 project, 4 marker TTL, 5 repeat label, 6 the entry id a drained shard's
+# marker holds ("" if none), then the entry's fields.
 # Returns as _APPEND_ONCE. The minute is the new entry's (its id's time: when the store accepted it).
 _APPEND_COUNTED = """
 local function count(ms, name)
@@ -159,7 +169,7 @@ local function count(ms, name)
   if redis.call('HINCRBY', key, name, 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
 end
 if KEYS[3] then
-  local first = redis.call('GET', KEYS[3])
+  local first = ARGV[6] ~= '' and ARGV[6] or redis.call('GET', KEYS[3])
   if not first and KEYS[5] then first = redis.call('GET', KEYS[5]) end
   if first then
     redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
@@ -168,7 +178,7 @@ if KEYS[3] then
     return {0, first}
   end
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 6))
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 7))
 if KEYS[3] then redis.call('SET', KEYS[3], id, 'EX', ARGV[4]) end
 count(tonumber(string.match(id, '^(%d+)')), 'stored')
 return {1, id}
@@ -366,6 +376,8 @@ class EventStore:
                 future.set_exception(StoreUnavailable(f"event store did not answer within {self._deadline_s} s"))
 
     async def _flush(self) -> None:
+        # Its own task: whoever started it, its pipelines are the coalesced appends of every caller.
+        timing.set_operation("ingest")
         while self._pending:
             await asyncio.sleep(0)  # let every request of this loop turn join the batch
             # Appends whose caller gave up (deadline, disconnect) are dropped: the caller was told 503.
@@ -389,12 +401,12 @@ class EventStore:
     async def _xadd_many(self, appends: Sequence[Append]) -> list[Appended | Exception]:
         """One pipeline; each append's own result, or the error Redis gave that one (OOM, say): a refused
         append must not turn its neighbours, which Redis stored, into 503s that providers would send again."""
+        known = await self._drained_markers(appends)
         self.round_trips += 1
-        started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
-            for a in appends:
+            for a, first in zip(appends, known, strict=True):
                 if self._counts(a.stream):
-                    await self._queue_counted(pipe, a)
+                    await self._queue_counted(pipe, a, first or "")
                 elif a.once is None:
                     # approximate=True lets Redis trim whole macro-nodes: exact MAXLEN costs a lot per XADD.
                     pipe.xadd(a.stream, _wire(a.fields), maxlen=self._maxlen, approximate=True)
@@ -405,29 +417,41 @@ class EventStore:
                         self._append_once,
                         pipe,
                         keys=[a.stream, a.once.key, a.once.counter, *before],
-                        args=[a.once.ttl_s, self._maxlen, a.once.label, *flat],
+                        args=[a.once.ttl_s, self._maxlen, a.once.label, first or "", *flat],
                     )
             replies = await scripts.execute(pipe, raise_on_error=False)
-        metrics.REDIS_SECONDS.labels("ingest").observe(time.perf_counter() - started)
         return [
-            reply if isinstance(reply, Exception) else _appended(a.stream, reply)
-            for a, reply in zip(appends, replies, strict=True)
+            reply if isinstance(reply, Exception) else _appended(a.stream, reply, a.once, first)
+            for a, first, reply in zip(appends, known, replies, strict=True)
         ]
+
+    async def _drained_markers(self, appends: Sequence[Append]) -> list[str | None]:
+        """For each append, the entry id its delivery's marker holds in a drained shard (``Once.drained``), or None;
+        a round trip only while shards are drained and a delivery id is checked."""
+        drained = [a.once.drained if a.once is not None else None for a in appends]
+        wanted = [d for d in drained if d is not None]
+        if not wanted:
+            return [None] * len(appends)
+        async with self._redis.pipeline(transaction=False) as pipe:  # markers of several shards: several slots
+            for marker, _ in wanted:
+                pipe.get(marker)
+            found = iter(await pipe.execute())
+        return [decoded(value) if d is not None and (value := next(found)) is not None else None for d in drained]
 
     def _counts(self, stream: str) -> bool:
         return self._counted is not None and stream in self._counted.streams
 
-    async def _queue_counted(self, pipe: Any, a: Append) -> None:
+    async def _queue_counted(self, pipe: Any, a: Append, drained: str = "") -> None:
         # One script in place of the XADD (or of the append-once script): the count costs no extra command.
         if self._counted is None:
             raise TypeError("this store counts nothing")
         project = a.fields.get("project", b"")
         project = project.decode() if isinstance(project, bytes) else str(project)
         keys = [a.stream, self._counted.streams[a.stream]]
-        args: list[Any] = [self._maxlen, self._counted.ttl_s, project, 0, ""]
+        args: list[Any] = [self._maxlen, self._counted.ttl_s, project, 0, "", ""]
         if a.once is not None:
             keys += [a.once.key, a.once.counter, *([a.once.before] if a.once.before else [])]
-            args[3:5] = [a.once.ttl_s, a.once.label]
+            args[3:6] = [a.once.ttl_s, a.once.label, drained]
         flat = [item for pair in a.fields.items() for item in pair]
         await scripts.queue(self._append_counted, pipe, keys=keys, args=[*args, *flat])
 

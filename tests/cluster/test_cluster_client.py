@@ -9,6 +9,7 @@ from redis.asyncio.cluster import RedisCluster
 from router.storage.redis_client import cluster_nodes, connect, is_cluster
 from tests.cluster.cluster import Cluster
 from tests.router.conftest import make_settings, running
+from tests.router.test_timing import time_every_kind_of_round_trip
 
 pytestmark = pytest.mark.anyio
 
@@ -20,6 +21,12 @@ async def test_the_client_spreads_keys_over_the_masters(cluster: Cluster, cluste
     client = cast(RedisCluster, cluster_redis)
     counts = [await client.dbsize(target_nodes=node) for node in client.get_primaries()]
     assert len(counts) == 3 and sum(counts) == 300 and min(counts) > 50
+
+
+async def test_every_round_trip_of_the_cluster_client_is_timed_once(cluster_redis: Redis) -> None:
+    """As on one Redis (tests/router/test_timing.py): commands, the pipeline (sent to the master of its slot),
+    the script and the non-blocking read, each once; the blocking read not."""
+    assert await time_every_kind_of_round_trip(cluster_redis) == {"replay": 6, "other": 1, "poll": 1}
 
 
 async def test_one_seed_node_is_enough_to_find_the_others(cluster: Cluster, cluster_url: str) -> None:

@@ -130,3 +130,41 @@ async def test_markers_of_earlier_versions_still_count_where_they_are_unambiguou
     assert again.json() == {"ids": ["1-1"], "duplicates": 1}
     assert "duplicates" not in new.json()
     assert KEYS.seen_before("gh:x", "d-2") is None and KEYS.seen_before("gh", "x:d-2") is None
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, 4), (4, 2)])
+async def test_a_retry_after_a_change_of_n_finds_the_event_in_its_shard_before_the_change(
+    before: int, after: int, redis_url: str, seed: Seed, redis: Redis
+) -> None:
+    """The delivery's marker is in the tenant's shard under the old N; while that N is drained, a provider's retry
+    under the new N is answered as a duplicate with the event stored there, and stored nowhere again. Once the
+    drained shards are forgotten, the old marker is not looked at (the window should have passed by then)."""
+    team = next(
+        f"T{n}"
+        for n in range(100)
+        if Keys(shards=before).shard_of("slack-app", f"T{n}") != Keys(shards=after).shard_of("slack-app", f"T{n}")
+    )
+    await seed_slack(seed)
+    old, draining = Keys(shards=before), Keys(shards=after, draining=before)
+    assert draining.before_change("slack-app", team) is not None
+
+    async def stored() -> list[str]:
+        return [entry.decode() for shard in draining.every_shard for entry, _ in await xrange_all(redis, shard.ingest)]
+
+    async with running(make_settings(redis_url, shards=before)) as http:
+        first = await post_slack(http, slack_event(team=team, event_id="EvAcrossN"))
+    [first_id] = first.json()["ids"]
+    assert len(await stored()) == 1
+    async with running(make_settings(redis_url, shards=after, shards_draining=before)) as http:
+        again = await post_slack(http, slack_event(team=team, event_id="EvAcrossN"), **{"x-slack-retry-num": "1"})
+        other = await post_slack(http, slack_event(team=team, event_id="EvOtherAcrossN"))
+        listed = await http.get("/api/integrations", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert again.status_code == 200 and again.json() == {"ids": [first_id], "duplicates": 1}
+    assert "duplicates" not in other.json()
+    assert len(await stored()) == 2  # the first delivery, and the other event: the retry was not stored again
+    assert listed.json()["data"][0]["duplicates"] == 1
+    assert old.of_event("slack-app", team).index != draining.of_event("slack-app", team).index
+    # Without the drained shards named, the old shard's marker is not consulted: the retry would be stored again.
+    async with running(make_settings(redis_url, shards=after)) as http:
+        late = await post_slack(http, slack_event(team=team, event_id="EvAcrossN"))
+    assert "duplicates" not in late.json() and len(await stored()) == 3

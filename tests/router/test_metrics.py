@@ -15,12 +15,18 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from router.app import create_worker_app
+from router.history.indexes import EventIndex
 from router.settings import Settings
+from router.storage.keys import Keys
+from router.storage.timing import OPERATIONS
 from subscriptions.registry import Registry
 from tests.router.conftest import SLACK_SECRET, SLACK_URL, Seed, make_settings, make_worker, running, seed_slack
+from tests.router.loopback import Reply, http_sink
 from tests.router.test_ingest import post_slack, slack_event
+from tests.router.waiting import eventually
 
 pytestmark = pytest.mark.anyio
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 METRICS_TOKEN = "metrics-token-0123456789abcdefghijkl"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -81,7 +87,8 @@ async def test_webhooks_leave_counts_by_route_template_integration_and_reason(
     assert delta("hookrouter_ingest_to_trigger_seconds_count") == 1
     assert value(after, "hookrouter_stream_backlog", stream="ingest", shard="0") == 0
     assert value(after, "hookrouter_stream_pending", stream="ingest", shard="0") == 0
-    assert value(after, "hookrouter_retry_queue_depth") == 0
+    assert ("hookrouter_retry_queue_depth", frozenset({("shard", "0")})) in after  # sampled, per shard
+    assert value(after, "hookrouter_retry_queue_depth", shard="0") == 0
     assert value(after, "hookrouter_dead_letters", stream="delivery") == 0
     assert value(after, "hookrouter_loop_last_beat_timestamp_seconds", task="registry-refresh") > time.time() - 60
     # Bounded and secret-free: no raw path, no event id, no secret.
@@ -138,3 +145,57 @@ async def test_the_worker_app_serves_metrics_with_its_loops_heartbeats(redis_url
                     break
             assert beat > time.time() - 5
             assert (await http.get("/webhook/triggers/connect/slack/x")).status_code == 404  # only probes and metrics
+
+
+async def test_a_routed_and_delivered_event_leaves_redis_timings_by_operation_and_retries_by_shard(
+    redis_url: str, seed: Seed, redis: Redis
+) -> None:
+    """`serve` with its workers and four shards: every Redis round trip of the ingest, routing and delivery of an
+    event is timed under its operation; a retry waiting in its shard is counted in that shard's depth only."""
+    with http_sink(Reply(503), default=Reply(200)) as sink:
+        await seed(
+            integration=[{"id": "slack-app", "type": "slack", "secrets": ["slack-signing-secret"]}],
+            user=[{"id": f"u{n}"} for n in range(8)],
+            credential=[
+                {"id": f"cred-{n}", "user": f"u{n}", "integration": "slack-app", "provider_id": f"T{n}"}
+                for n in range(8)
+            ],
+            workflow=[
+                {
+                    "id": "wf-http",
+                    "integration": "slack-app",
+                    "trigger": "*",
+                    "target": {"type": "http", "url": sink.url(), "secrets": [WHSEC], "retry_schedule": "1h"},
+                }
+            ],
+            activate=[("wf-http", f"u{n}") for n in range(8)],
+        )
+        settings = make_settings(redis_url, shards=4, run_workers=True, route_block_ms=50, consumer_name="timed")
+        keys = Keys.of(settings)
+        teams = {keys.shard_of("slack-app", f"T{n}"): f"T{n}" for n in range(8)}  # a team of each shard reached
+        assert len(teams) >= 2
+        (retried_shard, retried), (_, delivered) = list(teams.items())[:2]
+        async with running(settings) as http:
+            before = await scrape(http)
+            await post_slack(http, slack_event(team=retried, event_id="EvRetried"))
+            await sink.received_async(1, timeout_s=30)  # answered 503: its retry waits an hour, in its shard
+            [delivered_id] = (await post_slack(http, slack_event(team=delivered, event_id="EvDelivered"))).json()["ids"]
+
+            async def settled() -> bool:
+                return await EventIndex(redis, keys).statuses([delivered_id]) == ["delivered"]
+
+            await eventually(settled, timeout_s=30, what="the second event delivered")
+            after = await scrape(http)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    timed = "hookrouter_redis_command_duration_seconds_count"
+    for operation in ("ingest", "route", "deliver", "probe"):
+        assert delta(timed, operation=operation) >= 1, operation
+    # Labels stay within the bounded set, whichever module made the round trip.
+    labelled = {dict(labels)["operation"] for name, labels in after if name == timed}
+    assert labelled and labelled <= OPERATIONS
+    for shard in keys.every_shard:
+        depth = value(after, "hookrouter_retry_queue_depth", shard=str(shard.index))
+        assert depth == (1 if shard.index == retried_shard else 0), shard.index
