@@ -37,7 +37,8 @@ import base64
 import binascii
 import heapq
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
@@ -497,7 +498,10 @@ def _fits(stored: StoredEvent, f: EventFilter) -> bool:
 
 
 def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[str, str]]) -> set[str]:
-    event = IngestEvent.lenient(fields)
+    return _event_keys_of(keys, IngestEvent.lenient(fields), jobs)
+
+
+def _event_keys_of(keys: Keys, event: IngestEvent, jobs: Iterable[Mapping[str, str]]) -> set[str]:
     integration = event.integration
     out = {keys.event_index("all")}
     if event.project:
@@ -547,50 +551,111 @@ def _outcome_jobs(outcome: str | bytes | None) -> list[dict[str, str]]:
     return [j for j in jobs if isinstance(j, dict)]
 
 
+@dataclass(frozen=True, slots=True)
+class Indexed:
+    """One event of a routed (or dead-lettered) batch, as the index files it: its id, its fields, the jobs its
+    routing made (the outcome's ``jobs``) and its status when no HTTP job says otherwise."""
+
+    event_id: str
+    event: IngestEvent
+    jobs: Sequence[Mapping[str, str]] = ()
+    status: str = "unmatched"
+
+
+# A batch's statuses, as ``_STATUS`` files one event's with ARGV 4 "1" (a re-route keeps job statuses already
+# known), for every event of the batch in one call. KEYS: 1-5 event status sets (INDEXED order), 6-9 job status
+# sets (JOB_STATUSES order), then each event's job hash, in the order of its record. ARGV: per event, its id,
+# score, status when it has no HTTP jobs, number of HTTP jobs, the (job id, status) pairs, number of
+# stream-target jobs, their ids.
+_STATUS_MANY = """
+local job_set = {queued = 6, failed = 9, delivered = 7, dead = 8}
+local rank = {delivered = 1, queued = 2, failed = 3, dead = 4}
+local slot = {routed = 1, unmatched = 2, delivered = 3, failed = 4, dead = 5}
+local function only(first, last, target, score, member)
+  for k = first, last do
+    if k == target then redis.call('ZADD', KEYS[k], score, member) else redis.call('ZREM', KEYS[k], member) end
+  end
+end
+local a, e = 1, 9
+while a <= #ARGV do
+  e = e + 1
+  local event, score, status, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  a = a + 4
+  for _ = 1, n do
+    local job = ARGV[a]
+    redis.call('HSETNX', KEYS[e], job, ARGV[a + 1])
+    only(6, 9, job_set[redis.call('HGET', KEYS[e], job)] or 6, score, job)
+    a = a + 2
+  end
+  local m = tonumber(ARGV[a])
+  for i = a + 1, a + m do
+    if not redis.call('ZSCORE', KEYS[7], ARGV[i]) and not redis.call('ZSCORE', KEYS[8], ARGV[i]) then
+      redis.call('ZADD', KEYS[6], score, ARGV[i])
+    end
+  end
+  a = a + m + 1
+  local worst = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[e])) do worst = math.max(worst, rank[v] or 2) end
+  if worst > 0 then status = ({'delivered', 'routed', 'failed', 'dead'})[worst] end
+  if slot[status] then only(1, 5, slot[status], score, event) end
+end
+return 0
+"""
+
+
+async def queue_indexed(
+    redis: Redis, pipe: Any, keys: Keys, items: Sequence[Indexed], http_jobs: Collection[str]
+) -> None:
+    """Queue in ``pipe`` the index writes of a batch of routed events: one ZADD per filter set with every member
+    the batch adds to it, one script call for the statuses (``_STATUS_MANY``), one SADD to the registry.
+    ``http_jobs``: the ids of the batch's jobs with HTTP targets (their status is a delivery's, kept per event)."""
+    members: defaultdict[str, dict[str, int]] = defaultdict(dict)
+    args: list[str | int] = []
+    hashes: list[str] = []
+    for item in items:
+        at = score(item.event_id)
+        for key in _event_keys_of(keys, item.event, item.jobs):
+            members[key][item.event_id] = at
+        http: list[str] = []
+        streamed: list[str] = []
+        for job in item.jobs:
+            job_id = job["job_id"]
+            for key in _job_keys(keys, job, item.event):
+                members[key][job_id] = at
+            (http if job_id in http_jobs else streamed).append(job_id)
+        args += [item.event_id, at, item.status, len(http)]
+        for job_id in http:
+            args += [job_id, "queued"]
+        args += [len(streamed), *streamed]
+        hashes.append(keys.event_jobs(item.event_id))
+    if not items:
+        return
+    for key, added in members.items():
+        pipe.zadd(key, added)
+    script = redis.register_script(_STATUS_MANY)
+    await scripts.queue(script, pipe, keys=[*_status_keys(keys, "")[1:], *hashes], args=args)
+    pipe.sadd(keys.index_registry, *_fixed_keys(keys), *members)
+
+
 async def index_routed(
     store: EventStore, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
 ) -> None:
     """Index a routed batch: every event's filter values and status, and its trigger jobs (one round trip)."""
-    redis = store.redis
     http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == keys.delivery_jobs}
-    script = redis.register_script(_STATUS)
-    registry = set(_fixed_keys(keys))
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            jobs = _outcome_jobs(outcomes.get(event.id))
-            at = score(event.id)
-            for key in _event_keys(keys, event.fields, jobs):
-                registry.add(key)
-                pipe.zadd(key, {event.id: at})
-            entry = IngestEvent.lenient(event.fields) if jobs else IngestEvent()  # read once for all its jobs
-            for job in jobs:
-                for key in _job_keys(keys, job, entry):
-                    registry.add(key)
-                    pipe.zadd(key, {job["job_id"]: at})
-            http = [j["job_id"] for j in jobs if j["job_id"] in http_jobs]
-            streamed = [j["job_id"] for j in jobs if j["job_id"] not in http_jobs]
-            pairs = [item for job_id in http for item in (job_id, "queued")]
-            base = "routed" if jobs else "unmatched"
-            args: list[str | int] = [event.id, at, base, "1", len(http), *pairs, *streamed]
-            await scripts.queue(script, pipe, keys=_status_keys(keys, event.id), args=args)
-        pipe.sadd(keys.index_registry, *registry)
+    items = []
+    for event in events:
+        jobs = _outcome_jobs(outcomes.get(event.id))
+        items.append(Indexed(event.id, IngestEvent.lenient(event.fields), jobs, "routed" if jobs else "unmatched"))
+    async with store.redis.pipeline(transaction=False) as pipe:
+        await queue_indexed(store.redis, pipe, keys, items, http_jobs)
         await scripts.execute(pipe)
 
 
 async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[StoredEvent]) -> None:
     """Index entries routing gave up on (dead-lettered after ``max_deliveries``): searchable, status dead."""
-    redis = store.redis
-    script = redis.register_script(_STATUS)
-    registry = set(_fixed_keys(keys))
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            for key in _event_keys(keys, event.fields, []):
-                registry.add(key)
-                pipe.zadd(key, {event.id: score(event.id)})
-            await scripts.queue(
-                script, pipe, keys=_status_keys(keys, event.id), args=[event.id, score(event.id), "dead", "1", 0]
-            )
-        pipe.sadd(keys.index_registry, *registry)
+    items = [Indexed(e.id, IngestEvent.lenient(e.fields), (), "dead") for e in events]
+    async with store.redis.pipeline(transaction=False) as pipe:
+        await queue_indexed(store.redis, pipe, keys, items, ())
         await scripts.execute(pipe)
 
 

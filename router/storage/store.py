@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -490,6 +490,7 @@ class EventStore:
         *,
         stream_registry: str = "",
         routed: Mapping[str, str] | None = None,
+        also: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
 
@@ -499,9 +500,10 @@ class EventStore:
         ``stream_registry``: a set every stream written is added to, so trimming finds them all without a
         SCAN, also those of workflows removed since. ``routed``: event id → project of the events whose routing
         made jobs, counted (with ``Counted``) as the outcome is first written; copies appended to the counted
-        stream (a replay's) are counted as stored.
+        stream (a replay's) are counted as stored. ``also``: queues the caller's own commands (the history
+        indexes of the batch) into the same pipeline, after these.
         """
-        if not writes and not outcomes:
+        if not writes and not outcomes and also is None:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for w in writes:
@@ -520,6 +522,8 @@ class EventStore:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
             if stream_registry and writes:
                 pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
+            if also is not None:
+                await also(pipe)
             await scripts.execute(pipe)
 
     async def registered_streams(self, stream_registry: str) -> set[str]:
