@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import heapq
 import json
 from collections import defaultdict
@@ -501,31 +502,43 @@ def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[
     return _event_keys_of(keys, IngestEvent.lenient(fields), jobs)
 
 
+# The writers name the same few keys for event after event: built once (percent-encoding each value is most of
+# the cost), a bounded number kept. ``Keys`` hashes by identity: a process's few views each keep their own.
+@functools.lru_cache(maxsize=16_384)
+def _ev(keys: Keys, kind: str, *values: str) -> str:
+    return keys.event_index(kind, *values)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _job(keys: Keys, kind: str, *values: str) -> str:
+    return keys.job_index(kind, *values)
+
+
 def _event_keys_of(keys: Keys, event: IngestEvent, jobs: Iterable[Mapping[str, str]]) -> set[str]:
     integration = event.integration
-    out = {keys.event_index("all")}
+    out = {_ev(keys, "all")}
     if event.project:
-        out.add(keys.event_index("project", event.project))
+        out.add(_ev(keys, "project", event.project))
     if integration:
-        out.add(keys.event_index("integration", integration))
+        out.add(_ev(keys, "integration", integration))
         if event.provider_id:
-            out.add(keys.event_index("provider", integration, event.provider_id))
+            out.add(_ev(keys, "provider", integration, event.provider_id))
         if event.event_type:
-            out.add(keys.event_index("type", integration, event.event_type))
+            out.add(_ev(keys, "type", integration, event.event_type))
     credentials = {event.credential} | {j.get("credential", "") for j in jobs}
-    out |= {keys.event_index("credential", c) for c in credentials if c}
-    out |= {keys.event_index("user", j["user"]) for j in jobs if j.get("user")}
+    out |= {_ev(keys, "credential", c) for c in credentials if c}
+    out |= {_ev(keys, "user", j["user"]) for j in jobs if j.get("user")}
     return out
 
 
 def _job_keys(keys: Keys, job: Mapping[str, str], event: IngestEvent) -> set[str]:
-    out = {keys.job_index("all"), keys.job_index("workflow", job.get("workflow", ""))}
+    out = {_job(keys, "all"), _job(keys, "workflow", job.get("workflow", ""))}
     if job.get("user"):
-        out.add(keys.job_index("user", job["user"]))
+        out.add(_job(keys, "user", job["user"]))
     if event.project:
-        out.add(keys.job_index("project", event.project))
+        out.add(_job(keys, "project", event.project))
     if event.integration_type:
-        out.add(keys.job_index("integration", event.integration_type))
+        out.add(_job(keys, "integration", event.integration_type))
     return out
 
 
@@ -613,7 +626,7 @@ async def queue_indexed(
     args: list[str | int] = []
     hashes: list[str] = []
     for item in items:
-        at = score(item.event_id)
+        at = _entry_score(item.event_id)
         for key in _event_keys_of(keys, item.event, item.jobs):
             members[key][item.event_id] = at
         http: list[str] = []
@@ -635,6 +648,13 @@ async def queue_indexed(
     script = redis.register_script(_STATUS_MANY)
     await scripts.queue(script, pipe, keys=[*_status_keys(keys, "")[1:], *hashes], args=args)
     pipe.sadd(keys.index_registry, *_fixed_keys(keys), *members)
+
+
+def _entry_score(event_id: str) -> int:
+    # ``score`` for an id read from a stream (``<ms>-<seq>`` or ``<ms>-<seq>-<shard>``), without its parser: the
+    # routing worker files a hundred of them per batch.
+    ms, _, rest = event_id.partition("-")
+    return int(ms) * 1000 + min(int(rest.partition("-")[0]), 999)
 
 
 async def index_routed(
