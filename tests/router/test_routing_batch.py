@@ -81,7 +81,7 @@ async def _settle_some(redis: Redis, keys: Keys, rng: random.Random, items: list
         for job in item.jobs:
             if rng.random() < 0.4:
                 status = rng.choice(["delivered", "failed", "dead", "queued"]) if job["job_id"] in http else "delivered"
-                args = [item.event_id, indexes.score(item.event_id), "", "0", 1, job["job_id"], status]
+                args: list[str | int] = [item.event_id, indexes.score(item.event_id), "", "0", 1, job["job_id"], status]
                 await script(keys=indexes._status_keys(keys, item.event_id), args=args)
 
 
@@ -92,7 +92,8 @@ async def _dump(redis: Redis, keys: Keys) -> dict[str, Any]:
         key = decoded(raw)
         kind = decoded(await redis.type(key))
         if kind == "zset":
-            value: Any = sorted((decoded(m), s) for m, s in await redis.zrange(key, 0, -1, withscores=True))
+            rows: list[Any] = await redis.zrange(key, 0, -1, withscores=True)
+            value: Any = sorted((decoded(row[0]), row[1]) for row in rows)
         elif kind == "hash":
             value = {decoded(k): decoded(v) for k, v in (await redis.hgetall(key)).items()}
         else:
