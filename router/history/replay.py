@@ -166,7 +166,8 @@ class Replayer:
 
         async for ids in self._ids(job, throttle.batch):
             if cursor and job.request.event_id is None:
-                ids = [i for i in ids if _id_key(i) > _id_key(cursor)]
+                after = _id_key(cursor)
+                ids = [i for i in ids if _id_key(i) > after]
             if not ids:
                 continue
             if stopping.is_set() or not await self._jobs.renew(rid, owner, self._config.claim_ttl_s):
