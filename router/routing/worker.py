@@ -53,6 +53,9 @@ class RoutingWorker:
             block_ms=config.block_ms,
             claim_idle_ms=config.claim_idle_ms,
             recover_idle_ms=QUICK_RECOVER_IDLE_MS,
+            # Stale entries are ``claim_idle_ms`` old before they can be taken: looking for them a quarter of that
+            # apart (a second at most) delays a dead worker's events by little and saves a round trip per batch.
+            claim_every_ms=min(1000, config.claim_idle_ms // 4),
         )
         self.routed = 0
 
