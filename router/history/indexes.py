@@ -617,7 +617,7 @@ return 0
 
 
 async def queue_indexed(
-    redis: Redis, pipe: Any, keys: Keys, items: Sequence[Indexed], http_jobs: Collection[str]
+    store: EventStore, pipe: Any, keys: Keys, items: Sequence[Indexed], http_jobs: Collection[str]
 ) -> None:
     """Queue in ``pipe`` the index writes of a batch of routed events: one ZADD per filter set with every member
     the batch adds to it, one script call for the statuses (``_STATUS_MANY``), one SADD to the registry.
@@ -645,7 +645,7 @@ async def queue_indexed(
         return
     for key, added in members.items():
         pipe.zadd(key, added)
-    script = redis.register_script(_STATUS_MANY)
+    script = store.redis.register_script(_STATUS_MANY)
     await scripts.queue(script, pipe, keys=[*_status_keys(keys, "")[1:], *hashes], args=args)
     pipe.sadd(keys.index_registry, *_fixed_keys(keys), *members)
 
@@ -667,7 +667,7 @@ async def index_routed(
         jobs = _outcome_jobs(outcomes.get(event.id))
         items.append(Indexed(event.id, IngestEvent.lenient(event.fields), jobs, "routed" if jobs else "unmatched"))
     async with store.redis.pipeline(transaction=False) as pipe:
-        await queue_indexed(store.redis, pipe, keys, items, http_jobs)
+        await queue_indexed(store, pipe, keys, items, http_jobs)
         await scripts.execute(pipe)
 
 
@@ -675,7 +675,7 @@ async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[St
     """Index entries routing gave up on (dead-lettered after ``max_deliveries``): searchable, status dead."""
     items = [Indexed(e.id, IngestEvent.lenient(e.fields), (), "dead") for e in events]
     async with store.redis.pipeline(transaction=False) as pipe:
-        await queue_indexed(store.redis, pipe, keys, items, ())
+        await queue_indexed(store, pipe, keys, items, ())
         await scripts.execute(pipe)
 
 

@@ -114,7 +114,7 @@ class RoutingWorker:
         http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == self._keys.delivery_jobs}
 
         async def index(pipe: Any) -> None:
-            await queue_indexed(self._store.redis, pipe, self._keys, indexed, http_jobs)
+            await queue_indexed(self._store, pipe, self._keys, indexed, http_jobs)
 
         # Jobs, outcomes and history in one round trip, the ack in a second: a failed write must leave the entries
         # pending. The index follows the jobs in the pipeline and keeps job statuses already known (HSETNX), so a

@@ -65,7 +65,8 @@ def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
     for entry_id, fields in entries:
         if fields is None:  # deleted (trimmed) while pending: nothing left to process
             continue
-        out.append(StoredEvent(stream, _out(stream, decoded(entry_id)), {decoded(k): v for k, v in fields.items()}))
+        names = {k.decode() if isinstance(k, bytes) else str(k): v for k, v in fields.items()}
+        out.append(StoredEvent(stream, _out(stream, decoded(entry_id)), names))
     return out
 
 
@@ -83,6 +84,8 @@ def _out(stream: str, entry_id: str) -> str:
 
 def _in(stream: str, given: str) -> str | None:
     """The entry id of event id ``given`` in ``stream``; None when it names another shard's event."""
+    if given.count("-") == 1:  # "<ms>-<seq>", as every id of shard 0 is (a batch's worth per ack): no parse
+        return None if _shard(stream) else given
     try:
         parsed = StreamId.parse(given, partial=True, event=True)
     except InvalidStreamId:

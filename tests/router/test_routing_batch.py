@@ -16,11 +16,16 @@ from router.storage import scripts
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys, trigger_job_id
 from router.storage.redis_client import decoded
+from router.storage.store import EventStore
 
 pytestmark = pytest.mark.anyio
 
 
 OWNERS = [("wf-1", "u1"), ("wf-2", "u1"), ("wf-1", "u2"), ("wf/3", "u:3")]  # (workflow, user) pairs
+
+
+def store(redis: Redis) -> EventStore:
+    return EventStore(redis, maxlen=1000, group="routing", consumer="test")
 
 
 def data(seed: float) -> random.Random:
@@ -116,7 +121,7 @@ async def test_a_batch_is_filed_exactly_as_its_events_one_by_one_first_time_sett
             if round_:  # the same settles on both sides: one seed per round
                 await _settle_some(redis, keys, data(seed), items, http)
         async with redis.pipeline(transaction=False) as pipe:
-            await queue_indexed(redis, pipe, batched, items, http)
+            await queue_indexed(store(redis), pipe, batched, items, http)
             await scripts.execute(pipe)
         await _one_by_one(redis, single, items, http)
         assert await _dump(redis, batched) == await _dump(redis, single)
@@ -129,7 +134,7 @@ async def test_a_batch_of_one_dead_lettered_event_is_filed_dead(redis: Redis) ->
     keys = Keys("dead")
     item = Indexed("1700000000000-5", IngestEvent(source="webhook", project="p1", integration="slack-app"), (), "dead")
     async with redis.pipeline(transaction=False) as pipe:
-        await queue_indexed(redis, pipe, keys, [item], ())
+        await queue_indexed(store(redis), pipe, keys, [item], ())
         await scripts.execute(pipe)
     assert await redis.zscore(keys.event_index("status", "dead"), item.event_id) == indexes.score(item.event_id)
     assert await redis.zscore(keys.event_index("project", "p1"), item.event_id) is not None
