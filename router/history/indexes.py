@@ -38,6 +38,7 @@ import binascii
 import functools
 import heapq
 import json
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from router.delivery.job import Job
@@ -645,9 +647,24 @@ async def queue_indexed(
         return
     for key, added in members.items():
         pipe.zadd(key, added)
-    script = store.redis.register_script(_STATUS_MANY)
-    await scripts.queue(script, pipe, keys=[*_status_keys(keys, "")[1:], *hashes], args=args)
-    pipe.sadd(keys.index_registry, *_fixed_keys(keys), *members)
+    script = _STATUS_MANY_OF.get(store)
+    if script is None:  # one per store: registering hashes the script
+        script = _STATUS_MANY_OF[store] = store.redis.register_script(_STATUS_MANY)
+    await scripts.queue(script, pipe, keys=[*_status_sets(keys), *hashes], args=args)
+    pipe.sadd(keys.index_registry, *_registered(keys), *members)
+
+
+_STATUS_MANY_OF: weakref.WeakKeyDictionary[EventStore, AsyncScript] = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=256)
+def _status_sets(keys: Keys) -> tuple[str, ...]:
+    return tuple(_status_keys(keys, "")[1:])
+
+
+@functools.lru_cache(maxsize=256)
+def _registered(keys: Keys) -> tuple[str, ...]:
+    return tuple(_fixed_keys(keys))
 
 
 def _entry_score(event_id: str) -> int:
