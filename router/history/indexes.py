@@ -11,7 +11,8 @@ runs in every shard, and merges the shards' rows by (score, id), the order one s
 the shards' totals summed; a cursor is a position in that order, so each shard resumes from it.
 
 Writers (each one call in the code that already owns the moment):
-- ``index_routed`` in ``RoutingWorker._route``, which sees every ingest entry of every producer, in order: the
+- ``queue_indexed`` in ``RoutingWorker._route``, in the pipeline that writes the batch's jobs and outcomes (one
+  ZADD per set and one status script per batch), which sees every ingest entry of every producer, in order: the
   event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and its trigger jobs.
 - ``index_dead_lettered`` in ``RoutingWorker._drop_exhausted``: entries routing gave up on are status dead.
 - ``index_settled`` in ``DeliveryWorker._one`` after the settle: the job's status (delivered, failed = a retry
@@ -56,7 +57,7 @@ from router.storage import scripts
 from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
-from router.storage.store import Append, EventStore, Settle, StoredEvent
+from router.storage.store import EventStore, Settle, StoredEvent
 from router.storage.stream_id import StreamId
 from subscriptions.snapshot import Snapshot
 
@@ -672,20 +673,6 @@ def _entry_score(event_id: str) -> int:
     # routing worker files a hundred of them per batch.
     ms, _, rest = event_id.partition("-")
     return int(ms) * 1000 + min(int(rest.partition("-")[0]), 999)
-
-
-async def index_routed(
-    store: EventStore, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
-) -> None:
-    """Index a routed batch: every event's filter values and status, and its trigger jobs (one round trip)."""
-    http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == keys.delivery_jobs}
-    items = []
-    for event in events:
-        jobs = _outcome_jobs(outcomes.get(event.id))
-        items.append(Indexed(event.id, IngestEvent.lenient(event.fields), jobs, "routed" if jobs else "unmatched"))
-    async with store.redis.pipeline(transaction=False) as pipe:
-        await queue_indexed(store, pipe, keys, items, http_jobs)
-        await scripts.execute(pipe)
 
 
 async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[StoredEvent]) -> None:
