@@ -19,6 +19,10 @@ Replay rate: ``--replay`` of the oldest preloaded events rerouted by Replayer.ru
 events/s, next to raw XADD of the same entries (same marks, 500 per pipeline) in the same run; 2 alternating
 rounds each, summed.
 
+End to end: ``--end-to-end`` events rerouted with the backlog throttle on (each setting in ``THROTTLES``) while a
+RoutingWorker in this process routes the copies, as ``hookrouter worker`` runs both: events/s until the last copy
+is routed, as a share of the raw XADD rate above.
+
 Redis is a throwaway redis-server on a unix socket in a temporary directory (never a shared Redis); it is
 stopped at the end, also on error or Ctrl-C. The whole run is cut off after 300 s.
 """
@@ -43,6 +47,7 @@ from redis.asyncio import Redis
 from router.history.indexes import EventFilter, EventIndex
 from router.history.replay import ReplayConfig, Replayer
 from router.history.replay_jobs import ReplayJobs, ReplayRequest
+from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.embedded import find_redis_server
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import connect
@@ -288,6 +293,48 @@ async def measure_replay(events: int, replay: int) -> tuple[float, float]:
             await redis.aclose()
 
 
+# Backlog bound and how often a paused replay looks again: what ReplayConfig defaults to, and what it did before.
+THROTTLES = {
+    "pause >1,000 backlog, look every 0.5 s (before)": ReplayConfig(None, backlog_max=1000, pause_s=0.5, batch=500),
+    "pause >1,000 backlog, look every 0.05 s": ReplayConfig(None, backlog_max=1000, pause_s=0.05, batch=500),
+    "pause >5,000 backlog, look every 0.05 s": ReplayConfig(None, backlog_max=5000, pause_s=0.05, batch=500),
+    "ReplayConfig's defaults (bound, pause)": ReplayConfig(rate_per_s=None, batch=500),
+    "no pause": ReplayConfig(rate_per_s=None, backlog_max=None, batch=500),
+}
+
+
+async def route_until(worker: RoutingWorker, target: int, replayed: asyncio.Event) -> None:
+    while not replayed.is_set() or worker.routed < target:
+        await worker.run_once()
+
+
+async def end_to_end(redis: Redis, count: int, start_ms: int, step_ms: int, baseline: float) -> None:
+    """Reroute ``count`` events with the backlog throttle on while a routing worker (this process, as in
+    ``hookrouter worker``) routes the copies: events/s from the start until the last copy is routed."""
+    await redis.xgroup_setid(KEYS.ingest, ROUTING_GROUP, "$")  # the preload's backlog is not this replay's
+    store = EventStore(redis, maxlen=10_000_000, group=ROUTING_GROUP, consumer="bench")
+    jobs = ReplayJobs(redis, KEYS)
+    cache = SnapshotCache(Registry(redis, SecretBox(os.urandom(32))), refresh_s=1)  # no integrations: unmatched
+    worker = RoutingWorker(store, cache, KEYS, WorkerConfig(batch=100, block_ms=20))
+    window = EventFilter(after_ms=start_ms, before_ms=start_ms + count * step_ms)
+    for n, (name, config) in enumerate(THROTTLES.items()):
+        replayer = Replayer(store, KEYS, jobs, cache, config)
+        request = ReplayRequest(f"bench-e2e-{n}", filter=window)
+        await jobs.create(request, queue=False)
+        done = asyncio.Event()
+        started = time.perf_counter()
+        routing = asyncio.create_task(route_until(worker, worker.routed + count, done))
+        try:
+            job = await replayer.run(request.request_id)
+        finally:
+            done.set()
+        await routing
+        rate = count / (time.perf_counter() - started)
+        if job is None or job.counts.replayed != count:
+            raise BenchError(f"replay did not finish as expected: {job}")
+        print(f"{'reroute + routing, ' + name:66} {rate:10,.0f} events/s  {rate / baseline:5.2f} of raw XADD")
+
+
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp, redis_server(Path(tmp)) as url:
         redis = connect(url)
@@ -299,7 +346,9 @@ async def run(args: argparse.Namespace) -> None:
             print(f"preloaded {args.events:,} events (stream + indexes) in {took:.1f} s; Redis uses {memory}")
             await query_latency(redis, args.events, args.iterations, start_ms, step_ms)
             if args.replay:
-                await replay_rate(redis, args.replay, start_ms, step_ms)
+                _, baseline = await replay_rate(redis, args.replay, start_ms, step_ms)
+                if args.end_to_end:
+                    await end_to_end(redis, min(args.end_to_end, args.replay), start_ms, step_ms, baseline)
         finally:
             await redis.aclose()
 
@@ -309,6 +358,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--replay", type=int, default=100_000, help="events to replay for the rate (0: skip)")
+    parser.add_argument(
+        "--end-to-end", type=int, default=20_000, help="events rerouted while a routing worker runs (0: skip)"
+    )
     args = parser.parse_args()
     try:
         asyncio.run(asyncio.wait_for(run(args), DEADLINE_S))

@@ -11,7 +11,8 @@ runs in every shard, and merges the shards' rows by (score, id), the order one s
 the shards' totals summed; a cursor is a position in that order, so each shard resumes from it.
 
 Writers (each one call in the code that already owns the moment):
-- ``index_routed`` in ``RoutingWorker._route``, which sees every ingest entry of every producer, in order: the
+- ``queue_indexed`` in ``RoutingWorker._route``, in the pipeline that writes the batch's jobs and outcomes (one
+  ZADD per set and one status script per batch), which sees every ingest entry of every producer, in order: the
   event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and its trigger jobs.
 - ``index_dead_lettered`` in ``RoutingWorker._drop_exhausted``: entries routing gave up on are status dead.
 - ``index_settled`` in ``DeliveryWorker._one`` after the settle: the job's status (delivered, failed = a retry
@@ -35,14 +36,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import heapq
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from router.delivery.job import Job
@@ -52,7 +57,7 @@ from router.storage import scripts
 from router.storage.entries import IngestEvent
 from router.storage.keys import ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
-from router.storage.store import Append, EventStore, Settle, StoredEvent
+from router.storage.store import EventStore, Settle, StoredEvent
 from router.storage.stream_id import StreamId
 from subscriptions.snapshot import Snapshot
 
@@ -497,31 +502,46 @@ def _fits(stored: StoredEvent, f: EventFilter) -> bool:
 
 
 def _event_keys(keys: Keys, fields: Mapping[str, bytes], jobs: Iterable[Mapping[str, str]]) -> set[str]:
-    event = IngestEvent.lenient(fields)
+    return _event_keys_of(keys, IngestEvent.lenient(fields), jobs)
+
+
+# The writers name the same few keys for event after event: built once (percent-encoding each value is most of
+# the cost), a bounded number kept. ``Keys`` hashes by identity: a process's few views each keep their own.
+@functools.lru_cache(maxsize=16_384)
+def _ev(keys: Keys, kind: str, *values: str) -> str:
+    return keys.event_index(kind, *values)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _job(keys: Keys, kind: str, *values: str) -> str:
+    return keys.job_index(kind, *values)
+
+
+def _event_keys_of(keys: Keys, event: IngestEvent, jobs: Iterable[Mapping[str, str]]) -> set[str]:
     integration = event.integration
-    out = {keys.event_index("all")}
+    out = {_ev(keys, "all")}
     if event.project:
-        out.add(keys.event_index("project", event.project))
+        out.add(_ev(keys, "project", event.project))
     if integration:
-        out.add(keys.event_index("integration", integration))
+        out.add(_ev(keys, "integration", integration))
         if event.provider_id:
-            out.add(keys.event_index("provider", integration, event.provider_id))
+            out.add(_ev(keys, "provider", integration, event.provider_id))
         if event.event_type:
-            out.add(keys.event_index("type", integration, event.event_type))
+            out.add(_ev(keys, "type", integration, event.event_type))
     credentials = {event.credential} | {j.get("credential", "") for j in jobs}
-    out |= {keys.event_index("credential", c) for c in credentials if c}
-    out |= {keys.event_index("user", j["user"]) for j in jobs if j.get("user")}
+    out |= {_ev(keys, "credential", c) for c in credentials if c}
+    out |= {_ev(keys, "user", j["user"]) for j in jobs if j.get("user")}
     return out
 
 
 def _job_keys(keys: Keys, job: Mapping[str, str], event: IngestEvent) -> set[str]:
-    out = {keys.job_index("all"), keys.job_index("workflow", job.get("workflow", ""))}
+    out = {_job(keys, "all"), _job(keys, "workflow", job.get("workflow", ""))}
     if job.get("user"):
-        out.add(keys.job_index("user", job["user"]))
+        out.add(_job(keys, "user", job["user"]))
     if event.project:
-        out.add(keys.job_index("project", event.project))
+        out.add(_job(keys, "project", event.project))
     if event.integration_type:
-        out.add(keys.job_index("integration", event.integration_type))
+        out.add(_job(keys, "integration", event.integration_type))
     return out
 
 
@@ -547,50 +567,119 @@ def _outcome_jobs(outcome: str | bytes | None) -> list[dict[str, str]]:
     return [j for j in jobs if isinstance(j, dict)]
 
 
-async def index_routed(
-    store: EventStore, keys: Keys, events: Sequence[StoredEvent], outcomes: Mapping[str, str], writes: Sequence[Append]
+@dataclass(frozen=True, slots=True)
+class Indexed:
+    """One event of a routed (or dead-lettered) batch, as the index files it: its id, its fields, the jobs its
+    routing made (the outcome's ``jobs``) and its status when no HTTP job says otherwise."""
+
+    event_id: str
+    event: IngestEvent
+    jobs: Sequence[Mapping[str, str]] = ()
+    status: str = "unmatched"
+
+
+# A batch's statuses, as ``_STATUS`` files one event's with ARGV 4 "1" (a re-route keeps job statuses already
+# known), for every event of the batch in one call. KEYS: 1-5 event status sets (INDEXED order), 6-9 job status
+# sets (JOB_STATUSES order), then each event's job hash, in the order of its record. ARGV: per event, its id,
+# score, status when it has no HTTP jobs, number of HTTP jobs, the (job id, status) pairs, number of
+# stream-target jobs, their ids.
+_STATUS_MANY = """
+local job_set = {queued = 6, failed = 9, delivered = 7, dead = 8}
+local rank = {delivered = 1, queued = 2, failed = 3, dead = 4}
+local slot = {routed = 1, unmatched = 2, delivered = 3, failed = 4, dead = 5}
+local function only(first, last, target, score, member)
+  for k = first, last do
+    if k == target then redis.call('ZADD', KEYS[k], score, member) else redis.call('ZREM', KEYS[k], member) end
+  end
+end
+local a, e = 1, 9
+while a <= #ARGV do
+  e = e + 1
+  local event, score, status, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  a = a + 4
+  for _ = 1, n do
+    local job = ARGV[a]
+    redis.call('HSETNX', KEYS[e], job, ARGV[a + 1])
+    only(6, 9, job_set[redis.call('HGET', KEYS[e], job)] or 6, score, job)
+    a = a + 2
+  end
+  local m = tonumber(ARGV[a])
+  for i = a + 1, a + m do
+    if not redis.call('ZSCORE', KEYS[7], ARGV[i]) and not redis.call('ZSCORE', KEYS[8], ARGV[i]) then
+      redis.call('ZADD', KEYS[6], score, ARGV[i])
+    end
+  end
+  a = a + m + 1
+  local worst = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[e])) do worst = math.max(worst, rank[v] or 2) end
+  if worst > 0 then status = ({'delivered', 'routed', 'failed', 'dead'})[worst] end
+  if slot[status] then only(1, 5, slot[status], score, event) end
+end
+return 0
+"""
+
+
+async def queue_indexed(
+    store: EventStore, pipe: Any, keys: Keys, items: Sequence[Indexed], http_jobs: Collection[str]
 ) -> None:
-    """Index a routed batch: every event's filter values and status, and its trigger jobs (one round trip)."""
-    redis = store.redis
-    http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == keys.delivery_jobs}
-    script = redis.register_script(_STATUS)
-    registry = set(_fixed_keys(keys))
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            jobs = _outcome_jobs(outcomes.get(event.id))
-            at = score(event.id)
-            for key in _event_keys(keys, event.fields, jobs):
-                registry.add(key)
-                pipe.zadd(key, {event.id: at})
-            entry = IngestEvent.lenient(event.fields) if jobs else IngestEvent()  # read once for all its jobs
-            for job in jobs:
-                for key in _job_keys(keys, job, entry):
-                    registry.add(key)
-                    pipe.zadd(key, {job["job_id"]: at})
-            http = [j["job_id"] for j in jobs if j["job_id"] in http_jobs]
-            streamed = [j["job_id"] for j in jobs if j["job_id"] not in http_jobs]
-            pairs = [item for job_id in http for item in (job_id, "queued")]
-            base = "routed" if jobs else "unmatched"
-            args: list[str | int] = [event.id, at, base, "1", len(http), *pairs, *streamed]
-            await scripts.queue(script, pipe, keys=_status_keys(keys, event.id), args=args)
-        pipe.sadd(keys.index_registry, *registry)
-        await scripts.execute(pipe)
+    """Queue in ``pipe`` the index writes of a batch of routed events: one ZADD per filter set with every member
+    the batch adds to it, one script call for the statuses (``_STATUS_MANY``), one SADD to the registry.
+    ``http_jobs``: the ids of the batch's jobs with HTTP targets (their status is a delivery's, kept per event)."""
+    members: defaultdict[str, dict[str, int]] = defaultdict(dict)
+    args: list[str | int] = []
+    hashes: list[str] = []
+    for item in items:
+        at = _entry_score(item.event_id)
+        for key in _event_keys_of(keys, item.event, item.jobs):
+            members[key][item.event_id] = at
+        http: list[str] = []
+        streamed: list[str] = []
+        for job in item.jobs:
+            job_id = job["job_id"]
+            for key in _job_keys(keys, job, item.event):
+                members[key][job_id] = at
+            (http if job_id in http_jobs else streamed).append(job_id)
+        args += [item.event_id, at, item.status, len(http)]
+        for job_id in http:
+            args += [job_id, "queued"]
+        args += [len(streamed), *streamed]
+        hashes.append(keys.event_jobs(item.event_id))
+    if not items:
+        return
+    for key, added in members.items():
+        pipe.zadd(key, added)
+    script = _STATUS_MANY_OF.get(store)
+    if script is None:  # one per store: registering hashes the script
+        script = _STATUS_MANY_OF[store] = store.redis.register_script(_STATUS_MANY)
+    await scripts.queue(script, pipe, keys=[*_status_sets(keys), *hashes], args=args)
+    pipe.sadd(keys.index_registry, *_registered(keys), *members)
+
+
+_STATUS_MANY_OF: weakref.WeakKeyDictionary[EventStore, AsyncScript] = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=256)
+def _status_sets(keys: Keys) -> tuple[str, ...]:
+    return tuple(_status_keys(keys, "")[1:])
+
+
+@functools.lru_cache(maxsize=256)
+def _registered(keys: Keys) -> tuple[str, ...]:
+    return tuple(_fixed_keys(keys))
+
+
+def _entry_score(event_id: str) -> int:
+    # ``score`` for an id read from a stream (``<ms>-<seq>`` or ``<ms>-<seq>-<shard>``), without its parser: the
+    # routing worker files a hundred of them per batch.
+    ms, _, rest = event_id.partition("-")
+    return int(ms) * 1000 + min(int(rest.partition("-")[0]), 999)
 
 
 async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[StoredEvent]) -> None:
     """Index entries routing gave up on (dead-lettered after ``max_deliveries``): searchable, status dead."""
-    redis = store.redis
-    script = redis.register_script(_STATUS)
-    registry = set(_fixed_keys(keys))
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            for key in _event_keys(keys, event.fields, []):
-                registry.add(key)
-                pipe.zadd(key, {event.id: score(event.id)})
-            await scripts.queue(
-                script, pipe, keys=_status_keys(keys, event.id), args=[event.id, score(event.id), "dead", "1", 0]
-            )
-        pipe.sadd(keys.index_registry, *registry)
+    items = [Indexed(e.id, IngestEvent.lenient(e.fields), (), "dead") for e in events]
+    async with store.redis.pipeline(transaction=False) as pipe:
+        await queue_indexed(store, pipe, keys, items, ())
         await scripts.execute(pipe)
 
 

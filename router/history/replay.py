@@ -58,7 +58,9 @@ class ReplayConfig:
     rate_per_s: float | None = 200.0  # None: as fast as Redis takes it (the bench)
     backlog_max: int | None = 1000  # None: never pause for live traffic
     batch: int = 500
-    pause_s: float = 0.5
+    # How often a paused replay looks at the backlog again. Routing clears a 1,000 backlog in well under 0.5 s:
+    # looking every 0.5 s left it idle most of each pause (rerouting ran at a third of the rate; bench/replay.py).
+    pause_s: float = 0.05
     claim_ttl_s: int = 30
 
 
@@ -166,7 +168,8 @@ class Replayer:
 
         async for ids in self._ids(job, throttle.batch):
             if cursor and job.request.event_id is None:
-                ids = [i for i in ids if _id_key(i) > _id_key(cursor)]
+                after = _id_key(cursor)
+                ids = [i for i in ids if _id_key(i) > after]
             if not ids:
                 continue
             if stopping.is_set() or not await self._jobs.renew(rid, owner, self._config.claim_ttl_s):

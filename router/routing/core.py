@@ -35,9 +35,11 @@ class Outcome:
     skipped: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"status": self.status, "jobs": self.jobs, "skipped": self.skipped}, separators=(",", ":"), sort_keys=True
-        )
+        return _JSON.encode({"status": self.status, "jobs": self.jobs, "skipped": self.skipped})
+
+
+# One encoder: json.dumps with options builds a new one on every call (one outcome per event routed).
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
 def _credentials(snapshot: Snapshot, event: IngestEvent) -> list[Credential]:

@@ -8,7 +8,8 @@ Values are the JSON the routing worker wrote, returned as stored, so every reade
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from router.storage.keys import Keys
 from router.storage.store import Append, EventStore
@@ -29,11 +30,13 @@ class RoutingOutcomes:
         *,
         stream_registry: str,
         routed: Mapping[str, str] | None = None,
+        also: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         """Write trigger jobs and the outcomes of the events they came from in one round trip; raises if any
         write failed (the caller then leaves the events pending, to be routed again). ``routed``: event id →
-        project of the events that made jobs, counted once (``router/history/stats.py``)."""
-        await self._store.write(writes, outcomes, self._key, stream_registry=stream_registry, routed=routed)
+        project of the events that made jobs, counted once (``router/history/stats.py``); ``also`` queues more
+        commands in the same round trip (``EventStore.write``)."""
+        await self._store.write(writes, outcomes, self._key, stream_registry=stream_registry, routed=routed, also=also)
 
     async def get(self, event_id: str) -> Outcome:
         """The outcome of one event; None while it is not routed (or after retention)."""

@@ -34,14 +34,22 @@ ROUTERS: Mapping[str, Router] = {
 
 
 def route(snapshot: Snapshot, stored: StoredEvent, keys: Keys) -> tuple[list[Append], Outcome]:
+    _, writes, outcome = route_read(snapshot, stored, keys)
+    return writes, outcome
+
+
+def route_read(snapshot: Snapshot, stored: StoredEvent, keys: Keys) -> tuple[IngestEvent, list[Append], Outcome]:
+    """``route``, also handing back the event as read (leniently when it is malformed), so a caller that files
+    it too (the history indexes) reads its fields once."""
     try:
         event = IngestEvent.from_fields(stored.fields, stored.id)
     except MalformedEntry as exc:
         # Recorded and acked like any event nothing can route (unknown_source, integration_unknown): routing it
         # again would not make it readable. The outcome names the field, the log says which entry.
         logger.warning("malformed ingest entry", extra={"event_id": stored.id, "field": exc.field})
-        return [], Outcome("malformed_entry", skipped={exc.field: 1})
+        return IngestEvent.lenient(stored.fields, stored.id), [], Outcome("malformed_entry", skipped={exc.field: 1})
     router = ROUTERS.get(event.source)
     if router is None:
-        return [], Outcome("unknown_source")
-    return router(snapshot, event, keys)
+        return event, [], Outcome("unknown_source")
+    writes, outcome = router(snapshot, event, keys)
+    return event, writes, outcome

@@ -9,7 +9,9 @@ Each ``next()`` returns one batch, in this order of preference:
    entries this process never saw. Only those idle that long, never "everything pending under this name": two
    processes given the same name (serve and worker on one host) must not take each other's work in progress.
    ``None`` leaves such entries to 3 (delivery, where a live attempt may legitimately take minutes);
-3. entries any consumer left pending longer than ``claim_idle_ms`` (XAUTOCLAIM: a dead worker's);
+3. entries any consumer left pending longer than ``claim_idle_ms`` (XAUTOCLAIM: a dead worker's), looked for
+   on every pass, or, with ``claim_every_ms``, again that long after a look that found none (a round trip per
+   pass saved where passes are many and short: routing);
 4. new entries (XREADGROUP ``>``, blocking up to ``block_ms``).
 The first three are marked ``redelivered``: the caller may count their deliveries and dead-letter poison.
 
@@ -47,6 +49,7 @@ class GroupReader:
         block_ms: int,
         claim_idle_ms: int,
         recover_idle_ms: int | None = None,
+        claim_every_ms: int = 0,
     ) -> None:
         self.store = store
         self.stream = stream
@@ -54,6 +57,8 @@ class GroupReader:
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
         self._recover_idle_ms = recover_idle_ms
+        self._claim_every_s = claim_every_ms / 1000
+        self._claim_after = 0.0  # monotonic; look for stale entries from then on
         self._group_ready = False
         self._in_hand: list[str] = []  # ids of the last batch returned
         self._retry: list[str] = []
@@ -62,6 +67,7 @@ class GroupReader:
     def reset(self) -> None:
         """After a failed pass: make sure of the group again and take up the batch that was in hand."""
         self._group_ready = False
+        self._claim_after = 0.0
         self._retry = self._in_hand
         if self._recover_idle_ms is not None:
             # Long enough for an entry whose reply was lost in this failure to become idle enough to be taken,
@@ -87,8 +93,11 @@ class GroupReader:
             lost = await self.store.own_pending(self.stream, min_idle_ms=self._recover_idle_ms, count=self._count)
             if lost:
                 return Batch(await self.store.claim_ids(self.stream, lost), redelivered=True)
-        stale = await self.store.claim_stale(self.stream, min_idle_ms=self._claim_idle_ms, count=self._count)
-        if stale:
-            return Batch(stale, redelivered=True)
+        now = time.monotonic()
+        if now >= self._claim_after:
+            stale = await self.store.claim_stale(self.stream, min_idle_ms=self._claim_idle_ms, count=self._count)
+            if stale:
+                return Batch(stale, redelivered=True)  # and look again on the next pass: there may be more
+            self._claim_after = now + self._claim_every_s
         wait_ms = self._block_ms if block_ms is None else block_ms
         return Batch(await self.store.read_new(self.stream, count=self._count, block_ms=wait_ms))

@@ -233,9 +233,16 @@ IngestEvent._known = frozenset(_INGEST_FIELDS)
 
 
 def _replace(entry: Any, **changes: Any) -> Any:
-    values = {f.name: getattr(entry, f.name) for f in fields(entry)}
+    kind = type(entry)
+    names = _NAMES.get(kind)
+    if names is None:  # dataclasses.fields() builds its answer on every call: most of a copy's cost
+        names = _NAMES[kind] = tuple(f.name for f in fields(entry))
+    values = {name: getattr(entry, name) for name in names}
     values.update(changes)
-    return type(entry)(**values)
+    return kind(**values)
+
+
+_NAMES: dict[type[Any], tuple[str, ...]] = {}
 
 
 # -- jobs ---------------------------------------------------------------------------------------------------------

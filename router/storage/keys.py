@@ -49,6 +49,7 @@ OBSERVER_GROUP = "forward"
 _LONG = 200  # parts longer than this are hashed: bounded keys, whatever a provider (or an attacker) sends
 
 
+@functools.lru_cache(maxsize=16_384)  # the same workflow and user ids, job after job: encoded once
 def part(value: str) -> str:
     """One part of a key or id: percent-encoded, so it holds no ``:`` (nor ``=``, nor ``/``) of its own."""
     return quote(value, safe="@")

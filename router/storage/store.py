@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,7 +66,8 @@ def _events(stream: str, entries: Iterable[Any]) -> list[StoredEvent]:
     for entry_id, fields in entries:
         if fields is None:  # deleted (trimmed) while pending: nothing left to process
             continue
-        out.append(StoredEvent(stream, _out(stream, decoded(entry_id)), {decoded(k): v for k, v in fields.items()}))
+        names = {k.decode() if isinstance(k, bytes) else str(k): v for k, v in fields.items()}
+        out.append(StoredEvent(stream, _out(stream, decoded(entry_id)), names))
     return out
 
 
@@ -83,6 +85,8 @@ def _out(stream: str, entry_id: str) -> str:
 
 def _in(stream: str, given: str) -> str | None:
     """The entry id of event id ``given`` in ``stream``; None when it names another shard's event."""
+    if given.count("-") == 1:  # "<ms>-<seq>", as every id of shard 0 is (a batch's worth per ack): no parse
+        return None if _shard(stream) else given
     try:
         parsed = StreamId.parse(given, partial=True, event=True)
     except InvalidStreamId:
@@ -531,6 +535,7 @@ class EventStore:
         *,
         stream_registry: str = "",
         routed: Mapping[str, str] | None = None,
+        also: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         """Write trigger jobs and routing outcomes in one round trip; raises if any write failed.
 
@@ -540,9 +545,10 @@ class EventStore:
         ``stream_registry``: a set every stream written is added to, so trimming finds them all without a
         SCAN, also those of workflows removed since. ``routed``: event id → project of the events whose routing
         made jobs, counted (with ``Counted``) as the outcome is first written; copies appended to the counted
-        stream (a replay's) are counted as stored.
+        stream (a replay's) are counted as stored. ``also``: queues the caller's own commands (the history
+        indexes of the batch) into the same pipeline, after these.
         """
-        if not writes and not outcomes:
+        if not writes and not outcomes and also is None:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for w in writes:
@@ -561,6 +567,8 @@ class EventStore:
                 pipe.hset(outcomes_key, mapping=_wire(outcomes))
             if stream_registry and writes:
                 pipe.sadd(stream_registry, *sorted({w.stream for w in writes}))
+            if also is not None:
+                await also(pipe)
             await scripts.execute(pipe)
 
     async def registered_streams(self, stream_registry: str) -> set[str]:
@@ -735,15 +743,40 @@ class EventStore:
     # -- replay (router/history/replay.py) ----------------------------------------------------------
 
     async def get_many(self, stream: str, ids: Sequence[str]) -> list[StoredEvent]:
-        """The entries with these ids that are still stored, in the order given; one round trip."""
-        ids = _in_all(stream, ids)
-        if not ids:
+        """The entries with these ids that are still stored, in the order given; one round trip when they lie close
+        together, two at most.
+
+        Ids a filter picked out of a busy stream are often next to each other (a date range, one integration): one
+        XRANGE over their span, up to ``_SPAN_FACTOR`` entries per id wanted, reads them together at the cost of one
+        command, where an XRANGE per id costs a command and a reply each. Those the span read did not reach (a
+        sparse selection), and ids not in full ``<ms>-<seq>`` form, are read one by one, pipelined."""
+        entries = _in_all(stream, ids)
+        if not entries:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry_id in ids:
-                pipe.xrange(stream, min=entry_id, max=entry_id, count=1)
-            replies = await pipe.execute()
-        return [event for reply in replies for event in _events(stream, reply or [])]
+        full = sorted({e for e in entries if _FULL_ID.fullmatch(e)}, key=_id_key)
+        found: dict[str, StoredEvent] = {}
+        reached: StreamId | None = None
+        if len(full) > 1:
+            count = len(full) * _SPAN_FACTOR
+            span = _events(stream, await self._redis.xrange(stream, min=full[0], max=full[-1], count=count) or [])
+            wanted = {_out(stream, e) for e in full}
+            found = {e.id: e for e in span if e.id in wanted}
+            reached = _LAST if len(span) < count else _id_key(span[-1].id)
+        spanned = set(full) if reached is not None else set()
+        rest = [
+            e
+            for e in dict.fromkeys(entries)
+            if _out(stream, e) not in found and (e not in spanned or _id_key(e) > cast(StreamId, reached))
+        ]
+        if rest:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry_id in rest:
+                    pipe.xrange(stream, min=entry_id, max=entry_id, count=1)
+                replies = await pipe.execute()
+            for entry_id, reply in zip(rest, replies, strict=True):
+                for event in _events(stream, reply or []):
+                    found[_out(stream, entry_id)] = event
+        return [found[_out(stream, e)] for e in entries if _out(stream, e) in found]
 
     async def get_events(self, keys: Keys, ids: Sequence[str]) -> list[StoredEvent]:
         """The stored events with these event ids, whatever their shards, in the order given (those still stored)."""
@@ -821,6 +854,8 @@ _BACKLOG_COUNT_CAP = 10_000  # enough to tell "busy" from "idle"; counting furth
 
 
 _FIRST, _LAST = StreamId(0, 0), StreamId(U64, U64)
+_FULL_ID = re.compile(r"[0-9]+-[0-9]+")
+_SPAN_FACTOR = 2  # entries a span read may return per id wanted, before the rest are read one by one
 
 
 def _id_key(entry_id: str) -> StreamId:
