@@ -25,61 +25,68 @@ series fires once per occurrence within the range, as the calendar view lists th
 
 from __future__ import annotations
 
+from typing import Any
+
 from subscriptions.polling.spec import EventRule, PollSpec
 from subscriptions.providers.spec import RequestTemplate
 
-_HEADERS = {"authorization": "Bearer {{credential.access_token}}", "prefer": "odata.maxpagesize=50"}
+GRAPH = "https://graph.microsoft.com/v1.0"
 _MESSAGES = (
     "{{api.base}}/me/mailFolders/{{trigger.folder}}/messages/delta?changeType=created"
     "&%24select=subject,from,toRecipients,receivedDateTime,createdDateTime,lastModifiedDateTime,isRead,webLink"
 )
 
 
-def _get(url: str) -> RequestTemplate:
-    return RequestTemplate(method="GET", url=url, headers=_HEADERS)
+def graph_delta(
+    key: str, first: str, events: tuple[EventRule, ...], *, page_size: int, page_first: bool = True, **more: Any
+) -> PollSpec:
+    """A Graph delta query as a token poll: ``first`` opens a round (its pages followed when ``page_first``: a
+    ``token=latest`` round has none), the delta link asks what changed since, 410 Gone starts over."""
+    headers = {"authorization": "Bearer {{credential.access_token}}", "prefer": f"odata.maxpagesize={page_size}"}
+
+    def get(url: str) -> RequestTemplate:
+        return RequestTemplate(method="GET", url=url, headers=headers)
+
+    return PollSpec(
+        key=key,
+        cursor="token",
+        init=get(first),
+        init_page=get("{{poll.page_link}}") if page_first else None,
+        init_cursor_path="@odata.deltaLink",
+        request=get("{{poll.cursor_link}}"),
+        page=get("{{poll.page_link}}"),
+        records_path="value",
+        version_path="lastModifiedDateTime",
+        cursor_path="@odata.deltaLink",
+        next_page_path="@odata.nextLink",
+        reset_statuses=(410,),
+        events=events,
+        base_url=GRAPH,
+        **more,
+    )
 
 
-MESSAGES = PollSpec(
-    key="outlook:messages",
-    cursor="token",
-    init=_get(_MESSAGES),
-    init_page=_get("{{poll.page_link}}"),
-    init_cursor_path="@odata.deltaLink",
-    request=_get("{{poll.cursor_link}}"),
-    page=_get("{{poll.page_link}}"),
-    records_path="value",
-    version_path="lastModifiedDateTime",
-    cursor_path="@odata.deltaLink",
-    next_page_path="@odata.nextLink",
-    reset_statuses=(410,),
-    events=(EventRule(event_type="message.created", path="createdDateTime"),),  # a removed row has no times
-    base_url="https://graph.microsoft.com/v1.0",
+MESSAGES = graph_delta(
+    "outlook:messages",
+    _MESSAGES,
+    (EventRule(event_type="message.created", path="createdDateTime"),),  # a removed row has no times
+    page_size=50,
     params={"folder": "inbox"},
 )
 
 _CALENDAR = "{{api.base}}/me/calendarView/delta?startDateTime={{poll.window_start}}&endDateTime={{poll.window_end}}"
 DAY = 86_400.0
 
-EVENTS = PollSpec(
-    key="outlook:events",
-    cursor="token",
-    init=_get(_CALENDAR),
-    init_page=_get("{{poll.page_link}}"),
-    init_cursor_path="@odata.deltaLink",
-    request=_get("{{poll.cursor_link}}"),
-    page=_get("{{poll.page_link}}"),
-    records_path="value",
-    version_path="lastModifiedDateTime",
-    cursor_path="@odata.deltaLink",
-    next_page_path="@odata.nextLink",
-    reset_statuses=(410,),
-    events=(
+EVENTS = graph_delta(
+    "outlook:events",
+    _CALENDAR,
+    (
         EventRule(event_type="event.created", path="createdDateTime", since_last_poll=True),
         EventRule(event_type="event.updated", path="lastModifiedDateTime"),  # a removed row has no times
     ),
+    page_size=50,
     window=(DAY, 365 * DAY),
     reopen_after_s=30 * DAY,
-    base_url="https://graph.microsoft.com/v1.0",
 )
 
 SPECS: dict[str, dict[str, PollSpec]] = {

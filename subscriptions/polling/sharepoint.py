@@ -21,34 +21,15 @@ title), else from the credential's ``site_id`` and ``list_id``, the values its G
 
 from __future__ import annotations
 
+from subscriptions.polling.microsoft import graph_delta
 from subscriptions.polling.spec import EventRule, PollSpec
-from subscriptions.providers.spec import RequestTemplate
 
-_HEADERS = {"authorization": "Bearer {{credential.access_token}}", "prefer": "odata.maxpagesize=200"}
 _SITE = {"siteId": "{{credential.site_id}}"}
 
 
-def _get(url: str) -> RequestTemplate:
-    return RequestTemplate(method="GET", url=url, headers=_HEADERS)
-
-
 def _delta(key: str, first: str, events: tuple[EventRule, ...], params: dict[str, str]) -> PollSpec:
-    return PollSpec(
-        key=key,
-        cursor="token",
-        init=_get(first + "&token=latest"),
-        init_cursor_path="@odata.deltaLink",
-        request=_get("{{poll.cursor_link}}"),
-        page=_get("{{poll.page_link}}"),
-        records_path="value",
-        version_path="lastModifiedDateTime",
-        cursor_path="@odata.deltaLink",
-        next_page_path="@odata.nextLink",
-        reset_statuses=(410,),
-        events=events,
-        base_url="https://graph.microsoft.com/v1.0",
-        params=params,
-    )
+    # token=latest: the first round answers no items, only a delta link from now.
+    return graph_delta(key, first + "&token=latest", events, page_size=200, page_first=False, params=params)
 
 
 _ITEMS_URL = "{{api.base}}/sites/{{trigger.siteId}}/lists/{{trigger.listId}}/items/delta?%24expand=fields"
