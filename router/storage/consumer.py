@@ -4,11 +4,14 @@ destination fan-out and the executions bridge.
 Each ``next()`` returns one batch, in this order of preference:
 1. after a failed pass (``reset()``), the entries of the batch that pass had in hand and did not acknowledge
    (XCLAIM of exactly those ids), taken up again as soon as Redis answers instead of after ``claim_idle_ms``;
-2. for a while after a failed pass, entries pending under this consumer's name for at least ``recover_idle_ms``:
-   a read whose reply was lost (its deadline passed while Redis had already handed the entries over) leaves
-   entries this process never saw. Only those idle that long, never "everything pending under this name": two
-   processes given the same name (serve and worker on one host) must not take each other's work in progress.
-   ``None`` leaves such entries to 3 (delivery, where a live attempt may legitimately take minutes);
+2. for a while after a failed pass, and after the reader starts, entries pending under this consumer's name for
+   at least ``recover_idle_ms``: a read whose reply was lost (its deadline passed while Redis had already handed
+   the entries over) leaves entries this process never saw, and a run of this process that stopped or crashed
+   with a batch in hand (a pass that failed while Redis was away, its retry still waiting out the backoff) leaves
+   that batch pending under the name the next run reads as. Only those idle that long, never "everything pending
+   under this name": two processes given the same name (serve and worker on one host) must not take each other's
+   work in progress. ``None`` leaves such entries to 3 (delivery, where a live attempt may legitimately take
+   minutes);
 3. entries any consumer left pending longer than ``claim_idle_ms`` (XAUTOCLAIM: a dead worker's), looked for
    on every pass, or, with ``claim_every_ms``, again that long after a look that found none (a round trip per
    pass saved where passes are many and short: routing);
@@ -62,17 +65,23 @@ class GroupReader:
         self._group_ready = False
         self._in_hand: list[str] = []  # ids of the last batch returned
         self._retry: list[str] = []
-        self._recover_until = 0.0  # monotonic; look for own lost entries until then
+        # Monotonic; look for own lost entries until then. From the start too: without it, a batch the previous run
+        # left pending under this name waits claim_idle_ms (a minute) for XAUTOCLAIM.
+        self._recover_until = self._recover_deadline()
 
     def reset(self) -> None:
         """After a failed pass: make sure of the group again and take up the batch that was in hand."""
         self._group_ready = False
         self._claim_after = 0.0
         self._retry = self._in_hand
-        if self._recover_idle_ms is not None:
-            # Long enough for an entry whose reply was lost in this failure to become idle enough to be taken,
-            # with a margin for the passes that fail on after it while Redis is still away.
-            self._recover_until = time.monotonic() + self._recover_idle_ms / 1000 + _RECOVER_MARGIN_S
+        self._recover_until = self._recover_deadline()
+
+    def _recover_deadline(self) -> float:
+        if self._recover_idle_ms is None:
+            return 0.0
+        # Long enough for an entry whose reply was lost in this failure (or that the previous run left) to become
+        # idle enough to be taken, with a margin for the passes that fail on after it while Redis is still away.
+        return time.monotonic() + self._recover_idle_ms / 1000 + _RECOVER_MARGIN_S
 
     async def next(self, *, block_ms: int | None = None) -> Batch:
         """One batch (possibly empty); ``block_ms`` overrides how long to wait for new entries."""

@@ -93,8 +93,23 @@ async def test_entries_of_a_read_whose_reply_was_lost_are_taken_up_once_idle_eno
     assert [e.id for e in batch.events] == [lost] and batch.redelivered
 
 
-async def test_without_a_failure_nothing_pending_under_the_name_is_taken(redis: Redis) -> None:
+async def test_a_starting_twin_does_not_take_work_in_progress_under_the_name(redis: Redis) -> None:
     await add(redis, 1)
-    twin = reader(redis, recover_idle_ms=0)
+    twin = reader(redis, recover_idle_ms=60_000)  # just started: it looks for what a previous run left
     await reader(redis).next()  # the other process with the same name is working on it
     assert (await twin.next()).events == []
+
+
+async def test_a_restarted_reader_takes_up_the_batch_its_previous_run_left_pending_once_idle_enough(
+    redis: Redis,
+) -> None:
+    ids = await add(redis, 2)
+    stopped = reader(redis, recover_idle_ms=50)
+    await stopped.next()
+    stopped.reset()  # its pass failed (Redis away), and the process stopped before the retry
+    restarted = reader(redis, recover_idle_ms=50)  # the next run, under the same name
+    assert (await restarted.next()).events == []  # not idle long enough yet: it could be a same-named twin's
+    await asyncio.sleep(0.1)
+    batch = await restarted.next()
+    assert [e.id for e in batch.events] == ids and batch.redelivered
+    assert (await restarted.next()).events == []
