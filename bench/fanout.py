@@ -54,6 +54,7 @@ from router.egress.policy import EgressPolicy
 from router.egress.transport import guarded_client
 from router.routing.worker import RoutingWorker, WorkerConfig
 from router.runtime.embedded import find_redis_server
+from router.runtime.heap import freeze_startup_heap
 from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.redis_client import connect
 from router.storage.store import EventStore
@@ -368,6 +369,9 @@ async def bench_delivery(
     body = slack_body(f"Ev{HTTP_INTEGRATION}0", args.body_bytes)
     url = sink + "/hook"
     connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
+    # As a worker process does once started (router/runtime/process.py): what setup built is set aside from the
+    # garbage collector's full passes. The baselines below run in this process too, and get the same.
+    freeze_startup_heap()
     async with (
         http_client(args.concurrency) as http,
         delivery_client(args.concurrency) as guarded,

@@ -183,10 +183,12 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def _with_defaults(headers: Mapping[str, str]) -> httpx.Headers:
-    merged = httpx.Headers(headers)
-    merged.setdefault("content-type", "application/json")
-    return merged
+def _with_defaults(headers: Mapping[str, str]) -> Mapping[str, str]:
+    # A plain look through the few names: httpx.Headers' setdefault misses by raising KeyError, and the client
+    # builds its Headers from these once anyway.
+    if any(name.lower() == "content-type" for name in headers):
+        return headers
+    return {**headers, "content-type": "application/json"}
 
 
 async def post_signed(

@@ -134,11 +134,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
         body = request.content if isinstance(request.stream, httpx.ByteStream) else await request.aread()
-        headers = CIMultiDict(
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in request.headers.raw
-            if k.decode("latin-1").lower() not in _BUFFERED
-        )
+        headers: CIMultiDict[str] = CIMultiDict()
+        for raw_name, raw_value in request.headers.raw:
+            name = raw_name.decode("latin-1")
+            if name.lower() not in _BUFFERED:
+                headers.add(name, raw_value.decode("latin-1"))
         with _as_httpx(request):
             response = await self._client().request(
                 request.method,

@@ -34,6 +34,7 @@ from router.notifications.delivery import DestinationSender
 from router.notifications.destinations.email import SmtpConfig
 from router.notifications.events import Notifier
 from router.runtime.health import Readiness
+from router.runtime.heap import freeze_startup_heap
 from router.runtime.lifecycle import PROVIDER_TIMEOUT_S
 from router.runtime.supervisor import Supervisor, Task
 from router.runtime.workers import Shared, Workers
@@ -139,6 +140,7 @@ class Runtime:
         )
         if self.workers is not None:
             self.workers.register(self.supervisor)
+        freeze_startup_heap()  # everything built so far lives as long as the process
         self.supervisor.start()
         await self._warn_about_eviction()
 
