@@ -23,7 +23,7 @@ from router import metrics
 from router.admin.params import decimal
 from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
-from router.ingress.observe import count_stored, observed, tag_integration
+from router.ingress.observe import count_stored, observed, on_access_line, tag_integration
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
@@ -232,7 +232,8 @@ async def _store(
     duplicates = sum(r.duplicate for r in results)
     count_stored(integration.id, len(results) - duplicates, duplicates)
     ids = [r.id for r in results]
-    if logger.isEnabledFor(logging.INFO):
+    # The stored ids go on the request's access line; on a line of their own only when that line is off.
+    if not on_access_line(request, ids=ids, duplicates=duplicates) and logger.isEnabledFor(logging.INFO):
         logger.info("accepted webhook", extra={"integration": integration.id, "ids": ids, "duplicates": duplicates})
     if duplicates:
         # 2xx so the provider stops retrying; the first delivery's id says where the event already is.

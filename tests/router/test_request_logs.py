@@ -149,13 +149,28 @@ async def test_one_line_per_request_and_the_accepted_events_and_404s_without_sec
     assert requests[1]["path"] == "/webhook/triggers/connect/slack/wrong-app"  # the wrong URL, not its query
     assert requests[0]["route"] == "/webhook/triggers/connect/{integration}/{integration_id}"
     assert requests[0]["integration"] == "slack-app" and requests[0]["duration_ms"] >= 0
-    accepted_line = next(line for line in lines if line["msg"] == "accepted webhook")
-    assert accepted_line["request_id"] == "rq-accepted" and accepted_line["ids"] == accepted.json()["ids"]
+    # One line per accepted webhook: the access line carries the stored ids.
+    assert requests[0]["ids"] == accepted.json()["ids"] and requests[0]["duplicates"] == 0
+    assert not [line for line in lines if line["msg"] == "accepted webhook"]
     unknown = next(line for line in lines if line["msg"] == "webhook for an unknown integration")
     assert unknown["id"] == "wrong-app"
     everything = "\n".join(formatter.format(record) for record in records)
     for secret in (SLACK_SECRET, "in-the-query", "EvLogged", "hello"):
         assert secret not in everything
+
+
+async def test_the_stored_ids_get_a_line_of_their_own_when_the_access_line_is_off(
+    redis_url: str, seed: Seed, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seed_slack(seed)
+    caplog.handler.addFilter(RequestIdFilter())
+    with caplog.at_level(logging.INFO):
+        async with running(make_settings(redis_url, access_log_level="debug")) as http:
+            accepted = await post_slack(http, slack_event(event_id="EvQuiet"), **{"x-request-id": "rq-quiet"})
+    assert accepted.status_code == 200
+    assert not [r for r in caplog.records if r.name == "router.access"]
+    [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.getMessage() == "accepted webhook"]
+    assert line["ids"] == accepted.json()["ids"] and line["request_id"] == "rq-quiet"
 
 
 async def test_the_access_line_level_is_configurable(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
