@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
+import orjson
+
 _KEEP_EXACT = frozenset({"content-type", "user-agent", "content-encoding"})
 _KEEP_PREFIXES = (
     "x-github-",
@@ -46,3 +48,9 @@ def allowed(name: str) -> bool:
 
 def keep(headers: Mapping[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items() if allowed(name)}
+
+
+def stored(headers: Mapping[str, str]) -> str:
+    """The kept headers as the stored event's ``headers`` field: compact JSON (non-ASCII written as UTF-8, which
+    every reader's JSON parser takes as it took the escapes)."""
+    return orjson.dumps(keep(headers)).decode()

@@ -9,7 +9,6 @@ raises, answered by ``create_app``'s one handler. A 2xx is sent only after every
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -200,7 +199,7 @@ async def _store(
     body: bytes,
     events: list[verifiers.EventInfo],
 ) -> Response:
-    kept = json.dumps(stored_headers.keep(request.headers), separators=(",", ":"))
+    kept = stored_headers.stored(request.headers)
     received_at = str(int(time.time() * 1000))
     context = observed(request)
     appends = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -183,3 +184,27 @@ async def test_the_access_line_level_is_configurable(redis_url: str, caplog: pyt
             await http.get("/healthz")
     [line] = [r for r in caplog.records if r.name == "router.access"]
     assert line.levelno == logging.DEBUG
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["ids", "integration", "count", "note"]),
+        st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.lists(st.text(max_size=8), max_size=3)),
+    )
+)
+def test_a_log_line_is_one_json_document_whatever_its_values(extra: dict[str, object]) -> None:
+    # Lone surrogates and integers past 64 bits included: orjson refuses both, the line is written all the same.
+    record = logging.LogRecord("router.access", logging.INFO, "", 0, "request", (), None)
+    record.__dict__.update(extra)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert parsed["msg"] == "request"
+    assert {key: parsed[key] for key in extra} == extra
+
+
+def test_a_value_json_cannot_hold_is_written_as_its_text() -> None:
+    record = logging.LogRecord("router.access", logging.INFO, "", 0, "request", (), None)
+    record.surrogate, record.big, record.path = "\udc80", 2**70, Path("/srv")
+    parsed = json.loads(JsonFormatter().format(record))
+    assert (parsed["surrogate"], parsed["big"], parsed["path"]) == ("\udc80", 2**70, "/srv")
