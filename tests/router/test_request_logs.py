@@ -189,7 +189,9 @@ async def test_the_access_line_level_is_configurable(redis_url: str, caplog: pyt
 @given(
     st.dictionaries(
         st.sampled_from(["ids", "integration", "count", "note"]),
-        st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.lists(st.text(max_size=8), max_size=3)),
+        st.one_of(
+            st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.lists(st.text(max_size=8))
+        ),
     )
 )
 def test_a_log_line_is_one_json_document_whatever_its_values(extra: dict[str, object]) -> None:
@@ -208,3 +210,10 @@ def test_a_value_json_cannot_hold_is_written_as_its_text() -> None:
     record.surrogate, record.big, record.path = "\udc80", 2**70, Path("/srv")
     parsed = json.loads(JsonFormatter().format(record))
     assert (parsed["surrogate"], parsed["big"], parsed["path"]) == ("\udc80", 2**70, "/srv")
+
+
+def test_a_float_json_cannot_hold_is_null_so_the_line_stays_json() -> None:
+    record = logging.LogRecord("router.access", logging.INFO, "", 0, "request", (), None)
+    record.inf, record.nan = float("inf"), float("nan")
+    line = JsonFormatter().format(record)
+    assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))["inf"] is None
