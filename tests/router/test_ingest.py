@@ -72,7 +72,10 @@ async def test_signed_slack_event_becomes_one_trigger_job(
     async with running(settings) as http:
         response = await post_slack(http, slack_event())
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
     [event_id] = response.json()["ids"]
+    assert response.content == json.dumps({"ids": [event_id]}, separators=(",", ":")).encode()  # as JSONResponse
     assert await make_worker(redis, registry).run_once() == 1
     [job] = await jobs(redis)
     assert job[b"credential"] == b"cred-u1" and job[b"user"] == b"u1" and job[b"workflow"] == b"wf-1"
