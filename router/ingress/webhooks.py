@@ -50,10 +50,11 @@ def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, *
     return JSONResponse({"error": code, **extra}, status_code=status, headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
     """The whole body, up to ``limit`` bytes. BodyTooLarge (→ 413) past it; a client gone mid-body raises
-    Starlette's ClientDisconnect (→ 400); create_app answers both."""
-    declared = decimal(request.headers.get("content-length", ""))
+    Starlette's ClientDisconnect (→ 400); create_app answers both. ``headers``: the request's, if already decoded
+    (``stored_headers.of_request``)."""
+    declared = decimal((request.headers if headers is None else headers).get("content-length", ""))
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
@@ -141,12 +142,13 @@ async def receive(request: Request) -> Response:
         credential = snapshot.credentials.get(credential_id)
         if credential is None or credential.integration != integration.id:
             return error(404, "unknown_credential")
-    body = await read_body(request, state["settings"].max_body_bytes)
-    return await _verified(request, state, integration, credential_id or "", body)
+    headers = stored_headers.of_request(request.scope["headers"])
+    body = await read_body(request, state["settings"].max_body_bytes, headers)
+    return await _verified(request, state, integration, credential_id or "", body, headers)
 
 
 async def _verified(
-    request: Request, state: State, integration: Integration, credential_id: str, body: bytes
+    request: Request, state: State, integration: Integration, credential_id: str, body: bytes, headers: dict[str, str]
 ) -> Response:
     kind = integration.type
     secrets = [s.get_secret_value() for s in integration.secrets]
@@ -155,11 +157,11 @@ async def _verified(
         # secret ClickUp returned) vouches for its events; other users' subscription secrets do not.
         secrets += await state["subscription_secrets"].secrets_for(integration.id, credential_id)
     # A scheme whose key is in a certificate named by URL (PayPal): fetched here, checked by the verifier.
-    secrets += await state["certificates"].secrets_for(kind, request.headers)
+    secrets += await state["certificates"].secrets_for(kind, headers)
     inbound = verifiers.Inbound(
         kind,
         secrets=secrets,
-        headers=request.headers,
+        headers=headers,
         body=body,
         method=request.method,
         url=signed_url(request, integration.public_url or state["settings"].public_url),
@@ -186,7 +188,7 @@ async def _verified(
         metrics.VERIFICATION_FAILURES.labels(integration.id, exc.reason).inc()
         rejected = Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
         return with_diagnostics(rejected, state, integration.id, kind, exc, request, integration.project)
-    stored = await _store(request, state, integration, credential_id, body, inbound.extract())
+    stored = await _store(request, state, integration, credential_id, body, headers, inbound.extract())
     if inbound.empty_responses and stored.status_code == 200:
         return Response(status_code=200)
     return stored
@@ -198,9 +200,10 @@ async def _store(
     integration: Integration,
     credential_id: str,
     body: bytes,
+    headers: dict[str, str],
     events: list[verifiers.EventInfo],
 ) -> Response:
-    kept = stored_headers.stored(request.headers)
+    kept = stored_headers.stored(headers)
     received_at = str(int(time.time() * 1000))
     context = observed(request)
     appends = []

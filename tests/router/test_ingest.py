@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
+from starlette.datastructures import Headers
 
+from router.ingress import headers as stored_headers
 from router.settings import Settings
 from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
@@ -352,3 +356,16 @@ async def test_a_polled_integration_takes_no_webhooks(redis_url: str, seed: Seed
         response = await http.post("/webhook/triggers/connect/salesforce/sf-app", content=b"{}")
     assert response.status_code == 404
     assert "no_webhooks" in response.text
+
+
+# ASGI servers hand header names over lower-cased (the ASGI spec): the only names a receiver sees.
+header_names = st.sampled_from([b"x-slack-signature", b"content-length", b"content-type", b"x-a"])
+
+
+@given(st.lists(st.tuples(header_names, st.binary(max_size=8)), max_size=8))
+def test_the_receivers_decoded_headers_answer_as_starlettes_headers_do(raw: list[tuple[bytes, bytes]]) -> None:
+    # Repeated names included: the first wins for the verifier, as it did when it read Starlette's Headers.
+    decoded = stored_headers.of_request(raw)
+    starlette = Headers(raw=raw)
+    assert set(decoded) == {name.decode() for name, _ in raw}
+    assert all(decoded[name] == starlette.get(name) for name in decoded)
