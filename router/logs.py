@@ -10,6 +10,8 @@ import logging.config
 import time
 from typing import Any
 
+import orjson
+
 # The id of the HTTP request being handled (router.ingress.observe sets it): on every line logged meanwhile.
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -21,8 +23,16 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
 }
 
 
-# One encoder, built once: json.dumps(default=...) builds a new one for every line.
-_ENCODER = json.JSONEncoder(default=str)
+# orjson writes a line in about a fifth of the stdlib's time (the access line is a tenth of a webhook's CPU). What
+# it refuses (a lone surrogate in a string, an integer past 64 bits) the stdlib still writes, escaped.
+_FALLBACK = json.JSONEncoder(default=str)
+
+
+def _encode(line: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(line, default=str).decode()
+    except orjson.JSONEncodeError:
+        return _FALLBACK.encode(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,7 +53,7 @@ class JsonFormatter(logging.Formatter):
         out.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(out)
+        return _encode(out)
 
 
 class RequestIdFilter(logging.Filter):

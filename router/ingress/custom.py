@@ -254,7 +254,7 @@ async def _store(
         event_type=_value(definition.event_type, context),
         delivery_id=_value(definition.delivery_id, context),
         received_at=str(int(time.time() * 1000)),
-        headers=json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
+        headers=stored_headers.stored(request.headers),
         body=body,
         request_id=context_of_request.request_id,
         traceparent=context_of_request.traceparent,

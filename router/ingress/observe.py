@@ -10,8 +10,8 @@ handler wrote are seen too; it never touches the body.
 - Trace context: a valid W3C ``traceparent`` continues its trace (same trace id, a new span id for this hop);
   otherwise a new trace starts. Stored and sent on to HTTP targets like the request id.
 - The log line (``router.access``, at ``HOOKROUTER_ACCESS_LOG_LEVEL``): method, route template, path (never the
-  query string: some providers put secrets there), status, duration, integration, request id. Never a header
-  value or a body.
+  query string: some providers put secrets there), status, duration, integration, request id, and what the
+  endpoint added with ``on_access_line`` (an accepted webhook's stored ids). Never a header value or a body.
 - Metrics labels are bounded: the route's template (``unmatched`` when no route matched, never the raw path)
   and the integration only when the endpoint found it in the registry (``tag_integration``).
 """
@@ -34,6 +34,7 @@ from router.storage import timing
 
 _INTEGRATION = "hookrouter.integration"
 _CONTEXT = "hookrouter.request"
+_ACCESS_LINE = "hookrouter.access_line"  # the fields an endpoint adds to the access line, while it is on
 UNMATCHED = "unmatched"
 MAX_LOGGED_PATH = 200
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -62,6 +63,17 @@ def observed(request: Request) -> RequestContext:
 def tag_integration(request: Request, integration_id: str) -> None:
     """Name the registered integration a request is for, for its metrics (an id the registry bounds)."""
     request.scope[_INTEGRATION] = integration_id
+
+
+def on_access_line(request: Request, **fields: object) -> bool:
+    """Add ``fields`` to the request's access line; False when no access line will be written (the observer did not
+    run, or its level is off), so the endpoint logs them on a line of its own. One line per accepted webhook
+    instead of two: formatting and writing a line is a tenth of a webhook's CPU."""
+    extra: dict[str, object] | None = request.scope.get(_ACCESS_LINE)
+    if extra is None:
+        return False
+    extra.update(fields)
+    return True
 
 
 def count_stored(integration_id: str, stored: int, duplicates: int) -> None:
@@ -141,6 +153,10 @@ class RequestObserver:
         scope[_CONTEXT] = RequestContext(request_id, continue_trace(headers.get("traceparent"), fresh[:48]))
         header = (b"x-request-id", request_id.encode())
         status = 500  # an exception that escapes the app is answered 500 by Starlette's outermost handler
+        logged = access_log.isEnabledFor(self.level)
+        added: dict[str, object] = {}
+        if logged:
+            scope[_ACCESS_LINE] = added
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -159,7 +175,7 @@ class RequestObserver:
             route = route_template(scope, root_path)
             integration = str(scope.get(_INTEGRATION, ""))
             self._count(route, integration, status, elapsed)
-            if access_log.isEnabledFor(self.level):
+            if logged:
                 access_log.log(
                     self.level,
                     "request",
@@ -170,6 +186,7 @@ class RequestObserver:
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                         "integration": integration,
+                        **added,
                     },
                 )
             logs.REQUEST_ID.reset(token)

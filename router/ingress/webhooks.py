@@ -9,7 +9,6 @@ raises, answered by ``create_app``'s one handler. A 2xx is sent only after every
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -17,13 +16,14 @@ from collections.abc import Mapping
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 import verifiers
 from router import metrics
 from router.admin.params import decimal
 from router.errors import RouterError, StoreUnavailable
 from router.ingress import headers as stored_headers
-from router.ingress.observe import count_stored, observed, tag_integration
+from router.ingress.observe import count_stored, observed, on_access_line, tag_integration
 from router.ingress.public_url import signed_url
 from router.runtime.state import State, app_state
 from router.storage.entries import IngestEvent
@@ -50,10 +50,11 @@ def error(status: int, code: str, *, headers: Mapping[str, str] | None = None, *
     return JSONResponse({"error": code, **extra}, status_code=status, headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
     """The whole body, up to ``limit`` bytes. BodyTooLarge (→ 413) past it; a client gone mid-body raises
-    Starlette's ClientDisconnect (→ 400); create_app answers both."""
-    declared = decimal(request.headers.get("content-length", ""))
+    Starlette's ClientDisconnect (→ 400); create_app answers both. ``headers``: the request's, if already decoded
+    (``stored_headers.of_request``)."""
+    declared = decimal((request.headers if headers is None else headers).get("content-length", ""))
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
@@ -141,12 +142,13 @@ async def receive(request: Request) -> Response:
         credential = snapshot.credentials.get(credential_id)
         if credential is None or credential.integration != integration.id:
             return error(404, "unknown_credential")
-    body = await read_body(request, state["settings"].max_body_bytes)
-    return await _verified(request, state, integration, credential_id or "", body)
+    headers = stored_headers.of_request(request.scope["headers"])
+    body = await read_body(request, state["settings"].max_body_bytes, headers)
+    return await _verified(request, state, integration, credential_id or "", body, headers)
 
 
 async def _verified(
-    request: Request, state: State, integration: Integration, credential_id: str, body: bytes
+    request: Request, state: State, integration: Integration, credential_id: str, body: bytes, headers: dict[str, str]
 ) -> Response:
     kind = integration.type
     secrets = [s.get_secret_value() for s in integration.secrets]
@@ -155,11 +157,11 @@ async def _verified(
         # secret ClickUp returned) vouches for its events; other users' subscription secrets do not.
         secrets += await state["subscription_secrets"].secrets_for(integration.id, credential_id)
     # A scheme whose key is in a certificate named by URL (PayPal): fetched here, checked by the verifier.
-    secrets += await state["certificates"].secrets_for(kind, request.headers)
+    secrets += await state["certificates"].secrets_for(kind, headers)
     inbound = verifiers.Inbound(
         kind,
         secrets=secrets,
-        headers=request.headers,
+        headers=headers,
         body=body,
         method=request.method,
         url=signed_url(request, integration.public_url or state["settings"].public_url),
@@ -186,7 +188,7 @@ async def _verified(
         metrics.VERIFICATION_FAILURES.labels(integration.id, exc.reason).inc()
         rejected = Response(status_code=401) if inbound.empty_responses else error(401, exc.reason)
         return with_diagnostics(rejected, state, integration.id, kind, exc, request, integration.project)
-    stored = await _store(request, state, integration, credential_id, body, inbound.extract())
+    stored = await _store(request, state, integration, credential_id, body, headers, inbound.extract())
     if inbound.empty_responses and stored.status_code == 200:
         return Response(status_code=200)
     return stored
@@ -198,9 +200,10 @@ async def _store(
     integration: Integration,
     credential_id: str,
     body: bytes,
+    headers: dict[str, str],
     events: list[verifiers.EventInfo],
 ) -> Response:
-    kept = json.dumps(stored_headers.keep(request.headers), separators=(",", ":"))
+    kept = stored_headers.stored(headers)
     received_at = str(int(time.time() * 1000))
     context = observed(request)
     appends = []
@@ -232,14 +235,30 @@ async def _store(
     duplicates = sum(r.duplicate for r in results)
     count_stored(integration.id, len(results) - duplicates, duplicates)
     ids = [r.id for r in results]
-    if logger.isEnabledFor(logging.INFO):
+    # The stored ids go on the request's access line; on a line of their own only when that line is off.
+    if not on_access_line(request, ids=ids, duplicates=duplicates) and logger.isEnabledFor(logging.INFO):
         logger.info("accepted webhook", extra={"integration": integration.id, "ids": ids, "duplicates": duplicates})
     if duplicates:
         # 2xx so the provider stops retrying; the first delivery's id says where the event already is.
         logger.info("duplicate delivery", extra={"integration": integration.id, "count": duplicates})
         return JSONResponse({"ids": ids, "duplicates": duplicates}, status_code=200)
     # JSONResponse's rendering, written out: stream entry ids are digits and one "-", nothing to escape.
-    return Response('{"ids":["' + '","'.join(ids) + '"]}', 200, media_type="application/json")
+    return Accepted(('{"ids":["' + '","'.join(ids) + '"]}').encode())
+
+
+class Accepted(Response):
+    """200 with a JSON body, sent as it is built: Starlette's ``Response`` renders, checks and assembles its headers
+    on every answer, about as much CPU as building the stored entry. What it sends is the same."""
+
+    def __init__(self, body: bytes) -> None:  # (Response's own is not called: it would build them again)
+        self.status_code = 200
+        self.body = body
+        self.background = None
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _once(state: State, keys: Keys, integration: Integration, delivery_id: str, provider_id: str) -> Once | None:

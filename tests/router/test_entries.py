@@ -87,14 +87,53 @@ OLD_LIFECYCLE = {
     "body": b'{"credentialId":"cred-1","userId":"u1"}',
 }
 OLD_REPLAY_COPY = {**OLD_WEBHOOK, "replay_of": b"1699999999999-0", "replay": b"req-1"}
+OLD_TRACED = {**OLD_WEBHOOK, "request_id": b"rq-1", "traceparent": b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01"}
 
 
-@pytest.mark.parametrize("old", [OLD_WEBHOOK, OLD_CUSTOM, OLD_APP_EVENT, OLD_REQUEST, OLD_LIFECYCLE, OLD_REPLAY_COPY])
+@pytest.mark.parametrize("old", [OLD_CUSTOM, OLD_APP_EVENT, OLD_REQUEST, OLD_LIFECYCLE])
 def test_ingest_entries_of_every_producer_read_and_write_back_unchanged(old: dict[str, bytes]) -> None:
     event = IngestEvent.from_fields(old, "1700000000000-0")
     assert event.id == "1700000000000-0" and event.project == "p1"
     written = {k: v if isinstance(v, bytes) else v.encode() for k, v in event.to_fields().items()}
     assert written == old
+
+
+@pytest.mark.parametrize(
+    "old", [OLD_WEBHOOK, OLD_REPLAY_COPY, {**OLD_WEBHOOK, "request_id": b"rq", "traceparent": b"00"}]
+)
+def test_webhooks_of_the_previous_version_read_and_write_back_with_their_metadata_in_one_field(
+    old: dict[str, bytes],
+) -> None:
+    event = IngestEvent.from_fields(old, "1700000000000-0")
+    written = {k: v if isinstance(v, bytes) else v.encode() for k, v in event.to_fields().items()}
+    own = ("source", "project", "body", "replay_of", "replay")
+    assert list(written) == [*(k for k in own[:2]), "meta", *(k for k in own[2:] if k in old)]
+    meta = json.loads(written.pop("meta"))
+    assert written == {k: v for k, v in old.items() if k in own}
+    assert {**written, **{k: v.encode() for k, v in meta.items()}} == old  # every field, none added
+    assert IngestEvent.from_fields(event.to_fields(), event.id) == event
+
+
+@pytest.mark.parametrize(
+    ("meta", "field", "problem"),
+    [
+        (b"not json", "meta", "JSON object of strings"),
+        (b'["T1"]', "meta", "JSON object of strings"),
+        (b'{"provider_id":1}', "meta", "JSON object of strings"),
+        (b'{"providr_id":"T1"}', "providr_id", "is not a field"),
+        (b'{"body":"{}"}', "body", "is not a field"),
+        (b'{"project":"p2"}', "project", "stored twice"),
+    ],
+)
+def test_a_garbled_meta_field_is_an_error_naming_it_and_views_read_what_they_can(
+    meta: bytes, field: str, problem: str
+) -> None:
+    entry = {"source": b"webhook", "project": b"p1", "meta": meta, "body": b"{}"}
+    with pytest.raises(MalformedEntry) as caught:
+        IngestEvent.from_fields(entry, "1-0")
+    assert caught.value.field == field and problem in caught.value.problem
+    viewed = IngestEvent.lenient(entry, "1-0")
+    assert (viewed.source, viewed.project, viewed.body, viewed.provider_id) == ("webhook", "p1", b"{}", "")
 
 
 def test_a_webhook_stored_before_the_source_field_reads_as_a_webhook_with_old_defaults() -> None:

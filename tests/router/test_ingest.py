@@ -7,9 +7,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
+from starlette.datastructures import Headers
 
+from router.ingress import headers as stored_headers
 from router.settings import Settings
+from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
 from subscriptions.registry import Registry
 from tests.router.conftest import (
@@ -71,7 +76,10 @@ async def test_signed_slack_event_becomes_one_trigger_job(
     async with running(settings) as http:
         response = await post_slack(http, slack_event())
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
     [event_id] = response.json()["ids"]
+    assert response.content == json.dumps({"ids": [event_id]}, separators=(",", ":")).encode()  # as JSONResponse
     assert await make_worker(redis, registry).run_once() == 1
     [job] = await jobs(redis)
     assert job[b"credential"] == b"cred-u1" and job[b"user"] == b"u1" and job[b"workflow"] == b"wf-1"
@@ -280,9 +288,10 @@ async def test_stored_headers_exclude_signatures(settings: Settings, seed: Seed,
     async with running(settings) as http:
         await post_slack(http, slack_event(), **{"x-slack-retry-num": "1"})
     [fields] = await entries(redis, KEYS.ingest)
-    stored = json.loads(fields[b"headers"])
+    stored = json.loads(IngestEvent.from_fields({k.decode(): v for k, v in fields.items()}).headers)
     assert stored["x-slack-retry-num"] == "1" and stored["content-type"] == "application/json"
     assert not any("signature" in name for name in stored)
+    assert not any(b"signature" in value for value in fields.values())
 
 
 async def test_registry_changes_reach_the_receiver_within_a_second(settings: Settings, seed: Seed) -> None:
@@ -347,3 +356,16 @@ async def test_a_polled_integration_takes_no_webhooks(redis_url: str, seed: Seed
         response = await http.post("/webhook/triggers/connect/salesforce/sf-app", content=b"{}")
     assert response.status_code == 404
     assert "no_webhooks" in response.text
+
+
+# ASGI servers hand header names over lower-cased (the ASGI spec): the only names a receiver sees.
+header_names = st.sampled_from([b"x-slack-signature", b"content-length", b"content-type", b"x-a"])
+
+
+@given(st.lists(st.tuples(header_names, st.binary(max_size=8)), max_size=8))
+def test_the_receivers_decoded_headers_answer_as_starlettes_headers_do(raw: list[tuple[bytes, bytes]]) -> None:
+    # Repeated names included: the first wins for the verifier, as it did when it read Starlette's Headers.
+    decoded = stored_headers.of_request(raw)
+    starlette = Headers(raw=raw)
+    assert set(decoded) == {name.decode() for name, _ in raw}
+    assert all(decoded[name] == starlette.get(name) for name in decoded)

@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlencode
 
 import httpx
@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 import verifiers
 from router.settings import Settings
+from router.storage.entries import IngestEvent
 from router.storage.keys import Keys
 from subscriptions.models import Integration
 from subscriptions.registry import Registry
@@ -621,7 +622,8 @@ async def send(http: httpx.AsyncClient, provider: str, request: Signed) -> httpx
 async def stored(redis: Redis) -> dict[str, dict[str, str]]:
     """Ingest entries by id, fields decoded (bodies are JSON or form text in every row here)."""
     reply: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(KEYS.ingest)  # type: ignore[assignment]
-    return {entry_id.decode(): {k.decode(): v.decode() for k, v in fields.items()} for entry_id, fields in reply}
+    events = {i.decode(): IngestEvent.from_fields({k.decode(): v for k, v in f.items()}) for i, f in reply}
+    return {i: {k: v.decode() if isinstance(v, bytes) else v for k, v in asdict(e).items()} for i, e in events.items()}
 
 
 # --- events ----------------------------------------------------------------------------------------

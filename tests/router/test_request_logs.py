@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -149,13 +150,28 @@ async def test_one_line_per_request_and_the_accepted_events_and_404s_without_sec
     assert requests[1]["path"] == "/webhook/triggers/connect/slack/wrong-app"  # the wrong URL, not its query
     assert requests[0]["route"] == "/webhook/triggers/connect/{integration}/{integration_id}"
     assert requests[0]["integration"] == "slack-app" and requests[0]["duration_ms"] >= 0
-    accepted_line = next(line for line in lines if line["msg"] == "accepted webhook")
-    assert accepted_line["request_id"] == "rq-accepted" and accepted_line["ids"] == accepted.json()["ids"]
+    # One line per accepted webhook: the access line carries the stored ids.
+    assert requests[0]["ids"] == accepted.json()["ids"] and requests[0]["duplicates"] == 0
+    assert not [line for line in lines if line["msg"] == "accepted webhook"]
     unknown = next(line for line in lines if line["msg"] == "webhook for an unknown integration")
     assert unknown["id"] == "wrong-app"
     everything = "\n".join(formatter.format(record) for record in records)
     for secret in (SLACK_SECRET, "in-the-query", "EvLogged", "hello"):
         assert secret not in everything
+
+
+async def test_the_stored_ids_get_a_line_of_their_own_when_the_access_line_is_off(
+    redis_url: str, seed: Seed, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seed_slack(seed)
+    caplog.handler.addFilter(RequestIdFilter())
+    with caplog.at_level(logging.INFO):
+        async with running(make_settings(redis_url, access_log_level="debug")) as http:
+            accepted = await post_slack(http, slack_event(event_id="EvQuiet"), **{"x-request-id": "rq-quiet"})
+    assert accepted.status_code == 200
+    assert not [r for r in caplog.records if r.name == "router.access"]
+    [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.getMessage() == "accepted webhook"]
+    assert line["ids"] == accepted.json()["ids"] and line["request_id"] == "rq-quiet"
 
 
 async def test_the_access_line_level_is_configurable(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -168,3 +184,36 @@ async def test_the_access_line_level_is_configurable(redis_url: str, caplog: pyt
             await http.get("/healthz")
     [line] = [r for r in caplog.records if r.name == "router.access"]
     assert line.levelno == logging.DEBUG
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["ids", "integration", "count", "note"]),
+        st.one_of(
+            st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.lists(st.text(max_size=8))
+        ),
+    )
+)
+def test_a_log_line_is_one_json_document_whatever_its_values(extra: dict[str, object]) -> None:
+    # Lone surrogates and integers past 64 bits included: orjson refuses both, the line is written all the same.
+    record = logging.LogRecord("router.access", logging.INFO, "", 0, "request", (), None)
+    record.__dict__.update(extra)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert parsed["msg"] == "request"
+    assert {key: parsed[key] for key in extra} == extra
+
+
+def test_a_value_json_cannot_hold_is_written_as_its_text() -> None:
+    record = logging.LogRecord("router.access", logging.INFO, "", 0, "request", (), None)
+    record.surrogate, record.big, record.path = "\udc80", 2**70, Path("/srv")
+    parsed = json.loads(JsonFormatter().format(record))
+    assert (parsed["surrogate"], parsed["big"], parsed["path"]) == ("\udc80", 2**70, "/srv")
+
+
+def test_a_float_json_cannot_hold_is_null_so_the_line_stays_json() -> None:
+    record = logging.LogRecord("router.access", logging.INFO, "", 0, "request", (), None)
+    record.inf, record.nan = float("inf"), float("nan")
+    line = JsonFormatter().format(record)
+    assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))["inf"] is None

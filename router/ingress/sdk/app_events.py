@@ -55,7 +55,7 @@ async def trigger_app_event(request: Request) -> Response:
         credential=caller.credential.id if caller.credential else "",
         event_type=name,
         received_at=str(int(time.time() * 1000)),
-        headers=json.dumps(stored_headers.keep(request.headers), separators=(",", ":")),
+        headers=stored_headers.stored(request.headers),
         body=json.dumps(payload, separators=(",", ":")).encode(),
         **observed(request).fields(),
     )
