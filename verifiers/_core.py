@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,21 @@ class EventInfo:
     event_type: str = ""
     delivery_id: str = ""
     body: bytes | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("provider_id", "event_type", "delivery_id"):
+            value = getattr(self, name)
+            if not value.isascii():
+                object.__setattr__(self, name, _SURROGATE.sub(_escaped, value))
+
+
+# JSON may escape a lone UTF-16 surrogate ("\ud800"): json.loads hands it over as a str that no UTF-8 encoder takes,
+# so an id holding one could not become a key, a log line or a stream field. It is kept as the escape it came as.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 @dataclass(frozen=True, slots=True)

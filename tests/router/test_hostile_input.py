@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import json
+import uuid
+
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
+import verifiers
 from router.settings import Settings
-from tests.router.conftest import SLACK_URL, Seed, running, seed_slack
+from subscriptions.registry import Registry
+from tests.router.conftest import ADMIN_TOKEN, SLACK_SECRET, SLACK_URL, Seed, make_worker, running, seed_slack
 
 pytestmark = pytest.mark.anyio
 
@@ -62,3 +68,35 @@ async def client_for_fuzz(settings: Settings, seed: Seed) -> httpx.AsyncClient: 
     await seed_slack(seed, users=1)
     async with running(settings) as http:
         yield http
+
+
+# JSON may escape a lone UTF-16 surrogate ("\ud800"), which Python reads as a str that no UTF-8 encoder takes; such a
+# value in an id a signed body carries must neither crash the request nor lose the event.
+_SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)  # st.text() leaves them out, whatever the alphabet
+SURROGATE_TEXT = st.lists(st.one_of(_SURROGATES, st.characters(categories=["L", "Nd"])), min_size=1, max_size=12).map(
+    "".join
+)
+
+
+@given(event_id=SURROGATE_TEXT, team=SURROGATE_TEXT, event_type=SURROGATE_TEXT)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_ids_holding_lone_surrogates_are_stored_not_a_server_error(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry, event_id: str, team: str, event_type: str
+) -> None:
+    await seed_slack(seed)
+    event_id = uuid.uuid4().hex + event_id  # examples share one Redis: each its own delivery
+    body = json.dumps(
+        {"type": "event_callback", "team_id": team, "event_id": event_id, "event": {"type": event_type}}
+    ).encode()  # ensure_ascii: the surrogates travel as \\u escapes, as a provider's JSON would carry them
+    headers = verifiers.sign("slack", secrets=[SLACK_SECRET], body=body)
+    async with running(settings) as http:
+        answer = await http.post(SLACK_URL, content=body, headers={**headers, "content-type": "application/json"})
+        assert answer.status_code == 200, answer.text
+        (event_id_stored,) = answer.json()["ids"]
+        shown = await http.get(f"/api/events/{event_id_stored}", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert shown.status_code == 200, shown.text
+        again = await http.post(SLACK_URL, content=body, headers={**headers, "content-type": "application/json"})
+        assert again.json() == {"ids": [event_id_stored], "duplicates": 1}
+        assert await make_worker(redis, registry).run_once() == 1  # routed, not dead-lettered
+        routed = await http.get(f"/api/events/{event_id_stored}", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert routed.json()["status"] != "received", routed.text
