@@ -63,7 +63,7 @@ async def test_a_batch_lands_as_one_xadd_per_entry_would_leave_it(redis: Redis, 
         async with redis.pipeline(transaction=False) as pipe:
             for w in writes:
                 if w.stream == stream:
-                    pipe.xadd(expected, dict(w.fields))
+                    pipe.xadd(expected, dict[Any, Any](w.fields))
             await pipe.execute()
         assert await _entries(redis, stream) == await _entries(redis, expected)
         assert await _entries(redis, stream), "nothing written"
