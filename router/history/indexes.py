@@ -579,17 +579,19 @@ class Indexed:
 
 
 # A routing batch's index writes in one call, on the shard's ``{idx}`` keys (one slot of a cluster): each filter
-# set's members in one ZADD, and the statuses as ``_STATUS`` files one event's with ARGV 4 "1" (a re-route keeps job
-# statuses already known). An event never filed before and with nothing settled (not in the events' "all" set, no job
-# hash) has no status to keep and none to take back: it and its jobs are added where they go, with no look at the
-# rest. KEYS: 1-5 event status sets (INDEXED order), 6-9 job status sets (JOB_STATUSES order), 10 the index
-# registry, 11 the events' "all" set, then the batch's other filter sets, then each event's job hash in the order of
-# ARGV 1. ARGV: 1 the events as JSON, per event [id, score, status when it has no HTTP jobs, [HTTP job ids],
-# [stream-target job ids]]; then, for each filter set from KEYS 11 on, its members as JSON [score, member, ...].
-# Scores are strings: a Lua number would print a 16-digit score rounded. JSON, decoded in C, because a Lua loop
-# over several thousand arguments cost Redis more than the commands it sends.
+# set's members in a ZADD or a few, and the statuses as ``_STATUS`` files one event's with ARGV 4 "1" (a re-route
+# keeps job statuses already known). An event never filed before and with nothing settled (not in the events' "all"
+# set, no job hash) has no status to keep and none to take back: it and its jobs are added where they go, with no
+# look at the rest. KEYS: 1-5 event status sets (INDEXED order), 6-9 job status sets (JOB_STATUSES order), 10 the
+# index registry, 11 the events' "all" set, then the batch's other filter sets, then each event's job hash in the
+# order of ARGV 1. ARGV: 1 the events as JSON, per event [id, score, status when it has no HTTP jobs, [HTTP job ids],
+# [stream-target job ids]]; 2 for each filter set from KEYS 11 on, the numbers of the member lists it takes (JSON);
+# then the member lists, each JSON [score, member, ...]: the events (or jobs) of one set of filter values, which go
+# to the same sets. Scores are strings: a Lua number would print a 16-digit score rounded. JSON, decoded in C,
+# because a Lua loop over several thousand arguments cost Redis more than the commands it sends.
 _FILE_BATCH = """
-local events, nsets = cjson.decode(ARGV[1]), #ARGV - 1
+local events, sets = cjson.decode(ARGV[1]), cjson.decode(ARGV[2])
+local nsets = #sets
 local job_set = {queued = 6, failed = 9, delivered = 7, dead = 8}
 local rank = {delivered = 1, queued = 2, failed = 3, dead = 4}
 local slot = {routed = 1, unmatched = 2, delivered = 3, failed = 4, dead = 5}
@@ -645,9 +647,16 @@ for i, ev in ipairs(events) do
   end
 end
 for k = 1, 6 do zadd(KEYS[k], adds[k]) end
+local lists = {}
 for i = 1, nsets do
-  local members = cjson.decode(ARGV[1 + i])
-  if #members > 0 then zadd(KEYS[10 + i], members) end
+  for _, n in ipairs(sets[i]) do
+    local members = lists[n]
+    if not members then
+      members = cjson.decode(ARGV[2 + n])
+      lists[n] = members
+    end
+    zadd(KEYS[10 + i], members)
+  end
 end
 redis.call('SADD', KEYS[10], unpack(KEYS, 1, 9))
 for s = 11, 10 + nsets, 7000 do redis.call('SADD', KEYS[10], unpack(KEYS, s, math.min(s + 6999, 10 + nsets))) end
@@ -664,41 +673,56 @@ async def queue_indexed(
     of the batch's jobs with HTTP targets (their status is a delivery's, kept per event)."""
     if not items:
         return
-    # The jobs' "all" set is always there, for the registry, as the events' is (KEYS 11).
-    members: dict[str, list[str]] = {keys.event_index("all"): [], keys.job_index("all"): []}
+    # Members by the filter values that name their sets: a batch holds a few tenants, so a few lists, each filed in
+    # all of its sets (and encoded once), where filing member by member cost most of the batch's Python.
+    event_lists: dict[tuple[Any, ...], list[str]] = {}
+    job_lists: dict[tuple[str, ...], list[str]] = {}
     events: list[list[Any]] = []
     hashes: list[str] = []
     for item in {item.event_id: item for item in items}.values():  # an id twice: filed once, as last given
-        event, event_id = item.event, item.event_id
+        event, event_id, jobs = item.event, item.event_id, item.jobs
         at = str(_entry_score(event_id))
-        owners = tuple((j.get("credential", ""), j.get("user", "")) for j in item.jobs)
+        owners = tuple([(j.get("credential", ""), j.get("user", "")) for j in jobs])
         named = (event.project, event.integration, event.provider_id, event.event_type, event.credential, owners)
-        for key in _event_sets(keys, *named):
-            found = members.get(key)
-            if found is None:
-                members[key] = [at, event_id]
-            else:
-                found += (at, event_id)
+        found = event_lists.get(named)
+        if found is None:
+            event_lists[named] = [at, event_id]
+        else:
+            found += (at, event_id)
         http: list[str] = []
         streamed: list[str] = []
-        for job in item.jobs:
+        for job in jobs:
             job_id = job["job_id"]
             named_job = (job.get("workflow", ""), job.get("user", ""), event.project, event.integration_type)
-            for key in _job_sets(keys, *named_job):
-                found = members.get(key)
-                if found is None:
-                    members[key] = [at, job_id]
-                else:
-                    found += (at, job_id)
+            found = job_lists.get(named_job)
+            if found is None:
+                job_lists[named_job] = [at, job_id]
+            else:
+                found += (at, job_id)
             (http if job_id in http_jobs else streamed).append(job_id)
         events.append([event_id, at, item.status, http, streamed])
         hashes.append(keys.event_jobs(event_id))
+    # The events' and the jobs' "all" sets come first (KEYS 11 and 12), the jobs' also when the batch has no job:
+    # the registry lists it from the first batch on, as it always did.
+    sets: dict[str, list[int]] = {keys.event_index("all"): [], keys.job_index("all"): []}
+    lists: list[list[str]] = []
+    for named_sets, members in (
+        *((_event_sets(keys, *named), members) for named, members in event_lists.items()),
+        *((_job_sets(keys, *named), members) for named, members in job_lists.items()),
+    ):
+        lists.append(members)
+        for name in named_sets:
+            found_sets = sets.get(name)
+            if found_sets is None:
+                sets[name] = [len(lists)]
+            else:
+                found_sets.append(len(lists))
     script = _FILE_BATCH_OF.get(store)
     if script is None:  # one per store: registering hashes the script
         script = _FILE_BATCH_OF[store] = store.redis.register_script(_FILE_BATCH)
     encode = _BATCH_JSON.encode
-    args = [encode(events), *map(encode, members.values())]
-    await scripts.queue(script, pipe, keys=[*_status_sets(keys), keys.index_registry, *members, *hashes], args=args)
+    args = [encode(events), encode(list(sets.values())), *map(encode, lists)]
+    await scripts.queue(script, pipe, keys=[*_status_sets(keys), keys.index_registry, *sets, *hashes], args=args)
 
 
 _FILE_BATCH_OF: weakref.WeakKeyDictionary[EventStore, AsyncScript] = weakref.WeakKeyDictionary()
