@@ -183,6 +183,13 @@ class IngestEvent:
 
     def to_fields(self) -> Fields:
         """The stream fields, exactly as this source's producer always wrote them (``_INGEST_WRITTEN``)."""
+        return self._fields(self.replay_of, self.replay)
+
+    def replayed_fields(self, of: str, request_id: str) -> Fields:
+        """``replayed(of, request_id).to_fields()``, without building the copy: a reroute writes hundreds a batch."""
+        return self._fields(of, request_id)
+
+    def _fields(self, replay_of: str, replay: str) -> Fields:
         # Spelt out for webhooks, the hot path: a dict display is about twice as fast as building it by name.
         if self.source == "webhook":
             out: Fields = {
@@ -202,9 +209,9 @@ class IngestEvent:
             out = {n: getattr(self, n) for n in written}
         else:  # no producer writes other sources (nor "" any more): keep whatever is set
             out = {n: getattr(self, n) for n in _INGEST_FIELDS if getattr(self, n)}
-        if self.replay_of:
-            out["replay_of"] = self.replay_of
-            out["replay"] = self.replay
+        if replay_of:
+            out["replay_of"] = replay_of
+            out["replay"] = replay
         if self.request_id:
             out["request_id"] = self.request_id
             out["traceparent"] = self.traceparent

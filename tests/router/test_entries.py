@@ -373,6 +373,11 @@ def test_a_workflow_jobs_fields_built_directly_are_its_trigger_jobs_fields(
     assert list(built.items()) == list(job.to_fields().items())
 
 
+@given(ingest_events(), some_text, some_text)
+def test_a_replayed_copys_fields_built_directly_are_the_copys_fields(event: IngestEvent, of: str, rid: str) -> None:
+    assert list(event.replayed_fields(of, rid).items()) == list(event.replayed(of, rid).to_fields().items())
+
+
 @given(st.builds(Notification, type=text, event=raw, project=text, replay_of=text))
 def test_notification_round_trip_is_identity(note: Notification) -> None:
     assert Notification.from_fields(note.to_fields(), "1-0") == note
