@@ -221,6 +221,30 @@ end
 return added
 """
 
+# ``_XADD_RUN`` on a counted stream (``Counted``): each entry counted as stored, in its id's minute and under its
+# ``project`` field, as ``_APPEND_COUNTED`` counts one. KEYS 1 the stream, 2 the stats prefix; ARGV 1 maxlen, 2 stats
+# TTL, 3 number of names n, then the n names, then n values per entry. Returns how many entries it appended.
+_XADD_RUN_COUNTED = """
+local n = tonumber(ARGV[3])
+if n < 1 then return redis.error_reply('ERR no field names') end
+local args = {'MAXLEN', '~', ARGV[1], '*'}
+local p = 0
+for i = 1, n do
+  args[3 + 2 * i] = ARGV[3 + i]
+  if ARGV[3 + i] == 'project' then p = i end
+end
+local added = 0
+for a = 4 + n, #ARGV, n do
+  for i = 1, n do args[4 + 2 * i] = ARGV[a + i - 1] end
+  local id = redis.call('XADD', KEYS[1], unpack(args))
+  local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(id, '^(%d+)')) / 60000))
+  redis.call('HINCRBY', key, 'stored|' .. (p > 0 and ARGV[a + p - 1] or ''), 1)
+  if redis.call('HINCRBY', key, 'stored', 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+  added = added + 1
+end
+return added
+"""
+
 # Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
 # are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
 # cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
@@ -356,6 +380,7 @@ class EventStore:
         self._append_counted = redis.register_script(_APPEND_COUNTED)
         self._outcomes_counted = redis.register_script(_OUTCOMES_COUNTED)
         self._xadd_run = redis.register_script(_XADD_RUN)
+        self._xadd_run_counted = redis.register_script(_XADD_RUN_COUNTED)
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
@@ -605,7 +630,9 @@ class EventStore:
         # an entry over the bound alone is a plain XADD.
         runs: dict[str, _Run] = {}
         for w in writes:
-            if self._counts(w.stream):
+            if w.once is not None and self._counts(w.stream):  # a check-and-append: its own script, as before
+                if w.stream in runs:  # what came before it in its stream goes first
+                    await self._queue_run(pipe, w.stream, runs.pop(w.stream))
                 await self._queue_counted(pipe, w)
                 continue
             names = tuple(w.fields)
@@ -616,7 +643,10 @@ class EventStore:
                 await self._queue_run(pipe, w.stream, runs.pop(w.stream))
                 run = None
             if size > _RUN_BYTES or not names:  # (no fields: Redis refuses the XADD, as it always did)
-                pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
+                if self._counts(w.stream):
+                    await self._queue_counted(pipe, w)
+                else:
+                    pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
                 continue
             if run is None:
                 run = runs[w.stream] = _Run(names)
@@ -626,6 +656,11 @@ class EventStore:
             await self._queue_run(pipe, stream, run)
 
     async def _queue_run(self, pipe: Any, stream: str, run: _Run) -> None:
+        if self._counted is not None and stream in self._counted.streams:
+            keys = [stream, self._counted.streams[stream]]
+            args = [self._maxlen, self._counted.ttl_s, len(run.names), *run.names, *run.values]
+            await scripts.queue(self._xadd_run_counted, pipe, keys=keys, args=args)
+            return
         args = [self._maxlen, len(run.names), *run.names, *run.values]
         await scripts.queue(self._xadd_run, pipe, keys=[stream], args=args)
 

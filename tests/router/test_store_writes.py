@@ -10,7 +10,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import DataError
 
+from router.history import stats
 from router.storage import store as store_module
+from router.storage.keys import Keys
+from router.storage.redis_client import decoded
 from router.storage.store import Append, EventStore
 from tests.router.conftest import xrange_all
 
@@ -89,3 +92,22 @@ async def test_an_entry_without_fields_is_refused_and_nothing_of_the_batch_is_wr
     with pytest.raises(DataError, match="non-empty"):  # redis-py's refusal of an XADD without fields, as before
         await store(redis).write([Append(stream, {"job_id": "1"}), Append(stream, {})], {}, "")
     assert await redis.xlen(stream) == 0
+
+
+async def test_a_run_on_a_counted_stream_counts_each_entry_as_stored_under_its_project(redis: Redis) -> None:
+    keys = Keys()
+    counted = EventStore(redis, maxlen=100_000, group="routing", consumer="test", counted=stats.counted(keys))
+    projects = ["p1", "p2", "p1", None, "p1", "p2"]  # None: an entry without a project field
+    writes = [
+        Append(keys.ingest, {"source": "webhook", **({"project": p} if p else {}), "replay_of": f"1-{n}", "body": b"x"})
+        for n, p in enumerate(projects)
+    ]
+    await counted.write(writes, {}, "")
+    stored = await xrange_all(redis, keys.ingest)
+    assert [fields.get(b"replay_of") for _, fields in stored] == [f"1-{n}".encode() for n in range(6)]
+    totals: dict[str, int] = {}
+    for minute in {int(entry_id.split(b"-")[0]) // 60_000 for entry_id, _ in stored}:
+        for name, value in (await redis.hgetall(keys.stats(minute))).items():
+            totals[decoded(name)] = totals.get(decoded(name), 0) + int(value)
+        assert 0 < await redis.ttl(keys.stats(minute)) <= stats.TTL_S
+    assert totals == {"stored": 6, "stored|p1": 3, "stored|p2": 2, "stored|": 1}
