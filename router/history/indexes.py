@@ -12,8 +12,9 @@ the shards' totals summed; a cursor is a position in that order, so each shard r
 
 Writers (each one call in the code that already owns the moment):
 - ``queue_indexed`` in ``RoutingWorker._route``, in the pipeline that writes the batch's jobs and outcomes (one
-  ZADD per set and one status script per batch), which sees every ingest entry of every producer, in order: the
-  event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and its trigger jobs.
+  script call per batch: a ZADD per set and the statuses, ``_FILE_BATCH``), which sees every ingest entry of every
+  producer, in order: the event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and
+  its trigger jobs.
 - ``index_dead_lettered`` in ``RoutingWorker._drop_exhausted``: entries routing gave up on are status dead.
 - ``index_settled`` in ``DeliveryWorker._one`` after the settle: the job's status (delivered, failed = a retry
   scheduled, dead), and the event's = the worst of its HTTP jobs (dead > failed > routed > delivered), computed
@@ -40,7 +41,6 @@ import functools
 import heapq
 import json
 import weakref
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -578,94 +578,182 @@ class Indexed:
     status: str = "unmatched"
 
 
-# A batch's statuses, as ``_STATUS`` files one event's with ARGV 4 "1" (a re-route keeps job statuses already
-# known), for every event of the batch in one call. KEYS: 1-5 event status sets (INDEXED order), 6-9 job status
-# sets (JOB_STATUSES order), then each event's job hash, in the order of its record. ARGV: per event, its id,
-# score, status when it has no HTTP jobs, number of HTTP jobs, the (job id, status) pairs, number of
-# stream-target jobs, their ids.
-_STATUS_MANY = """
+# A routing batch's index writes in one call, on the shard's ``{idx}`` keys (one slot of a cluster): each filter
+# set's members in a ZADD or a few, and the statuses as ``_STATUS`` files one event's with ARGV 4 "1" (a re-route
+# keeps job statuses already known). An event never filed before and with nothing settled (not in the events' "all"
+# set, no job hash) has no status to keep and none to take back: it and its jobs are added where they go, with no
+# look at the rest. KEYS: 1-5 event status sets (INDEXED order), 6-9 job status sets (JOB_STATUSES order), 10 the
+# index registry, 11 the events' "all" set, then the batch's other filter sets, then each event's job hash in the
+# order of ARGV 1. ARGV: 1 the events as JSON, per event [id, score, status when it has no HTTP jobs, [HTTP job ids],
+# [stream-target job ids]]; 2 for each filter set from KEYS 11 on, the numbers of the member lists it takes (JSON);
+# then the member lists, each JSON [score, member, ...]: the events (or jobs) of one set of filter values, which go
+# to the same sets. Scores are strings: a Lua number would print a 16-digit score rounded. JSON, decoded in C,
+# because a Lua loop over several thousand arguments cost Redis more than the commands it sends.
+_FILE_BATCH = """
+local events, sets = cjson.decode(ARGV[1]), cjson.decode(ARGV[2])
+local nsets = #sets
 local job_set = {queued = 6, failed = 9, delivered = 7, dead = 8}
 local rank = {delivered = 1, queued = 2, failed = 3, dead = 4}
 local slot = {routed = 1, unmatched = 2, delivered = 3, failed = 4, dead = 5}
+local adds = {{}, {}, {}, {}, {}, {}}
+local function zadd(key, t)
+  for s = 1, #t, 7000 do redis.call('ZADD', key, unpack(t, s, math.min(s + 6999, #t))) end
+end
 local function only(first, last, target, score, member)
   for k = first, last do
     if k == target then redis.call('ZADD', KEYS[k], score, member) else redis.call('ZREM', KEYS[k], member) end
   end
 end
-local a, e = 1, 9
-while a <= #ARGV do
-  e = e + 1
-  local event, score, status, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  a = a + 4
-  for _ = 1, n do
-    local job = ARGV[a]
-    redis.call('HSETNX', KEYS[e], job, ARGV[a + 1])
-    only(6, 9, job_set[redis.call('HGET', KEYS[e], job)] or 6, score, job)
-    a = a + 2
-  end
-  local m = tonumber(ARGV[a])
-  for i = a + 1, a + m do
-    if not redis.call('ZSCORE', KEYS[7], ARGV[i]) and not redis.call('ZSCORE', KEYS[8], ARGV[i]) then
-      redis.call('ZADD', KEYS[6], score, ARGV[i])
+for i, ev in ipairs(events) do
+  local id, score, status, http, streamed = ev[1], ev[2], ev[3], ev[4], ev[5]
+  local hash = KEYS[10 + nsets + i]
+  if not redis.call('ZSCORE', KEYS[11], id) and redis.call('EXISTS', hash) == 0 then
+    local queued = {}
+    for _, job in ipairs(http) do
+      local t = adds[6]
+      t[#t + 1] = score
+      t[#t + 1] = job
+      queued[#queued + 1] = job
+      queued[#queued + 1] = 'queued'
     end
+    for _, job in ipairs(streamed) do
+      local t = adds[6]
+      t[#t + 1] = score
+      t[#t + 1] = job
+    end
+    if #queued > 0 then
+      redis.call('HSET', hash, unpack(queued))
+      status = 'routed'
+    end
+    local t = adds[slot[status] or 0]
+    if t then
+      t[#t + 1] = score
+      t[#t + 1] = id
+    end
+  else
+    for _, job in ipairs(http) do
+      redis.call('HSETNX', hash, job, 'queued')
+      only(6, 9, job_set[redis.call('HGET', hash, job)] or 6, score, job)
+    end
+    for _, job in ipairs(streamed) do
+      if not redis.call('ZSCORE', KEYS[7], job) and not redis.call('ZSCORE', KEYS[8], job) then
+        redis.call('ZADD', KEYS[6], score, job)
+      end
+    end
+    local worst = 0
+    for _, v in ipairs(redis.call('HVALS', hash)) do worst = math.max(worst, rank[v] or 2) end
+    if worst > 0 then status = ({'delivered', 'routed', 'failed', 'dead'})[worst] end
+    if slot[status] then only(1, 5, slot[status], score, id) end
   end
-  a = a + m + 1
-  local worst = 0
-  for _, v in ipairs(redis.call('HVALS', KEYS[e])) do worst = math.max(worst, rank[v] or 2) end
-  if worst > 0 then status = ({'delivered', 'routed', 'failed', 'dead'})[worst] end
-  if slot[status] then only(1, 5, slot[status], score, event) end
 end
+for k = 1, 6 do zadd(KEYS[k], adds[k]) end
+local lists = {}
+for i = 1, nsets do
+  for _, n in ipairs(sets[i]) do
+    local members = lists[n]
+    if not members then
+      members = cjson.decode(ARGV[2 + n])
+      lists[n] = members
+    end
+    zadd(KEYS[10 + i], members)
+  end
+end
+redis.call('SADD', KEYS[10], unpack(KEYS, 1, 9))
+for s = 11, 10 + nsets, 7000 do redis.call('SADD', KEYS[10], unpack(KEYS, s, math.min(s + 6999, 10 + nsets))) end
 return 0
 """
+_BATCH_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 async def queue_indexed(
     store: EventStore, pipe: Any, keys: Keys, items: Sequence[Indexed], http_jobs: Collection[str]
 ) -> None:
-    """Queue in ``pipe`` the index writes of a batch of routed events: one ZADD per filter set with every member
-    the batch adds to it, one script call for the statuses (``_STATUS_MANY``), one SADD to the registry.
-    ``http_jobs``: the ids of the batch's jobs with HTTP targets (their status is a delivery's, kept per event)."""
-    members: defaultdict[str, dict[str, int]] = defaultdict(dict)
-    args: list[str | int] = []
-    hashes: list[str] = []
-    for item in items:
-        at = _entry_score(item.event_id)
-        for key in _event_keys_of(keys, item.event, item.jobs):
-            members[key][item.event_id] = at
-        http: list[str] = []
-        streamed: list[str] = []
-        for job in item.jobs:
-            job_id = job["job_id"]
-            for key in _job_keys(keys, job, item.event):
-                members[key][job_id] = at
-            (http if job_id in http_jobs else streamed).append(job_id)
-        args += [item.event_id, at, item.status, len(http)]
-        for job_id in http:
-            args += [job_id, "queued"]
-        args += [len(streamed), *streamed]
-        hashes.append(keys.event_jobs(item.event_id))
+    """Queue in ``pipe`` the index writes of a batch of routed events, one script call (``_FILE_BATCH``): every
+    filter set with every member the batch adds to it, the statuses, the index registry. ``http_jobs``: the ids
+    of the batch's jobs with HTTP targets (their status is a delivery's, kept per event)."""
     if not items:
         return
-    for key, added in members.items():
-        pipe.zadd(key, added)
-    script = _STATUS_MANY_OF.get(store)
+    # Members by the filter values that name their sets: a batch holds a few tenants, so a few lists, each filed in
+    # all of its sets (and encoded once), where filing member by member cost most of the batch's Python.
+    event_lists: dict[tuple[Any, ...], list[str]] = {}
+    job_lists: dict[tuple[str, ...], list[str]] = {}
+    events: list[list[Any]] = []
+    hashes: list[str] = []
+    for item in {item.event_id: item for item in items}.values():  # an id twice: filed once, as last given
+        event, event_id, jobs = item.event, item.event_id, item.jobs
+        at = str(_entry_score(event_id))
+        owners = tuple([(j.get("credential", ""), j.get("user", "")) for j in jobs])
+        named = (event.project, event.integration, event.provider_id, event.event_type, event.credential, owners)
+        found = event_lists.get(named)
+        if found is None:
+            event_lists[named] = [at, event_id]
+        else:
+            found += (at, event_id)
+        http: list[str] = []
+        streamed: list[str] = []
+        for job in jobs:
+            job_id = job["job_id"]
+            named_job = (job.get("workflow", ""), job.get("user", ""), event.project, event.integration_type)
+            found = job_lists.get(named_job)
+            if found is None:
+                job_lists[named_job] = [at, job_id]
+            else:
+                found += (at, job_id)
+            (http if job_id in http_jobs else streamed).append(job_id)
+        events.append([event_id, at, item.status, http, streamed])
+        hashes.append(keys.event_jobs(event_id))
+    # The events' and the jobs' "all" sets come first (KEYS 11 and 12), the jobs' also when the batch has no job:
+    # the registry lists it from the first batch on, as it always did.
+    sets: dict[str, list[int]] = {keys.event_index("all"): [], keys.job_index("all"): []}
+    lists: list[list[str]] = []
+    for named_sets, members in (
+        *((_event_sets(keys, *named), members) for named, members in event_lists.items()),
+        *((_job_sets(keys, *named), members) for named, members in job_lists.items()),
+    ):
+        lists.append(members)
+        for name in named_sets:
+            found_sets = sets.get(name)
+            if found_sets is None:
+                sets[name] = [len(lists)]
+            else:
+                found_sets.append(len(lists))
+    script = _FILE_BATCH_OF.get(store)
     if script is None:  # one per store: registering hashes the script
-        script = _STATUS_MANY_OF[store] = store.redis.register_script(_STATUS_MANY)
-    await scripts.queue(script, pipe, keys=[*_status_sets(keys), *hashes], args=args)
-    pipe.sadd(keys.index_registry, *_registered(keys), *members)
+        script = _FILE_BATCH_OF[store] = store.redis.register_script(_FILE_BATCH)
+    encode = _BATCH_JSON.encode
+    args = [encode(events), encode(list(sets.values())), *map(encode, lists)]
+    await scripts.queue(script, pipe, keys=[*_status_sets(keys), keys.index_registry, *sets, *hashes], args=args)
 
 
-_STATUS_MANY_OF: weakref.WeakKeyDictionary[EventStore, AsyncScript] = weakref.WeakKeyDictionary()
+_FILE_BATCH_OF: weakref.WeakKeyDictionary[EventStore, AsyncScript] = weakref.WeakKeyDictionary()
+
+
+# The filter sets of an event (and of a job), by the values that name them: the same few for event after event.
+@functools.lru_cache(maxsize=16_384)
+def _event_sets(
+    keys: Keys,
+    project: str,
+    integration: str,
+    provider_id: str,
+    event_type: str,
+    credential: str,
+    owners: tuple[tuple[str, str], ...],
+) -> tuple[str, ...]:
+    event = IngestEvent(
+        project=project, integration=integration, provider_id=provider_id, event_type=event_type, credential=credential
+    )
+    return tuple(sorted(_event_keys_of(keys, event, [{"credential": c, "user": u} for c, u in owners])))
+
+
+@functools.lru_cache(maxsize=16_384)
+def _job_sets(keys: Keys, workflow: str, user: str, project: str, integration_type: str) -> tuple[str, ...]:
+    event = IngestEvent(project=project, integration_type=integration_type)
+    return tuple(sorted(_job_keys(keys, {"workflow": workflow, "user": user}, event)))
 
 
 @functools.lru_cache(maxsize=256)
 def _status_sets(keys: Keys) -> tuple[str, ...]:
     return tuple(_status_keys(keys, "")[1:])
-
-
-@functools.lru_cache(maxsize=256)
-def _registered(keys: Keys) -> tuple[str, ...]:
-    return tuple(_fixed_keys(keys))
 
 
 def _entry_score(event_id: str) -> int:

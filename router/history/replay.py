@@ -243,7 +243,7 @@ class Replayer:
         writes = []
         for event in self._selected(request, ids, events, counts):
             stream = self._keys.of_event(*event.tenant).ingest
-            writes.append(Append(stream, event.replayed(event.id, request.request_id).to_fields()))
+            writes.append(Append(stream, event.replayed_fields(event.id, request.request_id)))
         return writes
 
     async def _redeliver(

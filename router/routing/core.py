@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from router.routing import user_settings
-from router.storage.entries import IngestEvent, TriggerJob
+from router.storage.entries import IngestEvent, TriggerJob, workflow_job_fields
 from router.storage.keys import Keys, trigger_job_id
 from router.storage.store import Append
 from subscriptions.models import Credential, Workflow
@@ -75,6 +75,21 @@ def job(
     cred_id = credential.id if credential else ""
     job_id = trigger_job_id(event.id, workflow.id, cred_id or user)
     settings, omitted = user_settings.for_job(credential, workflow.id)
+    # HTTP targets share one work stream that delivery workers drain; stream targets get the workflow's own.
+    stream = keys.delivery_jobs if workflow.target.type == "http" else keys.triggers(workflow.id)
+    summary = {"job_id": job_id, "workflow": workflow.id, "credential": cred_id, "user": user}
+    if not stamp:
+        fields = workflow_job_fields(
+            event,
+            job_id=job_id,
+            workflow=workflow.id,
+            credential=cred_id,
+            user=user,
+            trigger_type=workflow.trigger_type,
+            user_settings=settings,
+            user_settings_omitted=omitted,
+        )
+        return Append(stream, fields), summary
     trigger = TriggerJob(
         job_id=job_id,
         event_id=event.id,
@@ -96,16 +111,7 @@ def job(
         user_settings=settings,
         user_settings_omitted=omitted,
     )
-    if stamp:
-        trigger = trigger.replace(**stamp)
-    # HTTP targets share one work stream that delivery workers drain; stream targets get the workflow's own.
-    stream = keys.delivery_jobs if workflow.target.type == "http" else keys.triggers(workflow.id)
-    return Append(stream, trigger.to_fields()), {
-        "job_id": job_id,
-        "workflow": workflow.id,
-        "credential": cred_id,
-        "user": user,
-    }
+    return Append(stream, trigger.replace(**stamp).to_fields()), summary
 
 
 def fan_out(

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -203,6 +203,48 @@ end
 return 0
 """
 
+# Entries of one stream that share their field names, appended in order: the names once, then each entry's values
+# (a trigger job has 15 fields or more: 36 arguments, most of packing a routing batch, become 15, and a hundred
+# replies one). KEYS 1 the stream; ARGV 1 maxlen, 2 number of names n, then the n names, then n values per entry.
+# Returns how many entries it appended.
+_XADD_RUN = """
+local n = tonumber(ARGV[2])
+if n < 1 then return redis.error_reply('ERR no field names') end
+local args = {'MAXLEN', '~', ARGV[1], '*'}
+for i = 1, n do args[3 + 2 * i] = ARGV[2 + i] end
+local added = 0
+for a = 3 + n, #ARGV, n do
+  for i = 1, n do args[4 + 2 * i] = ARGV[a + i - 1] end
+  redis.call('XADD', KEYS[1], unpack(args))
+  added = added + 1
+end
+return added
+"""
+
+# ``_XADD_RUN`` on a counted stream (``Counted``): each entry counted as stored, in its id's minute and under its
+# ``project`` field, as ``_APPEND_COUNTED`` counts one. KEYS 1 the stream, 2 the stats prefix; ARGV 1 maxlen, 2 stats
+# TTL, 3 number of names n, then the n names, then n values per entry. Returns how many entries it appended.
+_XADD_RUN_COUNTED = """
+local n = tonumber(ARGV[3])
+if n < 1 then return redis.error_reply('ERR no field names') end
+local args = {'MAXLEN', '~', ARGV[1], '*'}
+local p = 0
+for i = 1, n do
+  args[3 + 2 * i] = ARGV[3 + i]
+  if ARGV[3 + i] == 'project' then p = i end
+end
+local added = 0
+for a = 4 + n, #ARGV, n do
+  for i = 1, n do args[4 + 2 * i] = ARGV[a + i - 1] end
+  local id = redis.call('XADD', KEYS[1], unpack(args))
+  local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(id, '^(%d+)')) / 60000))
+  redis.call('HINCRBY', key, 'stored|' .. (p > 0 and ARGV[a + p - 1] or ''), 1)
+  if redis.call('HINCRBY', key, 'stored', 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+  added = added + 1
+end
+return added
+"""
+
 # Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
 # are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
 # cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
@@ -270,6 +312,18 @@ return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', cut_ms, cut_
 """
 
 
+@dataclass(slots=True)
+class _Run:
+    """Entries of one stream with the same field names, for ``_XADD_RUN``: the names, every entry's values in turn."""
+
+    names: tuple[str, ...]
+    values: list[Any] = field(default_factory=list)
+    size: int = 0  # bytes of the entries' bodies
+
+
+_RUN_BYTES = 1 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class Settle:
     """What became of one work entry: rescheduled (``retry_at``), dead-lettered, or done (``history`` only).
@@ -325,6 +379,8 @@ class EventStore:
         self._append_once = redis.register_script(_APPEND_ONCE)
         self._append_counted = redis.register_script(_APPEND_COUNTED)
         self._outcomes_counted = redis.register_script(_OUTCOMES_COUNTED)
+        self._xadd_run = redis.register_script(_XADD_RUN)
+        self._xadd_run_counted = redis.register_script(_XADD_RUN_COUNTED)
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
@@ -551,11 +607,7 @@ class EventStore:
         if not writes and not outcomes and also is None:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for w in writes:
-                if self._counts(w.stream):
-                    await self._queue_counted(pipe, w)
-                else:
-                    pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
+            await self._queue_appends(pipe, writes)
             if outcomes and self._counted is not None and outcomes_key in self._counted.outcomes:
                 made = routed or {}
                 args: list[Any] = [self._counted.ttl_s]
@@ -570,6 +622,47 @@ class EventStore:
             if also is not None:
                 await also(pipe)
             await scripts.execute(pipe)
+
+    async def _queue_appends(self, pipe: Any, writes: Sequence[Append]) -> None:
+        # Consecutive entries of a stream with the same field names make a run, appended by one script call
+        # (``_XADD_RUN``); a run is queued before anything after it in its stream, so each stream keeps the order of
+        # ``writes``. Runs are bounded by their bodies' bytes (Lua holds a script's arguments twice while it runs);
+        # an entry over the bound alone is a plain XADD.
+        runs: dict[str, _Run] = {}
+        for w in writes:
+            if w.once is not None and self._counts(w.stream):  # a check-and-append: its own script, as before
+                if w.stream in runs:  # what came before it in its stream goes first
+                    await self._queue_run(pipe, w.stream, runs.pop(w.stream))
+                await self._queue_counted(pipe, w)
+                continue
+            names = tuple(w.fields)
+            body = w.fields.get("body", b"")
+            size = len(body) if isinstance(body, bytes | str) else 0
+            run = runs.get(w.stream)
+            if run is not None and (run.names != names or run.size + size > _RUN_BYTES):
+                await self._queue_run(pipe, w.stream, runs.pop(w.stream))
+                run = None
+            if size > _RUN_BYTES or not names:  # (no fields: Redis refuses the XADD, as it always did)
+                if self._counts(w.stream):
+                    await self._queue_counted(pipe, w)
+                else:
+                    pipe.xadd(w.stream, _wire(w.fields), maxlen=self._maxlen, approximate=True)
+                continue
+            if run is None:
+                run = runs[w.stream] = _Run(names)
+            run.values += w.fields.values()
+            run.size += size
+        for stream, run in runs.items():
+            await self._queue_run(pipe, stream, run)
+
+    async def _queue_run(self, pipe: Any, stream: str, run: _Run) -> None:
+        if self._counted is not None and stream in self._counted.streams:
+            keys = [stream, self._counted.streams[stream]]
+            args = [self._maxlen, self._counted.ttl_s, len(run.names), *run.names, *run.values]
+            await scripts.queue(self._xadd_run_counted, pipe, keys=keys, args=args)
+            return
+        args = [self._maxlen, len(run.names), *run.names, *run.values]
+        await scripts.queue(self._xadd_run, pipe, keys=[stream], args=args)
 
     async def registered_streams(self, stream_registry: str) -> set[str]:
         """Every stream ``write`` added to ``stream_registry``."""
@@ -753,7 +846,7 @@ class EventStore:
         entries = _in_all(stream, ids)
         if not entries:
             return []
-        full = sorted({e for e in entries if _FULL_ID.fullmatch(e)}, key=_id_key)
+        full = sorted({e for e in entries if _FULL_ID.fullmatch(e)}, key=_entry_order)
         found: dict[str, StoredEvent] = {}
         reached: StreamId | None = None
         if len(full) > 1:
@@ -860,3 +953,10 @@ _SPAN_FACTOR = 2  # entries a span read may return per id wanted, before the res
 
 def _id_key(entry_id: str) -> StreamId:
     return StreamId.parse(entry_id, partial=True, event=True)
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    # The order of a full ``<ms>-<seq>`` entry id, as ``_id_key`` gives it, without the parser (a replay batch sorts
+    # hundreds of them).
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)

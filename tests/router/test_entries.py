@@ -15,7 +15,15 @@ from redis.asyncio import Redis
 from router.delivery.job import Job
 from router.notifications.producers import BridgeConfig, failure_event
 from router.settings import Settings
-from router.storage.entries import ExecutionReport, IngestEvent, MalformedEntry, Notification, TriggerJob
+from router.storage.entries import (
+    JOB_EVENT_FIELDS,
+    ExecutionReport,
+    IngestEvent,
+    MalformedEntry,
+    Notification,
+    TriggerJob,
+    workflow_job_fields,
+)
 from router.storage.keys import DELIVERY_GROUP, ROUTING_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.store import StoredEvent
@@ -374,6 +382,39 @@ def trigger_jobs(draw: st.DrawFn) -> TriggerJob:
 @given(trigger_jobs())
 def test_trigger_job_round_trip_is_identity(job: TriggerJob) -> None:
     assert TriggerJob.from_fields(job.to_fields(), "1-0") == job
+
+
+@given(ingest_events(), st.lists(text, min_size=8, max_size=8), st.booleans())
+def test_a_workflow_jobs_fields_built_directly_are_its_trigger_jobs_fields(
+    event: IngestEvent, values: list[str], traced: bool
+) -> None:
+    # Routing builds a workflow's job entry without the dataclass: the same fields, values and order.
+    if traced:
+        event = dataclasses.replace(event, request_id=values[6], traceparent=values[7])
+    job_id, workflow, credential, user, trigger_type, settings, omitted = values[:7]
+    fields = {"job_id": job_id, "workflow": workflow, "credential": credential, "user": user}
+    built = workflow_job_fields(
+        event, **fields, trigger_type=trigger_type, user_settings=settings, user_settings_omitted=omitted
+    )
+    job = TriggerJob(
+        event_id=event.id,
+        job_id=job_id,
+        workflow=workflow,
+        credential=credential,
+        user=user,
+        trigger_type=trigger_type,
+        **{name: getattr(event, name) for name in JOB_EVENT_FIELDS},
+        request_id=event.request_id,
+        traceparent=event.traceparent,
+        user_settings=settings,
+        user_settings_omitted=omitted,
+    )
+    assert list(built.items()) == list(job.to_fields().items())
+
+
+@given(ingest_events(), some_text, some_text)
+def test_a_replayed_copys_fields_built_directly_are_the_copys_fields(event: IngestEvent, of: str, rid: str) -> None:
+    assert list(event.replayed_fields(of, rid).items()) == list(event.replayed(of, rid).to_fields().items())
 
 
 @given(st.builds(Notification, type=text, event=raw, project=text, replay_of=text))
