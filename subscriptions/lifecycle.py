@@ -278,8 +278,13 @@ class Lifecycle:
             "user.id": cred.user,
             "trigger.key": spec.key,
         }
-        ctx["settings.webhookURL"] = self._base + render_text(spec.webhook_path, ctx, url=True)
-        ctx |= {f"trigger.{k}": render_text(v, ctx) for k, v in spec.params.items()}
+        try:
+            ctx["settings.webhookURL"] = self._base + render_text(spec.webhook_path, ctx, url=True)
+            ctx |= {f"trigger.{k}": render_text(v, ctx) for k, v in spec.params.items()}
+        except TemplateError as exc:
+            # A credential without a value its subscription names (SharePoint's site_id): this subscription
+            # fails and says why; the pass goes on with every other one.
+            raise _Failed(f"template: {exc}", retryable=False) from None
         return ctx
 
     async def _call(self, template: RequestTemplate, ctx: Mapping[str, str]) -> tuple[httpx.Response, object]:
@@ -353,7 +358,12 @@ class Lifecycle:
         state = SubscriptionState(want.credential.id, want.owner or want.integration.id, spec.key, spec=spec)
         if previous is not None and previous.status == "pending":
             state.attempts = previous.attempts
-        ctx = self._context(want)
+        try:
+            ctx = self._context(want)
+        except _Failed as exc:
+            outcome = self._failed(state, "create", exc)
+            await self._store.save(state)
+            return outcome
         if spec.client_state:
             ctx["subscription.clientState"] = secrets.token_urlsafe(32)  # Graph allows up to 128 characters
         if spec.lifetime_s:
@@ -400,9 +410,9 @@ class Lifecycle:
         now, spec = self._clock(), want.spec
         if spec.renew is None or not spec.lifetime_s:
             return await self._create(want, None)  # nothing to extend it with: replace it
-        ctx = self._live_context(state, want)
-        ctx["subscription.expirationDateTime"] = iso(now + spec.lifetime_s)
         try:
+            ctx = self._live_context(state, want)
+            ctx["subscription.expirationDateTime"] = iso(now + spec.lifetime_s)
             response, data = await self._authorized(spec.renew, ctx, want)
         except _Failed as exc:
             if exc.status in (404, 410):  # the provider already dropped it: make a new one

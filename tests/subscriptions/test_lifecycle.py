@@ -411,3 +411,22 @@ async def test_an_integrations_api_base_url_replaces_the_public_graph_host(
     assert await lifecycle.reconcile_once() == {"created": 1}
     [call] = provider.calls
     assert (call.method, call.path) == ("POST", "/graph/subscriptions")
+
+
+async def test_a_credential_without_a_value_the_subscription_names_fails_alone(
+    seed: Seed, lifecycle: Lifecycle, provider: FakeProvider
+) -> None:
+    # SharePoint's subscription resource names the credential's site_id: one credential without it must not
+    # stop the pass (and every other subscription with it).
+    await seed_onedrive(seed)
+    await seed(
+        integration=[{"id": "sp-app", "type": "sharepoint"}],
+        credential=[{"id": "cred-sp", "user": "u1", "integration": "sp-app", "values": {"access_token": "tok"}}],
+        workflow=[{"id": "wf-sp", "integration": "sp-app", "trigger": "Item Created"}],
+        activate=[("wf-sp", "u1")],
+    )
+    assert await lifecycle.reconcile_once() == {"created": 1, "failed": 1}
+    assert (await state(lifecycle)).status == "active"  # the OneDrive subscription, created in the same pass
+    failed = [s for m in await lifecycle.store.members() if (s := await lifecycle.store.load(m)) and s.error]
+    assert [s.credential for s in failed] == ["cred-sp"] and "credential.site_id" in failed[0].error
+    assert [call for call in provider.calls if "sites/" in str(call)] == []
