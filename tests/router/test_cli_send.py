@@ -100,7 +100,7 @@ def served(redis_url: str) -> Iterator[tuple[str, dict[str, str]]]:
 
 def document(output: str) -> Any:
     """The command's JSON document: the served app shares this process, and its log lines go to the same stdout."""
-    return json.loads("\n".join(line for line in output.splitlines() if not line.startswith('{"ts": ')))
+    return json.loads("\n".join(line for line in output.splitlines() if not line.startswith('{"ts":')))
 
 
 def send_in_process(name: str, base: str, env: dict[str, str]) -> dict[str, object]:
