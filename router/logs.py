@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -99,7 +100,10 @@ class TurnFlushedHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _flush_queued(self) -> None:
         self._queued_on = None
-        super().flush()
+        # What logging does with a failed write inside emit (handleError): a log line never takes the application
+        # down. Here no caller is left to tell, and the loop would report it as the task's crash.
+        with contextlib.suppress(OSError, ValueError):
+            super().flush()
 
 
 def config(level: str) -> dict[str, Any]:

@@ -74,3 +74,16 @@ def test_a_flush_queued_on_a_closed_loop_does_not_hold_up_the_next_loop() -> Non
     loop.close()
     asyncio.run(log("second"))
     assert stream.flushed_at[-1] == 2
+
+
+async def test_a_queued_flush_on_a_stream_closed_since_fails_quietly() -> None:
+    # A stream closed between the line and the end of the turn (a CLI run that captured stdout, a closed pipe):
+    # logging drops a failed write rather than raise it to the application, and so does the queued flush.
+    stream, logger = handler_and_logger()
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    logger.info("written")
+    stream.close()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert errors == []
