@@ -16,7 +16,7 @@ Writers (each one call in the code that already owns the moment):
   producer, in order: the event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and
   its trigger jobs.
 - ``index_dead_lettered`` in ``RoutingWorker._drop_exhausted``: entries routing gave up on are status dead.
-- ``index_settled`` in ``DeliveryWorker._one`` after the settle: the job's status (delivered, failed = a retry
+- ``index_settled_many`` in ``DeliveryWorker``, after a batch's settles: the job's status (delivered, failed = a retry
   scheduled, dead), and the event's = the worst of its HTTP jobs (dead > failed > routed > delivered), computed
   from a small per-event hash in the same script, so concurrent settles of two jobs never race.
 - ``trim_history`` in the retention pass (``router/runtime/trimming.py``): retention for indexes, and per project.
@@ -771,13 +771,9 @@ async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[St
         await scripts.execute(pipe)
 
 
-async def index_settled(store: EventStore, keys: Keys, job: Job, outcome: Settle) -> None:
-    """A delivery job settled: its status, and its event's (the worst of the event's HTTP jobs)."""
-    await index_settled_many(store, keys, [(job, outcome)])
-
-
 async def index_settled_many(store: EventStore, keys: Keys, settled: Sequence[tuple[Job, Settle]]) -> None:
-    """``index_settled`` for a worker's batch, in one round trip."""
+    """Delivery jobs settled, a worker's batch in one round trip: each job's status, and its event's (the worst of
+    the event's HTTP jobs)."""
     script = store.redis.register_script(_STATUS)
     queued = False
     async with store.redis.pipeline(transaction=False) as pipe:
