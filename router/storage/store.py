@@ -672,17 +672,14 @@ class EventStore:
         """The repeats ``Once`` counted in hash ``counter``: label → how many were answered without storing."""
         return {decoded(k): int(v) for k, v in (await self._redis.hgetall(counter)).items()}
 
-    async def settle(self, stream: str, entry_id: str, *, outcome: Settle) -> None:
-        """Record what became of one work entry and ack it, atomically (MULTI: all keys share a hash tag).
+    async def settle_many(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
+        """Record what became of work entries of ``stream`` and ack them, atomically: one MULTI (all keys share a
+        hash tag), a worker's whole batch in one round trip.
 
         A retry goes to the scheduled set (its id) and the job's hash (its fields: see ``Settle``), a give-up
         to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
-        crash before EXEC leaves the entry pending, to be reclaimed: nothing is lost, nothing half-done.
+        crash before EXEC leaves the entries pending, to be reclaimed: nothing is lost, nothing half-done.
         """
-        await self.settle_many(stream, [(entry_id, outcome)])
-
-    async def settle_many(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
-        """``settle`` for several entries of ``stream`` in one MULTI: a worker's whole batch in one round trip."""
         if not settled:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
