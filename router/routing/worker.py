@@ -5,11 +5,18 @@ every one in the shard's ``routing`` consumer group, so any number of processes 
 assignment of their own. Each batch: reclaim entries a silent worker left pending (XAUTOCLAIM past
 ``claim_idle_ms``), else read new ones; dead-letter entries handed out more than ``max_deliveries`` times;
 route the rest against the registry snapshot; write every trigger job and outcome; only then ack. ``run_once`` is one
-batch and ``trim`` one retention pass; the process's supervisor (``router.runtime.supervisor``) repeats both.
+pass and ``trim`` one retention pass; the process's supervisor (``router.runtime.supervisor``) repeats both.
+
+A pass routes up to ``PASS_BATCHES`` batches while there are full ones to read, and decides each batch while Redis
+writes the one before (it reads a batch ahead, before sending the writes): routing is Python's work and writing is
+Redis's, so on two CPUs they overlap instead of taking turns. Writes still go in read order (a batch's writes are
+sent once the previous batch's are done), each batch is acked only after its own writes, and a pass ends with
+nothing in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -21,12 +28,16 @@ from router.history.indexes import Indexed, index_dead_lettered, queue_indexed
 from router.routing.outcomes import RoutingOutcomes
 from router.routing.table import route_read
 from router.runtime.trimming import retention
-from router.storage.consumer import QUICK_RECOVER_IDLE_MS, GroupReader
+from router.storage.consumer import QUICK_RECOVER_IDLE_MS, Batch, GroupReader
 from router.storage.keys import Keys
 from router.storage.store import Append, EventStore, StoredEvent
+from router.tasks import cancel
 from subscriptions.snapshot import SnapshotCache
 
 logger = logging.getLogger(__name__)
+# Batches one pass may route back to back (while the stream has full batches to read): the supervisor's heartbeat and
+# a stop request come between passes, so a pass stays short.
+PASS_BATCHES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +69,44 @@ class RoutingWorker:
             claim_every_ms=min(1000, config.claim_idle_ms // 4),
         )
         self.routed = 0
+        self._unwritten: list[str] = []  # ids a failed pass had read and not seen acked
 
     def reset(self) -> None:
-        """After a failed batch: see router.storage.consumer (group recreated, own pending entries taken up again)."""
-        self._reader.reset()
+        """After a failed pass: see router.storage.consumer (group recreated, own pending entries taken up again),
+        the batch whose writes failed included."""
+        self._reader.reset(also=self._unwritten)
+        self._unwritten = []
 
     async def run_once(self) -> int:
-        """One batch; returns how many entries it routed (entries dead-lettered instead are not counted)."""
+        """One pass; returns how many entries it routed (entries dead-lettered instead are not counted)."""
         batch = await self._reader.next()
-        events = await self._drop_exhausted(batch.events) if batch.redelivered else batch.events
-        if events:
-            await self._route(events)
-        return len(events)
+        plan = await self._decide_batch(batch)
+        routed = 0
+        writing: asyncio.Task[None] | None = None
+        in_flight: list[str] = []
+        try:
+            for n in range(PASS_BATCHES):
+                if plan is None:
+                    break
+                # Read the next batch before sending this one's writes: Redis runs one command at a time, so a read
+                # sent after them would wait until they are done, and there would be nothing to decide meanwhile.
+                # Never a blocking read here, with a batch decided and not written; never past the pass's last batch.
+                ahead = len(batch.events) >= self._config.batch and n + 1 < PASS_BATCHES
+                if ahead:
+                    batch = await self._reader.next(block_ms=0)
+                writing, in_flight = asyncio.create_task(self._write(plan)), plan.ids
+                routed += len(plan.ids)
+                await asyncio.sleep(0)  # let the task pack and send the writes before deciding, which never yields
+                plan = await self._decide_batch(batch) if ahead else None
+                await writing  # in read order: the next batch's jobs follow this one's in every stream
+                writing = None
+        except BaseException:
+            # Whatever was read and not acked is taken up again (XCLAIM skips what was acked after all).
+            self._unwritten = [*in_flight, *(plan.ids if plan is not None else [])]
+            if writing is not None:
+                await _settle(writing)
+            raise
+        return routed
 
     async def trim(self, now: float) -> None:
         """Retention: drop events (their outcomes, indexes, trigger jobs, dead letters, ...) older than
@@ -92,7 +129,11 @@ class RoutingWorker:
                 keep.append(event)
         return keep
 
-    async def _route(self, events: list[StoredEvent]) -> None:
+    async def _decide_batch(self, batch: Batch) -> _Plan | None:
+        events = await self._drop_exhausted(batch.events) if batch.redelivered else batch.events
+        return await self._decide(events) if events else None
+
+    async def _decide(self, events: list[StoredEvent]) -> _Plan:
         snapshot = await self._cache.refresh()
         writes: list[Append] = []
         outcomes: dict[str, str] = {}
@@ -111,20 +152,46 @@ class RoutingWorker:
             if debug:
                 extra = {"event_id": stored.id, "outcome": outcome.status, "jobs": len(outcome.jobs)}
                 logger.debug("routed", extra=extra)
-        http_jobs = {str(w.fields.get("job_id", "")) for w in writes if w.stream == self._keys.delivery_jobs}
+        return _Plan([e.id for e in events], writes, outcomes, routed, indexed, statuses)
+
+    async def _write(self, plan: _Plan) -> None:
+        http_jobs = {str(w.fields.get("job_id", "")) for w in plan.writes if w.stream == self._keys.delivery_jobs}
 
         async def index(pipe: Any) -> None:
-            await queue_indexed(self._store, pipe, self._keys, indexed, http_jobs)
+            await queue_indexed(self._store, pipe, self._keys, plan.indexed, http_jobs)
 
         # Jobs, outcomes and history in one round trip, the ack in a second: a failed write must leave the entries
         # pending. The index follows the jobs in the pipeline and keeps job statuses already known (HSETNX), so a
         # delivery settled between the two, or an event routed again after a crash, is filed as it stands.
         await self._outcomes.record(
-            writes, outcomes, stream_registry=self._keys.stream_registry, routed=routed, also=index
+            plan.writes, plan.outcomes, stream_registry=self._keys.stream_registry, routed=plan.routed, also=index
         )
-        await self._store.ack(self._keys.ingest, [e.id for e in events])
-        self.routed += len(events)
-        _observe(statuses, [item.event_id for item in indexed if item.jobs])
+        await self._store.ack(self._keys.ingest, plan.ids)
+        self.routed += len(plan.ids)
+        _observe(plan.statuses, [item.event_id for item in plan.indexed if item.jobs])
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One batch decided: what its writes are, before they are sent."""
+
+    ids: list[str]
+    writes: list[Append]
+    outcomes: dict[str, str]
+    routed: dict[str, str]
+    indexed: list[Indexed]
+    statuses: Counter[str]
+
+
+async def _settle(writing: asyncio.Task[None]) -> None:
+    """A pass that fails or is cancelled lets the batch it is writing finish (acked, or left pending for reset)."""
+    try:
+        await asyncio.shield(writing)
+    except asyncio.CancelledError:
+        await cancel(writing)
+        raise
+    except Exception:  # the pass's own exception reports it; the batch stays pending for reset()
+        return
 
 
 def _observe(statuses: Counter[str], matched: list[str]) -> None:

@@ -25,6 +25,7 @@ reset, so a Redis that restarted empty or was flushed (``NOGROUP``) is read agai
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from router.storage.store import EventStore, StoredEvent
@@ -69,11 +70,12 @@ class GroupReader:
         # left pending under this name waits claim_idle_ms (a minute) for XAUTOCLAIM.
         self._recover_until = self._recover_deadline()
 
-    def reset(self) -> None:
-        """After a failed pass: make sure of the group again and take up the batch that was in hand."""
+    def reset(self, also: Sequence[str] = ()) -> None:
+        """After a failed pass: make sure of the group again and take up the batch that was in hand, and ``also``
+        those ids (a batch read before it whose writes failed: a reader that overlaps batches holds two)."""
         self._group_ready = False
         self._claim_after = 0.0
-        self._retry = self._in_hand
+        self._retry = list(dict.fromkeys([*also, *self._in_hand]))
         self._recover_until = self._recover_deadline()
 
     def _recover_deadline(self) -> float:
