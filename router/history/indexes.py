@@ -11,7 +11,7 @@ runs in every shard, and merges the shards' rows by (score, id), the order one s
 the shards' totals summed; a cursor is a position in that order, so each shard resumes from it.
 
 Writers (each one call in the code that already owns the moment):
-- ``queue_indexed`` in ``RoutingWorker._route``, in the pipeline that writes the batch's jobs and outcomes (one
+- ``queue_indexed`` in ``RoutingWorker._write``, in the pipeline that writes the batch's jobs and outcomes (one
   script call per batch: a ZADD per set and the statuses, ``_FILE_BATCH``), which sees every ingest entry of every
   producer, in order: the event's fields, its jobs' credentials and users, status routed (jobs) or unmatched, and
   its trigger jobs.
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
 
+import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
@@ -665,6 +666,15 @@ return 0
 _BATCH_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
+def _batch_json(value: Any) -> bytes | str:
+    # Lua's cjson reads UTF-8 as it reads the stdlib's escapes; the stdlib only for what orjson refuses (a lone
+    # surrogate in an id).
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return _BATCH_JSON.encode(value)
+
+
 async def queue_indexed(
     store: EventStore, pipe: Any, keys: Keys, items: Sequence[Indexed], http_jobs: Collection[str]
 ) -> None:
@@ -720,8 +730,7 @@ async def queue_indexed(
     script = _FILE_BATCH_OF.get(store)
     if script is None:  # one per store: registering hashes the script
         script = _FILE_BATCH_OF[store] = store.redis.register_script(_FILE_BATCH)
-    encode = _BATCH_JSON.encode
-    args = [encode(events), encode(list(sets.values())), *map(encode, lists)]
+    args = [_batch_json(events), _batch_json(list(sets.values())), *map(_batch_json, lists)]
     await scripts.queue(script, pipe, keys=[*_status_sets(keys), keys.index_registry, *sets, *hashes], args=args)
 
 

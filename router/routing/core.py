@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import orjson
+
 from router.routing import user_settings
 from router.storage.entries import IngestEvent, TriggerJob, workflow_job_fields
 from router.storage.keys import Keys, trigger_job_id
@@ -35,10 +37,13 @@ class Outcome:
     skipped: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return _JSON.encode({"status": self.status, "jobs": self.jobs, "skipped": self.skipped})
+        outcome = {"status": self.status, "jobs": self.jobs, "skipped": self.skipped}
+        try:  # one per event routed: orjson in a tenth of the stdlib's time, non-ASCII as UTF-8 (readers parse it)
+            return orjson.dumps(outcome, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate in an id: the stdlib writes it escaped
+            return _JSON.encode(outcome)
 
 
-# One encoder: json.dumps with options builds a new one on every call (one outcome per event routed).
 _JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
