@@ -89,3 +89,50 @@ async def test_retention_trims_events_and_outcomes_older_than_the_window(
     await worker.trim(now)
     assert await redis.hkeys(KEYS.outcomes) == [f"{new_ms}-0".encode()]
     assert [i for i, _ in await xrange_all(redis, KEYS.ingest)] == [f"{new_ms}-0".encode()]
+
+
+async def ingest_many(settings: Settings, seed: Seed, n: int) -> list[str]:
+    await seed_slack(seed)
+    ids = []
+    async with running(settings) as http:
+        for i in range(n):
+            ids += (await post_slack(http, slack_event(event_id=f"Ev{i}"))).json()["ids"]
+    return ids
+
+
+async def test_a_pass_routes_full_batches_back_to_back_in_order(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    ids = await ingest_many(settings, seed, 25)
+    worker = make_worker(redis, registry, batch=10)
+    assert await worker.run_once() == 25  # 10, 10, then a short batch ends the pass
+    assert [j[b"event_id"].decode() for j in await jobs(redis)] == ids  # written in read order
+    assert (await redis.xpending(KEYS.ingest, ROUTING_GROUP))["pending"] == 0
+    assert await worker.run_once() == 0
+
+
+async def test_a_pass_whose_writes_failed_takes_up_every_batch_it_read_at_once(
+    settings: Settings, seed: Seed, redis: Redis, registry: Registry
+) -> None:
+    ids = await ingest_many(settings, seed, 25)
+    worker = make_worker(redis, registry, batch=10)
+    record = worker._outcomes.record
+    calls = 0
+
+    async def first_fails(*args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("Redis went away mid-write")
+        await record(*args, **kwargs)  # type: ignore[arg-type]
+
+    worker._outcomes.record = first_fails  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await worker.run_once()  # the first batch's writes failed after the second batch was read
+    worker.reset()
+    routed = 0
+    for _ in range(3):  # not after recover_idle_ms: both batches come back on the next passes
+        routed += await worker.run_once()
+    assert routed == 25
+    assert sorted(j[b"event_id"].decode() for j in await jobs(redis)) == sorted(ids)
+    assert (await redis.xpending(KEYS.ingest, ROUTING_GROUP))["pending"] == 0
