@@ -4,6 +4,10 @@
 
 (a) bench/bare_app.py: a POST endpoint that reads the body and answers 200, served by uvicorn with the
     options ``hookrouter serve`` uses (one process, the same loop and HTTP implementations).
+(h) bench/handwritten_app.py: the Slack endpoint a user would write by hand (verify the signature, XADD the
+    body, answer), on its own throwaway redis-server: the least a Python service can do and still store each
+    webhook verified, so its share of (a) bounds what Python ingest reaches on this machine (``--no-handwritten``
+    leaves it out).
 (b) a real ``hookrouter serve --apply CONFIG`` subprocess with its routing workers on, backed by a
     throwaway redis-server on a unix socket in a temporary directory (never a shared Redis), and a
     config whose Slack integration, credential and workflow match the event, so every request is
@@ -46,6 +50,7 @@ from router.storage.keys import Keys
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "ingest.lua"
 BARE_APP = HERE / "bare_app.py"
+HANDWRITTEN_APP = HERE / "handwritten_app.py"
 INTEGRATION_ID = "bench-slack"
 TEAM_ID = "TBENCH"
 PATH = f"/webhook/triggers/connect/slack/{INTEGRATION_ID}"
@@ -137,6 +142,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of hookrouter during run (b)")
     parser.add_argument(
         "--separate-workers", action="store_true", help="route in a `hookrouter worker` process, not in the server"
+    )
+    parser.add_argument(
+        "--no-handwritten", dest="handwritten", action="store_false", help="skip run (h), the hand-written endpoint"
     )
     parser.add_argument("--verbose", action="store_true", help="also print wrk's own output")
     args = parser.parse_args(argv)
@@ -230,20 +238,20 @@ class Processes:
             self.stop(proc)
 
 
-def start_redis(procs: Processes, workdir: Path) -> tuple[Path, int]:
+def start_redis(procs: Processes, workdir: Path, name: str = "redis") -> tuple[Path, int]:
     exe = shutil.which("redis-server")
     if exe is None:
         raise BenchError("redis-server not installed (apt-get install redis-server)")
-    sock = workdir / "redis.sock"
+    sock = workdir / f"{name}.sock"
     args = [exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(workdir)]
-    proc = procs.start("redis", [*args, "--save", "", "--appendonly", "no"])
+    proc = procs.start(name, [*args, "--save", "", "--appendonly", "no"])
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         with contextlib.suppress(RedisError), Redis(unix_socket_path=str(sock)) as client:
             if client.ping():
                 return sock, proc.pid
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise BenchError(f"redis-server did not start:\n{procs.tail('redis')}")
+            raise BenchError(f"redis-server did not start:\n{procs.tail(name)}")
         time.sleep(0.05)
 
 
@@ -322,6 +330,19 @@ def bench_bare(procs: Processes, load: Load, body: bytes) -> Run:
         return measure(load, base + PATH, body, "bare", {"server": proc.pid})
     finally:
         procs.stop(proc)  # free the CPU before (b) starts
+
+
+def bench_handwritten(procs: Processes, load: Load, body: bytes, secret: str, workdir: Path) -> Run:
+    redis_sock, redis_pid = start_redis(procs, workdir, "redis-handwritten")
+    port = free_port()
+    args = [sys.executable, str(HANDWRITTEN_APP), "--port", str(port), "--redis", f"unix://{redis_sock}"]
+    proc = procs.start("handwritten", [*args, "--secret", secret])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(procs, "handwritten", proc, base)
+        return measure(load, base + PATH, body, "handwritten", {"server": proc.pid, "redis": redis_pid})
+    finally:
+        procs.stop(proc)
 
 
 def hookrouter_env(redis_sock: Path, data_dir: Path, port: int, *, run_workers: bool = True) -> dict[str, str]:
@@ -437,7 +458,9 @@ def _us(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} us"
 
 
-def report(args: argparse.Namespace, wrk_version: str, load_avg: float, bare: Run, hook: Run) -> None:
+def report(
+    args: argparse.Namespace, wrk_version: str, load_avg: float, bare: Run, hook: Run, handwritten: Run | None
+) -> None:
     print(
         f"\n{args.connections} connections, {args.threads} wrk threads, {args.duration} s per run "
         f"(+{args.warmup} s warm-up), {args.body_bytes}-byte body, 127.0.0.1, {wrk_version}\n"
@@ -446,13 +469,16 @@ def report(args: argparse.Namespace, wrk_version: str, load_avg: float, bare: Ru
     )
     head = ("req/s", "p50", "p90", "p99", "max", "requests", "server CPU/req", "redis CPU/req")
     print(f"{'':16}{head[0]:>10}" + "".join(f"{h:>11}" for h in head[1:5]) + "".join(f"{h:>15}" for h in head[5:]))
-    for name, run in (("(a) bare app", bare), ("(b) hookrouter", hook)):
+    runs: list[tuple[str, Run]] = [("(a) bare app", bare), ("(b) hookrouter", hook)]
+    if handwritten is not None:
+        runs.insert(1, ("(h) handwritten", handwritten))
+    for name, run in runs:
         r = run.wrk
         print(
             f"{name:16}{r.rps:>10.1f}{_ms(r.p50_us):>11}{_ms(r.p90_us):>11}{_ms(r.p99_us):>11}{_ms(r.max_us):>11}"
             f"{r.requests:>15}{_us(run.cpu_us_per_request('server')):>15}{_us(run.cpu_us_per_request('redis')):>15}"
         )
-    for name, run in (("(a)", bare), ("(b)", hook)):
+    for name, run in runs:
         if any(run.wrk.errors.values()):
             print(f"{name} errors: " + ", ".join(f"{k} {v}" for k, v in run.wrk.errors.items() if v))
     if hook.cpu_us_per_request("worker") is not None:
@@ -460,6 +486,11 @@ def report(args: argparse.Namespace, wrk_version: str, load_avg: float, bare: Ru
     ratio = hook.wrk.rps / bare.wrk.rps if bare.wrk.rps else 0.0
     verdict = "meets" if ratio >= TARGET_RATIO else "below"
     print(f"ratio (b)/(a) req/s: {ratio:.3f} ({verdict} the {TARGET_RATIO} target)")
+    if handwritten is not None and bare.wrk.rps and handwritten.wrk.rps:
+        print(
+            f"ratio (h)/(a) req/s: {handwritten.wrk.rps / bare.wrk.rps:.3f} (the hand-written floor); "
+            f"(b)/(h): {hook.wrk.rps / handwritten.wrk.rps:.3f}"
+        )
     if bare.cpu_us_per_request("server") and hook.cpu_us_per_request("server"):
         cpu_ratio = (hook.cpu_us_per_request("server") or 0.0) / (bare.cpu_us_per_request("server") or 1.0)
         print(f"server CPU per request (b)/(a): {cpu_ratio:.2f}x (less sensitive to CPU contention than req/s)")
@@ -480,8 +511,9 @@ def terminate_as_exit() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def measure_both(args: argparse.Namespace) -> tuple[Run, Run]:
-    """(a) and (b) as ``args`` asks (see ``parse_args``); BenchError or TimeoutExpired when a run goes wrong."""
+def measure_both(args: argparse.Namespace) -> tuple[Run, Run, Run | None]:
+    """(a), (b) and (h) (None with ``--no-handwritten``) as ``args`` asks (see ``parse_args``); BenchError or
+    TimeoutExpired when a run goes wrong."""
     wrk = ensure_wrk()
     body = slack_body(args.body_bytes)
     secret = secrets.token_hex(16)
@@ -499,9 +531,13 @@ def measure_both(args: argparse.Namespace) -> tuple[Run, Run]:
         with Processes(workdir) as procs:
             print(f"(a) bare Starlette app, {args.duration} s ...", flush=True)
             bare = bench_bare(procs, load, body)
+            handwritten = None
+            if args.handwritten:
+                print(f"(h) hand-written verify + XADD endpoint (own redis-server), {args.duration} s ...", flush=True)
+                handwritten = bench_handwritten(procs, load, body, secret, workdir)
             print(f"(b) hookrouter serve (own redis-server), {args.duration} s ...", flush=True)
             hook = bench_hookrouter(procs, load, body, secret, workdir, args.profile, args.separate_workers)
-    return bare, hook
+    return bare, hook, handwritten
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -510,8 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         wrk = ensure_wrk()
         wrk_version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.split(" [")[0]
         load_avg = os.getloadavg()[0]
-        bare, hook = measure_both(args)
-        report(args, wrk_version, load_avg, bare, hook)
+        bare, hook, handwritten = measure_both(args)
+        report(args, wrk_version, load_avg, bare, hook, handwritten)
     except (BenchError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
