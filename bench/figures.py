@@ -116,6 +116,8 @@ def p1_p2(sizes: Sizes) -> list[Row]:
         hand = "hand-written verify + XADD endpoint"
         rows.insert(2, Row("P1", hand, floor, "req/s", bare.wrk.rps, "bare Starlette endpoint"))
         rows.insert(3, Row("P1", "ingest vs the hand-written endpoint", hook.wrk.rps, "req/s", floor, hand))
+        hand_p99 = handwritten.wrk.p99_us / 1000
+        rows.append(Row("P2", f"{hand} p99", hand_p99, "ms", bare.wrk.p99_us / 1000, "bare endpoint p99"))
     return rows
 
 
