@@ -482,7 +482,7 @@ async def test_sdk_integrations_lists_the_projects_integrations_and_the_workflow
 ) -> None:
     await seed_accounts(registry, seed, workflow={"name": "Send Updates to Slack"})
     await seed(
-        integration=[{"id": "hub-app", "type": "hubspot", "enabled": False}],
+        integration=[{"id": "hub-app", "type": "hubspot", "enabled": False, "display": {"brand_color": "#FF7A59"}}],
         workflow=[
             {"id": "wf-pro", "integration": "slack-app", "permissions": PRO_ONLY},
             {"id": "wf-draft", "integration": "slack-app", "deployed": False},
@@ -501,6 +501,9 @@ async def test_sdk_integrations_lists_the_projects_integrations_and_the_workflow
             "workflows": [],
             "customIntegration": None,
             "hasCredential": False,
+            "name": "Hubspot",
+            "brandColor": "#FF7A59",
+            "providerType": "hubspot",
         },
         {
             "id": "slack-app",
@@ -519,6 +522,9 @@ async def test_sdk_integrations_lists_the_projects_integrations_and_the_workflow
             ],
             "customIntegration": None,
             "hasCredential": True,
+            "name": "Slack",
+            "brandColor": None,
+            "providerType": "slack",
         },
     ]
 

@@ -104,6 +104,10 @@ def integrations_view(snapshot: Snapshot, project: Project, user: ConnectedUser)
                 ],
                 "customIntegration": None,
                 "hasCredential": integration.id in mine,
+                # The Connect Portal's display fields, as ``GET /sdk/metadata`` gives them for the type.
+                "name": display_name(integration),
+                "brandColor": integration.display.brand_color,
+                "providerType": integration.type,
             }
         )
     return out
