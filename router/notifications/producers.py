@@ -267,9 +267,6 @@ class Transitions:
     async def set_reason(self, credential: str, reason: str) -> None:
         await self._redis.hset(self._key, f"r|{credential}", reason)
 
-    async def clear_reason(self, credential: str) -> None:
-        await self._redis.hdel(self._key, f"r|{credential}")
-
     async def unclaim(self, claim: Claimed) -> None:
         args: list[str | int] = [claim.fact.credential, claim.fact.version, claim.replaced_version, claim.reason]
         await self._unclaim(keys=[self._key], args=args)
