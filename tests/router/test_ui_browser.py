@@ -21,7 +21,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys as Key
@@ -185,7 +185,11 @@ def submit(browser: WebDriver, text: str, within: WebElement | None = None) -> N
     """Press a form's button and wait for the page the server answers with (its old page gone first)."""
     old = browser.find_element(By.TAG_NAME, "html")
     button(browser, text, within).click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(old))
+    # While the old page's context is torn down, chromedriver may answer a probe of its element with
+    # "unhandled inspector error" rather than "stale": that too means the navigation is under way, so ask again.
+    WebDriverWait(browser, WAIT_S, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(old)
+    )
     until(lambda: browser.execute_script("return document.readyState") == "complete", "the answer loaded")
 
 
