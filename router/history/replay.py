@@ -5,7 +5,9 @@ Two modes:
 - ``reroute``: a copy of each event goes back on the ingest stream, every field and the body bytes unchanged,
   plus ``replay_of`` (the event replayed) and ``replay`` (the request id); the routing worker then routes it
   against today's registry (a credential connected since, a workflow activated since). The copy is a plain
-  XADD: delivery-id deduplication lives only in the receiver's check-and-append, so it cannot swallow it.
+  XADD: delivery-id deduplication lives only in the receiver's check-and-append, so it cannot swallow it. With one
+  shard, a batch's copies are made inside Redis from their ids (``EventStore.copy_for_replay``); with several, each
+  event is read here and its copy written to its tenant's shard.
 - ``redeliver``: the trigger jobs the event's routing outcome lists are created again for the same workflows
   and credentials, marked ``replay_of`` / ``replay_of_job`` / ``replay``. Their job id is the original's plus
   ``:replay:<request id>`` (percent-encoded): runners and HTTP targets deduplicate on job ids, so a replay needs
@@ -119,6 +121,9 @@ class Replayer:
         self._cache = cache
         self._config = config
         self._index = index or EventIndex.of(store, keys)
+        # With one shard and none draining, every event's copy goes to the stream it is in: made inside Redis.
+        # Otherwise a copy goes to its tenant's shard under today's N, which only the decoded entry tells.
+        self._in_place = keys.shards == 1 and not keys.draining
 
     async def run(
         self,
@@ -166,10 +171,14 @@ class Replayer:
             if progress is not None:  # paused, not stuck: the caller hears from the job all the same
                 progress(dataclasses.replace(job, status="running", counts=counts, total=total, cursor=cursor))
 
+        # A resumed job skips what it did before its cursor. The index hands ids over in cursor order, so once one
+        # lies past it, so does everything after: only the first batches are looked through.
+        resume = _id_key(cursor) if cursor and job.request.event_id is None else None
         async for ids in self._ids(job, throttle.batch):
-            if cursor and job.request.event_id is None:
-                after = _id_key(cursor)
-                ids = [i for i in ids if _id_key(i) > after]
+            if resume is not None:
+                ids = [i for i in ids if _id_key(i) > resume]
+                if ids:
+                    resume = None
             if not ids:
                 continue
             if stopping.is_set() or not await self._jobs.renew(rid, owner, self._config.claim_ttl_s):
@@ -196,13 +205,16 @@ class Replayer:
 
     async def _batch(self, request: ReplayRequest, ids: list[str], counts: Counts) -> int:
         """Replay one batch; returns how many events were replayed (or would be, in a dry run)."""
-        events = {e.id: e for e in await self._store.get_events(self._keys, ids)}
-        counts.matched += len(ids)
-        if request.mode == "reroute":
-            writes = self._reroute(request, ids, events, counts)
-        else:
-            writes = await self._redeliver(request, ids, events, counts)
         before = counts.replayed
+        counts.matched += len(ids)
+        rest = ids
+        if request.mode == "reroute" and not request.dry_run and self._in_place:
+            rest = await self._copy_in_place(request, ids, counts)
+        events = {e.id: e for e in await self._store.get_events(self._keys, rest)} if rest else {}
+        if request.mode == "reroute":
+            writes = self._reroute(request, rest, events, counts)
+        else:
+            writes = await self._redeliver(request, rest, events, counts)
         counts.replayed += len({str(w.fields["replay_of"]) for w in writes})
         state = {**counts.to_hash(), "cursor": ids[-1], "updated_at": str(_now_ms())}
         if request.dry_run:
@@ -214,6 +226,29 @@ class Replayer:
                 writes, state, self._keys.replay_job(request.request_id), stream_registry=self._keys.stream_registry
             )
         return counts.replayed - before
+
+    async def _copy_in_place(self, request: ReplayRequest, ids: list[str], counts: Counts) -> list[str]:
+        """Copy the batch's events of the one shard inside Redis (``EventStore.copy_for_replay``): only their ids
+        travel. Returns the ids left for the copies made here: those naming another shard (stored before a change of
+        N), or not in full form, or whose copy rewrites the entry's layout."""
+        rest = []
+        wanted = list(dict.fromkeys(ids))
+        statuses = await self._store.copy_for_replay(
+            self._keys.shard(0).ingest, wanted, request.request_id, skip_copies=request.filter is not None
+        )
+        for event_id, status in zip(wanted, statuses, strict=True):
+            if status == "c":
+                counts.replayed += 1
+            elif status == "p":
+                rest.append(event_id)
+            elif status == "n":
+                counts.skip("not_stored", failed=True)
+            elif status == "r":
+                counts.skip("is_a_replay")
+            else:
+                logger.warning("malformed ingest entry not replayed", extra={"event_id": event_id, "field": status[2:]})
+                counts.skip("malformed_entry", failed=True)
+        return rest
 
     def _selected(
         self, request: ReplayRequest, ids: list[str], events: dict[str, StoredEvent], counts: Counts

@@ -255,6 +255,10 @@ IngestEvent._known = frozenset(_INGEST_FIELDS)
 # as a field of its own, and read the same). Any text field of the entry may be in it, never the body.
 _META = "meta"
 _META_KNOWN = IngestEvent._known - IngestEvent._binary
+# What a reroute's copy, made inside Redis (``EventStore.copy_for_replay``), checks an entry's fields against, as
+# ``from_fields`` does: the names an entry may have, and those its ``meta`` may hold.
+INGEST_FIELD_NAMES = " ".join(_INGEST_FIELDS)
+INGEST_META_NAMES = " ".join(sorted(_META_KNOWN))
 
 
 def _meta(packed: Any) -> Any:

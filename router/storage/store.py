@@ -32,6 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from router.errors import StoreUnavailable
 from router.storage import scripts, timing
+from router.storage.entries import INGEST_FIELD_NAMES, INGEST_META_NAMES
 from router.storage.keys import OBSERVER_GROUP, Keys
 from router.storage.redis_client import decoded
 from router.storage.stream_id import U64, InvalidStreamId, StreamId, event_id
@@ -245,6 +246,112 @@ end
 return added
 """
 
+# A reroute's copies, made where the originals are (router/history/replay.py): each original read and checked as
+# ``IngestEvent.from_fields`` checks it, and appended again with its fields and body bytes as stored, the replay marks
+# (``replay_of``, ``replay``) in place of any it had. Only the ids travel, as one argument; a copy's 1 KiB or more
+# never goes through the client twice. KEYS[1] the shard's ingest stream; KEYS[2] (on a counted stream) the prefix of
+# its minute counts, each copy counted as stored as ``_XADD_RUN_COUNTED`` counts. ARGV 1 maxlen, 2 counts' TTL, 3 the
+# replay request's id, 4 "1": skip earlier copies, 5 and 6 the entry's known fields and those ``meta`` may hold
+# (space separated), 7 what turns an entry id into its event id (the shard's suffix), 8 the entry ids in the order
+# the copies go (space separated). Returns {one letter per id, the malformed entries' fields}: "c" copied, "n" not
+# stored, "r" a copy skipped, "p" left to the caller (replay marks inside ``meta``: the caller writes that copy in
+# today's layout), "m" malformed. The originals
+# are read by one XRANGE over their span (2 entries per id at most), the rest one by one, as ``get_many`` reads.
+_REPLAY_COPIES = """
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function words(s) local t = {} for w in string.gmatch(s, '%S+') do t[w] = true end return t end
+local known, in_meta = words(ARGV[5]), words(ARGV[6])
+local ids, n = {}, 0
+if ARGV[8] == '' then return {'', {}} end
+local lo_ms, lo_seq, hi_ms, hi_seq, lo, hi
+for id in string.gmatch(ARGV[8], '%S+') do
+  n = n + 1
+  ids[n] = id
+  local ms, seq = parse(id)
+  if lo == nil or ms < lo_ms or (ms == lo_ms and seq < lo_seq) then lo, lo_ms, lo_seq = id, ms, seq end
+  if hi == nil or ms > hi_ms or (ms == hi_ms and seq > hi_seq) then hi, hi_ms, hi_seq = id, ms, seq end
+end
+local found = {}
+local span = redis.call('XRANGE', KEYS[1], lo, hi, 'COUNT', 2 * n)
+for _, e in ipairs(span) do found[e[1]] = e[2] end
+local reached_ms, reached_seq = hi_ms, hi_seq
+if #span == 2 * n then reached_ms, reached_seq = parse(span[#span][1]) end
+local function check(f)
+  local own, meta = {}, nil
+  for i = 1, #f, 2 do
+    local name = f[i]
+    if name == 'meta' then
+      -- cjson refuses what the client's parser refuses (lone surrogates too) but bytes that are not UTF-8, which
+      -- no writer of the router stores: such an entry is copied as it is, and routing refuses the copy instead.
+      local text = f[i + 1]
+      local ok, decoded = pcall(cjson.decode, text)
+      if not ok or type(decoded) ~= 'table' or not string.find(text, '^%s*{') then return 'm:meta', '' end
+      meta = decoded
+    elseif known[name] then own[name] = f[i + 1]
+    else return 'm:' .. name, '' end
+  end
+  local marked = false
+  if meta then
+    for k, v in pairs(meta) do
+      if type(v) ~= 'string' then return 'm:meta', '' end
+      if not in_meta[k] or own[k] ~= nil then return 'm:' .. k, '' end
+      if k == 'replay_of' or k == 'replay' then marked = true end
+    end
+  end
+  local received = own['received_at'] or (meta and meta['received_at']) or ''
+  if received ~= '' and not string.find(received, '^%d+$') then return 'm:received_at', '' end
+  local of = own['replay_of'] or (meta and meta['replay_of']) or ''
+  if ARGV[4] == '1' and of ~= '' then return 'r', '' end
+  if marked then return 'p', '' end
+  return nil, own['project'] or (meta and meta['project']) or '', own['replay_of'] ~= nil or own['replay'] ~= nil
+end
+local codes, fields = {}, {}
+for i = 1, n do
+  local id = ids[i]
+  local f = found[id]
+  if f == nil then
+    local ms, seq = parse(id)
+    if ms > reached_ms or (ms == reached_ms and seq > reached_seq) then
+      local one = redis.call('XRANGE', KEYS[1], id, id, 'COUNT', 1)
+      if #one == 1 then f = one[1][2] end
+    end
+  end
+  if f == nil then
+    codes[i] = 'n'
+  else
+    local status, project, marked = check(f)
+    if status then
+      codes[i] = string.sub(status, 1, 1)
+      if codes[i] == 'm' then fields[#fields + 1] = string.sub(status, 3) end
+    else
+      if marked then  -- a copy copied again: its marks give way to this replay's
+        local unmarked = {}
+        for j = 1, #f, 2 do
+          if f[j] ~= 'replay_of' and f[j] ~= 'replay' then
+            unmarked[#unmarked + 1] = f[j]
+            unmarked[#unmarked + 1] = f[j + 1]
+          end
+        end
+        f = unmarked
+      end
+      local last = #f
+      f[last + 1], f[last + 2], f[last + 3], f[last + 4] = 'replay_of', id .. ARGV[7], 'replay', ARGV[3]
+      local copy = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(f))
+      if KEYS[2] then
+        local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(copy, '^(%d+)')) / 60000))
+        redis.call('HINCRBY', key, 'stored|' .. project, 1)
+        if redis.call('HINCRBY', key, 'stored', 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+      end
+      codes[i] = 'c'
+    end
+  end
+end
+return {table.concat(codes), fields}
+"""
+
 # Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
 # are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
 # cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
@@ -381,6 +488,7 @@ class EventStore:
         self._outcomes_counted = redis.register_script(_OUTCOMES_COUNTED)
         self._xadd_run = redis.register_script(_XADD_RUN)
         self._xadd_run_counted = redis.register_script(_XADD_RUN_COUNTED)
+        self._replay_copies = redis.register_script(_REPLAY_COPIES)
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
         self._flusher: asyncio.Task[None] | None = None
@@ -878,6 +986,44 @@ class EventStore:
             found.update((e.id, e) for e in await self.get_many(keys.shard(index).ingest, wanted))
         return [found[i] for i in ids if i in found]
 
+    async def copy_for_replay(
+        self,
+        stream: str,
+        event_ids: Sequence[str],
+        request_id: str,
+        *,
+        skip_copies: bool,
+    ) -> list[str]:
+        """Append a copy of each event to ``stream``, the stream they are stored in, marked for replay request
+        ``request_id``, in one script call (``_REPLAY_COPIES``), each original checked as ``IngestEvent.from_fields``
+        checks it. Returns a status per id, in order: "c" copied, "n" not stored, "r" an earlier copy
+        (``skip_copies``), "m:<field>" malformed, "p" left to the caller (an id not in full ``<ms>-<seq>`` form of this
+        stream, or an entry whose copy needs its layout rewritten)."""
+        shard = _shard(stream)
+        joined = " ".join(event_ids)
+        if not shard and joined.count(" ") == len(event_ids) - 1 and _FULL_IDS.fullmatch(joined):
+            # Shard 0's ids are its entry ids: all sent as they are.
+            sent: list[bool] | None = None
+        else:
+            entries = [_in(stream, i) for i in event_ids]
+            sent = [e is not None and _FULL_ID.fullmatch(e) is not None for e in entries]
+            joined = " ".join(e for e, ok in zip(entries, sent, strict=True) if ok and e)
+        keys = [stream]
+        ttl: int | str = ""
+        if self._counted is not None and stream in self._counted.streams:
+            keys.append(self._counted.streams[stream])
+            ttl = self._counted.ttl_s
+        args = [self._maxlen, ttl, request_id, "1" if skip_copies else "0", INGEST_FIELD_NAMES, INGEST_META_NAMES]
+        args += [f"-{shard}" if shard else "", joined]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await scripts.queue(self._replay_copies, pipe, keys=keys, args=args)
+            [(codes, fields)] = await scripts.execute(pipe)
+        malformed = iter(decoded(f) for f in fields)
+        statuses = iter(f"m:{next(malformed)}" if code == "m" else code for code in decoded(codes))
+        if sent is None:
+            return list(statuses)
+        return [next(statuses) if ok else "p" for ok in sent]
+
     async def get_event(self, keys: Keys, event_id: str) -> StoredEvent | None:
         """The stored event ``event_id`` (in its shard's stream); None when it is not stored or no event id."""
         return await self.get(keys.of_id(event_id).ingest, event_id)
@@ -945,6 +1091,7 @@ _BACKLOG_COUNT_CAP = 10_000  # enough to tell "busy" from "idle"; counting furth
 
 _FIRST, _LAST = StreamId(0, 0), StreamId(U64, U64)
 _FULL_ID = re.compile(r"[0-9]+-[0-9]+")
+_FULL_IDS = re.compile(r"[0-9]+-[0-9]+(?: [0-9]+-[0-9]+)*")
 _SPAN_FACTOR = 2  # entries a span read may return per id wanted, before the rest are read one by one
 
 

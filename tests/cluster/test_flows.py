@@ -20,6 +20,7 @@ FLOWS = [
     "tests/router/test_delivery.py",  # HTTP delivery, retries, ordering
     "tests/router/test_history.py",
     "tests/router/test_replay.py",
+    "tests/router/test_replay_copies.py",  # a reroute's copies made by one script per batch
     "tests/router/test_storage_bounds.py",  # retention and trimming of every key family
     "tests/router/test_request_triggers.py",  # responses over pub/sub
     "tests/router/test_shards.py",  # four shards: ingest to retention, merged history, a change of N
