@@ -2,7 +2,8 @@
 
     python bench/replay.py [--events 1000000] [--iterations 200] [--replay 100000]
 
-Preload (untimed, under ~60 s): ``--events`` ingest entries spread over 90 days and their index entries
+Preload (untimed, under ~60 s): ``--events`` ingest entries (webhooks as the receiver stores them: metadata in one
+JSON field, a 1 KiB body) spread over 90 days and their index entries
 (router/history/indexes.py's layout, key names from router.storage.keys, checked against Keys before use),
 written by a Lua script in chunks; filter values drawn from a fixed hash of the entry number: 5 projects, 10
 integrations with 200 tenants and 20 event types each, 2,000 credentials/users, statuses 70% delivered, 15%
@@ -72,7 +73,7 @@ for _ = 1, 15 do statuses[#statuses + 1] = 'routed' end
 for _ = 1, 10 do statuses[#statuses + 1] = 'unmatched' end
 for _ = 1, 3 do statuses[#statuses + 1] = 'failed' end
 for _ = 1, 2 do statuses[#statuses + 1] = 'dead' end
-local body = string.rep('x', 200)
+local body = string.rep('x', 1024)
 -- Lua's generator, seeded per chunk: reproducible, and the attributes independent of each other.
 math.randomseed(first + 1)
 local function pick(m) return math.random(m) - 1 end
@@ -95,8 +96,11 @@ for n = first, first + count - 1 do
   local etype = 'type' .. pick(20)
   local cred = pick(2000)
   local status = statuses[pick(100) + 1]
-  redis.call('XADD', stream, id, 'source', 'webhook', 'project', project, 'integration', integration,
-    'provider_id', tenant, 'event_type', etype, 'credential', '', 'received_at', ms, 'body', body)
+  -- As the receiver stores a webhook today: its metadata as one JSON field beside source, project and body.
+  local meta = cjson.encode({integration = integration, integration_type = 'slack', provider_id = tenant,
+    credential = '', event_type = etype, delivery_id = 'Ev' .. n, received_at = tostring(ms),
+    headers = '{"content-type":"application/json"}'})
+  redis.call('XADD', stream, id, 'source', 'webhook', 'project', project, 'meta', meta, 'body', body)
   if n < indexed_until then  -- the rest is the routing backlog: "received", in no index
     add(ev .. 'all', score, id)
     add(ev .. 'project:' .. project, score, id)
