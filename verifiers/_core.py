@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from verifiers._extract import parsed
 from verifiers.errors import (
     MalformedBody,
     MalformedHeader,
@@ -103,7 +103,7 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON, or MalformedBody."""
         try:
-            return json.loads(self.body)
+            return parsed(self.body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedBody("body is not valid JSON") from None
 

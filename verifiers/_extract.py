@@ -6,6 +6,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
+
 # Handshakes are a few hundred bytes. A body that is not yet verified is parsed only when it is this small
 # and holds the handshake's marker: a 10 MiB unsigned body would otherwise cost ~0.5 s of CPU and ~90 MiB.
 HANDSHAKE_MAX_BYTES = 8 * 1024
@@ -32,10 +34,28 @@ def first(*values: str) -> str:
     return next((v for v in values if v), "")
 
 
+def parsed(body: bytes) -> Any:
+    """``json.loads(body)``, raising what it raises, read by orjson where orjson reads the same (a third of the
+    time on a webhook's body). What orjson refuses and the standard parser reads (NaN, UTF-16 and a byte order
+    mark, lone surrogate escapes, nesting past 1,024) goes to the standard parser, and so does any body with a run
+    of 19 digits: orjson reads an integer past 64 bits as a float, where an id must keep every digit."""
+    # Digits as "0", the rest as " ", then one substring search: a fraction of a regular expression's time.
+    if body.translate(_DIGITS).find(_LONG_RUN) < 0:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
+
+
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 19
+
+
 def loads(body: bytes) -> Any:
     """JSON or None, never an exception."""
     try:
-        return json.loads(body)
+        return parsed(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
