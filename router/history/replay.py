@@ -220,8 +220,9 @@ class Replayer:
         if request.dry_run:
             await self._jobs.update(request.request_id, state)
         else:
-            # The copies or jobs and the job's counts and cursor in one round trip. Not atomic: a crash in
-            # between replays that batch again on resume (at-least-once, like routing itself).
+            # The copies or jobs and the job's counts and cursor in one round trip (after the script's, when the
+            # copies were made inside Redis). Not atomic: a crash in between replays that batch again on resume
+            # (at-least-once, like routing itself).
             await self._store.write(
                 writes, state, self._keys.replay_job(request.request_id), stream_registry=self._keys.stream_registry
             )
