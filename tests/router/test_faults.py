@@ -17,9 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from router.history import stats
 from router.routing.worker import RoutingWorker
 from router.storage.keys import Keys
+from router.storage.store import EventStore
 from subscriptions.keys import RegistryKeys
 from tests.conftest import start_redis
 from tests.router.conftest import make_registry, make_seed, make_settings, running, seed_slack
@@ -253,6 +256,31 @@ async def test_an_unreadable_registry_record_is_skipped_logged_once_and_routing_
 
 
 # -- full ---------------------------------------------------------------------------------------------------
+
+
+async def test_a_reroute_batch_into_a_full_redis_copies_nothing_and_copies_each_once_when_there_is_room(
+    own_redis: tuple[RedisProcess, Redis],
+) -> None:
+    server, redis = own_redis
+    await seed_slack(make_seed(make_registry(redis)))
+    async with running(make_settings(server.url)) as http:
+        for n in range(3):
+            assert (await post_slack(http, slack_event(event_id=f"Ev{n}"))).status_code == 200
+    ids = sorted(await stored_ids(redis))
+    store = EventStore(redis, maxlen=100_000, group="routing", consumer="t", counted=stats.counted(KEYS))
+    counts_before = {k: await redis.hgetall(k) async for k in redis.scan_iter(KEYS.stats("*"))}
+    await redis.config_set("maxmemory-policy", "noeviction")
+    await redis.config_set("maxmemory", "1")
+    try:
+        # Its first write is refused, and nothing before it writes (Redis lets a script that has written go on).
+        with pytest.raises(ResponseError, match="maxmemory"):
+            await store.copy_for_replay(KEYS.ingest, ids, "r1", skip_copies=False)
+    finally:
+        await redis.config_set("maxmemory", "0")
+    assert sorted(await stored_ids(redis)) == ids
+    assert {k: await redis.hgetall(k) async for k in redis.scan_iter(KEYS.stats("*"))} == counts_before
+    assert await store.copy_for_replay(KEYS.ingest, ids, "r1", skip_copies=False) == ["c", "c", "c"]
+    assert len(await stored_ids(redis)) == 6
 
 
 async def test_an_out_of_memory_redis_gets_503_and_readyz_not_ready(own_redis: tuple[RedisProcess, Redis]) -> None:
