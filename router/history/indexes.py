@@ -156,6 +156,11 @@ class Page:
 
 def score(entry_id: str) -> int:
     """Sort key of an ingest id (also of a job id, which starts with its event's id)."""
+    # Shard 0's event ids, most of what an index page holds, without the parser (a third of its time): two runs
+    # of ASCII digits short enough to stay under 2**64. Everything else goes through the parser, as before.
+    ms, dash, seq = entry_id.partition("-")
+    if dash and len(ms) < 20 and len(seq) < 20 and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit():
+        return int(ms) * 1000 + min(int(seq), 999)
     return StreamId.of_job(entry_id).score
 
 
