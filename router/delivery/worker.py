@@ -135,6 +135,9 @@ class DeliveryWorker:
         )
         self._held_back: Counter[str] = Counter()  # per batch: jobs of each target its rate limit held back
         self._disabled_now: set[str] = set()  # per batch: the targets found or made disabled
+        # Each target's limits, built once per registry snapshot rather than once per job.
+        self._limits: dict[str, TargetLimits] = {}
+        self._limits_snapshot: Snapshot | None = None
         self.settled = 0
 
     def reset(self) -> None:
@@ -159,6 +162,8 @@ class DeliveryWorker:
         self._held_back.clear()
         if jobs:
             snapshot = await self._cache.refresh()
+            if snapshot is not self._limits_snapshot:
+                self._limits, self._limits_snapshot = {}, snapshot
             # Asked once a batch; a target this batch disables (410) joins the set as it happens.
             self._disabled_now = set(await self._disabled.among({j.entry.workflow for j in jobs if j.entry.workflow}))
             gate = asyncio.Semaphore(self._config.in_flight)
@@ -239,7 +244,9 @@ class DeliveryWorker:
             return self._out.dead(job, "target_disabled", self._order_key(workflow, target, job))
         if target.ordered and not await self._at_head(workflow, job):
             return self._out.retry_at(job, self._clock() + self._config.order_wait_s)
-        limits = limits_of(target)
+        limits = self._limits.get(workflow.id)
+        if limits is None:
+            limits = self._limits[workflow.id] = limits_of(target)
         admission = await self._limiter.admit(workflow.id, limits, target.timeout_s + 10, self._clock)
         if not admission.admitted:
             return self._out.retry_at(job, self._clock() + self._wait(workflow.id, limits, admission))
