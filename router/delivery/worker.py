@@ -11,7 +11,8 @@ Every worker (any number, in `serve` or `worker` processes) runs the same loop:
    the target's limits (breaker, rate, concurrency) → reschedule without spending an attempt; else POST;
 4. success → history; 410 → the target is disabled and the job dead-lettered; other 4xx → dead letter;
    retryable → rescheduled on the retry schedule (Retry-After honoured) or dead-lettered when it ran out;
-   the batch's outcomes and acks are one MULTI, written once its every attempt has ended.
+   the batch's outcomes and acks are one MULTI (one script when every job finished), written once its every
+   attempt has ended.
 
 A worker busy with a batch moves due jobs when the batch is settled; idle workers (blocked on the stream) move
 them at their due time, and ``block_ms`` bounds the wait even for a due time set by another worker meanwhile.
@@ -171,8 +172,8 @@ class DeliveryWorker:
             # up again by the recovery that follows (it would be delivered twice at once).
             results = await asyncio.gather(*(self._one(snapshot, job, gate) for job in jobs), return_exceptions=True)
             settled = [r for r in results if not isinstance(r, BaseException)]
-            # The batch's outcomes and acks in one MULTI, its history index in one pipeline: two round trips a
-            # batch, not two a job. A crash before them leaves the batch pending, to be attempted again.
+            # The batch's outcomes and acks in one MULTI or script, its history index in one script per shard: two
+            # round trips a batch, not two a job. A crash before them leaves the batch pending, to be attempted again.
             await self._store.settle_many(self._keys.delivery_jobs, [(job.entry_id, out) for job, out in settled])
             await index_settled_many(self._store, self._keys, settled)
             failures = [r for r in results if isinstance(r, BaseException)]

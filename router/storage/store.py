@@ -718,11 +718,12 @@ class EventStore:
 
     async def settle_many(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
         """Record what became of work entries of ``stream`` and ack them, atomically: one MULTI (all keys share a
-        hash tag), a worker's whole batch in one round trip.
+        hash tag), or one script when every job finished, a worker's whole batch in one round trip.
 
         A retry goes to the scheduled set (its id) and the job's hash (its fields: see ``Settle``), a give-up
         to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
-        crash before EXEC leaves the entries pending, to be reclaimed: nothing is lost, nothing half-done.
+        crash before EXEC (or the script) leaves the entries pending, to be reclaimed: nothing is lost, nothing
+        half-done.
         """
         if not settled:
             return
