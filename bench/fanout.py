@@ -18,7 +18,7 @@
 
 Each figure and its baseline run in 3 alternating rounds, summed, so a machine whose load drifts skews both
 alike. CPU/item is this process's user + system time per event or POST (the sink's not counted); the delivery
-line also gives redis-server's own CPU per delivery (user + system from /proc/<pid>/stat, where there is one).
+line also gives redis-server's own CPU per delivery (its main thread's, from /proc/<pid>/schedstat, where there is one).
 
 Redis is a throwaway redis-server on a unix socket in a temporary directory (never a shared Redis). The sink
 is uvicorn + Starlette in a separate process, answering 200 at once. The measured part is cut off after
@@ -82,15 +82,15 @@ _redis_pid: int | None = None  # the throwaway redis-server, whose CPU the deliv
 
 
 def redis_cpu_s() -> float:
-    """redis-server's user + system time so far (0.0 where /proc cannot tell)."""
+    """redis-server's CPU time so far: its main thread's, where it does all its work, from /proc/<pid>/schedstat
+    (nanoseconds; /proc/<pid>/stat counts 10 ms ticks, coarse next to a few µs per delivery). 0.0 where /proc
+    cannot tell."""
     if _redis_pid is None:
         return 0.0
     try:
-        stat = Path(f"/proc/{_redis_pid}/stat").read_text()
-    except OSError:
+        return int(Path(f"/proc/{_redis_pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
         return 0.0
-    utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
-    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
