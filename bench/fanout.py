@@ -17,7 +17,8 @@
      in production, with loopback allowed.
 
 Each figure and its baseline run in 3 alternating rounds, summed, so a machine whose load drifts skews both
-alike. CPU/item is this process's user + system time per event or POST (Redis's and the sink's not counted).
+alike. CPU/item is this process's user + system time per event or POST (the sink's not counted); the delivery
+line also gives redis-server's own CPU per delivery (its main thread's, from /proc/<pid>/schedstat, where there is one).
 
 Redis is a throwaway redis-server on a unix socket in a temporary directory (never a shared Redis). The sink
 is uvicorn + Starlette in a separate process, answering 200 at once. The measured part is cut off after
@@ -75,6 +76,21 @@ KEYS = Keys()
 
 class BenchError(Exception):
     pass
+
+
+_redis_pid: int | None = None  # the throwaway redis-server, whose CPU the delivery phase also counts
+
+
+def redis_cpu_s() -> float:
+    """redis-server's CPU time so far: its main thread's, where it does all its work, from /proc/<pid>/schedstat
+    (nanoseconds; /proc/<pid>/stat counts 10 ms ticks, coarse next to a few µs per delivery). 0.0 where /proc
+    cannot tell."""
+    if _redis_pid is None:
+        return 0.0
+    try:
+        return int(Path(f"/proc/{_redis_pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -159,6 +175,8 @@ def redis_server(workdir: Path) -> Iterator[str]:
     args = [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
     args += ["--dir", str(workdir), "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    global _redis_pid
+    _redis_pid = proc.pid
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not sock.exists():
@@ -167,6 +185,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
             time.sleep(0.01)
         yield f"unix://{sock}"
     finally:
+        _redis_pid = None
         stop(proc)
 
 
@@ -255,15 +274,17 @@ class Phase:
     count: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
-    _marks: tuple[float, float] = (0.0, 0.0)
+    redis_cpu_s: float = 0.0
+    _marks: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def start(self) -> None:
-        self._marks = (time.perf_counter(), time.process_time())
+        self._marks = (time.perf_counter(), time.process_time(), redis_cpu_s())
 
     def stop(self, count: int) -> None:
-        wall, cpu = self._marks
+        wall, cpu, redis_cpu = self._marks
         self.wall_s += time.perf_counter() - wall
         self.cpu_s += time.process_time() - cpu
+        self.redis_cpu_s += redis_cpu_s() - redis_cpu
         self.count += count
 
     @property
@@ -273,6 +294,10 @@ class Phase:
     @property
     def cpu_us(self) -> float:
         return self.cpu_s * 1e6 / self.count if self.count else 0.0
+
+    @property
+    def redis_cpu_us(self) -> float:
+        return self.redis_cpu_s * 1e6 / self.count if self.count else 0.0
 
 
 async def xadd_all(redis: Redis, entries: Sequence[dict[Any, Any]], batch: int) -> None:
@@ -448,6 +473,7 @@ def report(args: argparse.Namespace, p: dict[str, Phase]) -> None:
         print(row(f"     bare httpx POSTs, {args.concurrency} concurrent", p["bare"], "POST/s"))
         name = f"(b)  delivery, 1 worker, {args.concurrency} in flight"
         print(row(name, p["delivery"], "POST/s", p["aiohttp"], "(b') aiohttp"))
+        print(f"{'     redis-server, same deliveries':<40} {'':>19} {p['delivery'].redis_cpu_us:>8,.0f} us CPU/item")
 
 
 async def bounded(run: Coroutine[Any, Any, dict[str, Phase]]) -> dict[str, Phase]:

@@ -122,17 +122,22 @@ async def _read_prefix(response: httpx.Response) -> None:
 
 
 async def _exchange(http: httpx.AsyncClient, request: httpx.Request, deadline: float) -> tuple[int, str | None]:
-    """Status and Retry-After of one request, all within ``deadline`` (event-loop time)."""
-    async with asyncio.timeout_at(deadline):
-        response = await http.send(request, stream=True, follow_redirects=False)
+    """Status and Retry-After of one request, all within ``deadline`` (event-loop time): one timer for the
+    whole exchange, the request's own phases untimed (``_UNTIMED``)."""
+    response: httpx.Response | None = None
     try:
-        # The status is the answer; the body is a courtesy. A body that drips or breaks off after the
-        # headers doesn't change the verdict, and can't take us past the deadline either.
-        with contextlib.suppress(httpx.HTTPError, TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                await _read_prefix(response)
-    finally:
-        await response.aclose()
+        async with asyncio.timeout_at(deadline):
+            response = await http.send(request, stream=True, follow_redirects=False)
+            try:
+                # The status is the answer; the body is a courtesy. A body that drips or breaks off after the
+                # headers doesn't change the verdict, and can't take us past the deadline either.
+                with contextlib.suppress(httpx.HTTPError):
+                    await _read_prefix(response)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        if response is None:  # no status yet: the attempt timed out
+            raise
     return response.status_code, response.headers.get("retry-after")
 
 
@@ -148,7 +153,7 @@ async def attempt(
     """POST ``body`` to ``url`` once, redirects not followed, in at most ``timeout_s`` all told.
 
     httpx's own timeouts apply per phase (connect, each read, each write), so a server dripping one
-    byte a second would never trip them; ``asyncio.timeout`` caps the whole exchange.
+    byte a second would never trip them; ``asyncio.timeout`` caps the whole exchange, and is the only timer.
     """
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise ValueError("timeout_s must be a positive number of seconds")
@@ -157,7 +162,7 @@ async def attempt(
     deadline = asyncio.get_running_loop().time() + timeout_s
     try:
         request = http.build_request(
-            "POST", _parsed(url), content=body, headers=_with_defaults(headers), timeout=httpx.Timeout(timeout_s)
+            "POST", _parsed(url), content=body, headers=_with_defaults(headers), timeout=_UNTIMED
         )
         status, retry_after = await _exchange(http, request, deadline)
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
@@ -171,6 +176,12 @@ async def attempt(
         retry_after_s=parse_retry_after(retry_after, at),
         verdict=verdict,
     )
+
+
+# The attempt's deadline covers every phase (connect, write, the status, the body's prefix) and fails closed: a
+# frozen or dripping target times out there. Per-phase timeouts on top would only arm more timers per request
+# (aiohttp re-arms its read timer on every chunk received).
+_UNTIMED = httpx.Timeout(None)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -60,7 +60,7 @@ class Outcomes:
         _count(job, status)
         return Settle(
             job.id,
-            job.entry.to_fields(),
+            {},  # a finished job leaves only its history: its fields are written nowhere
             scheduled=self._keys.delivery_scheduled,
             job_key=self._keys.delivery_job(job.id),
             history_key=self._keys.delivery_history(job.id),

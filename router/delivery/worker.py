@@ -11,7 +11,8 @@ Every worker (any number, in `serve` or `worker` processes) runs the same loop:
    the target's limits (breaker, rate, concurrency) → reschedule without spending an attempt; else POST;
 4. success → history; 410 → the target is disabled and the job dead-lettered; other 4xx → dead letter;
    retryable → rescheduled on the retry schedule (Retry-After honoured) or dead-lettered when it ran out;
-   the batch's outcomes and acks are one MULTI, written once its every attempt has ended.
+   the batch's outcomes and acks are one MULTI (one script when every job finished), written once its every
+   attempt has ended.
 
 A worker busy with a batch moves due jobs when the batch is settled; idle workers (blocked on the stream) move
 them at their due time, and ``block_ms`` bounds the wait even for a due time set by another worker meanwhile.
@@ -135,6 +136,9 @@ class DeliveryWorker:
         )
         self._held_back: Counter[str] = Counter()  # per batch: jobs of each target its rate limit held back
         self._disabled_now: set[str] = set()  # per batch: the targets found or made disabled
+        # Each target's limits, built once per registry snapshot rather than once per job.
+        self._limits: dict[str, TargetLimits] = {}
+        self._limits_snapshot: Snapshot | None = None
         self.settled = 0
 
     def reset(self) -> None:
@@ -159,6 +163,8 @@ class DeliveryWorker:
         self._held_back.clear()
         if jobs:
             snapshot = await self._cache.refresh()
+            if snapshot is not self._limits_snapshot:
+                self._limits, self._limits_snapshot = {}, snapshot
             # Asked once a batch; a target this batch disables (410) joins the set as it happens.
             self._disabled_now = set(await self._disabled.among({j.entry.workflow for j in jobs if j.entry.workflow}))
             gate = asyncio.Semaphore(self._config.in_flight)
@@ -166,8 +172,8 @@ class DeliveryWorker:
             # up again by the recovery that follows (it would be delivered twice at once).
             results = await asyncio.gather(*(self._one(snapshot, job, gate) for job in jobs), return_exceptions=True)
             settled = [r for r in results if not isinstance(r, BaseException)]
-            # The batch's outcomes and acks in one MULTI, its history index in one pipeline: two round trips a
-            # batch, not two a job. A crash before them leaves the batch pending, to be attempted again.
+            # The batch's outcomes and acks in one MULTI or script, its history index in one script per shard: two
+            # round trips a batch, not two a job. A crash before them leaves the batch pending, to be attempted again.
             await self._store.settle_many(self._keys.delivery_jobs, [(job.entry_id, out) for job, out in settled])
             await index_settled_many(self._store, self._keys, settled)
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -239,7 +245,9 @@ class DeliveryWorker:
             return self._out.dead(job, "target_disabled", self._order_key(workflow, target, job))
         if target.ordered and not await self._at_head(workflow, job):
             return self._out.retry_at(job, self._clock() + self._config.order_wait_s)
-        limits = limits_of(target)
+        limits = self._limits.get(workflow.id)
+        if limits is None:
+            limits = self._limits[workflow.id] = limits_of(target)
         admission = await self._limiter.admit(workflow.id, limits, target.timeout_s + 10, self._clock)
         if not admission.admitted:
             return self._out.retry_at(job, self._clock() + self._wait(workflow.id, limits, admission))

@@ -101,6 +101,16 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+_UNTIMED = aiohttp.ClientTimeout(total=None)
+
+
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    # A request without phase timeouts (a caller holding its own deadline) arms no timer of aiohttp's at all.
+    if connect is None and read is None:
+        return _UNTIMED
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
 class PooledTransport(httpx.AsyncBaseTransport):
     """An httpx transport over aiohttp whose every connection goes through ``policy`` (see the module)."""
 
@@ -147,11 +157,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 allow_redirects=False,
                 compress=None,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+                timeout=_client_timeout(timeout.get("connect"), timeout.get("read")),
             )
         return httpx.Response(
             response.status,

@@ -785,25 +785,65 @@ async def index_dead_lettered(store: EventStore, keys: Keys, events: Sequence[St
         await scripts.execute(pipe)
 
 
+# Delivery jobs settled, a batch's worth on one shard: for each job in turn, what ``_STATUS`` does for one job
+# with ARGV 3 "" and 4 "0" (the job's status overwrites the one known, the event's follows from its job hash).
+# KEYS: 1-5 event status sets (INDEXED order), 6-9 job status sets (JOB_STATUSES order), then each job's event
+# hash, in ARGV order. ARGV: per job, 4 each: event id, score, job id, status.
+_STATUS_MANY = """
+local job_set = {queued = 6, failed = 9, delivered = 7, dead = 8}
+local rank = {delivered = 1, queued = 2, failed = 3, dead = 4}
+local by_rank = {'delivered', 'routed', 'failed', 'dead'}
+local slot = {routed = 1, unmatched = 2, delivered = 3, failed = 4, dead = 5}
+local function only(first, last, target, score, member)
+  for k = first, last do
+    if k == target then redis.call('ZADD', KEYS[k], score, member) else redis.call('ZREM', KEYS[k], member) end
+  end
+end
+for i = 0, #ARGV / 4 - 1 do
+  local event, score, job, status = ARGV[4 * i + 1], ARGV[4 * i + 2], ARGV[4 * i + 3], ARGV[4 * i + 4]
+  local hash = KEYS[10 + i]
+  redis.call('HSET', hash, job, status)
+  only(6, 9, job_set[status] or 6, score, job)
+  local worst = 0
+  for _, v in ipairs(redis.call('HVALS', hash)) do
+    worst = math.max(worst, rank[v] or 2)
+  end
+  only(1, 5, slot[by_rank[worst]], score, event)
+end
+return #ARGV / 4
+"""
+
+
 async def index_settled_many(store: EventStore, keys: Keys, settled: Sequence[tuple[Job, Settle]]) -> None:
     """Delivery jobs settled, a worker's batch in one round trip: each job's status, and its event's (the worst of
-    the event's HTTP jobs)."""
-    script = store.redis.register_script(_STATUS)
-    queued = False
+    the event's HTTP jobs). One script per shard the batch touches, the jobs in batch order (``_STATUS_MANY``)."""
+    by_shard: dict[int, tuple[Keys, list[str], list[str | int]]] = {}
+    for job, outcome in settled:
+        event_id = job.entry.event_id
+        if job.entry.target_kind == "destination" or not event_id:
+            continue  # failure notifications to event destinations are not trigger jobs of a stored event
+        if outcome.retry_at is not None:
+            status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits
+        else:
+            status = "dead" if outcome.dead_stream else "delivered"
+        shard = keys.of_id(event_id)
+        if (batch := by_shard.get(shard.index)) is None:
+            batch = by_shard[shard.index] = (shard, [], [])
+        _, hashes, args = batch
+        hashes.append(shard.event_jobs(event_id))
+        args += (event_id, score(event_id), job.id, status)
+    if not by_shard:
+        return
+    script = _STATUS_MANY_OF.get(store)
+    if script is None:  # one per store: registering hashes the script
+        script = _STATUS_MANY_OF[store] = store.redis.register_script(_STATUS_MANY)
     async with store.redis.pipeline(transaction=False) as pipe:
-        for job, outcome in settled:
-            event_id = job.entry.event_id
-            if job.entry.target_kind == "destination" or not event_id:
-                continue  # failure notifications to event destinations are not trigger jobs of a stored event
-            if outcome.retry_at is not None:
-                status = "failed" if job.attempts else "queued"  # no attempt yet: waiting on the target's limits
-            else:
-                status = "dead" if outcome.dead_stream else "delivered"
-            args = [event_id, score(event_id), "", "0", 1, job.id, status]
-            await scripts.queue(script, pipe, keys=_status_keys(keys.of_id(event_id), event_id), args=args)
-            queued = True
-        if queued:
-            await scripts.execute(pipe)
+        for shard, hashes, args in by_shard.values():
+            await scripts.queue(script, pipe, keys=[*_status_sets(shard), *hashes], args=args)
+        await scripts.execute(pipe)
+
+
+_STATUS_MANY_OF: weakref.WeakKeyDictionary[EventStore, AsyncScript] = weakref.WeakKeyDictionary()
 
 
 async def index_reported(redis: Redis, keys: Keys, event_id: str, job_id: str, succeeded: bool) -> None:

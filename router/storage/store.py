@@ -53,6 +53,15 @@ def _wire(fields: Mapping[str, Any]) -> dict[Any, Any]:
     return dict(fields)
 
 
+def _finished(outcome: Settle) -> bool:
+    """A settle that only ends its job: no retry, no dead letter, its hash to drop and its history to write."""
+    return (
+        outcome.retry_at is None
+        and not outcome.dead_stream
+        and bool(outcome.job_key and outcome.history_key and outcome.history)
+    )
+
+
 def _appended(stream: str, reply: Any, once: Once | None = None, drained: str | None = None) -> Appended:
     if isinstance(reply, list):
         created, entry_id = reply
@@ -352,6 +361,40 @@ end
 return {table.concat(codes), fields}
 """
 
+# A work batch whose every entry finished (no retry, no dead letter): for each, in order, what ``_queue_settle``
+# queues (DEL the job's hash, ZREM it from the scheduled set and its ordered queue, HSET and EXPIRE its history),
+# then the batch's XACK, in one call in place of a MULTI of four or five commands a job. KEYS: 1 the stream, then
+# per job its hash, its history, and, when its flags say so, the scheduled set ('s') and its ordered queue ('o').
+# ARGV: 1 the group, 2 the number of jobs, then per job its id, flags, history TTL, the number of history values
+# (field, value, ...) and those; then the entry ids to ack. Returns how many were acked.
+_SETTLE_FINISHED = """
+local k, a = 2, 3
+for _ = 1, tonumber(ARGV[2]) do
+  local job, flags, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 3])
+  local history = KEYS[k + 1]
+  redis.call('DEL', KEYS[k])
+  k = k + 2
+  if string.find(flags, 's', 1, true) then
+    redis.call('ZREM', KEYS[k], job)
+    k = k + 1
+  end
+  if string.find(flags, 'o', 1, true) then
+    redis.call('ZREM', KEYS[k], job)
+    k = k + 1
+  end
+  if n > 0 then
+    redis.call('HSET', history, unpack(ARGV, a + 4, a + 3 + n))
+    redis.call('EXPIRE', history, ARGV[a + 2])
+  end
+  a = a + 4 + n
+end
+local acked = 0
+for s = a, #ARGV, 5000 do
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, s, math.min(s + 4999, #ARGV)))
+end
+return acked
+"""
+
 # Due jobs go back to work as references: the body stays in the job's hash. The hashes are not in KEYS: they
 # are named by the ids the script reads, and share the hash tag of KEYS, so the script stays on one slot of a
 # cluster. A job whose hash is gone ended meanwhile (a duplicate entry of it was settled): it is only unscheduled.
@@ -491,6 +534,7 @@ class EventStore:
         self._replay_copies = redis.register_script(_REPLAY_COPIES)
         self._requeue = redis.register_script(_REQUEUE_DUE)
         self._trim_acked = redis.register_script(_TRIM_ACKED)
+        self._settle_finished = redis.register_script(_SETTLE_FINISHED)
         self._flusher: asyncio.Task[None] | None = None
         # This loop turn's appends, under one timer, and the loop whose turn it is.
         self._expiry: tuple[asyncio.AbstractEventLoop, list[asyncio.Future[Appended]]] | None = None
@@ -782,19 +826,48 @@ class EventStore:
 
     async def settle_many(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
         """Record what became of work entries of ``stream`` and ack them, atomically: one MULTI (all keys share a
-        hash tag), a worker's whole batch in one round trip.
+        hash tag), or one script when every job finished, a worker's whole batch in one round trip.
 
         A retry goes to the scheduled set (its id) and the job's hash (its fields: see ``Settle``), a give-up
         to the dead-letter stream, a finished job's history to a hash kept ``history_ttl_s``; then XACK. A
-        crash before EXEC leaves the entries pending, to be reclaimed: nothing is lost, nothing half-done.
+        crash before EXEC (or the script) leaves the entries pending, to be reclaimed: nothing is lost, nothing
+        half-done.
         """
         if not settled:
             return
+        if all(_finished(outcome) for _, outcome in settled):
+            await self._settle_finished_many(stream, settled)
+            return
+        await self._settle_multi(stream, settled)
+
+    async def _settle_multi(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for _, outcome in settled:
                 self._queue_settle(pipe, outcome)
             pipe.xack(stream, self._group, *(entry_id for entry_id, _ in settled))
             await pipe.execute()
+
+    async def _settle_finished_many(self, stream: str, settled: Sequence[tuple[str, Settle]]) -> None:
+        # The common batch, every job delivered: one script (``_SETTLE_FINISHED``), as atomic as the MULTI.
+        keys: list[str] = [stream]
+        args: list[Any] = [self._group, len(settled)]
+        for _, outcome in settled:
+            keys += (outcome.job_key, outcome.history_key)
+            flags = ""
+            if outcome.scheduled:
+                keys.append(outcome.scheduled)
+                flags += "s"
+            if outcome.release_order:
+                keys.append(outcome.release_order)
+                flags += "o"
+            history = outcome.history or {}
+            args += (outcome.job_id, flags, outcome.history_ttl_s, 2 * len(history))
+            for pair in history.items():
+                args += pair
+        args += (entry_id for entry_id, _ in settled)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await scripts.queue(self._settle_finished, pipe, keys=keys, args=args)
+            await scripts.execute(pipe)
 
     def _queue_settle(self, pipe: Pipeline, outcome: Settle) -> None:
         if outcome.retry_at is not None and outcome.job_key:

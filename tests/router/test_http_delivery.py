@@ -14,6 +14,8 @@ import verifiers
 from router.delivery.attempt import Attempt, attempt, error_class, post_signed
 from router.delivery.retry import Verdict
 from router.delivery.signing import generate_secret, secret_key, sign_headers
+from router.egress.policy import EgressPolicy
+from router.egress.transport import guarded_client
 from tests.router.loopback import HttpSink, Reply, http_sink, raw_server, read_request_head, refused_url
 
 pytestmark = pytest.mark.anyio
@@ -179,7 +181,19 @@ async def test_redirect_is_not_followed(http: httpx.AsyncClient) -> None:
     assert [r.path for r in got] == ["/hook"]
 
 
-async def test_stalled_target_times_out(http: httpx.AsyncClient) -> None:
+@pytest.fixture(params=["httpx", "guarded"])
+async def either(request: pytest.FixtureRequest, http: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """httpx's own client, and the worker's (the egress guard over aiohttp's pool, loopback allowed). An attempt
+    sends its request without per-phase timeouts: its own deadline must stop a frozen target through both."""
+    if request.param == "httpx":
+        yield http
+        return
+    async with guarded_client(EgressPolicy.parse("127.0.0.0/8,::1")) as guarded:
+        yield guarded
+
+
+async def test_stalled_target_times_out(either: httpx.AsyncClient) -> None:
+    http = either
     with http_sink(Reply(200, delay_s=5)) as sink:
         started = time.monotonic()
         result = await post(http, sink.url())
@@ -189,7 +203,7 @@ async def test_stalled_target_times_out(http: httpx.AsyncClient) -> None:
     assert result.duration_ms < (TIMEOUT_S + MARGIN_S) * 1000
 
 
-async def test_dripping_status_line_hits_the_hard_cap(http: httpx.AsyncClient) -> None:
+async def test_dripping_status_line_hits_the_hard_cap(either: httpx.AsyncClient) -> None:
     # Each byte arrives well within httpx's per-read timeout; only the total cap can stop this.
     def drip(conn: socket.socket) -> None:
         read_request_head(conn)
@@ -199,13 +213,14 @@ async def test_dripping_status_line_hits_the_hard_cap(http: httpx.AsyncClient) -
 
     with raw_server(drip) as base:
         started = time.monotonic()
-        result = await post(http, base + "/hook")
+        result = await post(either, base + "/hook")
         elapsed = time.monotonic() - started
     assert (result.error_class, result.verdict) == ("timeout", Verdict.RETRY)
     assert elapsed < TIMEOUT_S + MARGIN_S
 
 
-async def test_dripping_body_does_not_outlast_the_cap(http: httpx.AsyncClient) -> None:
+async def test_dripping_body_does_not_outlast_the_cap(either: httpx.AsyncClient) -> None:
+    http = either
     # The status arrived, so it decides; the body is read only until the deadline.
     with http_sink(Reply(200, body=b"x" * 100, drip_s=0.05)) as sink:
         started = time.monotonic()
