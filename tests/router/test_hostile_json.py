@@ -1,0 +1,123 @@
+"""Bodies Python's json takes but RFC 8259 does not (a lone surrogate escape, NaN), on every surface that reads a
+caller's JSON: each is a 4xx naming the reason, and what was stored before is still read, routed and shown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from redis.asyncio import Redis
+
+from router.settings import Settings
+from subscriptions.registry import Registry
+from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running
+from tests.router.record_support import SAMPLES
+from tests.router.record_support import seed_project as seed_records
+from tests.router.sdk_support import PROJECT, bearer, seed_project
+from tests.router.test_request_triggers import seed_request_workflows
+from tests.router.test_strict_json import WITH_SURROGATES
+
+pytestmark = pytest.mark.anyio
+OPERATOR = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+SDK = f"/projects/{PROJECT}/sdk"
+JSON = {"content-type": "application/json"}
+
+
+def _lone(doc: object) -> bool:
+    try:
+        json.dumps(doc, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# A document whose parse holds a lone surrogate, written as a caller's JSON carries it: a \u escape.
+HOSTILE = WITH_SURROGATES.map(json.dumps).filter(lambda text: _lone(json.loads(text)))
+
+
+def _valid_utf8(response: httpx.Response) -> Any:
+    return json.loads(response.content.decode("utf-8"))  # strict: an answer is UTF-8 or this raises
+
+
+@given(text=HOSTILE)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_sdk_bodies_holding_a_lone_surrogate_are_400_and_nothing_stored_is_lost(
+    settings: Settings, seed: Seed, registry: Registry, redis: Redis, text: str
+) -> None:
+    await seed_project(registry)
+    await seed_request_workflows(seed)
+    sdk = {**bearer("u1"), **JSON}
+    async with running(settings) as http:
+        event = {"name": "Contact Created", "payload": {"n": 1}}
+        kept = await http.post(f"{SDK}/events/trigger", json=event, headers=sdk)
+        assert kept.status_code == 201, kept.text
+        meta = await http.patch(f"{SDK}/me", json={"meta": {"plan": "vip"}}, headers=sdk)
+        assert meta.status_code == 200, meta.text
+        for method, path, body in [
+            ("POST", f"{SDK}/events/trigger", f'{{"name": "Contact Created", "payload": {text}}}'),
+            ("PATCH", f"{SDK}/me", f'{{"meta": {{"note": {text}}}}}'),
+            ("PATCH", f"{SDK}/credentials/cred-slack-a", f'{{"config": {{"sharedSettings": {{"a": {text}}}}}}}'),
+            ("POST", f"{SDK}/triggers/wf-fire", text),
+        ]:
+            answer = await http.request(method, path, content=body.encode(), headers=sdk)
+            assert answer.status_code == 400, (path, answer.status_code, answer.text)
+            refused = _valid_utf8(answer)
+            assert refused["error"] == "invalid_json", refused
+            assert "lone UTF-16 surrogate" in (refused.get("message") or refused.get("detail")), refused
+        me = await http.get(f"{SDK}/me", headers=sdk)
+        assert _valid_utf8(me)["meta"] == {"plan": "vip"}
+        shown = await http.get(f"/api/events/{kept.json()['id']}", headers=OPERATOR)
+        assert shown.status_code == 200, shown.text
+    assert await make_worker(redis, registry).run_once() == 1  # the App Event stored before, and nothing else
+
+
+def _with_surrogate(body: dict[str, Any]) -> bytes:
+    """``body`` with a lone surrogate appended to its first string member, escaped as JSON carries it."""
+    name = next(k for k, v in body.items() if isinstance(v, str))
+    return json.dumps({**body, name: body[name] + "\ud800"}).encode()
+
+
+@pytest.mark.parametrize("segment", sorted(SAMPLES))
+async def test_admin_record_writes_holding_a_lone_surrogate_are_422_and_the_records_still_read(
+    settings: Settings, seed: Seed, segment: str
+) -> None:
+    await seed_records(seed)
+    body = SAMPLES[segment][0]
+    async with running(settings) as http:
+        before = _valid_utf8(await http.get(f"/api/projects/p1/{segment}", headers=OPERATOR))
+        writes = [("POST", f"/api/projects/p1/{segment}", _with_surrogate(body))]
+        if segment == "users":  # a member name, where pydantic checks nothing
+            writes.append(("POST", "/api/projects/p1/users", b'{"id": "u9", "metadata": {"\\udfff": 1}}'))
+        for method, path, content in writes:
+            answer = await http.request(method, path, content=content, headers={**OPERATOR, **JSON})
+            assert answer.status_code == 422, (answer.status_code, answer.text)
+            problem = _valid_utf8(answer)
+            assert problem["code"] == "invalid_body" and "lone UTF-16 surrogate" in problem["detail"], problem
+        after = await http.get(f"/api/projects/p1/{segment}", headers=OPERATOR)
+        assert after.status_code == 200 and _valid_utf8(after) == before
+
+
+@pytest.mark.parametrize(
+    ("report", "reason"),
+    [
+        ('"output": {"\\ud800": 1}', "lone UTF-16 surrogate"),
+        ('"input": ["\\udc00"]', "lone UTF-16 surrogate"),
+        ('"input": {"a": NaN}', "NaN is not a JSON number"),
+        ('"output": [1e999]', "does not fit a 64-bit float"),
+    ],
+)
+async def test_runner_reports_holding_what_json_cannot_answer_are_422(
+    settings: Settings, seed: Seed, report: str, reason: str
+) -> None:
+    await seed_records(seed)
+    step = f'{{"id": "s1", "stepId": "st", "status": "FAILED", "type": "ACTION/REQUEST", {report}}}'
+    body = f'{{"workflow": "wf-1", "user": "u1", "error": "boom", "stepExecutions": [{step}]}}'
+    async with running(settings) as http:
+        answer = await http.post("/api/executions/ex-1/failure", content=body.encode(), headers={**OPERATOR, **JSON})
+        assert answer.status_code == 422, (answer.status_code, answer.text)
+        assert reason in _valid_utf8(answer)["detail"]
+        fine = body.replace(report, '"output": {"ok": "\\ud83d\\ude00"}')  # a pair is text
+        assert (await http.post("/api/executions/ex-1/failure", content=fine, headers=OPERATOR)).status_code == 202
