@@ -1,5 +1,6 @@
 """Bodies Python's json takes but RFC 8259 does not (a lone surrogate escape, NaN), on every surface that reads a
-caller's JSON: each is a 4xx naming the reason, and what was stored before is still read, routed and shown."""
+caller's JSON, and query values Python's int() refuses: each is a 4xx naming the reason, and what was stored
+before is still read, routed and shown."""
 
 from __future__ import annotations
 
@@ -121,3 +122,16 @@ async def test_runner_reports_holding_what_json_cannot_answer_are_422(
         assert reason in _valid_utf8(answer)["detail"]
         fine = body.replace(report, '"output": {"ok": "\\ud83d\\ude00"}')  # a pair is text
         assert (await http.post("/api/executions/ex-1/failure", content=fine, headers=OPERATOR)).status_code == 202
+
+
+@pytest.mark.parametrize("offset", ["\u00b2", "\u0663", "9" * 5000, "1" + "0" * 4400])
+async def test_task_history_offsets_python_cannot_read_as_a_number_are_400(
+    settings: Settings, seed: Seed, offset: str
+) -> None:
+    await seed_records(seed)
+    async with running(settings) as http:
+        answer = await http.get(
+            "/projects/p1/task-history/workflow-executions", params={"offset": offset}, headers=OPERATOR
+        )
+    assert answer.status_code == 400, (answer.status_code, answer.text)
+    assert answer.json()["code"] == "bad_filter" and "offset must be an integer" in answer.json()["detail"]
