@@ -1,10 +1,12 @@
-"""JSON as RFC 8259 has it: UTF-8 text, no ``NaN``, ``Infinity``, numbers too large for a float, or lone surrogates.
+"""JSON as RFC 8259 has it: UTF-8 text, no ``NaN``, ``Infinity``, numbers too large for a float, or lone surrogates;
+and, as §9 lets a parser, no deeper than ``MAX_DEPTH``.
 
 Python's ``json`` accepts those extensions: it turns ``1e999`` into ``inf``, and an escaped lone UTF-16 surrogate
 (``"\\ud800"``) into a str that no UTF-8 encoder takes. A workflow runner in another language then fails on the
-stored payload or reads a different value, and the router itself fails to store, log or answer the string. Bodies
-the router accepts from callers (the SDK's, the admin API's) are parsed with ``loads``, so such a body is refused
-at the door.
+stored payload or reads a different value, and the router itself fails to store, log or answer the string. It
+also reads nesting up to its own recursion limit (about 1,000 levels), which pydantic and orjson refuse to write
+past 255. Bodies the router accepts from callers (the SDK's, the admin API's) are parsed with ``loads``, so such a
+body is refused at the door.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ from typing import Any
 
 from router.errors import RouterError
 
+MAX_DEPTH = 128  # arrays and objects within each other: half of pydantic's and orjson's 255, wrappers added
+
+_CONTAINERS = (dict, list)
+
 
 class NotStrictJson(RouterError, ValueError):
-    """The text is JSON to Python but not to RFC 8259 (a non-finite number, a lone surrogate, not UTF-8)."""
+    """The text is JSON to Python but not to RFC 8259 (a non-finite number, a lone surrogate, not UTF-8), or is
+    nested deeper than ``MAX_DEPTH``."""
 
     reason = "not_strict_json"
 
@@ -61,16 +68,32 @@ def _lone_surrogate(doc: Any) -> str | None:
     return None
 
 
+def _within(doc: Any, depth: int) -> bool:
+    """Whether ``doc`` nests arrays and objects at most ``depth`` deep: one pass per level, over containers only."""
+    level = [doc] if type(doc) in _CONTAINERS else []
+    for _ in range(depth):
+        if not level:
+            return True
+        level = [v for n in level for v in (n.values() if type(n) is dict else n) if type(v) in _CONTAINERS]
+    return not level
+
+
 def loads(raw: bytes | str) -> Any:
-    """``json.loads`` refusing what RFC 8259 does not allow (NotStrictJson, a ValueError as ``json.loads`` raises
-    for bad JSON; RecursionError for nesting deeper than the interpreter's limit, as ``json.loads``)."""
+    """``json.loads`` refusing what RFC 8259 does not allow and nesting past ``MAX_DEPTH`` (NotStrictJson, a
+    ValueError as ``json.loads`` raises for bad JSON)."""
     try:
         # Strict UTF-8 (a BOM skipped, as json.loads does): json.loads itself guesses UTF-16 and UTF-32 too and
         # decodes with surrogatepass, which lets an encoded surrogate through unescaped.
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
-        raise NotStrictJson(f"the body is not UTF-8 text (byte {exc.start})") from None
-    doc = json.loads(text, parse_constant=_constant, parse_float=_float)
+        raise NotStrictJson(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_constant=_constant, parse_float=_float)
+    except RecursionError:
+        raise NotStrictJson(f"nested deeper than {MAX_DEPTH} levels") from None
+    # Each level holds at least one bracket: a body with few of them is shallow, and only others are walked.
+    if text.count("[") + text.count("{") > MAX_DEPTH and not _within(doc, MAX_DEPTH):
+        raise NotStrictJson(f"nested deeper than {MAX_DEPTH} levels")
     if _LONE_ESCAPE.search(text):
         found = _lone_surrogate(doc)
         if found is not None:

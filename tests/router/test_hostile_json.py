@@ -135,3 +135,51 @@ async def test_task_history_offsets_python_cannot_read_as_a_number_are_400(
         )
     assert answer.status_code == 400, (answer.status_code, answer.text)
     assert answer.json()["code"] == "bad_filter" and "offset must be an integer" in answer.json()["detail"]
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [300, 900, 100_000])
+async def test_bodies_nested_past_the_limit_are_refused_on_every_surface_and_nothing_stored_is_lost(
+    settings: Settings, seed: Seed, registry: Registry, redis: Redis, depth: int
+) -> None:
+    """json reads about 1,000 levels; pydantic and orjson write 255: between them a body was stored (or not) and
+    answered 500."""
+    await seed_project(registry)
+    await seed_request_workflows(seed)
+    sdk = {**bearer("u1"), **JSON}
+    admin = {**OPERATOR, **JSON}
+    deep = _nested(depth)
+    step = f'{{"id": "s1", "stepId": "st", "status": "FAILED", "type": "T", "output": {deep}}}'
+    async with running(settings) as http:
+        event = {"name": "Contact Created", "payload": {"n": 1}}
+        kept = await http.post(f"{SDK}/events/trigger", json=event, headers=sdk)
+        assert kept.status_code == 201, kept.text
+        for method, path, body, headers, status in [
+            ("POST", f"{SDK}/events/trigger", f'{{"name": "Contact Created", "payload": {deep}}}', sdk, 400),
+            ("PATCH", f"{SDK}/me", f'{{"meta": {{"x": {deep}}}}}', sdk, 400),
+            (
+                "PATCH",
+                f"{SDK}/credentials/cred-slack-a",
+                f'{{"config": {{"sharedSettings": {{"x": {deep}}}}}}}',
+                sdk,
+                400,
+            ),
+            ("POST", f"{SDK}/triggers/wf-fire", f'{{"x": {deep}}}', sdk, 400),
+            ("POST", "/api/projects/p1/users", f'{{"id": "u9", "metadata": {{"x": {deep}}}}}', admin, 422),
+            (
+                "POST",
+                "/api/executions/ex-1/failure",
+                f'{{"workflow": "wf-fire", "user": "u1", "error": "e", "stepExecutions": [{step}]}}',
+                admin,
+                422,
+            ),
+        ]:
+            answer = await http.request(method, path, content=body.encode(), headers=headers)
+            assert answer.status_code == status, (path, answer.status_code, answer.text[:300])
+            refused = answer.json()
+            assert "nested deeper than 128 levels" in (refused.get("message") or refused.get("detail")), refused
+        assert (await http.get("/api/projects/p1/users/u9", headers=OPERATOR)).status_code == 404
+    assert await make_worker(redis, registry).run_once() == 1  # the App Event stored before, and nothing else

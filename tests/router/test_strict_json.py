@@ -113,3 +113,26 @@ def test_escapes_next_to_escaped_backslashes_are_told_apart(parts: list[str]) ->
             strict_json.loads(body)
     else:
         assert strict_json.loads(body) == json.loads(body)
+
+
+LIMIT = strict_json.MAX_DEPTH
+
+
+@pytest.mark.parametrize(("depth", "ok"), [(1, True), (LIMIT, True), (LIMIT + 1, False)])
+@pytest.mark.parametrize("bracket", ["[]", "{}"])
+def test_nesting_is_read_to_max_depth_and_refused_past_it(depth: int, ok: bool, bracket: str) -> None:
+    opening, closing = ('{"a":', "}") if bracket == "{}" else ("[", "]")
+    body = opening * depth + "1" + closing * depth
+    if ok:
+        assert strict_json.loads(body) == json.loads(body)
+    else:
+        with pytest.raises(strict_json.NotStrictJson, match=f"nested deeper than {strict_json.MAX_DEPTH} levels"):
+            strict_json.loads(body)
+
+
+@pytest.mark.parametrize("depth", [300, 900, 100_000])
+def test_deep_nesting_hidden_among_shallow_siblings_is_refused(depth: int) -> None:
+    # Brackets in strings and shallow siblings do not hide a deep branch.
+    body = '{"s": "]]]]", "wide": [' + ",".join(["{}"] * 500) + '], "deep": ' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(strict_json.NotStrictJson, match="nested deeper than"):
+        strict_json.loads(body)
