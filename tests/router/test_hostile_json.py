@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from redis.asyncio import Redis
 
+import verifiers
 from router.settings import Settings
+from router.storage.keys import Keys
 from subscriptions.registry import Registry
-from tests.router.conftest import ADMIN_TOKEN, Seed, make_worker, running
+from tests.router.conftest import ADMIN_TOKEN, SLACK_SECRET, SLACK_URL, TEAM, Seed, make_worker, running, seed_slack
 from tests.router.record_support import SAMPLES
 from tests.router.record_support import seed_project as seed_records
 from tests.router.sdk_support import PROJECT, bearer, seed_project
@@ -183,3 +185,73 @@ async def test_bodies_nested_past_the_limit_are_refused_on_every_surface_and_not
             assert "nested deeper than 128 levels" in (refused.get("message") or refused.get("detail")), refused
         assert (await http.get("/api/projects/p1/users/u9", headers=OPERATOR)).status_code == 404
     assert await make_worker(redis, registry).run_once() == 1  # the App Event stored before, and nothing else
+
+
+async def _one_execution(http: httpx.AsyncClient, redis: Redis, registry: Registry) -> str:
+    body = json.dumps({"type": "event_callback", "team_id": TEAM, "event_id": "Ev1", "event": {"type": "message"}})
+    headers = verifiers.sign("slack", secrets=[SLACK_SECRET], body=body.encode())
+    assert (await http.post(SLACK_URL, content=body, headers={**headers, **JSON})).status_code == 200
+    assert await make_worker(redis, registry).run_once() == 1
+    (execution,) = (await http.get("/projects/p1/task-history/workflow-executions", headers=OPERATOR)).json()[
+        "workflowExecutions"
+    ]
+    return str(execution["id"])
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"dateEnded": "0001-01-01T00:00:00+14:00"},
+        {"dateEnded": "9999-12-31T23:59:59-14:00"},
+        {
+            "stepExecutions": [
+                {"id": "s", "stepId": "s", "status": "FAILED", "type": "T", "start": "0001-01-01T01:00+02:00"}
+            ]
+        },
+    ],
+)
+async def test_a_reported_moment_no_iso_8601_answer_can_show_is_422_and_task_history_still_lists(
+    settings: Settings, seed: Seed, registry: Registry, redis: Redis, report: dict[str, Any]
+) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        execution = await _one_execution(http, redis, registry)
+        answer = await http.post(
+            f"/api/executions/{execution}/success", json={"workflow": "wf-1", "user": "u1", **report}, headers=OPERATOR
+        )
+        assert answer.status_code == 422, answer.text
+        assert "outside the years 1 to 9999" in answer.json()["detail"]
+        for path in [
+            "/projects/p1/task-history/workflow-executions",
+            f"/api/executions/{execution}",
+            "/api/executions",
+        ]:
+            assert (await http.get(path, headers=OPERATOR)).status_code == 200, path
+
+
+async def test_a_report_stored_with_such_a_moment_reads_as_none_and_every_listing_still_answers(
+    settings: Settings, seed: Seed, registry: Registry, redis: Redis
+) -> None:
+    await seed_slack(seed)
+    async with running(settings) as http:
+        execution = await _one_execution(http, redis, registry)
+        # As an earlier version stored 0001-01-01T00:00:00+14:00: 14 hours before year 1.
+        stored = {"ended_ms": -62_135_596_800_000 - 14 * 3_600_000, "task_count": 3, "steps": []}
+        await redis.set(Keys().run_report(execution), json.dumps(stored))
+        for path in [
+            "/projects/p1/task-history/workflow-executions",
+            f"/projects/p1/task-history/workflow-executions/{execution}",
+            f"/api/executions/{execution}",
+            "/api/executions",
+        ]:
+            answer = await http.get(path, headers=OPERATOR)
+            assert answer.status_code == 200, (path, answer.text)
+            assert execution in answer.text
+
+
+async def test_a_failed_steps_time_past_year_9999_is_422(settings: Settings, seed: Seed) -> None:
+    await seed_slack(seed)
+    report = {"workflow": "wf-1", "user": "u1", "error": "boom", "step": {"stepId": "s", "endTime": 10**15}}
+    async with running(settings) as http:
+        answer = await http.post("/api/executions/ex-1/failure", json=report, headers=OPERATOR)
+    assert answer.status_code == 422 and "step.endTime" in answer.json()["detail"], answer.text
