@@ -4,6 +4,7 @@ before is still read, routed and shown."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -255,3 +256,14 @@ async def test_a_failed_steps_time_past_year_9999_is_422(settings: Settings, see
     async with running(settings) as http:
         answer = await http.post("/api/executions/ex-1/failure", json=report, headers=OPERATOR)
     assert answer.status_code == 422 and "step.endTime" in answer.json()["detail"], answer.text
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/executions"])
+@pytest.mark.parametrize("decoded", [b"[" * 3000, b'{"s": ' + b"[" * 3000, b'{"s": NaN, "m": "", "t": 1}'])
+async def test_a_forged_cursor_is_400_bad_filter(settings: Settings, seed: Seed, path: str, decoded: bytes) -> None:
+    await seed_slack(seed)
+    cursor = base64.urlsafe_b64encode(decoded).decode().rstrip("=")
+    async with running(settings) as http:
+        answer = await http.get(path, params={"cursor": cursor}, headers=OPERATOR)
+    assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+    assert answer.json()["code"] == "bad_filter" and "cursor" in answer.json()["detail"]
