@@ -23,6 +23,7 @@ from tests.router.record_support import seed_project as seed_records
 from tests.router.sdk_support import PROJECT, bearer, seed_project
 from tests.router.test_request_triggers import seed_request_workflows
 from tests.router.test_strict_json import WITH_SURROGATES
+from tests.router.ui_support import sign_in
 
 pytestmark = pytest.mark.anyio
 OPERATOR = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -267,3 +268,21 @@ async def test_a_forged_cursor_is_400_bad_filter(settings: Settings, seed: Seed,
         answer = await http.get(path, params={"cursor": cursor}, headers=OPERATOR)
     assert answer.status_code == 400, (answer.status_code, answer.text[:200])
     assert answer.json()["code"] == "bad_filter" and "cursor" in answer.json()["detail"]
+
+
+async def test_the_dashboard_shows_a_stored_body_holding_a_lone_surrogate_escape_as_that_escape(
+    settings: Settings, seed: Seed
+) -> None:
+    """A provider's signed body is stored as sent; the event page pretty-prints it and must still be UTF-8."""
+    await seed_slack(seed)
+    body = (
+        b'{"type": "event_callback", "team_id": "T0001", "event_id": "E1", "event": {"type": "m", "text": "a\\ud800b"}}'
+    )
+    headers = verifiers.sign("slack", secrets=[SLACK_SECRET], body=body)
+    async with running(settings) as http:
+        stored = await http.post(SLACK_URL, content=body, headers={**headers, **JSON})
+        (event_id,) = stored.json()["ids"]
+        await sign_in(http, ADMIN_TOKEN)
+        page = await http.get(f"/ui/events/{event_id}")
+    assert page.status_code == 200
+    assert "&#34;text&#34;: &#34;a\\ud800b&#34;" in page.content.decode("utf-8")
