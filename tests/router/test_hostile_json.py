@@ -286,3 +286,27 @@ async def test_the_dashboard_shows_a_stored_body_holding_a_lone_surrogate_escape
         page = await http.get(f"/ui/events/{event_id}")
     assert page.status_code == 200
     assert "&#34;text&#34;: &#34;a\\ud800b&#34;" in page.content.decode("utf-8")
+
+
+# Any document, surrogates lone or paired, NUL and control characters, as a user's metadata.
+ANY_TEXT = WITH_SURROGATES.map(json.dumps)
+
+
+@given(text=ANY_TEXT)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_admin_user_metadata_is_stored_and_read_back_as_utf_8_or_refused_naming_why(
+    settings: Settings, seed: Seed, text: str
+) -> None:
+    await seed_records(seed)
+    lone = _lone(json.loads(text))
+    body = f'{{"id": "u9", "metadata": {{"m": {text}}}}}'.encode()
+    async with running(settings) as http:
+        answer = await http.put("/api/projects/p1/users/u9", content=body, headers={**OPERATOR, **JSON})
+        if lone:
+            assert answer.status_code == 422 and "lone UTF-16 surrogate" in answer.json()["detail"], answer.text
+        else:
+            assert answer.status_code in (200, 201), answer.text
+            shown = _valid_utf8(await http.get("/api/projects/p1/users/u9", headers=OPERATOR))
+            assert shown["metadata"] == {"m": json.loads(text)}
+        listed = await http.get("/api/projects/p1/users", headers=OPERATOR)
+        assert listed.status_code == 200 and {"u1", "u2"} <= {u["id"] for u in _valid_utf8(listed)["data"]}
