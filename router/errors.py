@@ -10,7 +10,7 @@
     ├── TokenRejected                  its code                401/403 router.ingress.sdk.usertoken
     ├── WriteRefused                   its code                its   router.ingress.sdk.users: an SDK write refused
     ├── BadInput                       its code                400   router.ingress.sdk.request_input
-    ├── NotStrictJson (ValueError)     not_strict_json         —     router.ingress.sdk.strict_json
+    ├── NotStrictJson (ValueError)     not_strict_json         —     router.strict_json
     ├── VerifierUnavailable            verifier_unavailable    —     router.ingress.custom
     ├── MalformedEntry (ValueError)    malformed_entry         —     router.storage.entries: a stored entry unread
     ├── InvalidStreamId (ValueError)   invalid_stream_id       —     router.storage.stream_id

@@ -21,7 +21,8 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.admin.problems import STANDARD_RESPONSES, problem
+from router import strict_json
+from router.admin.problems import STANDARD_RESPONSES, invalid_body, problem
 from router.admin.scopes import Rule
 from router.runtime.state import app_state
 from subscriptions.api_keys import OPERATOR, PREFIX, allows
@@ -107,7 +108,9 @@ class AdminRoute(APIRoute):
                 return problem(401, caller, headers={"www-authenticate": "Bearer"})
             request.state.caller = caller
             try:
-                response: Response = await refusal(request, rule, caller.scopes) or await handler(request)
+                response: Response = (
+                    await refusal(request, rule, caller.scopes) or await _not_strict(request) or await handler(request)
+                )
             except Exception as exc:
                 if writes:
                     await app_state(request)["audit"].record(caller.actor, name, request.url.path, _status_of(exc))
@@ -119,6 +122,27 @@ class AdminRoute(APIRoute):
             return response
 
         return guarded
+
+
+async def _not_strict(request: Request) -> Response | None:
+    """422 for a JSON body only Python's parser takes (NaN, a lone surrogate, not UTF-8). FastAPI would read it
+    with ``json`` and hand a route a float it cannot answer or a str it cannot store; a route's ``Any`` member
+    (a runner's step output) keeps it as sent."""
+    if request.method in ("GET", "HEAD"):
+        return None
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        return None
+    body = await request.body()
+    if not body:
+        return None
+    try:
+        strict_json.loads(body)
+    except strict_json.NotStrictJson as exc:
+        return invalid_body([f"body: {exc}"], status=422)
+    except (ValueError, RecursionError):
+        return None  # not JSON at all: FastAPI or the route answers it, as it always did
+    return None
 
 
 async def _read_your_writes(request: Request) -> None:

@@ -16,7 +16,6 @@ the lifecycle then deletes the provider-side subscriptions nobody needs. Deletin
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from router import strict_json
 from router.admin import record_views as views
 from router.admin.problems import invalid_body, problem
 from router.egress.checks import record_refusals
@@ -91,7 +91,9 @@ class Outcome:
 
 async def read_object(request: Request) -> dict[str, Any]:
     try:
-        data = json.loads(await request.body())
+        data = strict_json.loads(await request.body())
+    except strict_json.NotStrictJson as exc:
+        raise _invalid(f"body: {exc}") from None
     except (ValueError, RecursionError):
         raise _invalid("body: must be a JSON object") from None
     if not isinstance(data, dict):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,7 +21,7 @@ from router.admin.guard import admin, admin_router
 from router.admin.problems import problem, responses
 from router.delivery.runner import Job, RunnerClient
 from router.history.executions import executions
-from router.history.runs import INLINE_BYTES, MAX_STEPS, RunReport, StepExecution
+from router.history.runs import INLINE_BYTES, LATEST_MS, MAX_STEPS, RunReport, StepExecution
 from router.ingress.webhooks import BodyTooLarge
 from router.notifications.events import Notifier
 from router.notifications.producers import Fact, Transitions, notify_claimed
@@ -44,11 +44,23 @@ class StepRef(BaseModel):
     # The platform's field names.
     stepId: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(description="The failed step")
     instanceId: Annotated[str, StringConstraints(max_length=128)] = Field("", description="The step's instance")
-    startTime: int | None = Field(None, ge=0, description="When the step started, unix ms")
-    endTime: int | None = Field(None, ge=0, description="When the step failed, unix ms")
+    startTime: int | None = Field(None, ge=0, le=LATEST_MS, description="When the step started, unix ms")
+    endTime: int | None = Field(None, ge=0, le=LATEST_MS, description="When the step failed, unix ms")
 
 
 StepId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _utc(moment: datetime) -> datetime:
+    # No zone means UTC. A zone can carry 0001-01-01 or 9999-12-31 out of the years a datetime (and the ISO 8601
+    # answers Task History gives) can hold: refused here, not stored to fail every later listing.
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside the years 1 to 9999 in UTC") from None
+
+
+Moment = Annotated[datetime, AfterValidator(_utc)]
 
 
 class StepReport(BaseModel):
@@ -60,8 +72,8 @@ class StepReport(BaseModel):
     stepId: StepId = Field(description="The workflow step it ran")
     status: Literal["EXECUTING", "SUCCEEDED", "FAILED", "DELAYED"]
     type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(examples=["ACTION/REQUEST"])
-    start: datetime | None = Field(None, description="ISO 8601; no zone means UTC")
-    end: datetime | None = Field(None, description="ISO 8601; no zone means UTC")
+    start: Moment | None = Field(None, description="ISO 8601; no zone means UTC")
+    end: Moment | None = Field(None, description="ISO 8601; no zone means UTC")
     next: list[StepId] = Field(default_factory=list, max_length=100, description="The step executions after it")
     prev: StepId | None = Field(None, description="The step execution before it")
     input: Any = Field(None, description=f"Kept up to {INLINE_BYTES} bytes of JSON, else isLargeInput")
@@ -75,7 +87,7 @@ class RunFields(BaseModel):
 
     workflow: Id = Field(description="The workflow the execution ran; its project is the one the key must write")
     user: Id = Field(description="The connected user it ran for")
-    dateEnded: datetime | None = Field(None, description="When the execution ended, ISO 8601; no zone means UTC")
+    dateEnded: Moment | None = Field(None, description="When the execution ended, ISO 8601; no zone means UTC")
     taskCount: int | None = Field(None, ge=0, le=1_000_000, description="The tasks it ran")
     stepExecutions: list[StepReport] = Field(default_factory=list, max_length=MAX_STEPS)
 
@@ -113,11 +125,7 @@ class RunFields(BaseModel):
 
 
 def _ms(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return None if moment is None else int(moment.timestamp() * 1000)  # in UTC: _utc made it so
 
 
 class SuccessReport(RunFields):

@@ -7,13 +7,13 @@ does, so a key learns nothing about other projects; a project named by the calle
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from starlette.requests import Request
 
+from router import strict_json
 from router.runtime.state import app_state
 from router.storage.entries import IngestEvent
 from subscriptions.api_keys import OPERATOR, project_scope
@@ -126,8 +126,8 @@ def credential(param: str = "credential_id") -> Locate:
 async def _body_field(request: Request, name: str) -> str | None:
     # Starlette keeps the body on the Request, so the endpoint reads the same bytes again.
     try:
-        data = json.loads(await request.body())
-    except ValueError:
+        data = strict_json.loads(await request.body())
+    except (ValueError, RecursionError):
         return None
     value = data.get(name) if isinstance(data, dict) else None
     return value if isinstance(value, str) and value else None

@@ -174,7 +174,8 @@ def decode_cursor(cursor: str) -> tuple[tuple[int, str], int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return (int(data["s"]), str(data["m"])), int(data["t"])
-    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError, binascii.Error) as exc:
+        # RecursionError: a forged cursor of nested brackets, which json reads until the interpreter's limit.
         raise BadFilter("cursor is not a cursor this API returned", "cursor") from exc
 
 

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 MAX_STEPS = 500
 INLINE_BYTES = 16 * 1024
+# What an ISO 8601 answer can show: years 1 to 9999, UTC. A zone offset can carry a reported 0001-01-01 or
+# 9999-12-31 past either end; such a report is refused, and one stored before reads as unreadable.
+EARLIEST_MS = -62_135_596_800_000
+LATEST_MS = 253_402_300_799_999
 
 
 def _size(value: Any) -> int:
@@ -99,6 +103,9 @@ class RunReport:
             raise ValueError(f"at most {MAX_STEPS} step executions per execution")
         if len({s.id for s in self.steps}) != len(self.steps):
             raise ValueError("step execution ids must be unique within an execution")
+        moments = [self.ended_ms, *(m for s in self.steps for m in (s.start_ms, s.end_ms))]
+        if any(m is not None and not EARLIEST_MS <= m <= LATEST_MS for m in moments):
+            raise ValueError("a moment outside the years 1 to 9999 (UTC)")
 
     def step(self, step_execution_id: str) -> StepExecution | None:
         return next((s for s in self.steps if s.id == step_execution_id), None)

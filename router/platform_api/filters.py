@@ -50,8 +50,10 @@ def _status(text: str) -> str | None:
 
 
 def _offset(text: str) -> int:
-    if not text.isdigit() or int(text) > MAX_OFFSET:
-        raise BadFilter(f"offset must be an integer from 0 to {MAX_OFFSET}, got {text!r}", "offset")
+    # ASCII digits only, and not thousands of them: str.isdigit() also takes "²", which int() refuses, as it
+    # refuses more than 4300 digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 20 or int(text) > MAX_OFFSET:
+        raise BadFilter(f"offset must be an integer from 0 to {MAX_OFFSET}, got {text[:40]!r}", "offset")
     return int(text)
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from router import strict_json
 from router.errors import StoreUnavailable
 from router.ingress import headers as stored_headers
 from router.ingress.observe import observed
-from router.ingress.sdk import strict_json
 from router.ingress.sdk.caller import Refused, identify
 from router.ingress.webhooks import error, read_body
 from router.runtime.state import app_state
@@ -32,7 +32,7 @@ def _event(raw: bytes) -> tuple[str, Any]:
     try:
         doc = strict_json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise Refused(400, "invalid_json", message="the body is not valid JSON") from exc
+        raise Refused(400, "invalid_json", message=strict_json.refusal(exc)) from exc
     name = doc.get("name") if isinstance(doc, dict) else None
     if not isinstance(name, str) or not name:
         raise Refused(400, "invalid_body", message='the body must be {"name": "<App Event name>", "payload": {...}}')

@@ -23,8 +23,8 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import Message
 
+from router import strict_json
 from router.errors import RouterError
-from router.ingress.sdk import strict_json
 from subscriptions.models import FieldRule, RequestTrigger
 
 FILE_PART = "paragon-file"
@@ -85,8 +85,8 @@ def _json(raw: bytes) -> tuple[Any, dict[str, str] | None]:
         return {}, None
     try:
         doc = strict_json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BadInput("invalid_json", "the body is not valid JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise BadInput("invalid_json", strict_json.refusal(exc)) from exc
     if isinstance(doc, dict) and doc.get("dataType") == "FILE":
         return doc, _file_object(doc)
     return doc, None

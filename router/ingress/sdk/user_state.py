@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router.ingress.sdk import strict_json
+from router import strict_json
 from router.ingress.sdk.caller import Caller, Refused, identify
 from router.ingress.sdk.user_views import (
     credential_view,
@@ -59,8 +59,8 @@ async def read_json(request: Request) -> Any:
     raw = await read_body(request, MAX_BODY_BYTES)
     try:
         return strict_json.loads(raw)
-    except (ValueError, RecursionError):
-        raise Refused(400, "invalid_json", message="the body is not valid JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise Refused(400, "invalid_json", message=strict_json.refusal(exc)) from None
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
