@@ -22,7 +22,7 @@ from tests.router.record_support import SAMPLES
 from tests.router.record_support import seed_project as seed_records
 from tests.router.sdk_support import PROJECT, bearer, seed_project
 from tests.router.test_request_triggers import seed_request_workflows
-from tests.router.test_strict_json import WITH_SURROGATES
+from tests.router.test_strict_json import WITH_SURROGATES, holds_lone_surrogate
 from tests.router.ui_support import sign_in
 
 pytestmark = pytest.mark.anyio
@@ -31,16 +31,8 @@ SDK = f"/projects/{PROJECT}/sdk"
 JSON = {"content-type": "application/json"}
 
 
-def _lone(doc: object) -> bool:
-    try:
-        json.dumps(doc, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 # A document whose parse holds a lone surrogate, written as a caller's JSON carries it: a \u escape.
-HOSTILE = WITH_SURROGATES.map(json.dumps).filter(lambda text: _lone(json.loads(text)))
+HOSTILE = WITH_SURROGATES.map(json.dumps).filter(lambda text: holds_lone_surrogate(json.loads(text)))
 
 
 def _valid_utf8(response: httpx.Response) -> Any:
@@ -298,7 +290,7 @@ async def test_admin_user_metadata_is_stored_and_read_back_as_utf_8_or_refused_n
     settings: Settings, seed: Seed, text: str
 ) -> None:
     await seed_records(seed)
-    lone = _lone(json.loads(text))
+    lone = holds_lone_surrogate(json.loads(text))
     body = f'{{"id": "u9", "metadata": {{"m": {text}}}}}'.encode()
     async with running(settings) as http:
         answer = await http.put("/api/projects/p1/users/u9", content=body, headers={**OPERATOR, **JSON})

@@ -41,7 +41,7 @@ WITH_SURROGATES = st.recursive(
 )
 
 
-def _lone(doc: object) -> bool:
+def holds_lone_surrogate(doc: object) -> bool:
     """Whether json.loads gave a str no UTF-8 encoder takes (an adjacent high-low pair became one character)."""
     try:
         json.dumps(doc, ensure_ascii=False).encode()
@@ -54,7 +54,7 @@ def _lone(doc: object) -> bool:
 def test_a_lone_surrogate_anywhere_is_refused_and_every_other_document_reads_as_before(doc: object) -> None:
     text = json.dumps(doc)  # ensure_ascii: every surrogate travels as a \u escape, as in a caller's body
     parsed = json.loads(text)
-    if _lone(parsed):
+    if holds_lone_surrogate(parsed):
         with pytest.raises(strict_json.NotStrictJson, match=r"lone UTF-16 surrogate \(\\ud[89a-f][0-9a-f]{2}\)"):
             strict_json.loads(text.encode())
     else:
@@ -108,7 +108,7 @@ ESCAPES = st.lists(st.sampled_from(_ESCAPE_PARTS), max_size=8)
 @given(ESCAPES)
 def test_escapes_next_to_escaped_backslashes_are_told_apart(parts: list[str]) -> None:
     body = f'["{"".join(parts)}"]'.encode()
-    if _lone(json.loads(body)):
+    if holds_lone_surrogate(json.loads(body)):
         with pytest.raises(strict_json.NotStrictJson):
             strict_json.loads(body)
     else:
