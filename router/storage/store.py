@@ -171,47 +171,64 @@ return {1, id}
 """
 
 
+# Stream entry ids in scripts: ``parse`` into (ms, seq), ``before``: whether one comes before another.
+_IDS = """
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function before(a_ms, a_seq, b_ms, b_seq) return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq) end
+"""
+
+# Counting in the minute hashes of ``Counted``, shared by the scripts that count: ``name`` and ``name|<project>`` in
+# the hash of the minute ``ms`` falls in (``prefix`` + epoch minute). The first count of a name in a minute sets the
+# TTL: the hash's creator always makes one. ``id_ms``: the time of an entry id (when the store accepted it).
+_COUNT = """
+local function count(prefix, ttl, ms, name, project)
+  local key = prefix .. string.format('%d', math.floor(ms / 60000))
+  redis.call('HINCRBY', key, name .. '|' .. project, 1)
+  if redis.call('HINCRBY', key, name, 1) == 1 then redis.call('EXPIRE', key, ttl) end
+end
+local function id_ms(id) return tonumber(string.match(id, '^(%d+)')) end
+"""
+
 # The same, counting: KEYS 1 stream, 2 stats prefix, then (with a Once) 3 marker, 4 repeat counter, 5 earlier
 # marker. ARGV 1 maxlen, 2 stats TTL, 3 project, 4 marker TTL, 5 repeat label, 6 the entry id a drained shard's
 # marker holds ("" if none), then the entry's fields.
 # Returns as _APPEND_ONCE. The minute is the new entry's (its id's time: when the store accepted it).
-_APPEND_COUNTED = """
-local function count(ms, name)
-  local key = KEYS[2] .. string.format('%d', math.floor(ms / 60000))
-  redis.call('HINCRBY', key, name .. '|' .. ARGV[3], 1)
-  -- The first count of a name in a minute sets the TTL: the hash's creator always makes one.
-  if redis.call('HINCRBY', key, name, 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
-end
+_APPEND_COUNTED = (
+    _COUNT
+    + """
 if KEYS[3] then
   local first = ARGV[6] ~= '' and ARGV[6] or redis.call('GET', KEYS[3])
   if not first and KEYS[5] then first = redis.call('GET', KEYS[5]) end
   if first then
     redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
     local now = redis.call('TIME')
-    count(tonumber(now[1]) * 1000, 'duplicate')
+    count(KEYS[2], ARGV[2], tonumber(now[1]) * 1000, 'duplicate', ARGV[3])
     return {0, first}
   end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 7))
 if KEYS[3] then redis.call('SET', KEYS[3], id, 'EX', ARGV[4]) end
-count(tonumber(string.match(id, '^(%d+)')), 'stored')
+count(KEYS[2], ARGV[2], id_ms(id), 'stored', ARGV[3])
 return {1, id}
 """
+)
 
 # Routing outcomes, counting the routed: KEYS 1 outcomes hash, 2 stats prefix; ARGV 1 stats TTL, then per event
 # (id, outcome, "1" when it made jobs else "0", project). An outcome written again (an event routed a second
 # time after a crash before its ack) is not counted again: HSET answers 0 for a field it only replaced.
-_OUTCOMES_COUNTED = """
+_OUTCOMES_COUNTED = (
+    _COUNT
+    + """
 for i = 2, #ARGV, 4 do
   local new = redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  if new == 1 and ARGV[i + 2] == '1' then
-    local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(ARGV[i], '^(%d+)')) / 60000))
-    redis.call('HINCRBY', key, 'routed|' .. ARGV[i + 3], 1)
-    if redis.call('HINCRBY', key, 'routed', 1) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-  end
+  if new == 1 and ARGV[i + 2] == '1' then count(KEYS[2], ARGV[1], id_ms(ARGV[i]), 'routed', ARGV[i + 3]) end
 end
 return 0
 """
+)
 
 # Entries of one stream that share their field names, appended in order: the names once, then each entry's values
 # (a trigger job has 15 fields or more: 36 arguments, most of packing a routing batch, become 15, and a hundred
@@ -234,7 +251,9 @@ return added
 # ``_XADD_RUN`` on a counted stream (``Counted``): each entry counted as stored, in its id's minute and under its
 # ``project`` field, as ``_APPEND_COUNTED`` counts one. KEYS 1 the stream, 2 the stats prefix; ARGV 1 maxlen, 2 stats
 # TTL, 3 number of names n, then the n names, then n values per entry. Returns how many entries it appended.
-_XADD_RUN_COUNTED = """
+_XADD_RUN_COUNTED = (
+    _COUNT
+    + """
 local n = tonumber(ARGV[3])
 if n < 1 then return redis.error_reply('ERR no field names') end
 local args = {'MAXLEN', '~', ARGV[1], '*'}
@@ -247,13 +266,12 @@ local added = 0
 for a = 4 + n, #ARGV, n do
   for i = 1, n do args[4 + 2 * i] = ARGV[a + i - 1] end
   local id = redis.call('XADD', KEYS[1], unpack(args))
-  local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(id, '^(%d+)')) / 60000))
-  redis.call('HINCRBY', key, 'stored|' .. (p > 0 and ARGV[a + p - 1] or ''), 1)
-  if redis.call('HINCRBY', key, 'stored', 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+  count(KEYS[2], ARGV[2], id_ms(id), 'stored', p > 0 and ARGV[a + p - 1] or '')
   added = added + 1
 end
 return added
 """
+)
 
 # A reroute's copies, made where the originals are (router/history/replay.py): each original read and checked as
 # ``IngestEvent.from_fields`` checks it, and appended again with its fields and body bytes as stored, the replay marks
@@ -266,11 +284,10 @@ return added
 # stored, "r" a copy skipped, "p" left to the caller (replay marks inside ``meta``: the caller writes that copy in
 # today's layout), "m" malformed. The originals
 # are read by one XRANGE over their span (2 entries per id at most), the rest one by one, as ``get_many`` reads.
-_REPLAY_COPIES = """
-local function parse(id)
-  local dash = string.find(id, '-', 1, true)
-  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
-end
+_REPLAY_COPIES = (
+    _COUNT
+    + _IDS
+    + """
 local function words(s) local t = {} for w in string.gmatch(s, '%S+') do t[w] = true end return t end
 local known, in_meta = words(ARGV[5]), words(ARGV[6])
 local ids, n = {}, 0
@@ -280,8 +297,8 @@ for id in string.gmatch(ARGV[8], '%S+') do
   n = n + 1
   ids[n] = id
   local ms, seq = parse(id)
-  if lo == nil or ms < lo_ms or (ms == lo_ms and seq < lo_seq) then lo, lo_ms, lo_seq = id, ms, seq end
-  if hi == nil or ms > hi_ms or (ms == hi_ms and seq > hi_seq) then hi, hi_ms, hi_seq = id, ms, seq end
+  if lo == nil or before(ms, seq, lo_ms, lo_seq) then lo, lo_ms, lo_seq = id, ms, seq end
+  if hi == nil or before(hi_ms, hi_seq, ms, seq) then hi, hi_ms, hi_seq = id, ms, seq end
 end
 local found = {}
 local span = redis.call('XRANGE', KEYS[1], lo, hi, 'COUNT', 2 * n)
@@ -323,7 +340,7 @@ for i = 1, n do
   local f = found[id]
   if f == nil then
     local ms, seq = parse(id)
-    if ms > reached_ms or (ms == reached_ms and seq > reached_seq) then
+    if before(reached_ms, reached_seq, ms, seq) then
       local one = redis.call('XRANGE', KEYS[1], id, id, 'COUNT', 1)
       if #one == 1 then f = one[1][2] end
     end
@@ -349,17 +366,14 @@ for i = 1, n do
       local last = #f
       f[last + 1], f[last + 2], f[last + 3], f[last + 4] = 'replay_of', id .. ARGV[7], 'replay', ARGV[3]
       local copy = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(f))
-      if KEYS[2] then
-        local key = KEYS[2] .. string.format('%d', math.floor(tonumber(string.match(copy, '^(%d+)')) / 60000))
-        redis.call('HINCRBY', key, 'stored|' .. project, 1)
-        if redis.call('HINCRBY', key, 'stored', 1) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
-      end
+      if KEYS[2] then count(KEYS[2], ARGV[2], id_ms(copy), 'stored', project) end
       codes[i] = 'c'
     end
   end
 end
 return {table.concat(codes), fields}
 """
+)
 
 # A work batch whose every entry finished (no retry, no dead letter): for each, in order, what ``_queue_settle``
 # queues (DEL the job's hash, ZREM it from the scheduled set and its ordered queue, HSET and EXPIRE its history),
@@ -419,16 +433,13 @@ return {#ids, first[2] or false}
 # still exists counts (Redis 6.2 keeps such entries pending for good; 7 drops them on the next XAUTOCLAIM).
 # One script, so a group created or rewound between reading the groups and trimming cannot lose entries.
 # XINFO GROUPS and XPENDING answer the same on Redis 6.2 and 7. Returns how many entries were trimmed.
-_TRIM_ACKED = """
+_TRIM_ACKED = (
+    _IDS
+    + """
 local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 if #head == 0 then return 0 end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then return 0 end
-local function parse(id)
-  local dash = string.find(id, '-', 1, true)
-  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
-end
-local function before(a_ms, a_seq, b_ms, b_seq) return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq) end
 local first_ms, first_seq = parse(head[1][1])
 local cut_ms, cut_seq = nil, nil
 local function cut_of(name, last)
@@ -460,6 +471,7 @@ end
 if cut_ms == nil then return 0 end  -- only the observer reads it: kept, as a stream no group reads
 return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', cut_ms, cut_seq))
 """
+)
 
 
 @dataclass(slots=True)
