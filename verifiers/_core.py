@@ -51,12 +51,17 @@ class EventInfo:
         for name in ("provider_id", "event_type", "delivery_id"):
             value = getattr(self, name)
             if not value.isascii():
-                object.__setattr__(self, name, _SURROGATE.sub(_escaped, value))
+                object.__setattr__(self, name, escape_surrogates(value))
 
 
 # JSON may escape a lone UTF-16 surrogate ("\ud800"): json.loads hands it over as a str that no UTF-8 encoder takes,
 # so an id holding one could not become a key, a log line or a stream field. It is kept as the escape it came as.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as the JSON escape it came as (``\\ud800``): UTF-8 text again."""
+    return _SURROGATE.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from router.ui import csrf
 from router.ui.api_calls import AdminApi
 from router.ui.session import Session, current
 from subscriptions.api_keys import OPERATOR
+from verifiers._core import escape_surrogates
 
 HERE = Path(__file__).parent
 # Every value is escaped, whatever the template's name: pages show provider-controlled text (bodies, headers).
@@ -34,17 +34,14 @@ def _iso(value: float | int | str | None, *, ms: bool = False) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-# A provider's body may escape a lone UTF-16 surrogate ("\ud800"): parsed, it is a character no page can be encoded
-# with, so it is shown as the escape it came as (inside a JSON string, where it stands).
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _pretty(body: str | None) -> str:
     try:
         text = json.dumps(json.loads(body or ""), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes: shown as it came
         return body or ""
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    # A provider's body may escape a lone UTF-16 surrogate ("\ud800"): parsed, it is a character no page can be
+    # encoded with, so it is shown as the escape it came as (inside a JSON string, where it stands).
+    return escape_surrogates(text)
 
 
 templates.env.filters["iso_ms"] = lambda v: _iso(v, ms=True)
